@@ -1,0 +1,1 @@
+"""The engine that runs any workflow declared in `states/`."""

@@ -1,0 +1,342 @@
+"""Advance a batch: the one way an application's state changes (invariant 1).
+
+`advance` follows the same steps for every trigger of every workflow, and
+`create_applications` is the same path for an application's first state.
+"""
+from __future__ import annotations
+
+import getpass
+import os
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Callable, Iterable
+
+from sqlalchemy import Connection, Engine, bindparam, insert, select, update
+from sqlalchemy.exc import OperationalError
+
+from lifecycle import audit, clock
+from lifecycle.callconfig import CallConfig
+from lifecycle.db import transaction
+from lifecycle.machine import for_workflow
+from lifecycle.models import Application, Assignment, Call, Expert, Society
+from lifecycle.scheduler import DeadlineRow, schedule
+from notifications.outbox import Message, enqueue
+from states.spec import ADMIN, SCHEDULER, Context, Move, State
+
+_apps = Application.__table__
+_after_commit: list[Callable[["Report"], None]] = []
+
+
+class EngineError(Exception):
+    """A refused request; the message says why and what is possible instead."""
+
+
+class ConflictError(EngineError):
+    """Someone else changed the same applications first; nothing was written."""
+
+
+def default_actor() -> str:
+    return os.environ.get("STARFUND_ACTOR") or getpass.getuser()
+
+
+def role_of(actor: str) -> str:
+    """Who may act: the scheduler fires deadlines; every named person is an administrator."""
+    return SCHEDULER if actor == SCHEDULER else ADMIN
+
+
+@dataclass
+class Report:
+    """What an advance did (or, on a dry run, would do)."""
+
+    call_id: str
+    trigger: str
+    actor: str
+    dry_run: bool
+    moved: Counter = field(default_factory=Counter)          # (from, to) -> count
+    skipped: Counter = field(default_factory=Counter)        # reason -> count
+    moved_ids: list[str] = field(default_factory=list)
+    skipped_ids: dict[str, str] = field(default_factory=dict)
+    notifications: int = 0
+    deadlines: int = 0
+
+    @property
+    def moved_total(self) -> int:
+        return sum(self.moved.values())
+
+    @property
+    def skipped_total(self) -> int:
+        return sum(self.skipped.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"call": self.call_id, "trigger": self.trigger, "actor": self.actor,
+                "dry_run": self.dry_run, "moved": self.moved_total,
+                "skipped": self.skipped_total,
+                "moves": [{"from": f, "to": t, "count": n} for (f, t), n in
+                          sorted(self.moved.items())],
+                "skip_reasons": [{"reason": r, "count": n} for r, n in
+                                 self.skipped.most_common()],
+                "notifications": self.notifications, "deadlines": self.deadlines}
+
+
+def on_commit(hook: Callable[[Report], None]) -> None:
+    """Register a signal run after each committed advance (e.g. wake the outbox sender)."""
+    _after_commit.append(hook)
+
+
+def load_call(conn: Connection, call_id: str, lock: bool = False) -> CallConfig:
+    """The call's validated configuration; with `lock`, hold the call row until commit."""
+    stmt = select(Call.config).where(Call.id == call_id)
+    if lock and conn.dialect.name != "sqlite":
+        stmt = stmt.with_for_update(nowait=True)
+    try:
+        config = conn.execute(stmt).scalar()
+    except OperationalError as e:
+        if "could not obtain lock" in str(e) or "LockNotAvailable" in type(e.orig).__name__:
+            raise ConflictError(f"call {call_id} is being advanced by another process right now; "
+                                "nothing was written, run the command again") from None
+        raise
+    if config is None:
+        raise EngineError(f"no call {call_id!r}: create it with `starfund call create FILE`")
+    return CallConfig.model_validate(config)
+
+
+def _candidates(conn: Connection, call_id: str, states: Iterable[str],
+                only: list[str] | None) -> list[Any]:
+    s = Society.__table__
+    stmt = (select(_apps, s.c.email.label("society_email"), s.c.name.label("society_name"),
+                   s.c.name_en.label("society_name_en"), s.c.language.label("society_language"),
+                   s.c.annual_inspection_passed, s.c.penalty)
+            .join(s, s.c.id == _apps.c.society_id)
+            .where(_apps.c.call_id == call_id, _apps.c.state.in_(list(states)))
+            .order_by(_apps.c.declared_at, _apps.c.id))
+    if only:
+        stmt = stmt.where(_apps.c.id.in_(only))
+    return conn.execute(stmt).all()
+
+
+def _decide(app: Any, options: list[Move], ctx: Context) -> tuple[Move | None, list[str]]:
+    """The first move whose conditions all hold, and the reasons earlier options failed."""
+    reasons: list[str] = []
+    for move in options:
+        failed = next((r for r in (c(app, ctx) for c in move.conditions) if r), None)
+        if failed is None:
+            return move, reasons
+        reasons.append(failed)
+    return None, reasons
+
+
+def advance(db: Engine, call_id: str, trigger: str, actor: str | None = None, *,
+            only: list[str] | None = None, dry_run: bool = False,
+            options: dict[str, Any] | None = None) -> Report:
+    """Fire `trigger` on every application of the call that can take it, as one transaction.
+
+    Steps, in order:
+    1. veto: the trigger exists in the call's workflow and the actor may fire it;
+    2. lock the call (PostgreSQL row lock; SQLite's write lock) and load the candidates
+       in the trigger's source states with one query;
+    3. prepare: each move's loaders run once for the whole batch;
+    4. decide: per application, the first move whose conditions hold, else a skip reason;
+    5. save: new states with a version check, and the values the moves computed;
+    6. log: one hash-chained audit event per move;
+    7. queue the mail: the destination states' notifications go to the outbox;
+    8. schedule: the destination states' deadlines are written;
+    9. commit (a dry run rolls back instead), then signal the after-commit hooks.
+    Any error rolls the whole batch back: it moves whole or not at all.
+    """
+    actor = actor or default_actor()
+    now = clock.now()
+    with transaction(db) as session:
+        conn = session.connection()
+        call = load_call(conn, call_id, lock=True)
+        wm = for_workflow(call.workflow)
+        if trigger not in wm.triggers:
+            raise EngineError(f"workflow {call.workflow} has no trigger {trigger!r}; "
+                              f"possible now: {_possible_now(conn, call_id, wm)}")
+        by_source = wm.moves_for(trigger)
+        role = role_of(actor)
+        if not any(role in m.who for ms in by_source.values() for m in ms):
+            raise EngineError(f"{actor} ({role}) may not fire {trigger}; it is for "
+                              f"{'/'.join(sorted({w for ms in by_source.values() for m in ms for w in m.who}))}")
+        if only:
+            _check_only(conn, call_id, only)
+        apps = _candidates(conn, call_id, by_source, only)
+        if not apps:
+            raise EngineError(f"no application of {call_id} can take {trigger} now "
+                              f"(it needs state {', '.join(by_source)}); "
+                              f"possible now: {_possible_now(conn, call_id, wm, only)}")
+        ctx = Context(call=call, now=now, actor=actor, options=options or {})
+        seen: set[Any] = set()
+        for moves in by_source.values():
+            for move in moves:
+                for loader in move.prepare:
+                    if loader not in seen:
+                        seen.add(loader)
+                        loader(conn, ctx, apps)
+
+        report = Report(call_id, trigger, actor, dry_run)
+        decided: list[tuple[Any, Move, list[str]]] = []
+        for app in apps:
+            options_ = [m for m in by_source[app.state] if role in m.who]
+            move, reasons = _decide(app, options_, ctx)
+            if move is None:
+                reason = reasons[0] if reasons else "not allowed"
+                report.skipped[reason] += 1
+                report.skipped_ids[app.id] = reason
+            else:
+                decided.append((app, move, reasons))
+                report.moved[(app.state, move.dest)] += 1
+                report.moved_ids.append(app.id)
+        if decided:
+            _write(conn, call, wm.workflow, trigger, actor, now, decided, ctx, report)
+        if dry_run:
+            session.rollback()
+            return report
+    for hook in _after_commit:
+        hook(report)
+    return report
+
+
+def _check_only(conn: Connection, call_id: str, only: list[str]) -> None:
+    found = set(conn.execute(select(_apps.c.id).where(_apps.c.call_id == call_id,
+                                                        _apps.c.id.in_(only))).scalars())
+    missing = [i for i in only if i not in found]
+    if missing:
+        raise EngineError(f"no application {', '.join(missing)} in call {call_id}")
+
+
+def _possible_now(conn: Connection, call_id: str, wm, only: list[str] | None = None) -> str:
+    stmt = select(_apps.c.state).where(_apps.c.call_id == call_id).distinct()
+    if only:
+        stmt = stmt.where(_apps.c.id.in_(only))
+    states = set(conn.execute(stmt).scalars())
+    return ", ".join(wm.triggers_from(states)) or "none (no application is in a state with moves)"
+
+
+def _write(conn: Connection, call: CallConfig, workflow, trigger: str, actor: str, now: datetime,
+           decided: list[tuple[Any, Move, list[str]]], ctx: Context, report: Report) -> None:
+    """Save, log, queue the mail and schedule, for all moved applications at once."""
+    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+    events: list[audit.Event] = []
+    for app, move, reasons in decided:
+        extra = ctx.updates.get(app.id, {})
+        row = {"b_id": app.id, "b_version": app.version, "state": move.dest, "updated_at": now,
+               **extra}
+        by_columns[tuple(sorted(extra))].append(row)
+        payload: dict[str, Any] = {"version": app.version + 1}
+        if reasons:
+            payload["because"] = reasons
+        if extra:
+            payload["set"] = extra
+        if ctx.options:
+            payload["options"] = ctx.options
+        events.append(audit.Event(trigger, call.id, app.id, app.state, move.dest, payload))
+    written = 0
+    for columns, rows in by_columns.items():
+        stmt = (update(_apps)
+                .where(_apps.c.id == bindparam("b_id"), _apps.c.version == bindparam("b_version"))
+                .values(version=_apps.c.version + 1,
+                        **{c: bindparam(c) for c in ("state", "updated_at", *columns)}))
+        for start in range(0, len(rows), 10000):
+            written += conn.execute(stmt, rows[start:start + 10000]).rowcount
+    if written != len(decided):
+        raise ConflictError(f"{len(decided) - written} application(s) of {call.id} were changed by "
+                            "someone else during this advance; nothing was written, run it again")
+    audit.record(conn, actor, events, at=now)
+    entered = [(app, workflow.state(move.dest), ctx.updates.get(app.id, {}), reasons)
+               for app, move, reasons in decided]
+    report.notifications, report.deadlines = enter_states(conn, call, entered, now)
+
+
+def enter_states(conn: Connection, call: CallConfig,
+                 entered: list[tuple[Any, State, dict, list[str]]],
+                 now: datetime) -> tuple[int, int]:
+    """Queue the notifications and write the deadlines of states just entered."""
+    messages: list[Message] = []
+    expert_apps = [app.id for app, state, _, _ in entered
+                   if any(n.to == "experts" for n in state.notify)]
+    experts = _assigned_experts(conn, call.id, expert_apps) if expert_apps else {}
+    deadlines: dict[str, DeadlineRow] = {}
+    for app, state, extra, because in entered:
+        version = app.version + 1
+        for note in state.notify:
+            context = _context(call, app, state, extra, because, now)
+            if note.to == "society":
+                messages.append(Message(
+                    note.kind, "society", app.society_id, app.society_email,
+                    app.society_language or call.language,
+                    f"{note.kind}:{app.id}:v{version}:society", context, call.id, app.id))
+            else:
+                for ex in experts.get(app.id, []):
+                    messages.append(Message(
+                        note.kind, "expert", ex.id, ex.email, ex.language or call.language,
+                        f"{note.kind}:{app.id}:v{version}:expert:{ex.id}",
+                        {**context, "expert": {"id": ex.id, "name": ex.name}}, call.id, app.id))
+        for spec in state.schedule:
+            row = DeadlineRow(call.id, spec.kind, spec.due(call, now), spec.fires, spec.action)
+            deadlines.setdefault(row.key, row)
+    enqueue(conn, messages, now)
+    schedule(conn, list(deadlines.values()))
+    return len(messages), len(deadlines)
+
+
+def _assigned_experts(conn: Connection, call_id: str, app_ids: list[str]) -> dict[str, list[Any]]:
+    wanted = set(app_ids)
+    rows = conn.execute(select(Assignment.application_id, Expert.id, Expert.email, Expert.name,
+                               Expert.language)
+                        .join(Expert, Expert.id == Assignment.expert_id)
+                        .where(Assignment.call_id == call_id, Assignment.status != "recused")
+                        .order_by(Assignment.application_id, Expert.id))
+    out: dict[str, list[Any]] = defaultdict(list)
+    for r in rows:
+        if r.application_id in wanted:
+            out[r.application_id].append(r)
+    return out
+
+
+def _context(call: CallConfig, app: Any, state: State, extra: dict, because: list[str],
+             now: datetime) -> dict:
+    return {
+        "call": {"id": call.id, "title": call.title, "title_en": call.title_en},
+        "application": {"id": app.id, "title": app.title, "title_en": app.title_en,
+                        "category": app.category, "requested_amount": app.requested_amount,
+                        "granted_amount": extra.get("granted_amount", app.granted_amount),
+                        "score": extra.get("score", app.score),
+                        "decision_reason": extra.get("decision_reason", app.decision_reason)},
+        "society": {"id": app.society_id, "name": app.society_name,
+                    "name_en": app.society_name_en},
+        "state": state.name, "state_label": state.label, "at": now.isoformat(sep=" "),
+        "because": because,
+    }
+
+
+def create_applications(conn: Connection, call: CallConfig, rows: list[dict[str, Any]],
+                        actor: str, now: datetime | None = None) -> int:
+    """Insert new applications in the workflow's initial state, audited and announced like a move."""
+    now = now or clock.now()
+    wf = for_workflow(call.workflow).workflow
+    initial = wf.state(wf.initial)
+    records = [{**r, "call_id": call.id, "state": initial.name, "version": 1,
+                "declared_at": r.get("declared_at") or now, "updated_at": now} for r in rows]
+    for start in range(0, len(records), 5000):
+        conn.execute(insert(_apps), records[start:start + 5000])
+    audit.record(conn, actor, [audit.Event("create", call.id, r["id"], None, initial.name,
+                                           {"version": 1}) for r in records], at=now)
+    loaded = _candidates(conn, call.id, [initial.name], [r["id"] for r in records]) \
+        if len(records) <= 30000 else _candidates(conn, call.id, [initial.name], None)
+    new_ids = {r["id"] for r in records}
+    entered = [(_Entered(a), initial, {}, []) for a in loaded if a.id in new_ids]
+    enter_states(conn, call, entered, now)
+    return len(records)
+
+
+class _Entered:
+    """A freshly inserted row seen as just entering its first state (version 0 -> 1)."""
+
+    def __init__(self, row: Any) -> None:
+        self._row = row
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "version":
+            return 0
+        return getattr(self._row, name)

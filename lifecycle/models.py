@@ -1,0 +1,219 @@
+"""The persistent shape of starfund: SQLAlchemy 2.x typed models.
+
+The schema is owned by the Alembic migrations in `lifecycle/migrations`;
+`tests/test_migrations.py` checks that they and these models agree.
+Only `lifecycle.engine` writes `Application.state` (invariant 1).
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON, datetime: DateTime()}
+
+
+class Call(Base):
+    """One funding round of one workflow, with its whole configuration as parsed from TOML."""
+
+    __tablename__ = "calls"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    title: Mapped[str] = mapped_column(String(300))
+    workflow: Mapped[str] = mapped_column(String(64))
+    config: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+    advance_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Society(Base):
+    __tablename__ = "societies"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(300))
+    name_en: Mapped[str] = mapped_column(String(300), default="")
+    email: Mapped[str] = mapped_column(String(300))
+    institution: Mapped[str] = mapped_column(String(300), default="")
+    language: Mapped[str] = mapped_column(String(8), default="zh")
+    annual_inspection_passed: Mapped[bool] = mapped_column(Boolean, default=True)
+    penalty: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Expert(Base):
+    __tablename__ = "experts"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(300))
+    name_en: Mapped[str] = mapped_column(String(300), default="")
+    email: Mapped[str] = mapped_column(String(300))
+    institution: Mapped[str] = mapped_column(String(300), default="")
+    language: Mapped[str] = mapped_column(String(8), default="zh")
+    disciplines: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    societies: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    conflict_societies: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    conflict_institutions: Mapped[list[Any]] = mapped_column(JSON, default=list)
+
+
+class Application(Base):
+    """One society's declaration in one call: the unit that moves through the lifecycle."""
+
+    __tablename__ = "applications"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id"))
+    society_id: Mapped[str] = mapped_column(ForeignKey("societies.id"))
+    category: Mapped[str] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(String(500))
+    title_en: Mapped[str] = mapped_column(String(500), default="")
+    discipline: Mapped[str] = mapped_column(String(100), default="")
+    requested_amount: Mapped[int] = mapped_column(Integer)
+    excluded_experts: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    fields: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    state: Mapped[str] = mapped_column(String(32))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    declared_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    rank: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    recommended: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    granted_amount: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    decision_reason: Mapped[str] = mapped_column(Text, default="")
+    assessment_score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    assessment_grade: Mapped[str | None] = mapped_column(String(16), nullable=True)
+
+    __table_args__ = (
+        Index("ix_applications_call_state", "call_id", "state"),
+        Index("ix_applications_society", "society_id"),
+    )
+
+
+class Objection(Base):
+    """A named, written objection filed during the public notice (公示)."""
+
+    __tablename__ = "objections"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id"))
+    application_id: Mapped[str] = mapped_column(ForeignKey("applications.id"))
+    filed_by: Mapped[str] = mapped_column(String(200))
+    contact: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(Text)
+    evidence: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    filed_at: Mapped[datetime]
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    resolution: Mapped[str] = mapped_column(Text, default="")
+
+    __table_args__ = (Index("ix_objections_application", "application_id", "status"),)
+
+
+class Assignment(Base):
+    """One expert asked to review one application, and the scores it returned."""
+
+    __tablename__ = "assignments"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id"))
+    application_id: Mapped[str] = mapped_column(ForeignKey("applications.id"))
+    expert_id: Mapped[str] = mapped_column(ForeignKey("experts.id"))
+    status: Mapped[str] = mapped_column(String(16), default="assigned")
+    scores: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    total: Mapped[float | None] = mapped_column(Float, nullable=True)
+    assigned_at: Mapped[datetime]
+    submitted_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+    __table_args__ = (
+        UniqueConstraint("application_id", "expert_id", name="uq_assignment"),
+        Index("ix_assignments_call", "call_id"),
+        Index("ix_assignments_expert", "expert_id"),
+    )
+
+
+class AuditEvent(Base):
+    """The permanent, hash-chained record of one action. Never updated or deleted."""
+
+    __tablename__ = "audit_events"
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(64))
+    call_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    application_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    from_state: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    to_state: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    payload: Mapped[str] = mapped_column(Text)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+    __table_args__ = (
+        Index("ix_audit_application", "application_id", "seq"),
+        Index("ix_audit_actor_at", "actor", "at"),
+        Index("ix_audit_call", "call_id", "seq"),
+        Index("ix_audit_action", "action", "seq"),
+        Index("ix_audit_at", "at"),
+    )
+
+
+class AuditHead(Base):
+    """The end of the audit chain: one row, locked by every writer so the chain stays linear."""
+
+    __tablename__ = "audit_head"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class Notification(Base):
+    """An outbox row: written in the transaction that fires it, delivered after commit."""
+
+    __tablename__ = "notifications"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
+    call_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    application_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    recipient_kind: Mapped[str] = mapped_column(String(16))
+    recipient_id: Mapped[str] = mapped_column(String(64))
+    recipient: Mapped[str] = mapped_column(String(300))
+    kind: Mapped[str] = mapped_column(String(64))
+    language: Mapped[str] = mapped_column(String(8))
+    context: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime]
+    next_attempt_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+    __table_args__ = (
+        Index("ix_notifications_status_next", "status", "next_attempt_at"),
+        Index("ix_notifications_application", "application_id"),
+    )
+
+
+class Deadline(Base):
+    """A dated event of a call. The scheduler's jobs are derived from these rows."""
+
+    __tablename__ = "deadlines"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id"))
+    application_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(16))
+    fires: Mapped[str] = mapped_column(String(64))
+    due_at: Mapped[datetime]
+    fired_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_deadlines_due", "fired_at", "due_at"),)

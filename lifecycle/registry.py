@@ -1,0 +1,102 @@
+"""The people starfund serves: societies and experts, imported from spreadsheets.
+
+Imports are all-or-nothing: rows are parsed and checked first, and only a
+clean file is written (new ids inserted, known ids updated), with one audit
+event per import naming the file and what changed.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+
+from lifecycle import audit
+from lifecycle.models import Expert, Society
+from lifecycle.tabular import Column, InputError, as_bool, as_list, check_unique, read_table
+
+EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+
+SOCIETY_COLUMNS = [
+    Column("id"), Column("name"), Column("name_en", required=False, default=""),
+    Column("email"), Column("institution", required=False, default=""),
+    Column("language", required=False, default="zh"),
+    Column("annual_inspection_passed", as_bool, required=False, default=True),
+    Column("penalty", as_bool, required=False, default=False),
+]
+
+EXPERT_COLUMNS = [
+    Column("id"), Column("name"), Column("name_en", required=False, default=""),
+    Column("email"), Column("institution", required=False, default=""),
+    Column("language", required=False, default="zh"),
+    Column("disciplines", as_list, required=False, default=list),
+    Column("societies", as_list, required=False, default=list),
+    Column("conflict_societies", as_list, required=False, default=list),
+    Column("conflict_institutions", as_list, required=False, default=list),
+]
+
+
+def _check_common(source: str, rows: list[tuple[int, dict[str, Any]]]) -> list[str]:
+    import re
+
+    problems = check_unique(source, rows, "id")
+    for number, v in rows:
+        if not re.match(EMAIL, v["email"]):
+            problems.append(f"{source}: row {number}, column email: {v['email']!r} "
+                            "is not an email address")
+        if v["language"] not in ("zh", "en"):
+            problems.append(f"{source}: row {number}, column language: {v['language']!r} "
+                            "is not zh or en")
+    return problems
+
+
+def _upsert(conn: Connection, model: Any, rows: list[dict[str, Any]]) -> tuple[int, int]:
+    ids = [r["id"] for r in rows]
+    known = set()
+    for start in range(0, len(ids), 5000):
+        known |= set(conn.execute(select(model.id).where(model.id.in_(ids[start:start + 5000])))
+                     .scalars())
+    new = [r for r in rows if r["id"] not in known]
+    if new:
+        conn.execute(insert(model), new)
+    for r in rows:
+        if r["id"] in known:
+            conn.execute(update(model).where(model.id == r["id"]).values(**r))
+    return len(new), len(rows) - len(new)
+
+
+def import_societies(conn: Connection, path: str | Path, actor: str) -> dict[str, int]:
+    """Insert or update societies from a CSV/XLSX file."""
+    source = str(path)
+    rows = read_table(path, SOCIETY_COLUMNS)
+    problems = _check_common(source, rows)
+    if problems:
+        raise InputError(source, problems)
+    created, updated = _upsert(conn, Society, [v for _, v in rows])
+    audit.record(conn, actor, [audit.Event("society_import", payload={
+        "file": Path(path).name, "created": created, "updated": updated,
+        "ids": [v["id"] for _, v in rows]})])
+    return {"created": created, "updated": updated}
+
+
+def import_experts(conn: Connection, path: str | Path, actor: str) -> dict[str, int]:
+    """Insert or update experts from a CSV/XLSX file; societies they name must exist."""
+    source = str(path)
+    rows = read_table(path, EXPERT_COLUMNS)
+    problems = _check_common(source, rows)
+    named = {s for _, v in rows for s in v["societies"] + v["conflict_societies"]}
+    known = set(conn.execute(select(Society.id).where(Society.id.in_(named))).scalars()) \
+        if named else set()
+    for number, v in rows:
+        for col in ("societies", "conflict_societies"):
+            for s in v[col]:
+                if s not in known:
+                    problems.append(f"{source}: row {number}, column {col}: "
+                                    f"unknown society {s!r}")
+    if problems:
+        raise InputError(source, problems)
+    created, updated = _upsert(conn, Expert, [v for _, v in rows])
+    audit.record(conn, actor, [audit.Event("expert_import", payload={
+        "file": Path(path).name, "created": created, "updated": updated,
+        "ids": [v["id"] for _, v in rows]})])
+    return {"created": created, "updated": updated}

@@ -1,0 +1,1 @@
+"""Templated messages: enqueued with the change that fires them, delivered after commit."""

@@ -1,0 +1,1 @@
+"""The funding lifecycle as data: one module per stage, composed into workflows."""

@@ -1,0 +1,126 @@
+"""Open declaration (公开申报) and the formal check (形式审查).
+
+Societies' declarations arrive as drafts (imported by the administrator);
+`submit` declares them, `close_declaration` closes the window and runs the
+formal check: eligible applications go on to review, the others are
+ineligible with written reasons, and drafts never submitted lapse.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, select
+
+from states.spec import ADMIN, SCHEDULER, Context, Move, Notify, Schedule, State
+from lifecycle.models import Application
+
+
+def declaration_closes(call, _entered: datetime) -> datetime:
+    return call.calendar.declaration_closes
+
+
+# --- conditions -------------------------------------------------------------
+
+def has_required_fields(app, ctx: Context) -> str | None:
+    missing = [f for f in ctx.call.eligibility.required_fields
+               if not str(getattr(app, f, None) or (app.fields or {}).get(f) or "").strip()]
+    return f"missing required fields: {', '.join(missing)}" if missing else None
+
+
+def within_category_cap(app, ctx: Context) -> str | None:
+    category = ctx.call.category(app.category)
+    if category is None:
+        return f"unknown category {app.category}"
+    if not 0 < app.requested_amount <= category.cap:
+        return f"requested amount outside the category cap of {category.cap}"
+    return None
+
+
+def declaration_window_open(_app, ctx: Context) -> str | None:
+    cal = ctx.call.calendar
+    if ctx.now < cal.declaration_opens:
+        return "declaration window not yet open"
+    if ctx.now > cal.declaration_closes:
+        return "declaration window closed"
+    return None
+
+
+def declaration_window_closed(_app, ctx: Context) -> str | None:
+    if ctx.now < ctx.call.calendar.declaration_closes:
+        return "declaration window still open"
+    return None
+
+
+def one_per_society_and_category(app, ctx: Context) -> str | None:
+    if not ctx.call.eligibility.one_per_society_per_category:
+        return None
+    taken = ctx.data["declared_pairs"]
+    pair = (app.society_id, app.category)
+    if pair in taken:
+        return "society already declared in this category"
+    taken.add(pair)
+    return None
+
+
+def society_in_good_standing(app, _ctx: Context) -> str | None:
+    if not app.annual_inspection_passed:
+        return "society did not pass the annual inspection (年检)"
+    if app.penalty:
+        return "society is under a penalty"
+    return None
+
+
+def not_barred(app, ctx: Context) -> str | None:
+    """A society whose earlier project failed sits out the call's number of later calls."""
+    reason = ctx.data.get("barred", {}).get(app.society_id)
+    return f"society barred: {reason}" if reason else None
+
+
+# --- batch loaders ----------------------------------------------------------
+
+def load_declared_pairs(conn, ctx: Context, apps) -> None:
+    """(society, category) pairs already declared in this call, before this batch."""
+    rows = conn.execute(
+        select(Application.society_id, Application.category)
+        .where(Application.call_id == ctx.call.id,
+               Application.state.notin_(("draft", "withdrawn", "lapsed")))
+        .group_by(Application.society_id, Application.category)
+        .having(func.count() > 0))
+    ctx.data["declared_pairs"] = {(r.society_id, r.category) for r in rows}
+
+
+def load_barred(conn, ctx: Context, apps) -> None:
+    """Societies barred by earlier failures (filled by the outcome stage's record)."""
+    from states.outcome import barred_societies
+
+    ctx.data["barred"] = barred_societies(conn, ctx.call)
+
+
+# --- the table --------------------------------------------------------------
+
+STATES = (
+    State("draft", "草稿 draft", schedule=(
+        Schedule("declaration_closes", declaration_closes, fires="close_declaration"),)),
+    State("declared", "已申报 declared", notify=(Notify("declaration_received"),)),
+    State("withdrawn", "已撤回 withdrawn", notify=(Notify("withdrawn"),), final=True),
+    State("lapsed", "逾期未提交 lapsed", final=True),
+    State("eligible", "形式审查通过 formal check passed", notify=(Notify("formal_check_passed"),)),
+    State("ineligible", "形式审查未通过 ineligible", notify=(Notify("formal_check_failed"),),
+          final=True),
+)
+
+MOVES = (
+    Move("submit", ("draft",), "declared",
+         (declaration_window_open, has_required_fields, within_category_cap,
+          one_per_society_and_category),
+         prepare=(load_declared_pairs,), help="declare a draft"),
+    Move("withdraw", ("draft", "declared"), "withdrawn", help="the society withdraws"),
+    Move("close_declaration", ("declared",), "eligible",
+         (declaration_window_closed, society_in_good_standing, within_category_cap, not_barred),
+         who=(ADMIN, SCHEDULER), prepare=(load_barred,),
+         help="close the window and run the formal check"),
+    Move("close_declaration", ("declared",), "ineligible", (declaration_window_closed,),
+         who=(ADMIN, SCHEDULER)),
+    Move("close_declaration", ("draft",), "lapsed", (declaration_window_closed,),
+         who=(ADMIN, SCHEDULER)),
+)

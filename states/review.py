@@ -1,0 +1,66 @@
+"""Expert review (专家评审): assigned experts score each eligible application.
+
+Assignment and score entry are administrative acts (`lifecycle.reviewing`);
+this table says when an application may enter and leave review.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, select
+
+from lifecycle.models import Assignment
+from states.spec import ADMIN, SCHEDULER, Context, Move, Notify, Schedule, State
+
+
+def review_due(call, _entered: datetime) -> datetime:
+    return call.calendar.review_due
+
+
+# --- conditions -------------------------------------------------------------
+
+def has_enough_experts(app, ctx: Context) -> str | None:
+    have = ctx.data["assigned"].get(app.id, 0)
+    need = ctx.call.review.min_reviews
+    return f"fewer than {need} experts assigned" if have < need else None
+
+
+def has_min_reviews(app, ctx: Context) -> str | None:
+    have = ctx.data["submitted"].get(app.id, 0)
+    need = ctx.call.review.min_reviews
+    return f"fewer than {need} reviews" if have < need else None
+
+
+# --- batch loaders ----------------------------------------------------------
+
+def load_review_counts(conn, ctx: Context, apps) -> None:
+    """Assigned and submitted reviews per application of the call, in one query."""
+    rows = conn.execute(
+        select(Assignment.application_id, Assignment.status, func.count())
+        .where(Assignment.call_id == ctx.call.id, Assignment.status != "recused")
+        .group_by(Assignment.application_id, Assignment.status))
+    assigned: dict[str, int] = {}
+    submitted: dict[str, int] = {}
+    for app_id, status, n in rows:
+        assigned[app_id] = assigned.get(app_id, 0) + n
+        if status == "submitted":
+            submitted[app_id] = n
+    ctx.data["assigned"], ctx.data["submitted"] = assigned, submitted
+
+
+# --- the table --------------------------------------------------------------
+
+STATES = (
+    State("under_review", "评审中 under review",
+          notify=(Notify("review_assigned", to="experts"),),
+          schedule=(Schedule("reviews_due", review_due, fires="close_review"),)),
+    State("reviewed", "评审完成 reviewed"),
+)
+
+MOVES = (
+    Move("start_review", ("eligible",), "under_review", (has_enough_experts,),
+         prepare=(load_review_counts,), help="send applications to their assigned experts"),
+    Move("close_review", ("under_review",), "reviewed", (has_min_reviews,),
+         who=(ADMIN, SCHEDULER), prepare=(load_review_counts,),
+         help="close review for applications with enough scores"),
+)
