@@ -45,17 +45,17 @@ def common(fn: Callable) -> Callable:
     @click.option("--db", "db_arg", envvar="STARFUND_DB", metavar="URL|FILE",
                   help="Database: a SQLite file or any SQLAlchemy URL [env STARFUND_DB; "
                        "default starfund.db].")
-    @click.option("--as", "actor", envvar="STARFUND_ACTOR", metavar="ACTOR",
+    @click.option("--as", "as_actor", envvar="STARFUND_ACTOR", metavar="ACTOR",
                   help="Who acts, for the audit trail [env STARFUND_ACTOR; default: OS user].")
-    @click.option("--now", "now", metavar="ISO-TIME",
+    @click.option("--now", "at_now", metavar="ISO-TIME",
                   help="Pretend it is this time (simulation, back-dated entry).")
     @functools.wraps(fn)
-    def wrapper(*args: Any, db_arg: str | None, actor: str | None, now: str | None,
+    def wrapper(*args: Any, db_arg: str | None, as_actor: str | None, at_now: str | None,
                 **kwargs: Any) -> Any:
         parent = click.get_current_context().find_root().obj or {}
-        if now or parent.get("now"):
-            clock.set_now(now or parent["now"])
-        env = Env(db_arg or parent.get("db"), actor or parent.get("actor"),
+        if at_now or parent.get("now"):
+            clock.set_now(at_now or parent["now"])
+        env = Env(db_arg or parent.get("db"), as_actor or parent.get("actor"),
                   kwargs.pop("as_json", False))
         try:
             return fn(env, *args, **kwargs)

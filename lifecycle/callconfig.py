@@ -9,7 +9,7 @@ from __future__ import annotations
 import tomllib
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -64,6 +64,10 @@ class Review(Strict):
     pass_mark: float = Field(80.0, ge=0)
     grant_percent: float = Field(100.0, gt=0, le=100)
     move_leftover: bool = False
+    normalise_min_reviews: int = Field(3, ge=2)
+    """Experts with fewer reviews in the call keep their raw totals when normalising."""
+    upheld_objection: Literal["reject", "review"] = "reject"
+    """Where an application goes when an objection against it is upheld."""
 
 
 class Assessment(Strict):

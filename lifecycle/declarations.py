@@ -26,20 +26,20 @@ def import_applications(conn: Connection, call_id: str, path: str | Path,
     """Create the file's applications as drafts of the call, or refuse the whole file."""
     source = str(path)
     call = engine.load_call(conn, call_id)
-    rows = read_table(path, COLUMNS)
     problems: list[str] = []
+    rows = read_table(path, COLUMNS, problems)
     societies = {v["society_id"] for _, v in rows}
     known = set(conn.execute(select(Society.id).where(Society.id.in_(societies))).scalars())
     count = conn.execute(select(func.count()).select_from(Application)
                          .where(Application.call_id == call_id)).scalar() or 0
     for number, v in rows:
-        if v["society_id"] not in known:
+        if v["society_id"] and v["society_id"] not in known:
             problems.append(f"{source}: row {number}, column society_id: "
                             f"unknown society {v['society_id']!r}")
-        if call.category(v["category"]) is None:
+        if v["category"] and call.category(v["category"]) is None:
             problems.append(f"{source}: row {number}, column category: {v['category']!r} is not "
                             f"a category of {call_id} ({', '.join(c.id for c in call.categories)})")
-        if v["requested_amount"] <= 0:
+        if v["requested_amount"] is not None and v["requested_amount"] <= 0:
             problems.append(f"{source}: row {number}, column requested_amount: must be positive")
         if not v["id"]:
             count += 1

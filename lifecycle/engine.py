@@ -128,8 +128,13 @@ def _decide(app: Any, options: list[Move], ctx: Context) -> tuple[Move | None, l
 
 def advance(db: Engine, call_id: str, trigger: str, actor: str | None = None, *,
             only: list[str] | None = None, dry_run: bool = False,
-            options: dict[str, Any] | None = None) -> Report:
+            options: dict[str, Any] | None = None,
+            within: Callable[[Connection], None] | None = None) -> Report:
     """Fire `trigger` on every application of the call that can take it, as one transaction.
+
+    `within` is a write that belongs to this advance (e.g. the objection that causes
+    it): it runs in the same transaction right after the call is locked, before the
+    candidates are loaded, so the move and its cause commit or roll back together.
 
     Steps, in order:
     1. veto: the trigger exists in the call's workflow and the actor may fire it;
@@ -160,6 +165,8 @@ def advance(db: Engine, call_id: str, trigger: str, actor: str | None = None, *,
                               f"{'/'.join(sorted({w for ms in by_source.values() for m in ms for w in m.who}))}")
         if only:
             _check_only(conn, call_id, only)
+        if within is not None:
+            within(conn)
         apps = _candidates(conn, call_id, by_source, only)
         if not apps:
             raise EngineError(f"no application of {call_id} can take {trigger} now "
@@ -285,7 +292,8 @@ def _assigned_experts(conn: Connection, call_id: str, app_ids: list[str]) -> dic
     rows = conn.execute(select(Assignment.application_id, Expert.id, Expert.email, Expert.name,
                                Expert.language)
                         .join(Expert, Expert.id == Assignment.expert_id)
-                        .where(Assignment.call_id == call_id, Assignment.status != "recused")
+                        .where(Assignment.call_id == call_id,
+                               Assignment.status.in_(("assigned", "submitted")))
                         .order_by(Assignment.application_id, Expert.id))
     out: dict[str, list[Any]] = defaultdict(list)
     for r in rows:

@@ -17,6 +17,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -113,8 +114,22 @@ class Objection(Base):
     filed_at: Mapped[datetime]
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     resolution: Mapped[str] = mapped_column(Text, default="")
+    evidence_data: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    """The evidence file itself, kept with the objection (migration 0002)."""
 
     __table_args__ = (Index("ix_objections_application", "application_id", "status"),)
+
+
+class PanelDecision(Base):
+    """The panel's score for an application whose reviewers disagreed strongly (migration 0002)."""
+
+    __tablename__ = "panel_decisions"
+    application_id: Mapped[str] = mapped_column(ForeignKey("applications.id"), primary_key=True)
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id"))
+    score: Mapped[float] = mapped_column(Float)
+    reason: Mapped[str] = mapped_column(Text)
+    decided_by: Mapped[str] = mapped_column(String(100))
+    decided_at: Mapped[datetime]
 
 
 class Assignment(Base):
@@ -130,6 +145,8 @@ class Assignment(Base):
     total: Mapped[float | None] = mapped_column(Float, nullable=True)
     assigned_at: Mapped[datetime]
     submitted_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    replaces: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    """The expert whose freed slot this assignment fills (`review reassign`; migration 0002)."""
 
     __table_args__ = (
         UniqueConstraint("application_id", "expert_id", name="uq_assignment"),

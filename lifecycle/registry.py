@@ -41,10 +41,10 @@ def _check_common(source: str, rows: list[tuple[int, dict[str, Any]]]) -> list[s
 
     problems = check_unique(source, rows, "id")
     for number, v in rows:
-        if not re.match(EMAIL, v["email"]):
+        if v["email"] and not re.match(EMAIL, v["email"]):
             problems.append(f"{source}: row {number}, column email: {v['email']!r} "
                             "is not an email address")
-        if v["language"] not in ("zh", "en"):
+        if v["language"] and v["language"] not in ("zh", "en"):
             problems.append(f"{source}: row {number}, column language: {v['language']!r} "
                             "is not zh or en")
     return problems
@@ -68,8 +68,9 @@ def _upsert(conn: Connection, model: Any, rows: list[dict[str, Any]]) -> tuple[i
 def import_societies(conn: Connection, path: str | Path, actor: str) -> dict[str, int]:
     """Insert or update societies from a CSV/XLSX file."""
     source = str(path)
-    rows = read_table(path, SOCIETY_COLUMNS)
-    problems = _check_common(source, rows)
+    problems: list[str] = []
+    rows = read_table(path, SOCIETY_COLUMNS, problems)
+    problems += _check_common(source, rows)
     if problems:
         raise InputError(source, problems)
     created, updated = _upsert(conn, Society, [v for _, v in rows])
@@ -82,14 +83,15 @@ def import_societies(conn: Connection, path: str | Path, actor: str) -> dict[str
 def import_experts(conn: Connection, path: str | Path, actor: str) -> dict[str, int]:
     """Insert or update experts from a CSV/XLSX file; societies they name must exist."""
     source = str(path)
-    rows = read_table(path, EXPERT_COLUMNS)
-    problems = _check_common(source, rows)
-    named = {s for _, v in rows for s in v["societies"] + v["conflict_societies"]}
+    problems: list[str] = []
+    rows = read_table(path, EXPERT_COLUMNS, problems)
+    problems += _check_common(source, rows)
+    named = {s for _, v in rows for s in (v["societies"] or []) + (v["conflict_societies"] or [])}
     known = set(conn.execute(select(Society.id).where(Society.id.in_(named))).scalars()) \
         if named else set()
     for number, v in rows:
         for col in ("societies", "conflict_societies"):
-            for s in v[col]:
+            for s in v[col] or []:
                 if s not in known:
                     problems.append(f"{source}: row {number}, column {col}: "
                                     f"unknown society {s!r}")

@@ -93,8 +93,16 @@ def _raw_rows(path: Path) -> tuple[list[str], list[tuple[int, list[Any]]]]:
                                           if any(_text(c) for c in r)]
 
 
-def read_table(path: str | Path, columns: list[Column]) -> list[tuple[int, dict[str, Any]]]:
-    """Typed rows of a CSV/XLSX file, or InputError naming every bad row and column."""
+def read_table(path: str | Path, columns: list[Column],
+               problems: list[str] | None = None) -> list[tuple[int, dict[str, Any]]]:
+    """Typed rows of a CSV/XLSX file, or InputError naming every bad row and column.
+
+    With a `problems` list, bad cells are appended to it (their value set to
+    None) instead of raising, so the caller can add its own checks and report
+    everything wrong with the file at once.
+    """
+    collect = problems is not None
+    problems = problems if problems is not None else []
     path = Path(path)
     source = str(path)
     if not path.exists():
@@ -106,12 +114,13 @@ def read_table(path: str | Path, columns: list[Column]) -> list[tuple[int, dict[
             if name in header:
                 index[col.name] = header.index(name)
                 break
-    problems = [f"{source}: header: missing required column {c.name!r}"
-                for c in columns if c.required and c.name not in index]
+    header_problems = [f"{source}: header: missing required column {c.name!r}"
+                       for c in columns if c.required and c.name not in index]
     known = {n for c in columns for n in (c.name, *c.aliases)}
-    problems += [f"{source}: header: unknown column {h!r}" for h in header if h and h not in known]
-    if problems:
-        raise InputError(source, problems)
+    header_problems += [f"{source}: header: unknown column {h!r}"
+                        for h in header if h and h not in known]
+    if header_problems:
+        raise InputError(source, problems + header_problems)
     if not rows:
         raise InputError(source, [f"{source}: no data rows"])
     out = []
@@ -127,10 +136,11 @@ def read_table(path: str | Path, columns: list[Column]) -> list[tuple[int, dict[
             try:
                 values[col.name] = col.parse(raw)
             except (ValueError, TypeError) as e:
+                values[col.name] = None
                 problems.append(f"{source}: row {number}, column {col.name}: "
                                 f"{_text(raw)!r} is not valid ({e})")
         out.append((number, values))
-    if problems:
+    if problems and not collect:
         raise InputError(source, problems)
     return out
 

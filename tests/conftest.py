@@ -153,3 +153,23 @@ def small_call(cli: Cli, tmp_path: Path) -> Cli:
     cli("application", "import", "2025-project",
         write_csv(tmp_path / "apps.csv", applications(20)), now="2025-03-10")
     return cli
+
+
+def fingerprint(db: str) -> dict[str, list[tuple]]:
+    """Every row of every table, sorted: two equal fingerprints mean an unchanged database."""
+    from sqlalchemy import inspect, text
+
+    from lifecycle.db import make_engine
+
+    engine = make_engine(db)
+    try:
+        out = {}
+        with engine.connect() as conn:
+            for name in sorted(inspect(conn).get_table_names()):
+                if name == "alembic_version":
+                    continue
+                rows = conn.execute(text(f'SELECT * FROM "{name}"')).all()
+                out[name] = sorted((tuple(map(repr, r)) for r in rows))
+        return out
+    finally:
+        engine.dispose()

@@ -1,0 +1,144 @@
+"""Throwaway benchmark databases, seeded fast but legitimately.
+
+Societies are bulk-inserted directly (they carry no state). Applications are
+created through `engine.create_applications` (drafts, with their audit
+'create' events, notifications and deadline) and declared through
+`engine.advance(..., "submit")`, so every state the benchmark starts from was
+reached the way a real call reaches it, and the audit chain verifies.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Callable
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import insert  # noqa: E402
+
+from lifecycle import calls, callconfig, clock, db, engine  # noqa: E402
+from lifecycle.models import Society  # noqa: E402
+
+PG_ADMIN = os.environ.get("STARFUND_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+CALL_ID = "bench"
+CATEGORIES = ("academic", "policy", "popsci", "talent", "capacity")
+CREATED_AT = "2025-03-10 10:00"
+SUBMIT_AT = "2025-03-20 10:00"
+CLOSE_AT = "2025-04-08 09:00"
+
+
+def pg_available() -> str | None:
+    try:
+        import psycopg
+
+        with psycopg.connect(PG_ADMIN, connect_timeout=3):
+            return None
+    except Exception as e:  # noqa: BLE001
+        return f"{type(e).__name__}: {e}".strip()
+
+
+def new_database(backend: str) -> tuple[str, Callable[[], None]]:
+    """A new empty database of `backend` ('sqlite' or 'postgres') and how to drop it."""
+    if backend == "sqlite":
+        folder = tempfile.mkdtemp(prefix="starfund-bench-")
+        return str(Path(folder) / "bench.db"), lambda: shutil.rmtree(folder, ignore_errors=True)
+    import psycopg
+
+    name = f"sf_bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+    def drop() -> None:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    return "postgresql+psycopg://" + PG_ADMIN.split("://", 1)[1].rsplit("/", 1)[0] + "/" + name, \
+        drop
+
+
+def clone_database(url: str) -> tuple[str, Callable[[], None]]:
+    """An exact copy of a seeded database (nobody may be connected to it)."""
+    if "://" not in url:
+        folder = tempfile.mkdtemp(prefix="starfund-bench-")
+        import sqlite3
+
+        src = sqlite3.connect(url)
+        dst = sqlite3.connect(str(Path(folder) / "clone.db"))
+        src.backup(dst)
+        src.close()
+        dst.close()
+        return str(Path(folder) / "clone.db"), lambda: shutil.rmtree(folder, ignore_errors=True)
+    import psycopg
+
+    source = url.rsplit("/", 1)[1]
+    name = f"{source}_c{uuid.uuid4().hex[:6]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{source}"')
+
+    def drop() -> None:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    return url.rsplit("/", 1)[0] + "/" + name, drop
+
+
+def raw_connect(url: str):
+    """A raw DBAPI connection (sqlite3 or psycopg) to a benchmark database."""
+    if "://" not in url:
+        import sqlite3
+
+        conn = sqlite3.connect(url, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        return conn
+    import psycopg
+
+    return psycopg.connect("postgresql://" + url.split("://", 1)[1])
+
+
+def seed_declared(url: str, n: int, out=print) -> dict[str, float]:
+    """A call with `n` applications in state 'declared'; returns seeding times."""
+    times: dict[str, float] = {}
+    e = db.make_engine(url)
+    t = time.perf_counter()
+    db.upgrade(e)
+    clock.set_now("2025-02-01 09:00")
+    config = callconfig.load(ROOT / "examples" / "call.toml").model_copy(update={"id": CALL_ID})
+    societies = (n + len(CATEGORIES) - 1) // len(CATEGORIES)
+    with db.transaction(e) as s:
+        conn = s.connection()
+        calls.create(conn, config, "bench-admin")
+        rows = [{"id": f"S{i:06d}", "name": f"基准测试{i}学会", "name_en": f"Bench Society {i}",
+                 "email": f"s{i}@example.org", "institution": f"Inst{i % 50}", "language": "zh",
+                 "annual_inspection_passed": True, "penalty": False}
+                for i in range(societies)]
+        for start in range(0, len(rows), 10000):
+            conn.execute(insert(Society), rows[start:start + 10000])
+    times["schema+societies"] = time.perf_counter() - t
+
+    clock.set_now(CREATED_AT)
+    apps = [{"id": f"{CALL_ID}-{i:06d}", "society_id": f"S{i // len(CATEGORIES):06d}",
+             "category": CATEGORIES[i % len(CATEGORIES)], "title": f"基准项目 {i}",
+             "title_en": f"Bench project {i}", "discipline": "", "requested_amount": 20000,
+             "excluded_experts": [], "fields": {"summary": "摘要"}} for i in range(n)]
+    t = time.perf_counter()
+    with db.transaction(e) as s:
+        engine.create_applications(s.connection(), config, apps, "bench-admin")
+    times["create_applications"] = time.perf_counter() - t
+    del apps
+
+    clock.set_now(SUBMIT_AT)
+    t = time.perf_counter()
+    engine.advance(e, CALL_ID, "submit", "bench-admin")
+    times["advance submit"] = time.perf_counter() - t
+    clock.set_now(None)
+    e.dispose()
+    out("  seeded " + ", ".join(f"{k} {v:.2f} s" for k, v in times.items()))
+    return times

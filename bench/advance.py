@@ -1,0 +1,170 @@
+"""Batch advance against the database's own floor.
+
+One call with N applications (default 100,000) in state 'declared' (reached
+through the engine: create_applications, then advance submit). Then, on two
+identical copies of that database:
+
+- starfund: `engine.advance(call, "close_declaration")`, run in a child process
+  so that its peak memory is the child's own ru_maxrss (resident set, whole
+  process, Python and imports included; the RSS just before the advance is
+  printed beside it);
+- floor: the same writes with the raw driver (sqlite3 or psycopg) in one
+  transaction: read the candidates, one UPDATE of the states, executemany of
+  the hash-chained audit rows, executemany of the outbox rows.
+
+    .venv/bin/python bench/advance.py                  # SQLite, 100,000
+    .venv/bin/python bench/advance.py --backend postgres --n 20000
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import resource
+import subprocess
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _seed  # noqa: E402
+
+TRIGGER = "close_declaration"
+
+
+# --- starfund, in a child process ----------------------------------------------
+
+def _child(url: str) -> None:
+    from lifecycle import clock, db, engine
+
+    e = db.make_engine(url)
+    with e.connect() as c:  # open the pool's connection before measuring
+        c.exec_driver_sql("SELECT 1")
+    clock.set_now(_seed.CLOSE_AT)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    t = time.perf_counter()
+    report = engine.advance(e, _seed.CALL_ID, TRIGGER, "bench-admin")
+    seconds = time.perf_counter() - t
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"seconds": seconds, "rss_before_kb": before, "rss_peak_kb": peak,
+                      "moved": report.moved_total, "notifications": report.notifications}))
+
+
+def time_starfund(url: str) -> dict:
+    """Run the advance in a fresh process; its time and its peak RSS."""
+    out = subprocess.run([sys.executable, __file__, "--child", url], capture_output=True,
+                         text=True, check=False)
+    if out.returncode != 0:
+        raise SystemExit(f"advance failed:\n{out.stderr}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+# --- the floor: the same writes with the raw driver -------------------------------
+
+def _digest(prev: str, seq: int, at: str, actor: str, action: str, call_id: str, app_id: str,
+            from_state: str, to_state: str, payload: str) -> str:
+    text = "\x1f".join([prev, str(seq), at, actor, action, call_id, app_id, from_state,
+                        to_state, payload])
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def floor(url: str, dest: str = "eligible", kind: str = "formal_check_passed") -> dict:
+    """The advance's database work, hand-written against the raw driver, in one transaction."""
+    now = datetime.fromisoformat(_seed.CLOSE_AT)
+    at = now.isoformat(sep=" ")
+    sqlite = "://" not in url
+    p = "?" if sqlite else "%s"
+    conn = _seed.raw_connect(url)
+    t = time.perf_counter()
+    cur = conn.cursor()
+    if sqlite:
+        cur.execute("BEGIN IMMEDIATE")
+    cur.execute(f"SELECT a.id, a.version, a.title, a.category, a.requested_amount, s.id, s.email,"
+                f" s.name FROM applications a JOIN societies s ON s.id = a.society_id"
+                f" WHERE a.call_id = {p} AND a.state = 'declared'", (_seed.CALL_ID,))
+    apps = cur.fetchall()
+    cur.execute(f"UPDATE applications SET state = {p}, version = version + 1, updated_at = {p}"
+                f" WHERE call_id = {p} AND state = 'declared'", (dest, now, _seed.CALL_ID))
+    cur.execute("SELECT seq, hash FROM audit_head WHERE id = 1"
+                + ("" if sqlite else " FOR UPDATE"))
+    seq, prev = cur.fetchone()
+    audit_rows, outbox_rows = [], []
+    for app_id, version, title, category, amount, soc_id, email, soc_name in apps:
+        seq += 1
+        payload = '{"version":%d}' % (version + 1)
+        h = _digest(prev, seq, at, "bench-admin", TRIGGER, _seed.CALL_ID, app_id, "declared",
+                    dest, payload)
+        audit_rows.append((seq, now, "bench-admin", TRIGGER, _seed.CALL_ID, app_id, "declared",
+                           dest, payload, prev, h))
+        prev = h
+        context = json.dumps({"application": {"id": app_id, "title": title, "category": category,
+                                              "requested_amount": amount},
+                              "society": {"id": soc_id, "name": soc_name}, "state": dest,
+                              "at": at}, ensure_ascii=False)
+        outbox_rows.append((f"{kind}:{app_id}:v{version + 1}:society", _seed.CALL_ID, app_id,
+                            "society", soc_id, email, kind, "zh", context, "pending", 0, "", now,
+                            now))
+    cur.executemany(
+        "INSERT INTO audit_events (seq, at, actor, action, call_id, application_id, from_state,"
+        f" to_state, payload, prev_hash, hash) VALUES ({', '.join([p] * 11)})", audit_rows)
+    cur.execute(f"UPDATE audit_head SET seq = {p}, hash = {p} WHERE id = 1", (seq, prev))
+    cur.executemany(
+        "INSERT INTO notifications (dedupe_key, call_id, application_id, recipient_kind,"
+        " recipient_id, recipient, kind, language, context, status, attempts, last_error,"
+        f" created_at, next_attempt_at) VALUES ({', '.join([p] * 14)})", outbox_rows)
+    if sqlite:
+        cur.execute("COMMIT")
+    else:
+        conn.commit()
+    seconds = time.perf_counter() - t
+    conn.close()
+    return {"seconds": seconds, "moved": len(apps)}
+
+
+def measure(url: str, out=print) -> dict:
+    """Both timings on two identical copies of the seeded database at `url`."""
+    clone, drop = _seed.clone_database(url)
+    try:
+        out("  floor (raw driver) ...")
+        f = floor(clone)
+    finally:
+        drop()
+    out("  starfund advance (child process) ...")
+    s = time_starfund(url)
+    if s["moved"] != f["moved"]:
+        raise SystemExit(f"starfund moved {s['moved']} but the floor moved {f['moved']}")
+    return {"starfund": s["seconds"], "floor": f["seconds"], "ratio": s["seconds"] / f["seconds"],
+            "moved": s["moved"], "rss_peak_mb": s["rss_peak_kb"] / 1024,
+            "rss_before_mb": s["rss_before_kb"] / 1024}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--n", type=int, default=100_000, help="applications (default 100,000)")
+    ap.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite")
+    ap.add_argument("--child", metavar="URL", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        _child(args.child)
+        return
+    if args.backend == "postgres" and (why := _seed.pg_available()):
+        raise SystemExit(f"no PostgreSQL server at {_seed.PG_ADMIN}: {why}")
+    url, drop = _seed.new_database(args.backend)
+    try:
+        print(f"{args.backend}: seeding {args.n:,} declared applications ...")
+        _seed.seed_declared(url, args.n)
+        r = measure(url)
+    finally:
+        drop()
+    print(f"\nbatch advance {TRIGGER} of {r['moved']:,} applications ({args.backend})")
+    print(f"  starfund  {r['starfund']:8.2f} s")
+    print(f"  floor     {r['floor']:8.2f} s   (raw {'sqlite3' if args.backend == 'sqlite' else 'psycopg'})")
+    print(f"  ratio     {r['ratio']:8.2f} x")
+    print(f"  peak RSS  {r['rss_peak_mb']:8.0f} MB  (child process ru_maxrss; "
+          f"{r['rss_before_mb']:.0f} MB before the advance)")
+
+
+if __name__ == "__main__":
+    main()

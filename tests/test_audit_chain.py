@@ -1,0 +1,102 @@
+"""The audit trail verifies after real work and detects any edited, deleted or reordered row."""
+import json
+
+import pytest
+from sqlalchemy import text
+
+from lifecycle.db import make_engine
+
+
+@pytest.fixture
+def worked(small_call):
+    small_call("advance", "2025-project", "submit", now="2025-03-20")
+    small_call("advance", "2025-project", "close_declaration", now="2025-04-08")
+    return small_call
+
+
+def sql(db, statement, **params):
+    e = make_engine(db)
+    with e.begin() as conn:
+        conn.execute(text(statement), params)
+    e.dispose()
+
+
+def test_verify_passes_after_work(worked):
+    r = worked("audit", "verify", "--json")
+    data = json.loads(r.output)
+    # 4 admin acts + 20 creates + 20 submits + 20 formal checks
+    assert data["ok"] is True and data["checked"] == 64
+
+
+@pytest.mark.parametrize("tamper, seq", [
+    ("UPDATE audit_events SET payload = '{}' WHERE seq = 30", 30),
+    ("UPDATE audit_events SET actor = 'someone-else' WHERE seq = 12", 12),
+    ("UPDATE audit_events SET to_state = 'eligible' WHERE seq = 40", 40),
+    ("DELETE FROM audit_events WHERE seq = 25", 25),
+    ("DELETE FROM audit_events WHERE seq = 64", 64),
+])
+def test_tampering_is_detected(worked, tamper, seq):
+    sql(worked.db, tamper)
+    r = worked("audit", "verify", ok=False)
+    assert r.exit_code == 1
+    assert f"BROKEN at event {seq}" in r.output
+
+
+def test_reordering_is_detected(worked):
+    # swap two events' positions, keeping their own hashes
+    sql(worked.db, "UPDATE audit_events SET seq = -1 WHERE seq = 20")
+    sql(worked.db, "UPDATE audit_events SET seq = 20 WHERE seq = 21")
+    sql(worked.db, "UPDATE audit_events SET seq = 21 WHERE seq = -1")
+    r = worked("audit", "verify", ok=False)
+    assert r.exit_code == 1 and "BROKEN at event 20" in r.output
+
+
+def test_rehashing_one_row_still_breaks_the_next_link(worked):
+    """Recomputing an edited row's own hash does not help: the next row's prev_hash disagrees."""
+    from sqlalchemy import select
+
+    from lifecycle import audit
+    from lifecycle.models import AuditEvent
+
+    e = make_engine(worked.db)
+    with e.begin() as conn:
+        row = conn.execute(select(AuditEvent.__table__).where(AuditEvent.seq == 33)).one()
+        forged = audit._digest(row.prev_hash, row.seq, row.at.isoformat(sep=" "),
+                               "forger", row.action, row.call_id, row.application_id,
+                               row.from_state, row.to_state, row.payload)
+        conn.execute(text("UPDATE audit_events SET actor='forger', hash=:h WHERE seq=33"),
+                     {"h": forged})
+    e.dispose()
+    r = worked("audit", "verify", ok=False)
+    assert r.exit_code == 1 and "BROKEN at event 34" in r.output
+
+
+def test_audit_query_filters_and_pages(worked):
+    r = worked("audit", "query", "--call", "2025-project", "--trigger", "submit", "--json",
+               "--limit", "0")
+    events = json.loads(r.output)
+    assert len(events) == 20
+    assert {e["from_state"] for e in events} == {"draft"} and {e["to_state"] for e in events} == {"declared"}
+    assert all(e["actor"] == "admin-test" for e in events)
+    page1 = json.loads(worked("audit", "query", "--limit", "10", "--json").output)
+    page2 = json.loads(worked("audit", "query", "--limit", "10", "--page", "2", "--json").output)
+    assert [e["seq"] for e in page1] == list(range(1, 11))
+    assert [e["seq"] for e in page2] == list(range(11, 21))
+    newest = json.loads(worked("audit", "query", "--limit", "3", "--newest-first", "--json").output)
+    assert [e["seq"] for e in newest] == [64, 63, 62]
+    one = json.loads(worked("audit", "query", "--application", "A0007", "--json").output)
+    assert [e["action"] for e in one] == ["create", "submit", "close_declaration"]
+
+
+def test_audit_query_time_window_and_csv(worked):
+    r = worked("audit", "query", "--since", "2025-04-01", "--until", "2025-05-01", "--csv",
+               "--limit", "0")
+    lines = r.output.strip().splitlines()
+    assert lines[0].startswith("seq,at,actor,action")
+    assert len(lines) == 21 and all(",close_declaration," in line for line in lines[1:])
+
+
+def test_audit_by_actor(small_call):
+    small_call("advance", "2025-project", "submit", now="2025-03-20", actor="li.ming")
+    events = json.loads(small_call("audit", "query", "--actor", "li.ming", "--json").output)
+    assert len(events) == 20 and {e["action"] for e in events} == {"submit"}

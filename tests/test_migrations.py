@@ -1,0 +1,22 @@
+"""The Alembic migrations and the models describe the same schema, on both backends."""
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from lifecycle.db import make_engine, upgrade
+from lifecycle.models import Base
+
+
+def test_migrations_match_models(db_url):
+    engine = make_engine(db_url)
+    assert upgrade(engine) == "created"
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    engine.dispose()
+    assert diff == [], f"models and migrations differ: {diff}"
+
+
+def test_upgrade_is_idempotent(db_url):
+    engine = make_engine(db_url)
+    upgrade(engine)
+    assert upgrade(engine) == "upgraded"
+    engine.dispose()
