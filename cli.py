@@ -360,7 +360,8 @@ def workflow_group() -> None:
 @click.argument("name", default="project")
 @click.option("--format", "fmt", type=click.Choice(["text", "mermaid"]), default="text",
               show_default=True)
-def workflow_show(name: str, fmt: str) -> None:
+@common
+def workflow_show(env: Env, name: str, fmt: str) -> None:
     """The states and transitions of a workflow (mermaid: a stateDiagram from transitions).
 
     \b

@@ -28,11 +28,10 @@ def test_every_command_has_help_with_an_example():
     assert not missing, f"commands without an example in --help: {missing}"
 
 
-def test_every_database_command_takes_as_and_now():
+def test_every_command_takes_db_as_and_now():
     for path, cmd in all_commands(main):
         names = {o for p in cmd.params for o in getattr(p, "opts", [])}
-        if "--db" in names:
-            assert {"--as", "--now"} <= names, path
+        assert {"--db", "--as", "--now"} <= names, path
 
 
 def test_workflow_show_text_and_mermaid():
