@@ -123,8 +123,10 @@ def init(env: Env) -> None:
               help="Folder the notifications are delivered to.")
 @click.option("--fresh/--keep", default=True, show_default=True,
               help="Start from a new database file (SQLite only).")
+@click.option("--societies", default=60, show_default=True, type=click.IntRange(20, 80),
+              help="Societies in the simulation (each year ~2.5 declarations per society).")
 @common
-def demo(env: Env, years: int, seed: int, outbox: str, fresh: bool) -> None:
+def demo(env: Env, years: int, seed: int, outbox: str, fresh: bool, societies: int) -> None:
     """Simulate a whole programme year (or several) on a new database, printing each step.
 
     \b
@@ -134,7 +136,7 @@ def demo(env: Env, years: int, seed: int, outbox: str, fresh: bool) -> None:
     from lifecycle import demo as demo_mod
 
     demo_mod.run(env.db_arg or "starfund-demo.db", years=years, seed=seed, outbox=outbox,
-                 fresh=fresh, actor=env.actor, out=console)
+                 fresh=fresh, actor=env.actor, out=console, societies=societies)
 
 
 # --- calls and imports --------------------------------------------------------------
@@ -202,6 +204,44 @@ def society_import(env: Env, file: str) -> None:
 
     r = _import(env, registry.import_societies, file)
     click.echo(f"societies: {r['created']} created, {r['updated']} updated")
+
+
+@society_group.command("show")
+@click.argument("society_id", metavar="ID")
+@json_option
+@common
+def society_show(env: Env, society_id: str) -> None:
+    """One society: standing, current star, star history and every application it ever made.
+
+    \b
+    Example:  starfund society show S012
+    """
+    from lifecycle import stars
+
+    with env.engine.connect() as conn:
+        d = stars.society_profile(conn, society_id)
+    if env.as_json:
+        return emit_json(d)
+    s, cur = d["society"], d["current_star"]
+    click.echo(f"{s['id']}  {s['name']}  {s['name_en']}  ({s['institution']})")
+    click.echo(f"  annual inspection {'passed' if s['annual_inspection_passed'] else 'FAILED'}"
+               f"  penalty {'YES' if s['penalty'] else 'no'}")
+    click.echo("  current star: " + (f"{cur['stars']} ({cur['level']}) from {cur['call']}, "
+                                     f"valid until {cur['valid_until'][:10]}" if cur else "none"))
+    if d["barred_from_next_project_call"]:
+        click.echo(f"  barred from the next project call: {d['barred_from_next_project_call']}")
+    if d["star_history"]:
+        table("star history", ["call", "stars", "total", "change", "reward", "awarded",
+                               "valid until", "status", "why it ended"],
+              [[h["call"], h["stars"], h["total"], h["change"], f"{h['reward']:,}",
+                h["awarded_at"][:10], h["valid_until"][:10], h["status"],
+                (f"{h['end_kind']}: {h['end_reason']}" if h["end_reason"] else "")]
+               for h in d["star_history"]])
+    table("applications", ["id", "call", "category", "state", "granted", "grade / stars",
+                           "decision"],
+          [[a["id"], a["call"], a["category"], a["state"], f"{a['granted'] or 0:,}",
+            a["grade"] or ("★" * a["star_level"] if a["star_level"] else ""),
+            (a["decision"] or "")[:70]] for a in d["applications"]])
 
 
 @main.group("expert")
@@ -308,6 +348,10 @@ def status(env: Env, call_id: str) -> None:
     table(f"{s['call']} {s['title']} ({s['total']} applications, now {s['now']})",
           ["state", "label", "count"], [[r["state"], r["label"], r["count"]] for r in s["states"]])
     click.echo(f"requested {s['requested']:,}  granted {s['granted']:,}  budget {s['budget']:,}")
+    if s.get("money"):
+        m = s["money"]
+        click.echo(f"paid {m['paid']:,}  due {m['due']:,}  planned {m['planned']:,}  "
+                   f"withheld {m['withheld']:,}  to recover {m['to_recover']:,}")
     click.echo(f"possible triggers now: {', '.join(s['possible_triggers']) or 'none'}")
     if s["deadlines"]:
         table("deadlines", ["kind", "due", "fires", "fired"],
@@ -336,6 +380,22 @@ def show(env: Env, app_id: str) -> None:
                f"score {a['score'] if a['score'] is not None else '-'}  rank {a['rank'] or '-'}")
     if a["decision_reason"]:
         click.echo(f"  decision: {a['decision_reason']}")
+    if d.get("money") and d.get("payments"):
+        m = d["money"]
+        click.echo(f"  money: paid {m['paid']:,}  due {m['due']:,}  planned {m['planned']:,}  "
+                   f"withheld {m['withheld']:,}  to recover {m['to_recover']:,}")
+        table("payments", ["#", "instalment", "released by", "planned", "amount", "status",
+                           "due", "paid", "note"],
+              [[p["seq"], p["label"], p["release"], f"{p['planned']:,}", f"{p['amount']:,}",
+                p["status"], p["due_at"], p["paid_at"], p["note"]] for p in d["payments"]])
+    if d.get("assessments"):
+        table("assessment", ["checkpoint", "report", "late", "score", "grade"],
+              [[r["checkpoint"], r["report"] or "-", r["late"], r["score"], r["grade"]]
+               for r in d["assessments"]])
+    if d.get("star_scores"):
+        table("indicator sheet", ["indicator", "max", "self", "checked", "final"],
+              [[r["indicator"], r["max"], r["self"], r["checked"], r["final"]]
+               for r in d["star_scores"]])
     if d["reviews"]:
         table("reviews", ["expert", "status", "total"],
               [[r["expert"], r["status"], r["total"]] for r in d["reviews"]])
@@ -349,6 +409,296 @@ def show(env: Env, app_id: str) -> None:
     table("history", ["seq", "at", "actor", "action", "from", "to", "details"],
           [[h["seq"], h["at"], h["actor"], h["action"], h["from_state"], h["to_state"],
             json.dumps(h["payload"], ensure_ascii=False)[:80]] for h in d["history"]])
+
+
+# --- performance assessment, outcomes, payments -------------------------------------
+
+@main.group("assessment")
+def assessment_group() -> None:
+    """Performance assessment (绩效考核): reports, grades, proposed outcomes."""
+
+
+@assessment_group.command("report")
+@click.argument("app_id", metavar="APPLICATION")
+@click.option("--file", "file", required=True, type=click.Path(dir_okay=False),
+              help="The society's report (any file; stored with its SHA-256).")
+@json_option
+@common
+def assessment_report(env: Env, app_id: str, file: str) -> None:
+    """Record a society's performance report for its current checkpoint.
+
+    \b
+    Example:  starfund assessment report 2025-project-00001 --file midterm-00001.pdf
+    """
+    from lifecycle import assessing
+
+    with db.transaction(env.engine) as s:
+        r = assessing.record_report(s.connection(), app_id, file, env.actor)
+    if env.as_json:
+        return emit_json(r)
+    click.echo(f"report recorded for {r['application']} ({r['checkpoint']}): {r['file']}, "
+               f"{r['bytes']:,} bytes" + (f" - LATE (due {r['due']})" if r["late"] else ""))
+
+
+@assessment_group.command("grades")
+@click.argument("call_id", metavar="CALL")
+@click.argument("file", type=click.Path(dir_okay=False))
+@common
+def assessment_grades(env: Env, call_id: str, file: str) -> None:
+    """Import assessment grades of CALL's current checkpoint (all or nothing).
+
+    Columns: application_id, score; optional grader (several graders of one
+    application are averaged), comment. The grade follows from the call's scale.
+
+    \b
+    Example:  starfund assessment grades 2025-project grades-midterm.xlsx
+    """
+    from lifecycle import assessing
+
+    r = _import(env, assessing.import_grades, call_id, file)
+    per = ", ".join(f"{k} {v}" for k, v in r.items() if k not in ("graded", "rows"))
+    click.echo(f"grades: {r['graded']} applications graded from {r['rows']} rows ({per})")
+
+
+@assessment_group.command("outcomes")
+@click.argument("call_id", metavar="CALL")
+@json_option
+@common
+def assessment_outcomes(env: Env, call_id: str) -> None:
+    """The outcome each assessed application's grade proposes (confirm: advance decide_outcome).
+
+    \b
+    Example:  starfund assessment outcomes 2025-project
+    """
+    from lifecycle import assessing
+
+    with env.engine.connect() as conn:
+        rows = assessing.proposals(conn, call_id)
+    if env.as_json:
+        return emit_json(rows)
+    table(f"{call_id}: proposed outcomes (confirm all: starfund advance {call_id} "
+          "decide_outcome; one otherwise: starfund outcome override)",
+          ["application", "society", "checkpoint", "score", "grade", "proposed", "granted"],
+          [[r["application"], r["society"], r["checkpoint"], r["score"], r["grade"],
+            r["proposed"], f"{r['granted'] or 0:,}"] for r in rows])
+
+
+@main.group("outcome")
+def outcome_group() -> None:
+    """Dynamic management (动态管理): override one application's outcome."""
+
+
+@outcome_group.command("override")
+@click.argument("app_id", metavar="APPLICATION")
+@click.option("--to", "outcome", required=True,
+              type=click.Choice(["continue", "adjust", "terminate"]), help="The outcome.")
+@click.option("--reason", required=True, help="Why (required; recorded in the audit trail).")
+@click.option("--cut", type=click.FloatRange(0, 100, min_open=True, max_open=True),
+              help="With --to adjust: percent cut of the remaining grant (default: the grade's).")
+@json_option
+@common
+def outcome_override(env: Env, app_id: str, outcome: str, reason: str,
+                     cut: float | None) -> None:
+    """Decide one assessed application otherwise than its grade proposes, with a reason.
+
+    \b
+    Example:  starfund outcome override 2025-project-00007 --to continue \\
+                --reason "report delayed by the venue closure; leadership group decision 2025-12-20"
+    """
+    from lifecycle import assessing
+
+    report = assessing.override(env.engine, app_id, outcome, reason, env.actor, cut)
+    if env.as_json:
+        return emit_json(report.as_dict())
+    print_report(report)
+
+
+@main.group("payments")
+def payments_group() -> None:
+    """Grant and reward instalments: list them, record payments."""
+
+
+@payments_group.command("pay")
+@click.argument("call_id", metavar="CALL")
+@click.option("--only", multiple=True, metavar="ID", help="Only these applications (repeatable).")
+@common
+def payments_pay(env: Env, call_id: str, only: tuple[str, ...]) -> None:
+    """Record as paid every released instalment of CALL whose date has come.
+
+    \b
+    Example:  starfund payments pay 2025-project
+    """
+    from lifecycle import payments
+
+    with db.transaction(env.engine) as s:
+        r = payments.pay(s.connection(), call_id, env.actor, list(only) or None)
+    click.echo(f"paid {r['instalments']} instalments to {r['applications']} applications: "
+               f"{r['amount']:,} yuan")
+
+
+@payments_group.command("list")
+@click.argument("call_id", metavar="CALL")
+@json_option
+@common
+def payments_list(env: Env, call_id: str) -> None:
+    """Money of CALL: planned, due, paid, withheld and to recover, per state of instalment.
+
+    \b
+    Example:  starfund payments list 2025-project --json
+    """
+    from lifecycle import payments
+
+    with env.engine.connect() as conn:
+        engine.load_call(conn, call_id)
+        m = payments.money(conn, call_id)
+    if env.as_json:
+        return emit_json(m)
+    table(f"{call_id}: money (yuan)", ["planned", "due", "paid", "withheld", "to recover"],
+          [[f"{m[k]:,}" for k in ("planned", "due", "paid", "withheld", "to_recover")]])
+
+
+# --- star-rated societies (以奖代补) --------------------------------------------------
+
+@main.command("stars")
+@click.argument("call_id", metavar="CALL", required=False)
+@json_option
+@common
+def stars_table(env: Env, call_id: str | None) -> None:
+    """The star table of a star CALL (with each star's status now), or every star valid now.
+
+    \b
+    Example:  starfund stars 2025-star
+              starfund stars --json
+    """
+    from lifecycle import stars
+
+    with env.engine.connect() as conn:
+        rows = stars.star_table(conn, call_id)
+    if env.as_json:
+        return emit_json(rows)
+    table(f"stars of {call_id}" if call_id else "stars valid now",
+          ["society", "name", "stars", "total", "change", "reward", "valid until", "status",
+           "note"],
+          [[r["society"], r["name"], r["stars"], r["total"],
+            r["change"] + (f" (was {r['previous_level']})" if r["previous_level"] else ""),
+            f"{r['reward']:,}", r["valid_until"][:10], r["status"], r["end_reason"]]
+           for r in rows])
+
+
+@main.group("star")
+def star_group() -> None:
+    """Star rating acts: the indicator sheet, score imports, revocation."""
+
+
+@star_group.command("sheet")
+@click.argument("call_id", metavar="CALL")
+@click.option("--csv", "as_csv", is_flag=True,
+              help="Write a self-evaluation template (society_id, indicator, self_score ...).")
+@json_option
+@common
+def star_sheet(env: Env, call_id: str, as_csv: bool) -> None:
+    """The indicator sheet of a star CALL: indicators under the four capacities, with maxima.
+
+    \b
+    Example:  starfund star sheet 2025-star --csv > self-evaluation.csv
+    """
+    from lifecycle import stars
+
+    with env.engine.connect() as conn:
+        rows = stars.sheet(stars._star_call(conn, call_id))
+    if as_csv:
+        w = csv.writer(sys.stdout)
+        w.writerow(["society_id", "capacity", "indicator", "name", "max", "self_score",
+                    "evidence"])
+        for r in rows:
+            w.writerow(["", r["capacity"], r["indicator"], r["name"], r["max"], "", ""])
+        return
+    if env.as_json:
+        return emit_json(rows)
+    table(f"{call_id}: indicator sheet ({sum(r['max'] for r in rows):g} points)",
+          ["capacity", "indicator", "name", "max"],
+          [[r["capacity_name"], r["indicator"], f"{r['name']} {r['name_en']}", f"{r['max']:g}"]
+           for r in rows])
+
+
+@star_group.command("declare")
+@click.argument("call_id", metavar="CALL")
+@click.argument("file", type=click.Path(dir_okay=False))
+@common
+def star_declare(env: Env, call_id: str, file: str) -> None:
+    """Import societies' self-evaluations into star CALL as declarations (all or nothing).
+
+    Columns: society_id, indicator, self_score; optional name, capacity, max,
+    evidence. Every society must score every indicator of the sheet, within its maximum.
+
+    \b
+    Example:  starfund star declare 2025-star examples/star-self-evaluation.csv
+    """
+    from lifecycle import stars
+
+    r = _import(env, stars.import_self_evaluation, call_id, file)
+    click.echo(f"star declarations: {r['declarations']} drafts created ({r['scores']} scores)")
+
+
+@star_group.command("check")
+@click.argument("call_id", metavar="CALL")
+@click.argument("file", type=click.Path(dir_okay=False))
+@common
+def star_check(env: Env, call_id: str, file: str) -> None:
+    """Import the association's checked score per indicator (all or nothing).
+
+    Columns: society_id, indicator, checked_score; optional note.
+
+    \b
+    Example:  starfund star check 2025-star checked.csv
+    """
+    from lifecycle import stars
+
+    r = _import(env, stars.import_checked, call_id, file)
+    click.echo(f"checked scores: {r['scores']} recorded for {r['declarations']} declarations")
+
+
+@star_group.command("review")
+@click.argument("call_id", metavar="CALL")
+@click.argument("file", type=click.Path(dir_okay=False))
+@common
+def star_review(env: Env, call_id: str, file: str) -> None:
+    """Import experts' scores per indicator (all or nothing; 回避 enforced).
+
+    Columns: expert_id, society_id, indicator, score; optional note. Each
+    expert scores every indicator of each society it reviews.
+
+    \b
+    Example:  starfund star review 2025-star expert-scores.xlsx
+    """
+    from lifecycle import stars
+
+    r = _import(env, stars.import_reviews, call_id, file)
+    click.echo(f"expert reviews: {r['sheets']} sheets for {r['declarations']} declarations")
+
+
+@star_group.command("revoke")
+@click.argument("society_id", metavar="SOCIETY")
+@click.option("--kind", required=True, type=click.Choice(["inspection", "penalty", "other"]),
+              help="Why in one word: failed annual inspection, penalty, or other.")
+@click.option("--reason", required=True, help="Why (required; recorded in the audit trail).")
+@json_option
+@common
+def star_revoke(env: Env, society_id: str, kind: str, reason: str) -> None:
+    """Revoke a society's current star (an audited transition of its star declaration).
+
+    For every society that failed its inspection or is penalised at once:
+    `starfund advance STAR-CALL review_standing`.
+
+    \b
+    Example:  starfund star revoke S012 --kind penalty --reason "2025-11 penalty by the civil affairs bureau"
+    """
+    from lifecycle import stars
+
+    report = stars.revoke(env.engine, society_id, kind, reason, env.actor)
+    if env.as_json:
+        return emit_json(report.as_dict())
+    print_report(report)
 
 
 @main.group("workflow")
@@ -455,62 +805,301 @@ def audit_verify(env: Env) -> None:
 
 # --- notifications and deadlines -----------------------------------------------------
 
+def channel_options(fn: Callable) -> Callable:
+    """The delivery channel: a folder of .eml files (default) or SMTP; the password only from env."""
+    options = [
+        click.option("--channel", type=click.Choice(["file", "smtp"]), default="file",
+                     envvar="STARFUND_CHANNEL", show_default=True,
+                     help="Deliver to a folder of .eml files or through SMTP [env STARFUND_CHANNEL]."),
+        click.option("--outbox", default="outbox", envvar="STARFUND_OUTBOX", show_default=True,
+                     type=click.Path(file_okay=False),
+                     help="Folder for the file channel [env STARFUND_OUTBOX]."),
+        click.option("--smtp-host", envvar="STARFUND_SMTP_HOST", help="SMTP server [env STARFUND_SMTP_HOST]."),
+        click.option("--smtp-port", type=int, default=25, envvar="STARFUND_SMTP_PORT",
+                     show_default=True, help="SMTP port [env STARFUND_SMTP_PORT]."),
+        click.option("--smtp-starttls/--no-smtp-starttls", default=False,
+                     envvar="STARFUND_SMTP_STARTTLS", help="Use STARTTLS [env STARFUND_SMTP_STARTTLS]."),
+        click.option("--smtp-user", envvar="STARFUND_SMTP_USER",
+                     help="SMTP login; the password is read only from STARFUND_SMTP_PASSWORD."),
+        click.option("--max-attempts", type=click.IntRange(1), default=5, show_default=True,
+                     help="Attempts before a message is marked failed."),
+        click.option("--backoff", "backoff_seconds", type=click.FloatRange(0), default=60,
+                     show_default=True, help="Seconds before the first retry; doubles each time."),
+        click.option("--templates", "templates_dir", envvar="STARFUND_TEMPLATES",
+                     type=click.Path(file_okay=False),
+                     help="Folder overriding templates (<lang>/<kind>.txt) [env STARFUND_TEMPLATES]."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def _channel_factory(kw: dict[str, Any]) -> Callable[[], Any]:
+    from notifications import channels
+
+    settings = dict(kind=kw["channel"], outbox=kw["outbox"], host=kw["smtp_host"],
+                    port=kw["smtp_port"], starttls=kw["smtp_starttls"], user=kw["smtp_user"])
+    channels.make(**settings)  # fail now, clearly, on bad settings
+    return lambda: channels.make(**settings)
+
+
 @main.group("notify")
 def notify_group() -> None:
-    """Notifications: deliver the outbox."""
+    """Notifications: deliver the outbox, list and re-queue messages."""
 
 
 @notify_group.command("send")
-@click.option("--outbox", default="outbox", show_default=True, type=click.Path(file_okay=False),
-              help="Folder the .eml files are written to.")
+@channel_options
+@json_option
 @common
-def notify_send(env: Env, outbox: str) -> None:
-    """Render and deliver pending notifications (to a folder of .eml files by default).
+def notify_send(env: Env, **kw: Any) -> None:
+    """Render and deliver pending notifications once (to a folder of .eml files by default).
+
+    Failures are retried with exponential backoff by later runs (and by
+    `starfund scheduler run`, which delivers continuously); after
+    --max-attempts a message is failed: see `notify list --failed`.
 
     \b
     Example:  starfund notify send --outbox mail/
+              STARFUND_SMTP_PASSWORD=... starfund notify send --channel smtp \\
+                  --smtp-host mail.example.org --smtp-port 587 --smtp-starttls --smtp-user kexie
     """
-    from notifications.channels import FileChannel
     from notifications.outbox import drain
 
-    r = drain(env.engine, FileChannel(outbox))
-    click.echo(f"notifications: {r.sent} sent, {r.retrying} to retry, {r.failed} failed")
+    channel = _channel_factory(kw)()
+    r = drain(env.engine, channel, max_attempts=kw["max_attempts"],
+              backoff_seconds=kw["backoff_seconds"], actor=env.actor,
+              templates=kw["templates_dir"])
+    if env.as_json:
+        return emit_json(r.as_dict())
+    click.echo(f"notifications via {channel!r}: {r.sent} sent, {r.retrying} to retry, "
+               f"{r.failed} failed" + (f", {r.resolved} settled after an interrupted send"
+                                       if r.resolved else ""))
     for line in r.errors[:20]:
         click.echo(f"  failed {line}", err=True)
 
 
+@notify_group.command("list")
+@click.option("--failed", is_flag=True, help="Only messages that failed for good.")
+@click.option("--status", type=click.Choice(["pending", "sending", "sent", "failed"]),
+              help="Only messages with this status.")
+@click.option("--in-doubt", is_flag=True,
+              help="Only messages whose sender stopped between sending and recording.")
+@click.option("--call", "call_id", help="Only this call.")
+@click.option("--application", "application_id", help="Only this application.")
+@click.option("--limit", default=200, show_default=True, help="At most this many (0: all).")
+@json_option
+@common
+def notify_list(env: Env, failed: bool, status: str | None, in_doubt: bool, call_id: str | None,
+                application_id: str | None, limit: int) -> None:
+    """List notifications with their status, attempts and last error.
+
+    \b
+    Example:  starfund notify list --failed
+              starfund notify list --application 2025-project-00012 --json
+    """
+    from notifications import outbox
+
+    with env.engine.connect() as conn:
+        rows = outbox.listing(conn, "failed" if failed else status, call_id, application_id,
+                              in_doubt, limit or None)
+        totals = outbox.counts(conn)
+    if env.as_json:
+        return emit_json(rows)
+    table("notifications", ["id", "kind", "to", "lang", "status", "attempts", "sent / next try",
+                            "last error"],
+          [[r["id"], r["kind"], r["to"], r["language"], r["status"], r["attempts"],
+            r["sent_at"] or r["next_attempt_at"], r["last_error"][:60]] for r in rows])
+    click.echo("totals: " + (", ".join(f"{n} {s}" for s, n in sorted(totals.items())) or "none"))
+
+
+@notify_group.command("retry")
+@click.option("--id", "ids", multiple=True, type=int, metavar="N",
+              help="Only these notifications (repeatable); default: all failed.")
+@click.option("--in-doubt", is_flag=True,
+              help="Re-queue messages stuck in 'sending' after a crash (you checked they did not go "
+                   "out; they keep their Message-ID).")
+@common
+def notify_retry(env: Env, ids: tuple[int, ...], in_doubt: bool) -> None:
+    """Put failed notifications back in the queue with fresh attempts (audited).
+
+    \b
+    Example:  starfund notify retry
+              starfund notify retry --id 17 --id 18
+    """
+    from notifications import outbox
+
+    with db.transaction(env.engine) as s:
+        n = outbox.requeue(s.connection(), env.actor, list(ids) or None, in_doubt)
+    click.echo(f"{n} notification(s) re-queued; deliver them with `starfund notify send`")
+
+
+@main.group("templates")
+def templates_group() -> None:
+    """Message templates: check them, preview one against real data."""
+
+
+@templates_group.command("check")
+@click.option("--templates", "templates_dir", envvar="STARFUND_TEMPLATES",
+              type=click.Path(file_okay=False),
+              help="Override folder to check with the built-in templates [env STARFUND_TEMPLATES].")
+@json_option
+@common
+def templates_check(env: Env, templates_dir: str | None) -> None:
+    """Validate every template: syntax, blocks, placeholders against each kind's context.
+
+    Exits 1 when any template has an error (warnings alone pass).
+
+    \b
+    Example:  starfund templates check --templates /etc/starfund/templates
+    """
+    from notifications import render
+
+    r = render.check(templates_dir)
+    if env.as_json:
+        emit_json({"checked": len(r.checked), "ok": not r.errors,
+                   "problems": [p.__dict__ for p in r.problems]})
+    else:
+        for p in r.problems:
+            click.echo(str(p), err=p.severity == "error")
+        click.echo(f"{len(r.checked)} templates checked: {len(r.errors)} error(s), "
+                   f"{len(r.problems) - len(r.errors)} warning(s)")
+    if r.errors:
+        sys.exit(1)
+
+
+@templates_group.command("preview")
+@click.argument("kind")
+@click.option("--application", "app_id", required=True, metavar="ID",
+              help="Render against this application's real data.")
+@click.option("--expert", "expert_id", metavar="ID", help="For messages to experts: which one.")
+@click.option("--language", type=click.Choice(["zh", "en"]),
+              help="Language (default: the recipient's).")
+@click.option("--html", "show_html", is_flag=True, help="Also print the HTML part.")
+@click.option("--templates", "templates_dir", envvar="STARFUND_TEMPLATES",
+              type=click.Path(file_okay=False), help="Override folder [env STARFUND_TEMPLATES].")
+@json_option
+@common
+def templates_preview(env: Env, kind: str, app_id: str, expert_id: str | None,
+                      language: str | None, show_html: bool, templates_dir: str | None) -> None:
+    """Render message KIND for a real application, exactly as it would be sent.
+
+    \b
+    Example:  starfund templates preview awarded --application 2025-project-00001
+              starfund templates preview remind_review --application 2025-project-00003 --language en
+    """
+    from notifications import contexts, render
+
+    with env.engine.connect() as conn:
+        ctx, recipient, lang = contexts.preview(conn, kind, app_id, expert_id)
+    lang = language or lang
+    try:
+        out = render.render(kind, lang, ctx, templates_dir)
+    except Exception as e:  # noqa: BLE001 - a template error is the answer here
+        raise ValueError(f"template {lang}/{kind} does not render: {type(e).__name__}: {e}")
+    if env.as_json:
+        return emit_json({"kind": kind, "language": lang, "to": recipient,
+                          "subject": out.subject, "body": out.body, "html": out.html,
+                          "context": ctx})
+    click.echo(f"To: {recipient}\nLanguage: {lang}\nSubject: {out.subject}\n\n{out.body}")
+    if show_html and out.html:
+        click.echo(f"--- html ---\n{out.html}")
+
+
 @main.group("deadlines")
 def deadlines_group() -> None:
-    """Deadlines: dated events of calls."""
+    """Deadlines: dated events of calls, fired by `deadlines run-due` or `scheduler run`."""
 
 
 @deadlines_group.command("list")
 @click.argument("call_id", metavar="CALL", required=False)
+@click.option("--pending", is_flag=True, help="Only deadlines not fired yet.")
 @json_option
 @common
-def deadlines_list(env: Env, call_id: str | None) -> None:
-    """List deadlines, of one call or all.
+def deadlines_list(env: Env, call_id: str | None, pending: bool) -> None:
+    """List deadlines (of one call or all): due time, what they fire, when they fired, errors.
 
     \b
     Example:  starfund deadlines list 2025-project
+              starfund deadlines list --pending --json
     """
-    from sqlalchemy import select
-
-    from lifecycle.models import Deadline
+    from lifecycle import scheduler
 
     with env.engine.connect() as conn:
-        stmt = select(Deadline.__table__).order_by(Deadline.due_at, Deadline.id)
-        if call_id:
-            stmt = stmt.where(Deadline.call_id == call_id)
-        rows = [{"call": d.call_id, "kind": d.kind, "due_at": d.due_at.isoformat(sep=" "),
-                 "action": d.action, "fires": d.fires,
-                 "fired_at": d.fired_at.isoformat(sep=" ") if d.fired_at else None,
-                 "last_error": d.last_error} for d in conn.execute(stmt)]
+        rows = scheduler.listing(conn, call_id, pending)
     if env.as_json:
         return emit_json(rows)
-    table("deadlines", ["call", "kind", "due", "action", "fires", "fired"],
-          [[r["call"], r["kind"], r["due_at"], r["action"], r["fires"], r["fired_at"] or "pending"]
-           for r in rows])
+    table("deadlines", ["call", "kind", "due", "action", "fires", "fired", "tries", "note / error"],
+          [[r["call"], r["kind"], r["due_at"], r["action"], r["fires"], r["fired_at"] or "pending",
+            r["attempts"], (r["note"] or (f"retry after {r['retry_at']}: {r['last_error']}"
+                                          if r["last_error"] else ""))[:70]] for r in rows])
+
+
+@deadlines_group.command("run-due")
+@json_option
+@common
+def deadlines_run_due(env: Env) -> None:
+    """Fire every deadline due now (or at --now), once each, in due order; then exit.
+
+    For cron, and for time travel: `--now` says what time it is. Closing
+    deadlines advance their call as the actor `scheduler`; reminder deadlines
+    queue reminders (deliver them with `notify send`). A failing deadline is
+    reported, retried by a later run, and never marked fired. Exits 1 if any failed.
+
+    \b
+    Example:  starfund deadlines run-due
+              starfund deadlines run-due --now 2025-04-07T17:00
+    """
+    from lifecycle import scheduler
+
+    firings = scheduler.run_due(env.engine, clock.now())
+    if env.as_json:
+        emit_json([f.as_dict() for f in firings])
+    else:
+        for f in firings:
+            click.echo(f.line())
+        click.echo(f"{sum(f.outcome == 'fired' for f in firings)} fired, "
+                   f"{sum(f.outcome == 'skipped' for f in firings)} skipped, "
+                   f"{sum(f.outcome == 'failed' for f in firings)} failed (now {clock.now()})")
+    if any(f.outcome == "failed" for f in firings):
+        sys.exit(1)
+
+
+@main.group("scheduler")
+def scheduler_group() -> None:
+    """The long-running scheduler: fires deadlines on time and delivers the outbox."""
+
+
+@scheduler_group.command("run")
+@click.option("--sync-every", type=click.FloatRange(0.1), default=30, show_default=True,
+              help="Seconds between passes that pick up new deadlines (and fire anything due).")
+@click.option("--drain-every", type=click.FloatRange(0.1), default=5, show_default=True,
+              help="Seconds between outbox deliveries.")
+@channel_options
+@common
+def scheduler_run(env: Env, sync_every: float, drain_every: float, **kw: Any) -> None:
+    """Run APScheduler until SIGINT/SIGTERM: catch up, fire each deadline on time, deliver mail.
+
+    At start it fires every deadline missed while it was down (in due order) and
+    rebuilds its jobs from the deadline rows (job store: the `apscheduler_jobs`
+    table of the same database). Several workers may run against one database:
+    each deadline and each message is still handled exactly once. Logs go to stderr.
+
+    \b
+    Example:  starfund scheduler run --db postgresql://starfund@db/starfund
+              starfund scheduler run --channel smtp --smtp-host mail.example.org
+    """
+    import logging
+
+    from lifecycle import scheduler
+
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    runner = scheduler.Runner(env.engine, _channel_factory(kw), sync_every=sync_every,
+                              drain_every=drain_every, actor=scheduler.SCHEDULER_ACTOR,
+                              max_attempts=kw["max_attempts"], templates=kw["templates_dir"])
+    scheduler.serve(runner)
 
 
 # --- review -----------------------------------------------------------------------------
@@ -522,19 +1111,305 @@ def review_group() -> None:
 
 @review_group.command("assign")
 @click.argument("call_id", metavar="CALL")
-@click.option("--per-application", type=click.IntRange(1), help="Experts per application.")
+@click.option("--per-application", type=click.IntRange(1),
+              help="Experts per application [default: the call's review.per_application].")
+@click.option("--max-load", type=click.IntRange(1),
+              help="Most applications per expert [default: the call's review.max_load, else "
+                   "the smallest limit that works].")
+@click.option("--seed", default=0, show_default=True, help="Tie-break seed: one seed, one result.")
+@click.option("--dry-run", is_flag=True, help="Show what would be assigned; write nothing.")
+@json_option
 @common
-def review_assign(env: Env, call_id: str, per_application: int | None) -> None:
-    """Assign experts to every eligible application of CALL, avoiding conflicts.
+def review_assign(env: Env, call_id: str, per_application: int | None, max_load: int | None,
+                  seed: int, dry_run: bool) -> None:
+    """Assign experts to every application of CALL in review, avoiding conflicts of interest.
+
+    No expert gets an application of a society it belongs to, of its own
+    institution, one it declared a conflict with, or one whose applicant
+    excluded it; disciplines are matched where possible and loads balanced.
+    If the pool cannot satisfy this, the short applications are named and
+    nothing is assigned.
 
     \b
-    Example:  starfund review assign 2025-project --per-application 5
+    Example:  starfund review assign 2025-project --per-application 5 --max-load 12 --seed 7
     """
     from lifecycle import reviewing
 
     with db.transaction(env.engine) as s:
-        r = reviewing.assign_round_robin(s.connection(), call_id, per_application, env.actor)
-    click.echo(f"{r['assigned']} assignments made for {r['applications']} applications")
+        r = reviewing.assign(s.connection(), call_id, env.actor, per_application=per_application,
+                             max_load=max_load, seed=seed, dry_run=dry_run)
+    if env.as_json:
+        return emit_json(r)
+    verb = "would make" if dry_run else "made"
+    click.echo(f"{call_id}: {verb} {r['assigned']} assignments for {r['applications']} "
+               f"applications ({r['per_application']} each, seed {r['seed']})")
+    click.echo(f"  expert load {r['load_min']}..{r['load_max']} (limit {r['max_load']}); "
+               f"discipline matched {r['discipline_matched']} of {r['assigned']}")
+    if dry_run:
+        table("planned assignments", ["application", "expert", "discipline match"],
+              [[p["application"], p["expert"], "yes" if p["discipline_match"] else ""]
+               for p in r["pairs"][:200]])
+
+
+@review_group.command("reassign")
+@click.argument("app_id", metavar="APPLICATION")
+@click.option("--from", "from_expert", required=True, metavar="EXPERT",
+              help="The expert whose slot is given away (assigned, recused or taken off).")
+@click.option("--to", "to_expert", required=True, metavar="EXPERT", help="The new expert.")
+@click.option("--reason", default="", help="Why (recorded in the audit trail).")
+@click.option("--max-load", type=click.IntRange(1), help="Load limit for the new expert.")
+@common
+def review_reassign(env: Env, app_id: str, from_expert: str, to_expert: str, reason: str,
+                    max_load: int | None) -> None:
+    """Give an expert's slot on APPLICATION to another expert, with the conflict and load checks.
+
+    \b
+    Example:  starfund review reassign 2025-project-00012 --from E007 --to E031 --reason "on leave"
+    """
+    from lifecycle import reviewing
+
+    with db.transaction(env.engine) as s:
+        r = reviewing.reassign(s.connection(), app_id, from_expert, to_expert, env.actor,
+                               reason, max_load)
+    click.echo(f"{app_id}: {from_expert} -> {to_expert} (now {r['to_load']} applications "
+               f"for {to_expert})")
+
+
+@review_group.command("recuse")
+@click.argument("app_id", metavar="APPLICATION")
+@click.option("--expert", required=True, metavar="EXPERT", help="The expert declaring a conflict.")
+@click.option("--reason", required=True, help="The conflict declared (audited).")
+@common
+def review_recuse(env: Env, app_id: str, expert: str, reason: str) -> None:
+    """Record that an assigned expert declares a conflict (回避); its slot is freed for reassignment.
+
+    \b
+    Example:  starfund review recuse 2025-project-00012 --expert E007 --reason "co-author of the PI"
+    """
+    from lifecycle import reviewing
+
+    with db.transaction(env.engine) as s:
+        r = reviewing.recuse(s.connection(), app_id, expert, reason, env.actor)
+    click.echo(f"{expert} recused from {app_id}; {r['experts_left']} expert(s) left. Fill the slot "
+               f"with `starfund review reassign {app_id} --from {expert} --to EXPERT` or "
+               "`starfund review assign CALL`.")
+
+
+@review_group.command("sheet")
+@click.argument("call_id", metavar="CALL")
+@click.argument("expert_id", metavar="EXPERT")
+@click.option("--out", "out", type=click.Path(dir_okay=False),
+              help="File to write [default: scores-CALL-EXPERT.xlsx].")
+@common
+def review_sheet(env: Env, call_id: str, expert_id: str, out: str | None) -> None:
+    """Write the blank score sheet (XLSX) EXPERT fills in: one row per assigned application.
+
+    \b
+    Example:  starfund review sheet 2025-project E007 --out E007.xlsx
+    """
+    from lifecycle import scoresheets
+
+    path = out or f"scores-{call_id}-{expert_id}.xlsx"
+    with env.engine.connect() as conn:
+        n = scoresheets.blank(conn, call_id, expert_id, path)
+    click.echo(f"{path}: {n} application(s) for {expert_id} to score")
+
+
+@review_group.command("import")
+@click.argument("call_id", metavar="CALL")
+@click.argument("file", type=click.Path(dir_okay=False))
+@common
+def review_import(env: Env, call_id: str, file: str) -> None:
+    """Import returned score sheets (CSV or XLSX), all or nothing.
+
+    Wide layout: expert_id, application_id and one column per criterion id;
+    long layout: expert_id, application_id, criterion, score. Re-importing an
+    expert's sheet is how a score is corrected (audited with old and new values).
+
+    \b
+    Example:  starfund review import 2025-project E007.xlsx
+    """
+    from lifecycle import scoresheets
+
+    r = _import(env, scoresheets.import_file, call_id, file)
+    click.echo(f"{file}: {r['scored']} sheet(s) scored, {r['corrected']} corrected, "
+               f"{r['unchanged']} unchanged")
+
+
+@review_group.command("panel")
+@click.argument("app_id", metavar="APPLICATION")
+@click.option("--score", required=True, type=float, help="The panel's score (0..100).")
+@click.option("--reason", required=True, help="The panel's reasoning (audited).")
+@common
+def review_panel(env: Env, app_id: str, score: float, reason: str) -> None:
+    """Record the panel decision for an application whose reviewers disagreed (flagged).
+
+    A flagged application blocks ranking until its panel decision is recorded;
+    the panel's score replaces the aggregate.
+
+    \b
+    Example:  starfund review panel 2025-project-00012 --score 84 --reason "panel of 2025-05-08"
+    """
+    from lifecycle import reviewing
+
+    with db.transaction(env.engine) as s:
+        r = reviewing.panel_decision(s.connection(), app_id, score, reason, env.actor)
+    click.echo(f"{app_id}: panel score {r['score']:g} recorded (reviewers' spread "
+               f"{r['spread']:.2f})")
+
+
+# --- fair competition, notice and objections ---------------------------------------------
+
+@main.command("rank")
+@click.argument("call_id", metavar="CALL")
+@click.option("--xlsx", type=click.Path(dir_okay=False), help="Also write the table to this XLSX.")
+@json_option
+@common
+def rank_table(env: Env, call_id: str, xlsx: str | None) -> None:
+    """The ranking table of CALL per category, with each application's reason.
+
+    Before `advance CALL rank` it is a preview of what ranking would decide;
+    afterwards it shows what was decided. Flagged applications (reviewers
+    disagree) are marked and wait for `review panel`.
+
+    \b
+    Example:  starfund rank 2025-project --xlsx ranking.xlsx
+    """
+    from lifecycle import ranking
+
+    with env.engine.connect() as conn:
+        data = ranking.table(conn, engine.load_call(conn, call_id))
+    if xlsx:
+        ranking.write_xlsx(data, xlsx)
+    if env.as_json:
+        return emit_json(data)
+    click.echo(f"{call_id} ranking: pass mark {data['pass_mark']:g}"
+               + (", totals normalised per expert" if data["normalised"] else ""))
+    for cat in dict.fromkeys(r["category"] for r in data["rows"]):
+        rows = [r for r in data["rows"] if r["category"] == cat]
+        table(f"{cat} ({rows[0]['stage']})",
+              ["rank", "application", "score", "min", "spread", "n", "grant", "ok", "why"],
+              [[r["rank"], r["application"], r["score"], r["minimum"],
+                f"{r['spread']}" + (" FLAG" if r["flagged"] and r["panel"] is None else
+                                    " panel" if r["panel"] is not None else ""),
+                r["reviews"], "" if r["grant"] is None else f"{r['grant']:,}",
+                {True: "yes", False: "no"}.get(r["recommended"], ""),
+                (r["reason"] or "").split(": ", 1)[-1]] for r in rows])
+    if xlsx:
+        click.echo(f"written to {xlsx}")
+
+
+@main.group("notice")
+def notice_group() -> None:
+    """The public notice (公示) of the proposed list."""
+
+
+@notice_group.command("publish")
+@click.argument("call_id", metavar="CALL")
+@click.option("--html", "html", required=True, type=click.Path(dir_okay=False),
+              help="Where to write the notice page.")
+@click.option("--language", type=click.Choice(["zh", "en"]),
+              help="Template language [default: the call's].")
+@json_option
+@common
+def notice_publish(env: Env, call_id: str, html: str, language: str | None) -> None:
+    """Open the public notice for the proposed applications and write it as an HTML page.
+
+    Proposed applications enter the notice (open_notice) if they have not yet;
+    the page lists them per category with amounts, the objection channel and
+    the end date. Publishing again re-renders the page.
+
+    \b
+    Example:  starfund notice publish 2025-project --html notice.html
+    """
+    from lifecycle import notice
+
+    r = notice.publish(env.engine, call_id, html, env.actor, language)
+    if env.as_json:
+        return emit_json(r)
+    click.echo(f"{html}: {r['listed']} project(s), {r['total']:,} yuan; notice "
+               + (f"opened for {r['opened']}, " if r["opened"] else "")
+               + f"runs until {r['last_day']} (ends {r['ends']})")
+
+
+@main.group("objection")
+def objection_group() -> None:
+    """Objections (异议) filed during the public notice."""
+
+
+@objection_group.command("file")
+@click.argument("app_id", metavar="APPLICATION")
+@click.option("--by", required=True, help="The objector's name (named objections only).")
+@click.option("--contact", required=True, help="How to reach the objector.")
+@click.option("--reason", required=True, help="What is objected to.")
+@click.option("--evidence", type=click.Path(dir_okay=False), help="A file of evidence (kept).")
+@json_option
+@common
+def objection_file(env: Env, app_id: str, by: str, contact: str, reason: str,
+                   evidence: str | None) -> None:
+    """File a named objection against APPLICATION during the public notice.
+
+    The application cannot be awarded while the objection is open.
+
+    \b
+    Example:  starfund objection file 2025-project-00012 --by "王明" --contact 13800000000 \\
+                  --reason "budget copied from 2023 project" --evidence letter.pdf
+    """
+    from lifecycle import objections
+
+    r = objections.file(env.engine, app_id, by, contact, reason, env.actor, evidence)
+    if env.as_json:
+        return emit_json(r)
+    click.echo(f"objection {r['objection']} filed against {app_id} ({r['state']}); "
+               f"notice ends {r['notice_ends']}")
+
+
+@objection_group.command("resolve")
+@click.argument("objection_id", metavar="ID", type=int)
+@click.option("--uphold", "decision", flag_value="uphold", help="The objection holds.")
+@click.option("--dismiss", "decision", flag_value="dismiss", help="The objection fails.")
+@click.option("--reason", required=True, help="The decision's reasoning (audited).")
+@json_option
+@common
+def objection_resolve(env: Env, objection_id: int, decision: str | None, reason: str) -> None:
+    """Decide objection ID: upheld (the application is rejected, or sent back to review if the
+    call says so) or dismissed (back in notice, or awarded if the notice is over).
+
+    \b
+    Example:  starfund objection resolve 3 --dismiss --reason "budget checked, no copying"
+    """
+    from lifecycle import objections
+
+    if decision is None:
+        raise click.UsageError("say --uphold or --dismiss")
+    r = objections.resolve(env.engine, objection_id, decision == "uphold", reason, env.actor)
+    if env.as_json:
+        return emit_json(r)
+    where = (f"now {r['moved']}" if r["moved"] else
+             f"still held by open objection(s) {', '.join(map(str, r['still_open']))}")
+    click.echo(f"objection {objection_id} {r['decision']}; {r['application']} {where}")
+
+
+@objection_group.command("list")
+@click.argument("call_id", metavar="CALL", required=False)
+@click.option("--status", type=click.Choice(["open", "upheld", "dismissed", "moot"]))
+@json_option
+@common
+def objection_list(env: Env, call_id: str | None, status: str | None) -> None:
+    """List objections, of one call or all.
+
+    \b
+    Example:  starfund objection list 2025-project --status open
+    """
+    from lifecycle import objections
+
+    with env.engine.connect() as conn:
+        rows = objections.listing(conn, call_id, status)
+    if env.as_json:
+        return emit_json(rows)
+    table("objections", ["id", "application", "by", "filed", "status", "reason", "resolution"],
+          [[r["id"], r["application_id"], r["filed_by"], r["filed_at"], r["status"], r["reason"],
+            r["resolution"]] for r in rows])
 
 
 if __name__ == "__main__":

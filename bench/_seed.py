@@ -103,8 +103,12 @@ def raw_connect(url: str):
     return psycopg.connect("postgresql://" + url.split("://", 1)[1])
 
 
-def seed_declared(url: str, n: int, out=print) -> dict[str, float]:
-    """A call with `n` applications in state 'declared'; returns seeding times."""
+def seed_declared(url: str, n: int, out=print,
+                  at_drafts: Callable[[object], None] | None = None) -> dict[str, float]:
+    """A call with `n` applications in state 'declared'; returns seeding times.
+
+    `at_drafts(engine)` runs while all `n` are still drafts (the reminder scan).
+    """
     times: dict[str, float] = {}
     e = db.make_engine(url)
     t = time.perf_counter()
@@ -133,6 +137,8 @@ def seed_declared(url: str, n: int, out=print) -> dict[str, float]:
         engine.create_applications(s.connection(), config, apps, "bench-admin")
     times["create_applications"] = time.perf_counter() - t
     del apps
+    if at_drafts is not None:
+        at_drafts(e)
 
     clock.set_now(SUBMIT_AT)
     t = time.perf_counter()

@@ -90,17 +90,23 @@ def floor(url: str, dest: str = "eligible", kind: str = "formal_check_passed") -
     cur = conn.cursor()
     if sqlite:
         cur.execute("BEGIN IMMEDIATE")
-    cur.execute(f"SELECT a.id, a.version, a.title, a.category, a.requested_amount, s.id, s.email,"
-                f" s.name FROM applications a JOIN societies s ON s.id = a.society_id"
+    cur.execute(f"SELECT a.id, a.version, a.title, a.title_en, a.category, a.requested_amount,"
+                f" a.granted_amount, a.score, a.decision_reason, s.id, s.email, s.name,"
+                f" s.name_en FROM applications a JOIN societies s ON s.id = a.society_id"
                 f" WHERE a.call_id = {p} AND a.state = 'declared'", (_seed.CALL_ID,))
     apps = cur.fetchall()
+    cur.execute(f"SELECT config FROM calls WHERE id = {p}", (_seed.CALL_ID,))
+    config = cur.fetchone()[0]
+    config = json.loads(config) if isinstance(config, str) else config
+    call = {"id": _seed.CALL_ID, "title": config["title"], "title_en": config["title_en"]}
     cur.execute(f"UPDATE applications SET state = {p}, version = version + 1, updated_at = {p}"
                 f" WHERE call_id = {p} AND state = 'declared'", (dest, now, _seed.CALL_ID))
     cur.execute("SELECT seq, hash FROM audit_head WHERE id = 1"
                 + ("" if sqlite else " FOR UPDATE"))
     seq, prev = cur.fetchone()
     audit_rows, outbox_rows = [], []
-    for app_id, version, title, category, amount, soc_id, email, soc_name in apps:
+    for (app_id, version, title, title_en, category, amount, granted, score, reason, soc_id,
+         email, soc_name, soc_name_en) in apps:
         seq += 1
         payload = '{"version":%d}' % (version + 1)
         h = _digest(prev, seq, at, "bench-admin", TRIGGER, _seed.CALL_ID, app_id, "declared",
@@ -108,10 +114,13 @@ def floor(url: str, dest: str = "eligible", kind: str = "formal_check_passed") -
         audit_rows.append((seq, now, "bench-admin", TRIGGER, _seed.CALL_ID, app_id, "declared",
                            dest, payload, prev, h))
         prev = h
-        context = json.dumps({"application": {"id": app_id, "title": title, "category": category,
-                                              "requested_amount": amount},
-                              "society": {"id": soc_id, "name": soc_name}, "state": dest,
-                              "at": at}, ensure_ascii=False)
+        # the same message context the engine writes (lifecycle.engine._context)
+        context = json.dumps({"call": call, "at": at, "application": {
+            "id": app_id, "title": title, "title_en": title_en, "category": category,
+            "requested_amount": amount, "granted_amount": granted, "score": score,
+            "decision_reason": reason}, "society": {"id": soc_id, "name": soc_name,
+                                                    "name_en": soc_name_en},
+            "state": dest, "state_label": "形式审查通过 formal check passed", "because": []})
         outbox_rows.append((f"{kind}:{app_id}:v{version + 1}:society", _seed.CALL_ID, app_id,
                             "society", soc_id, email, kind, "zh", context, "pending", 0, "", now,
                             now))

@@ -278,8 +278,9 @@ def _augment(start: int, by_rank: list[int], blocked: list[set[int]], new: list[
 
 # --- the database side ----------------------------------------------------------------
 
-def _load(conn: Connection, call_id: str) -> tuple[list[Reviewer], list[Applicant], dict[str, int],
-                                                    dict[str, Any]]:
+def load_pool(conn: Connection, call_id: str
+              ) -> tuple[list[Reviewer], list[Applicant], dict[str, int], dict[str, Any]]:
+    """The experts, the call's applications in review, the live loads and the loaded rows."""
     experts = [Reviewer(e.id, e.institution or "", frozenset(e.disciplines or []),
                         frozenset(e.societies or []), frozenset(e.conflict_societies or []),
                         frozenset(e.conflict_institutions or []))
@@ -315,7 +316,7 @@ def assign(conn: Connection, call_id: str, actor: str, *, per_application: int |
     call = engine.load_call(conn, call_id)
     need = per_application or call.review.per_application
     limit = max_load or call.review.max_load
-    experts, apps, base, rows = _load(conn, call_id)
+    experts, apps, base, rows = load_pool(conn, call_id)
     if not apps:
         raise AssignmentError(f"no application of {call_id} is eligible or under review")
     result = plan(experts, apps, need, limit, seed, base)

@@ -16,7 +16,7 @@ from typing import Any, Iterable, Iterator, Sequence
 
 from sqlalchemy import Connection, insert, select, update
 
-from lifecycle import clock
+from lifecycle import bulk, clock
 from lifecycle.models import AuditEvent, AuditHead
 
 GENESIS = "0" * 64
@@ -35,10 +35,13 @@ class Event:
     payload: dict[str, Any] | None = None
 
 
+_encode = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"),
+                           default=str).encode
+
+
 def canonical(payload: dict[str, Any] | None) -> str:
     """The one JSON spelling of a payload, so the hash never depends on key order."""
-    return json.dumps(payload or {}, sort_keys=True, ensure_ascii=False, separators=(",", ":"),
-                      default=str)
+    return _encode(payload or {})
 
 
 def _digest(prev: str, seq: int, at: str, actor: str, action: str, call_id: str | None,
@@ -61,32 +64,47 @@ def _lock_head(conn: Connection) -> tuple[int, str]:
     return row.seq, row.hash
 
 
+_COLUMNS = ("seq", "at", "actor", "action", "call_id", "application_id", "from_state",
+            "to_state", "payload", "prev_hash", "hash")
+_CHUNK = 5000
+
+
 def record(conn: Connection, actor: str, events: Sequence[Event] | Iterable[Event],
            at: datetime | None = None) -> list[int]:
-    """Append events to the chain in this transaction; returns their sequence numbers."""
-    events = list(events)
-    if not events:
-        return []
+    """Append events to the chain in this transaction; returns their sequence numbers.
+
+    Events are hashed and written in chunks straight through the driver
+    (lifecycle.bulk), so a batch of 100,000 neither waits on per-row ORM work
+    nor holds every row in memory at once.
+    """
     at = at or clock.now()
     at_text = at.isoformat(sep=" ")
-    seq, prev = _lock_head(conn)
-    rows = []
-    seqs = []
+    head: tuple[int, str] | None = None
+    first = seq = 0
+    prev = GENESIS
+    sha, sep = hashlib.sha256, "\x1f"
+    rows: list[tuple] = []
     for ev in events:
+        if head is None:
+            head = _lock_head(conn)
+            seq, prev = head
+            first = seq + 1
         seq += 1
         payload = canonical(ev.payload)
-        digest = _digest(prev, seq, at_text, actor, ev.action, ev.call_id, ev.application_id,
-                         ev.from_state, ev.to_state, payload)
-        rows.append({"seq": seq, "at": at, "actor": actor, "action": ev.action,
-                     "call_id": ev.call_id, "application_id": ev.application_id,
-                     "from_state": ev.from_state, "to_state": ev.to_state,
-                     "payload": payload, "prev_hash": prev, "hash": digest})
-        seqs.append(seq)
+        digest = sha(sep.join((prev, str(seq), at_text, actor, ev.action, ev.call_id or "",
+                               ev.application_id or "", ev.from_state or "", ev.to_state or "",
+                               payload)).encode("utf-8")).hexdigest()
+        rows.append((seq, at, actor, ev.action, ev.call_id, ev.application_id, ev.from_state,
+                     ev.to_state, payload, prev, digest))
         prev = digest
-    for start in range(0, len(rows), 5000):
-        conn.execute(insert(_table), rows[start:start + 5000])
+        if len(rows) >= _CHUNK:
+            bulk.insert_rows(conn, _table, _COLUMNS, rows)
+            rows = []
+    if head is None:
+        return []
+    bulk.insert_rows(conn, _table, _COLUMNS, rows)
     conn.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=seq, hash=prev))
-    return seqs
+    return list(range(first, seq + 1))
 
 
 @dataclass

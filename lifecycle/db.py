@@ -95,14 +95,12 @@ def require_schema(engine: Engine) -> None:
         )
 
 
-def insert_ignore(conn, table, rows: list[dict], conflict: list[str], chunk: int = 5000) -> None:
-    """INSERT rows, skipping those whose `conflict` columns already exist (retries stay single)."""
-    if not rows:
-        return
-    if conn.dialect.name == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    stmt = dialect_insert(table).on_conflict_do_nothing(index_elements=conflict)
-    for start in range(0, len(rows), chunk):
-        conn.execute(stmt, rows[start:start + chunk])
+def insert_ignore(conn, table, rows: list[dict], conflict: list[str], chunk: int = 10000) -> None:
+    """INSERT rows, skipping those whose `conflict` columns already exist (retries stay single).
+
+    Rows go to the driver as tuples (lifecycle.bulk): the outbox and deadline rows
+    of a 100,000-application advance must not cost more than the states themselves.
+    """
+    from lifecycle import bulk
+
+    bulk.insert_ignore(conn, table, rows, conflict, chunk)

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
 
-from lifecycle import audit, calls, callconfig, clock, db, engine, reports, reviewing
+from lifecycle import audit, calls, callconfig, clock, db, demo_years, engine, reports, reviewing
 from lifecycle.data.names import DISCIPLINES, GIVEN, INSTITUTIONS, SURNAMES, TITLES
 from lifecycle.models import Application
 from notifications.channels import FileChannel
@@ -48,6 +48,13 @@ class Demo:
         parts += [f"{n} skipped: {why}" for why, n in r.skipped.most_common()]
         self.out.print(f"  advance {trigger}: " + "; ".join(parts))
         return r
+
+    def run_due(self) -> None:
+        """Let the deadlines due now fire, exactly as `starfund scheduler run` would."""
+        from lifecycle import scheduler
+
+        for f in scheduler.run_due(self.db, clock.now()):
+            self.out.print(f"  deadline {f.kind} ({f.call_id}) {f.outcome}: {f.note}")
 
     def send(self) -> None:
         r = drain(self.db, self.channel)
@@ -119,6 +126,7 @@ class Demo:
             v = config["calendar"][k]
             config["calendar"][k] = v.replace(year=v.year + shift)
         config["calendar"]["holidays"] = []
+        demo_years.with_checkpoints(config, year)
         call = callconfig.from_dict(config, "examples/call.toml")
         cal = call.calendar
 
@@ -143,6 +151,7 @@ class Demo:
                          "title": zt.format(y=year, d=d), "title_en": et.format(y=year, e=e),
                          "requested_amount": cat.cap + 10000 if over else
                          rng.randrange(cat.cap // 4, cat.cap + 1, 1000),
+                         "discipline": d,
                          "summary": "" if rng.random() < 0.03 else f"{d}相关活动，面向本市科技工作者。"})
         from lifecycle import declarations
 
@@ -157,32 +166,39 @@ class Demo:
         self.at(cal.declaration_closes - timedelta(days=3), "societies submit their declarations")
         self.advance(call_id, "submit", only=[i for i in ids if i not in late])
         self.advance(call_id, "withdraw", only=[rng.choice(sorted(late))])
+        self.run_due()  # the 3-day reminder goes to the societies with drafts left
         self.send()
+        demo_years.carried_over(self, call_id)
 
         self.at(cal.declaration_closes + timedelta(minutes=1), "declaration closes: formal check")
-        self.advance(call_id, "close_declaration", actor="scheduler")
+        self.run_due()  # the declaration_closes deadline fires close_declaration
         self.send()
         self.counts(call_id)
 
         self.at(cal.declaration_closes + timedelta(days=2), "experts assigned, review starts")
         with db.transaction(self.db) as s:
-            r = reviewing.assign_round_robin(s.connection(), call_id, None, self.actor)
-        self.out.print(f"  {r['assigned']} assignments (round robin, conflicts avoided)")
+            r = reviewing.assign(s.connection(), call_id, self.actor, seed=year)
+        self.out.print(f"  {r['assigned']} assignments (conflicts avoided; load "
+                       f"{r['load_min']}..{r['load_max']}; discipline matched "
+                       f"{r['discipline_matched']})")
         self.advance(call_id, "start_review")
         self.send()
 
         self.at(cal.review_due - timedelta(days=2), "experts return score sheets")
         self.simulate_scores(call_id, call)
+        self.run_due()  # the 3-day reminder goes to experts with sheets still missing
+        self.send()
         self.at(cal.review_due, "reviews due")
-        self.advance(call_id, "close_review", actor="scheduler")
+        self.run_due()  # the reviews_due deadline fires close_review
         self.at(cal.review_due + timedelta(days=1), "late score sheets arrive; review closes")
         self.simulate_scores(call_id, call, late=True)
         self.advance(call_id, "close_review")
         self.at(cal.review_due + timedelta(days=3), "fair competition: rank and cut by budget")
+        self.panel_decisions(call_id)
         self.advance(call_id, "rank")
         self.at(cal.review_due + timedelta(days=7), "leadership decision, public notice (公示)")
         self.advance(call_id, "propose")
-        self.advance(call_id, "open_notice")
+        self.objections(call_id)
         self.send()
         with self.db.connect() as conn:
             notice_end = conn.execute(select(__import__("lifecycle.models", fromlist=["Deadline"])
@@ -190,29 +206,58 @@ class Demo:
                                       .where(__import__("lifecycle.models", fromlist=["Deadline"])
                                              .Deadline.key == f"{call_id}:notice_ends")).scalar()
         self.at(notice_end, "notice ends: award")
-        self.advance(call_id, "close_notice", actor="scheduler")
+        self.run_due()  # the notice_ends deadline fires close_notice
         self.advance(call_id, "fund")
         self.send()
         self.counts(call_id)
-
-        self.at(cal.assessment_due - timedelta(days=60), "performance assessment opens")
-        self.advance(call_id, "open_assessment")
-        self.send()
-        self.at(cal.assessment_due, "reports graded (绩效考核)")
-        with self.db.connect() as conn:
-            due = list(conn.execute(select(Application.id).where(
-                Application.call_id == call_id, Application.state == "assessment_due")
-                .order_by(Application.id)).scalars())
-        grades = {a: float(min(100, max(40, round(rng.gauss(82, 10))))) for a in due}
-        with db.transaction(self.db) as s:
-            reviewing.record_grades(s.connection(), call_id, grades, self.actor)
-        self.advance(call_id, "assess", actor="scheduler")
-        self.at(cal.assessment_due + timedelta(days=10), "dynamic management (动态管理)")
-        self.advance(call_id, "decide_outcome")
-        self.advance(call_id, "complete")
-        self.send()
-        self.counts(call_id)
+        # then lifecycle.demo_years: the star call, the assessment, the outcomes
         return call_id
+
+    def panel_decisions(self, call_id: str) -> None:
+        """Flagged applications (reviewers disagree) get a panel score so ranking can go on."""
+        from lifecycle import ranking
+
+        with self.db.connect() as conn:
+            call = engine.load_call(conn, call_id)
+            flagged = sorted(a for a, g in ranking.call_aggregates(conn, call).items()
+                             if g.blocked)
+        with db.transaction(self.db) as s:
+            for a in flagged:
+                reviewing.panel_decision(s.connection(), a, 82.0, "panel discussion", self.actor)
+        if flagged:
+            self.out.print(f"  panel decisions for {len(flagged)} flagged application(s): "
+                           + ", ".join(flagged))
+
+    def objections(self, call_id: str) -> None:
+        """Publish the notice, then two named objections: one dismissed, one upheld."""
+        from lifecycle import notice, objections
+
+        r = notice.publish(self.db, call_id, self.work / f"{call_id}-notice.html", self.actor)
+        self.out.print(f"  notice published: {r['listed']} projects, {r['total']:,} yuan, "
+                       f"until {r['last_day']} -> {self.work / (call_id + '-notice.html')}")
+        with self.db.connect() as conn:
+            listed = list(conn.execute(select(Application.id).where(
+                Application.call_id == call_id, Application.state == "in_notice")
+                .order_by(Application.id)).scalars())
+        if len(listed) < 2:
+            return
+        first, second = self.rng.sample(listed, 2)
+        clock.advance(timedelta(days=2))
+        self.out.print(f"\n[bold]{clock.now():%Y-%m-%d %H:%M}[/bold]  objections (异议) filed")
+        evidence = self.write_csv("evidence.csv", [{"item": "budget line 3", "note": "duplicated"}])
+        a = objections.file(self.db, first, "李华", "lihua@example.org",
+                            "the same activity was funded last year", self.actor)
+        b = objections.file(self.db, second, "张伟", "13800000000",
+                            "budget duplicates another grant", self.actor, evidence)
+        self.out.print(f"  objection {a['objection']} against {first}, objection "
+                       f"{b['objection']} against {second} (with evidence)")
+        clock.advance(timedelta(days=1))
+        d = objections.resolve(self.db, a["objection"], False, "the activity is a new edition",
+                               self.actor)
+        u = objections.resolve(self.db, b["objection"], True, "duplicate funding confirmed",
+                               self.actor)
+        self.out.print(f"  objection {a['objection']} dismissed ({first} {d['moved']}); "
+                       f"objection {b['objection']} upheld ({second} {u['moved']})")
 
     def simulate_scores(self, call_id: str, call, late: bool = False) -> None:
         from lifecycle.models import Assignment
@@ -238,7 +283,7 @@ class Demo:
 
 
 def run(url: str, years: int, seed: int, outbox: str, fresh: bool, actor: str,
-        out: Console) -> None:
+        out: Console, societies: int = 60) -> None:
     """Run the demo: a new database, people, and `years` programme years."""
     started = walltime.perf_counter()
     is_file = "://" not in url
@@ -249,10 +294,16 @@ def run(url: str, years: int, seed: int, outbox: str, fresh: bool, actor: str,
     clock.set_now(datetime(2025, 2, 20, 9, 0))
     out.print(f"[bold]starfund demo[/bold]: {years} programme year(s) on {url}")
     db.upgrade(d.db)
-    d.people()
-    last = None
+    d.people(societies, max(16, societies * 2 // 3))
+    last = star = None
     for i in range(years):
-        last = d.project_year(2025 + i)
+        year = 2025 + i
+        out.print(f"\n[bold reverse] programme year {year} [/bold reverse]")
+        last = d.project_year(year, n_apps=societies * 5 // 2)
+        star = demo_years.star_year(d, year, n=min(24, societies * 2 // 5))
+        demo_years.assessment(d, last, year, between=lambda: demo_years.dynamic_management(
+            d, star, year))
+    demo_years.summary(d, [2025 + i for i in range(years)])
     with d.db.connect() as conn:
         checked, broken = audit.verify(conn)
     out.print(f"\naudit chain: {checked} events, " + ("intact" if broken is None
@@ -261,4 +312,6 @@ def run(url: str, years: int, seed: int, outbox: str, fresh: bool, actor: str,
               f"  starfund --db {url} status {last}\n"
               f"  starfund --db {url} show {last}-00001\n"
               f"  starfund --db {url} audit query --call {last} --trigger close_notice\n"
+              f"  starfund --db {url} stars {star}        (the star table)\n"
+              f"  starfund --db {url} society show S001   (stars and projects of one society)\n"
               f"  ls {outbox}/ | head   (the notifications, as .eml files)")

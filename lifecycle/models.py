@@ -92,6 +92,12 @@ class Application(Base):
     decision_reason: Mapped[str] = mapped_column(Text, default="")
     assessment_score: Mapped[float | None] = mapped_column(Float, nullable=True)
     assessment_grade: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    checkpoint: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    """The assessment checkpoint (mid-term, final) the project is at (migration 0004)."""
+    star_level: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    """Star calls: the level the total reaches (0: none)."""
+    amount_to_recover: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    """Terminated projects: what the society is to pay back."""
 
     __table_args__ = (
         Index("ix_applications_call_state", "call_id", "state"),
@@ -232,5 +238,136 @@ class Deadline(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime]
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    """After a failed firing: not before this time (exponential backoff)."""
+    note: Mapped[str] = mapped_column(Text, default="")
+    """What firing did (moved/skipped counts, reminders sent, or why a reminder was skipped)."""
 
     __table_args__ = (Index("ix_deadlines_due", "fired_at", "due_at"),)
+
+
+class SchedulerJob(Base):
+    """APScheduler's SQLAlchemyJobStore table, created by migration 0003 (not by APScheduler).
+
+    Its jobs are only wake-up calls derived from `deadlines`; they are rebuilt from
+    the deadline rows when `starfund scheduler run` starts.
+    """
+
+    __tablename__ = "apscheduler_jobs"
+    id: Mapped[str] = mapped_column(String(191), primary_key=True)
+    next_run_time: Mapped[float | None] = mapped_column(Float(25), nullable=True, index=True)
+    job_state: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+# --- assessment, payments and stars (migration 0004) --------------------------------
+
+class Payment(Base):
+    """One instalment of a grant or reward: planned, due (released), paid or cancelled."""
+
+    __tablename__ = "payments"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id"))
+    application_id: Mapped[str] = mapped_column(ForeignKey("applications.id"))
+    seq: Mapped[int] = mapped_column(Integer)
+    label: Mapped[str] = mapped_column(String(200))
+    release: Mapped[str] = mapped_column(String(32))
+    percent: Mapped[float] = mapped_column(Float)
+    original_amount: Mapped[int] = mapped_column(Integer)
+    amount: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    due_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    released_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    paid_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    note: Mapped[str] = mapped_column(Text, default="")
+
+    __table_args__ = (
+        UniqueConstraint("application_id", "seq", name="uq_payment_seq"),
+        Index("ix_payments_call_status", "call_id", "status"),
+    )
+
+
+class AssessmentRecord(Base):
+    """One checkpoint of one funded project: the society's report and the grade it got."""
+
+    __tablename__ = "assessment_records"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id"))
+    application_id: Mapped[str] = mapped_column(ForeignKey("applications.id"))
+    checkpoint: Mapped[str] = mapped_column(String(32))
+    report_file: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    report_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    report_size: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    report_data: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    report_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    report_late: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    grade: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    graders: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
+    graded_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+    __table_args__ = (
+        UniqueConstraint("application_id", "checkpoint", name="uq_assessment_checkpoint"),
+        Index("ix_assessment_records_call", "call_id"),
+    )
+
+
+class StarScore(Base):
+    """One indicator of one star declaration: self, checked and final score."""
+
+    __tablename__ = "star_scores"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id"))
+    application_id: Mapped[str] = mapped_column(ForeignKey("applications.id"))
+    indicator: Mapped[str] = mapped_column(String(32))
+    self_score: Mapped[float] = mapped_column(Float)
+    checked_score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    final_score: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+    __table_args__ = (
+        UniqueConstraint("application_id", "indicator", name="uq_star_score"),
+        Index("ix_star_scores_call", "call_id"),
+    )
+
+
+class StarReview(Base):
+    """One expert's scores, per indicator, of one star declaration."""
+
+    __tablename__ = "star_reviews"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id"))
+    application_id: Mapped[str] = mapped_column(ForeignKey("applications.id"))
+    expert_id: Mapped[str] = mapped_column(ForeignKey("experts.id"))
+    scores: Mapped[dict[str, Any]]
+    total: Mapped[float] = mapped_column(Float)
+    submitted_at: Mapped[datetime]
+
+    __table_args__ = (
+        UniqueConstraint("application_id", "expert_id", name="uq_star_review"),
+        Index("ix_star_reviews_call", "call_id"),
+    )
+
+
+class StarRecord(Base):
+    """A society's star: awarded by a star call, valid for a period, under dynamic management."""
+
+    __tablename__ = "stars"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    society_id: Mapped[str] = mapped_column(ForeignKey("societies.id"))
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id"))
+    application_id: Mapped[str] = mapped_column(ForeignKey("applications.id"))
+    level: Mapped[int] = mapped_column(Integer)
+    total: Mapped[float] = mapped_column(Float)
+    reward: Mapped[int] = mapped_column(Integer)
+    change: Mapped[str] = mapped_column(String(16))
+    previous_level: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    awarded_at: Mapped[datetime]
+    valid_until: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    end_kind: Mapped[str] = mapped_column(String(16), default="")
+    end_reason: Mapped[str] = mapped_column(Text, default="")
+
+    __table_args__ = (
+        Index("ix_stars_society", "society_id", "awarded_at"),
+        Index("ix_stars_call", "call_id"),
+    )

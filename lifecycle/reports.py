@@ -32,7 +32,7 @@ def status(conn: Connection, call_id: str) -> dict[str, Any]:
             "now": now.isoformat(sep=" "), "total": sum(counts.values()), "states": states,
             "requested": int(money[0]), "granted": int(money[1]), "budget": call.budget_total,
             "possible_triggers": wm.triggers_from(set(counts)),
-            "deadlines": deadlines}
+            "deadlines": deadlines, "money": _money(conn, call_id=call_id)}
 
 
 def show(conn: Connection, app_id: str) -> dict[str, Any]:
@@ -60,4 +60,31 @@ def show(conn: Connection, app_id: str) -> dict[str, Any]:
                                       .order_by(Notification.id))]
     history = audit.query(conn, audit.Query(application_id=app_id, limit=None))
     return {"application": data, "reviews": reviews, "objections": objections,
-            "notifications": messages, "history": history}
+            "notifications": messages, "history": history, **_assessment_view(conn, app_id)}
+
+
+def _money(conn: Connection, **where: str) -> dict[str, int]:
+    from lifecycle import payments
+
+    return payments.money(conn, **where)
+
+
+def _assessment_view(conn: Connection, app_id: str) -> dict[str, Any]:
+    """Money, instalments, assessment checkpoints and the star indicator sheet of one application."""
+    from lifecycle import assessing, payments
+    from lifecycle.models import StarScore
+
+    sheet = [{"indicator": r.indicator, "self": r.self_score, "checked": r.checked_score,
+              "final": r.final_score}
+             for r in conn.execute(select(StarScore.__table__)
+                                   .where(StarScore.application_id == app_id)
+                                   .order_by(StarScore.id))]
+    if sheet:
+        call_id = conn.execute(select(Application.call_id).where(Application.id == app_id)).scalar()
+        maxima = {i: ind.max for i, (_, ind) in
+                  engine.load_call(conn, call_id).star.indicators().items()}
+        for r in sheet:
+            r["max"] = maxima.get(r["indicator"])
+    return {"money": payments.money(conn, application_id=app_id),
+            "payments": payments.instalments(conn, app_id),
+            "assessments": assessing.records(conn, app_id), "star_scores": sheet}

@@ -1,104 +1,171 @@
-"""Expert assignment and score entry: administrative acts, each audited.
+"""Expert review as administrative acts, each audited: assignment, recusal (回避),
+reassignment, score entry and the panel decision on disputed applications.
 
-The simple rules of the foundation: experts are assigned round-robin,
-skipping any expert of the applicant society or its institution or who
-declared a conflict; scores are weighted to a total on 100 points.
+The algorithms live beside: `lifecycle.assignment` (who reviews what),
+`lifecycle.scoresheets` (sheets in and out), `lifecycle.ranking` (aggregation).
 """
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 
-from lifecycle import audit, clock, engine
+from lifecycle import assignment, audit, clock, engine, ranking, scoresheets
 from lifecycle.callconfig import CallConfig
-from lifecycle.models import Application, Assignment, Expert, Society
+from lifecycle.models import Application, Assignment, Expert, PanelDecision, Society
+
+LIVE = assignment.LIVE
 
 
 class ReviewError(engine.EngineError):
     pass
 
 
-def conflicted(expert: Any, app: Any) -> str | None:
-    """Why `expert` may not review `app` (回避), or None."""
-    if app.society_id in (expert.societies or []) or app.society_id in (expert.conflict_societies or []):
-        return "expert belongs to or declared a conflict with the applicant society"
-    if expert.institution and expert.institution == app.society_institution:
-        return "expert is of the applicant's institution"
-    if expert.institution and expert.institution in (expert.conflict_institutions or []):
-        return "expert declared a conflict with the institution"
-    if expert.id in (app.excluded_experts or []):
-        return "the applicant asked to exclude this expert"
-    return None
-
-
-def assign_round_robin(conn: Connection, call_id: str, per_application: int | None,
-                       actor: str) -> dict[str, int]:
-    """Assign experts to every eligible application without enough, in turn; all or nothing."""
-    call = engine.load_call(conn, call_id)
-    need = per_application or call.review.per_application
-    experts = conn.execute(select(Expert.__table__).order_by(Expert.id)).all()
-    apps = conn.execute(
-        select(Application.id, Application.society_id, Application.excluded_experts,
-               Society.institution.label("society_institution"))
-        .join(Society, Society.id == Application.society_id)
-        .where(Application.call_id == call_id, Application.state == "eligible")
-        .order_by(Application.id)).all()
-    have: dict[str, set[str]] = {}
-    for a_id, e_id in conn.execute(select(Assignment.application_id, Assignment.expert_id)
-                                   .where(Assignment.call_id == call_id)):
-        have.setdefault(a_id, set()).add(e_id)
-    now, turn, rows, short = clock.now(), 0, [], []
-    for app in apps:
-        taken = have.setdefault(app.id, set())
-        tried = 0
-        while len(taken) < need and tried < len(experts):
-            ex = experts[turn % len(experts)]
-            turn, tried = turn + 1, tried + 1
-            if ex.id not in taken and conflicted(ex, app) is None:
-                taken.add(ex.id)
-                rows.append({"call_id": call_id, "application_id": app.id, "expert_id": ex.id,
-                             "status": "assigned", "assigned_at": now})
-        if len(taken) < need:
-            short.append(app.id)
-    if short:
-        raise ReviewError(f"{len(short)} application(s) cannot get {need} experts without a "
-                          f"conflict: {', '.join(short[:10])}; nothing was assigned")
-    if rows:
-        conn.execute(insert(Assignment), rows)
-        audit.record(conn, actor, [audit.Event("assign", call_id, r["application_id"], payload={
-            "expert": r["expert_id"]}) for r in rows])
-    return {"assigned": len(rows), "applications": len(apps)}
-
-
-def total_of(call: CallConfig, scores: dict[str, float]) -> float:
-    """The weighted total on 100 points of one expert's criterion scores."""
-    weight = sum(c.weight for c in call.criteria)
-    return round(sum(scores[c.id] / c.max * c.weight for c in call.criteria) * 100 / weight, 2)
+def assign(conn: Connection, call_id: str, actor: str, **options: Any) -> dict[str, Any]:
+    """Assign experts to every application in review (see `lifecycle.assignment`)."""
+    return assignment.assign(conn, call_id, actor, **options)
 
 
 def record_scores(conn: Connection, call_id: str,
                   sheets: list[tuple[str, str, dict[str, float]]], actor: str) -> int:
     """Record (expert, application, scores) triples; each must be a live assignment."""
-    call = engine.load_call(conn, call_id)
-    live = {(r.expert_id, r.application_id): r for r in conn.execute(
-        select(Assignment.id, Assignment.expert_id, Assignment.application_id, Assignment.scores)
-        .where(Assignment.call_id == call_id, Assignment.status != "recused"))}
-    now, events = clock.now(), []
-    for expert_id, app_id, scores in sheets:
-        a = live.get((expert_id, app_id))
-        if a is None:
-            raise ReviewError(f"expert {expert_id} is not assigned to {app_id}")
-        missing = [c.id for c in call.criteria if c.id not in scores]
-        if missing:
-            raise ReviewError(f"{expert_id} on {app_id}: missing criteria {', '.join(missing)}")
-        total = total_of(call, scores)
-        conn.execute(update(Assignment).where(Assignment.id == a.id).values(
-            scores=scores, total=total, status="submitted", submitted_at=now))
-        events.append(audit.Event("score", call_id, app_id, payload={
-            "expert": expert_id, "scores": scores, "total": total, "old": a.scores}))
-    audit.record(conn, actor, events)
-    return len(events)
+    return scoresheets.record(conn, call_id, sheets, actor)
+
+
+def _application(conn: Connection, app_id: str) -> Any:
+    row = conn.execute(
+        select(Application.id, Application.call_id, Application.state, Application.society_id,
+               Application.discipline, Application.excluded_experts, Application.title,
+               Application.title_en, Application.category, Application.requested_amount,
+               Society.institution, Society.name.label("society_name"),
+               Society.name_en.label("society_name_en"))
+        .join(Society, Society.id == Application.society_id)
+        .where(Application.id == app_id)).first()
+    if row is None:
+        raise ReviewError(f"no application {app_id!r}")
+    return row
+
+
+def _in_review(app: Any, what: str) -> None:
+    if app.state not in assignment.REVIEW_STATES:
+        raise ReviewError(f"{app.id} is {app.state}; {what} only while it is eligible or "
+                          "under review")
+
+
+def recuse(conn: Connection, app_id: str, expert_id: str, reason: str,
+           actor: str) -> dict[str, Any]:
+    """An expert declares a conflict after assignment: its slot is freed, its scores set aside."""
+    app = _application(conn, app_id)
+    _in_review(app, "experts recuse")
+    row = conn.execute(select(Assignment.id, Assignment.status, Assignment.total)
+                       .where(Assignment.application_id == app_id,
+                              Assignment.expert_id == expert_id)).first()
+    if row is None or row.status not in LIVE:
+        raise ReviewError(f"expert {expert_id} is not assigned to {app_id}")
+    if not reason.strip():
+        raise ReviewError("a recusal needs a reason (--reason)")
+    conn.execute(update(Assignment).where(Assignment.id == row.id).values(status="recused"))
+    left = _live_count(conn, app_id)
+    audit.record(conn, actor, [audit.Event("recuse", app.call_id, app_id, payload={
+        "expert": expert_id, "reason": reason, "was": row.status, "total_set_aside": row.total,
+        "experts_left": left})])
+    return {"application": app_id, "expert": expert_id, "experts_left": left}
+
+
+def _live_count(conn: Connection, app_id: str) -> int:
+    return conn.execute(select(func.count()).select_from(Assignment)
+                        .where(Assignment.application_id == app_id,
+                               Assignment.status.in_(LIVE))).scalar() or 0
+
+
+def reassign(conn: Connection, app_id: str, from_expert: str, to_expert: str, actor: str,
+             reason: str = "", max_load: int | None = None) -> dict[str, Any]:
+    """Give `from_expert`'s slot to `to_expert`, with the conflict and load checks of assign."""
+    app = _application(conn, app_id)
+    _in_review(app, "experts are reassigned")
+    call = engine.load_call(conn, app.call_id)
+    rows = {r.expert_id: r for r in conn.execute(
+        select(Assignment.id, Assignment.expert_id, Assignment.status, Assignment.replaces)
+        .where(Assignment.application_id == app_id))}
+    old = rows.get(from_expert)
+    if old is None:
+        raise ReviewError(f"expert {from_expert} was never assigned to {app_id}")
+    if old.status == "submitted":
+        raise ReviewError(f"expert {from_expert} already returned scores for {app_id}; if it has "
+                          "a conflict, record it first with `starfund review recuse`")
+    if any(r.replaces == from_expert for r in rows.values()):
+        raise ReviewError(f"the slot of {from_expert} on {app_id} was already given to "
+                          + ", ".join(r.expert_id for r in rows.values()
+                                      if r.replaces == from_expert))
+    ex = conn.execute(select(Expert.__table__).where(Expert.id == to_expert)).first()
+    if ex is None:
+        raise ReviewError(f"no expert {to_expert!r}")
+    if to_expert in rows:
+        raise ReviewError(f"expert {to_expert} is already on {app_id} "
+                          f"({rows[to_expert].status})")
+    reviewer = assignment.Reviewer(ex.id, ex.institution or "", frozenset(ex.disciplines or []),
+                                   frozenset(ex.societies or []),
+                                   frozenset(ex.conflict_societies or []),
+                                   frozenset(ex.conflict_institutions or []))
+    applicant = assignment.Applicant(app.id, app.society_id, app.institution or "",
+                                     app.discipline or "", frozenset(app.excluded_experts or []))
+    why = assignment.conflict_of(reviewer, applicant)
+    if why:
+        raise ReviewError(f"expert {to_expert} may not review {app_id}: {why}")
+    limit = max_load or call.review.max_load
+    load = conn.execute(select(func.count()).select_from(Assignment)
+                        .where(Assignment.call_id == app.call_id,
+                               Assignment.expert_id == to_expert,
+                               Assignment.status.in_(LIVE))).scalar() or 0
+    if limit is not None and load >= limit:
+        raise ReviewError(f"expert {to_expert} already has {load} applications of {app.call_id} "
+                          f"(load limit {limit})")
+    now = clock.now()
+    if old.status in LIVE:
+        conn.execute(update(Assignment).where(Assignment.id == old.id).values(status="released"))
+    conn.execute(insert(Assignment).values(call_id=app.call_id, application_id=app_id,
+                                           expert_id=to_expert, status="assigned",
+                                           assigned_at=now, replaces=from_expert))
+    audit.record(conn, actor, [audit.Event("reassign", app.call_id, app_id, payload={
+        "from": from_expert, "to": to_expert, "from_status": old.status, "reason": reason,
+        "to_load": load + 1})], at=now)
+    if app.state == "under_review":
+        assignment.notify_experts(conn, call, [(app, to_expert)], now)
+    return {"application": app_id, "from": from_expert, "to": to_expert, "to_load": load + 1}
+
+
+def panel_decision(conn: Connection, app_id: str, score: float, reason: str,
+                   actor: str) -> dict[str, Any]:
+    """Record the panel's score for a flagged application (reviewers disagreed), audited."""
+    app = _application(conn, app_id)
+    if app.state not in ("under_review", "reviewed"):
+        raise ReviewError(f"{app_id} is {app.state}; a panel decision is taken before ranking")
+    call = engine.load_call(conn, app.call_id)
+    if not 0 <= score <= ranking.SCALE:
+        raise ReviewError(f"--score {score:g} outside 0..{ranking.SCALE:g}")
+    if not reason.strip():
+        raise ReviewError("a panel decision needs a reason (--reason)")
+    agg = ranking.call_aggregates(conn, call).get(app_id)
+    if agg is None or not agg.flagged:
+        spread = f"spread {agg.spread:.2f}" if agg else "no scores yet"
+        raise ReviewError(f"{app_id} is not flagged ({spread}, flag above "
+                          f"{call.review.spread_flag:g}); panel decisions are for applications "
+                          "whose reviewers disagree")
+    old = conn.execute(select(PanelDecision.score, PanelDecision.reason)
+                       .where(PanelDecision.application_id == app_id)).first()
+    now = clock.now()
+    values = {"score": score, "reason": reason, "decided_by": actor, "decided_at": now}
+    if old is None:
+        conn.execute(insert(PanelDecision).values(application_id=app_id, call_id=app.call_id,
+                                                  **values))
+    else:
+        conn.execute(update(PanelDecision).where(PanelDecision.application_id == app_id)
+                     .values(**values))
+    audit.record(conn, actor, [audit.Event("panel_decision", app.call_id, app_id, payload={
+        "score": score, "reason": reason, "spread": agg.spread, "aggregate": agg.score
+        if agg.panel is None else None, "old": None if old is None else
+        {"score": old.score, "reason": old.reason}})], at=now)
+    return {"application": app_id, "score": score, "spread": agg.spread}
 
 
 def grade_of(call: CallConfig, score: float) -> str:

@@ -1,8 +1,22 @@
-"""The outbox: enqueue in the firing transaction, drain after commit.
+"""The outbox: enqueue in the firing transaction, deliver after commit, never twice.
 
 Every row carries a dedupe key, so enqueueing twice (a retried batch, a
-scheduler catching up) stores one message, and delivery records the attempt
-before sending so a crash between sending and recording never sends twice.
+scheduler catching up) stores one message. Delivery (`drain`) goes:
+
+1. claim: due pending rows are marked `sending` and their attempt counted, and
+   that is committed *before* anything is sent (PostgreSQL: FOR UPDATE SKIP
+   LOCKED, so several senders share the work);
+2. send, with the dedupe key as Message-ID;
+3. record: `sent`, or back to `pending` with exponential backoff, or `failed`
+   after `max_attempts` (or at once for a permanent error such as a broken
+   template or a rejected address), with an audit event
+   `notification_sent`/`notification_failed` in the same transaction.
+
+A sender that crashes between 2 and 3 leaves the row `sending`; once its lease
+has run out the row is "in doubt". The file channel can tell whether the
+message went out (the .eml exists) and settles it; for SMTP it stays in doubt,
+listed by `notify list --in-doubt`, until an administrator re-queues it with
+`notify retry --in-doubt`. Nothing is ever re-sent automatically.
 """
 from __future__ import annotations
 
@@ -10,13 +24,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, Engine, bindparam, select, update
 
 from lifecycle import clock
 from lifecycle.db import insert_ignore
 from lifecycle.models import Notification
 
 _table = Notification.__table__
+LEASE = timedelta(minutes=10)
 
 
 @dataclass
@@ -46,16 +61,30 @@ def enqueue(conn: Connection, messages: list[Message], now: datetime | None = No
     return len(rows)
 
 
+class PermanentError(Exception):
+    """Retrying cannot help (broken template, address rejected): fail at once."""
+
+
 @dataclass
 class DrainReport:
     sent: int = 0
     failed: int = 0
     retrying: int = 0
+    resolved: int = 0
     errors: list[str] = field(default_factory=list)
 
+    def as_dict(self) -> dict[str, Any]:
+        return {"sent": self.sent, "retrying": self.retrying, "failed": self.failed,
+                "resolved": self.resolved, "errors": self.errors}
 
-def claim(conn: Connection, limit: int, now: datetime, max_attempts: int) -> list[Any]:
-    """Pick due pending messages and record the attempt before anything is sent."""
+
+def backoff(attempts: int, base_seconds: float = 60) -> timedelta:
+    """Exponential backoff: 1, 2, 4, 8 ... minutes after the n-th failure (at most a day)."""
+    return min(timedelta(seconds=base_seconds * (2 ** max(attempts - 1, 0))), timedelta(days=1))
+
+
+def claim(conn: Connection, limit: int, now: datetime, lease: timedelta = LEASE) -> list[Any]:
+    """Pick due pending messages and record the attempt (status sending) before anything is sent."""
     stmt = (select(_table).where(_table.c.status == "pending", _table.c.next_attempt_at <= now)
             .order_by(_table.c.id).limit(limit))
     if conn.dialect.name != "sqlite":
@@ -63,58 +92,197 @@ def claim(conn: Connection, limit: int, now: datetime, max_attempts: int) -> lis
     rows = conn.execute(stmt).all()
     if rows:
         conn.execute(update(_table).where(_table.c.id.in_([r.id for r in rows]))
-                     .values(status="sending", attempts=_table.c.attempts + 1))
+                     .values(status="sending", attempts=_table.c.attempts + 1,
+                             next_attempt_at=now + lease))
     return rows
 
 
-def backoff(attempts: int, base_seconds: int = 60) -> timedelta:
-    """Exponential backoff: 1, 2, 4, 8 ... minutes after the n-th failure."""
-    return timedelta(seconds=base_seconds * (2 ** max(attempts - 1, 0)))
+def _events(rows: list[tuple[Any, str, str]]) -> list[Any]:
+    from lifecycle import audit
+
+    return [audit.Event(f"notification_{status}", r.call_id, r.application_id, None, None,
+                        {"notification": r.id, "kind": r.kind, "to": r.recipient_kind,
+                         "recipient": r.recipient_id, "language": r.language,
+                         "dedupe_key": r.dedupe_key, "attempt": r.attempts + 1,
+                         **({"error": error} if error else {})})
+            for r, status, error in rows if status in ("sent", "failed")]
 
 
-def drain(db, channel, limit: int = 500, max_attempts: int = 5,
-          now: datetime | None = None) -> DrainReport:
-    """Deliver due pending messages: claim (commit), send, then record the outcome (commit).
+def _record(conn: Connection, outcomes: list[tuple[Any, str, str]], now: datetime, actor: str,
+            backoff_seconds: float) -> None:
+    """Write all outcomes of a batch with one statement per kind of outcome, plus their audit events."""
+    from lifecycle import audit
 
-    Claiming marks a message 'sending' before it leaves, so a crash after the
-    send leaves it 'sending' (reported, never re-sent automatically) rather
-    than pending.
-    """
+    sent = [{"b_id": r.id, "b_now": now} for r, s, _ in outcomes if s == "sent"]
+    failed = [{"b_id": r.id, "b_err": e} for r, s, e in outcomes if s == "failed"]
+    retry = [{"b_id": r.id, "b_err": e, "b_next": now + backoff(r.attempts + 1, backoff_seconds)}
+             for r, s, e in outcomes if s == "pending"]
+    where = (_table.c.id == bindparam("b_id")) & (_table.c.status == "sending")
+    if sent:
+        conn.execute(update(_table).where(where).values(status="sent", sent_at=bindparam("b_now"),
+                                                        last_error=""), sent)
+    if failed:
+        conn.execute(update(_table).where(where).values(status="failed",
+                                                        last_error=bindparam("b_err")), failed)
+    if retry:
+        conn.execute(update(_table).where(where).values(
+            status="pending", last_error=bindparam("b_err"),
+            next_attempt_at=bindparam("b_next")), retry)
+    audit.record(conn, actor, _events(outcomes), at=now)
+
+
+def resolve_in_doubt(db: Engine, channel: Any, now: datetime, actor: str = "outbox") -> int:
+    """Settle `sending` rows whose sender vanished, when the channel can tell what happened."""
+    from lifecycle.db import transaction
+
+    delivered = getattr(channel, "delivered", None)
+    if delivered is None:
+        return 0
+    with transaction(db) as session:
+        conn = session.connection()
+        stmt = select(_table).where(_table.c.status == "sending", _table.c.next_attempt_at <= now)
+        if conn.dialect.name != "sqlite":
+            stmt = stmt.with_for_update(skip_locked=True)
+        rows = conn.execute(stmt).all()
+        outcomes, requeue = [], []
+        for r in rows:
+            known = delivered(r.dedupe_key)
+            if known is True:
+                outcomes.append((_Attempted(r), "sent", ""))
+            elif known is False:
+                requeue.append({"b_id": r.id, "b_now": now})
+        if outcomes:
+            _record(conn, outcomes, now, actor, 60)
+        if requeue:
+            conn.execute(update(_table).where(_table.c.id == bindparam("b_id"),
+                                              _table.c.status == "sending")
+                         .values(status="pending", next_attempt_at=bindparam("b_now"),
+                                 last_error="sender stopped before sending; re-queued"), requeue)
+    return len(outcomes) + len(requeue)
+
+
+class _Attempted:
+    """A claimed row seen with its attempt already counted (as `_record` expects before +1)."""
+
+    def __init__(self, row: Any) -> None:
+        self._row = row
+
+    def __getattr__(self, name: str) -> Any:
+        return self._row.attempts - 1 if name == "attempts" else getattr(self._row, name)
+
+
+def drain(db: Engine, channel: Any, limit: int = 200, max_attempts: int = 5,
+          now: datetime | None = None, backoff_seconds: float = 60, lease: timedelta = LEASE,
+          actor: str = "outbox", templates: str | None = None) -> DrainReport:
+    """Deliver every due pending message: claim (commit), send, record the outcome (commit)."""
     from lifecycle.db import transaction
     from notifications.channels import build
     from notifications.render import render
 
     report = DrainReport()
-    while True:
-        now_ = now or clock.now()
-        with transaction(db) as session:
-            rows = claim(session.connection(), limit, now_, max_attempts)
-        if not rows:
-            return report
-        outcomes = []
-        for r in rows:
-            try:
-                rendered = render(r.kind, r.language, r.context)
-                channel.deliver(build(r.recipient, rendered, r.dedupe_key), r.dedupe_key)
-                outcomes.append((r, "sent", ""))
-            except Exception as e:  # noqa: BLE001 - any delivery failure is recorded, not raised
-                outcomes.append((r, "failed" if r.attempts + 1 >= max_attempts else "pending",
-                                 f"{type(e).__name__}: {e}"))
-        with transaction(db) as session:
-            conn = session.connection()
-            for r, status, error in outcomes:
-                values: dict[str, Any] = {"status": status, "last_error": error}
-                if status == "sent":
-                    values["sent_at"] = now_
+    report.resolved = resolve_in_doubt(db, channel, now or clock.now(), actor)
+    opened = getattr(channel, "open", None)
+    if opened:
+        opened()
+    try:
+        while True:
+            now_ = now or clock.now()
+            with transaction(db) as session:
+                rows = claim(session.connection(), limit, now_, lease)
+            if not rows:
+                return report
+            outcomes: list[tuple[Any, str, str]] = []
+            for r in rows:
+                try:
+                    try:
+                        rendered = render(r.kind, r.language, r.context, templates)
+                    except Exception as e:  # noqa: BLE001 - a broken template will not heal itself
+                        raise PermanentError(f"template {r.language}/{r.kind}: "
+                                             f"{type(e).__name__}: {e}") from e
+                    channel.deliver(build(r.recipient, rendered, r.dedupe_key), r.dedupe_key)
+                    outcomes.append((r, "sent", ""))
                     report.sent += 1
-                elif status == "failed":
-                    report.failed += 1
-                    report.errors.append(f"{r.dedupe_key}: {error}")
-                else:
-                    values["next_attempt_at"] = now_ + backoff(r.attempts + 1)
-                    report.retrying += 1
-                conn.execute(update(_table).where(_table.c.id == r.id).values(**values))
-        if len(rows) < limit or report.retrying:
-            if report.retrying and len(rows) == limit:
-                continue
-            return report
+                except Exception as e:  # noqa: BLE001 - any delivery failure is recorded, not raised
+                    error = str(e) if isinstance(e, PermanentError) else f"{type(e).__name__}: {e}"
+                    final = isinstance(e, PermanentError) or r.attempts + 1 >= max_attempts
+                    outcomes.append((r, "failed" if final else "pending", error))
+                    if final:
+                        report.failed += 1
+                        report.errors.append(f"{r.dedupe_key}: {error}")
+                    else:
+                        report.retrying += 1
+            with transaction(db) as session:
+                _record(session.connection(), outcomes, now_, actor, backoff_seconds)
+    finally:
+        closer = getattr(channel, "close", None)
+        if closer:
+            closer()
+
+
+# --- queries and administrative acts --------------------------------------------------
+
+def listing(conn: Connection, status: str | None = None, call_id: str | None = None,
+            application_id: str | None = None, in_doubt: bool = False, limit: int | None = 200,
+            now: datetime | None = None) -> list[dict[str, Any]]:
+    """Outbox rows for `notify list`; `in_doubt` = sending whose sender's lease ran out."""
+    t = _table
+    stmt = select(t).order_by(t.c.id)
+    if in_doubt:
+        stmt = stmt.where(t.c.status == "sending", t.c.next_attempt_at <= (now or clock.now()))
+    elif status:
+        stmt = stmt.where(t.c.status == status)
+    if call_id:
+        stmt = stmt.where(t.c.call_id == call_id)
+    if application_id:
+        stmt = stmt.where(t.c.application_id == application_id)
+    if limit:
+        stmt = stmt.limit(limit)
+
+    def iso(v: datetime | None) -> str | None:
+        return v.isoformat(sep=" ") if v else None
+
+    return [{"id": r.id, "kind": r.kind, "to": r.recipient, "recipient": r.recipient_id,
+             "language": r.language, "status": r.status, "attempts": r.attempts,
+             "last_error": r.last_error, "next_attempt_at": iso(r.next_attempt_at),
+             "sent_at": iso(r.sent_at), "call": r.call_id, "application": r.application_id,
+             "dedupe_key": r.dedupe_key} for r in conn.execute(stmt)]
+
+
+def counts(conn: Connection) -> dict[str, int]:
+    from sqlalchemy import func
+
+    return dict(conn.execute(select(_table.c.status, func.count()).group_by(_table.c.status)).all())
+
+
+def requeue(conn: Connection, actor: str, ids: list[int] | None = None, in_doubt: bool = False,
+            now: datetime | None = None) -> int:
+    """Put failed (or, with `in_doubt`, stuck sending) messages back to pending with fresh attempts.
+
+    An administrative act: each re-queued message gets a `notification_requeued` audit event.
+    """
+    from lifecycle import audit
+
+    now = now or clock.now()
+    t = _table
+    stmt = select(t)
+    if in_doubt:
+        stmt = stmt.where(t.c.status == "sending", t.c.next_attempt_at <= now)
+    else:
+        stmt = stmt.where(t.c.status == "failed")
+    if ids:
+        stmt = stmt.where(t.c.id.in_(ids))
+    rows = conn.execute(stmt.order_by(t.c.id)).all()
+    if ids:
+        missing = sorted(set(ids) - {r.id for r in rows})
+        if missing:
+            raise LookupError(f"notification(s) {', '.join(map(str, missing))} are not "
+                              f"{'in doubt' if in_doubt else 'failed'}; nothing was re-queued")
+    if not rows:
+        return 0
+    conn.execute(update(t).where(t.c.id.in_([r.id for r in rows]))
+                 .values(status="pending", attempts=0, next_attempt_at=now))
+    audit.record(conn, actor, [audit.Event(
+        "notification_requeued", r.call_id, r.application_id, None, None,
+        {"notification": r.id, "kind": r.kind, "dedupe_key": r.dedupe_key, "was": r.status,
+         "attempts": r.attempts, "last_error": r.last_error}) for r in rows], at=now)
+    return len(rows)

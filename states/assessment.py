@@ -1,34 +1,82 @@
-"""Funding and performance assessment (绩效考核).
+"""Funding and performance assessment (绩效考核: 中期检查, 结题验收).
 
-Awarded projects are funded; when assessment opens the society owes a report
-by the call's due date; grades (on the call's scale) are recorded as an
-administrative act, and `assess` moves the graded ones on.
+`fund` confirms the grant and writes its payment plan; `open_assessment` takes
+each funded (or continued) project to its next checkpoint, whose report is due
+on the checkpoint's date; grades (on the call's scale) are imported as an
+administrative act (`lifecycle.assessing`), and `assess` moves the graded on.
 """
 from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import insert
+
+from lifecycle import payments
+from lifecycle.models import AssessmentRecord
 from states.spec import ADMIN, SCHEDULER, Context, Move, Notify, Schedule, State
 
 
-def report_due(call, _entered: datetime) -> datetime:
-    return call.calendar.assessment_due
+def next_checkpoint(call, current: str | None):
+    """The checkpoint after `current` (the first when None), or None after the last."""
+    points = call.checkpoints()
+    if current is None:
+        return points[0] if points else None
+    ids = [c.id for c in points]
+    if current not in ids or ids.index(current) + 1 >= len(ids):
+        return None
+    return points[ids.index(current) + 1]
+
+
+def report_due(call, _entered: datetime, checkpoint: str) -> datetime:
+    return next(c.report_due for c in call.checkpoints() if c.id == checkpoint)
+
+
+# --- conditions -------------------------------------------------------------
+
+def has_next_checkpoint(app, ctx: Context) -> str | None:
+    """Sets the checkpoint the project enters (and clears the last one's grade)."""
+    nxt = next_checkpoint(ctx.call, app.checkpoint if app.state != "funded" else None)
+    if nxt is None:
+        return "all checkpoints assessed: complete the project"
+    ctx.updates[app.id] = {"checkpoint": nxt.id, "assessment_score": None,
+                           "assessment_grade": None}
+    return None
 
 
 def has_grade(app, _ctx: Context) -> str | None:
     return None if app.assessment_grade else "no assessment grade recorded"
 
 
+# --- effects ----------------------------------------------------------------
+
+def plan_payments(conn, ctx: Context, apps) -> None:
+    """The grant's instalments; those released on award are due at once."""
+    payments.plan(conn, ctx.call, [(a.id, a.granted_amount or 0) for a in apps], ctx.now,
+                  ctx.actor)
+
+
+def open_records(conn, ctx: Context, apps) -> None:
+    """One assessment record per project and checkpoint, to take its report and grade."""
+    conn.execute(insert(AssessmentRecord), [
+        {"call_id": ctx.call.id, "application_id": a.id,
+         "checkpoint": ctx.updates[a.id]["checkpoint"]} for a in apps])
+
+
+# --- the table --------------------------------------------------------------
+
 STATES = (
     State("funded", "已资助 funded", notify=(Notify("funded"),)),
     State("assessment_due", "待考核 assessment due", notify=(Notify("report_requested"),),
-          schedule=(Schedule("report_due", report_due, fires="assess"),)),
+          schedule=(Schedule("report_due", report_due, fires="assess", per="checkpoint"),)),
     State("assessed", "已考核 assessed", notify=(Notify("assessed"),)),
 )
 
 MOVES = (
-    Move("fund", ("awarded",), "funded", help="confirm the grant"),
-    Move("open_assessment", ("funded",), "assessment_due", help="ask for performance reports"),
+    Move("fund", ("awarded",), "funded", effects=(plan_payments,),
+         help="confirm the grant and write its payment plan"),
+    Move("open_assessment", ("funded", "continued", "adjusted"), "assessment_due",
+         (has_next_checkpoint,), effects=(open_records,),
+         help="ask for the reports of the next checkpoint (mid-term, final)"),
     Move("assess", ("assessment_due",), "assessed", (has_grade,), who=(ADMIN, SCHEDULER),
          help="take the recorded grades"),
 )

@@ -1,9 +1,15 @@
 """Decision (审定), public notice (公示) with objections, and award (立项).
 
-The leadership decision on the ranking is `propose`; the notice then opens for
-the call's notice period; an application with an open objection cannot be
-awarded; when the notice ends the others are awarded and the rest rejected.
+`propose` records the leadership decision on the ranking (proposed / not
+proposed); `open_notice` (fired by `starfund notice publish`, or directly)
+opens the notice for the call's notice period. Objections are filed and
+resolved through `lifecycle.objections`, which moves the application with the
+`object`, `dismiss_objection` and `uphold_objection` triggers. An application
+with an open objection cannot be awarded; when the notice ends the others are
+awarded. An upheld objection rejects the application, or sends it back to
+review when the call says `review.upheld_objection = "review"`.
 """
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -37,12 +43,46 @@ def objection_resolved(app, ctx: Context) -> str | None:
     return "objection still open" if app.id in ctx.data["open_objections"] else None
 
 
+def has_open_objection(app, ctx: Context) -> str | None:
+    return None if app.id in ctx.data["open_objections"] else "no open objection on file"
+
+
+def has_upheld_objection(app, ctx: Context) -> str | None:
+    return None if app.id in ctx.data["upheld"] else "no upheld objection"
+
+
+def call_sends_back_to_review(app, ctx: Context) -> str | None:
+    if ctx.call.review.upheld_objection != "review":
+        return "the call rejects applications whose objection is upheld"
+    oid, why = ctx.data["upheld"][app.id]
+    ctx.updates[app.id] = {"score": None, "rank": None, "recommended": None,
+                           "granted_amount": None,
+                           "decision_reason": f"objection {oid} upheld ({why}): back to review"}
+    return None
+
+
+def rejected_by_objection(app, ctx: Context) -> str | None:
+    oid, why = ctx.data["upheld"][app.id]
+    ctx.updates[app.id] = {"recommended": False, "granted_amount": 0,
+                           "decision_reason": f"objection {oid} upheld: {why}"}
+    return None
+
+
 # --- batch loaders ----------------------------------------------------------
 
 def load_objections(conn, ctx: Context, apps) -> None:
-    rows = conn.execute(select(Objection.application_id)
-                        .where(Objection.call_id == ctx.call.id, Objection.status == "open"))
-    ctx.data["open_objections"] = {r.application_id for r in rows}
+    """Applications with an open objection, and the latest upheld objection of each."""
+    rows = conn.execute(select(Objection.id, Objection.application_id, Objection.status,
+                               Objection.resolution)
+                        .where(Objection.call_id == ctx.call.id,
+                               Objection.status.in_(("open", "upheld")))
+                        .order_by(Objection.id))
+    ctx.data["open_objections"], ctx.data["upheld"] = set(), {}
+    for r in rows:
+        if r.status == "open":
+            ctx.data["open_objections"].add(r.application_id)
+        else:
+            ctx.data["upheld"][r.application_id] = (r.id, r.resolution)
 
 
 def load_notice_end(conn, ctx: Context, apps) -> None:
@@ -69,12 +109,18 @@ MOVES = (
          help="record the leadership decision on the ranking"),
     Move("propose", ("ranked",), "not_proposed"),
     Move("open_notice", ("proposed",), "in_notice", help="publish the proposed list"),
-    Move("object", ("in_notice",), "objection_raised", prepare=(load_objections,),
-         help="an objection was filed (by `starfund objection file`)"),
+    Move("object", ("in_notice", "objection_raised"), "objection_raised", (has_open_objection,),
+         prepare=(load_objections,), help="an objection was filed (by `starfund objection file`)"),
+    Move("dismiss_objection", ("objection_raised",), "awarded",
+         (objection_resolved, notice_period_over), prepare=(load_objections, load_notice_end),
+         help="the objection was dismissed (`starfund objection resolve --dismiss`)"),
     Move("dismiss_objection", ("objection_raised",), "in_notice", (objection_resolved,),
-         prepare=(load_objections,), help="the objection was dismissed"),
-    Move("uphold_objection", ("objection_raised",), "rejected", (objection_resolved,),
-         prepare=(load_objections,), help="the objection was upheld"),
+         prepare=(load_objections, load_notice_end)),
+    Move("uphold_objection", ("objection_raised",), "under_review",
+         (has_upheld_objection, call_sends_back_to_review), prepare=(load_objections,),
+         help="the objection was upheld (`starfund objection resolve --uphold`)"),
+    Move("uphold_objection", ("objection_raised",), "rejected",
+         (has_upheld_objection, rejected_by_objection), prepare=(load_objections,)),
     Move("close_notice", ("in_notice", "objection_raised"), "awarded",
          (notice_period_over, no_open_objection), who=(ADMIN, SCHEDULER),
          prepare=(load_objections, load_notice_end), help="end the notice and award"),

@@ -1,7 +1,10 @@
 """Expert review (专家评审): assigned experts score each eligible application.
 
-Assignment and score entry are administrative acts (`lifecycle.reviewing`);
-this table says when an application may enter and leave review.
+Assignment, recusal, reassignment, score sheets and panel decisions are
+administrative acts (`lifecycle.reviewing`, `lifecycle.assignment`,
+`lifecycle.scoresheets`); this table says when an application may enter and
+leave review. Only live assignments count: recused experts and experts taken
+off by `review reassign` do not.
 """
 from __future__ import annotations
 
@@ -37,7 +40,8 @@ def load_review_counts(conn, ctx: Context, apps) -> None:
     """Assigned and submitted reviews per application of the call, in one query."""
     rows = conn.execute(
         select(Assignment.application_id, Assignment.status, func.count())
-        .where(Assignment.call_id == ctx.call.id, Assignment.status != "recused")
+        .where(Assignment.call_id == ctx.call.id,
+               Assignment.status.in_(("assigned", "submitted")))
         .group_by(Assignment.application_id, Assignment.status))
     assigned: dict[str, int] = {}
     submitted: dict[str, int] = {}

@@ -51,6 +51,10 @@ Prepare = Callable[["Connection", Context, list[Any]], None]
 DueAt = Callable[["CallConfig", datetime], datetime]
 """Computes a deadline's time from the call's calendar and the moment the state is entered."""
 
+Effect = Callable[["Connection", Context, list[Any]], None]
+"""Writes what a move entails besides the state (payments, star records), for the moved batch,
+in the same transaction, after the states are saved; it audits what it writes."""
+
 
 @dataclass(frozen=True)
 class Notify:
@@ -68,6 +72,9 @@ class Schedule:
     due: DueAt
     fires: str
     action: str = "advance"  # "advance": fire the trigger; "remind": send reminders
+    per: str | None = None
+    """An application value (e.g. "checkpoint") the deadline is per: the kind becomes
+    `kind:value` and `due` is called as due(call, entered, value)."""
 
 
 @dataclass(frozen=True)
@@ -98,3 +105,4 @@ class Move:
     who: tuple[str, ...] = (ADMIN,)
     prepare: tuple[Prepare, ...] = ()
     help: str = ""
+    effects: tuple[Effect, ...] = ()

@@ -4,7 +4,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from types import ModuleType
 
-from states import assessment, award, competition, declaration, outcome, review
+from states import (
+    assessment,
+    award,
+    competition,
+    declaration,
+    outcome,
+    review,
+    star_award,
+    star_declaration,
+    star_rating,
+)
 from states.spec import Move, State
 
 
@@ -34,4 +44,11 @@ PROJECT = Workflow(
     stages=(declaration, review, competition, award, assessment, outcome),
 )
 
-WORKFLOWS: dict[str, Workflow] = {w.name: w for w in (PROJECT,)}
+STAR = Workflow(
+    name="star",
+    title="星级学会评定（以奖代补） star-rated societies (reward in lieu of subsidy)",
+    initial="draft",
+    stages=(star_declaration, star_rating, star_award),
+)
+
+WORKFLOWS: dict[str, Workflow] = {w.name: w for w in (PROJECT, STAR)}

@@ -1,0 +1,208 @@
+"""Star rating, stage 3: public notice, the award of stars, and dynamic management.
+
+Rated societies pass a public notice (公示; objections as in project calls);
+when it ends each gets its star with the call's reward, valid for
+`star.validity_years`. A new star supersedes the society's current one (kept,
+raised or lowered); a society rated below one star loses its current star
+(by the rating); a star is revoked for a failed annual inspection or a
+penalty (`review_standing`, batch) or one by one with a reason (`revoke`).
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import bindparam, insert, select, update
+
+from lifecycle import audit, payments
+from lifecycle.models import StarRecord
+from states.award import (
+    has_open_objection,
+    has_upheld_objection,
+    load_notice_end,
+    load_objections,
+    no_open_objection,
+    notice_period_over,
+    objection_resolved,
+)
+from states.spec import ADMIN, SCHEDULER, Context, Move, Notify, Schedule, State
+from states.star_rating import stars
+
+REVOKE_KINDS = ("inspection", "penalty", "other")
+
+
+def notice_ends(call, entered: datetime) -> datetime:
+    return call.notice_end(entered)
+
+
+def _years_later(t: datetime, years: int) -> datetime:
+    try:
+        return t.replace(year=t.year + years)
+    except ValueError:  # 29 February
+        return t.replace(year=t.year + years, day=28)
+
+
+# --- conditions -------------------------------------------------------------
+
+def results_published(_app, ctx: Context) -> str | None:
+    """Unrated results are final once the notice ended (or when nobody reached a star)."""
+    ends = ctx.data["notice_ends"]
+    if ends is None:
+        return None if ctx.now >= ctx.call.calendar.review_due else "review still running"
+    return None if ctx.now >= ends else "public notice still running"
+
+
+def star_withheld_by_objection(app, ctx: Context) -> str | None:
+    oid, why = ctx.data["upheld"][app.id]
+    ctx.updates[app.id] = {"granted_amount": 0,
+                           "decision_reason": f"objection {oid} upheld: {why}"}
+    return None
+
+
+def star_current(app, ctx: Context) -> str | None:
+    rec = ctx.data["current_star"].get(app.id)
+    if rec is None:
+        return "star no longer current (superseded, lost or revoked)"
+    if rec.valid_until <= ctx.now:
+        return f"star expired on {rec.valid_until:%Y-%m-%d}"
+    return None
+
+
+def revocation_reason_given(app, ctx: Context) -> str | None:
+    kind, reason = ctx.options.get("kind"), str(ctx.options.get("reason") or "").strip()
+    if kind not in REVOKE_KINDS:
+        return f"a revocation needs its kind ({', '.join(REVOKE_KINDS)})"
+    if not reason:
+        return "a revocation needs a reason (--reason)"
+    ctx.data.setdefault("revocations", {})[app.id] = (kind, reason)
+    ctx.updates[app.id] = {"decision_reason": f"star revoked ({kind}): {reason}"}
+    return None
+
+
+def society_lost_standing(app, ctx: Context) -> str | None:
+    if not app.annual_inspection_passed:
+        why = ("inspection", "society did not pass the annual inspection (年检)")
+    elif app.penalty:
+        why = ("penalty", "society is under a penalty")
+    else:
+        return "society in good standing"
+    ctx.data.setdefault("revocations", {})[app.id] = why
+    ctx.updates[app.id] = {"decision_reason": f"star revoked ({why[0]}): {why[1]}"}
+    return None
+
+
+# --- batch loaders ----------------------------------------------------------
+
+def load_current_stars(conn, ctx: Context, apps) -> None:
+    ctx.data["current_star"] = {r.application_id: r for r in conn.execute(
+        select(StarRecord).where(StarRecord.call_id == ctx.call.id,
+                                 StarRecord.status == "active"))}
+
+
+def _active_elsewhere(conn, ctx: Context, society_ids: set[str]) -> dict[str, object]:
+    """Each society's current star from earlier calls (valid now), one query."""
+    out = {}
+    for r in conn.execute(select(StarRecord).where(StarRecord.status == "active",
+                                                   StarRecord.call_id != ctx.call.id,
+                                                   StarRecord.valid_until > ctx.now)
+                          .order_by(StarRecord.awarded_at)):
+        if r.society_id in society_ids:
+            out[r.society_id] = r
+    return out
+
+
+def _end(conn, records: list[tuple[object, str, str, str]], ctx: Context) -> None:
+    """End star records: (record, status, kind, reason); audited."""
+    if not records:
+        return
+    conn.execute(update(StarRecord).where(StarRecord.id == bindparam("b_id"))
+                 .values(status=bindparam("status"), end_kind=bindparam("end_kind"),
+                         end_reason=bindparam("end_reason"), ended_at=ctx.now),
+                 [{"b_id": r.id, "status": s, "end_kind": k, "end_reason": why}
+                  for r, s, k, why in records])
+    audit.record(conn, ctx.actor, [audit.Event(f"star_{s}", r.call_id, r.application_id, payload={
+        "society": r.society_id, "level": r.level, "kind": k, "reason": why})
+        for r, s, k, why in records], at=ctx.now)
+
+
+# --- effects ------------------------------------------------------------------
+
+def award_stars(conn, ctx: Context, apps) -> None:
+    """Star records for the batch (kept, raised, lowered or new), their rewards and payments."""
+    until = _years_later(ctx.now, ctx.call.star.validity_years)
+    before = _active_elsewhere(conn, ctx, {a.society_id for a in apps})
+    rows, ended, events = [], [], []
+    for a in apps:
+        prev = before.get(a.society_id)
+        level = a.star_level or 0
+        change = "new" if prev is None else ("kept" if prev.level == level else
+                                             "raised" if level > prev.level else "lowered")
+        rows.append({"society_id": a.society_id, "call_id": ctx.call.id, "application_id": a.id,
+                     "level": level, "total": a.score or 0.0, "reward": a.granted_amount or 0,
+                     "change": change, "previous_level": prev.level if prev else None,
+                     "awarded_at": ctx.now, "valid_until": until, "status": "active",
+                     "ended_at": None, "end_kind": "", "end_reason": ""})
+        if prev is not None:
+            ended.append((prev, "superseded", "rating",
+                          f"superseded by {ctx.call.id}: {stars(prev.level)} -> {stars(level)} "
+                          f"({change})"))
+        events.append(audit.Event("star_award", ctx.call.id, a.id, payload={
+            "society": a.society_id, "level": level, "total": a.score, "change": change,
+            "previous_level": prev.level if prev else None, "reward": a.granted_amount,
+            "valid_until": until.isoformat(sep=" ")}))
+    _end(conn, ended, ctx)
+    conn.execute(insert(StarRecord), rows)
+    audit.record(conn, ctx.actor, events, at=ctx.now)
+    payments.plan(conn, ctx.call, [(a.id, a.granted_amount or 0) for a in apps], ctx.now,
+                  ctx.actor)
+
+
+def lose_stars_by_rating(conn, ctx: Context, apps) -> None:
+    before = _active_elsewhere(conn, ctx, {a.society_id for a in apps})
+    bound = min(ctx.call.star.thresholds.values())
+    _end(conn, [(before[a.society_id], "lost", "rating",
+                 f"rating of {ctx.call.id}: total {a.score:g} below one star ({bound:g})")
+                for a in apps if a.society_id in before], ctx)
+
+
+def revoke_star(conn, ctx: Context, apps) -> None:
+    recs = ctx.data["current_star"]
+    _end(conn, [(recs[a.id], "revoked", *ctx.data["revocations"][a.id]) for a in apps], ctx)
+
+
+# --- the table --------------------------------------------------------------
+
+STATES = (
+    State("in_notice", "公示中 in public notice", notify=(Notify("star_notice_opened"),),
+          schedule=(Schedule("notice_ends", notice_ends, fires="close_notice"),)),
+    State("objection_raised", "异议处理中 objection raised", notify=(Notify("objection_filed"),)),
+    State("starred", "已授星 star awarded", notify=(Notify("star_awarded"),)),
+    State("not_rated", "未达星级 no star", notify=(Notify("star_not_rated"),), final=True),
+    State("rejected", "异议成立 rejected", notify=(Notify("rejected"),), final=True),
+    State("revoked", "星级撤销 star revoked", notify=(Notify("star_revoked"),), final=True),
+)
+
+_N = (load_objections, load_notice_end)
+MOVES = (
+    Move("open_notice", ("rated",), "in_notice", help="publish the proposed star list"),
+    Move("object", ("in_notice", "objection_raised"), "objection_raised", (has_open_objection,),
+         prepare=(load_objections,), help="an objection was filed (`starfund objection file`)"),
+    Move("dismiss_objection", ("objection_raised",), "starred",
+         (objection_resolved, notice_period_over), prepare=_N, effects=(award_stars,),
+         help="the objection was dismissed (`starfund objection resolve --dismiss`)"),
+    Move("dismiss_objection", ("objection_raised",), "in_notice", (objection_resolved,),
+         prepare=_N),
+    Move("uphold_objection", ("objection_raised",), "rejected",
+         (has_upheld_objection, star_withheld_by_objection), prepare=(load_objections,),
+         help="the objection was upheld: no star"),
+    Move("close_notice", ("in_notice", "objection_raised"), "starred",
+         (notice_period_over, no_open_objection), who=(ADMIN, SCHEDULER), prepare=_N,
+         effects=(award_stars,), help="end the notice; award the stars and rewards"),
+    Move("close_notice", ("unrated",), "not_rated", (results_published,),
+         who=(ADMIN, SCHEDULER), prepare=(load_notice_end,), effects=(lose_stars_by_rating,)),
+    Move("revoke", ("starred",), "revoked", (star_current, revocation_reason_given),
+         prepare=(load_current_stars,), effects=(revoke_star,),
+         help="revoke one star with its kind and reason (`starfund star revoke`)"),
+    Move("review_standing", ("starred",), "revoked", (star_current, society_lost_standing),
+         who=(ADMIN, SCHEDULER), prepare=(load_current_stars,), effects=(revoke_star,),
+         help="revoke the stars of societies that failed the annual inspection or are penalised"),
+)

@@ -1,0 +1,93 @@
+"""Star rating, stage 1: declaration with a self-evaluation, and the formal check.
+
+A society declares by filing its self-evaluation on the call's indicator sheet
+(imported by `starfund star declare`, which refuses incomplete sheets); the
+formal check at close refuses societies not in good standing, barred by a
+failed project, or barred by a revoked star.
+"""
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from lifecycle.models import Call, StarRecord, StarScore
+from states.declaration import (
+    declaration_closes,
+    declaration_window_closed,
+    declaration_window_open,
+    not_barred,
+    society_in_good_standing,
+)
+from states.spec import ADMIN, SCHEDULER, Context, Move, Notify, Schedule, State
+
+# --- conditions -------------------------------------------------------------
+
+
+def self_evaluation_complete(app, ctx: Context) -> str | None:
+    have = ctx.data["sheet_counts"].get(app.id, (0, 0))[0]
+    need = len(ctx.call.star.indicators())
+    return None if have >= need else f"self-evaluation has {have} of {need} indicators"
+
+
+# --- batch loaders ----------------------------------------------------------
+
+def load_sheet_counts(conn, ctx: Context, apps) -> None:
+    """Per application: indicators self-scored and indicators checked, in one query."""
+    rows = conn.execute(select(StarScore.application_id, func.count(),
+                               func.count(StarScore.checked_score))
+                        .where(StarScore.call_id == ctx.call.id)
+                        .group_by(StarScore.application_id))
+    ctx.data["sheet_counts"] = {a: (n, checked) for a, n, checked in rows}
+
+
+def load_star_barred(conn, ctx: Context, apps) -> None:
+    """Barred: a failed project (as for the next project call), or a star revoked for cause
+    before this call, within the call's `star.bar_calls_after_revocation` star calls."""
+    from states.outcome import barred_societies
+
+    barred = barred_societies(conn, ctx.call)
+    calls = conn.execute(select(Call.id, Call.created_at).where(Call.workflow == "star")
+                         .order_by(Call.created_at, Call.id)).all()
+    me = next((c for c in calls if c.id == ctx.call.id), None)
+    reach = ctx.call.star.bar_calls_after_revocation
+    if me is not None and reach:
+        for r in conn.execute(select(StarRecord).where(StarRecord.status == "revoked")
+                              .order_by(StarRecord.ended_at)):
+            if r.ended_at is None or r.ended_at >= me.created_at:
+                continue
+            since = [c for c in calls if r.ended_at < c.created_at
+                     and (c.created_at, c.id) < (me.created_at, me.id)]
+            if len(since) < reach:
+                barred.setdefault(r.society_id, f"star of {r.call_id} revoked on "
+                                                f"{r.ended_at:%Y-%m-%d} ({r.end_kind}: "
+                                                f"{r.end_reason}; bars the next {reach} "
+                                                f"star call(s))")
+    ctx.data["barred"] = barred
+
+
+# --- the table --------------------------------------------------------------
+
+STATES = (
+    State("draft", "草稿 self-evaluation filed", schedule=(
+        Schedule("declaration_closes", declaration_closes, fires="close_declaration"),)),
+    State("declared", "已申报 declared", notify=(Notify("star_declared"),)),
+    State("withdrawn", "已撤回 withdrawn", notify=(Notify("withdrawn"),), final=True),
+    State("lapsed", "逾期未提交 lapsed", final=True),
+    State("eligible", "形式审查通过 formal check passed", notify=(Notify("formal_check_passed"),)),
+    State("ineligible", "形式审查未通过 ineligible", notify=(Notify("formal_check_failed"),),
+          final=True),
+)
+
+MOVES = (
+    Move("submit", ("draft",), "declared", (declaration_window_open, self_evaluation_complete),
+         prepare=(load_sheet_counts,), help="declare a filed self-evaluation"),
+    Move("withdraw", ("draft", "declared"), "withdrawn", help="the society withdraws"),
+    Move("close_declaration", ("declared",), "eligible",
+         (declaration_window_closed, society_in_good_standing, not_barred,
+          self_evaluation_complete), who=(ADMIN, SCHEDULER),
+         prepare=(load_star_barred, load_sheet_counts),
+         help="close the window and run the formal check"),
+    Move("close_declaration", ("declared",), "ineligible", (declaration_window_closed,),
+         who=(ADMIN, SCHEDULER)),
+    Move("close_declaration", ("draft",), "lapsed", (declaration_window_closed,),
+         who=(ADMIN, SCHEDULER)),
+)

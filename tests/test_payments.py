@@ -1,0 +1,65 @@
+"""Payment plans: instalments with dates and conditions, or one payment after completion."""
+from __future__ import annotations
+
+from assessment_world import (
+    app_state,
+    audit_events,
+    funded_project_call,
+    grade_file,
+    json_of,
+    people,
+    project_toml,
+)
+from lifecycle.payments import split
+
+AFTER = {'mode = "instalments"': 'mode = "after_completion"'}
+
+
+def test_split_adds_up_and_gives_the_rounding_to_the_last():
+    assert split(33333, [50, 30, 20]) == [16666, 10000, 6667]
+    assert sum(split(12345, [33.3, 33.3, 33.4])) == 12345
+
+
+def test_single_payment_after_completion(cli, tmp_path):
+    people(cli, tmp_path, n_societies=2, n_experts=4)
+    call_id, _ = funded_project_call(cli, tmp_path, ["S001", "S002"],
+                                     project_toml(tmp_path, replace=AFTER))
+    a = f"{call_id}-S001"
+    assert json_of(cli("status", call_id, "--json"))["money"]["planned"] == 40000
+    r = cli("payments", "pay", call_id, now="2025-06-01", ok=False)
+    assert r.exit_code == 1 and "no instalment of 2025-project is due for payment" in r.output
+    for checkpoint_day in ("2025-09-20", "2025-12-16"):
+        cli("advance", call_id, "open_assessment", now=checkpoint_day)
+        cli("assessment", "grades", call_id, grade_file(tmp_path, "g.csv", {
+            a: 91, f"{call_id}-S002": 75}), now=checkpoint_day)
+        cli("advance", call_id, "assess", now=checkpoint_day)
+        cli("advance", call_id, "decide_outcome", now=checkpoint_day)
+    assert json_of(cli("status", call_id, "--json"))["money"]["due"] == 0
+    cli("advance", call_id, "complete", now="2025-12-20")
+    d = app_state(cli, a)
+    assert [(p["release"], p["amount"], p["status"]) for p in d["payments"]] == [
+        ("completion", 20000, "due")]
+    adj = app_state(cli, f"{call_id}-S002")  # two 合格 grades: cut twice by 20%
+    assert adj["payments"][0]["amount"] == 12800
+    assert adj["application"]["granted_amount"] == 12800
+    cli("payments", "pay", call_id, "--only", a, now="2025-12-21")
+    m = json_of(cli("payments", "list", call_id, "--json"))
+    assert m == {"planned": 0, "due": 12800, "paid": 20000, "withheld": 7200, "to_recover": 0}
+    out = cli("status", call_id).output
+    assert "paid 20,000  due 12,800  planned 0  withheld 7,200  to recover 0" in out
+    assert [e["payload"]["amount"] for e in audit_events(cli, trigger="payment_paid")] == [20000]
+
+
+def test_an_instalment_with_a_date_waits_for_it(cli, tmp_path):
+    people(cli, tmp_path, n_societies=1, n_experts=4)
+    dated = {'label = "首期 first instalment"\npercent = 50\nrelease = "award"':
+             'label = "首期 first instalment"\npercent = 50\nrelease = "award"\n'
+             'due = 2025-07-01T00:00:00'}
+    call_id, _ = funded_project_call(cli, tmp_path, ["S001"],
+                                     project_toml(tmp_path, replace=dated))
+    r = cli("payments", "pay", call_id, now="2025-06-30", ok=False)
+    assert r.exit_code == 1
+    r = cli("payments", "pay", call_id, now="2025-07-01")
+    assert "10,000 yuan" in r.output
+    d = app_state(cli, f"{call_id}-S001")
+    assert d["payments"][0]["paid_at"].startswith("2025-07-01")

@@ -1,0 +1,157 @@
+"""`starfund scheduler run` as real processes: near deadlines fire on time, SIGTERM stops it cleanly.
+
+These tests use the wall clock (STARFUND_NOW unset) with deadlines a few
+seconds ahead, and wait for the processes with bounded polling.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import func, select, text
+
+from conftest import Cli
+from lifecycle import clock
+from lifecycle.db import make_engine
+from lifecycle.models import Deadline, Notification
+from test_deadlines import advance, audit_rows, drafts, make_call, people, states
+from test_smtp import Inbox, free_port, start
+
+STARFUND = str(Path(sys.executable).parent / "starfund")
+
+
+def spawn(db: str, log: Path, *extra: str) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if k != "STARFUND_NOW"}
+    return subprocess.Popen([STARFUND, "--db", db, "scheduler", "run", "--sync-every", "1",
+                             "--drain-every", "0.5", *extra],
+                            stdout=subprocess.DEVNULL, stderr=log.open("w"), env=env)
+
+
+def wait_for(what, timeout: float = 45.0, procs: list[subprocess.Popen] = ()) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if what():
+            return
+        for p in procs:
+            assert p.poll() is None, f"scheduler exited early with {p.returncode}"
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what.__doc__}")
+
+
+def stop(procs: list[subprocess.Popen]) -> list[int]:
+    for p in procs:
+        p.send_signal(signal.SIGTERM)
+    return [p.wait(30) for p in procs]
+
+
+def counts(db: str) -> tuple[int, int]:
+    e = make_engine(db)
+    try:
+        with e.connect() as conn:
+            unfired = conn.execute(select(func.count()).select_from(Deadline).where(
+                Deadline.fired_at.is_(None), Deadline.action == "advance")).scalar()
+            undelivered = conn.execute(select(func.count()).select_from(Notification).where(
+                Notification.status != "sent")).scalar()
+            return unfired, undelivered
+    finally:
+        e.dispose()
+
+
+def near_call(cli: Cli, tmp_path: Path, call_id: str, seconds: int, n: int = 5,
+              submit: int | None = None):
+    now = clock.now()
+    closes = now + timedelta(seconds=seconds)
+    make_call(cli.db, call_id, closes, opens=now - timedelta(days=1))
+    drafts(cli, tmp_path, call_id, n)
+    only = [x for i in range(1, (submit or n) + 1) for x in ("--only", f"{call_id}-A{i:03d}")]
+    advance(cli, "submit", now.isoformat(), *only, call=call_id)
+    return closes
+
+
+def test_scheduler_run_fires_two_near_deadlines_and_stops_on_sigterm(cli, tmp_path):
+    people(cli, tmp_path)
+    closes1 = near_call(cli, tmp_path, "near1", 4, submit=4)    # one draft will lapse
+    log, mail = tmp_path / "scheduler.log", tmp_path / "mail"
+    proc = spawn(cli.db, log, "--outbox", str(mail))
+    try:
+        def running():
+            """the scheduler to start"""
+            return "scheduler running" in log.read_text()
+        wait_for(running, procs=[proc])
+        closes2 = near_call(cli, tmp_path, "near2", 3)          # added while it runs
+
+        def fired():
+            """both deadlines fired and the mail delivered"""
+            return counts(cli.db) == (0, 0)
+        wait_for(fired, procs=[proc])
+    finally:
+        codes = stop([proc])
+    assert codes == [0]
+    out = log.read_text()
+    assert "received SIGTERM: shutting down" in out and "scheduler stopped cleanly" in out
+    assert "Traceback" not in out
+    assert "fired near1:declaration_closes" in out and "fired near2:declaration_closes" in out
+    assert states(cli, "near1") == {"eligible": 4, "lapsed": 1}
+    assert states(cli, "near2") == {"eligible": 5}
+    e = make_engine(cli.db)
+    with e.connect() as conn:
+        rows = {d.key: d for d in conn.execute(select(Deadline.__table__).where(
+            Deadline.action == "advance"))}
+        jobs = conn.execute(text("SELECT id FROM apscheduler_jobs")).scalars().all()
+    e.dispose()
+    assert rows["near1:declaration_closes"].fired_at >= closes1     # not a moment early
+    assert rows["near2:declaration_closes"].fired_at >= closes2
+    assert all(d.attempts == 1 for d in rows.values()) and jobs == []
+    fired = [json.loads(x.payload)["deadline"] for x in audit_rows(cli.db, action="deadline_fired")]
+    assert fired.count("near1:declaration_closes") == fired.count("near2:declaration_closes") == 1
+    assert {x.actor for x in audit_rows(cli.db, action="close_declaration")} == {"scheduler"}
+    assert len(list(mail.glob("formal_check_passed_*.eml"))) == 9
+    assert len(list(mail.glob("remind_declaration_*.eml"))) == 1   # near1's last draft
+
+
+def test_three_workers_fire_every_deadline_and_deliver_every_message_once(pg_url, tmp_path):
+    cli = Cli(pg_url)
+    cli("init")
+    people(cli, tmp_path)
+    calls = [f"w{i}" for i in range(6)]
+    for i, call_id in enumerate(calls):
+        near_call(cli, tmp_path, call_id, 5 + i % 3)
+    inbox, port = Inbox(), free_port()
+    server = start(inbox, port)
+    logs = [tmp_path / f"worker{i}.log" for i in range(3)]
+    procs = [spawn(pg_url, log, "--channel", "smtp", "--smtp-host", "127.0.0.1", "--smtp-port",
+                   str(port)) for log in logs]
+    try:
+        def done():
+            """every deadline fired and every message delivered"""
+            return counts(pg_url) == (0, 0)
+        wait_for(done, timeout=60, procs=procs)
+    finally:
+        codes = stop(procs)
+        server.stop()
+    assert codes == [0, 0, 0]
+    for log in logs:
+        assert "scheduler stopped cleanly" in log.read_text()
+        assert "Traceback" not in log.read_text()
+    marks = [json.loads(x.payload)["deadline"] for x in audit_rows(pg_url)
+             if x.action in ("deadline_fired", "reminder_skipped")]
+    e = make_engine(pg_url)
+    with e.connect() as conn:
+        keys = conn.execute(select(Deadline.key)).scalars().all()
+        n_messages = conn.execute(select(func.count()).select_from(Notification)).scalar()
+    e.dispose()
+    assert sorted(marks) == sorted(keys)                         # each exactly once
+    moved = [x.application_id for x in audit_rows(pg_url, action="close_declaration")]
+    assert len(moved) == len(set(moved)) == 30
+    assert n_messages == 60                                      # received + formal check passed
+    ids = [m["Message-ID"] for _, m in inbox.messages]
+    assert len(ids) == len(set(ids)) == n_messages               # delivered once each
+    sent = [json.loads(x.payload)["notification"] for x in audit_rows(pg_url)
+            if x.action == "notification_sent"]
+    assert len(sent) == len(set(sent)) == n_messages

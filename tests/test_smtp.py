@@ -1,0 +1,165 @@
+"""Delivery through a real SMTP server (aiosmtpd) on loopback, started by the test."""
+from __future__ import annotations
+
+import json
+import socket
+from email import message_from_bytes, policy
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+from conftest import EXAMPLE_CALL, applications, societies, write_csv
+from test_deadlines import advance, audit_rows
+from test_notify import listing
+
+
+class Inbox:
+    """An aiosmtpd handler that keeps every message it accepts; rejects addresses in `refuse`."""
+
+    def __init__(self, refuse: tuple[str, ...] = ()) -> None:
+        self.messages: list = []
+        self.refuse = refuse
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self.refuse:
+            return "550 5.1.1 no such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        msg = message_from_bytes(envelope.content, policy=policy.default)
+        self.messages.append((envelope.rcpt_tos, msg))
+        return "250 Message accepted"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(inbox: Inbox, port: int, **kw) -> Controller:
+    c = Controller(inbox, hostname="127.0.0.1", port=port, **kw)
+    c.start()
+    return c
+
+
+@pytest.fixture
+def bilingual_call(cli, tmp_path):
+    """The small call with society S002 writing in English."""
+    socs = societies(4)
+    for s in socs:
+        s["language"] = "en" if s["id"] == "S002" else "zh"
+    cli("call", "create", EXAMPLE_CALL, now="2025-02-01")
+    cli("society", "import", write_csv(tmp_path / "soc.csv", socs), now="2025-02-01")
+    cli("application", "import", "2025-project",
+        write_csv(tmp_path / "apps.csv", applications(10)), now="2025-03-10")
+    advance(cli, "submit", "2025-03-20")
+    return cli
+
+
+def smtp_args(port: int) -> list[str]:
+    return ["--channel", "smtp", "--smtp-host", "127.0.0.1", "--smtp-port", str(port)]
+
+
+def test_messages_arrive_with_subject_recipient_language_and_body(bilingual_call):
+    cli = bilingual_call
+    inbox, port = Inbox(), free_port()
+    server = start(inbox, port)
+    try:
+        r = cli("notify", "send", *smtp_args(port), now="2025-03-20T10:00")
+    finally:
+        server.stop()
+    assert "10 sent, 0 to retry, 0 failed" in r.output
+    assert len(inbox.messages) == 10
+    by_app = {m["X-Starfund-Key"].split(":")[1]: (to, m) for to, m in inbox.messages}
+    to, zh = by_app["A0001"]                                     # S001 writes Chinese
+    assert to == ["s1@example.org"] and zh["To"] == "s1@example.org"
+    assert zh["Subject"] == "申报已受理：项目 1"
+    assert "已受理" in zh.get_body(("plain",)).get_content()
+    to, en = by_app["A0006"]                                     # S002 writes English
+    assert to == ["s2@example.org"] and en["Subject"].startswith("Declaration received")
+    assert "A0006" in en.get_body(("plain",)).get_content()
+    assert en["Message-ID"] == "<declaration_received.A0006.v2.society@starfund>"
+    assert len({m["Message-ID"] for _, m in inbox.messages}) == 10
+
+
+def test_server_down_then_back_retries_and_delivers_once(bilingual_call):
+    cli = bilingual_call
+    inbox, port = Inbox(), free_port()
+    r = cli("notify", "send", *smtp_args(port), now="2025-03-20T10:00")     # nobody listens
+    assert "0 sent, 10 to retry, 0 failed" in r.output
+    rows = listing(cli)
+    assert {(n["status"], n["attempts"], n["next_attempt_at"]) for n in rows} == {
+        ("pending", 1, "2025-03-20 10:01:00")}
+    assert "ConnectionRefusedError" in rows[0]["last_error"]
+    server = start(inbox, port)
+    try:
+        r = cli("notify", "send", *smtp_args(port), now="2025-03-20T10:00:30")
+        assert "0 sent" in r.output and inbox.messages == []     # still backing off
+        r = cli("notify", "send", *smtp_args(port), now="2025-03-20T10:01")
+        assert "10 sent" in r.output
+        r = cli("notify", "send", *smtp_args(port), now="2025-03-20T11:00")
+        assert "0 sent" in r.output
+    finally:
+        server.stop()
+    ids = [m["Message-ID"] for _, m in inbox.messages]
+    assert len(ids) == len(set(ids)) == 10
+    assert {(n["status"], n["attempts"]) for n in listing(cli)} == {("sent", 2)}
+    assert len(audit_rows(cli.db, action="notification_sent")) == 10
+
+
+def test_retries_stop_at_the_limit_then_failed_and_listed(bilingual_call):
+    cli = bilingual_call
+    port = free_port()
+    times = ["2025-03-20T10:00", "2025-03-20T10:01", "2025-03-20T10:03"]
+    for now in times:
+        cli("notify", "send", *smtp_args(port), "--max-attempts", "3", now=now)
+    failed = listing(cli, "--failed")
+    assert len(failed) == 10 and {n["attempts"] for n in failed} == {3}
+    out = cli("notify", "list", "--failed").output
+    assert "failed" in out and "totals: 10 failed" in out
+    inbox = Inbox()
+    server = start(inbox, port)
+    try:
+        cli("notify", "retry", now="2025-03-20T12:00")
+        r = cli("notify", "send", *smtp_args(port), now="2025-03-20T12:00")
+    finally:
+        server.stop()
+    assert "10 sent" in r.output and len(inbox.messages) == 10
+
+
+def test_a_rejected_address_fails_at_once(bilingual_call):
+    cli = bilingual_call
+    inbox, port = Inbox(refuse=("s1@example.org",)), free_port()
+    server = start(inbox, port)
+    try:
+        r = cli("notify", "send", *smtp_args(port), now="2025-03-20T10:00")
+    finally:
+        server.stop()
+    assert "5 sent, 0 to retry, 5 failed" in r.output
+    failed = listing(cli, "--failed")
+    assert {n["to"] for n in failed} == {"s1@example.org"} and {n["attempts"] for n in failed} == {1}
+
+
+def test_login_password_only_from_the_environment(bilingual_call, monkeypatch):
+    cli = bilingual_call
+
+    def auth(server, session, envelope, mechanism, data):
+        ok = isinstance(data, LoginPassword) and (data.login, data.password) == (b"kexie", b"s3cret")
+        return AuthResult(success=ok)
+
+    inbox, port = Inbox(), free_port()
+    server = start(inbox, port, authenticator=auth, auth_require_tls=False)
+    try:
+        monkeypatch.delenv("STARFUND_SMTP_PASSWORD", raising=False)
+        r = cli("notify", "send", *smtp_args(port), "--smtp-user", "kexie", ok=False)
+        assert r.exit_code == 1 and "STARFUND_SMTP_PASSWORD is not set" in r.output
+        assert listing(cli, "--status", "pending") and inbox.messages == []
+        monkeypatch.setenv("STARFUND_SMTP_PASSWORD", "s3cret")
+        r = cli("notify", "send", *smtp_args(port), "--smtp-user", "kexie", now="2025-03-20T10:05")
+    finally:
+        server.stop()
+    assert "10 sent" in r.output and len(inbox.messages) == 10
