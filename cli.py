@@ -384,10 +384,12 @@ def show(env: Env, app_id: str) -> None:
         m = d["money"]
         click.echo(f"  money: paid {m['paid']:,}  due {m['due']:,}  planned {m['planned']:,}  "
                    f"withheld {m['withheld']:,}  to recover {m['to_recover']:,}")
-        table("payments", ["#", "instalment", "released by", "planned", "amount", "status",
-                           "due", "paid", "note"],
-              [[p["seq"], p["label"], p["release"], f"{p['planned']:,}", f"{p['amount']:,}",
-                p["status"], p["due_at"], p["paid_at"], p["note"]] for p in d["payments"]])
+        table("payments", ["#", "instalment", "on", "amount", "status", "due", "paid"],
+              [[p["seq"], p["label"], p["release"],
+                f"{p['amount']:,}" + (f" (of {p['planned']:,})" if p["amount"] != p["planned"]
+                                      else ""),
+                p["status"], (p["due_at"] or "")[:10], (p["paid_at"] or "")[:10]]
+               for p in d["payments"]])
     if d.get("assessments"):
         table("assessment", ["checkpoint", "report", "late", "score", "grade"],
               [[r["checkpoint"], r["report"] or "-", r["late"], r["score"], r["grade"]]
@@ -1106,7 +1108,7 @@ def scheduler_run(env: Env, sync_every: float, drain_every: float, **kw: Any) ->
 
 @main.group("review")
 def review_group() -> None:
-    """Expert review: assignment and scores."""
+    """Expert review: assignment, recusal and reassignment, score sheets, panel decisions."""
 
 
 @review_group.command("assign")

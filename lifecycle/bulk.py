@@ -36,7 +36,26 @@ def is_postgres(conn: Connection) -> bool:
 def processors(conn: Connection, table: Table, columns: Sequence[str]) -> list[Processor]:
     """The bind processors SQLAlchemy would apply to these columns on this connection."""
     d = conn.dialect
-    return [table.c[c].type.dialect_impl(d).bind_processor(d) for c in columns]
+    out: list[Processor] = []
+    for c in columns:
+        p = table.c[c].type.dialect_impl(d).bind_processor(d)
+        out.append(p if p is None or isinstance(table.c[c].type, JSON) else _remembering(p))
+    return out
+
+
+def _remembering(p: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """A processor that converts a repeated value once (a batch's rows share `now`)."""
+    seen: dict[Any, Any] = {}
+
+    def process(v: Any) -> Any:
+        try:
+            return seen[v]
+        except KeyError:
+            if len(seen) > 1024:
+                seen.clear()
+            out = seen[v] = p(v)
+            return out
+    return process
 
 
 def as_tuples(conn: Connection, table: Table, columns: Sequence[str],
@@ -242,6 +261,7 @@ def load_rows(conn: Connection, stmt: Select, json_columns: Iterable[str]) -> li
     `json.loads` of a joined array per column is several times faster and the
     named tuples take less memory than Row objects.
     """
+    # a server-side cursor on PostgreSQL: the driver holds one partition, not the whole result
     result = conn.execute(stmt.execution_options(stream_results=True, max_row_buffer=10000))
     keys = tuple(result.keys())
     record = _record(keys)

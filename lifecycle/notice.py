@@ -20,6 +20,7 @@ from lifecycle.callconfig import CallConfig
 from lifecycle.db import transaction
 from lifecycle.models import Application, Society
 from notifications.render import environment
+from states import award
 
 LISTED = ("in_notice", "objection_raised")
 
@@ -34,6 +35,7 @@ def period_text(call: CallConfig, language: str) -> str:
 def context(conn: Connection, call: CallConfig, language: str) -> dict[str, Any]:
     """What the notice shows: the listed projects per category, amounts, period and channel."""
     ends = objections.notice_end(conn, call.id)
+    opened = award.opened_at(conn, call.id)
     if ends is None:
         raise engine.EngineError(f"the public notice of {call.id} has not opened: propose first "
                                  f"(`starfund advance {call.id} propose`)")
@@ -43,9 +45,9 @@ def context(conn: Connection, call: CallConfig, language: str) -> dict[str, Any]
         .join(Society, Society.id == Application.society_id)
         .where(Application.call_id == call.id, Application.state.in_(LISTED))
         .order_by(Application.category, Application.rank, Application.id)).all()
-    opened = conn.execute(select(Application.updated_at).where(
-        Application.call_id == call.id, Application.state.in_(LISTED))
-        .order_by(Application.updated_at)).scalar()
+    times = [opened[r.id] for r in rows if r.id in opened]
+    if times:  # the listed applications' own notice (later than the call's after a re-review)
+        ends = max(call.notice_end(t) for t in times)
     groups = []
     for c in call.categories:
         items = [{"id": r.id, "title": r.title, "title_en": r.title_en, "society": r.name,
@@ -54,7 +56,7 @@ def context(conn: Connection, call: CallConfig, language: str) -> dict[str, Any]
         if items:
             groups.append({"name": c.name, "name_en": c.name_en, "projects": items})
     items = [it for g in groups for it in g["projects"]]
-    starts = (opened or clock.now()).date()
+    starts = (min(times) if times else clock.now()).date()
     return {"call": {"id": call.id, "title": call.title, "title_en": call.title_en},
             "groups": groups, "items": items, "total": sum(it["amount"] for it in items),
             "starts": starts.isoformat(),

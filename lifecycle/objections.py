@@ -18,6 +18,7 @@ from sqlalchemy import Connection, Engine, insert, select, update
 from lifecycle import audit, clock, engine
 from lifecycle.db import transaction
 from lifecycle.models import Application, Deadline, Objection
+from states import award
 
 MAX_EVIDENCE = 20 * 1024 * 1024
 ANONYMOUS = {"anonymous", "anon", "匿名", "无名", "none", "n/a", "-"}
@@ -27,8 +28,13 @@ class ObjectionError(engine.EngineError):
     pass
 
 
-def notice_end(conn: Connection, call_id: str) -> datetime | None:
-    """When the call's public notice ends (its `notice_ends` deadline), if it has opened."""
+def notice_end(conn: Connection, call_id: str, app_id: str | None = None) -> datetime | None:
+    """When the public notice ends: the application's own (from when it entered the notice),
+    else the call's (its `notice_ends` deadline); None if it has not opened."""
+    if app_id is not None:
+        opened = award.opened_at(conn, call_id, [app_id]).get(app_id)
+        if opened is not None:
+            return engine.load_call(conn, call_id).notice_end(opened)
     return conn.execute(select(Deadline.due_at)
                         .where(Deadline.key == f"{call_id}:notice_ends")).scalar()
 
@@ -65,7 +71,7 @@ def file(db: Engine, app_id: str, by: str, contact: str, reason: str, actor: str
     now = clock.now()
     with db.connect() as conn:
         app = _app(conn, app_id)
-        ends = notice_end(conn, app.call_id)
+        ends = notice_end(conn, app.call_id, app_id)
     if app.state not in ("in_notice", "objection_raised"):
         raise ObjectionError(f"{app_id} is {app.state}; objections are filed against applications "
                              "in public notice (公示)")

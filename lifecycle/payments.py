@@ -28,9 +28,14 @@ def split(total: int, percents: list[float]) -> list[int]:
 
 
 def plan(conn: Connection, call: CallConfig, apps: list[tuple[str, int]], now: datetime,
-         actor: str) -> None:
-    """Write the call's payment plan for (application, amount) pairs; `award` parts are due now."""
+         actor: str, label: str | None = None) -> None:
+    """Write the call's payment plan for (application, amount) pairs; `award` parts are due now.
+
+    `label` names a plan of one instalment (e.g. a star reward) instead of the default label.
+    """
     instalments = call.payments.plan()
+    if label and len(instalments) == 1:
+        instalments = [instalments[0].model_copy(update={"label": label})]
     rows, events = [], []
     for app_id, amount in apps:
         parts = split(amount, [i.percent for i in instalments])

@@ -223,15 +223,16 @@ def fire_next(db: Engine, now: datetime | None = None, actor: str = SCHEDULER_AC
 
 
 def run_due(db: Engine, now: datetime | None = None, actor: str = SCHEDULER_ACTOR,
-            limit: int | None = None) -> list[Firing]:
+            limit: int | None = None, stop: Callable[[], bool] | None = None) -> list[Firing]:
     """One pass: fire every deadline due by `now` (default clock.now()), earliest first.
 
     Each firing is its own transaction, so one failing deadline never blocks the
-    others (except later deadlines of the same call, which wait for it).
+    others (except later deadlines of the same call, which wait for it). `stop` is
+    asked between deadlines (a shutting-down runner finishes the one in hand only).
     """
     now = now or clock.now()
     firings: list[Firing] = []
-    while limit is None or len(firings) < limit:
+    while (limit is None or len(firings) < limit) and not (stop and stop()):
         f = fire_next(db, now, actor)
         if f is None:
             break
@@ -308,6 +309,7 @@ class Runner:
     templates: str | None = None
     fired: list[Firing] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _stopping: threading.Event = field(default_factory=threading.Event)
 
     def start(self) -> None:
         global _runner
@@ -343,6 +345,7 @@ class Runner:
     def stop(self) -> None:
         """Stop taking new work, wait for a running firing or delivery to finish, close."""
         global _runner
+        self._stopping.set()
         self.scheduler.shutdown(wait=True)
         self._store_engine.dispose()
         _runner = None
@@ -353,7 +356,8 @@ class Runner:
         """Fire everything due by clock.now(); then wake the outbox sender if mail was queued."""
         with self._lock:
             try:
-                firings = run_due(self.db, clock.now(), self.actor)
+                firings = run_due(self.db, clock.now(), self.actor,
+                                  stop=self._stopping.is_set)
             except Exception:  # noqa: BLE001 - keep the scheduler alive; log and try next time
                 log.exception("deadline pass failed; will try again at the next sync")
                 return []
@@ -379,7 +383,7 @@ class Runner:
 
         try:
             r = drain(self.db, self.channel_factory(), max_attempts=self.max_attempts,
-                      actor=self.actor, templates=self.templates)
+                      actor=self.actor, templates=self.templates, stop=self._stopping.is_set)
         except Exception:  # noqa: BLE001
             log.exception("outbox delivery failed; will try again")
             return

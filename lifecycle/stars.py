@@ -135,6 +135,17 @@ def import_self_evaluation(conn: Connection, call_id: str, path: str | Path,
     return {"declarations": len(apps), "scores": len(scores)}
 
 
+def _rows(numbers: list[int]) -> str:
+    return f"row {numbers[0]}" if len(numbers) == 1 else \
+        f"rows {', '.join(map(str, numbers[:6]))}{' ...' if len(numbers) > 6 else ''}"
+
+
+def _per_society(source: str, found: dict[str, list[int]], problems: list[str]) -> None:
+    """One problem line per (message, rows) instead of one per row of the same society."""
+    for why, numbers in found.items():
+        problems.append(f"{source}: {_rows(numbers)}, column society_id: {why}")
+
+
 def _apps_by_society(conn: Connection, call_id: str) -> dict[str, Any]:
     return {r.society_id: r for r in conn.execute(
         select(Application.id, Application.society_id, Application.state)
@@ -150,20 +161,20 @@ def import_checked(conn: Connection, call_id: str, path: str | Path, actor: str)
     _check_scores(source, call, rows, "checked_score", problems)
     apps = _apps_by_society(conn, call_id)
     seen: dict[tuple[str, str], int] = {}
+    found: dict[str, list[int]] = defaultdict(list)
     for n, v in rows:
         a = apps.get(v["society_id"])
         if a is None:
-            problems.append(f"{source}: row {n}, column society_id: {v['society_id']!r} has no "
-                            f"declaration in {call_id}")
+            found[f"{v['society_id']!r} has no declaration in {call_id}"].append(n)
         elif a.state != "eligible":
-            problems.append(f"{source}: row {n}, column society_id: the declaration of "
-                            f"{v['society_id']} is {a.state}; scores are checked after the "
-                            "formal check and before review")
+            found[f"the declaration of {v['society_id']} is {a.state}; scores are checked "
+                  "after the formal check and before review"].append(n)
         k = (v["society_id"], v["indicator"])
         if k in seen:
             problems.append(f"{source}: row {n}, column indicator: {k[1]} of {k[0]} repeats "
                             f"row {seen[k]}")
         seen.setdefault(k, n)
+    _per_society(source, found, problems)
     if problems:
         raise InputError(source, problems)
     old = {(r.application_id, r.indicator): r.checked_score for r in conn.execute(
@@ -195,6 +206,7 @@ def import_reviews(conn: Connection, call_id: str, path: str | Path, actor: str)
     experts = {e.id: e for e in conn.execute(select(Expert.id, Expert.societies,
                                                     Expert.conflict_societies)
                                              .where(Expert.id.in_(named)))}
+    found: dict[str, list[int]] = defaultdict(list)
     for n, v in rows:
         e, a = experts.get(v["expert_id"]), apps.get(v["society_id"])
         if e is None:
@@ -204,11 +216,10 @@ def import_reviews(conn: Connection, call_id: str, path: str | Path, actor: str)
             problems.append(f"{source}: row {n}, column expert_id: {e.id} belongs to or declared "
                             f"a conflict with {v['society_id']} (回避) and may not review it")
         if a is None:
-            problems.append(f"{source}: row {n}, column society_id: {v['society_id']!r} has no "
-                            f"declaration in {call_id}")
+            found[f"{v['society_id']!r} has no declaration in {call_id}"].append(n)
         elif a.state != "under_review":
-            problems.append(f"{source}: row {n}, column society_id: the declaration of "
-                            f"{v['society_id']} is {a.state}, not under review")
+            found[f"the declaration of {v['society_id']} is {a.state}, not under review"].append(n)
+    _per_society(source, found, problems)
     groups = _groups(source, call, rows, ("expert_id", "society_id"), problems)
     if problems:
         raise InputError(source, problems)

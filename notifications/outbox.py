@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Callable
 
 from sqlalchemy import Connection, Engine, bindparam, select, update
 
@@ -173,8 +173,12 @@ class _Attempted:
 
 def drain(db: Engine, channel: Any, limit: int = 200, max_attempts: int = 5,
           now: datetime | None = None, backoff_seconds: float = 60, lease: timedelta = LEASE,
-          actor: str = "outbox", templates: str | None = None) -> DrainReport:
-    """Deliver every due pending message: claim (commit), send, record the outcome (commit)."""
+          actor: str = "outbox", templates: str | None = None,
+          stop: Callable[[], bool] | None = None) -> DrainReport:
+    """Deliver every due pending message: claim (commit), send, record the outcome (commit).
+
+    `stop` is asked between batches, so a shutting-down scheduler finishes the batch in hand.
+    """
     from lifecycle.db import transaction
     from notifications.channels import build
     from notifications.render import render
@@ -185,7 +189,7 @@ def drain(db: Engine, channel: Any, limit: int = 200, max_attempts: int = 5,
     if opened:
         opened()
     try:
-        while True:
+        while not (stop and stop()):
             now_ = now or clock.now()
             with transaction(db) as session:
                 rows = claim(session.connection(), limit, now_, lease)
@@ -213,6 +217,7 @@ def drain(db: Engine, channel: Any, limit: int = 200, max_attempts: int = 5,
                         report.retrying += 1
             with transaction(db) as session:
                 _record(session.connection(), outcomes, now_, actor, backoff_seconds)
+        return report
     finally:
         closer = getattr(channel, "close", None)
         if closer:

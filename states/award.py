@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from lifecycle.models import Objection
 from states.spec import ADMIN, SCHEDULER, Context, Move, Notify, Schedule, State
@@ -31,7 +31,9 @@ def recommended_by_ranking(app, _ctx: Context) -> str | None:
 
 
 def notice_period_over(app, ctx: Context) -> str | None:
-    ends = ctx.data["notice_ends"]
+    """Each application's own notice (from when it entered it), else the call's notice."""
+    opened = ctx.data["opened_at"].get(app.id)
+    ends = ctx.call.notice_end(opened) if opened is not None else ctx.data["notice_ends"]
     return None if ends is not None and ctx.now >= ends else "public notice still running"
 
 
@@ -90,6 +92,20 @@ def load_notice_end(conn, ctx: Context, apps) -> None:
 
     ctx.data["notice_ends"] = conn.execute(
         select(Deadline.due_at).where(Deadline.key == f"{ctx.call.id}:notice_ends")).scalar()
+    ctx.data["opened_at"] = opened_at(conn, ctx.call.id)
+
+
+def opened_at(conn, call_id: str, app_ids: list[str] | None = None) -> dict[str, datetime]:
+    """When each application last entered the notice (its `open_notice` audit event), so an
+    application proposed again after going back to review gets a notice period of its own."""
+    from lifecycle.models import AuditEvent
+
+    stmt = (select(AuditEvent.application_id, func.max(AuditEvent.at))
+            .where(AuditEvent.call_id == call_id, AuditEvent.action == "open_notice")
+            .group_by(AuditEvent.application_id))
+    if app_ids is not None:
+        stmt = stmt.where(AuditEvent.application_id.in_(app_ids))
+    return dict(conn.execute(stmt).all())
 
 
 # --- the table --------------------------------------------------------------

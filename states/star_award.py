@@ -153,7 +153,7 @@ def award_stars(conn, ctx: Context, apps) -> None:
     conn.execute(insert(StarRecord), rows)
     audit.record(conn, ctx.actor, events, at=ctx.now)
     payments.plan(conn, ctx.call, [(a.id, a.granted_amount or 0) for a in apps], ctx.now,
-                  ctx.actor)
+                  ctx.actor, label="星级奖励 star reward")
 
 
 def lose_stars_by_rating(conn, ctx: Context, apps) -> None:

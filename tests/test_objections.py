@@ -133,6 +133,16 @@ def test_upheld_goes_back_to_review_when_the_call_says_so(cli, tmp_path):
     app = json_of(cli("show", "A0003", "--json"))["application"]
     # 900,000 academic budget - 40,000 awarded to A0001 and A0005 - its own 20,000
     assert app["recommended"] is True and "(840,000 left)" in app["decision_reason"]
+    # proposed again, it gets a notice period of its own
+    cli("advance", CALL, "propose", now="2025-05-19")
+    r = cli("notice", "publish", CALL, "--html", tmp_path / "again.html", now="2025-05-20T09:00")
+    assert "1 project(s), 20,000 yuan; notice opened for 1, runs until 2025-05-26" in r.output
+    early = json_of(cli("advance", CALL, "close_notice", "--json", now="2025-05-22"))
+    assert early["moved"] == 0 and early["skip_reasons"][0]["reason"] == \
+        "public notice still running"
+    file_objection(cli, "A0003", "2025-05-26T18:00")
+    cli("objection", "resolve", "2", "--dismiss", "--reason", "settled", now="2025-05-27")
+    assert state_of(cli, "A0003") == "awarded"
 
 
 def test_bad_objection_setting_in_the_call_file_is_refused(cli, tmp_path):

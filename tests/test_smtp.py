@@ -1,10 +1,8 @@
 """Delivery through a real SMTP server (aiosmtpd) on loopback, started by the test."""
 from __future__ import annotations
 
-import json
 import socket
 from email import message_from_bytes, policy
-from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller

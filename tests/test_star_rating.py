@@ -114,7 +114,8 @@ def test_bad_checked_and_expert_files_are_refused(cli, tmp_path):
                            experts=("E001", "E002"), finish=False)
     rows = star_rows(call, {"S001": 0.9}, "checked_score")
     r = cli("star", "check", call.id, write_csv(tmp_path / "late.csv", rows), ok=False)
-    assert r.exit_code == 1 and "is under_review; scores are checked after the formal check" \
+    assert r.exit_code == 1 and "rows 2, 3, 4, 5, 6, 7 ..., column society_id: the " \
+        "declaration of S001 is under_review; scores are checked after the formal check" \
         in r.output
     rows = [{"expert_id": "E003", **r} for r in star_rows(call, {"S001": 0.9}, "score")]
     rows[0]["score"] = 120
