@@ -30,6 +30,13 @@ def test_a_star_call_end_to_end(cli, tmp_path):
         "S001": (5, 950.0, 200000, "new", "active"), "S002": (4, 850.0, 150000, "new", "active"),
         "S003": (2, 600.0, 60000, "new", "active")}
     assert table["S001"]["valid_until"].startswith("2027-08-25")  # two years from the award
+    assert len(json_of(cli("stars", "--json", now="2027-08-24"))) == 3
+    assert json_of(cli("stars", "--json", now="2027-08-26")) == []
+    assert {r["status"] for r in json_of(cli("stars", call.id, "--json",
+                                             now="2027-08-26"))} == {"expired"}
+    r = cli("star", "revoke", "S001", "--kind", "other", "--reason", "late", now="2027-09-01",
+            ok=False)
+    assert r.exit_code == 1 and "star expired on 2027-08-25" in r.output
     d = app_state(cli, f"{call.id}-S004")
     assert d["application"]["decision_reason"] == "no star: total 450 below one star (500)"
     d = app_state(cli, f"{call.id}-S002")
