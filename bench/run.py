@@ -236,7 +236,10 @@ def run_backend(backend: str, n: int, audit_events: int, out=print) -> tuple[lis
         e.dispose()
         r = advance_bench.measure(url, out=out)
         rows.insert(0, (f"batch advance of {r['moved']:,} (close_declaration)", r["starfund"],
-                        r["floor"], ""))
+                        r["floor"], "floor: executemany (issue 2)"))
+        if r["copy_floor"]:
+            rows.insert(1, (f"batch advance of {r['moved']:,}, against a COPY floor",
+                            r["starfund"], r["copy_floor"], "floor: COPY, psycopg's fastest"))
         e = db.make_engine(url)
         fill_audit(e, audit_events, n, out)
         plans = audit_queries(url, e, rows, n, out)

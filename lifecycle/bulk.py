@@ -6,21 +6,23 @@ parameter lists). These helpers keep SQLAlchemy for the schema and the
 transaction, and hand the rows to the driver as tuples:
 
 - SQLite: the raw sqlite3 cursor's `executemany` (a C loop);
-- PostgreSQL: `COPY ... FROM STDIN` for plain appends, and a single statement
-  over `jsonb_to_recordset` for inserts that skip duplicates and for
-  version-checked updates, instead of one round trip per row.
+- PostgreSQL: `COPY ... FROM STDIN` for appends (through a scratch table and
+  one INSERT ... ON CONFLICT for inserts that skip duplicates), and one
+  statement over `jsonb_to_recordset` for version-checked updates, instead of
+  one round trip per row.
 
 Values go through the column types' own bind processors on SQLite (so
 datetimes and JSON are stored exactly as SQLAlchemy would store them).
+Reading a large batch (`load_rows`) decodes JSON columns in one pass and
+returns light named tuples.
 """
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
-from typing import Any, Callable, Iterable, Sequence
-
 from collections import namedtuple
+from datetime import date, datetime
 from functools import lru_cache
+from typing import Any, Callable, Iterable, Sequence
 
 from sqlalchemy import (JSON, Boolean, Connection, Float, Integer, Numeric, Select, String, Table,
                         Text, cast)
@@ -139,8 +141,6 @@ def insert_dicts(conn: Connection, table: Table, rows: Sequence[dict[str, Any]],
 
 
 def _pg_copy_processor(type_: Any) -> Processor:
-    from sqlalchemy import JSON
-
     if isinstance(type_, JSON):
         return lambda v: json.dumps(v, ensure_ascii=False, default=_json_default)
     return None
@@ -160,8 +160,10 @@ def insert_ignore(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]
         cur.execute(f'CREATE TEMP TABLE IF NOT EXISTS "{scratch}" ON COMMIT DROP AS '
                     f'SELECT {_quoted(columns)} FROM "{table.name}" WITH NO DATA')
         cur.execute(f'TRUNCATE "{scratch}"')
-        insert_rows(conn, _scratch_table(table, scratch, columns), columns,
-                    [[r[c] for c in columns] for r in rows])
+        shape = _scratch_table(table, scratch, columns)
+        for start in range(0, len(rows), chunk):
+            insert_rows(conn, shape, columns, [[r[c] for c in columns]
+                                               for r in rows[start:start + chunk]])
         cur.execute(f'INSERT INTO "{table.name}" ({_quoted(columns)}) SELECT {_quoted(columns)} '
                     f'FROM "{scratch}" {on_conflict}')
         cur.execute(f'DROP TABLE "{scratch}"')
@@ -276,6 +278,8 @@ def load_rows(conn: Connection, stmt: Select, json_columns: Iterable[str]) -> li
         for i, col in enumerate(cols):
             # Values repeated down a column (state, call, category, dates, the society of
             # several applications) share one object instead of one per row.
+            if i in wanted:
+                continue
             if i not in shared:
                 shared[i] = _worth_sharing(col)
             known = shared[i]
@@ -286,10 +290,12 @@ def load_rows(conn: Connection, stmt: Select, json_columns: Iterable[str]) -> li
 
 
 def _worth_sharing(col: Sequence[Any]) -> dict[Any, Any] | None:
+    """A dict to share a column's repeated values through, if it has few distinct ones.
+
+    Only text and dates: values of those types are equal only to their own kind, so
+    sharing never swaps 1 for True or 1.0 for 1.
+    """
     sample = col[:2000]
-    try:
-        distinct = len(set(sample))
-    except TypeError:
+    if not all(v is None or isinstance(v, (str, datetime, date)) for v in sample):
         return None
-    return {} if distinct <= len(sample) // 2 and not isinstance(sample[0], (int, float)) \
-        or distinct <= 16 else None
+    return {} if len(set(sample)) <= len(sample) // 2 else None

@@ -132,8 +132,10 @@ def fire(conn: Connection, row: Any, now: datetime) -> tuple[str, str, int]:
     """
     main_kind = row.fires
     label = row.kind.rsplit(":", 1)[-1]
+    main_key = ":".join([row.call_id, main_kind] + ([row.application_id] if row.application_id
+                                                     else []))
     main = conn.execute(select(_deadlines.c.due_at, _deadlines.c.fired_at)
-                        .where(_deadlines.c.key == f"{row.call_id}:{main_kind}")).first()
+                        .where(_deadlines.c.key == main_key)).first()
     if main is None:
         return "skipped", f"no {main_kind} deadline for {row.call_id}; nothing to remind of", 0
     if main.fired_at is not None or now >= main.due_at:

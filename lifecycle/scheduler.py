@@ -431,7 +431,8 @@ def serve(runner: Runner, stop: threading.Event | None = None) -> None:
     previous = {}
     for sig in (signal.SIGINT, signal.SIGTERM):
         previous[sig] = signal.signal(sig, lambda signum, _frame: (
-            log.info("received %s: shutting down", signal.Signals(signum).name), stop.set()))
+            log.info("received %s: shutting down", signal.Signals(signum).name), stop.set(),
+            runner._stopping.set()))
     try:
         runner.start()
         while not stop.wait(0.5):

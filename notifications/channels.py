@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import smtplib
+import ssl
 from email.header import Header
 from email.message import Message
 from email.mime.multipart import MIMEMultipart
@@ -110,8 +111,8 @@ class SmtpChannel:
     def _connect(self) -> smtplib.SMTP:
         smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
         try:
-            if self.starttls:
-                smtp.starttls()
+            if self.starttls:  # verify the server's certificate (system CAs, or SSL_CERT_FILE)
+                smtp.starttls(context=ssl.create_default_context())
                 smtp.ehlo()
             if self.user:
                 smtp.login(self.user, self.password or "")

@@ -161,3 +161,37 @@ def test_login_password_only_from_the_environment(bilingual_call, monkeypatch):
     finally:
         server.stop()
     assert "10 sent" in r.output and len(inbox.messages) == 10
+
+
+def test_starttls_verifies_the_server_and_then_logs_in(bilingual_call, tmp_path, monkeypatch):
+    import shutil
+    import ssl
+    import subprocess
+
+    if not shutil.which("openssl"):
+        pytest.skip("the openssl command is needed to make the test server's certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(cert, key)
+
+    def auth(server, session, envelope, mechanism, data):
+        return AuthResult(success=(data.login, data.password) == (b"kexie", b"s3cret"))
+
+    cli = bilingual_call
+    inbox, port = Inbox(), free_port()
+    server = start(inbox, port, tls_context=tls, require_starttls=True, authenticator=auth)
+    args = [*smtp_args(port), "--smtp-starttls", "--smtp-user", "kexie"]
+    monkeypatch.setenv("STARFUND_SMTP_PASSWORD", "s3cret")
+    try:
+        monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "nothing.pem"))  # trusts no one
+        r = cli("notify", "send", *args, now="2025-03-20T10:00")
+        assert "0 sent, 10 to retry" in r.output and inbox.messages == []
+        assert "CERTIFICATE_VERIFY_FAILED" in listing(cli)[0]["last_error"]
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))                     # trusts our server
+        r = cli("notify", "send", *args, now="2025-03-20T10:05")
+    finally:
+        server.stop()
+    assert "10 sent" in r.output and len(inbox.messages) == 10

@@ -1,0 +1,145 @@
+"""What the fast write path stores is exactly what the ORM would have stored, on both backends.
+
+lifecycle.bulk hands rows to the driver (executemany on SQLite; COPY and
+set-based statements on PostgreSQL). These tests read the results back through
+SQLAlchemy and the CLI on the backend under test, and exercise the version
+check that guards the set-based state update. Test-only moves are stage data
+registered in states.workflows.WORKFLOWS (not mocks of the engine).
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from types import SimpleNamespace
+
+import pytest
+from sqlalchemy import select, text, update
+
+from batch_world import fingerprint
+from conftest import EXAMPLE_CALL, Cli, applications, societies, write_csv
+from lifecycle import calls, callconfig, clock, db, engine
+from lifecycle.models import Application, AuditEvent, Notification
+from notifications.outbox import Message, enqueue
+from states.spec import Move
+from states.workflows import PROJECT, WORKFLOWS, Workflow
+
+CALL = "2025-project"
+CLOSE = datetime(2025, 4, 8, 9, 30, 15, 123456)
+
+
+@pytest.fixture
+def declared(small_call):
+    small_call("advance", CALL, "submit", now="2025-03-20T10:00")
+    return small_call
+
+
+def test_rows_written_in_bulk_read_back_exactly(declared):
+    declared("advance", CALL, "close_declaration", now=CLOSE.isoformat())
+    e = db.make_engine(declared.db)
+    with e.connect() as conn:
+        apps = conn.execute(select(Application.state, Application.version,
+                                   Application.updated_at)).all()
+        events = conn.execute(select(AuditEvent.at, AuditEvent.payload)
+                              .where(AuditEvent.action == "close_declaration")).all()
+        notes = conn.execute(select(Notification.context, Notification.created_at,
+                                    Notification.dedupe_key)
+                             .where(Notification.kind == "formal_check_passed")
+                             .order_by(Notification.application_id)).all()
+    e.dispose()
+    assert {a.version for a in apps} == {3} and {a.updated_at for a in apps} == {CLOSE}
+    assert len(events) == 20 and {ev.at for ev in events} == {CLOSE}
+    assert {json.loads(ev.payload)["version"] for ev in events} == {3}
+    assert len(notes) == 20 and {n.created_at for n in notes} == {CLOSE}
+    first = notes[0].context
+    assert first["application"]["id"] == "A0001" and first["society"]["name"] == "市测试1学会"
+    assert first["call"]["title"] == "2025年度学会重点活动项目资助"
+    assert first["at"] == CLOSE.isoformat(sep=" ")
+    assert notes[0].dedupe_key == "formal_check_passed:A0001:v3:society"
+    assert "audit chain intact: 64 events" in declared("audit", "verify").output
+    shown = json.loads(declared("show", "A0001", "--json").output)
+    assert [h["action"] for h in shown["history"]] == ["create", "submit", "close_declaration"]
+
+
+def test_enqueueing_the_same_messages_twice_stores_them_once(db_url):
+    Cli(db_url)("init")
+    e = db.make_engine(db_url)
+    messages = [Message("withdrawn", "society", f"S{i}", f"s{i}@example.org", "zh",
+                        f"withdrawn:A{i}:v2:society", {"i": i, "名": "学会"}) for i in range(30)]
+    for _ in range(2):
+        with db.transaction(e) as s:
+            enqueue(s.connection(), messages[:20] + messages[10:], datetime(2025, 5, 1))
+    with e.connect() as conn:
+        rows = conn.execute(select(Notification.dedupe_key, Notification.context)
+                            .order_by(Notification.id)).all()
+    e.dispose()
+    assert [r.dedupe_key for r in rows] == [m.dedupe_key for m in messages]
+    assert rows[29].context == {"i": 29, "名": "学会"}
+
+
+# --- test-only moves ------------------------------------------------------------------------
+
+def _workflow(monkeypatch, name: str, *moves: Move) -> None:
+    stage = SimpleNamespace(STATES=(), MOVES=moves)
+    monkeypatch.setitem(WORKFLOWS, name, Workflow(name, f"test workflow {name}",
+                                                  PROJECT.initial, (stage, *PROJECT.stages)))
+
+
+def _call(db_url: str, tmp_path, workflow: str) -> tuple[Cli, object]:
+    cli = Cli(db_url)
+    cli("init")
+    e = db.make_engine(db_url)
+    config = callconfig.load(EXAMPLE_CALL).model_copy(update={"workflow": workflow})
+    with clock.frozen("2025-02-01"), db.transaction(e) as s:
+        calls.create(s.connection(), config, "admin-test")
+    cli("society", "import", write_csv(tmp_path / "soc.csv", societies(10)), now="2025-02-01")
+    cli("application", "import", CALL, write_csv(tmp_path / "apps.csv", applications(20)),
+        now="2025-03-10")
+    cli("advance", CALL, "submit", now="2025-03-20")
+    return cli, e
+
+
+def changed_underneath(conn, ctx, apps) -> None:
+    """What a concurrent writer does between the batch's load and its write."""
+    conn.execute(update(Application).where(Application.id == "A0013")
+                 .values(version=Application.version + 1))
+
+
+def sets_values(conn, ctx, apps) -> None:
+    for i, app in enumerate(apps):
+        ctx.updates[app.id] = {"score": 80.25 + i, "rank": i + 1, "recommended": i % 2 == 0,
+                               "decision_reason": f"第{i}名 \"quoted\" ok", "granted_amount": None}
+        if app.id == "A0005":  # a JSON column among the values: the general path
+            ctx.updates[app.id] = {"fields": {"summary": "改过", "n": i}}
+
+
+def test_a_version_changed_underneath_refuses_the_whole_batch(db_url, tmp_path, monkeypatch):
+    _workflow(monkeypatch, "project-race",
+              Move("race", ("declared",), "eligible", prepare=(changed_underneath,)))
+    cli, e = _call(db_url, tmp_path, "project-race")
+    before = fingerprint(db_url)
+    with clock.frozen("2025-04-08"), pytest.raises(engine.ConflictError,
+                                                   match="1 application.*changed by someone"):
+        engine.advance(e, CALL, "race", "admin-test")
+    assert fingerprint(db_url) == before
+    e.dispose()
+
+
+def test_values_computed_by_a_move_are_stored_with_their_types(db_url, tmp_path, monkeypatch):
+    _workflow(monkeypatch, "project-values",
+              Move("score_all", ("declared",), "eligible", prepare=(sets_values,)))
+    cli, e = _call(db_url, tmp_path, "project-values")
+    with clock.frozen("2025-04-08"):
+        report = engine.advance(e, CALL, "score_all", "admin-test")
+    assert report.moved_total == 20
+    with e.connect() as conn:
+        rows = {r.id: r for r in conn.execute(select(Application.__table__))}
+        payloads = dict(conn.execute(text(
+            "SELECT application_id, payload FROM audit_events WHERE action = 'score_all'")).all())
+    e.dispose()
+    a1, a2, a5 = rows["A0001"], rows["A0002"], rows["A0005"]
+    assert (a1.score, a1.rank, a1.recommended, a1.granted_amount) == (80.25, 1, True, None)
+    assert a1.decision_reason == '第0名 "quoted" ok' and a1.version == 3
+    assert (a2.score, a2.rank, a2.recommended) == (81.25, 2, False)
+    assert a5.fields == {"summary": "改过", "n": 4} and a5.score is None and a5.version == 3
+    assert json.loads(payloads["A0001"])["set"]["rank"] == 1
+    assert "audit chain intact" in cli("audit", "verify").output
