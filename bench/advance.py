@@ -201,7 +201,8 @@ def main() -> None:
         drop()
     print(f"\nbatch advance {TRIGGER} of {r['moved']:,} applications ({args.backend})")
     print(f"  starfund  {r['starfund']:8.2f} s")
-    print(f"  floor     {r['floor']:8.2f} s   (raw {'sqlite3' if args.backend == 'sqlite' else 'psycopg'})")
+    driver = "sqlite3" if args.backend == "sqlite" else "psycopg"
+    print(f"  floor     {r['floor']:8.2f} s   (raw {driver}, executemany)")
     print(f"  ratio     {r['ratio']:8.2f} x")
     if r["copy_floor"]:
         print(f"  floor with COPY {r['copy_floor']:6.2f} s   (ratio "

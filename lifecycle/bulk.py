@@ -172,8 +172,8 @@ def insert_ignore(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]
     sql = f'INSERT INTO "{table.name}" ({_quoted(columns)}) VALUES ({marks}) {on_conflict}'
     cur = _cursor(conn)
     for start in range(0, len(rows), chunk):
-        cur.executemany(sql, as_tuples(conn, table, columns,
-                                       ([r[c] for c in columns] for r in rows[start:start + chunk])))
+        part = rows[start:start + chunk]
+        cur.executemany(sql, as_tuples(conn, table, columns, ([r[c] for c in columns] for r in part)))
 
 
 def _scratch_table(table: Table, name: str, columns: Sequence[str]) -> Table:

@@ -143,3 +143,13 @@ def test_values_computed_by_a_move_are_stored_with_their_types(db_url, tmp_path,
     assert a5.fields == {"summary": "改过", "n": 4} and a5.score is None and a5.version == 3
     assert json.loads(payloads["A0001"])["set"]["rank"] == 1
     assert "audit chain intact" in cli("audit", "verify").output
+
+
+def test_imported_applications_get_the_column_defaults(small_call):
+    """create_applications writes through the driver; columns a file leaves out get defaults."""
+    shown = json.loads(small_call("show", "A0003", "--json").output)["application"]
+    assert shown["state"] == "draft" and shown["version"] == 1
+    assert shown["title_en"] == "" and shown["discipline"] == "" and shown["decision_reason"] == ""
+    assert shown["excluded_experts"] == [] and shown["fields"] == {"summary": "摘要"}
+    assert shown["score"] is None and shown["granted_amount"] is None
+    assert shown["declared_at"] == "2025-03-10 00:00:00"

@@ -1,8 +1,9 @@
 """A batch moves whole or not at all, whatever goes wrong in the middle of it.
 
 - `starfund advance` killed with SIGKILL at random points of a 20,000-application
-  batch (a seeded random delay after its transaction is seen to begin), ten times: the call is exactly as before each time, the audit chain
-  verifies, and the next advance completes. Runs on the backend under test
+  batch (a seeded random delay after its transaction is seen to begin), ten
+  times: the call is exactly as before each time, the audit chain verifies, and
+  the next advance completes. Runs on the backend under test
   (CI runs the suite on SQLite and on PostgreSQL).
 - A condition that raises on one application rolls the whole batch back. The
   failing condition comes from a test-only workflow registered in
