@@ -7,6 +7,7 @@ Validation errors name the file and the field.
 from __future__ import annotations
 
 import tomllib
+from functools import cached_property
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -362,8 +363,13 @@ class CallConfig(Strict):
                              f"({self.budget_total})")
         return self
 
+    @cached_property
+    def categories_by_id(self) -> dict[str, Category]:
+        return {c.id: c for c in self.categories}
+
     def category(self, category_id: str) -> Category | None:
-        return next((c for c in self.categories if c.id == category_id), None)
+        """Looked up once per application in a batch, so by dict, not by scanning the list."""
+        return self.categories_by_id.get(category_id)
 
     def criteria_for(self, category_id: str) -> list[Criterion]:
         """The criteria experts score applications of a category on (its own, else the call's)."""

@@ -83,7 +83,7 @@ def upgrade(engine: Engine) -> str:
     cfg = alembic_config(engine)
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "heads")
+        command.upgrade(cfg, "head")
     return "upgraded" if existed else "created"
 
 

@@ -15,6 +15,16 @@ def test_migrations_match_models(db_url):
     assert diff == [], f"models and migrations differ: {diff}"
 
 
+def test_one_head():
+    """Parallel branches are merged, so `alembic upgrade head` has one meaning."""
+    from alembic.script import ScriptDirectory
+
+    from lifecycle.db import alembic_config
+
+    script = ScriptDirectory.from_config(alembic_config(make_engine("sqlite://")))
+    assert len(script.get_heads()) == 1
+
+
 def test_upgrade_is_idempotent(db_url):
     engine = make_engine(db_url)
     upgrade(engine)
