@@ -20,7 +20,8 @@ from lifecycle import audit, calls, clock, db, engine, reports
 from lifecycle.callconfig import ConfigError
 from lifecycle.tabular import InputError
 
-console = Console(highlight=False, soft_wrap=True)
+console = Console(highlight=False, soft_wrap=True,
+                  width=None if sys.stdout.isatty() else 160)  # piped: do not squeeze tables
 EXPECTED_ERRORS = (engine.EngineError, InputError, ConfigError, LookupError, ValueError)
 
 
