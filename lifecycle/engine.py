@@ -321,8 +321,12 @@ def enter_states(conn: Connection, call: CallConfig,
     deadlines: dict[str, DeadlineRow] = {}
     for app, state, extra, because in entered:
         version = app.version + 1
+        rows = _deadlines_of(call, state, app, extra, now)
+        for row in rows:
+            deadlines.setdefault(row.key, row)
+        due = {spec.kind: row.due_at.isoformat(sep=" ") for spec, row in zip(state.schedule, rows)}
         for note in state.notify:
-            context = _context(shared, app, state, extra, because)
+            context = _context(shared, app, state, extra, because, due)
             if note.to == "society":
                 messages.append(Message(
                     note.kind, "society", app.society_id, app.society_email,
@@ -334,20 +338,27 @@ def enter_states(conn: Connection, call: CallConfig,
                         note.kind, "expert", ex.id, ex.email, ex.language or call.language,
                         f"{note.kind}:{app.id}:v{version}:expert:{ex.id}",
                         {**context, "expert": {"id": ex.id, "name": ex.name}}, call.id, app.id))
-        for spec in state.schedule:
-            if spec.per:
-                value = extra.get(spec.per, getattr(app, spec.per, None))
-                row = DeadlineRow(call.id, f"{spec.kind}:{value}", spec.due(call, now, value),
-                                  spec.fires, spec.action)
-            else:
-                row = DeadlineRow(call.id, spec.kind, spec.due(call, now), spec.fires, spec.action)
-            deadlines.setdefault(row.key, row)
         if len(messages) >= 5000:
             queued += enqueue(conn, messages, now)
             messages = []
     queued += enqueue(conn, messages, now)
     schedule(conn, list(deadlines.values()))
     return queued, len(deadlines)
+
+
+def _deadlines_of(call: CallConfig, state: State, app: Any, extra: dict,
+                  now: datetime) -> list[DeadlineRow]:
+    """The deadlines `state` schedules for `app` entering it now, one per Schedule record."""
+    rows = []
+    for spec in state.schedule:
+        if spec.per:
+            value = extra.get(spec.per, getattr(app, spec.per, None))
+            rows.append(DeadlineRow(call.id, f"{spec.kind}:{value}", spec.due(call, now, value),
+                                    spec.fires, spec.action))
+        else:
+            rows.append(DeadlineRow(call.id, spec.kind, spec.due(call, now), spec.fires,
+                                    spec.action))
+    return rows
 
 
 def _assigned_experts(conn: Connection, call_id: str, app_ids: list[str]) -> dict[str, list[Any]]:
@@ -366,8 +377,12 @@ def _assigned_experts(conn: Connection, call_id: str, app_ids: list[str]) -> dic
 
 
 def _context(shared: dict[str, Any], app: Any, state: State, extra: dict,
-             because: list[str]) -> dict:
-    """What a template may use; `shared` (the call, the time) is the same for the whole batch."""
+             because: list[str], due: dict[str, str] | None = None) -> dict:
+    """What a template may use; `shared` (the call, the time) is the same for the whole batch.
+
+    `due` holds the times of the deadlines the state just scheduled (e.g. the
+    report due date of the checkpoint entered), so a message can name them.
+    """
     get = extra.get
     return {
         **shared,
@@ -375,11 +390,12 @@ def _context(shared: dict[str, Any], app: Any, state: State, extra: dict,
                         "category": app.category, "requested_amount": app.requested_amount,
                         "granted_amount": get("granted_amount", app.granted_amount),
                         "score": get("score", app.score),
-                        "decision_reason": get("decision_reason", app.decision_reason)},
+                        "decision_reason": get("decision_reason", app.decision_reason),
+                        "checkpoint": get("checkpoint", getattr(app, "checkpoint", None))},
         "society": {"id": app.society_id, "name": app.society_name,
                     "name_en": app.society_name_en},
         "state": state.name, "state_label": state.label,
-        "because": because,
+        "because": because, "due": due or {},
     }
 
 

@@ -8,7 +8,6 @@ their shape.
 """
 from __future__ import annotations
 
-import inspect
 from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
@@ -52,7 +51,8 @@ def _sample_app() -> Any:
         id="2025-project-00001", title="示例项目", title_en="Sample project", category="academic",
         requested_amount=50000, granted_amount=50000, score=86.5, decision_reason="示例",
         society_id="S001", society_name="市示例学会", society_name_en="City Sample Society",
-        society_email="s@example.org", society_language="zh", version=1, state="declared")
+        society_email="s@example.org", society_language="zh", version=1, state="declared",
+        checkpoint="final")
 
 
 def sample(kind: str) -> dict[str, Any]:
@@ -75,14 +75,14 @@ def sample(kind: str) -> dict[str, Any]:
 
 def _engine_context(call: Any, app: Any, state: Any, because: list[str],
                     now: datetime) -> dict[str, Any]:
-    """The context the engine gives a message when `app` enters `state` (its own function)."""
+    """The context the engine gives a message when `app` enters `state` (its own functions)."""
     from lifecycle import engine
 
-    if "shared" in inspect.signature(engine._context).parameters:
-        shared = {"call": {"id": call.id, "title": call.title, "title_en": call.title_en},
-                  "at": now.isoformat(sep=" ")}
-        return engine._context(shared, app, state, {}, because)
-    return engine._context(call, app, state, {}, because, now)
+    shared = {"call": {"id": call.id, "title": call.title, "title_en": call.title_en},
+              "at": now.isoformat(sep=" ")}
+    rows = engine._deadlines_of(call, state, app, {}, now)
+    due = {spec.kind: row.due_at.isoformat(sep=" ") for spec, row in zip(state.schedule, rows)}
+    return engine._context(shared, app, state, {}, because, due)
 
 
 def _reminder_context(kind: str, call: Any, apps: list[Any], now: datetime, deadline: dict,

@@ -90,6 +90,18 @@ def test_a_whole_year(small_call, tmp_path):
     assert any(m.startswith("awarded_A0001_") for m in mails)
     body = (out / next(m for m in mails if m.startswith("awarded_A0001_"))).read_bytes()
     assert "s1@example.org".encode() in body
+    # the report request names the checkpoint and the report's due date
+    request = message_text(out / next(m for m in mails if m.startswith("report_requested_A0001_")))
+    assert "请于 2025-12-15 17:00 前提交" in request and "结题验收" in request
+
+
+def message_text(path: Path) -> str:
+    """The plain-text body of a delivered .eml file, decoded."""
+    import email
+    from email import policy
+
+    msg = email.message_from_bytes(path.read_bytes(), policy=policy.default)
+    return msg.get_body(preferencelist=("plain",)).get_content()
 
 
 def test_skip_reasons_are_grouped_and_dry_run_writes_nothing(small_call, tmp_path):
