@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, Iterable, Iterator
 
-from sqlalchemy import JSON, Connection, Engine, bindparam, insert, select, update
+from sqlalchemy import JSON, Connection, Engine, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 

@@ -57,7 +57,7 @@ def _sample_app() -> Any:
 
 def sample(kind: str) -> dict[str, Any]:
     """A context of the exact shape `kind` receives, with sample values."""
-    from lifecycle import engine, reminders
+    from lifecycle import reminders
 
     now = datetime(2025, 4, 1, 9, 0)
     call = _sample_call()

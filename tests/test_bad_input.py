@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 from openpyxl import Workbook
 
-from conftest import EXAMPLE_CALL, applications, experts, fingerprint, societies, write_csv
+from conftest import EXAMPLE_CALL, applications, fingerprint, societies, write_csv
 
 
 def refused(cli, *args, now="2025-03-10"):

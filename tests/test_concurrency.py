@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 
-import pytest
 from sqlalchemy import text
 
 from batch_world import (CALL, finish, moves_per_application, seed_declared, start, states)
