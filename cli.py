@@ -305,6 +305,14 @@ def print_report(report: engine.Report) -> None:
         click.echo(f"  {n} skipped: {reason}")
 
 
+def show_report(env: Env, report: engine.Report) -> None:
+    """An advance's report, as JSON or as lines of counts and reasons."""
+    if env.as_json:
+        emit_json(report.as_dict())
+    else:
+        print_report(report)
+
+
 @main.command()
 @click.argument("call_id", metavar="CALL")
 @click.argument("trigger")
@@ -326,9 +334,7 @@ def advance(env: Env, call_id: str, trigger: str, only: tuple[str, ...], dry_run
     """
     report = engine.advance(env.engine, call_id, trigger, env.actor, only=list(only) or None,
                             dry_run=dry_run, options={"reason": reason} if reason else None)
-    if env.as_json:
-        return emit_json(report.as_dict())
-    print_report(report)
+    show_report(env, report)
 
 
 @main.command()
@@ -510,9 +516,7 @@ def outcome_override(env: Env, app_id: str, outcome: str, reason: str,
     from lifecycle import assessing
 
     report = assessing.override(env.engine, app_id, outcome, reason, env.actor, cut)
-    if env.as_json:
-        return emit_json(report.as_dict())
-    print_report(report)
+    show_report(env, report)
 
 
 @main.group("payments")
@@ -698,9 +702,7 @@ def star_revoke(env: Env, society_id: str, kind: str, reason: str) -> None:
     from lifecycle import stars
 
     report = stars.revoke(env.engine, society_id, kind, reason, env.actor)
-    if env.as_json:
-        return emit_json(report.as_dict())
-    print_report(report)
+    show_report(env, report)
 
 
 @main.group("workflow")
