@@ -49,18 +49,25 @@ def new_database(backend: str) -> tuple[str, Callable[[], None]]:
     if backend == "sqlite":
         folder = tempfile.mkdtemp(prefix="starfund-bench-")
         return str(Path(folder) / "bench.db"), lambda: shutil.rmtree(folder, ignore_errors=True)
+    name = f"sf_bench_{uuid.uuid4().hex[:10]}"
+    drop = _pg_create(name)
+    return "postgresql+psycopg://" + PG_ADMIN.split("://", 1)[1].rsplit("/", 1)[0] + "/" + name, \
+        drop
+
+
+def _pg_create(name: str, template: str | None = None) -> Callable[[], None]:
+    """Create PostgreSQL database `name` (a copy of `template` if given); returns its drop."""
     import psycopg
 
-    name = f"sf_bench_{uuid.uuid4().hex[:10]}"
+    copy = f' TEMPLATE "{template}"' if template else ""
     with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"{copy}')
 
     def drop() -> None:
         with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
-    return "postgresql+psycopg://" + PG_ADMIN.split("://", 1)[1].rsplit("/", 1)[0] + "/" + name, \
-        drop
+    return drop
 
 
 def clone_database(url: str) -> tuple[str, Callable[[], None]]:
@@ -75,18 +82,9 @@ def clone_database(url: str) -> tuple[str, Callable[[], None]]:
         src.close()
         dst.close()
         return str(Path(folder) / "clone.db"), lambda: shutil.rmtree(folder, ignore_errors=True)
-    import psycopg
-
     source = url.rsplit("/", 1)[1]
     name = f"{source}_c{uuid.uuid4().hex[:6]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{source}"')
-
-    def drop() -> None:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-    return url.rsplit("/", 1)[0] + "/" + name, drop
+    return url.rsplit("/", 1)[0] + "/" + name, _pg_create(name, template=source)
 
 
 def raw_connect(url: str):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from lifecycle import audit
 from lifecycle.models import Expert, Society
@@ -59,10 +59,12 @@ def _upsert(conn: Connection, model: Any, rows: list[dict[str, Any]]) -> tuple[i
     new = [r for r in rows if r["id"] not in known]
     if new:
         conn.execute(insert(model), new)
-    for r in rows:
-        if r["id"] in known:
-            conn.execute(update(model).where(model.id == r["id"]).values(**r))
-    return len(new), len(rows) - len(new)
+    old = [{**r, "b_id": r["id"]} for r in rows if r["id"] in known]
+    if old:
+        columns = [c for c in old[0] if c not in ("id", "b_id")]
+        conn.execute(update(model).where(model.id == bindparam("b_id"))
+                     .values({c: bindparam(c) for c in columns}), old)
+    return len(new), len(old)
 
 
 def import_societies(conn: Connection, path: str | Path, actor: str) -> dict[str, int]:

@@ -11,7 +11,6 @@ from typing import Any
 from sqlalchemy import Connection, func, insert, select, update
 
 from lifecycle import assignment, audit, clock, engine, ranking, scoresheets
-from lifecycle.callconfig import CallConfig
 from lifecycle.models import Application, Assignment, Expert, PanelDecision, Society
 
 LIVE = assignment.LIVE
@@ -166,31 +165,3 @@ def panel_decision(conn: Connection, app_id: str, score: float, reason: str,
         if agg.panel is None else None, "old": None if old is None else
         {"score": old.score, "reason": old.reason}})], at=now)
     return {"application": app_id, "score": score, "spread": agg.spread}
-
-
-def grade_of(call: CallConfig, score: float) -> str:
-    """The grade name for an assessment score, by the call's thresholds (highest first)."""
-    for name, bound in sorted(call.assessment.grades.items(), key=lambda kv: -kv[1]):
-        if score >= bound:
-            return name
-    return call.assessment.fail_grade
-
-
-def record_grades(conn: Connection, call_id: str, scores: dict[str, float], actor: str) -> int:
-    """Record assessment scores and their grades for applications awaiting assessment."""
-    call = engine.load_call(conn, call_id)
-    due = set(conn.execute(select(Application.id).where(
-        Application.call_id == call_id, Application.state == "assessment_due")).scalars())
-    events = []
-    for app_id, score in scores.items():
-        if app_id not in due:
-            raise ReviewError(f"{app_id} is not awaiting assessment")
-        if not 0 <= score <= call.assessment.scale:
-            raise ReviewError(f"{app_id}: score {score} outside 0..{call.assessment.scale:g}")
-        grade = grade_of(call, score)
-        conn.execute(update(Application).where(Application.id == app_id)
-                     .values(assessment_score=score, assessment_grade=grade))
-        events.append(audit.Event("grade", call_id, app_id, payload={"score": score,
-                                                                     "grade": grade}))
-    audit.record(conn, actor, events)
-    return len(events)

@@ -61,14 +61,12 @@ def test_a_whole_year(small_call, tmp_path):
     assert {(m["to"], m["count"]) for m in r["moves"]} == {("awarded", 10), ("rejected", 10)}
     advance(cli, "fund", "2025-05-20")
     advance(cli, "open_assessment", "2025-10-01")
-    from lifecycle import reviewing
+    from conftest import write_csv
 
-    e = make_engine(cli.db)
-    with transaction(e) as s:
-        grades = {f"A{i:04d}": g for i, g in zip(range(1, 11),
-                                                 [95, 90, 89.5, 80, 79.9, 70, 69.9, 50, 85, 75])}
-        reviewing.record_grades(s.connection(), "2025-project", grades, "assessor")
-    e.dispose()
+    grades = [{"application_id": f"A{i:04d}", "score": g} for i, g in
+              zip(range(1, 11), [95, 90, 89.5, 80, 79.9, 70, 69.9, 50, 85, 75])]
+    cli("assessment", "grades", "2025-project", write_csv(tmp_path / "grades.csv", grades),
+        now="2025-12-10", actor="assessor")
     assert advance(cli, "assess", "2025-12-15T17:00", actor="scheduler")["moved"] == 10
     r = advance(cli, "decide_outcome", "2025-12-20")
     assert {(m["to"], m["count"]) for m in r["moves"]} == {
