@@ -9,7 +9,8 @@ import csv
 import functools
 import json
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import click
 from rich.console import Console
@@ -726,7 +727,7 @@ def workflow_show(env: Env, name: str, fmt: str) -> None:
     try:
         wm = for_workflow(name)
     except UnknownWorkflow as e:
-        raise click.ClickException(str(e))
+        raise click.ClickException(str(e)) from None
     click.echo(wm.mermaid() if fmt == "mermaid" else wm.text())
 
 
@@ -1000,7 +1001,7 @@ def templates_preview(env: Env, kind: str, app_id: str, expert_id: str | None,
     try:
         out = render.render(kind, lang, ctx, templates_dir)
     except Exception as e:  # noqa: BLE001 - a template error is the answer here
-        raise ValueError(f"template {lang}/{kind} does not render: {type(e).__name__}: {e}")
+        raise ValueError(f"template {lang}/{kind} does not render: {type(e).__name__}: {e}") from e
     if env.as_json:
         return emit_json({"kind": kind, "language": lang, "to": recipient,
                           "subject": out.subject, "body": out.body, "html": out.html,

@@ -14,8 +14,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -23,7 +23,7 @@ if str(ROOT) not in sys.path:
 
 from sqlalchemy import insert  # noqa: E402
 
-from lifecycle import calls, callconfig, clock, db, engine  # noqa: E402
+from lifecycle import callconfig, calls, clock, db, engine  # noqa: E402
 from lifecycle.models import Society  # noqa: E402
 
 PG_ADMIN = os.environ.get("STARFUND_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")

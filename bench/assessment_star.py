@@ -149,7 +149,7 @@ def star(e, n: int, work: Path, rng: random.Random) -> None:
         clock.set_now(f"{year}-06-01 10:00")
         in_tx(e, calls.create, call, "bench")
 
-        def rows(col, noise, who):
+        def rows(col, noise, who, sheet=sheet):
             return [{"society_id": s, "indicator": i,
                      col: round(min(ind.max, max(0, ind.max * (quality[s] + rng.gauss(0, noise)))),
                                 1)} for s in who for i, (_, ind) in sheet.items()]

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _seed  # noqa: E402
 from sqlalchemy import func, insert, select  # noqa: E402
 
-from lifecycle import calls, callconfig, clock, db, engine, reminders, scheduler  # noqa: E402
+from lifecycle import callconfig, calls, clock, db, engine, reminders, scheduler  # noqa: E402
 from lifecycle.models import Notification, Society  # noqa: E402
 
 

@@ -284,7 +284,7 @@ def main() -> None:
              "", "| backend | figure | starfund | floor (raw driver) | ratio | note |",
              "|---|---|---|---|---|---|"]
     verdicts = []
-    for b, (rows, plans, r) in results.items():
+    for b, (rows, _plans, r) in results.items():
         for name, mine, floor, note in rows:
             ratio = f"{mine / floor:.2f}x" if floor else "-"
             lines.append(f"| {b} | {name} | {fmt(mine)} | {fmt(floor)} | {ratio} | {note} |")

@@ -20,12 +20,24 @@ from __future__ import annotations
 
 import json
 from collections import namedtuple
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
 from functools import lru_cache
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
-from sqlalchemy import (JSON, Boolean, Connection, Float, Integer, Numeric, Select, String, Table,
-                        Text, cast)
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Connection,
+    Float,
+    Integer,
+    Numeric,
+    Select,
+    String,
+    Table,
+    Text,
+    cast,
+)
 
 Processor = Callable[[Any], Any] | None
 _SIMPLE = (Integer, Float, Numeric, String, Text, Boolean)

@@ -7,8 +7,8 @@ Validation errors name the file and the field.
 from __future__ import annotations
 
 import tomllib
-from functools import cached_property
 from datetime import date, datetime, time, timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 

@@ -9,9 +9,9 @@ how calls publish their calendars.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Iterator
 from zoneinfo import ZoneInfo
 
 _frozen: datetime | None = None

@@ -8,9 +8,9 @@ serialise on row locks (see `lifecycle.engine` and `lifecycle.audit`).
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from alembic import command
 from alembic.config import Config

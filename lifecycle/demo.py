@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
 
-from lifecycle import audit, calls, callconfig, clock, db, demo_years, engine, reports, reviewing
+from lifecycle import audit, callconfig, calls, clock, db, demo_years, engine, reports, reviewing
 from lifecycle.data.names import DISCIPLINES, GIVEN, INSTITUTIONS, SURNAMES, TITLES
 from lifecycle.models import Application
 from notifications.channels import FileChannel
@@ -301,7 +301,7 @@ def run(url: str, years: int, seed: int, outbox: str, fresh: bool, actor: str,
         out.print(f"\n[bold reverse] programme year {year} [/bold reverse]")
         last = d.project_year(year, n_apps=societies * 5 // 2)
         star = demo_years.star_year(d, year, n=min(24, societies * 2 // 5))
-        demo_years.assessment(d, last, year, between=lambda: demo_years.dynamic_management(
+        demo_years.assessment(d, last, year, between=lambda star=star, year=year: demo_years.dynamic_management(
             d, star, year))
     demo_years.summary(d, [2025 + i for i in range(years)])
     with d.db.connect() as conn:

@@ -211,8 +211,8 @@ def star_year(d: "Demo", year: int, n: int = 24) -> str:
 
 def carried_over_star(d: "Demo", call_id: str, chosen: list[str]) -> None:
     from lifecycle import engine
-    from states.star_declaration import load_star_barred
     from states.spec import Context
+    from states.star_declaration import load_star_barred
 
     with d.db.connect() as conn:
         ctx = Context(call=engine.load_call(conn, call_id), now=clock.now(), actor=d.actor)

@@ -8,10 +8,11 @@ from __future__ import annotations
 import getpass
 import os
 from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 from sqlalchemy import JSON, Connection, Engine, select
 from sqlalchemy.exc import OperationalError

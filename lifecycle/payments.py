@@ -8,8 +8,9 @@ Amounts are whole yuan; a split's rounding goes to the last instalment.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, Iterable
+from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, insert, select, update
 

@@ -24,9 +24,10 @@ from __future__ import annotations
 import logging
 import threading
 import time as walltime
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, exists, or_, select, update
 

@@ -7,10 +7,11 @@ row refuses the whole file and the database is never touched.
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 
 class InputError(ValueError):

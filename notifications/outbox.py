@@ -20,9 +20,10 @@ listed by `notify list --in-doubt`, until an administrator re-queues it with
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, select, update
 

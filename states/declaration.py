@@ -11,8 +11,8 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
-from states.spec import ADMIN, SCHEDULER, Context, Move, Notify, Schedule, State
 from lifecycle.models import Application
+from states.spec import ADMIN, SCHEDULER, Context, Move, Notify, Schedule, State
 
 
 def declaration_closes(call, _entered: datetime) -> datetime:

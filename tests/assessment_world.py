@@ -9,9 +9,9 @@ import re
 from pathlib import Path
 from typing import Any
 
+from conftest import EXAMPLE_CALL, ROOT, societies, write_csv
 from sqlalchemy import select
 
-from conftest import EXAMPLE_CALL, ROOT, societies, write_csv
 from lifecycle import callconfig
 from lifecycle.db import make_engine
 from lifecycle.models import Assignment

@@ -14,9 +14,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from conftest import EXAMPLE_CALL, Cli, write_csv
 from sqlalchemy import text
 
-from conftest import EXAMPLE_CALL, Cli, write_csv
 from lifecycle import db
 
 CALL = "2025-project"

@@ -10,8 +10,9 @@ from __future__ import annotations
 import csv
 import os
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -169,7 +170,7 @@ def fingerprint(db: str) -> dict[str, list[tuple]]:
                 if name == "alembic_version":
                     continue
                 rows = conn.execute(text(f'SELECT * FROM "{name}"')).all()
-                out[name] = sorted((tuple(map(repr, r)) for r in rows))
+                out[name] = sorted(tuple(map(repr, r)) for r in rows)
         return out
     finally:
         engine.dispose()

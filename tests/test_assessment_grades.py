@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import pytest
-
 from assessment_world import (
     app_state,
     audit_events,
@@ -13,9 +12,9 @@ from assessment_world import (
     project_toml,
 )
 from conftest import write_csv
+
 from lifecycle import callconfig
 from lifecycle.assessing import grade_of, proposal_of
-
 
 
 @pytest.fixture(scope="module")

@@ -13,11 +13,11 @@ from datetime import datetime
 from types import SimpleNamespace
 
 import pytest
-from sqlalchemy import select, text, update
-
 from batch_world import fingerprint
 from conftest import EXAMPLE_CALL, Cli, applications, societies, write_csv
-from lifecycle import calls, callconfig, clock, db, engine
+from sqlalchemy import select, text, update
+
+from lifecycle import callconfig, calls, clock, db, engine
 from lifecycle.models import Application, AuditEvent, Notification
 from notifications.outbox import Message, enqueue
 from states.spec import Move

@@ -2,9 +2,8 @@
 from pathlib import Path
 
 import pytest
-from openpyxl import Workbook
-
 from conftest import EXAMPLE_CALL, applications, fingerprint, societies, write_csv
+from openpyxl import Workbook
 
 
 def refused(cli, *args, now="2025-03-10"):

@@ -20,7 +20,7 @@ def all_commands(group: click.Group, prefix=()):
 def test_every_command_has_help_with_an_example():
     runner = CliRunner()
     missing = []
-    for path, cmd in all_commands(main):
+    for path, _cmd in all_commands(main):
         r = runner.invoke(main, [*path, "--help"])
         assert r.exit_code == 0, (path, r.output)
         if "Example" not in r.output:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import time
 
+from batch_world import CALL, finish, moves_per_application, seed_declared, start, states
+from conftest import Cli
 from sqlalchemy import text
 
-from batch_world import (CALL, finish, moves_per_application, seed_declared, start, states)
-from conftest import Cli
 from lifecycle import db
 
 N = 2000

@@ -7,13 +7,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from conftest import EXAMPLE_CALL, Cli, applications, experts, societies, write_csv
 from sqlalchemy import func, select, text, update
 
-from conftest import EXAMPLE_CALL, Cli, applications, experts, societies, write_csv
-from lifecycle import calls, callconfig, clock, engine
+from lifecycle import callconfig, calls, clock, engine
 from lifecycle.db import make_engine, transaction
 from lifecycle.models import Application, Assignment, AuditEvent, Call, Deadline
-
 
 # --- helpers shared by the scheduler tests ---------------------------------------------
 

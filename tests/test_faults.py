@@ -18,12 +18,22 @@ import time
 from types import SimpleNamespace
 
 import pytest
-
-from batch_world import (CALL, CLOSE_AT, IMPORT_AT, SUBMIT_AT, BatchProbe, fingerprint, finish,
-                         moves_per_application, seed_declared, start,
-                         wait_for_quiet_postgres)
+from batch_world import (
+    CALL,
+    CLOSE_AT,
+    IMPORT_AT,
+    SUBMIT_AT,
+    BatchProbe,
+    fingerprint,
+    finish,
+    moves_per_application,
+    seed_declared,
+    start,
+    wait_for_quiet_postgres,
+)
 from conftest import EXAMPLE_CALL, Cli, applications, societies, write_csv
-from lifecycle import calls, callconfig, clock, db, engine
+
+from lifecycle import callconfig, calls, clock, db, engine
 from states import declaration
 from states.spec import Move
 from states.workflows import PROJECT, WORKFLOWS, Workflow

@@ -3,9 +3,9 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import fingerprint
 from sqlalchemy import select
 
-from conftest import fingerprint
 from lifecycle import clock, engine
 from lifecycle.db import make_engine, transaction
 from lifecycle.machine import for_workflow
@@ -87,7 +87,7 @@ def test_a_whole_year(small_call, tmp_path):
     mails = sorted(p.name for p in Path(out).glob("*.eml"))
     assert any(m.startswith("awarded_A0001_") for m in mails)
     body = (out / next(m for m in mails if m.startswith("awarded_A0001_"))).read_bytes()
-    assert "s1@example.org".encode() in body
+    assert b"s1@example.org" in body
     # the report request names the checkpoint and the report's due date
     request = message_text(out / next(m for m in mails if m.startswith("report_requested_A0001_")))
     assert "请于 2025-12-15 17:00 前提交" in request and "结题验收" in request

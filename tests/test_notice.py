@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from lifecycle import callconfig
 from review_world import CALL, call_file, json_of
 from test_objections import file_objection, proposed, state_of
+
+from lifecycle import callconfig
 
 
 def test_publish_lists_projects_amounts_channel_and_end_date(cli, tmp_path):
@@ -29,9 +30,10 @@ def test_publish_lists_projects_amounts_channel_and_end_date(cli, tmp_path):
 
 
 def test_titles_are_escaped_in_the_page(cli, tmp_path):
+    from sqlalchemy import update
+
     from lifecycle.db import make_engine, transaction
     from lifecycle.models import Application
-    from sqlalchemy import update
 
     proposed(cli, tmp_path)
     e = make_engine(cli.db)

@@ -4,16 +4,16 @@ from __future__ import annotations
 import json
 from email import message_from_bytes, policy
 
-from sqlalchemy import select
-
 from conftest import fingerprint
+from sqlalchemy import select
+from test_deadlines import advance, audit_rows
+
 from lifecycle import clock
 from lifecycle.db import make_engine, transaction
 from lifecycle.models import Notification
 from notifications import outbox
 from notifications.channels import FileChannel, build, message_id
 from notifications.render import render
-from test_deadlines import advance, audit_rows
 
 
 def listing(cli, *args: str, now: str | None = None) -> list[dict]:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import pytest
-
 from assessment_world import (
     app_state,
     audit_events,
@@ -12,6 +11,7 @@ from assessment_world import (
     people,
     project_toml,
 )
+
 from lifecycle import engine
 from lifecycle.db import make_engine
 

@@ -10,6 +10,7 @@ from assessment_world import (
     people,
     project_toml,
 )
+
 from lifecycle.payments import split
 
 AFTER = {'mode = "instalments"': 'mode = "after_completion"'}

@@ -4,14 +4,14 @@ from __future__ import annotations
 import random
 from datetime import datetime, timedelta
 
+from conftest import EXAMPLE_CALL, fingerprint
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from openpyxl import load_workbook
+from review_world import CALL, app_rows, assignments, call_file, expert_rows, json_of, score, world
 
-from conftest import EXAMPLE_CALL, fingerprint
 from lifecycle import callconfig
 from lifecycle.ranking import Aggregate, Entry, aggregate, aggregates, cut, normalise
-from review_world import CALL, app_rows, assignments, call_file, expert_rows, json_of, score, world
 
 
 def config(**review):

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import json
 
-from sqlalchemy import select
-
 from conftest import EXAMPLE_CALL, fingerprint
-from lifecycle.models import Notification
+from sqlalchemy import select
 from test_deadlines import advance, audit_rows, db_rows, deadlines, run_due, score
+
+from lifecycle.models import Notification
 
 
 def reminders(db: str, kind: str) -> list:

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from collections import Counter, deque
 
+from conftest import fingerprint
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from conftest import fingerprint
-from lifecycle.assignment import Applicant, Reviewer, conflict_of, plan
 from review_world import CALL, app_rows, assignments, expert_rows, json_of, world
+
+from lifecycle.assignment import Applicant, Reviewer, conflict_of, plan
 
 
 def audit_actions(cli, action: str) -> list[dict]:

@@ -7,11 +7,19 @@ import subprocess
 import sys
 from pathlib import Path
 
-from openpyxl import Workbook, load_workbook
-
 from conftest import ROOT, Cli, fingerprint, write_csv
-from review_world import (CALL, CRITERIA, app_rows, assignments, expert_rows, json_of, score,
-                          sheet_row, world)
+from openpyxl import Workbook, load_workbook
+from review_world import (
+    CALL,
+    CRITERIA,
+    app_rows,
+    assignments,
+    expert_rows,
+    json_of,
+    score,
+    sheet_row,
+    world,
+)
 
 
 def in_review(cli, tmp_path, n_apps: int = 4, n_experts: int = 6, per: int = 3) -> dict:
@@ -40,7 +48,7 @@ def test_blank_sheet_lists_the_experts_applications_and_round_trips(cli, tmp_pat
     assert [r[1] for r in rows[1:]] == mine
     assert [r[1] for r in wb["criteria"].iter_rows(values_only=True)][1:6] == list(CRITERIA)
     for i, _ in enumerate(mine, start=2):  # the expert fills it in
-        for j, (c, m) in enumerate(CRITERIA.items(), start=5):
+        for j, (_c, m) in enumerate(CRITERIA.items(), start=5):
             ws.cell(i, j, m * 0.9)
     wb.save(out)
     r = cli("review", "import", CALL, out, now="2025-04-20")

@@ -14,14 +14,14 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import func, select, text
-
 from conftest import Cli
+from sqlalchemy import func, select, text
+from test_deadlines import advance, audit_rows, drafts, make_call, people, states
+from test_smtp import Inbox, free_port, start
+
 from lifecycle import clock
 from lifecycle.db import make_engine
 from lifecycle.models import Deadline, Notification
-from test_deadlines import advance, audit_rows, drafts, make_call, people, states
-from test_smtp import Inbox, free_port, start
 
 STARFUND = str(Path(sys.executable).parent / "starfund")
 

@@ -7,7 +7,6 @@ from email import message_from_bytes, policy
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
-
 from conftest import EXAMPLE_CALL, applications, societies, write_csv
 from test_deadlines import advance, audit_rows
 from test_notify import listing

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import pytest
-
 from assessment_world import (
     app_state,
     audit_events,
@@ -14,6 +13,7 @@ from assessment_world import (
     states_of,
 )
 from conftest import ROOT, write_csv
+
 from lifecycle import callconfig
 
 # totals: 0.95 -> 950 (5 stars), 0.85 -> 850 (4), 0.6 -> 600 (2, on the bound), 0.45 -> 450

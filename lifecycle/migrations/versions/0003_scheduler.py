@@ -8,9 +8,8 @@ The `apscheduler_jobs` table has exactly the shape APScheduler 3's
 SQLAlchemyJobStore expects; creating it here keeps the whole schema under
 Alembic (the job store's own `create(checkfirst=True)` then finds it).
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0003'
 down_revision = '0001'
