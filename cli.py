@@ -1,69 +1,258 @@
 """The starfund command line: parse, call the engine, print. No business rules here.
 
 Every command takes --db, --as and --now; every command that prints data
-takes --json. Errors are one clear message on stderr and a non-zero exit.
+takes --json. An option given on the command line (before or after the
+command name) beats its environment variable, which beats the default.
+
+A user's mistake (any `lifecycle.errors.UserError`) is one message on stderr
+and exit 1; a bad option value is click's usage error, exit 2. Anything else is
+a bug and keeps its traceback. Text options are checked for control characters
+and length at the door (`lifecycle.names`), and everything printed escapes what
+a terminal cannot show safely.
 """
 from __future__ import annotations
 
-import csv
 import functools
+import getpass
 import json
+import os
+import re
 import sys
 from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape as rich_escape
 from rich.table import Table
 
 from lifecycle import audit, calls, clock, db, engine, reports
 from lifecycle.callconfig import ConfigError
-from lifecycle.tabular import InputError
+from lifecycle.errors import BadValue, NotFound, UserError
+from lifecycle.names import clean_name, printable
+from lifecycle.tabular import InputError, csv_writer
 
 console = Console(highlight=False, soft_wrap=True,
                   width=None if sys.stdout.isatty() else 160)  # piped: do not squeeze tables
-EXPECTED_ERRORS = (engine.EngineError, InputError, ConfigError, LookupError, ValueError)
+# Typed user mistakes only: a bare ValueError or LookupError is a bug and shows its traceback.
+EXPECTED_ERRORS = (UserError, InputError, ConfigError)
+ACTOR_LIMIT = 100
+TEXT_LIMIT = 200  # ids, names and other short values given on the command line
+LONG_TEXT = {"reason": 2000, "contact": 500}  # free text options (still one line)
+PATH_LIMIT = 4096
+MAX_COUNT = 1_000_000  # --limit and --page: their product stays a 64-bit offset
+ROW_ID = click.IntRange(1, 2**31 - 1)  # a numbered row (notification, objection)
+
+
+class IsoTime(click.ParamType):
+    """An ISO 8601 date or date-time, as programme-local time; names the accepted form when wrong."""
+
+    name = "ISO-TIME"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> datetime:
+        if isinstance(value, datetime):
+            return value
+        try:
+            return clock.parse(value)
+        except BadValue as e:
+            self.fail(str(e), param, ctx)
+
+
+ISO_TIME = IsoTime()
+
+
+class SafePath(click.Path):
+    """click.Path that refuses control characters and overlong names before touching the disk
+    (a NUL byte would otherwise reach os.stat as a ValueError)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str):
+            try:
+                clean_name(value, "the path", PATH_LIMIT, required=False)
+            except BadValue as e:
+                self.fail(str(e), param, ctx)
+        return super().convert(value, param, ctx)
+
+
+class OutputPath(SafePath):
+    """A file (or, with `folder`, a folder) starfund will write: checked before any work is done,
+    so a command that would fail to write refuses at the door and changes nothing."""
+
+    def __init__(self, folder: bool = False) -> None:
+        super().__init__(file_okay=not folder, dir_okay=folder)
+        self.folder = folder
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        value = super().convert(value, param, ctx)
+        target = Path(os.fsdecode(value))
+        if not self.folder and target.is_dir():
+            self.fail(f"{target} is a folder; accepted: a file name to write", param, ctx)
+        where = target if self.folder else target.parent
+        while not where.exists() and where != where.parent:  # a folder is made with its parents
+            if not self.folder:
+                self.fail(f"the folder {where} does not exist; accepted: a file in an existing "
+                          "folder", param, ctx)
+            where = where.parent
+        if not where.is_dir():
+            self.fail(f"{where} is not a folder", param, ctx)
+        if not os.access(where, os.W_OK) or (target.is_file() and not os.access(target, os.W_OK)):
+            self.fail(f"cannot write to {target}: permission denied", param, ctx)
+        return value
 
 
 class Env:
     """What every command receives: the database, the actor, and --json."""
 
-    def __init__(self, db_arg: str | None, actor: str | None, as_json: bool = False) -> None:
-        self.db_arg, self.actor, self.as_json = db_arg, actor or engine.default_actor(), as_json
+    def __init__(self, db_arg: str | None, actor: str, as_json: bool = False) -> None:
+        self.db_arg, self.actor, self.as_json = db_arg, actor, as_json
         self._engine = None
 
     @property
     def engine(self):
         if self._engine is None:
-            self._engine = db.make_engine(self.db_arg)
+            path = _sqlite_file(self.db_arg)
+            if path and not os.path.exists(path):  # asking must not leave an empty file behind
+                raise NotFound(f"no starfund database at {path}: run `starfund init` first")
+            self._engine = open_database(self.db_arg)
             db.require_schema(self._engine)
         return self._engine
+
+
+def _sqlite_file(db_arg: str | None) -> str | None:
+    """The file of a SQLite database (None: another backend, in memory, or not a valid URL)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        url = make_url(db.resolve_url(db_arg))
+    except ArgumentError:
+        return None
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    return url.database
+
+
+def open_database(db_arg: str | None):
+    """An Engine for --db/STARFUND_DB, checked to answer; a bad URL or file is the user's error."""
+    from sqlalchemy.exc import ArgumentError, DatabaseError, NoSuchModuleError
+
+    shown = db_arg or os.environ.get("STARFUND_DB") or db.DEFAULT_DB
+    try:
+        e = db.make_engine(db_arg)
+        shown = e.url.render_as_string(hide_password=True) if "://" in shown else shown
+    except (ArgumentError, NoSuchModuleError) as err:
+        raise BadValue(f"database {shown!r} is neither a SQLite file nor a database URL "
+                       f"({err}); accepted: a file path or e.g. "
+                       "postgresql://user@host/dbname") from None
+    try:
+        with e.connect():
+            pass
+    except DatabaseError as err:
+        e.dispose()
+        raise NotFound(f"cannot open the database {shown!r}: "
+                       f"{str(err.orig).strip().splitlines()[0]}") from None
+    return e
+
+
+def _pick(ctx: click.Context, key: str, option: str, envvar: str) -> tuple[Any, str]:
+    """A shared option's value and where it came from: this command's option, the same option
+    before the command name, the environment variable, or (None, envvar) for the default."""
+    if ctx.params.get(key) is not None:
+        return ctx.params[key], option
+    root = ctx.find_root().obj or {}
+    if root.get(key) is not None:
+        return root[key], option
+    return os.environ.get(envvar) or None, envvar
+
+
+def _check_text(ctx: click.Context) -> None:
+    """Refuse control characters and overlong values in every text option and argument."""
+    for p in ctx.command.params:
+        if p.name in SHARED or p.name is None:
+            continue
+        value = ctx.params.get(p.name)
+        for v in value if isinstance(value, tuple) else (value,):
+            if not isinstance(v, str):
+                continue
+            limit = PATH_LIMIT if isinstance(p.type, click.Path) else LONG_TEXT.get(p.name, TEXT_LIMIT)
+            try:
+                clean_name(v, "the value", limit, required=False)
+            except BadValue as e:
+                raise click.BadParameter(str(e), ctx, p) from None
+
+
+SHARED = ("db_arg", "as_actor", "at_now")
+
+
+def shared_settings(ctx: click.Context) -> tuple[str | None, str]:
+    """Resolve --db, --as and --now (option > environment > default), checked; freezes the clock."""
+    db_arg, db_from = _pick(ctx, "db_arg", "--db", "STARFUND_DB")
+    actor, actor_from = _pick(ctx, "as_actor", "--as", "STARFUND_ACTOR")
+    now, now_from = _pick(ctx, "at_now", "--now", "STARFUND_NOW")
+    if actor is None:
+        try:
+            actor, actor_from = getpass.getuser(), "the OS user name (set --as)"
+        except (OSError, KeyError):
+            raise click.BadParameter("who acts is unknown (no OS user name); accepted: --as NAME "
+                                     "or STARFUND_ACTOR=NAME", ctx, param_hint="'--as'") from None
+    for value, what, source, limit in ((db_arg, "the database", db_from, PATH_LIMIT),
+                                       (actor, "the actor name", actor_from, ACTOR_LIMIT)):
+        try:
+            if value is not None:
+                clean_name(value, what, limit)
+        except BadValue as e:
+            raise click.BadParameter(str(e), ctx, param_hint=f"'{source}'") from None
+    actor = actor.strip()
+    try:
+        clock.zone()
+    except BadValue as e:
+        raise click.BadParameter(str(e), ctx, param_hint="'STARFUND_TZ'") from None
+    if now is not None:
+        if now_from == "--now":
+            clock.set_now(now)
+        else:
+            try:
+                clock.parse(now)
+            except BadValue as e:
+                raise click.BadParameter(str(e), ctx, param_hint="'STARFUND_NOW'") from None
+    return db_arg, actor
 
 
 def common(fn: Callable) -> Callable:
     """--db, --as and --now on every command (they may also be given before the command)."""
 
-    @click.option("--db", "db_arg", envvar="STARFUND_DB", metavar="URL|FILE",
+    @click.option("--db", "db_arg", metavar="URL|FILE",
                   help="Database: a SQLite file or any SQLAlchemy URL [env STARFUND_DB; "
                        "default starfund.db].")
-    @click.option("--as", "as_actor", envvar="STARFUND_ACTOR", metavar="ACTOR",
+    @click.option("--as", "as_actor", metavar="ACTOR",
                   help="Who acts, for the audit trail [env STARFUND_ACTOR; default: OS user].")
-    @click.option("--now", "at_now", metavar="ISO-TIME",
-                  help="Pretend it is this time (simulation, back-dated entry).")
+    @click.option("--now", "at_now", type=ISO_TIME,
+                  help="Pretend it is this time (simulation, back-dated entry) [env STARFUND_NOW].")
     @functools.wraps(fn)
-    def wrapper(*args: Any, db_arg: str | None, as_actor: str | None, at_now: str | None,
+    def wrapper(*args: Any, db_arg: str | None, as_actor: str | None, at_now: datetime | None,
                 **kwargs: Any) -> Any:
-        parent = click.get_current_context().find_root().obj or {}
-        if at_now or parent.get("now"):
-            clock.set_now(at_now or parent["now"])
-        env = Env(db_arg or parent.get("db"), as_actor or parent.get("actor"),
-                  kwargs.pop("as_json", False))
+        ctx = click.get_current_context()
+        _check_text(ctx)
+        db_value, actor = shared_settings(ctx)
+        env = Env(db_value, actor, kwargs.pop("as_json", False))
         try:
             return fn(env, *args, **kwargs)
         except EXPECTED_ERRORS as e:
-            click.echo(f"error: {e}", err=True)
+            echo(f"error: {e}", err=True)
             sys.exit(1)
     return wrapper
+
+
+def echo(text: Any = "", err: bool = False) -> None:
+    """click.echo, with control characters from the data escaped (newlines and tabs kept)."""
+    click.echo(printable(text, multiline=True), err=err)
+
+
+_UNSAFE_IN_JSON = re.compile("[\x7f-\x9f\u2028\u2029\u200e\u200f\u061c\u202a-\u202e"
+                             "\u2066-\u2069]")
 
 
 def json_option(fn: Callable) -> Callable:
@@ -71,25 +260,52 @@ def json_option(fn: Callable) -> Callable:
 
 
 def emit_json(data: Any) -> None:
-    click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+    text = json.dumps(data, ensure_ascii=False, indent=2, default=str)  # escapes C0 itself
+    click.echo(_UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
 
 
 def table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
-    t = Table(title=title, title_justify="left")
+    t = Table(title=rich_escape(printable(title)), title_justify="left")
     for c in columns:
         t.add_column(c)
     for r in rows:
-        t.add_row(*["" if v is None else str(v) for v in r])
+        t.add_row(*["" if v is None else rich_escape(printable(v)) for v in r])
     console.print(t)
 
 
+def csv_cell(value: Any) -> Any:
+    """A CSV cell: control characters escaped when the CSV goes to a terminal, kept in a file."""
+    return printable(value) if isinstance(value, str) and sys.stdout.isatty() else value
+
+
+def known(conn, call_id: str | None = None, application_id: str | None = None,
+          society_id: str | None = None) -> None:
+    """Refuse a filter naming a call, application or society that does not exist."""
+    from sqlalchemy import select
+
+    from lifecycle.models import Application, Society
+
+    if call_id is not None:
+        engine.load_call(conn, call_id)
+    if application_id is not None and conn.execute(
+            select(Application.id).where(Application.id == application_id)).first() is None:
+        raise NotFound(f"no application {application_id!r}")
+    if society_id is not None and conn.execute(
+            select(Society.id).where(Society.id == society_id)).first() is None:
+        raise NotFound(f"no society {society_id!r}")
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--db", "db_arg", envvar="STARFUND_DB", metavar="URL|FILE", help="Database (see init).")
-@click.option("--as", "actor", metavar="ACTOR", help="Who acts (see any command).")
-@click.option("--now", metavar="ISO-TIME", help="Pretend it is this time.")
+@click.option("--db", "db_arg", metavar="URL|FILE",
+              help="Database (see init) [env STARFUND_DB; default starfund.db].")
+@click.option("--as", "as_actor", metavar="ACTOR",
+              help="Who acts (see any command) [env STARFUND_ACTOR; default: OS user].")
+@click.option("--now", "at_now", type=ISO_TIME,
+              help="Pretend it is this time [env STARFUND_NOW].")
 @click.version_option("0.1.0", prog_name="starfund")
 @click.pass_context
-def main(ctx: click.Context, db_arg: str | None, actor: str | None, now: str | None) -> None:
+def main(ctx: click.Context, db_arg: str | None, as_actor: str | None,
+         at_now: datetime | None) -> None:
     """starfund: run a public funding programme from call to outcome.
 
     \b
@@ -97,7 +313,7 @@ def main(ctx: click.Context, db_arg: str | None, actor: str | None, now: str | N
     Then:        starfund status 2025-project
                  starfund audit query --call 2025-project
     """
-    ctx.obj = {"db": db_arg, "actor": actor, "now": now}
+    ctx.obj = {"db_arg": db_arg, "as_actor": as_actor, "at_now": at_now}
 
 
 # --- setup --------------------------------------------------------------------
@@ -111,24 +327,29 @@ def init(env: Env) -> None:
     Example:  starfund init --db programme.db
               starfund init --db postgresql://postgres@127.0.0.1/starfund
     """
-    e = db.make_engine(env.db_arg)
+    e = open_database(env.db_arg)
     done = db.upgrade(e)
-    click.echo(f"database {done}: {e.url.render_as_string()}")
+    echo(f"database {done}: {e.url.render_as_string()}")
 
 
 @main.command()
 @click.option("--years", default=1, show_default=True, type=click.IntRange(1, 10),
               help="Programme years to run in a row.")
 @click.option("--seed", default=2025, show_default=True, help="Random seed of the simulation.")
-@click.option("--outbox", default="outbox", show_default=True, type=click.Path(),
+@click.option("--outbox", default="outbox", show_default=True, type=OutputPath(folder=True),
               help="Folder the notifications are delivered to.")
 @click.option("--fresh/--keep", default=True, show_default=True,
-              help="Start from a new database file (SQLite only).")
+              help="Start the demo's own database over (--keep: use it only if it holds no "
+                   "simulation yet).")
 @click.option("--societies", default=60, show_default=True, type=click.IntRange(20, 80),
               help="Societies in the simulation (each year ~2.5 declarations per society).")
 @common
 def demo(env: Env, years: int, seed: int, outbox: str, fresh: bool, societies: int) -> None:
     """Simulate a whole programme year (or several) on a new database, printing each step.
+
+    The demo writes only to a database it made: a new SQLite file (default
+    starfund-demo.db), an empty database, or one an earlier demo made and
+    marked. Pointed at any other database it refuses and changes nothing.
 
     \b
     Example:  starfund demo
@@ -136,7 +357,7 @@ def demo(env: Env, years: int, seed: int, outbox: str, fresh: bool, societies: i
     """
     from lifecycle import demo as demo_mod
 
-    demo_mod.run(env.db_arg or "starfund-demo.db", years=years, seed=seed, outbox=outbox,
+    demo_mod.run(env.db_arg or demo_mod.DEFAULT_DB, years=years, seed=seed, outbox=outbox,
                  fresh=fresh, actor=env.actor, out=console, societies=societies)
 
 
@@ -148,7 +369,7 @@ def call_group() -> None:
 
 
 @call_group.command("create")
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("file", type=SafePath(dir_okay=False))
 @common
 def call_create(env: Env, file: str) -> None:
     """Create a call from a TOML file (see examples/call.toml).
@@ -158,7 +379,7 @@ def call_create(env: Env, file: str) -> None:
     """
     with db.transaction(env.engine) as s:
         config = calls.create_from_file(s.connection(), file, env.actor)
-    click.echo(f"call {config.id} created: {config.title} ({config.workflow}, "
+    echo(f"call {config.id} created: {config.title} ({config.workflow}, "
                f"{len(config.categories)} categories, budget {config.budget_total:,})")
 
 
@@ -179,9 +400,16 @@ def call_list(env: Env) -> None:
           [[r["id"], r["title"], r["workflow"], r["created_at"]] for r in rows])
 
 
-def _import(env: Env, fn: Callable, *args: Any) -> dict:
+def encoding_option(fn: Callable) -> Callable:
+    """--encoding on every import: a CSV's text encoding when detection is not enough."""
+    return click.option("--encoding", metavar="NAME", envvar="STARFUND_ENCODING", default=None,
+                        help="Text encoding of a CSV file [env STARFUND_ENCODING; default: "
+                             "detected, UTF-8 with or without BOM, or GB18030/GBK].")(fn)
+
+
+def _import(env: Env, fn: Callable, *args: Any, encoding: str | None = None) -> dict:
     with db.transaction(env.engine) as s:
-        return fn(s.connection(), *args, env.actor)
+        return fn(s.connection(), *args, env.actor, encoding=encoding)
 
 
 @main.group("society")
@@ -190,9 +418,10 @@ def society_group() -> None:
 
 
 @society_group.command("import")
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("file", type=SafePath(dir_okay=False))
+@encoding_option
 @common
-def society_import(env: Env, file: str) -> None:
+def society_import(env: Env, file: str, encoding: str | None) -> None:
     """Import societies from CSV or XLSX (all or nothing).
 
     Columns: id, name, email; optional name_en, institution, language,
@@ -203,8 +432,8 @@ def society_import(env: Env, file: str) -> None:
     """
     from lifecycle import registry
 
-    r = _import(env, registry.import_societies, file)
-    click.echo(f"societies: {r['created']} created, {r['updated']} updated")
+    r = _import(env, registry.import_societies, file, encoding=encoding)
+    echo(f"societies: {r['created']} created, {r['updated']} updated")
 
 
 @society_group.command("show")
@@ -224,13 +453,13 @@ def society_show(env: Env, society_id: str) -> None:
     if env.as_json:
         return emit_json(d)
     s, cur = d["society"], d["current_star"]
-    click.echo(f"{s['id']}  {s['name']}  {s['name_en']}  ({s['institution']})")
-    click.echo(f"  annual inspection {'passed' if s['annual_inspection_passed'] else 'FAILED'}"
+    echo(f"{s['id']}  {s['name']}  {s['name_en']}  ({s['institution']})")
+    echo(f"  annual inspection {'passed' if s['annual_inspection_passed'] else 'FAILED'}"
                f"  penalty {'YES' if s['penalty'] else 'no'}")
-    click.echo("  current star: " + (f"{cur['stars']} ({cur['level']}) from {cur['call']}, "
+    echo("  current star: " + (f"{cur['stars']} ({cur['level']}) from {cur['call']}, "
                                      f"valid until {cur['valid_until'][:10]}" if cur else "none"))
     if d["barred_from_next_project_call"]:
-        click.echo(f"  barred from the next project call: {d['barred_from_next_project_call']}")
+        echo(f"  barred from the next project call: {d['barred_from_next_project_call']}")
     if d["star_history"]:
         table("star history", ["call", "stars", "total", "change", "reward", "awarded",
                                "valid until", "status", "why it ended"],
@@ -251,9 +480,10 @@ def expert_group() -> None:
 
 
 @expert_group.command("import")
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("file", type=SafePath(dir_okay=False))
+@encoding_option
 @common
-def expert_import(env: Env, file: str) -> None:
+def expert_import(env: Env, file: str, encoding: str | None) -> None:
     """Import experts from CSV or XLSX (all or nothing).
 
     Columns: id, name, email; optional name_en, institution, language,
@@ -265,8 +495,8 @@ def expert_import(env: Env, file: str) -> None:
     """
     from lifecycle import registry
 
-    r = _import(env, registry.import_experts, file)
-    click.echo(f"experts: {r['created']} created, {r['updated']} updated")
+    r = _import(env, registry.import_experts, file, encoding=encoding)
+    echo(f"experts: {r['created']} created, {r['updated']} updated")
 
 
 @main.group("application")
@@ -276,9 +506,10 @@ def application_group() -> None:
 
 @application_group.command("import")
 @click.argument("call_id", metavar="CALL")
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("file", type=SafePath(dir_okay=False))
+@encoding_option
 @common
-def application_import(env: Env, call_id: str, file: str) -> None:
+def application_import(env: Env, call_id: str, file: str, encoding: str | None) -> None:
     """Import declarations into CALL as drafts (all or nothing).
 
     Columns: society_id, category, title, requested_amount; optional id,
@@ -289,21 +520,21 @@ def application_import(env: Env, call_id: str, file: str) -> None:
     """
     from lifecycle import declarations
 
-    r = _import(env, declarations.import_applications, call_id, file)
-    click.echo(f"applications: {r['created']} drafts created in {call_id}")
+    r = _import(env, declarations.import_applications, call_id, file, encoding=encoding)
+    echo(f"applications: {r['created']} drafts created in {call_id}")
 
 
 # --- moving applications ------------------------------------------------------------
 
 def print_report(report: engine.Report) -> None:
     verb = "would move" if report.dry_run else "moved"
-    click.echo(f"{report.call_id} {report.trigger}: {verb} {report.moved_total}, "
+    echo(f"{report.call_id} {report.trigger}: {verb} {report.moved_total}, "
                f"skipped {report.skipped_total}" + (" (dry run: nothing written)"
                                                      if report.dry_run else ""))
     for (src, dst), n in sorted(report.moved.items()):
-        click.echo(f"  {n} {src} -> {dst}")
+        echo(f"  {n} {src} -> {dst}")
     for reason, n in report.skipped.most_common():
-        click.echo(f"  {n} skipped: {reason}")
+        echo(f"  {n} skipped: {reason}")
 
 
 def show_report(env: Env, report: engine.Report) -> None:
@@ -354,12 +585,12 @@ def status(env: Env, call_id: str) -> None:
         return emit_json(s)
     table(f"{s['call']} {s['title']} ({s['total']} applications, now {s['now']})",
           ["state", "label", "count"], [[r["state"], r["label"], r["count"]] for r in s["states"]])
-    click.echo(f"requested {s['requested']:,}  granted {s['granted']:,}  budget {s['budget']:,}")
+    echo(f"requested {s['requested']:,}  granted {s['granted']:,}  budget {s['budget']:,}")
     if s.get("money"):
         m = s["money"]
-        click.echo(f"paid {m['paid']:,}  due {m['due']:,}  planned {m['planned']:,}  "
+        echo(f"paid {m['paid']:,}  due {m['due']:,}  planned {m['planned']:,}  "
                    f"withheld {m['withheld']:,}  to recover {m['to_recover']:,}")
-    click.echo(f"possible triggers now: {', '.join(s['possible_triggers']) or 'none'}")
+    echo(f"possible triggers now: {', '.join(s['possible_triggers']) or 'none'}")
     if s["deadlines"]:
         table("deadlines", ["kind", "due", "fires", "fired"],
               [[d["kind"], d["due_at"], d["fires"], d["fired_at"] or "pending"]
@@ -381,15 +612,15 @@ def show(env: Env, app_id: str) -> None:
     if env.as_json:
         return emit_json(d)
     a = d["application"]
-    click.echo(f"{a['id']}  {a['title']}  [{a['state']}] v{a['version']}")
-    click.echo(f"  society {a['society_id']}  category {a['category']}  "
+    echo(f"{a['id']}  {a['title']}  [{a['state']}] v{a['version']}")
+    echo(f"  society {a['society_id']}  category {a['category']}  "
                f"requested {a['requested_amount']:,}  granted {a['granted_amount'] or 0:,}  "
                f"score {a['score'] if a['score'] is not None else '-'}  rank {a['rank'] or '-'}")
     if a["decision_reason"]:
-        click.echo(f"  decision: {a['decision_reason']}")
+        echo(f"  decision: {a['decision_reason']}")
     if d.get("money") and d.get("payments"):
         m = d["money"]
-        click.echo(f"  money: paid {m['paid']:,}  due {m['due']:,}  planned {m['planned']:,}  "
+        echo(f"  money: paid {m['paid']:,}  due {m['due']:,}  planned {m['planned']:,}  "
                    f"withheld {m['withheld']:,}  to recover {m['to_recover']:,}")
         table("payments", ["#", "instalment", "on", "amount", "status", "due", "paid"],
               [[p["seq"], p["label"], p["release"],
@@ -429,7 +660,7 @@ def assessment_group() -> None:
 
 @assessment_group.command("report")
 @click.argument("app_id", metavar="APPLICATION")
-@click.option("--file", "file", required=True, type=click.Path(dir_okay=False),
+@click.option("--file", "file", required=True, type=SafePath(dir_okay=False),
               help="The society's report (any file; stored with its SHA-256).")
 @json_option
 @common
@@ -445,15 +676,16 @@ def assessment_report(env: Env, app_id: str, file: str) -> None:
         r = assessing.record_report(s.connection(), app_id, file, env.actor)
     if env.as_json:
         return emit_json(r)
-    click.echo(f"report recorded for {r['application']} ({r['checkpoint']}): {r['file']}, "
+    echo(f"report recorded for {r['application']} ({r['checkpoint']}): {r['file']}, "
                f"{r['bytes']:,} bytes" + (f" - LATE (due {r['due']})" if r["late"] else ""))
 
 
 @assessment_group.command("grades")
 @click.argument("call_id", metavar="CALL")
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("file", type=SafePath(dir_okay=False))
+@encoding_option
 @common
-def assessment_grades(env: Env, call_id: str, file: str) -> None:
+def assessment_grades(env: Env, call_id: str, file: str, encoding: str | None) -> None:
     """Import assessment grades of CALL's current checkpoint (all or nothing).
 
     Columns: application_id, score; optional grader (several graders of one
@@ -464,9 +696,9 @@ def assessment_grades(env: Env, call_id: str, file: str) -> None:
     """
     from lifecycle import assessing
 
-    r = _import(env, assessing.import_grades, call_id, file)
+    r = _import(env, assessing.import_grades, call_id, file, encoding=encoding)
     per = ", ".join(f"{k} {v}" for k, v in r.items() if k not in ("graded", "rows"))
-    click.echo(f"grades: {r['graded']} applications graded from {r['rows']} rows ({per})")
+    echo(f"grades: {r['graded']} applications graded from {r['rows']} rows ({per})")
 
 
 @assessment_group.command("outcomes")
@@ -539,7 +771,7 @@ def payments_pay(env: Env, call_id: str, only: tuple[str, ...]) -> None:
 
     with db.transaction(env.engine) as s:
         r = payments.pay(s.connection(), call_id, env.actor, list(only) or None)
-    click.echo(f"paid {r['instalments']} instalments to {r['applications']} applications: "
+    echo(f"paid {r['instalments']} instalments to {r['applications']} applications: "
                f"{r['amount']:,} yuan")
 
 
@@ -567,7 +799,7 @@ def payments_list(env: Env, call_id: str) -> None:
 # --- star-rated societies (以奖代补) --------------------------------------------------
 
 @main.command("stars")
-@click.argument("call_id", metavar="CALL", required=False)
+@click.argument("call_id", metavar="[CALL]", required=False)
 @json_option
 @common
 def stars_table(env: Env, call_id: str | None) -> None:
@@ -580,6 +812,7 @@ def stars_table(env: Env, call_id: str | None) -> None:
     from lifecycle import stars
 
     with env.engine.connect() as conn:
+        known(conn, call_id)
         rows = stars.star_table(conn, call_id)
     if env.as_json:
         return emit_json(rows)
@@ -614,11 +847,12 @@ def star_sheet(env: Env, call_id: str, as_csv: bool) -> None:
     with env.engine.connect() as conn:
         rows = stars.sheet(stars._star_call(conn, call_id))
     if as_csv:
-        w = csv.writer(sys.stdout)
+        w = csv_writer(sys.stdout)
         w.writerow(["society_id", "capacity", "indicator", "name", "max", "self_score",
                     "evidence"])
         for r in rows:
-            w.writerow(["", r["capacity"], r["indicator"], r["name"], r["max"], "", ""])
+            w.writerow(["", *map(csv_cell, (r["capacity"], r["indicator"], r["name"])), r["max"],
+                        "", ""])
         return
     if env.as_json:
         return emit_json(rows)
@@ -630,9 +864,10 @@ def star_sheet(env: Env, call_id: str, as_csv: bool) -> None:
 
 @star_group.command("declare")
 @click.argument("call_id", metavar="CALL")
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("file", type=SafePath(dir_okay=False))
+@encoding_option
 @common
-def star_declare(env: Env, call_id: str, file: str) -> None:
+def star_declare(env: Env, call_id: str, file: str, encoding: str | None) -> None:
     """Import societies' self-evaluations into star CALL as declarations (all or nothing).
 
     Columns: society_id, indicator, self_score; optional name, capacity, max,
@@ -643,15 +878,16 @@ def star_declare(env: Env, call_id: str, file: str) -> None:
     """
     from lifecycle import stars
 
-    r = _import(env, stars.import_self_evaluation, call_id, file)
-    click.echo(f"star declarations: {r['declarations']} drafts created ({r['scores']} scores)")
+    r = _import(env, stars.import_self_evaluation, call_id, file, encoding=encoding)
+    echo(f"star declarations: {r['declarations']} drafts created ({r['scores']} scores)")
 
 
 @star_group.command("check")
 @click.argument("call_id", metavar="CALL")
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("file", type=SafePath(dir_okay=False))
+@encoding_option
 @common
-def star_check(env: Env, call_id: str, file: str) -> None:
+def star_check(env: Env, call_id: str, file: str, encoding: str | None) -> None:
     """Import the association's checked score per indicator (all or nothing).
 
     Columns: society_id, indicator, checked_score; optional note.
@@ -661,15 +897,16 @@ def star_check(env: Env, call_id: str, file: str) -> None:
     """
     from lifecycle import stars
 
-    r = _import(env, stars.import_checked, call_id, file)
-    click.echo(f"checked scores: {r['scores']} recorded for {r['declarations']} declarations")
+    r = _import(env, stars.import_checked, call_id, file, encoding=encoding)
+    echo(f"checked scores: {r['scores']} recorded for {r['declarations']} declarations")
 
 
 @star_group.command("review")
 @click.argument("call_id", metavar="CALL")
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("file", type=SafePath(dir_okay=False))
+@encoding_option
 @common
-def star_review(env: Env, call_id: str, file: str) -> None:
+def star_review(env: Env, call_id: str, file: str, encoding: str | None) -> None:
     """Import experts' scores per indicator (all or nothing; 回避 enforced).
 
     Columns: expert_id, society_id, indicator, score; optional note. Each
@@ -680,8 +917,8 @@ def star_review(env: Env, call_id: str, file: str) -> None:
     """
     from lifecycle import stars
 
-    r = _import(env, stars.import_reviews, call_id, file)
-    click.echo(f"expert reviews: {r['sheets']} sheets for {r['declarations']} declarations")
+    r = _import(env, stars.import_reviews, call_id, file, encoding=encoding)
+    echo(f"expert reviews: {r['sheets']} sheets for {r['declarations']} declarations")
 
 
 @star_group.command("revoke")
@@ -728,7 +965,7 @@ def workflow_show(env: Env, name: str, fmt: str) -> None:
         wm = for_workflow(name)
     except UnknownWorkflow as e:
         raise click.ClickException(str(e)) from None
-    click.echo(wm.mermaid() if fmt == "mermaid" else wm.text())
+    echo(wm.mermaid() if fmt == "mermaid" else wm.text())
 
 
 # --- audit ---------------------------------------------------------------------------
@@ -743,16 +980,19 @@ def audit_group() -> None:
 @click.option("--application", "application_id", help="Only this application.")
 @click.option("--actor", help="Only this actor.")
 @click.option("--trigger", "action", help="Only this trigger or act (e.g. close_declaration, score).")
-@click.option("--since", help="From this ISO time (inclusive).")
-@click.option("--until", help="Before this ISO time.")
+@click.option("--since", type=ISO_TIME, help="From this ISO time (inclusive).")
+@click.option("--until", type=ISO_TIME, help="Before this ISO time.")
 @click.option("--newest-first", is_flag=True, help="Newest events first.")
-@click.option("--limit", default=50, show_default=True, help="Events per page (0: all).")
-@click.option("--page", default=1, show_default=True, type=click.IntRange(1), help="Page number.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(0, MAX_COUNT),
+              help="Events per page (0: all).")
+@click.option("--page", default=1, show_default=True, type=click.IntRange(1, MAX_COUNT),
+              help="Page number.")
 @click.option("--csv", "as_csv", is_flag=True, help="Write CSV to stdout.")
 @json_option
 @common
 def audit_query(env: Env, call_id: str | None, application_id: str | None, actor: str | None,
-                action: str | None, since: str | None, until: str | None, newest_first: bool,
+                action: str | None, since: datetime | None, until: datetime | None,
+                newest_first: bool,
                 limit: int, page: int, as_csv: bool) -> None:
     """Query the audit trail.
 
@@ -761,19 +1001,19 @@ def audit_query(env: Env, call_id: str | None, application_id: str | None, actor
               starfund audit query --actor scheduler --since 2025-04-01 --csv > audit.csv
     """
     q = audit.Query(call_id=call_id, application_id=application_id, actor=actor, action=action,
-                    since=clock.parse(since) if since else None,
-                    until=clock.parse(until) if until else None, newest_first=newest_first,
+                    since=since, until=until, newest_first=newest_first,
                     limit=limit or None, offset=(page - 1) * limit if limit else 0)
     with env.engine.connect() as conn:
+        known(conn, call_id, application_id)
         if as_csv:
-            w = csv.writer(sys.stdout)
+            w = csv_writer(sys.stdout)
             cols = ["seq", "at", "actor", "action", "call_id", "application_id", "from_state",
                     "to_state", "payload", "hash"]
             w.writerow(cols)
             rows = audit.iter_rows(conn, q) if not limit else audit.query(conn, q)
             for r in rows:
-                w.writerow([json.dumps(r[c], ensure_ascii=False) if c == "payload" else r[c]
-                            for c in cols])
+                w.writerow([csv_cell(json.dumps(r[c], ensure_ascii=False) if c == "payload"
+                                     else r[c]) for c in cols])
             return
         rows = audit.query(conn, q)
     if env.as_json:
@@ -788,23 +1028,33 @@ def audit_query(env: Env, call_id: str | None, application_id: str | None, actor
 @json_option
 @common
 def audit_verify(env: Env) -> None:
-    """Check the audit trail's hash chain; reports the first broken link (exit 1).
+    """Check the audit trail: its hash chain, and that it explains the applications.
+
+    Every application's state must be where its last audit event left it, every
+    application must have its creation event, and a database with applications
+    must have a trail. Reports every problem found, one line each (exit 1).
 
     \b
     Example:  starfund audit verify
     """
     with env.engine.connect() as conn:
-        checked, broken = audit.verify(conn)
+        result = audit.check(conn)
+    broken = result.first_break
     if env.as_json:
-        emit_json({"checked": checked, "ok": broken is None,
+        emit_json({"checked": result.checked, "ok": result.ok,
+                   "applications": result.applications,
                    "broken_at": broken.seq if broken else None,
-                   "problem": broken.problem if broken else None})
-    elif broken is None:
-        click.echo(f"audit chain intact: {checked} events verified")
+                   "problem": broken.problem if broken else None,
+                   "problems": [p.__dict__ for p in result.problems]})
+    elif result.ok:
+        echo(f"audit chain intact: {result.checked} events verified; "
+                   f"{result.applications} applications agree with their trail")
     else:
-        click.echo(f"audit chain BROKEN at event {broken.seq}: {broken.problem} "
-                   f"({checked} events verified before it)", err=True)
-    if broken is not None:
+        echo(f"audit trail BROKEN: {len(result.problems)} problem(s) "
+                   f"({result.checked} events read)", err=True)
+        for p in result.problems:
+            echo(f"  {p.message}", err=True)
+    if not result.ok:
         sys.exit(1)
 
 
@@ -817,21 +1067,25 @@ def channel_options(fn: Callable) -> Callable:
                      envvar="STARFUND_CHANNEL", show_default=True,
                      help="Deliver to a folder of .eml files or through SMTP [env STARFUND_CHANNEL]."),
         click.option("--outbox", default="outbox", envvar="STARFUND_OUTBOX", show_default=True,
-                     type=click.Path(file_okay=False),
+                     type=OutputPath(folder=True),
                      help="Folder for the file channel [env STARFUND_OUTBOX]."),
         click.option("--smtp-host", envvar="STARFUND_SMTP_HOST", help="SMTP server [env STARFUND_SMTP_HOST]."),
-        click.option("--smtp-port", type=int, default=25, envvar="STARFUND_SMTP_PORT",
+        click.option("--smtp-port", type=click.IntRange(1, 65535), default=25, envvar="STARFUND_SMTP_PORT",
                      show_default=True, help="SMTP port [env STARFUND_SMTP_PORT]."),
         click.option("--smtp-starttls/--no-smtp-starttls", default=False,
                      envvar="STARFUND_SMTP_STARTTLS", help="Use STARTTLS [env STARFUND_SMTP_STARTTLS]."),
         click.option("--smtp-user", envvar="STARFUND_SMTP_USER",
                      help="SMTP login; the password is read only from STARFUND_SMTP_PASSWORD."),
+        click.option("--smtp-timeout", type=click.FloatRange(0, min_open=True), default=10.0,
+                     envvar="STARFUND_SMTP_TIMEOUT", show_default=True,
+                     help="Seconds to wait for the SMTP server; one timeout ends the round "
+                          "[env STARFUND_SMTP_TIMEOUT]."),
         click.option("--max-attempts", type=click.IntRange(1), default=5, show_default=True,
                      help="Attempts before a message is marked failed."),
         click.option("--backoff", "backoff_seconds", type=click.FloatRange(0), default=60,
                      show_default=True, help="Seconds before the first retry; doubles each time."),
         click.option("--templates", "templates_dir", envvar="STARFUND_TEMPLATES",
-                     type=click.Path(file_okay=False),
+                     type=SafePath(file_okay=False),
                      help="Folder overriding templates (<lang>/<kind>.txt) [env STARFUND_TEMPLATES]."),
     ]
     for option in reversed(options):
@@ -843,8 +1097,12 @@ def _channel_factory(kw: dict[str, Any]) -> Callable[[], Any]:
     from notifications import channels
 
     settings = dict(kind=kw["channel"], outbox=kw["outbox"], host=kw["smtp_host"],
-                    port=kw["smtp_port"], starttls=kw["smtp_starttls"], user=kw["smtp_user"])
-    channels.make(**settings)  # fail now, clearly, on bad settings
+                    port=kw["smtp_port"], starttls=kw["smtp_starttls"], user=kw["smtp_user"],
+                    timeout=kw["smtp_timeout"])
+    try:
+        channels.make(**settings)  # fail now, clearly, on bad settings (BadValue)
+    except OSError as e:  # the outbox folder cannot be made
+        raise BadValue(f"--outbox {kw['outbox']}: {e.strerror or e}") from None
     return lambda: channels.make(**settings)
 
 
@@ -877,11 +1135,11 @@ def notify_send(env: Env, **kw: Any) -> None:
               templates=kw["templates_dir"])
     if env.as_json:
         return emit_json(r.as_dict())
-    click.echo(f"notifications via {channel!r}: {r.sent} sent, {r.retrying} to retry, "
+    echo(f"notifications via {channel!r}: {r.sent} sent, {r.retrying} to retry, "
                f"{r.failed} failed" + (f", {r.resolved} settled after an interrupted send"
                                        if r.resolved else ""))
     for line in r.errors[:20]:
-        click.echo(f"  failed {line}", err=True)
+        echo(f"  failed {line}", err=True)
 
 
 @notify_group.command("list")
@@ -892,7 +1150,8 @@ def notify_send(env: Env, **kw: Any) -> None:
               help="Only messages whose sender stopped between sending and recording.")
 @click.option("--call", "call_id", help="Only this call.")
 @click.option("--application", "application_id", help="Only this application.")
-@click.option("--limit", default=200, show_default=True, help="At most this many (0: all).")
+@click.option("--limit", default=200, show_default=True, type=click.IntRange(0, MAX_COUNT),
+              help="At most this many (0: all).")
 @json_option
 @common
 def notify_list(env: Env, failed: bool, status: str | None, in_doubt: bool, call_id: str | None,
@@ -906,6 +1165,7 @@ def notify_list(env: Env, failed: bool, status: str | None, in_doubt: bool, call
     from notifications import outbox
 
     with env.engine.connect() as conn:
+        known(conn, call_id, application_id)
         rows = outbox.listing(conn, "failed" if failed else status, call_id, application_id,
                               in_doubt, limit or None)
         totals = outbox.counts(conn)
@@ -915,11 +1175,11 @@ def notify_list(env: Env, failed: bool, status: str | None, in_doubt: bool, call
                             "last error"],
           [[r["id"], r["kind"], r["to"], r["language"], r["status"], r["attempts"],
             r["sent_at"] or r["next_attempt_at"], r["last_error"][:60]] for r in rows])
-    click.echo("totals: " + (", ".join(f"{n} {s}" for s, n in sorted(totals.items())) or "none"))
+    echo("totals: " + (", ".join(f"{n} {s}" for s, n in sorted(totals.items())) or "none"))
 
 
 @notify_group.command("retry")
-@click.option("--id", "ids", multiple=True, type=int, metavar="N",
+@click.option("--id", "ids", multiple=True, type=ROW_ID, metavar="N",
               help="Only these notifications (repeatable); default: all failed.")
 @click.option("--in-doubt", is_flag=True,
               help="Re-queue messages stuck in 'sending' after a crash (you checked they did not go "
@@ -936,7 +1196,7 @@ def notify_retry(env: Env, ids: tuple[int, ...], in_doubt: bool) -> None:
 
     with db.transaction(env.engine) as s:
         n = outbox.requeue(s.connection(), env.actor, list(ids) or None, in_doubt)
-    click.echo(f"{n} notification(s) re-queued; deliver them with `starfund notify send`")
+    echo(f"{n} notification(s) re-queued; deliver them with `starfund notify send`")
 
 
 @main.group("templates")
@@ -946,7 +1206,7 @@ def templates_group() -> None:
 
 @templates_group.command("check")
 @click.option("--templates", "templates_dir", envvar="STARFUND_TEMPLATES",
-              type=click.Path(file_okay=False),
+              type=SafePath(file_okay=False),
               help="Override folder to check with the built-in templates [env STARFUND_TEMPLATES].")
 @json_option
 @common
@@ -966,8 +1226,8 @@ def templates_check(env: Env, templates_dir: str | None) -> None:
                    "problems": [p.__dict__ for p in r.problems]})
     else:
         for p in r.problems:
-            click.echo(str(p), err=p.severity == "error")
-        click.echo(f"{len(r.checked)} templates checked: {len(r.errors)} error(s), "
+            echo(str(p), err=p.severity == "error")
+        echo(f"{len(r.checked)} templates checked: {len(r.errors)} error(s), "
                    f"{len(r.problems) - len(r.errors)} warning(s)")
     if r.errors:
         sys.exit(1)
@@ -982,7 +1242,7 @@ def templates_check(env: Env, templates_dir: str | None) -> None:
               help="Language (default: the recipient's).")
 @click.option("--html", "show_html", is_flag=True, help="Also print the HTML part.")
 @click.option("--templates", "templates_dir", envvar="STARFUND_TEMPLATES",
-              type=click.Path(file_okay=False), help="Override folder [env STARFUND_TEMPLATES].")
+              type=SafePath(file_okay=False), help="Override folder [env STARFUND_TEMPLATES].")
 @json_option
 @common
 def templates_preview(env: Env, kind: str, app_id: str, expert_id: str | None,
@@ -1001,14 +1261,14 @@ def templates_preview(env: Env, kind: str, app_id: str, expert_id: str | None,
     try:
         out = render.render(kind, lang, ctx, templates_dir)
     except Exception as e:  # noqa: BLE001 - a template error is the answer here
-        raise ValueError(f"template {lang}/{kind} does not render: {type(e).__name__}: {e}") from e
+        raise BadValue(f"template {lang}/{kind} does not render: {type(e).__name__}: {e}") from e
     if env.as_json:
         return emit_json({"kind": kind, "language": lang, "to": recipient,
                           "subject": out.subject, "body": out.body, "html": out.html,
                           "context": ctx})
-    click.echo(f"To: {recipient}\nLanguage: {lang}\nSubject: {out.subject}\n\n{out.body}")
+    echo(f"To: {recipient}\nLanguage: {lang}\nSubject: {out.subject}\n\n{out.body}")
     if show_html and out.html:
-        click.echo(f"--- html ---\n{out.html}")
+        echo(f"--- html ---\n{out.html}")
 
 
 @main.group("deadlines")
@@ -1017,7 +1277,7 @@ def deadlines_group() -> None:
 
 
 @deadlines_group.command("list")
-@click.argument("call_id", metavar="CALL", required=False)
+@click.argument("call_id", metavar="[CALL]", required=False)
 @click.option("--pending", is_flag=True, help="Only deadlines not fired yet.")
 @json_option
 @common
@@ -1031,6 +1291,7 @@ def deadlines_list(env: Env, call_id: str | None, pending: bool) -> None:
     from lifecycle import scheduler
 
     with env.engine.connect() as conn:
+        known(conn, call_id)
         rows = scheduler.listing(conn, call_id, pending)
     if env.as_json:
         return emit_json(rows)
@@ -1062,8 +1323,8 @@ def deadlines_run_due(env: Env) -> None:
         emit_json([f.as_dict() for f in firings])
     else:
         for f in firings:
-            click.echo(f.line())
-        click.echo(f"{sum(f.outcome == 'fired' for f in firings)} fired, "
+            echo(f.line())
+        echo(f"{sum(f.outcome == 'fired' for f in firings)} fired, "
                    f"{sum(f.outcome == 'skipped' for f in firings)} skipped, "
                    f"{sum(f.outcome == 'failed' for f in firings)} failed (now {clock.now()})")
     if any(f.outcome == "failed" for f in firings):
@@ -1089,6 +1350,10 @@ def scheduler_run(env: Env, sync_every: float, drain_every: float, **kw: Any) ->
     rebuilds its jobs from the deadline rows (job store: the `apscheduler_jobs`
     table of the same database). Several workers may run against one database:
     each deadline and each message is still handled exactly once. Logs go to stderr.
+    --backoff is the first retry delay of a failed delivery and of a failed
+    deadline firing (doubling each time). SIGINT/SIGTERM stop it within seconds
+    and it exits 0: the firing or mail batch in hand finishes (committed, or
+    recorded as failed), nothing is left claimed, and no new work starts.
 
     \b
     Example:  starfund scheduler run --db postgresql://starfund@db/starfund
@@ -1103,7 +1368,8 @@ def scheduler_run(env: Env, sync_every: float, drain_every: float, **kw: Any) ->
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     runner = scheduler.Runner(env.engine, _channel_factory(kw), sync_every=sync_every,
                               drain_every=drain_every, actor=scheduler.SCHEDULER_ACTOR,
-                              max_attempts=kw["max_attempts"], templates=kw["templates_dir"])
+                              max_attempts=kw["max_attempts"], templates=kw["templates_dir"],
+                              backoff=kw["backoff_seconds"])
     scheduler.serve(runner)
 
 
@@ -1146,9 +1412,9 @@ def review_assign(env: Env, call_id: str, per_application: int | None, max_load:
     if env.as_json:
         return emit_json(r)
     verb = "would make" if dry_run else "made"
-    click.echo(f"{call_id}: {verb} {r['assigned']} assignments for {r['applications']} "
+    echo(f"{call_id}: {verb} {r['assigned']} assignments for {r['applications']} "
                f"applications ({r['per_application']} each, seed {r['seed']})")
-    click.echo(f"  expert load {r['load_min']}..{r['load_max']} (limit {r['max_load']}); "
+    echo(f"  expert load {r['load_min']}..{r['load_max']} (limit {r['max_load']}); "
                f"discipline matched {r['discipline_matched']} of {r['assigned']}")
     if dry_run:
         table("planned assignments", ["application", "expert", "discipline match"],
@@ -1176,7 +1442,7 @@ def review_reassign(env: Env, app_id: str, from_expert: str, to_expert: str, rea
     with db.transaction(env.engine) as s:
         r = reviewing.reassign(s.connection(), app_id, from_expert, to_expert, env.actor,
                                reason, max_load)
-    click.echo(f"{app_id}: {from_expert} -> {to_expert} (now {r['to_load']} applications "
+    echo(f"{app_id}: {from_expert} -> {to_expert} (now {r['to_load']} applications "
                f"for {to_expert})")
 
 
@@ -1195,7 +1461,7 @@ def review_recuse(env: Env, app_id: str, expert: str, reason: str) -> None:
 
     with db.transaction(env.engine) as s:
         r = reviewing.recuse(s.connection(), app_id, expert, reason, env.actor)
-    click.echo(f"{expert} recused from {app_id}; {r['experts_left']} expert(s) left. Fill the slot "
+    echo(f"{expert} recused from {app_id}; {r['experts_left']} expert(s) left. Fill the slot "
                f"with `starfund review reassign {app_id} --from {expert} --to EXPERT` or "
                "`starfund review assign CALL`.")
 
@@ -1203,7 +1469,7 @@ def review_recuse(env: Env, app_id: str, expert: str, reason: str) -> None:
 @review_group.command("sheet")
 @click.argument("call_id", metavar="CALL")
 @click.argument("expert_id", metavar="EXPERT")
-@click.option("--out", "out", type=click.Path(dir_okay=False),
+@click.option("--out", "out", type=OutputPath(),
               help="File to write [default: scores-CALL-EXPERT.xlsx].")
 @common
 def review_sheet(env: Env, call_id: str, expert_id: str, out: str | None) -> None:
@@ -1217,14 +1483,15 @@ def review_sheet(env: Env, call_id: str, expert_id: str, out: str | None) -> Non
     path = out or f"scores-{call_id}-{expert_id}.xlsx"
     with env.engine.connect() as conn:
         n = scoresheets.blank(conn, call_id, expert_id, path)
-    click.echo(f"{path}: {n} application(s) for {expert_id} to score")
+    echo(f"{path}: {n} application(s) for {expert_id} to score")
 
 
 @review_group.command("import")
 @click.argument("call_id", metavar="CALL")
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("file", type=SafePath(dir_okay=False))
+@encoding_option
 @common
-def review_import(env: Env, call_id: str, file: str) -> None:
+def review_import(env: Env, call_id: str, file: str, encoding: str | None) -> None:
     """Import returned score sheets (CSV or XLSX), all or nothing.
 
     Wide layout: expert_id, application_id and one column per criterion id;
@@ -1236,14 +1503,15 @@ def review_import(env: Env, call_id: str, file: str) -> None:
     """
     from lifecycle import scoresheets
 
-    r = _import(env, scoresheets.import_file, call_id, file)
-    click.echo(f"{file}: {r['scored']} sheet(s) scored, {r['corrected']} corrected, "
+    r = _import(env, scoresheets.import_file, call_id, file, encoding=encoding)
+    echo(f"{file}: {r['scored']} sheet(s) scored, {r['corrected']} corrected, "
                f"{r['unchanged']} unchanged")
 
 
 @review_group.command("panel")
 @click.argument("app_id", metavar="APPLICATION")
-@click.option("--score", required=True, type=float, help="The panel's score (0..100).")
+@click.option("--score", required=True, type=click.FloatRange(0, 100),
+              help="The panel's score (0..100).")
 @click.option("--reason", required=True, help="The panel's reasoning (audited).")
 @common
 def review_panel(env: Env, app_id: str, score: float, reason: str) -> None:
@@ -1259,7 +1527,7 @@ def review_panel(env: Env, app_id: str, score: float, reason: str) -> None:
 
     with db.transaction(env.engine) as s:
         r = reviewing.panel_decision(s.connection(), app_id, score, reason, env.actor)
-    click.echo(f"{app_id}: panel score {r['score']:g} recorded (reviewers' spread "
+    echo(f"{app_id}: panel score {r['score']:g} recorded (reviewers' spread "
                f"{r['spread']:.2f})")
 
 
@@ -1267,7 +1535,7 @@ def review_panel(env: Env, app_id: str, score: float, reason: str) -> None:
 
 @main.command("rank")
 @click.argument("call_id", metavar="CALL")
-@click.option("--xlsx", type=click.Path(dir_okay=False), help="Also write the table to this XLSX.")
+@click.option("--xlsx", type=OutputPath(), help="Also write the table to this XLSX.")
 @json_option
 @common
 def rank_table(env: Env, call_id: str, xlsx: str | None) -> None:
@@ -1288,7 +1556,7 @@ def rank_table(env: Env, call_id: str, xlsx: str | None) -> None:
         ranking.write_xlsx(data, xlsx)
     if env.as_json:
         return emit_json(data)
-    click.echo(f"{call_id} ranking: pass mark {data['pass_mark']:g}"
+    echo(f"{call_id} ranking: pass mark {data['pass_mark']:g}"
                + (", totals normalised per expert" if data["normalised"] else ""))
     for cat in dict.fromkeys(r["category"] for r in data["rows"]):
         rows = [r for r in data["rows"] if r["category"] == cat]
@@ -1301,7 +1569,7 @@ def rank_table(env: Env, call_id: str, xlsx: str | None) -> None:
                 {True: "yes", False: "no"}.get(r["recommended"], ""),
                 (r["reason"] or "").split(": ", 1)[-1]] for r in rows])
     if xlsx:
-        click.echo(f"written to {xlsx}")
+        echo(f"written to {xlsx}")
 
 
 @main.group("notice")
@@ -1311,7 +1579,7 @@ def notice_group() -> None:
 
 @notice_group.command("publish")
 @click.argument("call_id", metavar="CALL")
-@click.option("--html", "html", required=True, type=click.Path(dir_okay=False),
+@click.option("--html", "html", required=True, type=OutputPath(),
               help="Where to write the notice page.")
 @click.option("--language", type=click.Choice(["zh", "en"]),
               help="Template language [default: the call's].")
@@ -1332,7 +1600,7 @@ def notice_publish(env: Env, call_id: str, html: str, language: str | None) -> N
     r = notice.publish(env.engine, call_id, html, env.actor, language)
     if env.as_json:
         return emit_json(r)
-    click.echo(f"{html}: {r['listed']} project(s), {r['total']:,} yuan; notice "
+    echo(f"{html}: {r['listed']} project(s), {r['total']:,} yuan; notice "
                + (f"opened for {r['opened']}, " if r["opened"] else "")
                + f"runs until {r['last_day']} (ends {r['ends']})")
 
@@ -1347,7 +1615,7 @@ def objection_group() -> None:
 @click.option("--by", required=True, help="The objector's name (named objections only).")
 @click.option("--contact", required=True, help="How to reach the objector.")
 @click.option("--reason", required=True, help="What is objected to.")
-@click.option("--evidence", type=click.Path(dir_okay=False), help="A file of evidence (kept).")
+@click.option("--evidence", type=SafePath(dir_okay=False), help="A file of evidence (kept).")
 @json_option
 @common
 def objection_file(env: Env, app_id: str, by: str, contact: str, reason: str,
@@ -1365,12 +1633,12 @@ def objection_file(env: Env, app_id: str, by: str, contact: str, reason: str,
     r = objections.file(env.engine, app_id, by, contact, reason, env.actor, evidence)
     if env.as_json:
         return emit_json(r)
-    click.echo(f"objection {r['objection']} filed against {app_id} ({r['state']}); "
+    echo(f"objection {r['objection']} filed against {app_id} ({r['state']}); "
                f"notice ends {r['notice_ends']}")
 
 
 @objection_group.command("resolve")
-@click.argument("objection_id", metavar="ID", type=int)
+@click.argument("objection_id", metavar="ID", type=ROW_ID)
 @click.option("--uphold", "decision", flag_value="uphold", help="The objection holds.")
 @click.option("--dismiss", "decision", flag_value="dismiss", help="The objection fails.")
 @click.option("--reason", required=True, help="The decision's reasoning (audited).")
@@ -1392,11 +1660,11 @@ def objection_resolve(env: Env, objection_id: int, decision: str | None, reason:
         return emit_json(r)
     where = (f"now {r['moved']}" if r["moved"] else
              f"still held by open objection(s) {', '.join(map(str, r['still_open']))}")
-    click.echo(f"objection {objection_id} {r['decision']}; {r['application']} {where}")
+    echo(f"objection {objection_id} {r['decision']}; {r['application']} {where}")
 
 
 @objection_group.command("list")
-@click.argument("call_id", metavar="CALL", required=False)
+@click.argument("call_id", metavar="[CALL]", required=False)
 @click.option("--status", type=click.Choice(["open", "upheld", "dismissed", "moot"]))
 @json_option
 @common
@@ -1409,6 +1677,7 @@ def objection_list(env: Env, call_id: str | None, status: str | None) -> None:
     from lifecycle import objections
 
     with env.engine.connect() as conn:
+        known(conn, call_id)
         rows = objections.listing(conn, call_id, status)
     if env.as_json:
         return emit_json(rows)

@@ -17,16 +17,17 @@ from sqlalchemy import Connection, Engine, bindparam, select, update
 from lifecycle import audit, clock, engine
 from lifecycle.callconfig import CallConfig
 from lifecycle.models import Application, AssessmentRecord
-from lifecycle.tabular import Column, InputError, as_float, read_table
+from lifecycle.tabular import ID_LIMIT, Column, InputError, as_float, read_table
 
 MAX_REPORT_BYTES = 20 * 1024 * 1024
 OUTCOMES = ("continue", "adjust", "terminate")
 
 GRADE_COLUMNS = [
-    Column("application_id", aliases=("application", "id")),
+    Column("application_id", aliases=("application", "id"), limit=ID_LIMIT),
     Column("score", as_float),
-    Column("grader", required=False, default="admin", aliases=("expert_id", "expert")),
-    Column("comment", required=False, default=""),
+    Column("grader", required=False, default="admin", aliases=("expert_id", "expert"),
+           limit=100),
+    Column("comment", required=False, default="", limit=5000, multiline=True),
 ]
 
 
@@ -90,7 +91,8 @@ def record_report(conn: Connection, app_id: str, path: str | Path, actor: str) -
             "bytes": len(data), "late": now > due, "due": due.isoformat(sep=" ")}
 
 
-def import_grades(conn: Connection, call_id: str, path: str | Path, actor: str) -> dict[str, int]:
+def import_grades(conn: Connection, call_id: str, path: str | Path, actor: str, *,
+                  encoding: str | None = None) -> dict[str, int]:
     """Grades of the current checkpoint from CSV/XLSX; several graders per application average.
 
     All or nothing: an unknown application, one not awaiting assessment, a score
@@ -98,7 +100,7 @@ def import_grades(conn: Connection, call_id: str, path: str | Path, actor: str) 
     """
     source = str(path)
     call = engine.load_call(conn, call_id)
-    rows = read_table(path, GRADE_COLUMNS)
+    rows = read_table(path, GRADE_COLUMNS, encoding=encoding)
     due = {r.id: r for r in conn.execute(
         select(Application.id, Application.state, Application.checkpoint)
         .where(Application.call_id == call_id))}

@@ -5,6 +5,12 @@ edited, deleted, inserted or reordered row breaks the chain at that row.
 Writers lock the single `audit_head` row, which keeps the chain linear when
 several processes write at once; events are written in the same transaction as
 the change they record (invariant 2).
+
+`check` (`starfund audit verify`) walks the chain and also holds the trail
+against the data it explains: every application in the state its last event
+left it in, every application with its creation event, no creation event
+without its application, no empty trail beside applications. A chain rewritten
+consistently from the first edit on is not caught here (that needs a key).
 """
 from __future__ import annotations
 
@@ -15,12 +21,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 
 from lifecycle import bulk, clock
-from lifecycle.models import AuditEvent, AuditHead
+from lifecycle.models import Application, AuditEvent, AuditHead
 
 GENESIS = "0" * 64
+CREATE = "create"
+"""The action of the event that records an application's creation (engine.create_applications)."""
 _table = AuditEvent.__table__
 
 
@@ -112,16 +120,57 @@ def record(conn: Connection, actor: str, events: Sequence[Event] | Iterable[Even
 
 @dataclass
 class Break:
-    """The first place where the chain does not hold, and what is wrong there."""
+    """A place where the chain does not hold, and what is wrong there."""
 
     seq: int
     problem: str
 
 
-def verify(conn: Connection, batch: int = 20000) -> tuple[int, Break | None]:
-    """Walk the whole chain in order; returns (events checked, first break or None)."""
-    prev, expected, checked = GENESIS, 1, 0
-    last = 0
+SHOW = 5
+"""How many ids (or event numbers) a problem names; its count says how many there are."""
+
+
+@dataclass
+class Problem:
+    """One kind of inconsistency found by `check`: how many, the first few, and a one-line account."""
+
+    check: str
+    """chain, head, empty, state, creation or orphan."""
+    count: int
+    first: list[str]
+    message: str
+
+
+@dataclass
+class Verification:
+    """What `check` found: the events walked, the applications compared, every problem."""
+
+    checked: int
+    applications: int
+    problems: list[Problem]
+    first_break: Break | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _walk(conn: Connection, batch: int) -> tuple[int, int, str, list[Break], int]:
+    """Stream the chain in seq order: (events read, last seq, last hash, first breaks, breaks).
+
+    The walk does not stop at a break: after one it goes on from the stored
+    row, so each edited, missing or reordered event is counted once.
+    """
+    prev, expected, checked, last = GENESIS, 1, 0, 0
+    breaks: list[Break] = []
+    count = 0
+
+    def broken(seq: int, problem: str) -> None:
+        nonlocal count
+        count += 1
+        if len(breaks) < SHOW:
+            breaks.append(Break(seq, problem))
+
     while True:
         rows = conn.execute(select(_table).where(_table.c.seq > last)
                             .order_by(_table.c.seq).limit(batch)).all()
@@ -129,21 +178,116 @@ def verify(conn: Connection, batch: int = 20000) -> tuple[int, Break | None]:
             break
         for r in rows:
             if r.seq != expected:
-                return checked, Break(expected, f"event {expected} is missing (next is {r.seq})")
-            if r.prev_hash != prev:
-                return checked, Break(r.seq, "prev_hash does not match the previous event's hash")
-            at = r.at.isoformat(sep=" ")
-            digest = _digest(prev, r.seq, at, r.actor, r.action, r.call_id, r.application_id,
-                             r.from_state, r.to_state, r.payload)
+                gap = f"event {expected}" if r.seq == expected + 1 else \
+                    f"events {expected} to {r.seq - 1}"
+                broken(expected, f"{gap} {'is' if r.seq == expected + 1 else 'are'} missing "
+                                 f"(next is {r.seq})")
+            elif r.prev_hash != prev:
+                broken(r.seq, "prev_hash does not match the previous event's hash")
+            digest = _digest(r.prev_hash, r.seq, r.at.isoformat(sep=" "), r.actor, r.action,
+                             r.call_id, r.application_id, r.from_state, r.to_state, r.payload)
             if digest != r.hash:
-                return checked, Break(r.seq, "contents do not match the event's hash "
-                                             "(the row was edited)")
-            prev, expected, checked, last = r.hash, expected + 1, checked + 1, r.seq
+                broken(r.seq, "contents do not match the event's hash (the row was edited)")
+            prev, expected, checked, last = r.hash, r.seq + 1, checked + 1, r.seq
+    return checked, last, prev, breaks, count
+
+
+def verify(conn: Connection, batch: int = 20000) -> tuple[int, Break | None]:
+    """The hash chain alone: (events checked, first break or None). See `check` for the rest."""
+    checked, last, prev, breaks, _ = _walk(conn, batch)
+    head = _head_break(conn, last, prev)
+    return checked, (breaks[0] if breaks else head)
+
+
+def _head_break(conn: Connection, last: int, prev: str) -> Break | None:
     head = conn.execute(select(AuditHead.seq, AuditHead.hash)).first()
-    if head is not None and (head.seq != checked or head.hash != prev):
-        return checked, Break(checked + 1, f"the chain ends at event {checked} but its head "
-                                           f"says {head.seq} (events were removed from the end)")
-    return checked, None
+    if head is None:
+        return Break(1, f"the chain's head row is missing but the chain has {last} events") \
+            if last else None
+    if head.seq > last:
+        return Break(last + 1, f"the chain ends at event {last} but its head says {head.seq} "
+                               "(events were removed from the end)")
+    if head.seq < last:
+        return Break(head.seq + 1, f"the chain goes on to event {last} but its head says "
+                                   f"{head.seq} (events were added behind the writer's back)")
+    if head.hash != prev:
+        return Break(last, "the last event's hash does not match the chain's head")
+    return None
+
+
+def _first(conn: Connection, stmt: Any, label: Any) -> tuple[int, list[Any]]:
+    """Run a problem query once: the total (a window count) and its first SHOW rows."""
+    rows = conn.execute(stmt.add_columns(func.count().over().label("n_total"))
+                        .order_by(label).limit(SHOW)).all()
+    return (rows[0].n_total if rows else 0), rows
+
+
+def _ids(rows: list[Any], total: int) -> str:
+    shown = ", ".join(str(r[0]) for r in rows)
+    return shown + (f" and {total - len(rows)} more" if total > len(rows) else "")
+
+
+def check(conn: Connection, batch: int = 20000) -> Verification:
+    """Check the trail as a chain and against the applications it explains.
+
+    Beside the hash chain (streamed, `batch` events at a time) and its head,
+    one set-based query each: every application's state is the destination
+    (to_state) of its last state-carrying event; every application has its
+    "create" event; every "create" event's application still exists; a
+    database with applications has a trail at all. Every problem is
+    reported, with its count and the first few ids.
+    """
+    t, a = _table, Application.__table__
+    problems: list[Problem] = []
+    checked, last, prev, breaks, n_breaks = _walk(conn, batch)
+    if breaks:
+        b = breaks[0]
+        more = (f"; {n_breaks} breaks in all, at events "
+                f"{', '.join(str(x.seq) for x in breaks)}"
+                f"{' and more' if n_breaks > len(breaks) else ''}") if n_breaks > 1 else ""
+        problems.append(Problem("chain", n_breaks, [str(x.seq) for x in breaks],
+                                f"audit chain BROKEN at event {b.seq}: {b.problem}{more}"))
+    head = _head_break(conn, last, prev)
+    if head is not None:
+        problems.append(Problem("head", 1, [str(head.seq)],
+                                f"audit chain BROKEN at event {head.seq}: {head.problem}"))
+    apps = conn.execute(select(func.count()).select_from(a)).scalar_one()
+    if apps and not checked:
+        problems.append(Problem("empty", apps, [], f"the audit trail is empty but the database "
+                                                    f"holds {apps} application(s)"))
+
+    moves = (select(t.c.application_id, func.max(t.c.seq).label("seq"))
+             .where(t.c.application_id.is_not(None), t.c.to_state.is_not(None))
+             .group_by(t.c.application_id).subquery("last_move"))
+    ev = t.alias("ev")
+    n, rows = _first(conn, select(a.c.id, a.c.state, ev.c.seq, ev.c.to_state)
+                     .join(moves, moves.c.application_id == a.c.id)
+                     .join(ev, ev.c.seq == moves.c.seq)
+                     .where(ev.c.to_state != a.c.state), a.c.id)
+    if n:
+        detail = "; ".join(f"{r.id} is {r.state}, event {r.seq} left it {r.to_state}"
+                           for r in rows)
+        problems.append(Problem("state", n, [r.id for r in rows],
+                                f"{n} application(s) not in the state their last audit event "
+                                f"left them in (changed behind the engine's back): {detail}"
+                                + (f" and {n - len(rows)} more" if n > len(rows) else "")))
+
+    created = select(t.c.seq).where(t.c.application_id == a.c.id, t.c.action == CREATE)
+    n, rows = _first(conn, select(a.c.id).where(~created.exists()), a.c.id)
+    if n:
+        problems.append(Problem("creation", n, [r.id for r in rows],
+                                f"{n} application(s) without a creation event "
+                                f"(inserted behind the engine's back, or their events were "
+                                f"deleted): {_ids(rows, n)}"))
+
+    alive = select(a.c.id).where(a.c.id == t.c.application_id)
+    n, rows = _first(conn, select(t.c.application_id, t.c.seq)
+                     .where(t.c.action == CREATE, ~alive.exists()), t.c.seq)
+    if n:
+        problems.append(Problem("orphan", n, [r.application_id for r in rows],
+                                f"{n} application(s) created in the trail are missing from the "
+                                f"database (deleted behind the engine's back): {_ids(rows, n)}"))
+    return Verification(checked, apps, problems, breaks[0] if breaks else head)
 
 
 @dataclass

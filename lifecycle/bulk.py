@@ -15,10 +15,22 @@ Values go through the column types' own bind processors on SQLite (so
 datetimes and JSON are stored exactly as SQLAlchemy would store them).
 Reading a large batch (`load_rows`) decodes JSON columns in one pass and
 returns light named tuples.
+
+Test hook (tests/test_faults.py), read once when the module is imported: with
+STARFUND_FAULT_PAUSE_AFTER_ROWS=N, once the writes of this module have put N
+rows in the database (counted per statement or chunk, states, audit events,
+outbox and deadline rows alike), the process writes the file named by
+STARFUND_FAULT_MARKER (if set) and a line on stderr, saying after how many rows
+and in which table, and then blocks inside the open transaction, so a test can
+kill it exactly there. Not killed within STARFUND_FAULT_PAUSE_SECONDS (default
+300), it raises and the transaction rolls back. Unset, the cost is one test of
+a module constant per statement or chunk, nothing per row.
 """
 from __future__ import annotations
 
 import json
+import os
+import sys
 from collections import namedtuple
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
@@ -41,6 +53,46 @@ from sqlalchemy import (
 
 Processor = Callable[[Any], Any] | None
 _SIMPLE = (Integer, Float, Numeric, String, Text, Boolean)
+
+
+# --- the fault-injection test hook (see the module docstring) ------------------------------
+
+def _pause_setting() -> int:
+    value = os.environ.get("STARFUND_FAULT_PAUSE_AFTER_ROWS", "").strip()
+    if not value:
+        return 0
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"STARFUND_FAULT_PAUSE_AFTER_ROWS must be a positive whole number of "
+                         f"rows, got {value!r}")
+    return int(value)
+
+
+_PAUSE_AFTER = _pause_setting()
+_written = 0
+
+
+def _wrote(rows: int, table: str) -> None:
+    """Count rows written; on reaching STARFUND_FAULT_PAUSE_AFTER_ROWS, announce and block."""
+    global _written
+    before, _written = _written, _written + rows
+    if before < _PAUSE_AFTER <= _written:
+        import threading
+        import time
+
+        line = (f"starfund fault hook: paused inside the write after {_written} rows, "
+                f"in {table} (pid {os.getpid()})")
+        marker = os.environ.get("STARFUND_FAULT_MARKER")
+        if marker:
+            part = f"{marker}.part"
+            with open(part, "w", encoding="utf-8") as f:
+                f.write(line + "\n")
+            os.replace(part, marker)                    # the reader never sees half a line
+        print(line, file=sys.stderr, flush=True)
+        seconds = float(os.environ.get("STARFUND_FAULT_PAUSE_SECONDS") or 300)
+        started = time.monotonic()
+        threading.Event().wait(seconds)
+        raise RuntimeError(f"fault hook: not killed within {time.monotonic() - started:.0f} s "
+                           "of pausing; the transaction rolls back")
 
 
 def is_postgres(conn: Connection) -> bool:
@@ -112,6 +164,13 @@ def insert_rows(conn: Connection, table: Table, columns: Sequence[str],
     """Append rows (tuples in `columns` order); COPY on PostgreSQL, executemany on SQLite."""
     if not rows:
         return
+    _append(conn, table, columns, rows)
+    if _PAUSE_AFTER:
+        _wrote(len(rows), table.name)
+
+
+def _append(conn: Connection, table: Table, columns: Sequence[str],
+            rows: Sequence[Sequence[Any]]) -> None:
     if is_postgres(conn):
         cur = _cursor(conn)
         procs = [_pg_copy_processor(table.c[c].type) for c in columns]
@@ -174,11 +233,13 @@ def insert_ignore(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]
         cur.execute(f'TRUNCATE "{scratch}"')
         shape = _scratch_table(table, scratch, columns)
         for start in range(0, len(rows), chunk):
-            insert_rows(conn, shape, columns, [[r[c] for c in columns]
-                                               for r in rows[start:start + chunk]])
+            _append(conn, shape, columns, [[r[c] for c in columns]
+                                           for r in rows[start:start + chunk]])
         cur.execute(f'INSERT INTO "{table.name}" ({_quoted(columns)}) SELECT {_quoted(columns)} '
                     f'FROM "{scratch}" {on_conflict}')
         cur.execute(f'DROP TABLE "{scratch}"')
+        if _PAUSE_AFTER:
+            _wrote(len(rows), table.name)
         return
     marks = ", ".join("?" * len(columns))
     sql = f'INSERT INTO "{table.name}" ({_quoted(columns)}) VALUES ({marks}) {on_conflict}'
@@ -186,6 +247,8 @@ def insert_ignore(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]
     for start in range(0, len(rows), chunk):
         part = rows[start:start + chunk]
         cur.executemany(sql, as_tuples(conn, table, columns, ([r[c] for c in columns] for r in part)))
+        if _PAUSE_AFTER:
+            _wrote(len(part), table.name)
 
 
 def _scratch_table(table: Table, name: str, columns: Sequence[str]) -> Table:
@@ -205,6 +268,14 @@ def update_versioned(conn: Connection, table: Table, set_values: dict[str, Any],
     """
     if not rows:
         return 0
+    written = _update(conn, table, set_values, columns, rows)
+    if _PAUSE_AFTER:
+        _wrote(written, table.name)
+    return written
+
+
+def _update(conn: Connection, table: Table, set_values: dict[str, Any],
+            columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> int:
     simple = all(isinstance(table.c[c].type, _SIMPLE) for c in columns)
     if not simple:
         return _update_executemany(conn, table, set_values, columns, rows)

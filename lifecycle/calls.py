@@ -27,8 +27,17 @@ def create(conn: Connection, config: CallConfig, actor: str, source: str = "<cal
     return config
 
 
+def _workflow_problem(name: str) -> str | None:
+    try:
+        for_workflow(name)
+    except UnknownWorkflow as e:
+        return str(e)
+    return None
+
+
 def create_from_file(conn: Connection, path: str | Path, actor: str) -> CallConfig:
-    return create(conn, callconfig.load(path), actor, str(path))
+    """Validate a call file (every bad field named at once, the workflow too) and store it."""
+    return create(conn, callconfig.load(path, _workflow_problem), actor, str(path))
 
 
 def list_calls(conn: Connection) -> list[dict]:

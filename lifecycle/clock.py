@@ -14,11 +14,24 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from lifecycle.errors import BadValue
+
 _frozen: datetime | None = None
+ACCEPTED = ("an ISO 8601 date or date-time such as 2025-04-07 or 2025-04-07T17:00 "
+            "(seconds and a UTC offset such as +08:00 optional)")
 
 
-def _zone() -> ZoneInfo:
-    return ZoneInfo(os.environ.get("STARFUND_TZ", "Asia/Shanghai"))
+def zone() -> ZoneInfo:
+    """The programme's time zone (STARFUND_TZ); a name that is not one is the user's error."""
+    name = os.environ.get("STARFUND_TZ") or "Asia/Shanghai"
+    try:
+        return ZoneInfo(name)
+    except (ValueError, LookupError) as e:  # ZoneInfoNotFoundError is a KeyError
+        raise BadValue(f"STARFUND_TZ={name!r} is not a time zone ({type(e).__name__}); "
+                       "accepted: an IANA name such as Asia/Shanghai or UTC") from None
+
+
+_zone = zone  # the name other modules use
 
 
 def now() -> datetime:
@@ -32,8 +45,15 @@ def now() -> datetime:
 
 
 def parse(text: str) -> datetime:
-    """Parse an ISO date or datetime as programme-local naive time."""
-    value = datetime.fromisoformat(text.strip())
+    """Parse an ISO date or datetime as programme-local naive time.
+
+    A malformed or impossible time (`garbage`, `2026-05-00T10:00`) raises BadValue
+    naming the value, what is wrong with it, and the accepted form.
+    """
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except (ValueError, TypeError, AttributeError) as e:
+        raise BadValue(f"{text!r} is not a valid time ({e}); accepted: {ACCEPTED}") from None
     if value.tzinfo is not None:
         value = value.astimezone(_zone()).replace(tzinfo=None)
     return value

@@ -17,6 +17,8 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.orm import Session
 
+from lifecycle.errors import NotFound
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 DEFAULT_DB = "starfund.db"
 
@@ -90,7 +92,7 @@ def upgrade(engine: Engine) -> str:
 def require_schema(engine: Engine) -> None:
     """Refuse clearly to work on a database that `starfund init` has not prepared."""
     if "calls" not in inspect(engine).get_table_names():
-        raise LookupError(
+        raise NotFound(
             f"no starfund database at {engine.url.render_as_string()}: run `starfund init` first"
         )
 

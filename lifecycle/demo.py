@@ -2,11 +2,18 @@
 
 The clock is moved forward step by step (never slept); every step prints
 what happened. Data is generated deterministically from the seed.
+
+The demo only ever writes to a database it made: it creates the schema and
+its marker (`meta` key `demo`) in one transaction, in a SQLite file that does
+not exist yet or in a database without any table, and it starts over (deletes
+or empties) only a database carrying that marker. Pointed at anything else
+(a programme's database, an old demo file without the marker, a file that is
+not SQLite) it refuses before writing anything (`NotADemo`).
 """
 from __future__ import annotations
 
-import csv
 import random
+import sqlite3
 import tempfile
 import time as walltime
 from datetime import datetime, timedelta
@@ -15,20 +22,138 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import select
+from sqlalchemy import Engine, func, insert, inspect, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DatabaseError, NoSuchModuleError
 
-from lifecycle import audit, callconfig, calls, clock, db, demo_years, engine, reports, reviewing
+from lifecycle import (
+    audit,
+    callconfig,
+    calls,
+    clock,
+    db,
+    demo_years,
+    engine,
+    reports,
+    reviewing,
+    tabular,
+)
 from lifecycle.data.names import DISCIPLINES, GIVEN, INSTITUTIONS, SURNAMES, TITLES
-from lifecycle.models import Application
+from lifecycle.errors import UserError
+from lifecycle.models import Application, Base, Call, Meta
 from notifications.channels import FileChannel
 from notifications.outbox import drain
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "call.toml"
+DEFAULT_DB = "starfund-demo.db"
+MARKER = "demo"
+
+
+class NotADemo(UserError):
+    """The target database was not made by the demo; nothing was written to it."""
+
+
+def _refuse(target: str, why: str) -> NotADemo:
+    return NotADemo(f"{target}: {why}. The demo writes only to a database it made itself, and "
+                    "nothing was changed. Run it on a new file (e.g. `starfund demo --db "
+                    f"{DEFAULT_DB}`) or an empty database; an old demo file made before demos "
+                    "were marked must be deleted by hand.")
+
+
+def _sqlite_marker(path: Path) -> str | None:
+    """The demo marker of an existing SQLite file, read without writing to it (None: unmarked)."""
+    # immutable: read the file alone, creating no -wal/-shm beside it (unless a -wal is there,
+    # whose content a plain read-only open must see)
+    wal = Path(f"{path}-wal").exists()
+    uri = f"{path.resolve().as_uri().replace('file://', 'file:', 1)}?mode=ro" + \
+        ("" if wal else "&immutable=1")
+    try:
+        with sqlite3.connect(uri, uri=True) as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key = ?", (MARKER,)).fetchone()
+    except sqlite3.Error:  # not SQLite, no meta table, unreadable: in any case not a demo's
+        return None
+    return row[0] if row else None
+
+
+def _has_marker(e: Engine) -> bool:
+    with e.connect() as conn:
+        if "meta" not in inspect(conn).get_table_names():
+            return False
+        return conn.execute(select(Meta.value).where(Meta.key == MARKER)).first() is not None
+
+
+def _create(e: Engine, seed: int) -> None:
+    """Schema and marker in one transaction: a database either is a marked demo or untouched."""
+    cfg = db.alembic_config(e)
+    from alembic import command
+
+    with e.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+        conn.execute(insert(Meta).values(key=MARKER, value=f"made by starfund demo (seed {seed})"))
+
+
+def _wipe(e: Engine) -> None:
+    """Empty a marked demo database (not SQLite: there the file is deleted), in one transaction."""
+    with e.begin() as conn:
+        if conn.execute(select(Meta.value).where(Meta.key == MARKER)).first() is None:
+            raise NotADemo("the demo marker vanished; nothing was changed")
+        Base.metadata.drop_all(conn)
+        conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+
+
+def prepare(target: str, fresh: bool, seed: int) -> Engine:
+    """The demo's database at `target`, made (or started over) by the demo; refuses anything else.
+
+    SQLite: a file that does not exist is created; an existing file is used only
+    if it carries the marker (deleted first with `fresh`). Other URLs: a database
+    without any table is claimed; one carrying the marker is emptied with
+    `fresh`; anything else is refused. With `fresh` off, a marked database that
+    already holds a simulation is refused too (the demo would collide with itself).
+    """
+    try:
+        url = make_url(db.resolve_url(target))
+    except ArgumentError as e:
+        raise UserError(f"{target!r} is neither a SQLite file nor a database URL ({e})") from None
+    if "://" in target:
+        target = url.render_as_string(hide_password=True)  # messages never show a password
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        path = Path(url.database)
+        if path.exists() or Path(f"{path}-wal").exists():
+            if _sqlite_marker(path) is None:
+                raise _refuse(target, "this file exists and is not a starfund demo database")
+            if fresh:
+                for suffix in ("", "-wal", "-shm", "-journal"):
+                    Path(f"{path}{suffix}").unlink(missing_ok=True)
+    try:
+        e = db.make_engine(target)
+        tables = inspect(e).get_table_names()
+    except (NoSuchModuleError, DatabaseError) as err:
+        raise UserError(f"cannot open the database {target!r}: "
+                        f"{str(getattr(err, 'orig', err)).strip().splitlines()[0]}") from None
+    if not tables:
+        _create(e, seed)
+        return e
+    if not _has_marker(e):
+        e.dispose()
+        raise _refuse(target, "this database holds tables and no demo marker")
+    if fresh:
+        _wipe(e)
+        _create(e, seed)
+        return e
+    with e.connect() as conn:
+        if conn.execute(select(func.count()).select_from(Call)).scalar():
+            e.dispose()
+            raise NotADemo(f"{target}: this demo database already holds a simulation; run the "
+                           "demo with --fresh to start it over (nothing was changed)")
+    db.upgrade(e)
+    return e
 
 
 class Demo:
-    def __init__(self, url: str, seed: int, outbox: str, actor: str, out: Console) -> None:
-        self.db = db.make_engine(url)
+    def __init__(self, database: Engine, seed: int, outbox: str, actor: str,
+                 out: Console) -> None:
+        self.db = database
         self.rng = random.Random(seed)
         self.channel = FileChannel(outbox)
         self.outbox = outbox
@@ -76,7 +201,7 @@ class Demo:
     def write_csv(self, name: str, rows: list[dict[str, Any]]) -> Path:
         path = self.work / name
         with path.open("w", newline="", encoding="utf-8") as f:
-            w = csv.DictWriter(f, fieldnames=list(rows[0]))
+            w = tabular.DictWriter(f, fieldnames=list(rows[0]))
             w.writeheader()
             w.writerows(rows)
         return path
@@ -284,16 +409,11 @@ class Demo:
 
 def run(url: str, years: int, seed: int, outbox: str, fresh: bool, actor: str,
         out: Console, societies: int = 60) -> None:
-    """Run the demo: a new database, people, and `years` programme years."""
+    """Run the demo: a database it makes (see `prepare`), people, and `years` programme years."""
     started = walltime.perf_counter()
-    is_file = "://" not in url
-    if fresh and is_file:
-        for suffix in ("", "-wal", "-shm"):
-            Path(url + suffix).unlink(missing_ok=True)
-    d = Demo(url, seed, outbox, actor, out)
+    d = Demo(prepare(url, fresh, seed), seed, outbox, actor, out)
     clock.set_now(datetime(2025, 2, 20, 9, 0))
     out.print(f"[bold]starfund demo[/bold]: {years} programme year(s) on {url}")
-    db.upgrade(d.db)
     d.people(societies, max(16, societies * 2 // 3))
     last = star = None
     for i in range(years):

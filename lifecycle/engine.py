@@ -21,8 +21,9 @@ from sqlalchemy.orm import Session
 from lifecycle import audit, bulk, clock
 from lifecycle.callconfig import CallConfig
 from lifecycle.db import transaction
+from lifecycle.errors import UserError
 from lifecycle.machine import for_workflow
-from lifecycle.models import Application, Assignment, Call, Expert, Society
+from lifecycle.models import Application, Assignment, Call, Deadline, Expert, Society
 from lifecycle.scheduler import DeadlineRow, schedule
 from notifications.outbox import Message, enqueue
 from states.spec import ADMIN, SCHEDULER, Context, Move, State
@@ -31,7 +32,7 @@ _apps = Application.__table__
 _after_commit: list[Callable[["Report"], None]] = []
 
 
-class EngineError(Exception):
+class EngineError(UserError):
     """A refused request; the message says why and what is possible instead."""
 
 
@@ -343,8 +344,51 @@ def enter_states(conn: Connection, call: CallConfig,
             queued += enqueue(conn, messages, now)
             messages = []
     queued += enqueue(conn, messages, now)
-    schedule(conn, list(deadlines.values()))
+    schedule(conn, _own_entries(conn, list(deadlines.values())))
     return queued, len(deadlines)
+
+
+def _own_entries(conn: Connection, wanted: list[DeadlineRow]) -> list[DeadlineRow]:
+    """The deadline rows these entries still need, each keyed as the entry it belongs to.
+
+    A pending deadline is one (call, kind, due time): applications entering a state
+    while a row of the same kind, due at the same time, has not fired yet share
+    that row (a batch entering at one moment, or several batches before a fixed
+    date), so nothing is written twice. An entry finds no such row when the
+    deadline it needs already fired (an application back in review after an
+    upheld objection, drafts imported after the declaration closed, a project
+    reaching a checkpoint late) or falls at another time (a notice reopened
+    later runs until later): it gets a row of its own. The first entry keeps
+    the plain key (`2025-project:notice_ends`), the n-th gets `#n`
+    (`2025-project:notice_ends#2`). Keys are chosen inside the transaction
+    that writes the entry (an advance holds the call's lock), so a retried
+    advance chooses the same keys, and the insert skips a key already there
+    (two imports at once may choose the same key: for the same due time, so
+    sharing the row is right).
+    """
+    if not wanted:
+        return []
+    d = Deadline.__table__
+    found = conn.execute(
+        select(d.c.key, d.c.call_id, d.c.kind, d.c.application_id, d.c.action, d.c.due_at,
+               d.c.fired_at)
+        .where(d.c.call_id.in_(sorted({r.call_id for r in wanted})),
+               d.c.kind.in_(sorted({r.kind for r in wanted})))).all()
+    same: dict[tuple, list[Any]] = defaultdict(list)
+    for e in found:
+        same[(e.call_id, e.kind, e.application_id, e.action)].append(e)
+    out = []
+    for row in wanted:
+        rows = same[(row.call_id, row.kind, row.application_id, row.action)]
+        if any(e.fired_at is None and e.due_at == row.due_at for e in rows):
+            continue                                    # this entry's deadline is pending
+        keys = {e.key for e in rows}
+        if row.key in keys:
+            row.entry = len(rows) + 1
+            while row.key in keys:
+                row.entry += 1
+        out.append(row)
+    return out
 
 
 def _deadlines_of(call: CallConfig, state: State, app: Any, extra: dict,

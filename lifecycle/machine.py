@@ -11,11 +11,12 @@ from functools import cache
 
 from transitions.extensions import GraphMachine
 
+from lifecycle.errors import NotFound
 from states.spec import Move
 from states.workflows import WORKFLOWS, Workflow
 
 
-class UnknownWorkflow(LookupError):
+class UnknownWorkflow(NotFound):
     pass
 
 

@@ -228,6 +228,9 @@ class Deadline(Base):
     __tablename__ = "deadlines"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     key: Mapped[str] = mapped_column(String(200), unique=True)
+    """`call:kind` (`call:kind:value` for a deadline per value, e.g. a checkpoint); the n-th
+    entry into a state whose deadline already fired or falls at another time gets `...#n`
+    (lifecycle.engine._own_entries), so each entry is scheduled, and written once."""
     call_id: Mapped[str] = mapped_column(ForeignKey("calls.id"))
     application_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     kind: Mapped[str] = mapped_column(String(64))
@@ -371,3 +374,12 @@ class StarRecord(Base):
         Index("ix_stars_society", "society_id", "awarded_at"),
         Index("ix_stars_call", "call_id"),
     )
+
+
+class Meta(Base):
+    """Facts about the database itself, key -> value. `demo`: made by `starfund demo` (which
+    refuses to write to any database without it)."""
+
+    __tablename__ = "meta"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)

@@ -16,6 +16,7 @@ from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from lifecycle import audit, clock
 from lifecycle.callconfig import CallConfig
+from lifecycle.errors import BadValue
 from lifecycle.models import Application, Payment
 
 _pay = Payment.__table__
@@ -128,7 +129,7 @@ def cancel(conn: Connection, call_id: str, reasons: dict[str, str], now: datetim
     audit.record(conn, actor, events, at=now)
 
 
-class PaymentError(ValueError):
+class PaymentError(BadValue):
     pass
 
 

@@ -322,17 +322,16 @@ def table(conn: Connection, call: CallConfig) -> dict[str, Any]:
 
 
 def write_xlsx(data: dict[str, Any], path: str) -> None:
-    """The ranking table as a spreadsheet for the leadership meeting."""
-    from openpyxl import Workbook
+    """The ranking table as a spreadsheet for the leadership meeting (text cells inert)."""
+    from lifecycle.tabular import new_workbook, xlsx_append
 
-    wb = Workbook()
-    ws = wb.active
-    ws.title = "ranking"
+    wb = new_workbook()
+    ws = wb.create_sheet("ranking")
+    ws.freeze_panes = "A2"
     cols = ["category", "rank", "application", "society", "title", "reviews", "score", "minimum",
             "spread", "flagged", "panel", "requested", "grant", "recommended", "state", "stage",
             "reason"]
-    ws.append(cols)
+    xlsx_append(ws, cols)
     for r in data["rows"]:
-        ws.append([r[c] for c in cols])
-    ws.freeze_panes = "A2"
+        xlsx_append(ws, [r[c] for c in cols])
     wb.save(path)

@@ -19,11 +19,22 @@ from sqlalchemy import Connection, bindparam, select, update
 from lifecycle import audit, clock, engine
 from lifecycle.callconfig import CallConfig, Criterion
 from lifecycle.models import Application, Assignment, Call, Expert
-from lifecycle.tabular import Column, InputError, _raw_rows, as_float, read_table
+from lifecycle.tabular import (
+    ID_LIMIT,
+    Column,
+    InputError,
+    as_float,
+    new_workbook,
+    read_header,
+    read_table,
+    xlsx_append,
+)
 
 SCORING_STATES = ("under_review", "reviewed")
-INFO = [Column(name, required=False, default="") for name in ("title", "category", "society",
-                                                                "comment")]
+INFO = [Column("title", required=False, default="", limit=500),
+        Column("category", required=False, default="", limit=ID_LIMIT),
+        Column("society", required=False, default="", limit=300),
+        Column("comment", required=False, default="", limit=5000, multiline=True)]
 
 
 class ScoreError(engine.EngineError):
@@ -63,9 +74,11 @@ class Sheet:
 # --- the blank sheet -------------------------------------------------------------------
 
 def blank(conn: Connection, call_id: str, expert_id: str, path: str | Path) -> int:
-    """Write the XLSX an expert fills in: its live assignments of the call, one row each."""
-    from openpyxl import Workbook
+    """Write the XLSX an expert fills in: its live assignments of the call, one row each.
 
+    Every text cell is written inert (`tabular.xlsx_append`): a title such as
+    =HYPERLINK(...) is text in the expert's office suite, never a live formula.
+    """
     call = engine.load_call(conn, call_id)
     if conn.execute(select(Expert.id).where(Expert.id == expert_id)).first() is None:
         raise ScoreError(f"no expert {expert_id!r}")
@@ -79,44 +92,43 @@ def blank(conn: Connection, call_id: str, expert_id: str, path: str | Path) -> i
         raise ScoreError(f"expert {expert_id} has no assignment in {call_id}")
     cats = sorted({r.category for r in rows})
     columns = all_criteria(call, cats)
-    wb = Workbook()
-    ws = wb.active
-    ws.title = "scores"
-    ws.append(["expert_id", "application_id", "title", "category"]
-              + [c.id for c in columns] + ["comment"])
-    for r in rows:
-        ws.append([expert_id, r.id, r.title, r.category] + [None] * len(columns) + [None])
+    wb = new_workbook()
+    ws = wb.create_sheet("scores")
     ws.freeze_panes = "E2"
+    xlsx_append(ws, ["expert_id", "application_id", "title", "category"]
+                + [c.id for c in columns] + ["comment"])
+    for r in rows:
+        xlsx_append(ws, [expert_id, r.id, r.title, r.category] + [None] * len(columns) + [None])
     info = wb.create_sheet("criteria")
-    info.append(["category", "criterion", "name", "name_en", "max", "weight"])
+    xlsx_append(info, ["category", "criterion", "name", "name_en", "max", "weight"])
     for cat in cats:
         for c in call.criteria_for(cat):
-            info.append([cat, c.id, c.name, c.name_en, c.max, c.weight])
-    info.append([])
-    info.append(["Fill in one score per criterion of the application's category, from 0 to its "
-                 f"max (leave the others empty); return the first sheet. Call {call.id}: "
-                 f"{call.title}"])
+            xlsx_append(info, [cat, c.id, c.name, c.name_en, c.max, c.weight])
+    xlsx_append(info, [])
+    xlsx_append(info, ["Fill in one score per criterion of the application's category, from 0 "
+                       "to its max (leave the others empty); return the first sheet. Call "
+                       f"{call.id}: {call.title}"])
     wb.save(path)
     return len(rows)
 
 
 # --- reading a returned sheet ----------------------------------------------------------
 
-def read(path: str | Path, call: CallConfig) -> tuple[list[Sheet], list[str]]:
+def read(path: str | Path, call: CallConfig,
+         encoding: str | None = None) -> tuple[list[Sheet], list[str]]:
     """The file's sheets (wide or long layout) and the problems found while reading it."""
     source = str(path)
-    if not Path(path).exists():
-        raise InputError(source, [f"{source}: no such file"])
-    header, _ = _raw_rows(Path(path))
+    header = read_header(path, encoding)
     problems: list[str] = []
     every = all_criteria(call)
     ids = [c.id for c in every]
     sheets: dict[tuple[str, str], Sheet] = {}
     if "criterion" in header or "score" in header:
-        cols = [Column("expert_id"), Column("application_id"), Column("criterion"),
-                Column("score", as_float), *INFO, Column("name", required=False, default=""),
+        cols = [Column("expert_id", limit=ID_LIMIT), Column("application_id", limit=ID_LIMIT),
+                Column("criterion", limit=ID_LIMIT), Column("score", as_float), *INFO,
+                Column("name", required=False, default="", limit=300),
                 Column("max", required=False, default="")]
-        rows = read_table(path, cols, problems)
+        rows = read_table(path, cols, problems, encoding)
         seen: dict[tuple[str, str, str], int] = {}
         for n, v in rows:
             e, a, c, s = v["expert_id"], v["application_id"], v["criterion"], v["score"]
@@ -137,10 +149,11 @@ def read(path: str | Path, call: CallConfig) -> tuple[list[Sheet], list[str]]:
             sh.cells[c] = f"{source}: row {n}, column score"
     else:
         by_name = {c.id: (c.name, c.name_en) for c in every}
-        cols = [Column("expert_id"), Column("application_id"), *INFO,
+        cols = [Column("expert_id", limit=ID_LIMIT), Column("application_id", limit=ID_LIMIT),
+                *INFO,
                 *[Column(c, as_float, required=False, aliases=tuple(x for x in by_name[c] if x))
                   for c in ids]]
-        rows = read_table(path, cols, problems)
+        rows = read_table(path, cols, problems, encoding)
         first: dict[tuple[str, str], int] = {}
         for n, v in rows:
             e, a = v["expert_id"], v["application_id"]
@@ -256,10 +269,11 @@ def save(conn: Connection, call: CallConfig, sheets: list[Sheet], actor: str,
     return counts
 
 
-def import_file(conn: Connection, call_id: str, path: str | Path, actor: str) -> dict[str, int]:
+def import_file(conn: Connection, call_id: str, path: str | Path, actor: str, *,
+                encoding: str | None = None) -> dict[str, int]:
     """Import a returned score sheet (wide or long, CSV or XLSX), or refuse the whole file."""
     call = engine.load_call(conn, call_id)
-    sheets, problems = read(path, call)
+    sheets, problems = read(path, call, encoding)
     problems += check(conn, call, sheets)
     if problems:
         raise InputError(str(path), problems)

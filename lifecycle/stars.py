@@ -17,21 +17,25 @@ from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 from lifecycle import audit, clock, engine
 from lifecycle.callconfig import CallConfig
 from lifecycle.models import Application, Call, Expert, Society, StarRecord, StarReview, StarScore
-from lifecycle.tabular import Column, InputError, as_float, read_table
+from lifecycle.tabular import ID_LIMIT, Column, InputError, as_float, read_table
 
-SELF_COLUMNS = [Column("society_id", aliases=("society",)),
-                Column("indicator"),
+SELF_COLUMNS = [Column("society_id", aliases=("society",), limit=ID_LIMIT),
+                Column("indicator", limit=ID_LIMIT),
                 Column("self_score", as_float, required=False),
-                Column("name", required=False, default=""),
-                Column("capacity", required=False, default=""),
+                Column("name", required=False, default="", limit=300),
+                Column("capacity", required=False, default="", limit=300),
                 Column("max", required=False, default=""),
-                Column("evidence", required=False, default="", aliases=("note",))]
-CHECK_COLUMNS = [Column("society_id", aliases=("society",)), Column("indicator"),
+                Column("evidence", required=False, default="", aliases=("note",), limit=5000,
+                       multiline=True)]
+CHECK_COLUMNS = [Column("society_id", aliases=("society",), limit=ID_LIMIT),
+                 Column("indicator", limit=ID_LIMIT),
                  Column("checked_score", as_float, aliases=("score",)),
-                 Column("note", required=False, default="")]
-REVIEW_COLUMNS = [Column("expert_id", aliases=("expert",)),
-                  Column("society_id", aliases=("society",)), Column("indicator"),
-                  Column("score", as_float), Column("note", required=False, default="")]
+                 Column("note", required=False, default="", limit=5000, multiline=True)]
+REVIEW_COLUMNS = [Column("expert_id", aliases=("expert",), limit=ID_LIMIT),
+                  Column("society_id", aliases=("society",), limit=ID_LIMIT),
+                  Column("indicator", limit=ID_LIMIT),
+                  Column("score", as_float),
+                  Column("note", required=False, default="", limit=5000, multiline=True)]
 
 
 class StarError(engine.EngineError):
@@ -94,11 +98,11 @@ def _groups(source: str, call: CallConfig, rows: list[tuple[int, dict]], key: tu
 
 
 def import_self_evaluation(conn: Connection, call_id: str, path: str | Path,
-                           actor: str) -> dict[str, int]:
+                           actor: str, *, encoding: str | None = None) -> dict[str, int]:
     """Declarations with their self-evaluations, one per society, created as drafts."""
     source = str(path)
     call = _star_call(conn, call_id)
-    rows = read_table(path, SELF_COLUMNS)
+    rows = read_table(path, SELF_COLUMNS, encoding=encoding)
     problems: list[str] = []
     _check_scores(source, call, rows, "self_score", problems)
     societies = {v["society_id"] for _, v in rows}
@@ -152,11 +156,12 @@ def _apps_by_society(conn: Connection, call_id: str) -> dict[str, Any]:
         .where(Application.call_id == call_id))}
 
 
-def import_checked(conn: Connection, call_id: str, path: str | Path, actor: str) -> dict[str, int]:
+def import_checked(conn: Connection, call_id: str, path: str | Path, actor: str, *,
+                   encoding: str | None = None) -> dict[str, int]:
     """The association's checked score per indicator, for declarations past the formal check."""
     source = str(path)
     call = _star_call(conn, call_id)
-    rows = read_table(path, CHECK_COLUMNS)
+    rows = read_table(path, CHECK_COLUMNS, encoding=encoding)
     problems: list[str] = []
     _check_scores(source, call, rows, "checked_score", problems)
     apps = _apps_by_society(conn, call_id)
@@ -194,11 +199,12 @@ def import_checked(conn: Connection, call_id: str, path: str | Path, actor: str)
     return {"declarations": len(by_app), "scores": len(updates)}
 
 
-def import_reviews(conn: Connection, call_id: str, path: str | Path, actor: str) -> dict[str, int]:
+def import_reviews(conn: Connection, call_id: str, path: str | Path, actor: str, *,
+                   encoding: str | None = None) -> dict[str, int]:
     """Experts' scores per indicator for declarations under review; conflicts are refused."""
     source = str(path)
     call = _star_call(conn, call_id)
-    rows = read_table(path, REVIEW_COLUMNS)
+    rows = read_table(path, REVIEW_COLUMNS, encoding=encoding)
     problems: list[str] = []
     _check_scores(source, call, rows, "score", problems)
     apps = _apps_by_society(conn, call_id)

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Protocol
 
 from lifecycle import clock
-from notifications.outbox import PermanentError
+from lifecycle.errors import BadValue
+from notifications.outbox import DeliveryError, PermanentError
 from notifications.render import Rendered
 
 PASSWORD_ENV = "STARFUND_SMTP_PASSWORD"
@@ -86,34 +87,93 @@ class FileChannel:
         return f"folder {self.folder}"
 
 
-class SmtpChannel:
-    """Sends through an SMTP server over one connection per drain; the password only from the env.
+def _timed_out(error: BaseException | None) -> bool:
+    """Whether a timeout is behind this error (smtplib wraps it in SMTPServerDisconnected)."""
+    for _ in range(5):
+        if error is None:
+            return False
+        if isinstance(error, TimeoutError):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
 
-    5xx answers (address rejected, message refused) are permanent failures; a
-    server that is down or answers 4xx is retried later with backoff.
+
+class _Session(smtplib.SMTP):
+    """smtplib's client, which also knows whether the current message's text reached the server.
+
+    After the server's 354 answer to DATA the next thing written is the message
+    itself (ending in the lone dot). From the moment it is written until the
+    server's final answer, a timeout or a lost connection leaves the message in
+    doubt: the server may have taken it.
+    """
+
+    text_sent = False
+    _after_data = False
+
+    def putcmd(self, cmd: str, args: str = "") -> None:
+        self._after_data = False
+        super().putcmd(cmd, args)
+        self._after_data = cmd.lower() == "data"
+
+    def send(self, s: str | bytes) -> None:
+        super().send(s)
+        if self._after_data:  # only written after a 354: the message text
+            self.text_sent = True
+
+
+class SmtpChannel:
+    """Sends through an SMTP server over one connection per round; the password only from the env.
+
+    One outbox row has one recipient, so each message goes to exactly one
+    address and every answer is about that recipient (the per-recipient
+    classification below still reads smtplib's per-address answers). How an
+    answer is treated:
+
+    - 2xx: sent.
+    - 5xx to MAIL, RCPT or DATA: permanent; the message fails at once.
+    - 4xx to MAIL, RCPT (greylisting) or DATA: temporary; the message is retried
+      with backoff, and the round goes on with the next message (the session
+      is reset; 421 "closing" drops it and the next message reconnects).
+    - A connection lost before the message's text was written: retried; the
+      next message reconnects.
+    - The session cannot be opened (refused, greeting not 220 (even 5xx), HELO,
+      STARTTLS or login failed) or the server stops answering (`timeout` seconds
+      for any one answer): the server or our settings are the trouble, not the
+      message, so it is never a permanent failure. This message's attempt counts
+      (retried with backoff), and the round ends at once: every further
+      `deliver` raises `DeliveryError(ends_round=True)` without touching the
+      server, and `outbox.drain` puts the rest of the round back in the queue
+      unchanged. A hung server costs one timeout per round, not one per message.
+    - A timeout or a lost connection after the message's text was written and
+      before the server answered: `DeliveryError(in_doubt=True)`. The server may
+      have taken it, so it is not re-sent automatically; it stays in doubt
+      (`notify list --in-doubt`) until an administrator re-queues it. A re-sent
+      copy carries the same Message-ID, so a receiver that got both can drop one.
     """
 
     def __init__(self, host: str, port: int = 25, starttls: bool = False,
                  user: str | None = None, timeout: float = 10.0) -> None:
+        if not timeout > 0:
+            raise BadValue(f"SMTP timeout must be more than 0 seconds, not {timeout!r}")
         self.host, self.port, self.starttls, self.user, self.timeout = \
             host, port, starttls, user, timeout
         self.password = os.environ.get(PASSWORD_ENV) if user else None
         if user and self.password is None:
-            raise ValueError(f"SMTP user {user!r} given but {PASSWORD_ENV} is not set "
+            raise BadValue(f"SMTP user {user!r} given but {PASSWORD_ENV} is not set "
                              "(the password is only read from that environment variable)")
-        self._smtp: smtplib.SMTP | None = None
-        self._unreachable: Exception | None = None
+        self._smtp: _Session | None = None
+        self._broken: str | None = None  # why this round is over, once it is
 
     def open(self) -> None:
         """Start a delivery round: connect lazily on the first message."""
-        self._unreachable = None
+        self._broken = None
 
-    def _connect(self) -> smtplib.SMTP:
-        smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+    def _connect(self) -> _Session:
+        smtp = _Session(self.host, self.port, timeout=self.timeout)
         try:
             if self.starttls:  # verify the server's certificate (system CAs, or SSL_CERT_FILE)
                 smtp.starttls(context=ssl.create_default_context())
-                smtp.ehlo()
+            smtp.ehlo_or_helo_if_needed()
             if self.user:
                 smtp.login(self.user, self.password or "")
         except Exception:
@@ -121,49 +181,92 @@ class SmtpChannel:
             raise
         return smtp
 
+    def _silent(self) -> str:
+        return f"SMTP server {self!r} stopped answering ({self.timeout:g} s timeout)"
+
+    def _end_round(self, why: str) -> DeliveryError:
+        self._broken = why
+        self._drop()
+        return DeliveryError(why, ends_round=True)
+
     def deliver(self, msg: Message, dedupe_key: str) -> None:
-        if self._unreachable is not None:  # the server is down for this round: do not hammer it
-            raise ConnectionError(f"SMTP server unreachable in this round: {self._unreachable}")
-        if self._smtp is None:
+        if self._broken is not None:  # the server failed in this round: do not hammer it
+            raise DeliveryError(f"not tried in this round: {self._broken}", ends_round=True)
+        if self._smtp is None or self._smtp.sock is None:
             try:
                 self._smtp = self._connect()
-            except Exception as e:
-                self._unreachable = e
-                raise
+            except Exception as e:  # noqa: BLE001
+                raise self._end_round(
+                    f"{self._silent()} while opening the session" if _timed_out(e) else
+                    f"SMTP session with {self!r} could not be opened: {_describe(e)}") from e
+        smtp = self._smtp
+        smtp.text_sent = False
         try:
-            refused = self._smtp.send_message(msg)
-        except smtplib.SMTPRecipientsRefused as e:
-            raise PermanentError(f"SMTP refused the recipient: {e.recipients}") from e
-        except smtplib.SMTPResponseException as e:
+            refused = smtp.send_message(msg)
+        except smtplib.SMTPRecipientsRefused as e:  # every recipient refused, each with its code
+            answers = "; ".join(f"{addr}: {code} {_text(resp)}"
+                                for addr, (code, resp) in sorted(e.recipients.items()))
+            codes = [code for code, _ in e.recipients.values()]
+            if all(code >= 500 for code in codes):
+                raise PermanentError(f"SMTP refused the recipient: {answers}") from e
+            if 421 in codes:  # the server closed the session; the next message reconnects
+                self._drop()
+            raise DeliveryError(f"SMTP refused the recipient for now: {answers}") from e
+        except smtplib.SMTPResponseException as e:  # an answer to MAIL or DATA
+            answer = f"SMTP {e.smtp_code} {_text(e.smtp_error)}"
             if e.smtp_code >= 500:
                 self._reset_after_error()
-                raise PermanentError(f"SMTP {e.smtp_code}: {e.smtp_error!r}") from e
-            self.close()
-            raise
-        except Exception:
-            self.close()
-            raise
-        if refused:
-            raise PermanentError(f"SMTP refused {sorted(refused)}")
+                raise PermanentError(answer) from e
+            if e.smtp_code == 421:
+                self._drop()
+            raise DeliveryError(f"{answer} (temporary)") from e
+        except Exception as e:  # noqa: BLE001 - a timeout, a lost connection, ...
+            self._drop()
+            doubt = " after the message was sent, before it answered" if smtp.text_sent else ""
+            if _timed_out(e):
+                self._broken = self._silent()
+                raise DeliveryError(self._broken + doubt, in_doubt=smtp.text_sent,
+                                    ends_round=True) from e
+            raise DeliveryError(_describe(e) + doubt, in_doubt=smtp.text_sent) from e
+        if refused:  # cannot happen with one recipient; never re-send to those who accepted it
+            raise PermanentError(f"SMTP refused {sorted(refused)} but accepted the message for "
+                                 "the other recipients; not sent again")
 
     def _reset_after_error(self) -> None:
         try:
-            if self._smtp is not None:
+            if self._smtp is not None and self._smtp.sock is not None:
                 self._smtp.rset()
         except Exception:  # noqa: BLE001
-            self.close()
+            self._drop()
+
+    def _drop(self) -> None:
+        """Close the socket without a QUIT (which a hung server would make us wait for)."""
+        if self._smtp is not None:
+            self._smtp.close()
+            self._smtp = None
 
     def close(self) -> None:
         if self._smtp is not None:
             try:
-                self._smtp.quit()
+                if self._smtp.sock is not None:
+                    self._smtp.quit()
             except Exception:  # noqa: BLE001
-                self._smtp.close()
-            self._smtp = None
+                pass
+            self._drop()
 
     def __repr__(self) -> str:
         return f"smtp://{self.user + '@' if self.user else ''}{self.host}:{self.port}" + \
             (" (STARTTLS)" if self.starttls else "")
+
+
+def _text(resp: bytes | str) -> str:
+    return resp.decode("utf-8", "replace") if isinstance(resp, bytes) else str(resp)
+
+
+def _describe(e: BaseException) -> str:
+    if isinstance(e, smtplib.SMTPResponseException):
+        return f"{type(e).__name__}: {e.smtp_code} {_text(e.smtp_error)}"
+    return f"{type(e).__name__}: {e}"
 
 
 def make(kind: str = "file", outbox: str | Path = "outbox", host: str | None = None,
@@ -174,6 +277,6 @@ def make(kind: str = "file", outbox: str | Path = "outbox", host: str | None = N
         return FileChannel(outbox)
     if kind == "smtp":
         if not host:
-            raise ValueError("--channel smtp needs --smtp-host (or STARFUND_SMTP_HOST)")
+            raise BadValue("--channel smtp needs --smtp-host (or STARFUND_SMTP_HOST)")
         return SmtpChannel(host, port, starttls, user, timeout)
-    raise ValueError(f"unknown channel {kind!r}: use file or smtp")
+    raise BadValue(f"unknown channel {kind!r}: use file or smtp")

@@ -14,6 +14,8 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
+from lifecycle.errors import NotFound
+
 REMINDER_KINDS = {"remind_declaration": "declaration_closes", "remind_review": "reviews_due",
                   "remind_report": "report_due"}
 
@@ -114,10 +116,10 @@ def preview(conn: Connection, kind: str, app_id: str, expert_id: str | None = No
                s.c.name_en.label("society_name_en"), s.c.language.label("society_language"))
         .join(s, s.c.id == a.c.society_id).where(a.c.id == app_id)).first()
     if app is None:
-        raise LookupError(f"no application {app_id!r}")
+        raise NotFound(f"no application {app_id!r}")
     call = engine.load_call(conn, app.call_id)
     if kind not in kinds():
-        raise LookupError(f"no message kind {kind!r}; kinds: {', '.join(sorted(kinds()))}")
+        raise NotFound(f"no message kind {kind!r}; kinds: {', '.join(sorted(kinds()))}")
     expert = None
     needs_expert = kind == "remind_review" or (kind in state_kinds()
                                                and state_kinds()[kind][1] == "experts")
@@ -129,7 +131,7 @@ def preview(conn: Connection, kind: str, app_id: str, expert_id: str | None = No
             stmt = stmt.where(e.c.id == expert_id)
         expert = conn.execute(stmt).first()
         if expert is None:
-            raise LookupError(f"no expert {'%r ' % expert_id if expert_id else ''}is assigned "
+            raise NotFound(f"no expert {'%r ' % expert_id if expert_id else ''}is assigned "
                               f"to {app_id}; a {kind} message goes to an assigned expert")
     language = (expert.language if expert else app.society_language) or call.language
     recipient = expert.email if expert else app.society_email
@@ -147,7 +149,12 @@ def preview(conn: Connection, kind: str, app_id: str, expert_id: str | None = No
     wf = WORKFLOWS[call.workflow]
     state = next((st for st in wf.states if any(n.kind == kind for n in st.notify)), None)
     if state is None:
-        raise LookupError(f"workflow {call.workflow} sends no {kind!r} message")
+        raise NotFound(f"workflow {call.workflow} sends no {kind!r} message")
+    for spec in state.schedule:  # a deadline per checkpoint (say) needs the application to have one
+        if spec.per and getattr(app, spec.per, None) is None:
+            raise NotFound(f"{app_id} has no {spec.per} yet (it is {app.state}): a {kind} message "
+                           f"names its {spec.kind} deadline, so preview it with an application "
+                           f"that has a {spec.per}")
     ctx = _engine_context(call, app, state, [], now)
     if expert:
         ctx = {**ctx, "expert": {"id": expert.id, "name": expert.name}}

@@ -12,11 +12,23 @@ scheduler catching up) stores one message. Delivery (`drain`) goes:
    template or a rejected address), with an audit event
    `notification_sent`/`notification_failed` in the same transaction.
 
+When the channel says the server itself failed (`DeliveryError` with
+`ends_round`: it cannot be reached, or stopped answering), the round ends: the
+message in hand is recorded as above, and the rest of the claimed batch is
+*deferred*, put back to `pending` exactly as it was (its attempt not counted,
+its due time unchanged) for the next round. A hung server costs one timeout
+per round, not one per message.
+
 A sender that crashes between 2 and 3 leaves the row `sending`; once its lease
 has run out the row is "in doubt". The file channel can tell whether the
 message went out (the .eml exists) and settles it; for SMTP it stays in doubt,
 listed by `notify list --in-doubt`, until an administrator re-queues it with
-`notify retry --in-doubt`. Nothing is ever re-sent automatically.
+`notify retry --in-doubt`. Nothing is ever re-sent automatically. A channel
+can also put a message in doubt at once (`DeliveryError` with `in_doubt`: the
+SMTP server went silent or dropped the connection after the message's text was
+written, before it answered): the row stays `sending` with its lease ended, so
+it is listed in doubt straight away. A re-queued message keeps its Message-ID,
+so a receiver that gets it twice can drop the copy.
 """
 from __future__ import annotations
 
@@ -29,6 +41,7 @@ from sqlalchemy import Connection, Engine, bindparam, select, update
 
 from lifecycle import clock
 from lifecycle.db import insert_ignore
+from lifecycle.errors import NotFound
 from lifecycle.models import Notification
 
 _table = Notification.__table__
@@ -66,17 +79,34 @@ class PermanentError(Exception):
     """Retrying cannot help (broken template, address rejected): fail at once."""
 
 
+class DeliveryError(Exception):
+    """A delivery that failed for now, as the channel judged it (other exceptions: retry too).
+
+    `in_doubt`: the message may have arrived (the server went silent after
+    taking its text); it is not retried but left in doubt for an administrator.
+    `ends_round`: the server, not this message, is at fault; the rest of the
+    round is deferred untouched.
+    """
+
+    def __init__(self, message: str, *, in_doubt: bool = False, ends_round: bool = False) -> None:
+        super().__init__(message)
+        self.in_doubt, self.ends_round = in_doubt, ends_round
+
+
 @dataclass
 class DrainReport:
     sent: int = 0
     failed: int = 0
     retrying: int = 0
     resolved: int = 0
+    in_doubt: int = 0   # may have arrived: left for an administrator (notify list --in-doubt)
+    deferred: int = 0   # not tried, the server having failed in this round: queued as they were
     errors: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {"sent": self.sent, "retrying": self.retrying, "failed": self.failed,
-                "resolved": self.resolved, "errors": self.errors}
+                "resolved": self.resolved, "in_doubt": self.in_doubt, "deferred": self.deferred,
+                "errors": self.errors}
 
 
 def backoff(attempts: int, base_seconds: float = 60) -> timedelta:
@@ -111,13 +141,20 @@ def _events(rows: list[tuple[Any, str, str]]) -> list[Any]:
 
 def _record(conn: Connection, outcomes: list[tuple[Any, str, str]], now: datetime, actor: str,
             backoff_seconds: float) -> None:
-    """Write all outcomes of a batch with one statement per kind of outcome, plus their audit events."""
+    """Write all outcomes of a batch with one statement per kind of outcome, plus their audit events.
+
+    Outcomes: sent, failed, pending (retry with backoff), in_doubt (stays
+    `sending`, its lease ended now) and deferred (back to pending as claimed).
+    """
     from lifecycle import audit
 
     sent = [{"b_id": r.id, "b_now": now} for r, s, _ in outcomes if s == "sent"]
     failed = [{"b_id": r.id, "b_err": e} for r, s, e in outcomes if s == "failed"]
     retry = [{"b_id": r.id, "b_err": e, "b_next": now + backoff(r.attempts + 1, backoff_seconds)}
              for r, s, e in outcomes if s == "pending"]
+    doubt = [{"b_id": r.id, "b_err": e, "b_next": now} for r, s, e in outcomes if s == "in_doubt"]
+    deferred = [{"b_id": r.id, "b_att": r.attempts, "b_next": r.next_attempt_at}
+                for r, s, _ in outcomes if s == "deferred"]
     where = (_table.c.id == bindparam("b_id")) & (_table.c.status == "sending")
     if sent:
         conn.execute(update(_table).where(where).values(status="sent", sent_at=bindparam("b_now"),
@@ -129,6 +166,13 @@ def _record(conn: Connection, outcomes: list[tuple[Any, str, str]], now: datetim
         conn.execute(update(_table).where(where).values(
             status="pending", last_error=bindparam("b_err"),
             next_attempt_at=bindparam("b_next")), retry)
+    if doubt:
+        conn.execute(update(_table).where(where).values(
+            last_error=bindparam("b_err"), next_attempt_at=bindparam("b_next")), doubt)
+    if deferred:
+        conn.execute(update(_table).where(where).values(
+            status="pending", attempts=bindparam("b_att"), next_attempt_at=bindparam("b_next")),
+            deferred)
     audit.record(conn, actor, _events(outcomes), at=now)
 
 
@@ -179,6 +223,8 @@ def drain(db: Engine, channel: Any, limit: int = 200, max_attempts: int = 5,
     """Deliver every due pending message: claim (commit), send, record the outcome (commit).
 
     `stop` is asked between batches, so a shutting-down scheduler finishes the batch in hand.
+    A `DeliveryError` with `ends_round` ends the round: the rest of the batch is
+    deferred (back to pending as it was claimed) and no further batch is claimed.
     """
     from lifecycle.db import transaction
     from notifications.channels import build
@@ -197,7 +243,8 @@ def drain(db: Engine, channel: Any, limit: int = 200, max_attempts: int = 5,
             if not rows:
                 return report
             outcomes: list[tuple[Any, str, str]] = []
-            for r in rows:
+            round_over = False
+            for i, r in enumerate(rows):
                 try:
                     try:
                         rendered = render(r.kind, r.language, r.context, templates)
@@ -208,16 +255,29 @@ def drain(db: Engine, channel: Any, limit: int = 200, max_attempts: int = 5,
                     outcomes.append((r, "sent", ""))
                     report.sent += 1
                 except Exception as e:  # noqa: BLE001 - any delivery failure is recorded, not raised
-                    error = str(e) if isinstance(e, PermanentError) else f"{type(e).__name__}: {e}"
+                    judged = isinstance(e, (PermanentError, DeliveryError))
+                    error = str(e) if judged else f"{type(e).__name__}: {e}"
                     final = isinstance(e, PermanentError) or r.attempts + 1 >= max_attempts
-                    outcomes.append((r, "failed" if final else "pending", error))
-                    if final:
-                        report.failed += 1
-                        report.errors.append(f"{r.dedupe_key}: {error}")
+                    if isinstance(e, DeliveryError) and e.in_doubt:
+                        outcomes.append((r, "in_doubt", f"in doubt: {error}"))
+                        report.in_doubt += 1
                     else:
-                        report.retrying += 1
+                        outcomes.append((r, "failed" if final else "pending", error))
+                        if final:
+                            report.failed += 1
+                            report.errors.append(f"{r.dedupe_key}: {error}")
+                        else:
+                            report.retrying += 1
+                    if isinstance(e, DeliveryError) and e.ends_round:
+                        rest = rows[i + 1:]
+                        outcomes += [(d, "deferred", "") for d in rest]
+                        report.deferred += len(rest)
+                        round_over = True
+                        break
             with transaction(db) as session:
                 _record(session.connection(), outcomes, now_, actor, backoff_seconds)
+            if round_over:
+                return report
         return report
     finally:
         closer = getattr(channel, "close", None)
@@ -281,8 +341,8 @@ def requeue(conn: Connection, actor: str, ids: list[int] | None = None, in_doubt
     if ids:
         missing = sorted(set(ids) - {r.id for r in rows})
         if missing:
-            raise LookupError(f"notification(s) {', '.join(map(str, missing))} are not "
-                              f"{'in doubt' if in_doubt else 'failed'}; nothing was re-queued")
+            raise NotFound(f"notification(s) {', '.join(map(str, missing))} are not "
+                            f"{'in doubt' if in_doubt else 'failed'}; nothing was re-queued")
     if not rows:
         return 0
     conn.execute(update(t).where(t.c.id.in_([r.id for r in rows]))

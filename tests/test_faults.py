@@ -1,9 +1,12 @@
 """A batch moves whole or not at all, whatever goes wrong in the middle of it.
 
-- `starfund advance` killed with SIGKILL at random points of a 20,000-application
-  batch (a seeded random delay after its transaction is seen to begin), ten
-  times: the call is exactly as before each time, the audit chain verifies, and
-  the next advance completes. Runs on the backend under test
+- `starfund advance` killed with SIGKILL inside the writes of a 20,000-application
+  batch, at points the test chooses: the writer's test hook
+  (STARFUND_FAULT_PAUSE_AFTER_ROWS, lifecycle.bulk) pauses it after a given number
+  of rows, in the states, the audit events or the outbox rows, or after the last
+  row before the commit, and says so in a marker file; the test then kills it.
+  Each time the call is exactly as before, the audit chain verifies, and the
+  next advance completes. Runs on the backend under test
   (CI runs the suite on SQLite and on PostgreSQL).
 - A condition that raises on one application rolls the whole batch back. The
   failing condition comes from a test-only workflow registered in
@@ -12,9 +15,12 @@
 from __future__ import annotations
 
 import json
-import random
+import os
+import re
 import signal
+import subprocess
 import time
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -24,6 +30,7 @@ from batch_world import (
     IMPORT_AT,
     SUBMIT_AT,
     BatchProbe,
+    command,
     fingerprint,
     finish,
     moves_per_application,
@@ -39,48 +46,89 @@ from states.spec import Move
 from states.workflows import PROJECT, WORKFLOWS, Workflow
 
 N = 20_000
-KILLS = 10
+# Where the writer is killed: (pause once at least this many rows are written, the table
+# it is then writing; rows are counted per statement or chunk).
+# An advance of N declared applications writes N states (one statement per destination
+# group), then N audit events (chunks of 5,000), then N outbox rows (chunks of 5,000);
+# close_declaration schedules no deadline. The last point is after the last row, just
+# before the commit.
+KILL_POINTS = (
+    (1, "applications"),                  # early: the first group of states
+    (N + 1, "audit_events"),              # the first chunk of audit events
+    (N + N // 2, "audit_events"),         # the middle of the batch
+    (2 * N + 1, "notifications"),         # the first chunk of outbox rows
+    (2 * N + N // 2, "notifications"),
+    (3 * N, "notifications"),             # late: everything written, not yet committed
+)
 
 
-def test_sigkill_at_random_points_of_a_batch_leaves_the_call_as_before(db_url, tmp_path):
+def start_paused(db_url: str, rows: int, marker: Path) -> subprocess.Popen:
+    """`starfund advance` that pauses inside its transaction after `rows` rows written."""
+    env = {**os.environ, "STARFUND_FAULT_PAUSE_AFTER_ROWS": str(rows),
+           "STARFUND_FAULT_MARKER": str(marker), "STARFUND_FAULT_PAUSE_SECONDS": "120"}
+    return subprocess.Popen(command(db_url, "advance", CALL, "close_declaration"),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def wait_paused(proc: subprocess.Popen, marker: Path, timeout: float = 120) -> str:
+    """Wait (bounded) for the writer to say it is paused inside the write; its line."""
+    deadline = time.monotonic() + timeout
+    while not marker.exists():
+        if proc.poll() is not None:
+            _, err = proc.communicate()
+            raise AssertionError(f"the writer ended (exit {proc.returncode}) before pausing:"
+                                 f"\n{err}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the writer did not pause within {timeout} s")
+        time.sleep(0.01)
+    return marker.read_text(encoding="utf-8")
+
+
+def test_sigkill_inside_the_writes_of_a_batch_leaves_the_call_as_before(db_url, tmp_path):
     cli = Cli(db_url)
     cli("init")
     seed_declared(cli, tmp_path, N)
     before = fingerprint(db_url)
     probe = BatchProbe(db_url)
+    proc = None
     try:
-        # How long the batch's transaction lasts: a dry run does the same loads,
-        # decisions and writes, then rolls back.
-        proc = start(db_url, "advance", CALL, "close_declaration", "--dry-run")
-        began = probe.wait_busy(proc)
-        code, _, err = finish(proc)
-        assert code == 0, err
-        span = time.monotonic() - began
-        assert fingerprint(db_url) == before
-        rng = random.Random(20251125)
-        for attempt in range(KILLS):
-            proc = start(db_url, "advance", CALL, "close_declaration")
-            began = probe.wait_busy(proc)
-            at = rng.uniform(0.0, 0.8) * span
-            while time.monotonic() - began < at:
-                time.sleep(0.002)
-            assert proc.poll() is None and probe.busy(), \
-                f"kill {attempt + 1}: the batch ended within {at:.2f} s, before the kill"
+        for n, (rows, table) in enumerate(KILL_POINTS, start=1):
+            marker = tmp_path / f"paused-{n}"
+            proc = start_paused(db_url, rows, marker)
+            line = wait_paused(proc, marker)
+            found = re.search(r"after (\d+) rows, in (\w+) ", line)
+            assert found and found[2] == table and int(found[1]) >= rows, line
+            if rows == 3 * N:
+                assert int(found[1]) == rows, line            # the last row, not beyond
+            assert proc.poll() is None and probe.busy(), f"kill {n}: not inside the batch"
             proc.send_signal(signal.SIGKILL)
             code, _, _ = finish(proc, timeout=30)
             assert code == -signal.SIGKILL
             wait_for_quiet_postgres(db_url)
             assert fingerprint(db_url) == before, \
-                f"kill {attempt + 1}, {at:.2f} s into the batch, changed the call"
+                f"kill {n}, after {rows} rows ({table}), changed the call"
             assert "audit chain intact" in cli("audit", "verify").output
     finally:
         probe.close()
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.communicate()
     code, out, err = finish(start(db_url, "advance", CALL, "close_declaration", "--json"))
     assert code == 0, err
-    assert json.loads(out)["moved"] == N
+    report = json.loads(out)
+    # the batch writes exactly the rows KILL_POINTS assumes: N states, N events, N messages
+    assert (report["moved"], report["notifications"], report["deadlines"]) == (N, N, 0)
     moves = moves_per_application(db_url, "close_declaration")
     assert len(moves) == N and set(moves.values()) == {1}
     assert "audit chain intact" in cli("audit", "verify").output
+
+
+def test_the_fault_hook_refuses_a_bad_setting(db_url, tmp_path):
+    proc = subprocess.Popen(command(db_url, "status", CALL), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "STARFUND_FAULT_PAUSE_AFTER_ROWS": "soon"})
+    code, _, err = finish(proc, timeout=60)
+    assert code != 0 and "STARFUND_FAULT_PAUSE_AFTER_ROWS must be a positive whole number" in err
 
 
 # --- a condition that fails on one application -------------------------------------------

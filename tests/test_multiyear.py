@@ -13,6 +13,7 @@ from assessment_world import (
     star_toml,
     states_of,
 )
+from conftest import Cli
 
 
 def _because(cli, app_id: str) -> str:
@@ -68,7 +69,8 @@ def test_two_years_of_both_workflows(cli, tmp_path):
     assert cli("audit", "verify").exit_code == 0
 
 
-def test_the_demo_runs_two_years_of_both_workflows(cli, tmp_path):
+def test_the_demo_runs_two_years_of_both_workflows(db_url, tmp_path):
+    cli = Cli(db_url)  # an empty database: the demo only fills one it makes itself
     r = cli("demo", "--years", "2", "--societies", "20", "--outbox", tmp_path / "out",
             "--db", cli.db)
     out = r.output

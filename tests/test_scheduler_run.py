@@ -15,19 +15,22 @@ from datetime import timedelta
 from pathlib import Path
 
 from conftest import Cli
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, update
 from test_deadlines import advance, audit_rows, drafts, make_call, people, states
 from test_smtp import Inbox, free_port, start
 
 from lifecycle import clock
 from lifecycle.db import make_engine
-from lifecycle.models import Deadline, Notification
+from lifecycle.models import Call, Deadline, Notification
 
 STARFUND = str(Path(sys.executable).parent / "starfund")
 
 
-def spawn(db: str, log: Path, *extra: str) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if k != "STARFUND_NOW"}
+def spawn(db: str, log: Path, *extra: str, **env_extra: str) -> subprocess.Popen:
+    """`starfund scheduler run` on the wall clock (unless STARFUND_NOW is given in env_extra)."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("STARFUND_NOW", "STARFUND_FAULT_PAUSE_IN", "STARFUND_FAULT_MARKER")}
+    env.update(env_extra)
     return subprocess.Popen([STARFUND, "--db", db, "scheduler", "run", "--sync-every", "1",
                              "--drain-every", "0.5", *extra],
                             stdout=subprocess.DEVNULL, stderr=log.open("w"), env=env)
@@ -76,7 +79,7 @@ def near_call(cli: Cli, tmp_path: Path, call_id: str, seconds: int, n: int = 5,
 
 def test_scheduler_run_fires_two_near_deadlines_and_stops_on_sigterm(cli, tmp_path):
     people(cli, tmp_path)
-    closes1 = near_call(cli, tmp_path, "near1", 4, submit=4)    # one draft will lapse
+    closes1 = near_call(cli, tmp_path, "near1", 8, submit=4)    # one draft will lapse
     log, mail = tmp_path / "scheduler.log", tmp_path / "mail"
     proc = spawn(cli.db, log, "--outbox", str(mail))
     try:
@@ -155,3 +158,47 @@ def test_three_workers_fire_every_deadline_and_deliver_every_message_once(pg_url
     sent = [json.loads(x.payload)["notification"] for x in audit_rows(pg_url)
             if x.action == "notification_sent"]
     assert len(sent) == len(set(sent)) == n_messages
+
+
+def test_scheduler_run_backoff_is_the_first_retry_delay_of_firings_and_deliveries(cli, tmp_path):
+    """--backoff used to be accepted and ignored: the runner always waited 60 s."""
+    people(cli, tmp_path, n_soc=3, n_exp=2)
+    now = clock.now()
+    make_call(cli.db, "bad", now - timedelta(hours=1), opens=now - timedelta(days=30))
+    drafts(cli, tmp_path, "bad", 2, now=(now - timedelta(days=1)).isoformat())
+    advance(cli, "submit", (now - timedelta(days=1)).isoformat(), call="bad")  # 2 messages queued
+    e = make_engine(cli.db)
+    with e.begin() as conn:                                # the call no longer validates: firing fails
+        good = conn.execute(select(Call.config).where(Call.id == "bad")).scalar()
+        conn.execute(update(Call).where(Call.id == "bad").values(config={**good,
+                                                                         "budget_total": -1}))
+    closed = str(free_port())                              # nothing listens: delivery fails
+    log = tmp_path / "scheduler.log"
+    at = now.isoformat()
+    proc = spawn(cli.db, log, "--channel", "smtp", "--smtp-host", "127.0.0.1", "--smtp-port",
+                 closed, "--backoff", "7", STARFUND_NOW=at)       # time stands still at `at`
+
+    def rows():
+        with e.connect() as conn:
+            d = conn.execute(select(Deadline.__table__).where(
+                Deadline.key == "bad:declaration_closes")).one()
+            n = conn.execute(select(Notification.__table__).order_by(Notification.id)).all()
+        return d, n
+    try:
+        def tried():
+            """the firing and both deliveries to have failed once"""
+            d, n = rows()
+            return d.attempts == 1 and len(n) == 2 and all(
+                m.attempts == 1 and m.status == "pending" for m in n)
+        wait_for(tried, timeout=30, procs=[proc])
+    finally:
+        codes = stop([proc])
+    assert codes == [0]
+    d, n = rows()
+    e.dispose()
+    retry_at = now + timedelta(seconds=7)
+    assert d.fired_at is None and "budget_total" in d.last_error
+    assert d.next_attempt_at == retry_at                    # was now + 60 s
+    assert [m.next_attempt_at for m in n] == [retry_at, retry_at]
+    assert all("Connection" in m.last_error for m in n)
+    assert "Traceback" not in log.read_text()

@@ -13,11 +13,22 @@ from test_notify import listing
 
 
 class Inbox:
-    """An aiosmtpd handler that keeps every message it accepts; rejects addresses in `refuse`."""
+    """An aiosmtpd handler that keeps every message it accepts; rejects addresses in `refuse`.
+
+    While `busy` is true it answers MAIL with a temporary 451.
+    """
 
     def __init__(self, refuse: tuple[str, ...] = ()) -> None:
         self.messages: list = []
         self.refuse = refuse
+        self.busy = False
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        if self.busy:
+            return "451 4.3.2 try again later"
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address in self.refuse:
@@ -87,40 +98,46 @@ def test_server_down_then_back_retries_and_delivers_once(bilingual_call):
     cli = bilingual_call
     inbox, port = Inbox(), free_port()
     r = cli("notify", "send", *smtp_args(port), now="2025-03-20T10:00")     # nobody listens
-    assert "0 sent, 10 to retry, 0 failed" in r.output
-    rows = listing(cli)
-    assert {(n["status"], n["attempts"], n["next_attempt_at"]) for n in rows} == {
-        ("pending", 1, "2025-03-20 10:01:00")}
-    assert "ConnectionRefusedError" in rows[0]["last_error"]
+    assert "0 sent, 1 to retry, 0 failed" in r.output        # the round ends at the first try
+    first, *rest = listing(cli)
+    assert (first["status"], first["attempts"], first["next_attempt_at"]) == (
+        "pending", 1, "2025-03-20 10:01:00")
+    assert "ConnectionRefusedError" in first["last_error"]
+    assert {(n["status"], n["attempts"], n["last_error"]) for n in rest} == {("pending", 0, "")}
     server = start(inbox, port)
     try:
         r = cli("notify", "send", *smtp_args(port), now="2025-03-20T10:00:30")
-        assert "0 sent" in r.output and inbox.messages == []     # still backing off
+        assert "9 sent" in r.output and len(inbox.messages) == 9  # the first is backing off
         r = cli("notify", "send", *smtp_args(port), now="2025-03-20T10:01")
-        assert "10 sent" in r.output
+        assert "1 sent" in r.output
         r = cli("notify", "send", *smtp_args(port), now="2025-03-20T11:00")
         assert "0 sent" in r.output
     finally:
         server.stop()
     ids = [m["Message-ID"] for _, m in inbox.messages]
     assert len(ids) == len(set(ids)) == 10
-    assert {(n["status"], n["attempts"]) for n in listing(cli)} == {("sent", 2)}
+    assert sorted((n["status"], n["attempts"]) for n in listing(cli)) == [
+        ("sent", 1)] * 9 + [("sent", 2)]
     assert len(audit_rows(cli.db, action="notification_sent")) == 10
 
 
 def test_retries_stop_at_the_limit_then_failed_and_listed(bilingual_call):
     cli = bilingual_call
-    port = free_port()
-    times = ["2025-03-20T10:00", "2025-03-20T10:01", "2025-03-20T10:03"]
-    for now in times:
-        cli("notify", "send", *smtp_args(port), "--max-attempts", "3", now=now)
-    failed = listing(cli, "--failed")
-    assert len(failed) == 10 and {n["attempts"] for n in failed} == {3}
-    out = cli("notify", "list", "--failed").output
-    assert "failed" in out and "totals: 10 failed" in out
-    inbox = Inbox()
+    inbox, port = Inbox(), free_port()
+    inbox.busy = True                                          # 451 to every MAIL
     server = start(inbox, port)
     try:
+        times = ["2025-03-20T10:00", "2025-03-20T10:01", "2025-03-20T10:03"]
+        for now in times:
+            r = cli("notify", "send", *smtp_args(port), "--max-attempts", "3", now=now)
+            assert "0 sent" in r.output and inbox.messages == []
+        assert "0 sent, 0 to retry, 10 failed" in r.output
+        failed = listing(cli, "--failed")
+        assert len(failed) == 10 and {n["attempts"] for n in failed} == {3}
+        assert "451" in failed[0]["last_error"]
+        out = cli("notify", "list", "--failed").output
+        assert "failed" in out and "totals: 10 failed" in out
+        inbox.busy = False
         cli("notify", "retry", now="2025-03-20T12:00")
         r = cli("notify", "send", *smtp_args(port), now="2025-03-20T12:00")
     finally:
@@ -187,7 +204,7 @@ def test_starttls_verifies_the_server_and_then_logs_in(bilingual_call, tmp_path,
     try:
         monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "nothing.pem"))  # trusts no one
         r = cli("notify", "send", *args, now="2025-03-20T10:00")
-        assert "0 sent, 10 to retry" in r.output and inbox.messages == []
+        assert "0 sent, 1 to retry" in r.output and inbox.messages == []  # the round ends
         assert "CERTIFICATE_VERIFY_FAILED" in listing(cli)[0]["last_error"]
         monkeypatch.setenv("SSL_CERT_FILE", str(cert))                     # trusts our server
         r = cli("notify", "send", *args, now="2025-03-20T10:05")
