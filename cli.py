@@ -4,10 +4,10 @@ Every command takes --db, --as and --now; every command that prints data
 takes --json. An option given on the command line (before or after the
 command name) beats its environment variable, which beats the default.
 
-A user's mistake (any `lifecycle.errors.UserError`) is one message on stderr
+A user's mistake (any `lifecycle.core.errors.UserError`) is one message on stderr
 and exit 1; a bad option value is click's usage error, exit 2. Anything else is
 a bug and keeps its traceback. Text options are checked for control characters
-and length at the door (`lifecycle.names`), and everything printed escapes what
+and length at the door (`lifecycle.core.names`), and everything printed escapes what
 a terminal cannot show safely.
 """
 from __future__ import annotations
@@ -28,11 +28,12 @@ from rich.console import Console
 from rich.markup import escape as rich_escape
 from rich.table import Table
 
-from lifecycle import audit, calls, clock, db, engine, reports
-from lifecycle.callconfig import ConfigError
-from lifecycle.errors import BadValue, NotFound, UserError
-from lifecycle.names import clean_name, printable
-from lifecycle.tabular import InputError, csv_writer
+from lifecycle.acts import calls, reports
+from lifecycle.core import audit, clock, db, engine
+from lifecycle.core.callconfig import ConfigError
+from lifecycle.core.errors import BadValue, NotFound, UserError
+from lifecycle.core.names import clean_name, printable
+from lifecycle.core.tabular import InputError, csv_writer
 
 console = Console(highlight=False, soft_wrap=True,
                   width=None if sys.stdout.isatty() else 160)  # piped: do not squeeze tables
@@ -283,7 +284,7 @@ def known(conn, call_id: str | None = None, application_id: str | None = None,
     """Refuse a filter naming a call, application or society that does not exist."""
     from sqlalchemy import select
 
-    from lifecycle.models import Application, Society
+    from lifecycle.core.models import Application, Society
 
     if call_id is not None:
         engine.load_call(conn, call_id)
@@ -355,7 +356,7 @@ def demo(env: Env, years: int, seed: int, outbox: str, fresh: bool, societies: i
     Example:  starfund demo
               starfund demo --years 3 --db demo.db
     """
-    from lifecycle import demo as demo_mod
+    from lifecycle.demo import run as demo_mod
 
     demo_mod.run(env.db_arg or demo_mod.DEFAULT_DB, years=years, seed=seed, outbox=outbox,
                  fresh=fresh, actor=env.actor, out=console, societies=societies)
@@ -430,7 +431,7 @@ def society_import(env: Env, file: str, encoding: str | None) -> None:
     \b
     Example:  starfund society import societies.xlsx
     """
-    from lifecycle import registry
+    from lifecycle.acts import registry
 
     r = _import(env, registry.import_societies, file, encoding=encoding)
     echo(f"societies: {r['created']} created, {r['updated']} updated")
@@ -446,7 +447,7 @@ def society_show(env: Env, society_id: str) -> None:
     \b
     Example:  starfund society show S012
     """
-    from lifecycle import stars
+    from lifecycle.acts import stars
 
     with env.engine.connect() as conn:
         d = stars.society_profile(conn, society_id)
@@ -493,7 +494,7 @@ def expert_import(env: Env, file: str, encoding: str | None) -> None:
     \b
     Example:  starfund expert import experts.csv
     """
-    from lifecycle import registry
+    from lifecycle.acts import registry
 
     r = _import(env, registry.import_experts, file, encoding=encoding)
     echo(f"experts: {r['created']} created, {r['updated']} updated")
@@ -518,7 +519,7 @@ def application_import(env: Env, call_id: str, file: str, encoding: str | None) 
     \b
     Example:  starfund application import 2025-project declarations.xlsx
     """
-    from lifecycle import declarations
+    from lifecycle.acts import declarations
 
     r = _import(env, declarations.import_applications, call_id, file, encoding=encoding)
     echo(f"applications: {r['created']} drafts created in {call_id}")
@@ -670,7 +671,7 @@ def assessment_report(env: Env, app_id: str, file: str) -> None:
     \b
     Example:  starfund assessment report 2025-project-00001 --file midterm-00001.pdf
     """
-    from lifecycle import assessing
+    from lifecycle.acts import assessing
 
     with db.transaction(env.engine) as s:
         r = assessing.record_report(s.connection(), app_id, file, env.actor)
@@ -694,7 +695,7 @@ def assessment_grades(env: Env, call_id: str, file: str, encoding: str | None) -
     \b
     Example:  starfund assessment grades 2025-project grades-midterm.xlsx
     """
-    from lifecycle import assessing
+    from lifecycle.acts import assessing
 
     r = _import(env, assessing.import_grades, call_id, file, encoding=encoding)
     per = ", ".join(f"{k} {v}" for k, v in r.items() if k not in ("graded", "rows"))
@@ -711,7 +712,7 @@ def assessment_outcomes(env: Env, call_id: str) -> None:
     \b
     Example:  starfund assessment outcomes 2025-project
     """
-    from lifecycle import assessing
+    from lifecycle.acts import assessing
 
     with env.engine.connect() as conn:
         rows = assessing.proposals(conn, call_id)
@@ -746,7 +747,7 @@ def outcome_override(env: Env, app_id: str, outcome: str, reason: str,
     Example:  starfund outcome override 2025-project-00007 --to continue \\
                 --reason "report delayed by the venue closure; leadership group decision 2025-12-20"
     """
-    from lifecycle import assessing
+    from lifecycle.acts import assessing
 
     report = assessing.override(env.engine, app_id, outcome, reason, env.actor, cut)
     show_report(env, report)
@@ -767,7 +768,7 @@ def payments_pay(env: Env, call_id: str, only: tuple[str, ...]) -> None:
     \b
     Example:  starfund payments pay 2025-project
     """
-    from lifecycle import payments
+    from lifecycle.acts import payments
 
     with db.transaction(env.engine) as s:
         r = payments.pay(s.connection(), call_id, env.actor, list(only) or None)
@@ -785,7 +786,7 @@ def payments_list(env: Env, call_id: str) -> None:
     \b
     Example:  starfund payments list 2025-project --json
     """
-    from lifecycle import payments
+    from lifecycle.acts import payments
 
     with env.engine.connect() as conn:
         engine.load_call(conn, call_id)
@@ -809,7 +810,7 @@ def stars_table(env: Env, call_id: str | None) -> None:
     Example:  starfund stars 2025-star
               starfund stars --json
     """
-    from lifecycle import stars
+    from lifecycle.acts import stars
 
     with env.engine.connect() as conn:
         known(conn, call_id)
@@ -842,7 +843,7 @@ def star_sheet(env: Env, call_id: str, as_csv: bool) -> None:
     \b
     Example:  starfund star sheet 2025-star --csv > self-evaluation.csv
     """
-    from lifecycle import stars
+    from lifecycle.acts import stars
 
     with env.engine.connect() as conn:
         rows = stars.sheet(stars._star_call(conn, call_id))
@@ -876,7 +877,7 @@ def star_declare(env: Env, call_id: str, file: str, encoding: str | None) -> Non
     \b
     Example:  starfund star declare 2025-star examples/star-self-evaluation.csv
     """
-    from lifecycle import stars
+    from lifecycle.acts import stars
 
     r = _import(env, stars.import_self_evaluation, call_id, file, encoding=encoding)
     echo(f"star declarations: {r['declarations']} drafts created ({r['scores']} scores)")
@@ -895,7 +896,7 @@ def star_check(env: Env, call_id: str, file: str, encoding: str | None) -> None:
     \b
     Example:  starfund star check 2025-star checked.csv
     """
-    from lifecycle import stars
+    from lifecycle.acts import stars
 
     r = _import(env, stars.import_checked, call_id, file, encoding=encoding)
     echo(f"checked scores: {r['scores']} recorded for {r['declarations']} declarations")
@@ -915,7 +916,7 @@ def star_review(env: Env, call_id: str, file: str, encoding: str | None) -> None
     \b
     Example:  starfund star review 2025-star expert-scores.xlsx
     """
-    from lifecycle import stars
+    from lifecycle.acts import stars
 
     r = _import(env, stars.import_reviews, call_id, file, encoding=encoding)
     echo(f"expert reviews: {r['sheets']} sheets for {r['declarations']} declarations")
@@ -937,7 +938,7 @@ def star_revoke(env: Env, society_id: str, kind: str, reason: str) -> None:
     \b
     Example:  starfund star revoke S012 --kind penalty --reason "2025-11 penalty by the civil affairs bureau"
     """
-    from lifecycle import stars
+    from lifecycle.acts import stars
 
     report = stars.revoke(env.engine, society_id, kind, reason, env.actor)
     show_report(env, report)
@@ -959,7 +960,7 @@ def workflow_show(env: Env, name: str, fmt: str) -> None:
     \b
     Example:  starfund workflow show project --format mermaid > project.mmd
     """
-    from lifecycle.machine import UnknownWorkflow, for_workflow
+    from lifecycle.core.machine import UnknownWorkflow, for_workflow
 
     try:
         wm = for_workflow(name)
@@ -1288,7 +1289,7 @@ def deadlines_list(env: Env, call_id: str | None, pending: bool) -> None:
     Example:  starfund deadlines list 2025-project
               starfund deadlines list --pending --json
     """
-    from lifecycle import scheduler
+    from lifecycle.scheduling import scheduler
 
     with env.engine.connect() as conn:
         known(conn, call_id)
@@ -1316,7 +1317,7 @@ def deadlines_run_due(env: Env) -> None:
     Example:  starfund deadlines run-due
               starfund deadlines run-due --now 2025-04-07T17:00
     """
-    from lifecycle import scheduler
+    from lifecycle.scheduling import scheduler
 
     firings = scheduler.run_due(env.engine, clock.now())
     if env.as_json:
@@ -1361,7 +1362,7 @@ def scheduler_run(env: Env, sync_every: float, drain_every: float, **kw: Any) ->
     """
     import logging
 
-    from lifecycle import scheduler
+    from lifecycle.scheduling import scheduler
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -1404,7 +1405,7 @@ def review_assign(env: Env, call_id: str, per_application: int | None, max_load:
     \b
     Example:  starfund review assign 2025-project --per-application 5 --max-load 12 --seed 7
     """
-    from lifecycle import reviewing
+    from lifecycle.acts import reviewing
 
     with db.transaction(env.engine) as s:
         r = reviewing.assign(s.connection(), call_id, env.actor, per_application=per_application,
@@ -1437,7 +1438,7 @@ def review_reassign(env: Env, app_id: str, from_expert: str, to_expert: str, rea
     \b
     Example:  starfund review reassign 2025-project-00012 --from E007 --to E031 --reason "on leave"
     """
-    from lifecycle import reviewing
+    from lifecycle.acts import reviewing
 
     with db.transaction(env.engine) as s:
         r = reviewing.reassign(s.connection(), app_id, from_expert, to_expert, env.actor,
@@ -1457,7 +1458,7 @@ def review_recuse(env: Env, app_id: str, expert: str, reason: str) -> None:
     \b
     Example:  starfund review recuse 2025-project-00012 --expert E007 --reason "co-author of the PI"
     """
-    from lifecycle import reviewing
+    from lifecycle.acts import reviewing
 
     with db.transaction(env.engine) as s:
         r = reviewing.recuse(s.connection(), app_id, expert, reason, env.actor)
@@ -1478,7 +1479,7 @@ def review_sheet(env: Env, call_id: str, expert_id: str, out: str | None) -> Non
     \b
     Example:  starfund review sheet 2025-project E007 --out E007.xlsx
     """
-    from lifecycle import scoresheets
+    from lifecycle.acts import scoresheets
 
     path = out or f"scores-{call_id}-{expert_id}.xlsx"
     with env.engine.connect() as conn:
@@ -1501,7 +1502,7 @@ def review_import(env: Env, call_id: str, file: str, encoding: str | None) -> No
     \b
     Example:  starfund review import 2025-project E007.xlsx
     """
-    from lifecycle import scoresheets
+    from lifecycle.acts import scoresheets
 
     r = _import(env, scoresheets.import_file, call_id, file, encoding=encoding)
     echo(f"{file}: {r['scored']} sheet(s) scored, {r['corrected']} corrected, "
@@ -1523,7 +1524,7 @@ def review_panel(env: Env, app_id: str, score: float, reason: str) -> None:
     \b
     Example:  starfund review panel 2025-project-00012 --score 84 --reason "panel of 2025-05-08"
     """
-    from lifecycle import reviewing
+    from lifecycle.acts import reviewing
 
     with db.transaction(env.engine) as s:
         r = reviewing.panel_decision(s.connection(), app_id, score, reason, env.actor)
@@ -1548,7 +1549,7 @@ def rank_table(env: Env, call_id: str, xlsx: str | None) -> None:
     \b
     Example:  starfund rank 2025-project --xlsx ranking.xlsx
     """
-    from lifecycle import ranking
+    from lifecycle.acts import ranking
 
     with env.engine.connect() as conn:
         data = ranking.table(conn, engine.load_call(conn, call_id))
@@ -1595,7 +1596,7 @@ def notice_publish(env: Env, call_id: str, html: str, language: str | None) -> N
     \b
     Example:  starfund notice publish 2025-project --html notice.html
     """
-    from lifecycle import notice
+    from lifecycle.acts import notice
 
     r = notice.publish(env.engine, call_id, html, env.actor, language)
     if env.as_json:
@@ -1628,7 +1629,7 @@ def objection_file(env: Env, app_id: str, by: str, contact: str, reason: str,
     Example:  starfund objection file 2025-project-00012 --by "王明" --contact 13800000000 \\
                   --reason "budget copied from 2023 project" --evidence letter.pdf
     """
-    from lifecycle import objections
+    from lifecycle.acts import objections
 
     r = objections.file(env.engine, app_id, by, contact, reason, env.actor, evidence)
     if env.as_json:
@@ -1651,7 +1652,7 @@ def objection_resolve(env: Env, objection_id: int, decision: str | None, reason:
     \b
     Example:  starfund objection resolve 3 --dismiss --reason "budget checked, no copying"
     """
-    from lifecycle import objections
+    from lifecycle.acts import objections
 
     if decision is None:
         raise click.UsageError("say --uphold or --dismiss")
@@ -1674,7 +1675,7 @@ def objection_list(env: Env, call_id: str | None, status: str | None) -> None:
     \b
     Example:  starfund objection list 2025-project --status open
     """
-    from lifecycle import objections
+    from lifecycle.acts import objections
 
     with env.engine.connect() as conn:
         known(conn, call_id)

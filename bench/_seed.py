@@ -23,8 +23,9 @@ if str(ROOT) not in sys.path:
 
 from sqlalchemy import insert  # noqa: E402
 
-from lifecycle import callconfig, calls, clock, db, engine  # noqa: E402
-from lifecycle.models import Society  # noqa: E402
+from lifecycle.acts import calls  # noqa: E402
+from lifecycle.core import callconfig, clock, db, engine
+from lifecycle.core.models import Society  # noqa: E402
 
 PG_ADMIN = os.environ.get("STARFUND_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 CALL_ID = "bench"

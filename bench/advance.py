@@ -46,7 +46,7 @@ def _hwm_kb() -> int:
 
 
 def _child(url: str) -> None:
-    from lifecycle import clock, db, engine
+    from lifecycle.core import clock, db, engine
 
     e = db.make_engine(url)
     with e.connect() as c:  # open the pool's connection before measuring
@@ -119,7 +119,7 @@ def floor(url: str, dest: str = "eligible", kind: str = "formal_check_passed",
         audit_rows.append((seq, now, "bench-admin", TRIGGER, _seed.CALL_ID, app_id, "declared",
                            dest, payload, prev, h))
         prev = h
-        # the same message context the engine writes (lifecycle.engine._context)
+        # the same message context the engine writes (lifecycle.core.engine._context)
         context = json.dumps({"call": call, "at": at, "application": {
             "id": app_id, "title": title, "title_en": title_en, "category": category,
             "requested_amount": amount, "granted_amount": granted, "score": score,

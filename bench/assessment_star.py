@@ -25,18 +25,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _seed  # noqa: E402
 from sqlalchemy import insert, select  # noqa: E402
 
-from lifecycle import (  # noqa: E402
-    assessing,
-    callconfig,
-    calls,
-    clock,
-    db,
-    engine,
-    payments,
-    reviewing,
-    stars,
-)
-from lifecycle.models import Application, Assignment, Expert, Society  # noqa: E402
+from lifecycle.acts import assessing, calls, payments, reviewing, stars  # noqa: E402
+from lifecycle.core import callconfig, clock, db, engine
+from lifecycle.core.models import Application, Assignment, Expert, Society  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -64,8 +64,9 @@ def run_one(path: Path, backend: str) -> dict:
     """In this (fresh) process: a new database, the call and societies, then the import."""
     from sqlalchemy import insert
 
-    from lifecycle import callconfig, calls, clock, db, declarations
-    from lifecycle.models import Society
+    from lifecycle.acts import calls, declarations
+    from lifecycle.core import callconfig, clock, db
+    from lifecycle.core.models import Society
 
     url, drop = _seed.new_database(backend)
     try:

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _seed  # noqa: E402
 from aiosmtpd.controller import Controller  # noqa: E402
 
-from lifecycle import clock, db  # noqa: E402
+from lifecycle.core import clock, db  # noqa: E402
 from notifications import contexts, outbox  # noqa: E402
 from notifications.channels import FileChannel, SmtpChannel  # noqa: E402
 

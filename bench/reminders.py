@@ -23,8 +23,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _seed  # noqa: E402
 from sqlalchemy import func, insert, select  # noqa: E402
 
-from lifecycle import callconfig, calls, clock, db, engine, reminders, scheduler  # noqa: E402
-from lifecycle.models import Notification, Society  # noqa: E402
+from lifecycle.acts import calls  # noqa: E402
+from lifecycle.core import callconfig, clock, db, engine
+from lifecycle.core.models import Notification, Society  # noqa: E402
+from lifecycle.scheduling import reminders, scheduler
 
 
 def seed(url: str, n: int) -> None:

@@ -1,8 +1,8 @@
 """Expert review at scale: 1,000 experts, 10,000 applications x 5 reviews.
 
 Prints wall-clock times of:
-- assignment, the algorithm alone (`lifecycle.assignment.plan`);
-- assignment through the database (`lifecycle.assignment.assign`: load, plan,
+- assignment, the algorithm alone (`lifecycle.acts.assignment.plan`);
+- assignment through the database (`lifecycle.acts.assignment.assign`: load, plan,
   insert 50,000 assignments and their 50,000 audit events, one transaction);
 - importing the 50,000 returned score sheets as one wide CSV (`review import`'s
   function: read, check, executemany, audit);
@@ -27,8 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _seed  # noqa: E402
 from sqlalchemy import bindparam, insert, select, update  # noqa: E402
 
-from lifecycle import assignment, clock, db, engine, ranking, scoresheets  # noqa: E402
-from lifecycle.models import Application, Assignment, Expert  # noqa: E402
+from lifecycle.acts import assignment, ranking, scoresheets  # noqa: E402
+from lifecycle.core import clock, db, engine
+from lifecycle.core.models import Application, Assignment, Expert  # noqa: E402
 
 DISCIPLINES = [f"d{i:02d}" for i in range(20)]
 

@@ -3,10 +3,10 @@
 For each backend, on a new throwaway database:
 
 1. reminder scan: while N applications are drafts, the declaration reminder's
-   audience query (lifecycle.reminders: who still has a draft, with the message
+   audience query (lifecycle.scheduling.reminders: who still has a draft, with the message
    each gets) against the same SELECT through the raw driver; and the whole
    reminder firing (scan + outbox rows, rolled back);
-2. `status` of the call (lifecycle.reports.status) with N declared applications,
+2. `status` of the call (lifecycle.acts.reports.status) with N declared applications,
    against its queries through the raw driver;
 3. batch advance close_declaration of N applications against the raw-driver
    floor (bench/advance.py), and the advance's peak memory;
@@ -34,8 +34,9 @@ import _seed  # noqa: E402
 import advance as advance_bench  # noqa: E402
 from sqlalchemy import select, text  # noqa: E402
 
-from lifecycle import audit, clock, db, engine, reports  # noqa: E402
-from lifecycle.models import Deadline  # noqa: E402
+from lifecycle.acts import reports  # noqa: E402
+from lifecycle.core import audit, clock, db, engine
+from lifecycle.core.models import Deadline  # noqa: E402
 
 GOALS = {"advance": 3.0, "audit_ms": 20.0, "memory_mb": 300.0}
 ACTORS = 100
@@ -66,7 +67,7 @@ def _raw_time(url: str, sql: str, params: tuple, repeat: int = 1, expect: int | 
 # --- 1. reminder scan ------------------------------------------------------------------
 
 def reminder_scan(e, rows: list, n: int, out) -> None:
-    """Time lifecycle.reminders' scan (and firing); without it, the set-based query alone."""
+    """Time lifecycle.scheduling.reminders' scan (and firing); without it, the set-based query alone."""
     url = e.url.render_as_string(hide_password=False)
     url = url if url.startswith("postgresql") else e.url.database
     floor_sql = ("SELECT a.id, a.title, a.title_en, a.category, a.requested_amount, s.id, "
@@ -78,7 +79,7 @@ def reminder_scan(e, rows: list, n: int, out) -> None:
     try:
         _reminders(e, rows, n, floor)
     except (ImportError, AttributeError, KeyError, TypeError) as why:
-        out(f"  lifecycle.reminders not usable ({type(why).__name__}: {why}): timing the "
+        out(f"  lifecycle.scheduling.reminders not usable ({type(why).__name__}: {why}): timing the "
             "set-based query of who needs a reminder instead")
         with e.connect() as conn:
             t = time.perf_counter()
@@ -91,7 +92,7 @@ def reminder_scan(e, rows: list, n: int, out) -> None:
 
 
 def _reminders(e, rows: list, n: int, floor: float) -> None:
-    from lifecycle import reminders
+    from lifecycle.scheduling import reminders
 
     audience = reminders.AUDIENCES["declaration_closes"]
     now = clock.now()

@@ -17,8 +17,8 @@ from email.utils import format_datetime
 from pathlib import Path
 from typing import Protocol
 
-from lifecycle import clock
-from lifecycle.errors import BadValue
+from lifecycle.core import clock
+from lifecycle.core.errors import BadValue
 from notifications.outbox import DeliveryError, PermanentError
 from notifications.render import Rendered
 

@@ -1,8 +1,8 @@
 """What each message kind's template receives: the kinds, sample contexts, and real ones for previews.
 
 State-change messages get the context the engine builds when an application
-enters a state (`lifecycle.engine._context`, plus `expert` for messages to
-experts); reminders get the contexts built in `lifecycle.reminders`. The
+enters a state (`lifecycle.core.engine._context`, plus `expert` for messages to
+experts); reminders get the contexts built in `lifecycle.scheduling.reminders`. The
 samples are built by those same functions, so `templates check` follows
 their shape.
 """
@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from lifecycle.errors import NotFound
+from lifecycle.core.errors import NotFound
 
 REMINDER_KINDS = {"remind_declaration": "declaration_closes", "remind_review": "reviews_due",
                   "remind_report": "report_due"}
@@ -37,7 +37,7 @@ def kinds() -> set[str]:
 
 
 def _sample_call() -> Any:
-    from lifecycle.callconfig import CallConfig
+    from lifecycle.core.callconfig import CallConfig
 
     return CallConfig.model_validate({
         "id": "2025-project", "title": "2025年度学会重点活动项目资助",
@@ -59,7 +59,7 @@ def _sample_app() -> Any:
 
 def sample(kind: str) -> dict[str, Any]:
     """A context of the exact shape `kind` receives, with sample values."""
-    from lifecycle import reminders
+    from lifecycle.scheduling import reminders
 
     now = datetime(2025, 4, 1, 9, 0)
     call = _sample_call()
@@ -78,7 +78,7 @@ def sample(kind: str) -> dict[str, Any]:
 def _engine_context(call: Any, app: Any, state: Any, because: list[str],
                     now: datetime) -> dict[str, Any]:
     """The context the engine gives a message when `app` enters `state` (its own functions)."""
-    from lifecycle import engine
+    from lifecycle.core import engine
 
     shared = {"call": {"id": call.id, "title": call.title, "title_en": call.title_en},
               "at": now.isoformat(sep=" ")}
@@ -89,8 +89,8 @@ def _engine_context(call: Any, app: Any, state: Any, because: list[str],
 
 def _reminder_context(kind: str, call: Any, apps: list[Any], now: datetime, deadline: dict,
                       expert: dict | None) -> dict[str, Any]:
-    """Built like `lifecycle.reminders` builds it (same helper functions)."""
-    from lifecycle import reminders
+    """Built like `lifecycle.scheduling.reminders` builds it (same helper functions)."""
+    from lifecycle.scheduling import reminders
 
     base = {"call": reminders._call_ctx(call), "deadline": deadline, "at": now.isoformat(sep=" ")}
     if kind == "remind_review":
@@ -105,8 +105,9 @@ def _reminder_context(kind: str, call: Any, apps: list[Any], now: datetime, dead
 def preview(conn: Connection, kind: str, app_id: str, expert_id: str | None = None,
             now: datetime | None = None) -> tuple[dict[str, Any], str, str]:
     """The context `kind` would get for a real application: (context, recipient, language)."""
-    from lifecycle import clock, engine, reminders
-    from lifecycle.models import Application, Assignment, Deadline, Expert, Society
+    from lifecycle.core import clock, engine
+    from lifecycle.core.models import Application, Assignment, Deadline, Expert, Society
+    from lifecycle.scheduling import reminders
     from states.workflows import WORKFLOWS
 
     now = now or clock.now()

@@ -39,10 +39,10 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, select, update
 
-from lifecycle import clock
-from lifecycle.db import insert_ignore
-from lifecycle.errors import NotFound
-from lifecycle.models import Notification
+from lifecycle.core import clock
+from lifecycle.core.db import insert_ignore
+from lifecycle.core.errors import NotFound
+from lifecycle.core.models import Notification
 
 _table = Notification.__table__
 LEASE = timedelta(minutes=10)
@@ -129,7 +129,7 @@ def claim(conn: Connection, limit: int, now: datetime, lease: timedelta = LEASE)
 
 
 def _events(rows: list[tuple[Any, str, str]]) -> list[Any]:
-    from lifecycle import audit
+    from lifecycle.core import audit
 
     return [audit.Event(f"notification_{status}", r.call_id, r.application_id, None, None,
                         {"notification": r.id, "kind": r.kind, "to": r.recipient_kind,
@@ -146,7 +146,7 @@ def _record(conn: Connection, outcomes: list[tuple[Any, str, str]], now: datetim
     Outcomes: sent, failed, pending (retry with backoff), in_doubt (stays
     `sending`, its lease ended now) and deferred (back to pending as claimed).
     """
-    from lifecycle import audit
+    from lifecycle.core import audit
 
     sent = [{"b_id": r.id, "b_now": now} for r, s, _ in outcomes if s == "sent"]
     failed = [{"b_id": r.id, "b_err": e} for r, s, e in outcomes if s == "failed"]
@@ -178,7 +178,7 @@ def _record(conn: Connection, outcomes: list[tuple[Any, str, str]], now: datetim
 
 def resolve_in_doubt(db: Engine, channel: Any, now: datetime, actor: str = "outbox") -> int:
     """Settle `sending` rows whose sender vanished, when the channel can tell what happened."""
-    from lifecycle.db import transaction
+    from lifecycle.core.db import transaction
 
     delivered = getattr(channel, "delivered", None)
     if delivered is None:
@@ -226,7 +226,7 @@ def drain(db: Engine, channel: Any, limit: int = 200, max_attempts: int = 5,
     A `DeliveryError` with `ends_round` ends the round: the rest of the batch is
     deferred (back to pending as it was claimed) and no further batch is claimed.
     """
-    from lifecycle.db import transaction
+    from lifecycle.core.db import transaction
     from notifications.channels import build
     from notifications.render import render
 
@@ -326,7 +326,7 @@ def requeue(conn: Connection, actor: str, ids: list[int] | None = None, in_doubt
 
     An administrative act: each re-queued message gets a `notification_requeued` audit event.
     """
-    from lifecycle import audit
+    from lifecycle.core import audit
 
     now = now or clock.now()
     t = _table

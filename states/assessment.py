@@ -3,7 +3,7 @@
 `fund` confirms the grant and writes its payment plan; `open_assessment` takes
 each funded (or continued) project to its next checkpoint, whose report is due
 on the checkpoint's date; grades (on the call's scale) are imported as an
-administrative act (`lifecycle.assessing`), and `assess` moves the graded on.
+administrative act (`lifecycle.acts.assessing`), and `assess` moves the graded on.
 """
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from datetime import datetime
 
 from sqlalchemy import insert
 
-from lifecycle import payments
-from lifecycle.models import AssessmentRecord
+from lifecycle.acts import payments
+from lifecycle.core.models import AssessmentRecord
 from states.spec import ADMIN, SCHEDULER, Context, Move, Notify, Schedule, State
 
 

@@ -3,7 +3,7 @@
 `propose` records the leadership decision on the ranking (proposed / not
 proposed); `open_notice` (fired by `starfund notice publish`, or directly)
 opens the notice for the call's notice period. Objections are filed and
-resolved through `lifecycle.objections`, which moves the application with the
+resolved through `lifecycle.acts.objections`, which moves the application with the
 `object`, `dismiss_objection` and `uphold_objection` triggers. An application
 with an open objection cannot be awarded; when the notice ends the others are
 awarded. An upheld objection rejects the application, or sends it back to
@@ -16,7 +16,7 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
-from lifecycle.models import Objection
+from lifecycle.core.models import Objection
 from states.spec import ADMIN, SCHEDULER, Context, Move, Notify, Schedule, State
 
 
@@ -88,7 +88,7 @@ def load_objections(conn, ctx: Context, apps) -> None:
 
 
 def load_notice_end(conn, ctx: Context, apps) -> None:
-    from lifecycle.models import Deadline
+    from lifecycle.core.models import Deadline
 
     ctx.data["notice_ends"] = conn.execute(
         select(Deadline.due_at).where(Deadline.key == f"{ctx.call.id}:notice_ends")).scalar()
@@ -98,7 +98,7 @@ def load_notice_end(conn, ctx: Context, apps) -> None:
 def opened_at(conn, call_id: str, app_ids: list[str] | None = None) -> dict[str, datetime]:
     """When each application last entered the notice (its `open_notice` audit event), so an
     application proposed again after going back to review gets a notice period of its own."""
-    from lifecycle.models import AuditEvent
+    from lifecycle.core.models import AuditEvent
 
     stmt = (select(AuditEvent.application_id, func.max(AuditEvent.at))
             .where(AuditEvent.call_id == call_id, AuditEvent.action == "open_notice")

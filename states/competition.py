@@ -1,14 +1,14 @@
 """Fair competition (公平竞争): aggregate the scores, rank per category, cut by budget.
 
 `rank` computes, for the whole call at once, each application's score, rank
-and recommendation with the reason, using `lifecycle.ranking`. A call with an
+and recommendation with the reason, using `lifecycle.acts.ranking`. A call with an
 application whose reviewers disagree beyond `review.spread_flag` waits whole
 until a panel decision is recorded for it (budgets are shared, so a partial
 ranking would not be fair).
 """
 from __future__ import annotations
 
-from lifecycle import ranking
+from lifecycle.acts import ranking
 from states.spec import Context, Move, State
 
 

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
-from lifecycle.models import Application
+from lifecycle.core.models import Application
 from states.spec import ADMIN, SCHEDULER, Context, Move, Notify, Schedule, State
 
 

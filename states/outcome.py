@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from lifecycle import payments
-from lifecycle.models import Application, AssessmentRecord, Call
+from lifecycle.acts import payments
+from lifecycle.core.models import Application, AssessmentRecord, Call
 from states.spec import Context, Move, Notify, State
 
 # --- conditions -------------------------------------------------------------

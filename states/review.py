@@ -1,8 +1,8 @@
 """Expert review (专家评审): assigned experts score each eligible application.
 
 Assignment, recusal, reassignment, score sheets and panel decisions are
-administrative acts (`lifecycle.reviewing`, `lifecycle.assignment`,
-`lifecycle.scoresheets`); this table says when an application may enter and
+administrative acts (`lifecycle.acts.reviewing`, `lifecycle.acts.assignment`,
+`lifecycle.acts.scoresheets`); this table says when an application may enter and
 leave review. Only live assignments count: recused experts and experts taken
 off by `review reassign` do not.
 """
@@ -12,7 +12,7 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
-from lifecycle.models import Assignment
+from lifecycle.core.models import Assignment
 from states.spec import ADMIN, SCHEDULER, Context, Move, Notify, Schedule, State
 
 

@@ -1,7 +1,7 @@
 """The typed records every stage table is made of.
 
 A stage module holds two short tables, STATES and MOVES, and the named
-condition functions they use. The engine (`lifecycle.engine`) reads these
+condition functions they use. The engine (`lifecycle.core.engine`) reads these
 records; nothing in `states/` touches the database except the `prepare`
 loaders, which load related data for a whole batch in one query each.
 """
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from sqlalchemy import Connection
 
-    from lifecycle.callconfig import CallConfig
+    from lifecycle.core.callconfig import CallConfig
 
 
 @dataclass

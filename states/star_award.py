@@ -13,8 +13,9 @@ from datetime import datetime
 
 from sqlalchemy import bindparam, insert, select, update
 
-from lifecycle import audit, payments
-from lifecycle.models import StarRecord
+from lifecycle.acts import payments
+from lifecycle.core import audit
+from lifecycle.core.models import StarRecord
 from states.award import (
     has_open_objection,
     has_upheld_objection,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from lifecycle.models import Call, StarRecord, StarScore
+from lifecycle.core.models import Call, StarRecord, StarScore
 from states.declaration import (
     declaration_closes,
     declaration_window_closed,

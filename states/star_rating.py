@@ -13,8 +13,8 @@ from datetime import datetime
 
 from sqlalchemy import bindparam, select, update
 
-from lifecycle import audit
-from lifecycle.models import StarReview, StarScore
+from lifecycle.core import audit
+from lifecycle.core.models import StarReview, StarScore
 from states.spec import ADMIN, SCHEDULER, Context, Move, Schedule, State
 from states.star_declaration import load_sheet_counts
 

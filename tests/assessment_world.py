@@ -12,9 +12,9 @@ from typing import Any
 from conftest import EXAMPLE_CALL, ROOT, societies, write_csv
 from sqlalchemy import select
 
-from lifecycle import callconfig
-from lifecycle.db import make_engine
-from lifecycle.models import Assignment
+from lifecycle.core import callconfig
+from lifecycle.core.db import make_engine
+from lifecycle.core.models import Assignment
 
 STAR_CALL = ROOT / "examples" / "star-call.toml"
 CRITERIA = {"content": 30, "method": 25, "team": 15, "outputs": 20, "budget": 10}

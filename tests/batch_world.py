@@ -17,7 +17,7 @@ from typing import Any
 from conftest import EXAMPLE_CALL, Cli, write_csv
 from sqlalchemy import text
 
-from lifecycle import db
+from lifecycle.core import db
 
 CALL = "2025-project"
 IMPORT_AT = "2025-03-10T10:00"

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from lifecycle import clock
+from lifecycle.core import clock
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_CALL = ROOT / "examples" / "call.toml"
@@ -160,7 +160,7 @@ def fingerprint(db: str) -> dict[str, list[tuple]]:
     """Every row of every table, sorted: two equal fingerprints mean an unchanged database."""
     from sqlalchemy import inspect, text
 
-    from lifecycle.db import make_engine
+    from lifecycle.core.db import make_engine
 
     engine = make_engine(db)
     try:

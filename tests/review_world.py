@@ -83,8 +83,8 @@ def assignments(cli) -> dict[str, list[str]]:
     """Live assignments per application, read through the public engine API."""
     from sqlalchemy import select
 
-    from lifecycle.db import make_engine
-    from lifecycle.models import Assignment
+    from lifecycle.core.db import make_engine
+    from lifecycle.core.models import Assignment
 
     e = make_engine(cli.db)
     try:

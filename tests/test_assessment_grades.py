@@ -13,8 +13,8 @@ from assessment_world import (
 )
 from conftest import write_csv
 
-from lifecycle import callconfig
-from lifecycle.assessing import grade_of, proposal_of
+from lifecycle.acts.assessing import grade_of, proposal_of
+from lifecycle.core import callconfig
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ import json
 import pytest
 from sqlalchemy import text
 
-from lifecycle.db import make_engine
+from lifecycle.core.db import make_engine
 
 
 @pytest.fixture
@@ -55,8 +55,8 @@ def test_rehashing_one_row_still_breaks_the_next_link(worked):
     """Recomputing an edited row's own hash does not help: the next row's prev_hash disagrees."""
     from sqlalchemy import select
 
-    from lifecycle import audit
-    from lifecycle.models import AuditEvent
+    from lifecycle.core import audit
+    from lifecycle.core.models import AuditEvent
 
     e = make_engine(worked.db)
     with e.begin() as conn:

@@ -9,7 +9,7 @@ import json
 import pytest
 from sqlalchemy import text
 
-from lifecycle.db import make_engine
+from lifecycle.core.db import make_engine
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """What the fast write path stores is exactly what the ORM would have stored, on both backends.
 
-lifecycle.bulk hands rows to the driver (executemany on SQLite; COPY and
+lifecycle.core.bulk hands rows to the driver (executemany on SQLite; COPY and
 set-based statements on PostgreSQL). These tests read the results back through
 SQLAlchemy and the CLI on the backend under test, and exercise the version
 check that guards the set-based state update. Test-only moves are stage data
@@ -17,8 +17,9 @@ from batch_world import fingerprint
 from conftest import EXAMPLE_CALL, Cli, applications, societies, write_csv
 from sqlalchemy import select, text, update
 
-from lifecycle import callconfig, calls, clock, db, engine
-from lifecycle.models import Application, AuditEvent, Notification
+from lifecycle.acts import calls
+from lifecycle.core import callconfig, clock, db, engine
+from lifecycle.core.models import Application, AuditEvent, Notification
 from notifications.outbox import Message, enqueue
 from states.spec import Move
 from states.workflows import PROJECT, WORKFLOWS, Workflow

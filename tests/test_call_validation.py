@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import EXAMPLE_CALL, fingerprint
 
-from lifecycle import callconfig
+from lifecycle.core import callconfig
 
 STAR_CALL = EXAMPLE_CALL.parent / "star-call.toml"
 

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from cli import main
-from lifecycle import clock
+from lifecycle.core import clock
 
 CALL = "2025-project"
 ENV = {k: None for k in ("STARFUND_DB", "STARFUND_ACTOR", "STARFUND_NOW", "STARFUND_CHANNEL",
@@ -119,7 +119,7 @@ COMMANDS = {
     "notify send": lambda d: ["notify", "send", "--channel", d(st.sampled_from(["file", "smtp"])),
                               "--smtp-host", d(value), "--smtp-port", d(value), "--outbox", "out"],
     "templates check": lambda d: ["templates", "check", "--templates", d(value)],
-    # call files are another door's (lifecycle.callconfig): `call create` with a file that is
+    # call files are another door's (lifecycle.core.callconfig): `call create` with a file that is
     # not UTF-8 still raises UnicodeDecodeError there; add it here once that is a ConfigError.
 }
 

@@ -21,7 +21,7 @@ from conftest import (
 )
 
 from cli import main
-from lifecycle import clock
+from lifecycle.core import clock
 
 # Every environment variable the CLI reads, unset unless a test sets it.
 CLEAN_ENV = {k: None for k in ("STARFUND_DB", "STARFUND_ACTOR", "STARFUND_NOW", "STARFUND_CHANNEL",
@@ -395,7 +395,7 @@ def _poison(db: str) -> None:
     """Data written by someone else (an older version, a SQL console) with terminal escapes."""
     from sqlalchemy import text
 
-    from lifecycle.db import make_engine
+    from lifecycle.core.db import make_engine
 
     e = make_engine(db)
     with e.begin() as conn:
@@ -423,9 +423,9 @@ def test_output_escapes_control_characters_from_the_database(small_call):
 
 
 def test_clean_name_for_importers():
-    """The checker the importers share (lifecycle.names): typed error naming field and limit."""
-    from lifecycle.errors import UserError
-    from lifecycle.names import clean_name, printable
+    """The checker the importers share (lifecycle.core.names): typed error naming field and limit."""
+    from lifecycle.core.errors import UserError
+    from lifecycle.core.names import clean_name, printable
 
     assert clean_name("  市测试学会 ", "society name") == "市测试学会"
     for bad, part in (("a\nb", "\\x0a"), ("", "empty"), ("x" * 11, "the limit is 10")):

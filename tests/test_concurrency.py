@@ -13,7 +13,7 @@ from batch_world import CALL, finish, moves_per_application, seed_declared, star
 from conftest import Cli
 from sqlalchemy import text
 
-from lifecycle import db
+from lifecycle.core import db
 
 N = 2000
 CONFLICT = "is being advanced by another process right now"

@@ -43,8 +43,8 @@ def fired_marks(cli) -> list[str]:
 def assigned_pairs(cli, call: str = CALL) -> list[tuple[str, str]]:
     from sqlalchemy import select
 
-    from lifecycle.db import make_engine
-    from lifecycle.models import Assignment
+    from lifecycle.core.db import make_engine
+    from lifecycle.core.models import Assignment
 
     e = make_engine(cli.db)
     try:

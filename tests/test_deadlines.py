@@ -10,9 +10,10 @@ from typing import Any
 from conftest import EXAMPLE_CALL, Cli, applications, experts, societies, write_csv
 from sqlalchemy import func, select, text, update
 
-from lifecycle import callconfig, calls, clock, engine
-from lifecycle.db import make_engine, transaction
-from lifecycle.models import Application, Assignment, AuditEvent, Call, Deadline
+from lifecycle.acts import calls
+from lifecycle.core import callconfig, clock, engine
+from lifecycle.core.db import make_engine, transaction
+from lifecycle.core.models import Application, Assignment, AuditEvent, Call, Deadline
 
 # --- helpers shared by the scheduler tests ---------------------------------------------
 
@@ -91,7 +92,7 @@ def drafts(cli: Cli, tmp_path: Path, call_id: str, n: int, now: str | None = Non
 
 def score(db: str, call_id: str, skip: set[tuple[str, str]] = frozenset()) -> int:
     """Every assigned expert returns a good sheet, except the (expert, application) pairs in skip."""
-    from lifecycle import reviewing
+    from lifecycle.acts import reviewing
 
     e = make_engine(db)
     try:
@@ -244,7 +245,7 @@ def _three_calls(cli: Cli, tmp_path: Path) -> list[str]:
 
 
 def test_a_scheduler_stopped_across_three_deadlines_catches_up_once_each(cli, tmp_path):
-    from lifecycle import scheduler
+    from lifecycle.scheduling import scheduler
     from notifications.channels import FileChannel
 
     ids = _three_calls(cli, tmp_path)
@@ -286,7 +287,7 @@ def test_a_scheduler_stopped_across_three_deadlines_catches_up_once_each(cli, tm
 # --- two schedulers at once (PostgreSQL: row locks, SKIP LOCKED; SQLite: the write lock) ---
 
 def test_two_schedulers_at_once_fire_each_deadline_once(db_url, tmp_path):
-    from lifecycle import scheduler
+    from lifecycle.scheduling import scheduler
 
     pg_url = db_url
     cli = Cli(pg_url)

@@ -2,7 +2,7 @@
 
 - `starfund advance` killed with SIGKILL inside the writes of a 20,000-application
   batch, at points the test chooses: the writer's test hook
-  (STARFUND_FAULT_PAUSE_AFTER_ROWS, lifecycle.bulk) pauses it after a given number
+  (STARFUND_FAULT_PAUSE_AFTER_ROWS, lifecycle.core.bulk) pauses it after a given number
   of rows, in the states, the audit events or the outbox rows, or after the last
   row before the commit, and says so in a marker file; the test then kills it.
   Each time the call is exactly as before, the audit chain verifies, and the
@@ -40,7 +40,8 @@ from batch_world import (
 )
 from conftest import EXAMPLE_CALL, Cli, applications, societies, write_csv
 
-from lifecycle import callconfig, calls, clock, db, engine
+from lifecycle.acts import calls
+from lifecycle.core import callconfig, clock, db, engine
 from states import declaration
 from states.spec import Move
 from states.workflows import PROJECT, WORKFLOWS, Workflow

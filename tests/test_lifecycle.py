@@ -6,10 +6,10 @@ import pytest
 from conftest import fingerprint
 from sqlalchemy import select
 
-from lifecycle import clock, engine
-from lifecycle.db import make_engine, transaction
-from lifecycle.machine import for_workflow
-from lifecycle.models import Application, Assignment
+from lifecycle.core import clock, engine
+from lifecycle.core.db import make_engine, transaction
+from lifecycle.core.machine import for_workflow
+from lifecycle.core.models import Application, Assignment
 
 
 def states(cli) -> dict[str, int]:
@@ -24,7 +24,7 @@ def advance(cli, trigger, now, *extra, actor=None):
 
 def score_everything(db, quality):
     """Every assigned expert returns a sheet; `quality(app_id)` sets the share of max points."""
-    from lifecycle import reviewing
+    from lifecycle.acts import reviewing
 
     e = make_engine(db)
     with transaction(e) as s:

@@ -2,8 +2,8 @@
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from lifecycle.db import make_engine, upgrade
-from lifecycle.models import Base
+from lifecycle.core.db import make_engine, upgrade
+from lifecycle.core.models import Base
 
 
 def test_migrations_match_models(db_url):
@@ -19,7 +19,7 @@ def test_one_head():
     """Parallel branches are merged, so `alembic upgrade head` has one meaning."""
     from alembic.script import ScriptDirectory
 
-    from lifecycle.db import alembic_config
+    from lifecycle.core.db import alembic_config
 
     script = ScriptDirectory.from_config(alembic_config(make_engine("sqlite://")))
     assert len(script.get_heads()) == 1

@@ -6,7 +6,7 @@ from datetime import datetime
 from review_world import CALL, call_file, json_of
 from test_objections import file_objection, proposed, state_of
 
-from lifecycle import callconfig
+from lifecycle.core import callconfig
 
 
 def test_publish_lists_projects_amounts_channel_and_end_date(cli, tmp_path):
@@ -32,8 +32,8 @@ def test_publish_lists_projects_amounts_channel_and_end_date(cli, tmp_path):
 def test_titles_are_escaped_in_the_page(cli, tmp_path):
     from sqlalchemy import update
 
-    from lifecycle.db import make_engine, transaction
-    from lifecycle.models import Application
+    from lifecycle.core.db import make_engine, transaction
+    from lifecycle.core.models import Application
 
     proposed(cli, tmp_path)
     e = make_engine(cli.db)

@@ -8,9 +8,9 @@ from conftest import fingerprint
 from sqlalchemy import select
 from test_deadlines import advance, audit_rows
 
-from lifecycle import clock
-from lifecycle.db import make_engine, transaction
-from lifecycle.models import Notification
+from lifecycle.core import clock
+from lifecycle.core.db import make_engine, transaction
+from lifecycle.core.models import Notification
 from notifications import outbox
 from notifications.channels import FileChannel, build, message_id
 from notifications.render import render

@@ -14,7 +14,7 @@ from conftest import write_csv
 
 
 def _declare(cli, tmp_path, call_file, societies):
-    from lifecycle import callconfig
+    from lifecycle.core import callconfig
 
     call = callconfig.load(call_file)
     cli("call", "create", call_file, now=call.calendar.declaration_opens.isoformat())

@@ -12,8 +12,8 @@ from assessment_world import (
     project_toml,
 )
 
-from lifecycle import engine
-from lifecycle.db import make_engine
+from lifecycle.core import engine
+from lifecycle.core.db import make_engine
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from assessment_world import (
     project_toml,
 )
 
-from lifecycle.payments import split
+from lifecycle.acts.payments import split
 
 AFTER = {'mode = "instalments"': 'mode = "after_completion"'}
 

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 from openpyxl import load_workbook
 from review_world import CALL, app_rows, assignments, call_file, expert_rows, json_of, score, world
 
-from lifecycle import callconfig
-from lifecycle.ranking import Aggregate, Entry, aggregate, aggregates, cut, normalise
+from lifecycle.acts.ranking import Aggregate, Entry, aggregate, aggregates, cut, normalise
+from lifecycle.core import callconfig
 
 
 def config(**review):

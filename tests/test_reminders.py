@@ -7,7 +7,7 @@ from conftest import EXAMPLE_CALL, fingerprint
 from sqlalchemy import select
 from test_deadlines import advance, audit_rows, db_rows, deadlines, run_due, score
 
-from lifecycle.models import Notification
+from lifecycle.core.models import Notification
 
 
 def reminders(db: str, kind: str) -> list:

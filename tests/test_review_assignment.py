@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from review_world import CALL, app_rows, assignments, expert_rows, json_of, world
 
-from lifecycle.assignment import Applicant, Reviewer, conflict_of, plan
+from lifecycle.acts.assignment import Applicant, Reviewer, conflict_of, plan
 
 
 def audit_actions(cli, action: str) -> list[dict]:

@@ -19,9 +19,9 @@ from sqlalchemy import func, select, text, update
 from test_deadlines import advance, audit_rows, drafts, make_call, people, states
 from test_smtp import Inbox, free_port, start
 
-from lifecycle import clock
-from lifecycle.db import make_engine
-from lifecycle.models import Call, Deadline, Notification
+from lifecycle.core import clock
+from lifecycle.core.db import make_engine
+from lifecycle.core.models import Call, Deadline, Notification
 
 STARFUND = str(Path(sys.executable).parent / "starfund")
 

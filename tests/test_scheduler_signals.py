@@ -34,8 +34,8 @@ from sqlalchemy import func, select
 from test_deadlines import advance, audit_rows, db_rows, drafts, make_call, people
 from test_scheduler_run import spawn
 
-from lifecycle import clock
-from lifecycle.models import Deadline, Notification
+from lifecycle.core import clock
+from lifecycle.core.models import Deadline, Notification
 
 PHASES = ("idle", "sync", "fire", "deliver")
 SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGTERM, signal.SIGINT)

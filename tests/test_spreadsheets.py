@@ -16,7 +16,7 @@ from conftest import applications, experts, fingerprint, societies, write_csv
 from openpyxl import Workbook, load_workbook
 from review_world import CALL, CRITERIA, app_rows, assignments, expert_rows, score, world
 
-from lifecycle import tabular
+from lifecycle.core import tabular
 
 EVIL = '=HYPERLINK("http://evil.example/x","click me")'
 
@@ -40,7 +40,7 @@ def one_line(out: str) -> str:
 def db_rows(cli, sql: str) -> list[tuple]:
     from sqlalchemy import text
 
-    from lifecycle.db import make_engine
+    from lifecycle.core.db import make_engine
 
     e = make_engine(cli.db)
     try:
@@ -306,7 +306,8 @@ def test_a_bad_row_after_the_first_chunks_leaves_the_database_as_it_was(small_ca
 
 def _peak_validating(cli, tmp_path: Path, n: int) -> int:
     """Peak Python memory of importing n declarations whose first row is bad (all checked)."""
-    from lifecycle import db, declarations
+    from lifecycle.acts import declarations
+    from lifecycle.core import db
 
     path = tmp_path / f"apps-{n}.csv"
     with path.open("w", newline="", encoding="utf-8") as f:

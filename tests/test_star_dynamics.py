@@ -87,7 +87,7 @@ def test_two_years_of_stars(cli, tmp_path):
     r = cli("star", "revoke", "S005", "--kind", "other", "--reason", "again", ok=False)
     assert r.exit_code == 1 and "S005 has no current star" in r.output
     third = star_toml(tmp_path, "2027-star", years=2)
-    from lifecycle import callconfig
+    from lifecycle.core import callconfig
 
     cfg = callconfig.load(third)
     cli("call", "create", third, now="2027-06-01")

@@ -14,7 +14,7 @@ from assessment_world import (
 )
 from conftest import ROOT, write_csv
 
-from lifecycle import callconfig
+from lifecycle.core import callconfig
 
 # totals: 0.95 -> 950 (5 stars), 0.85 -> 850 (4), 0.6 -> 600 (2, on the bound), 0.45 -> 450
 Q = {"S001": 0.95, "S002": 0.85, "S003": 0.6, "S004": 0.45}

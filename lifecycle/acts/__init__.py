@@ -1,0 +1,1 @@
+"""acts: see docs/architecture.md."""

@@ -1,0 +1,90 @@
+"""Importing societies' declarations into a call as drafts (all-or-nothing, streamed).
+
+The file is read, checked and created a chunk at a time inside the caller's
+one transaction; once a problem is found nothing more is written, the rest of
+the file is still checked, and the whole file is refused, so the transaction
+rolls back and the database is left as it was.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, func, select
+
+from lifecycle.core import audit, engine
+from lifecycle.core.models import Application, Society
+from lifecycle.core.tabular import (
+    ID_LIMIT,
+    Column,
+    InputError,
+    Problems,
+    as_int,
+    as_list,
+    check_unique,
+    chunked,
+    iter_table,
+)
+
+COLUMNS = [
+    Column("id", required=False, default="", limit=ID_LIMIT),
+    Column("society_id", limit=ID_LIMIT), Column("category", limit=ID_LIMIT),
+    Column("title", limit=300),
+    Column("title_en", required=False, default="", limit=300),
+    Column("discipline", required=False, default="", limit=100),
+    Column("requested_amount", as_int),
+    Column("summary", required=False, default="", limit=5000, multiline=True),
+    Column("excluded_experts", as_list, required=False, default=list, multiline=True),
+]
+
+
+def import_applications(conn: Connection, call_id: str, path: str | Path,
+                        actor: str, *, encoding: str | None = None) -> dict[str, int]:
+    """Create the file's applications as drafts of the call, or refuse the whole file."""
+    source = str(path)
+    call = engine.load_call(conn, call_id)
+    problems = Problems()
+    count = conn.execute(select(func.count()).select_from(Application)
+                         .where(Application.call_id == call_id)).scalar() or 0
+    known: set[str] = set()
+    unknown: set[str] = set()
+    seen: dict[Any, int] = {}
+    created = 0
+    for rows in chunked(iter_table(path, COLUMNS, problems, encoding)):
+        named = {v["society_id"] for _, v in rows if v["society_id"]} - known - unknown
+        if named:
+            found = set(conn.execute(select(Society.id).where(Society.id.in_(named))).scalars())
+            known |= found
+            unknown |= named - found
+        for number, v in rows:
+            if v["society_id"] and v["society_id"] not in known:
+                problems.append(f"{source}: row {number}, column society_id: "
+                                f"unknown society {v['society_id']!r}")
+            if v["category"] and call.category(v["category"]) is None:
+                problems.append(f"{source}: row {number}, column category: {v['category']!r} "
+                                f"is not a category of {call_id} "
+                                f"({', '.join(c.id for c in call.categories)})")
+            if v["requested_amount"] is not None and v["requested_amount"] <= 0:
+                problems.append(f"{source}: row {number}, column requested_amount: "
+                                "must be positive")
+            if not v["id"]:
+                count += 1
+                v["id"] = f"{call_id}-{count:05d}"
+        problems += check_unique(source, rows, "id", seen)
+        first = [v["id"] for n, v in rows if seen.get(v["id"]) == n]  # repeats: named above
+        taken = set(conn.execute(select(Application.id)
+                                 .where(Application.id.in_(first))).scalars()) if first else set()
+        problems += [f"{source}: row {n}, column id: application {v['id']!r} already exists"
+                     for n, v in rows if v["id"] in taken and seen.get(v["id"]) == n]
+        if problems:
+            continue  # keep checking the rest of the file; nothing more is written
+        records: list[dict[str, Any]] = []
+        for _, v in rows:
+            summary = v.pop("summary")
+            records.append({**v, "fields": {"summary": summary} if summary else {}})
+        created += engine.create_applications(conn, call, records, actor)
+    if problems:
+        raise InputError(source, problems)
+    audit.record(conn, actor, [audit.Event("application_import", call_id, payload={
+        "file": Path(path).name, "created": created})])
+    return {"created": created}

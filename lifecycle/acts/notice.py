@@ -1,0 +1,98 @@
+"""The public notice (公示): open it and render the proposed list as an HTML page.
+
+`publish` fires `open_notice` for the applications the leadership proposed (so
+the notice period starts when the list is published), then renders
+`templates/<lang>/public_notice.html` with the sandboxed, strict environment of
+`notifications.render` (auto-escaped, since society-supplied titles go into HTML).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, select
+
+from lifecycle.acts import objections
+from lifecycle.core import audit, clock, engine
+from lifecycle.core.callconfig import CallConfig
+from lifecycle.core.db import transaction
+from lifecycle.core.models import Application, Society
+from notifications.render import environment
+from states import award
+
+LISTED = ("in_notice", "objection_raised")
+
+
+def period_text(call: CallConfig, language: str) -> str:
+    n = call.calendar.notice_days
+    if call.calendar.notice_working_days:
+        return f"{n} 个工作日" if language == "zh" else f"{n} working days"
+    return f"{n} 天" if language == "zh" else f"{n} calendar days"
+
+
+def context(conn: Connection, call: CallConfig, language: str) -> dict[str, Any]:
+    """What the notice shows: the listed projects per category, amounts, period and channel."""
+    ends = objections.notice_end(conn, call.id)
+    opened = award.opened_at(conn, call.id)
+    if ends is None:
+        raise engine.EngineError(f"the public notice of {call.id} has not opened: propose first "
+                                 f"(`starfund advance {call.id} propose`)")
+    rows = conn.execute(
+        select(Application.id, Application.title, Application.title_en, Application.category,
+               Application.granted_amount, Application.rank, Society.name, Society.name_en)
+        .join(Society, Society.id == Application.society_id)
+        .where(Application.call_id == call.id, Application.state.in_(LISTED))
+        .order_by(Application.category, Application.rank, Application.id)).all()
+    times = [opened[r.id] for r in rows if r.id in opened]
+    if times:  # the listed applications' own notice (later than the call's after a re-review)
+        ends = max(call.notice_end(t) for t in times)
+    groups = []
+    for c in call.categories:
+        items = [{"id": r.id, "title": r.title, "title_en": r.title_en, "society": r.name,
+                  "society_en": r.name_en, "amount": r.granted_amount or 0}
+                 for r in rows if r.category == c.id]
+        if items:
+            groups.append({"name": c.name, "name_en": c.name_en, "projects": items})
+    items = [it for g in groups for it in g["projects"]]
+    starts = (min(times) if times else clock.now()).date()
+    return {"call": {"id": call.id, "title": call.title, "title_en": call.title_en},
+            "groups": groups, "items": items, "total": sum(it["amount"] for it in items),
+            "starts": starts.isoformat(),
+            "last_day": (ends - timedelta(seconds=1)).date().isoformat(),
+            "ends": ends.isoformat(sep=" "), "period": period_text(call, language),
+            "channel": call.review.objection_channel,
+            "published": clock.now().date().isoformat()}
+
+
+def render(ctx: dict[str, Any], language: str) -> str:
+    env = environment(os.environ.get("STARFUND_TEMPLATES"))
+    lang = language if language in ("zh", "en") else "zh"
+    return env.get_template(f"{lang}/public_notice.html").render(ctx)
+
+
+def publish(db: Engine, call_id: str, path: str | Path, actor: str,
+            language: str | None = None) -> dict[str, Any]:
+    """Open the notice for proposed applications (if any are waiting) and write the HTML page."""
+    with db.connect() as conn:
+        call = engine.load_call(conn, call_id)
+        waiting = conn.execute(select(Application.id).where(
+            Application.call_id == call_id, Application.state == "proposed")).first()
+    opened = 0
+    if waiting is not None:
+        opened = engine.advance(db, call_id, "open_notice", actor).moved_total
+    lang = language or call.language
+    with transaction(db) as s:
+        conn = s.connection()
+        ctx = context(conn, call, lang)
+        html = render(ctx, lang)
+        Path(path).write_text(html, encoding="utf-8")
+        audit.record(conn, actor, [audit.Event("notice_publish", call_id, payload={
+            "file": Path(path).name, "sha256": hashlib.sha256(html.encode()).hexdigest(),
+            "listed": len(ctx["items"]), "total": ctx["total"], "ends": ctx["ends"]})])
+    return {"call": call_id, "opened": opened, "listed": len(ctx["items"]),
+            "total": ctx["total"], "ends": ctx["ends"], "last_day": ctx["last_day"],
+            "file": str(path)}
+

@@ -1,0 +1,164 @@
+"""Objections (异议) during the public notice: named, written, with evidence, decided by an
+administrator.
+
+Filing and resolving move the application through `engine.advance` (triggers
+`object`, `dismiss_objection`, `uphold_objection`), with the objection row
+written in the same transaction (`within`), so the state change, its cause
+and their audit events commit together or not at all.
+"""
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, insert, select, update
+
+from lifecycle.core import audit, clock, engine
+from lifecycle.core.db import transaction
+from lifecycle.core.models import Application, Deadline, Objection
+from states import award
+
+MAX_EVIDENCE = 20 * 1024 * 1024
+ANONYMOUS = {"anonymous", "anon", "匿名", "无名", "none", "n/a", "-"}
+
+
+class ObjectionError(engine.EngineError):
+    pass
+
+
+def notice_end(conn: Connection, call_id: str, app_id: str | None = None) -> datetime | None:
+    """When the public notice ends: the application's own (from when it entered the notice),
+    else the call's (its `notice_ends` deadline); None if it has not opened."""
+    if app_id is not None:
+        opened = award.opened_at(conn, call_id, [app_id]).get(app_id)
+        if opened is not None:
+            return engine.load_call(conn, call_id).notice_end(opened)
+    return conn.execute(select(Deadline.due_at)
+                        .where(Deadline.key == f"{call_id}:notice_ends")).scalar()
+
+
+def _app(conn: Connection, app_id: str) -> Any:
+    row = conn.execute(select(Application.id, Application.call_id, Application.state)
+                       .where(Application.id == app_id)).first()
+    if row is None:
+        raise ObjectionError(f"no application {app_id!r}")
+    return row
+
+
+def file(db: Engine, app_id: str, by: str, contact: str, reason: str, actor: str,
+         evidence: str | Path | None = None) -> dict[str, Any]:
+    """File a named objection against an application in public notice; it cannot be awarded
+    until the objection is resolved."""
+    by, contact, reason = by.strip(), contact.strip(), reason.strip()
+    if not by or by.lower() in ANONYMOUS:
+        raise ObjectionError("objections must be named: give the objector's name with --by "
+                             "(anonymous objections are not accepted)")
+    if not contact:
+        raise ObjectionError("objections must give a way to reach the objector (--contact)")
+    if not reason:
+        raise ObjectionError("an objection must say what is objected to (--reason)")
+    data, described = None, ""
+    if evidence is not None:
+        path = Path(evidence)
+        if not path.is_file():
+            raise ObjectionError(f"{path}: no such evidence file")
+        if path.stat().st_size > MAX_EVIDENCE:
+            raise ObjectionError(f"{path}: evidence larger than {MAX_EVIDENCE // 2**20} MB")
+        data = path.read_bytes()
+        described = f"{path.name} ({len(data)} bytes, sha256 {hashlib.sha256(data).hexdigest()})"
+    now = clock.now()
+    with db.connect() as conn:
+        app = _app(conn, app_id)
+        ends = notice_end(conn, app.call_id, app_id)
+    if app.state not in ("in_notice", "objection_raised"):
+        raise ObjectionError(f"{app_id} is {app.state}; objections are filed against applications "
+                             "in public notice (公示)")
+    if ends is None or now >= ends:
+        raise ObjectionError(f"the public notice of {app.call_id} ended at "
+                             f"{ends:%Y-%m-%d %H:%M}; objections are no longer accepted"
+                             if ends else f"the public notice of {app.call_id} has not opened")
+    options: dict[str, Any] = {"by": by}
+
+    def write(conn: Connection) -> None:
+        oid = conn.execute(insert(Objection).values(
+            call_id=app.call_id, application_id=app_id, filed_by=by, contact=contact,
+            reason=reason, evidence=described, evidence_data=data, status="open", filed_at=now,
+            resolution="").returning(Objection.id)).scalar_one()
+        options["objection"] = oid
+        audit.record(conn, actor, [audit.Event("objection_file", app.call_id, app_id, payload={
+            "objection": oid, "by": by, "contact": contact, "reason": reason,
+            "evidence": described})], at=now)
+
+    report = engine.advance(db, app.call_id, "object", actor, only=[app_id], options=options,
+                            within=write)
+    return {"objection": options["objection"], "application": app_id,
+            "state": "objection_raised" if report.moved_total else app.state,
+            "notice_ends": ends.isoformat(sep=" "), "evidence": described}
+
+
+def resolve(db: Engine, objection_id: int, uphold: bool, reason: str, actor: str) -> dict[str, Any]:
+    """Uphold or dismiss an open objection; the application moves on when none is left open."""
+    reason = reason.strip()
+    if not reason:
+        raise ObjectionError("a resolution needs a reason (--reason)")
+    with db.connect() as conn:
+        obj = conn.execute(select(Objection.__table__).where(Objection.id == objection_id)).first()
+        if obj is None:
+            raise ObjectionError(f"no objection {objection_id}")
+        others = conn.execute(select(Objection.id).where(
+            Objection.application_id == obj.application_id, Objection.status == "open",
+            Objection.id != objection_id)).scalars().all()
+    if obj.status != "open":
+        raise ObjectionError(f"objection {objection_id} was already {obj.status}: "
+                             f"{obj.resolution}")
+    now = clock.now()
+    status = "upheld" if uphold else "dismissed"
+
+    def write(conn: Connection) -> None:
+        done = conn.execute(update(Objection).where(Objection.id == objection_id,
+                                                    Objection.status == "open")
+                            .values(status=status, resolved_at=now, resolution=reason)).rowcount
+        if done != 1:
+            raise engine.ConflictError(f"objection {objection_id} was resolved by someone else "
+                                       "just now; nothing was written")
+        events = [audit.Event("objection_resolve", obj.call_id, obj.application_id, payload={
+            "objection": objection_id, "decision": status, "reason": reason})]
+        if uphold and others:
+            conn.execute(update(Objection).where(Objection.id.in_(others))
+                         .values(status="moot", resolved_at=now,
+                                 resolution=f"moot: objection {objection_id} was upheld"))
+            events += [audit.Event("objection_resolve", obj.call_id, obj.application_id,
+                                   payload={"objection": o, "decision": "moot",
+                                            "reason": f"objection {objection_id} was upheld"})
+                       for o in others]
+        audit.record(conn, actor, events, at=now)
+
+    if not uphold and others:
+        with transaction(db) as s:
+            write(s.connection())
+        return {"objection": objection_id, "decision": status, "application": obj.application_id,
+                "moved": None, "still_open": list(others)}
+    trigger = "uphold_objection" if uphold else "dismiss_objection"
+    report = engine.advance(db, obj.call_id, trigger, actor, only=[obj.application_id],
+                            options={"objection": objection_id, "reason": reason}, within=write)
+    moved = next(iter(report.moved), (None, None))[1]
+    return {"objection": objection_id, "decision": status, "application": obj.application_id,
+            "moved": moved, "still_open": []}
+
+
+def listing(conn: Connection, call_id: str | None = None,
+            status: str | None = None) -> list[dict[str, Any]]:
+    """Objections, newest last, optionally of one call or status."""
+    stmt = select(Objection.id, Objection.call_id, Objection.application_id, Objection.filed_by,
+                  Objection.contact, Objection.reason, Objection.evidence, Objection.status,
+                  Objection.filed_at, Objection.resolved_at, Objection.resolution
+                  ).order_by(Objection.id)
+    if call_id:
+        stmt = stmt.where(Objection.call_id == call_id)
+    if status:
+        stmt = stmt.where(Objection.status == status)
+    return [{**r._mapping, "filed_at": r.filed_at.isoformat(sep=" "),
+             "resolved_at": r.resolved_at.isoformat(sep=" ") if r.resolved_at else None}
+            for r in conn.execute(stmt)]

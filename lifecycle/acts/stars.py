@@ -1,0 +1,344 @@
+"""Star-rated societies (星级学会): the indicator sheet, score imports, star tables and histories.
+
+Imports are all-or-nothing and name every bad row: the self-evaluation
+(`star declare`, which creates the declarations as drafts through the
+engine), the association's checked scores (`star check`) and the experts'
+scores (`star review`). Revoking a star moves its declaration through the
+engine (`revoke`), so it is an audited transition with its reason.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, bindparam, insert, select, update
+
+from lifecycle.core import audit, clock, engine
+from lifecycle.core.callconfig import CallConfig
+from lifecycle.core.models import (
+    Application,
+    Call,
+    Expert,
+    Society,
+    StarRecord,
+    StarReview,
+    StarScore,
+)
+from lifecycle.core.tabular import ID_LIMIT, Column, InputError, as_float, read_table
+
+SELF_COLUMNS = [Column("society_id", aliases=("society",), limit=ID_LIMIT),
+                Column("indicator", limit=ID_LIMIT),
+                Column("self_score", as_float, required=False),
+                Column("name", required=False, default="", limit=300),
+                Column("capacity", required=False, default="", limit=300),
+                Column("max", required=False, default=""),
+                Column("evidence", required=False, default="", aliases=("note",), limit=5000,
+                       multiline=True)]
+CHECK_COLUMNS = [Column("society_id", aliases=("society",), limit=ID_LIMIT),
+                 Column("indicator", limit=ID_LIMIT),
+                 Column("checked_score", as_float, aliases=("score",)),
+                 Column("note", required=False, default="", limit=5000, multiline=True)]
+REVIEW_COLUMNS = [Column("expert_id", aliases=("expert",), limit=ID_LIMIT),
+                  Column("society_id", aliases=("society",), limit=ID_LIMIT),
+                  Column("indicator", limit=ID_LIMIT),
+                  Column("score", as_float),
+                  Column("note", required=False, default="", limit=5000, multiline=True)]
+
+
+class StarError(engine.EngineError):
+    pass
+
+
+def _star_call(conn: Connection, call_id: str) -> CallConfig:
+    call = engine.load_call(conn, call_id)
+    if call.workflow != "star":
+        raise StarError(f"{call_id} is a {call.workflow} call, not a star call")
+    return call
+
+
+def sheet(call: CallConfig) -> list[dict[str, Any]]:
+    """The indicator sheet as rows: capacity, indicator, name, max (a self-evaluation template)."""
+    return [{"capacity": c.id, "capacity_name": c.name, "indicator": i.id, "name": i.name,
+             "name_en": i.name_en, "max": i.max} for c in call.star.capacities
+            for i in c.indicators]
+
+
+def _check_scores(source: str, call: CallConfig, rows: list[tuple[int, dict]], column: str,
+                  problems: list[str], required: bool = True) -> None:
+    """Unknown indicators, missing scores and scores outside 0..max, each named by row."""
+    known = call.star.indicators()
+    for n, v in rows:
+        ind = known.get(v["indicator"])
+        if ind is None:
+            problems.append(f"{source}: row {n}, column indicator: unknown indicator "
+                            f"{v['indicator']!r} (the sheet has {', '.join(known)})")
+            continue
+        score = v[column]
+        if score is None:
+            if required:
+                problems.append(f"{source}: row {n}, column {column}: missing score for "
+                                f"{v['indicator']}")
+        elif not 0 <= score <= ind[1].max:
+            problems.append(f"{source}: row {n}, column {column}: {score:g} is outside "
+                            f"0..{ind[1].max:g} for {v['indicator']} ({ind[1].name})")
+
+
+def _groups(source: str, call: CallConfig, rows: list[tuple[int, dict]], key: tuple[str, ...],
+            problems: list[str]) -> dict[tuple, dict[str, tuple[int, dict]]]:
+    """Rows grouped by `key`; every group must give each indicator exactly once."""
+    groups: dict[tuple, dict[str, tuple[int, dict]]] = defaultdict(dict)
+    known = call.star.indicators()
+    for n, v in rows:
+        g = tuple(v[k] for k in key)
+        if v["indicator"] in groups[g]:
+            problems.append(f"{source}: row {n}, column indicator: {v['indicator']} repeats row "
+                            f"{groups[g][v['indicator']][0]} for {'/'.join(g)}")
+        groups[g].setdefault(v["indicator"], (n, v))
+    for g, given in groups.items():
+        missing = [i for i in known if i not in given]
+        if missing:
+            first = min(n for n, _ in given.values())
+            last = max(n for n, _ in given.values())
+            problems.append(f"{source}: rows {first}-{last} ({'/'.join(g)}): no score for "
+                            f"indicator(s) {', '.join(missing)}")
+    return groups
+
+
+def import_self_evaluation(conn: Connection, call_id: str, path: str | Path,
+                           actor: str, *, encoding: str | None = None) -> dict[str, int]:
+    """Declarations with their self-evaluations, one per society, created as drafts."""
+    source = str(path)
+    call = _star_call(conn, call_id)
+    rows = read_table(path, SELF_COLUMNS, encoding=encoding)
+    problems: list[str] = []
+    _check_scores(source, call, rows, "self_score", problems)
+    societies = {v["society_id"] for _, v in rows}
+    names = dict(conn.execute(select(Society.id, Society.name)
+                              .where(Society.id.in_(societies))).all())
+    for n, v in rows:
+        if v["society_id"] not in names:
+            problems.append(f"{source}: row {n}, column society_id: unknown society "
+                            f"{v['society_id']!r}")
+    groups = _groups(source, call, rows, ("society_id",), problems)
+    taken = set(conn.execute(select(Application.society_id)
+                             .where(Application.call_id == call_id)).scalars())
+    for (society,), given in groups.items():
+        if society in taken:
+            n = min(n for n, _ in given.values())
+            problems.append(f"{source}: row {n}, column society_id: {society} already declared "
+                            f"in {call_id}")
+    if problems:
+        raise InputError(source, problems)
+    apps, scores = [], []
+    for (society,), given in sorted(groups.items()):
+        app_id = f"{call_id}-{society}"
+        total = round(sum(v["self_score"] for _, v in given.values()), 1)
+        apps.append({"id": app_id, "society_id": society, "category": call.categories[0].id,
+                     "title": f"{names[society]} 星级学会申报", "title_en": "Star rating declaration",
+                     "requested_amount": 0, "fields": {"self_total": total}})
+        scores += [{"call_id": call_id, "application_id": app_id, "indicator": ind,
+                    "self_score": v["self_score"], "checked_score": None, "final_score": None}
+                   for ind, (_, v) in given.items()]
+    engine.create_applications(conn, call, apps, actor)
+    conn.execute(insert(StarScore), scores)
+    audit.record(conn, actor, [audit.Event("star_self_evaluation", call_id, a["id"], payload={
+        "file": Path(path).name, "self_total": a["fields"]["self_total"]}) for a in apps])
+    return {"declarations": len(apps), "scores": len(scores)}
+
+
+def _rows(numbers: list[int]) -> str:
+    return f"row {numbers[0]}" if len(numbers) == 1 else \
+        f"rows {', '.join(map(str, numbers[:6]))}{' ...' if len(numbers) > 6 else ''}"
+
+
+def _per_society(source: str, found: dict[str, list[int]], problems: list[str]) -> None:
+    """One problem line per (message, rows) instead of one per row of the same society."""
+    for why, numbers in found.items():
+        problems.append(f"{source}: {_rows(numbers)}, column society_id: {why}")
+
+
+def _apps_by_society(conn: Connection, call_id: str) -> dict[str, Any]:
+    return {r.society_id: r for r in conn.execute(
+        select(Application.id, Application.society_id, Application.state)
+        .where(Application.call_id == call_id))}
+
+
+def import_checked(conn: Connection, call_id: str, path: str | Path, actor: str, *,
+                   encoding: str | None = None) -> dict[str, int]:
+    """The association's checked score per indicator, for declarations past the formal check."""
+    source = str(path)
+    call = _star_call(conn, call_id)
+    rows = read_table(path, CHECK_COLUMNS, encoding=encoding)
+    problems: list[str] = []
+    _check_scores(source, call, rows, "checked_score", problems)
+    apps = _apps_by_society(conn, call_id)
+    seen: dict[tuple[str, str], int] = {}
+    found: dict[str, list[int]] = defaultdict(list)
+    for n, v in rows:
+        a = apps.get(v["society_id"])
+        if a is None:
+            found[f"{v['society_id']!r} has no declaration in {call_id}"].append(n)
+        elif a.state != "eligible":
+            found[f"the declaration of {v['society_id']} is {a.state}; scores are checked "
+                  "after the formal check and before review"].append(n)
+        k = (v["society_id"], v["indicator"])
+        if k in seen:
+            problems.append(f"{source}: row {n}, column indicator: {k[1]} of {k[0]} repeats "
+                            f"row {seen[k]}")
+        seen.setdefault(k, n)
+    _per_society(source, found, problems)
+    if problems:
+        raise InputError(source, problems)
+    old = {(r.application_id, r.indicator): r.checked_score for r in conn.execute(
+        select(StarScore.application_id, StarScore.indicator, StarScore.checked_score)
+        .where(StarScore.call_id == call_id))}
+    updates = [{"b_app": apps[v["society_id"]].id, "b_ind": v["indicator"],
+                "checked_score": v["checked_score"]} for _, v in rows]
+    conn.execute(update(StarScore).where(StarScore.application_id == bindparam("b_app"),
+                                         StarScore.indicator == bindparam("b_ind"))
+                 .values(checked_score=bindparam("checked_score")), updates)
+    by_app: dict[str, dict] = defaultdict(dict)
+    for u in updates:
+        by_app[u["b_app"]][u["b_ind"]] = {"checked": u["checked_score"],
+                                          "old": old.get((u["b_app"], u["b_ind"]))}
+    audit.record(conn, actor, [audit.Event("star_check", call_id, a, payload={
+        "file": Path(path).name, "scores": s}) for a, s in by_app.items()])
+    return {"declarations": len(by_app), "scores": len(updates)}
+
+
+def import_reviews(conn: Connection, call_id: str, path: str | Path, actor: str, *,
+                   encoding: str | None = None) -> dict[str, int]:
+    """Experts' scores per indicator for declarations under review; conflicts are refused."""
+    source = str(path)
+    call = _star_call(conn, call_id)
+    rows = read_table(path, REVIEW_COLUMNS, encoding=encoding)
+    problems: list[str] = []
+    _check_scores(source, call, rows, "score", problems)
+    apps = _apps_by_society(conn, call_id)
+    named = {v["expert_id"] for _, v in rows}
+    experts = {e.id: e for e in conn.execute(select(Expert.id, Expert.societies,
+                                                    Expert.conflict_societies)
+                                             .where(Expert.id.in_(named)))}
+    found: dict[str, list[int]] = defaultdict(list)
+    for n, v in rows:
+        e, a = experts.get(v["expert_id"]), apps.get(v["society_id"])
+        if e is None:
+            problems.append(f"{source}: row {n}, column expert_id: unknown expert "
+                            f"{v['expert_id']!r}")
+        elif v["society_id"] in (e.societies or []) + (e.conflict_societies or []):
+            problems.append(f"{source}: row {n}, column expert_id: {e.id} belongs to or declared "
+                            f"a conflict with {v['society_id']} (回避) and may not review it")
+        if a is None:
+            found[f"{v['society_id']!r} has no declaration in {call_id}"].append(n)
+        elif a.state != "under_review":
+            found[f"the declaration of {v['society_id']} is {a.state}, not under review"].append(n)
+    _per_society(source, found, problems)
+    groups = _groups(source, call, rows, ("expert_id", "society_id"), problems)
+    if problems:
+        raise InputError(source, problems)
+    now = clock.now()
+    sheets = {(apps[s].id, e): {ind: v["score"] for ind, (_, v) in given.items()}
+              for (e, s), given in groups.items()}
+    existing = {(r.application_id, r.expert_id): r for r in conn.execute(
+        select(StarReview.id, StarReview.application_id, StarReview.expert_id, StarReview.total)
+        .where(StarReview.call_id == call_id))}
+    new, changed, events = [], [], []
+    for (app_id, expert), scores in sorted(sheets.items()):
+        total = round(sum(scores.values()), 1)
+        old = existing.get((app_id, expert))
+        if old is None:
+            new.append({"call_id": call_id, "application_id": app_id, "expert_id": expert,
+                        "scores": scores, "total": total, "submitted_at": now})
+        else:
+            changed.append({"b_id": old.id, "scores": scores, "total": total,
+                            "submitted_at": now})
+        events.append(audit.Event("star_review", call_id, app_id, payload={
+            "expert": expert, "total": total, "scores": scores,
+            "old_total": old.total if old else None}))
+    if new:
+        conn.execute(insert(StarReview), new)
+    if changed:
+        conn.execute(update(StarReview).where(StarReview.id == bindparam("b_id"))
+                     .values(scores=bindparam("scores"), total=bindparam("total"),
+                             submitted_at=bindparam("submitted_at")), changed)
+    audit.record(conn, actor, events)
+    return {"sheets": len(sheets), "declarations": len({a for a, _ in sheets})}
+
+
+def _status(r: Any, now) -> str:
+    return "expired" if r.status == "active" and r.valid_until <= now else r.status
+
+
+def _row(r: Any, now) -> dict[str, Any]:
+    return {"society": r.society_id, "name": getattr(r, "name", None), "call": r.call_id,
+            "application": r.application_id, "level": r.level, "stars": "★" * r.level,
+            "total": r.total, "reward": r.reward, "change": r.change,
+            "previous_level": r.previous_level, "awarded_at": r.awarded_at.isoformat(sep=" "),
+            "valid_until": r.valid_until.isoformat(sep=" "), "status": _status(r, now),
+            "ended_at": r.ended_at.isoformat(sep=" ") if r.ended_at else None,
+            "end_kind": r.end_kind, "end_reason": r.end_reason}
+
+
+def star_table(conn: Connection, call_id: str | None = None) -> list[dict[str, Any]]:
+    """The stars of a call with their current status, or (no call) every star valid now."""
+    now = clock.now()
+    stmt = (select(StarRecord.__table__, Society.name).join(Society,
+                                                            Society.id == StarRecord.society_id)
+            .order_by(StarRecord.level.desc(), StarRecord.total.desc(), StarRecord.society_id))
+    if call_id:
+        _star_call(conn, call_id)
+        stmt = stmt.where(StarRecord.call_id == call_id)
+    else:
+        stmt = stmt.where(StarRecord.status == "active", StarRecord.valid_until > now)
+    return [_row(r, now) for r in conn.execute(stmt)]
+
+
+def society_profile(conn: Connection, society_id: str) -> dict[str, Any]:
+    """A society: standing, current star, star history, every application it ever made, bars."""
+    from states.outcome import barred_societies
+
+    s = conn.execute(select(Society.__table__).where(Society.id == society_id)).first()
+    if s is None:
+        raise StarError(f"no society {society_id!r}")
+    now = clock.now()
+    history = [_row(r, now) for r in conn.execute(
+        select(StarRecord.__table__).where(StarRecord.society_id == society_id)
+        .order_by(StarRecord.awarded_at, StarRecord.id))]
+    current = next((h for h in reversed(history) if h["status"] == "active"), None)
+    apps = [{"id": a.id, "call": a.call_id, "workflow": a.workflow, "category": a.category,
+             "title": a.title, "state": a.state, "requested": a.requested_amount,
+             "granted": a.granted_amount, "score": a.score, "grade": a.assessment_grade,
+             "star_level": a.star_level, "to_recover": a.amount_to_recover,
+             "decision": a.decision_reason}
+            for a in conn.execute(select(Application.__table__, Call.workflow)
+                                  .join(Call, Call.id == Application.call_id)
+                                  .where(Application.society_id == society_id)
+                                  .order_by(Call.created_at, Application.id))]
+    bar = barred_societies(conn).get(society_id)
+    return {"society": {"id": s.id, "name": s.name, "name_en": s.name_en,
+                        "institution": s.institution,
+                        "annual_inspection_passed": s.annual_inspection_passed,
+                        "penalty": s.penalty},
+            "current_star": current, "star_history": history, "applications": apps,
+            "barred_from_next_project_call": bar}
+
+
+def revoke(db: Engine, society_id: str, kind: str, reason: str, actor: str) -> engine.Report:
+    """Revoke a society's current star (inspection, penalty or other), with a required reason."""
+    if not (reason or "").strip():
+        raise StarError("a revocation needs a reason (--reason TEXT): it goes into the audit trail")
+    with db.connect() as conn:
+        rec = conn.execute(select(StarRecord.call_id, StarRecord.application_id,
+                                  StarRecord.valid_until)
+                           .where(StarRecord.society_id == society_id,
+                                  StarRecord.status == "active")
+                           .order_by(StarRecord.awarded_at.desc())).first()
+    if rec is None:
+        raise StarError(f"society {society_id} has no current star to revoke")
+    report = engine.advance(db, rec.call_id, "revoke", actor, only=[rec.application_id],
+                            options={"kind": kind, "reason": reason.strip()})
+    if not report.moved_total:
+        raise StarError(f"star of {society_id} not revoked: "
+                        f"{report.skipped_ids.get(rec.application_id, 'not possible now')}")
+    return report

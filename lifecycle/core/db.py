@@ -1,0 +1,108 @@
+"""Where the database is and how to talk to it.
+
+SQLite (a file, the embedded default) and PostgreSQL (psycopg 3) are chosen by
+URL. Every write on SQLite starts with BEGIN IMMEDIATE so that two writers
+serialise on the write lock instead of failing late; on PostgreSQL writers
+serialise on row locks (see `lifecycle.core.engine` and `lifecycle.core.audit`).
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy.orm import Session
+
+from lifecycle.core.errors import NotFound
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+DEFAULT_DB = "starfund.db"
+
+
+def resolve_url(db: str | None = None) -> str:
+    """Turn `--db`/STARFUND_DB (a file path or any SQLAlchemy URL) into a URL."""
+    db = db or os.environ.get("STARFUND_DB") or DEFAULT_DB
+    if "://" in db:
+        if db.startswith("postgresql://") or db.startswith("postgres://"):
+            db = "postgresql+psycopg://" + db.split("://", 1)[1]
+        return db
+    return f"sqlite:///{db}"
+
+
+def make_engine(db: str | None = None) -> Engine:
+    """An Engine for `db`, with SQLite set up for WAL, foreign keys and immediate write locks."""
+    url = resolve_url(db)
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 60})
+        _sqlite_setup(engine)
+    else:
+        engine = create_engine(url, pool_pre_ping=True)
+    return engine
+
+
+def _sqlite_setup(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+        cur = dbapi_connection.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=60000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn):  # type: ignore[no-untyped-def]
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def is_sqlite(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+@contextmanager
+def transaction(engine: Engine) -> Iterator[Session]:
+    """One unit of work: commits on success, rolls everything back on any error."""
+    with Session(engine, expire_on_commit=False) as session:
+        with session.begin():
+            yield session
+
+
+def alembic_config(engine: Engine) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
+    return cfg
+
+
+def upgrade(engine: Engine) -> str:
+    """Create or upgrade the schema to the newest migration; returns what was done."""
+    existed = "calls" in inspect(engine).get_table_names()
+    cfg = alembic_config(engine)
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+    return "upgraded" if existed else "created"
+
+
+def require_schema(engine: Engine) -> None:
+    """Refuse clearly to work on a database that `starfund init` has not prepared."""
+    if "calls" not in inspect(engine).get_table_names():
+        raise NotFound(
+            f"no starfund database at {engine.url.render_as_string()}: run `starfund init` first"
+        )
+
+
+def insert_ignore(conn, table, rows: list[dict], conflict: list[str], chunk: int = 10000) -> None:
+    """INSERT rows, skipping those whose `conflict` columns already exist (retries stay single).
+
+    Rows go to the driver as tuples (lifecycle.core.bulk): the outbox and deadline rows
+    of a 100,000-application advance must not cost more than the states themselves.
+    """
+    from lifecycle.core import bulk
+
+    bulk.insert_ignore(conn, table, rows, conflict, chunk)

@@ -1,0 +1,385 @@
+"""The persistent shape of starfund: SQLAlchemy 2.x typed models.
+
+The schema is owned by the Alembic migrations in `lifecycle/core/migrations`;
+`tests/test_migrations.py` checks that they and these models agree.
+Only `lifecycle.core.engine` writes `Application.state` (invariant 1).
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON, datetime: DateTime()}
+
+
+class Call(Base):
+    """One funding round of one workflow, with its whole configuration as parsed from TOML."""
+
+    __tablename__ = "calls"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    title: Mapped[str] = mapped_column(String(300))
+    workflow: Mapped[str] = mapped_column(String(64))
+    config: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+    advance_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Society(Base):
+    __tablename__ = "societies"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(300))
+    name_en: Mapped[str] = mapped_column(String(300), default="")
+    email: Mapped[str] = mapped_column(String(300))
+    institution: Mapped[str] = mapped_column(String(300), default="")
+    language: Mapped[str] = mapped_column(String(8), default="zh")
+    annual_inspection_passed: Mapped[bool] = mapped_column(Boolean, default=True)
+    penalty: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Expert(Base):
+    __tablename__ = "experts"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(300))
+    name_en: Mapped[str] = mapped_column(String(300), default="")
+    email: Mapped[str] = mapped_column(String(300))
+    institution: Mapped[str] = mapped_column(String(300), default="")
+    language: Mapped[str] = mapped_column(String(8), default="zh")
+    disciplines: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    societies: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    conflict_societies: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    conflict_institutions: Mapped[list[Any]] = mapped_column(JSON, default=list)
+
+
+class Application(Base):
+    """One society's declaration in one call: the unit that moves through the lifecycle."""
+
+    __tablename__ = "applications"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id"))
+    society_id: Mapped[str] = mapped_column(ForeignKey("societies.id"))
+    category: Mapped[str] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(String(500))
+    title_en: Mapped[str] = mapped_column(String(500), default="")
+    discipline: Mapped[str] = mapped_column(String(100), default="")
+    requested_amount: Mapped[int] = mapped_column(Integer)
+    excluded_experts: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    fields: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    state: Mapped[str] = mapped_column(String(32))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    declared_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    rank: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    recommended: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    granted_amount: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    decision_reason: Mapped[str] = mapped_column(Text, default="")
+    assessment_score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    assessment_grade: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    checkpoint: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    """The assessment checkpoint (mid-term, final) the project is at (migration 0004)."""
+    star_level: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    """Star calls: the level the total reaches (0: none)."""
+    amount_to_recover: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    """Terminated projects: what the society is to pay back."""
+
+    __table_args__ = (
+        Index("ix_applications_call_state", "call_id", "state"),
+        Index("ix_applications_society", "society_id"),
+    )
+
+
+class Objection(Base):
+    """A named, written objection filed during the public notice (公示)."""
+
+    __tablename__ = "objections"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id"))
+    application_id: Mapped[str] = mapped_column(ForeignKey("applications.id"))
+    filed_by: Mapped[str] = mapped_column(String(200))
+    contact: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(Text)
+    evidence: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    filed_at: Mapped[datetime]
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    resolution: Mapped[str] = mapped_column(Text, default="")
+    evidence_data: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    """The evidence file itself, kept with the objection (migration 0002)."""
+
+    __table_args__ = (Index("ix_objections_application", "application_id", "status"),)
+
+
+class PanelDecision(Base):
+    """The panel's score for an application whose reviewers disagreed strongly (migration 0002)."""
+
+    __tablename__ = "panel_decisions"
+    application_id: Mapped[str] = mapped_column(ForeignKey("applications.id"), primary_key=True)
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id"))
+    score: Mapped[float] = mapped_column(Float)
+    reason: Mapped[str] = mapped_column(Text)
+    decided_by: Mapped[str] = mapped_column(String(100))
+    decided_at: Mapped[datetime]
+
+
+class Assignment(Base):
+    """One expert asked to review one application, and the scores it returned."""
+
+    __tablename__ = "assignments"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id"))
+    application_id: Mapped[str] = mapped_column(ForeignKey("applications.id"))
+    expert_id: Mapped[str] = mapped_column(ForeignKey("experts.id"))
+    status: Mapped[str] = mapped_column(String(16), default="assigned")
+    scores: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    total: Mapped[float | None] = mapped_column(Float, nullable=True)
+    assigned_at: Mapped[datetime]
+    submitted_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    replaces: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    """The expert whose freed slot this assignment fills (`review reassign`; migration 0002)."""
+
+    __table_args__ = (
+        UniqueConstraint("application_id", "expert_id", name="uq_assignment"),
+        Index("ix_assignments_call", "call_id"),
+        Index("ix_assignments_expert", "expert_id"),
+    )
+
+
+class AuditEvent(Base):
+    """The permanent, hash-chained record of one action. Never updated or deleted."""
+
+    __tablename__ = "audit_events"
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(64))
+    call_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    application_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    from_state: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    to_state: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    payload: Mapped[str] = mapped_column(Text)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+    __table_args__ = (
+        Index("ix_audit_application", "application_id", "seq"),
+        Index("ix_audit_actor_at", "actor", "at"),
+        Index("ix_audit_call", "call_id", "seq"),
+        Index("ix_audit_action", "action", "seq"),
+        Index("ix_audit_at", "at"),
+    )
+
+
+class AuditHead(Base):
+    """The end of the audit chain: one row, locked by every writer so the chain stays linear."""
+
+    __tablename__ = "audit_head"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class Notification(Base):
+    """An outbox row: written in the transaction that fires it, delivered after commit."""
+
+    __tablename__ = "notifications"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
+    call_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    application_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    recipient_kind: Mapped[str] = mapped_column(String(16))
+    recipient_id: Mapped[str] = mapped_column(String(64))
+    recipient: Mapped[str] = mapped_column(String(300))
+    kind: Mapped[str] = mapped_column(String(64))
+    language: Mapped[str] = mapped_column(String(8))
+    context: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime]
+    next_attempt_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+    __table_args__ = (
+        Index("ix_notifications_status_next", "status", "next_attempt_at"),
+        Index("ix_notifications_application", "application_id"),
+    )
+
+
+class Deadline(Base):
+    """A dated event of a call. The scheduler's jobs are derived from these rows."""
+
+    __tablename__ = "deadlines"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    """`call:kind` (`call:kind:value` for a deadline per value, e.g. a checkpoint); the n-th
+    entry into a state whose deadline already fired or falls at another time gets `...#n`
+    (lifecycle.core.engine._own_entries), so each entry is scheduled, and written once."""
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id"))
+    application_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(16))
+    fires: Mapped[str] = mapped_column(String(64))
+    due_at: Mapped[datetime]
+    fired_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime]
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    """After a failed firing: not before this time (exponential backoff)."""
+    note: Mapped[str] = mapped_column(Text, default="")
+    """What firing did (moved/skipped counts, reminders sent, or why a reminder was skipped)."""
+
+    __table_args__ = (Index("ix_deadlines_due", "fired_at", "due_at"),)
+
+
+class SchedulerJob(Base):
+    """APScheduler's SQLAlchemyJobStore table, created by migration 0003 (not by APScheduler).
+
+    Its jobs are only wake-up calls derived from `deadlines`; they are rebuilt from
+    the deadline rows when `starfund scheduler run` starts.
+    """
+
+    __tablename__ = "apscheduler_jobs"
+    id: Mapped[str] = mapped_column(String(191), primary_key=True)
+    next_run_time: Mapped[float | None] = mapped_column(Float(25), nullable=True, index=True)
+    job_state: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+# --- assessment, payments and stars (migration 0004) --------------------------------
+
+class Payment(Base):
+    """One instalment of a grant or reward: planned, due (released), paid or cancelled."""
+
+    __tablename__ = "payments"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id"))
+    application_id: Mapped[str] = mapped_column(ForeignKey("applications.id"))
+    seq: Mapped[int] = mapped_column(Integer)
+    label: Mapped[str] = mapped_column(String(200))
+    release: Mapped[str] = mapped_column(String(32))
+    percent: Mapped[float] = mapped_column(Float)
+    original_amount: Mapped[int] = mapped_column(Integer)
+    amount: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    due_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    released_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    paid_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    note: Mapped[str] = mapped_column(Text, default="")
+
+    __table_args__ = (
+        UniqueConstraint("application_id", "seq", name="uq_payment_seq"),
+        Index("ix_payments_call_status", "call_id", "status"),
+    )
+
+
+class AssessmentRecord(Base):
+    """One checkpoint of one funded project: the society's report and the grade it got."""
+
+    __tablename__ = "assessment_records"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id"))
+    application_id: Mapped[str] = mapped_column(ForeignKey("applications.id"))
+    checkpoint: Mapped[str] = mapped_column(String(32))
+    report_file: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    report_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    report_size: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    report_data: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    report_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    report_late: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    grade: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    graders: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
+    graded_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+    __table_args__ = (
+        UniqueConstraint("application_id", "checkpoint", name="uq_assessment_checkpoint"),
+        Index("ix_assessment_records_call", "call_id"),
+    )
+
+
+class StarScore(Base):
+    """One indicator of one star declaration: self, checked and final score."""
+
+    __tablename__ = "star_scores"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id"))
+    application_id: Mapped[str] = mapped_column(ForeignKey("applications.id"))
+    indicator: Mapped[str] = mapped_column(String(32))
+    self_score: Mapped[float] = mapped_column(Float)
+    checked_score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    final_score: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+    __table_args__ = (
+        UniqueConstraint("application_id", "indicator", name="uq_star_score"),
+        Index("ix_star_scores_call", "call_id"),
+    )
+
+
+class StarReview(Base):
+    """One expert's scores, per indicator, of one star declaration."""
+
+    __tablename__ = "star_reviews"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id"))
+    application_id: Mapped[str] = mapped_column(ForeignKey("applications.id"))
+    expert_id: Mapped[str] = mapped_column(ForeignKey("experts.id"))
+    scores: Mapped[dict[str, Any]]
+    total: Mapped[float] = mapped_column(Float)
+    submitted_at: Mapped[datetime]
+
+    __table_args__ = (
+        UniqueConstraint("application_id", "expert_id", name="uq_star_review"),
+        Index("ix_star_reviews_call", "call_id"),
+    )
+
+
+class StarRecord(Base):
+    """A society's star: awarded by a star call, valid for a period, under dynamic management."""
+
+    __tablename__ = "stars"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    society_id: Mapped[str] = mapped_column(ForeignKey("societies.id"))
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id"))
+    application_id: Mapped[str] = mapped_column(ForeignKey("applications.id"))
+    level: Mapped[int] = mapped_column(Integer)
+    total: Mapped[float] = mapped_column(Float)
+    reward: Mapped[int] = mapped_column(Integer)
+    change: Mapped[str] = mapped_column(String(16))
+    previous_level: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    awarded_at: Mapped[datetime]
+    valid_until: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    end_kind: Mapped[str] = mapped_column(String(16), default="")
+    end_reason: Mapped[str] = mapped_column(Text, default="")
+
+    __table_args__ = (
+        Index("ix_stars_society", "society_id", "awarded_at"),
+        Index("ix_stars_call", "call_id"),
+    )
+
+
+class Meta(Base):
+    """Facts about the database itself, key -> value. `demo`: made by `starfund demo` (which
+    refuses to write to any database without it)."""
+
+    __tablename__ = "meta"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)

@@ -1,0 +1,428 @@
+"""A simulated programme year, driven through the same engine and importers as real work.
+
+The clock is moved forward step by step (never slept); every step prints
+what happened. Data is generated deterministically from the seed.
+
+The demo only ever writes to a database it made: it creates the schema and
+its marker (`meta` key `demo`) in one transaction, in a SQLite file that does
+not exist yet or in a database without any table, and it starts over (deletes
+or empties) only a database carrying that marker. Pointed at anything else
+(a programme's database, an old demo file without the marker, a file that is
+not SQLite) it refuses before writing anything (`NotADemo`).
+"""
+from __future__ import annotations
+
+import random
+import sqlite3
+import tempfile
+import time as walltime
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import Engine, func, insert, inspect, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DatabaseError, NoSuchModuleError
+
+from lifecycle.acts import calls, reports, reviewing
+from lifecycle.core import audit, callconfig, clock, db, engine, tabular
+from lifecycle.core.errors import UserError
+from lifecycle.core.models import Application, Base, Call, Meta
+from lifecycle.demo import years as demo_years
+from lifecycle.demo.data.names import DISCIPLINES, GIVEN, INSTITUTIONS, SURNAMES, TITLES
+from notifications.channels import FileChannel
+from notifications.outbox import drain
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "call.toml"
+DEFAULT_DB = "starfund-demo.db"
+MARKER = "demo"
+
+
+class NotADemo(UserError):
+    """The target database was not made by the demo; nothing was written to it."""
+
+
+def _refuse(target: str, why: str) -> NotADemo:
+    return NotADemo(f"{target}: {why}. The demo writes only to a database it made itself, and "
+                    "nothing was changed. Run it on a new file (e.g. `starfund demo --db "
+                    f"{DEFAULT_DB}`) or an empty database; an old demo file made before demos "
+                    "were marked must be deleted by hand.")
+
+
+def _sqlite_marker(path: Path) -> str | None:
+    """The demo marker of an existing SQLite file, read without writing to it (None: unmarked)."""
+    # immutable: read the file alone, creating no -wal/-shm beside it (unless a -wal is there,
+    # whose content a plain read-only open must see)
+    wal = Path(f"{path}-wal").exists()
+    uri = f"{path.resolve().as_uri().replace('file://', 'file:', 1)}?mode=ro" + \
+        ("" if wal else "&immutable=1")
+    try:
+        with sqlite3.connect(uri, uri=True) as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key = ?", (MARKER,)).fetchone()
+    except sqlite3.Error:  # not SQLite, no meta table, unreadable: in any case not a demo's
+        return None
+    return row[0] if row else None
+
+
+def _has_marker(e: Engine) -> bool:
+    with e.connect() as conn:
+        if "meta" not in inspect(conn).get_table_names():
+            return False
+        return conn.execute(select(Meta.value).where(Meta.key == MARKER)).first() is not None
+
+
+def _create(e: Engine, seed: int) -> None:
+    """Schema and marker in one transaction: a database either is a marked demo or untouched."""
+    cfg = db.alembic_config(e)
+    from alembic import command
+
+    with e.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+        conn.execute(insert(Meta).values(key=MARKER, value=f"made by starfund demo (seed {seed})"))
+
+
+def _wipe(e: Engine) -> None:
+    """Empty a marked demo database (not SQLite: there the file is deleted), in one transaction."""
+    with e.begin() as conn:
+        if conn.execute(select(Meta.value).where(Meta.key == MARKER)).first() is None:
+            raise NotADemo("the demo marker vanished; nothing was changed")
+        Base.metadata.drop_all(conn)
+        conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+
+
+def prepare(target: str, fresh: bool, seed: int) -> Engine:
+    """The demo's database at `target`, made (or started over) by the demo; refuses anything else.
+
+    SQLite: a file that does not exist is created; an existing file is used only
+    if it carries the marker (deleted first with `fresh`). Other URLs: a database
+    without any table is claimed; one carrying the marker is emptied with
+    `fresh`; anything else is refused. With `fresh` off, a marked database that
+    already holds a simulation is refused too (the demo would collide with itself).
+    """
+    try:
+        url = make_url(db.resolve_url(target))
+    except ArgumentError as e:
+        raise UserError(f"{target!r} is neither a SQLite file nor a database URL ({e})") from None
+    if "://" in target:
+        target = url.render_as_string(hide_password=True)  # messages never show a password
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        path = Path(url.database)
+        if path.exists() or Path(f"{path}-wal").exists():
+            if _sqlite_marker(path) is None:
+                raise _refuse(target, "this file exists and is not a starfund demo database")
+            if fresh:
+                for suffix in ("", "-wal", "-shm", "-journal"):
+                    Path(f"{path}{suffix}").unlink(missing_ok=True)
+    try:
+        e = db.make_engine(target)
+        tables = inspect(e).get_table_names()
+    except (NoSuchModuleError, DatabaseError) as err:
+        raise UserError(f"cannot open the database {target!r}: "
+                        f"{str(getattr(err, 'orig', err)).strip().splitlines()[0]}") from None
+    if not tables:
+        _create(e, seed)
+        return e
+    if not _has_marker(e):
+        e.dispose()
+        raise _refuse(target, "this database holds tables and no demo marker")
+    if fresh:
+        _wipe(e)
+        _create(e, seed)
+        return e
+    with e.connect() as conn:
+        if conn.execute(select(func.count()).select_from(Call)).scalar():
+            e.dispose()
+            raise NotADemo(f"{target}: this demo database already holds a simulation; run the "
+                           "demo with --fresh to start it over (nothing was changed)")
+    db.upgrade(e)
+    return e
+
+
+class Demo:
+    def __init__(self, database: Engine, seed: int, outbox: str, actor: str,
+                 out: Console) -> None:
+        self.db = database
+        self.rng = random.Random(seed)
+        self.channel = FileChannel(outbox)
+        self.outbox = outbox
+        self.actor = actor
+        self.out = out
+        self.work = Path(tempfile.mkdtemp(prefix="starfund-demo-"))
+
+    # --- helpers -------------------------------------------------------------
+    def at(self, when: datetime, what: str) -> None:
+        clock.set_now(when)
+        self.out.print(f"\n[bold]{when:%Y-%m-%d %H:%M}[/bold]  {what}")
+
+    def advance(self, call_id: str, trigger: str, actor: str | None = None,
+                only: list[str] | None = None) -> engine.Report:
+        r = engine.advance(self.db, call_id, trigger, actor or self.actor, only=only)
+        parts = [f"{n} {s}->{d}" for (s, d), n in sorted(r.moved.items())]
+        parts += [f"{n} skipped: {why}" for why, n in r.skipped.most_common()]
+        self.out.print(f"  advance {trigger}: " + "; ".join(parts))
+        return r
+
+    def run_due(self) -> None:
+        """Let the deadlines due now fire, exactly as `starfund scheduler run` would."""
+        from lifecycle.scheduling import scheduler
+
+        for f in scheduler.run_due(self.db, clock.now()):
+            self.out.print(f"  deadline {f.kind} ({f.call_id}) {f.outcome}: {f.note}")
+
+    def send(self) -> None:
+        r = drain(self.db, self.channel)
+        if r.sent or r.failed:
+            self.out.print(f"  notifications delivered to {self.outbox}/: {r.sent} sent"
+                           + (f", {r.failed} failed" if r.failed else ""))
+
+    def counts(self, call_id: str) -> None:
+        with self.db.connect() as conn:
+            s = reports.status(conn, call_id)
+        t = Table(title=f"{call_id}: applications per state", title_justify="left")
+        t.add_column("state")
+        t.add_column("label")
+        t.add_column("count", justify="right")
+        for row in s["states"]:
+            t.add_row(row["state"], row["label"], str(row["count"]))
+        self.out.print(t)
+
+    def write_csv(self, name: str, rows: list[dict[str, Any]]) -> Path:
+        path = self.work / name
+        with path.open("w", newline="", encoding="utf-8") as f:
+            w = tabular.DictWriter(f, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
+        return path
+
+    # --- the people ----------------------------------------------------------
+    def people(self, n_societies: int = 60, n_experts: int = 40) -> None:
+        rng = self.rng
+        forms = [("学会", "Society"), ("研究会", "Research Association")]
+        societies = []
+        for i in range(n_societies):
+            (d, e), (form, form_en) = DISCIPLINES[i % len(DISCIPLINES)], forms[i // len(DISCIPLINES)]
+            societies.append({
+                "id": f"S{i + 1:03d}", "name": f"市{d}{form}", "name_en": f"City {e} {form_en}",
+                "email": f"office@s{i + 1:03d}.societies.example.org",
+                "institution": rng.choice(INSTITUTIONS), "language": "en" if i % 10 == 9 else "zh",
+                "annual_inspection_passed": "否" if rng.random() < 0.05 else "是",
+                "penalty": "否"})
+        experts = []
+        for i in range(n_experts):
+            (s, se), (g, ge) = rng.choice(SURNAMES), rng.choice(GIVEN)
+            member = rng.sample(societies, 2)
+            experts.append({
+                "id": f"E{i + 1:03d}", "name": f"{s}{g}", "name_en": f"{ge} {se}",
+                "email": f"{ge.lower()}.{se.lower()}{i + 1}@experts.example.org",
+                "institution": rng.choice(INSTITUTIONS), "language": "zh",
+                "disciplines": ";".join(rng.sample([d for d, _ in DISCIPLINES], 2)),
+                "societies": ";".join(m["id"] for m in member)})
+        self.societies = societies
+        from lifecycle.acts import registry
+
+        with db.transaction(self.db) as s:
+            a = registry.import_societies(s.connection(), self.write_csv("societies.csv", societies),
+                                          self.actor)
+            b = registry.import_experts(s.connection(), self.write_csv("experts.csv", experts),
+                                        self.actor)
+        self.out.print(f"  imported {a['created']} societies and {b['created']} experts")
+
+    # --- one project-funding year --------------------------------------------
+    def project_year(self, year: int, n_apps: int = 150) -> str:
+        rng = self.rng
+        config = callconfig.load(EXAMPLE).model_dump()
+        shift = year - 2025
+        call_id = f"{year}-project"
+        config["id"], config["title"] = call_id, f"{year}年度学会重点活动项目资助"
+        config["title_en"] = f"{year} key-activity project funding for societies"
+        for k in ("declaration_opens", "declaration_closes", "review_due", "assessment_due"):
+            v = config["calendar"][k]
+            config["calendar"][k] = v.replace(year=v.year + shift)
+        config["calendar"]["holidays"] = []
+        demo_years.with_checkpoints(config, year)
+        call = callconfig.from_dict(config, "examples/call.toml")
+        cal = call.calendar
+
+        self.at(cal.declaration_opens - timedelta(days=1), f"call {call_id} created")
+        with db.transaction(self.db) as s:
+            calls.create(s.connection(), call, self.actor, "examples/call.toml")
+
+        self.at(cal.declaration_opens + timedelta(days=10), "societies' declarations imported")
+        cats = [c for c in call.categories]
+        rows, used = [], set()
+        while len(rows) < n_apps:
+            soc = rng.choice(self.societies)
+            cat = rng.choice(cats)
+            if (soc["id"], cat.id) in used:
+                continue
+            used.add((soc["id"], cat.id))
+            d = soc["name"][1:].removesuffix("学会").removesuffix("研究会")
+            e = soc["name_en"][5:].rsplit(" ", 1)[0].removesuffix(" Research")
+            zt, et = TITLES[cat.id]
+            over = rng.random() < 0.03
+            rows.append({"society_id": soc["id"], "category": cat.id,
+                         "title": zt.format(y=year, d=d), "title_en": et.format(y=year, e=e),
+                         "requested_amount": cat.cap + 10000 if over else
+                         rng.randrange(cat.cap // 4, cat.cap + 1, 1000),
+                         "discipline": d,
+                         "summary": "" if rng.random() < 0.03 else f"{d}相关活动，面向本市科技工作者。"})
+        from lifecycle.acts import declarations
+
+        with db.transaction(self.db) as s:
+            declarations.import_applications(s.connection(), call_id,
+                                             self.write_csv(f"{call_id}.csv", rows), self.actor)
+        with self.db.connect() as conn:
+            ids = list(conn.execute(select(Application.id).where(Application.call_id == call_id)
+                                    .order_by(Application.id)).scalars())
+        self.out.print(f"  {len(ids)} drafts")
+        late = set(rng.sample(ids, 4))
+        self.at(cal.declaration_closes - timedelta(days=3), "societies submit their declarations")
+        self.advance(call_id, "submit", only=[i for i in ids if i not in late])
+        self.advance(call_id, "withdraw", only=[rng.choice(sorted(late))])
+        self.run_due()  # the 3-day reminder goes to the societies with drafts left
+        self.send()
+        demo_years.carried_over(self, call_id)
+
+        self.at(cal.declaration_closes + timedelta(minutes=1), "declaration closes: formal check")
+        self.run_due()  # the declaration_closes deadline fires close_declaration
+        self.send()
+        self.counts(call_id)
+
+        self.at(cal.declaration_closes + timedelta(days=2), "experts assigned, review starts")
+        with db.transaction(self.db) as s:
+            r = reviewing.assign(s.connection(), call_id, self.actor, seed=year)
+        self.out.print(f"  {r['assigned']} assignments (conflicts avoided; load "
+                       f"{r['load_min']}..{r['load_max']}; discipline matched "
+                       f"{r['discipline_matched']})")
+        self.advance(call_id, "start_review")
+        self.send()
+
+        self.at(cal.review_due - timedelta(days=2), "experts return score sheets")
+        self.simulate_scores(call_id, call)
+        self.run_due()  # the 3-day reminder goes to experts with sheets still missing
+        self.send()
+        self.at(cal.review_due, "reviews due")
+        self.run_due()  # the reviews_due deadline fires close_review
+        self.at(cal.review_due + timedelta(days=1), "late score sheets arrive; review closes")
+        self.simulate_scores(call_id, call, late=True)
+        self.advance(call_id, "close_review")
+        self.at(cal.review_due + timedelta(days=3), "fair competition: rank and cut by budget")
+        self.panel_decisions(call_id)
+        self.advance(call_id, "rank")
+        self.at(cal.review_due + timedelta(days=7), "leadership decision, public notice (公示)")
+        self.advance(call_id, "propose")
+        self.objections(call_id)
+        self.send()
+        with self.db.connect() as conn:
+            notice_end = conn.execute(select(__import__("lifecycle.core.models", fromlist=["Deadline"])
+                                             .Deadline.due_at)
+                                      .where(__import__("lifecycle.core.models", fromlist=["Deadline"])
+                                             .Deadline.key == f"{call_id}:notice_ends")).scalar()
+        self.at(notice_end, "notice ends: award")
+        self.run_due()  # the notice_ends deadline fires close_notice
+        self.advance(call_id, "fund")
+        self.send()
+        self.counts(call_id)
+        # then lifecycle.demo.years: the star call, the assessment, the outcomes
+        return call_id
+
+    def panel_decisions(self, call_id: str) -> None:
+        """Flagged applications (reviewers disagree) get a panel score so ranking can go on."""
+        from lifecycle.acts import ranking
+
+        with self.db.connect() as conn:
+            call = engine.load_call(conn, call_id)
+            flagged = sorted(a for a, g in ranking.call_aggregates(conn, call).items()
+                             if g.blocked)
+        with db.transaction(self.db) as s:
+            for a in flagged:
+                reviewing.panel_decision(s.connection(), a, 82.0, "panel discussion", self.actor)
+        if flagged:
+            self.out.print(f"  panel decisions for {len(flagged)} flagged application(s): "
+                           + ", ".join(flagged))
+
+    def objections(self, call_id: str) -> None:
+        """Publish the notice, then two named objections: one dismissed, one upheld."""
+        from lifecycle.acts import notice, objections
+
+        r = notice.publish(self.db, call_id, self.work / f"{call_id}-notice.html", self.actor)
+        self.out.print(f"  notice published: {r['listed']} projects, {r['total']:,} yuan, "
+                       f"until {r['last_day']} -> {self.work / (call_id + '-notice.html')}")
+        with self.db.connect() as conn:
+            listed = list(conn.execute(select(Application.id).where(
+                Application.call_id == call_id, Application.state == "in_notice")
+                .order_by(Application.id)).scalars())
+        if len(listed) < 2:
+            return
+        first, second = self.rng.sample(listed, 2)
+        clock.advance(timedelta(days=2))
+        self.out.print(f"\n[bold]{clock.now():%Y-%m-%d %H:%M}[/bold]  objections (异议) filed")
+        evidence = self.write_csv("evidence.csv", [{"item": "budget line 3", "note": "duplicated"}])
+        a = objections.file(self.db, first, "李华", "lihua@example.org",
+                            "the same activity was funded last year", self.actor)
+        b = objections.file(self.db, second, "张伟", "13800000000",
+                            "budget duplicates another grant", self.actor, evidence)
+        self.out.print(f"  objection {a['objection']} against {first}, objection "
+                       f"{b['objection']} against {second} (with evidence)")
+        clock.advance(timedelta(days=1))
+        d = objections.resolve(self.db, a["objection"], False, "the activity is a new edition",
+                               self.actor)
+        u = objections.resolve(self.db, b["objection"], True, "duplicate funding confirmed",
+                               self.actor)
+        self.out.print(f"  objection {a['objection']} dismissed ({first} {d['moved']}); "
+                       f"objection {b['objection']} upheld ({second} {u['moved']})")
+
+    def simulate_scores(self, call_id: str, call, late: bool = False) -> None:
+        from lifecycle.core.models import Assignment
+
+        rng = self.rng
+        with self.db.connect() as conn:
+            pending = conn.execute(select(Assignment.expert_id, Assignment.application_id)
+                                   .where(Assignment.call_id == call_id,
+                                          Assignment.status == "assigned")
+                                   .order_by(Assignment.id)).all()
+        quality: dict[str, float] = {}
+        sheets = []
+        for expert_id, app_id in pending:
+            if not late and rng.random() < 0.2:
+                continue  # this expert is late
+            q = quality.setdefault(app_id, rng.uniform(0.6, 0.98))
+            sheets.append((expert_id, app_id, {
+                c.id: round(min(c.max, max(0, rng.gauss(q, 0.06) * c.max)), 1)
+                for c in call.criteria}))
+        with db.transaction(self.db) as s:
+            n = reviewing.record_scores(s.connection(), call_id, sheets, self.actor)
+        self.out.print(f"  {n} score sheets recorded")
+
+
+def run(url: str, years: int, seed: int, outbox: str, fresh: bool, actor: str,
+        out: Console, societies: int = 60) -> None:
+    """Run the demo: a database it makes (see `prepare`), people, and `years` programme years."""
+    started = walltime.perf_counter()
+    d = Demo(prepare(url, fresh, seed), seed, outbox, actor, out)
+    clock.set_now(datetime(2025, 2, 20, 9, 0))
+    out.print(f"[bold]starfund demo[/bold]: {years} programme year(s) on {url}")
+    d.people(societies, max(16, societies * 2 // 3))
+    last = star = None
+    for i in range(years):
+        year = 2025 + i
+        out.print(f"\n[bold reverse] programme year {year} [/bold reverse]")
+        last = d.project_year(year, n_apps=societies * 5 // 2)
+        star = demo_years.star_year(d, year, n=min(24, societies * 2 // 5))
+        demo_years.assessment(d, last, year, between=lambda star=star, year=year: demo_years.dynamic_management(
+            d, star, year))
+    demo_years.summary(d, [2025 + i for i in range(years)])
+    with d.db.connect() as conn:
+        checked, broken = audit.verify(conn)
+    out.print(f"\naudit chain: {checked} events, " + ("intact" if broken is None
+                                                       else f"BROKEN at {broken.seq}"))
+    out.print(f"done in {walltime.perf_counter() - started:.1f} s. Look next:\n"
+              f"  starfund --db {url} status {last}\n"
+              f"  starfund --db {url} show {last}-00001\n"
+              f"  starfund --db {url} audit query --call {last} --trigger close_notice\n"
+              f"  starfund --db {url} stars {star}        (the star table)\n"
+              f"  starfund --db {url} society show S001   (stars and projects of one society)\n"
+              f"  ls {outbox}/ | head   (the notifications, as .eml files)")

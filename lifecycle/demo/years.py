@@ -1,0 +1,306 @@
+"""The demo's later acts of each programme year: assessment and money, the star rating, and
+what one year carries into the next (bars, stars, rewards). Driven through the same engine,
+importers and commands' functions as real work, with the clock moved step by step.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.table import Table
+from sqlalchemy import func, select
+
+from lifecycle.acts import assessing, calls, payments, stars
+from lifecycle.core import callconfig, clock, db
+from lifecycle.core.models import Application, Expert, StarRecord
+
+if TYPE_CHECKING:
+    from lifecycle.demo import Demo
+
+STAR_EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "star-call.toml"
+
+
+def with_checkpoints(config: dict[str, Any], year: int) -> None:
+    """The demo's project calls: a mid-term check and a final acceptance, paid 50/30/20."""
+    config["assessment"]["checkpoints"] = [
+        {"id": "midterm", "name": "中期检查", "name_en": "Mid-term check",
+         "report_due": datetime(year, 9, 15, 17)},
+        {"id": "final", "name": "结题验收", "name_en": "Final acceptance",
+         "report_due": datetime(year, 12, 15, 17)}]
+    config["payments"] = {"mode": "instalments", "recover_percent": 100, "instalments": [
+        {"label": "首期 first instalment", "percent": 50, "release": "award"},
+        {"label": "中期 after the mid-term check", "percent": 30, "release": "midterm"},
+        {"label": "尾款 after final acceptance", "percent": 20, "release": "final"}]}
+
+
+def carried_over(d: "Demo", call_id: str) -> None:
+    """Print which societies last years' outcomes bar from this call, before its formal check."""
+    from states.outcome import barred_societies
+
+    with d.db.connect() as conn:
+        from lifecycle.core import engine
+
+        barred = barred_societies(conn, engine.load_call(conn, call_id))
+        declared = set(conn.execute(select(Application.society_id)
+                                    .where(Application.call_id == call_id)).scalars())
+    hit = {s: why for s, why in barred.items() if s in declared}
+    if barred:
+        d.out.print(f"  carried over: {len(barred)} societies barred from {call_id} by earlier "
+                    f"failures; {len(hit)} of them declared and will fail the formal check:")
+        for s, why in sorted(hit.items())[:6]:
+            d.out.print(f"    {s}: {why}")
+        if len(hit) > 6:
+            d.out.print(f"    ... and {len(hit) - 6} more (starfund society show ID)")
+
+
+def pay(d: "Demo", call_id: str) -> None:
+    with db.transaction(d.db) as s:
+        try:
+            r = payments.pay(s.connection(), call_id, d.actor)
+        except payments.PaymentError:
+            return
+    d.out.print(f"  payments pay {call_id}: {r['instalments']} instalments, "
+                f"{r['amount']:,} yuan")
+
+
+def _grade(d: "Demo", call_id: str, checkpoint: str, mean: float) -> None:
+    with d.db.connect() as conn:
+        due = list(conn.execute(select(Application.id).where(
+            Application.call_id == call_id, Application.state == "assessment_due")
+            .order_by(Application.id)).scalars())
+    for app_id in due[:3]:
+        report = d.work / f"{app_id}-{checkpoint}.txt"
+        report.write_text(f"{app_id} {checkpoint} performance report\n", encoding="utf-8")
+        with db.transaction(d.db) as s:
+            assessing.record_report(s.connection(), app_id, report, due[0][:4] + "-society")
+    d.out.print(f"  {min(3, len(due))} reports recorded (starfund assessment report ...)")
+    base = {a: d.rng.gauss(mean, 10) for a in due}
+    rows = [{"application_id": a, "grader": g,
+             "score": min(100, max(30, round(base[a] + d.rng.gauss(0, 3), 1)))}
+            for a in due for g in ("E-panel-1", "E-panel-2")]
+    path = d.write_csv(f"{call_id}-{checkpoint}-grades.csv", rows)
+    with db.transaction(d.db) as s:
+        r = assessing.import_grades(s.connection(), call_id, path, d.actor)
+    per = ", ".join(f"{k} {v}" for k, v in r.items() if k not in ("graded", "rows"))
+    d.out.print(f"  grades imported: {r['graded']} projects ({per})")
+
+
+def assessment(d: "Demo", call_id: str, year: int, between=None) -> None:
+    """Mid-term check and final acceptance: reports, grades, outcomes, one override, money.
+
+    `between` runs after the mid-term outcomes (the demo's star management in November).
+    """
+    pay(d, call_id)
+    for checkpoint, opens, due in (("midterm", datetime(year, 9, 1), datetime(year, 9, 15, 17)),
+                                   ("final", datetime(year, 11, 20), datetime(year, 12, 15, 17))):
+        d.at(opens, f"{checkpoint} assessment opens (绩效考核)")
+        d.advance(call_id, "open_assessment")
+        d.send()
+        d.at(due, f"{checkpoint} reports due; grades imported")
+        _grade(d, call_id, checkpoint, 84 if checkpoint == "midterm" else 86)
+        d.advance(call_id, "assess", actor="scheduler")
+        d.at(due + timedelta(days=5), f"{checkpoint} outcomes (动态管理)")
+        with d.db.connect() as conn:
+            failing = [p for p in assessing.proposals(conn, call_id)
+                       if p["proposed"] == "terminate"]
+        if failing:
+            f = failing[0]
+            assessing.override(d.db, f["application"], "continue",
+                               "report shows the venue was closed by the city; the leadership "
+                               "group keeps the project going", d.actor)
+            d.out.print(f"  outcome override: {f['application']} (grade {f['grade']}) -> "
+                        "continue, with reason")
+        d.advance(call_id, "decide_outcome")
+        if checkpoint == "final":
+            d.advance(call_id, "complete")
+        d.send()
+        pay(d, call_id)
+        if checkpoint == "midterm" and between is not None:
+            between()
+    with d.db.connect() as conn:
+        m = payments.money(conn, call_id)
+    d.out.print(f"  money of {call_id}: paid {m['paid']:,}  due {m['due']:,}  withheld "
+                f"{m['withheld']:,}  to recover {m['to_recover']:,}")
+    d.counts(call_id)
+
+
+def _star_config(year: int) -> callconfig.CallConfig:
+    cfg = callconfig.load(STAR_EXAMPLE).model_dump()
+    cfg["id"], cfg["title"] = f"{year}-star", f"{year}年度星级学会评定"
+    cfg["title_en"] = f"{year} star rating of societies"
+    for k in ("declaration_opens", "declaration_closes", "review_due"):
+        v = cfg["calendar"][k]
+        cfg["calendar"][k] = v.replace(year=year)
+    return callconfig.from_dict(cfg, "examples/star-call.toml")
+
+
+def star_year(d: "Demo", year: int, n: int = 24) -> str:
+    """One star call: self-evaluations, check, experts, levels, notice, stars and rewards."""
+    rng = d.rng
+    call = _star_config(year)
+    cal = call.calendar
+    if not hasattr(d, "star_quality"):
+        d.star_quality = {s["id"]: rng.uniform(0.45, 0.97) for s in d.societies}
+    d.at(cal.declaration_opens - timedelta(days=1), f"star call {call.id} created (以奖代补)")
+    with db.transaction(d.db) as s:
+        calls.create(s.connection(), call, d.actor, "examples/star-call.toml")
+    with d.db.connect() as conn:
+        holders = set(conn.execute(select(StarRecord.society_id)
+                                   .where(StarRecord.status == "active")).scalars())
+        revoked = set(conn.execute(select(StarRecord.society_id)
+                                   .where(StarRecord.status == "revoked")).scalars())
+    pool = sorted(s["id"] for s in d.societies)
+    chosen = sorted(holders | revoked | set(rng.sample(pool, n)))
+    quality = {}
+    for s in chosen:  # a society's work drifts from year to year
+        d.star_quality[s] = min(0.98, max(0.4, d.star_quality[s] + rng.gauss(0, 0.06)))
+        quality[s] = d.star_quality[s]
+    sheet = call.star.indicators()
+
+    def rows(column: str, bias: float, noise: float, who: list[str]) -> list[dict]:
+        return [{"society_id": s, "indicator": i, column: round(min(ind.max, max(0, ind.max * (
+            quality[s] + bias + rng.gauss(0, noise)))), 1)}
+            for s in who for i, (_, ind) in sheet.items()]
+
+    d.at(cal.declaration_opens + timedelta(days=14), "self-evaluations filed (自评)")
+    with db.transaction(d.db) as s:
+        r = stars.import_self_evaluation(s.connection(), call.id,
+                                         d.write_csv(f"{call.id}-self.csv",
+                                                     rows("self_score", 0.04, 0.02, chosen)),
+                                         d.actor)
+    d.out.print(f"  {r['declarations']} societies declared ({r['scores']} indicator scores)")
+    d.advance(call.id, "submit")
+    carried_over_star(d, call.id, chosen)
+    d.at(cal.declaration_closes + timedelta(minutes=1), "declaration closes: formal check")
+    d.advance(call.id, "close_declaration", actor="scheduler")
+    with d.db.connect() as conn:
+        eligible = sorted(conn.execute(select(Application.society_id).where(
+            Application.call_id == call.id, Application.state == "eligible")).scalars())
+        experts = conn.execute(select(Expert.id, Expert.societies).order_by(Expert.id)).all()
+    d.at(cal.declaration_closes + timedelta(days=14), "the association checks every indicator")
+    with db.transaction(d.db) as s:
+        stars.import_checked(s.connection(), call.id, d.write_csv(
+            f"{call.id}-checked.csv", rows("checked_score", 0.0, 0.015, eligible)), d.actor)
+    d.advance(call.id, "start_review")
+    d.at(cal.review_due - timedelta(days=3), "experts score every indicator (回避 respected)")
+    review = []
+    for s in eligible:
+        free = [e.id for e in experts if s not in (e.societies or [])]
+        for e in rng.sample(free, 3):
+            review += [{"expert_id": e, **r} for r in rows("score", -0.01, 0.03, [s])]
+    with db.transaction(d.db) as s:
+        r = stars.import_reviews(s.connection(), call.id,
+                                 d.write_csv(f"{call.id}-experts.csv", review), d.actor)
+    d.out.print(f"  {r['sheets']} expert sheets for {r['declarations']} societies")
+    d.at(cal.review_due + timedelta(minutes=1), "review closes: totals and star levels")
+    d.advance(call.id, "close_review", actor="scheduler")
+    d.advance(call.id, "open_notice")
+    d.send()
+    with d.db.connect() as conn:
+        from lifecycle.core.models import Deadline
+
+        end = conn.execute(select(Deadline.due_at)
+                           .where(Deadline.key == f"{call.id}:notice_ends")).scalar()
+    d.at(end, "star notice ends: stars awarded with their rewards")
+    d.advance(call.id, "close_notice", actor="scheduler")
+    d.send()
+    star_table(d, call.id)
+    pay(d, call.id)
+    return call.id
+
+
+def carried_over_star(d: "Demo", call_id: str, chosen: list[str]) -> None:
+    from lifecycle.core import engine
+    from states.spec import Context
+    from states.star_declaration import load_star_barred
+
+    with d.db.connect() as conn:
+        ctx = Context(call=engine.load_call(conn, call_id), now=clock.now(), actor=d.actor)
+        load_star_barred(conn, ctx, [])
+    hit = {s: why for s, why in ctx.data["barred"].items() if s in chosen}
+    if hit:
+        d.out.print(f"  carried over: {len(hit)} declaring societies are barred from {call_id}:")
+        for s, why in sorted(hit.items()):
+            d.out.print(f"    {s}: {why}")
+
+
+def star_table(d: "Demo", call_id: str) -> None:
+    with d.db.connect() as conn:
+        rows = stars.star_table(conn, call_id)
+    t = Table(title=f"{call_id}: stars awarded (starfund stars {call_id})", title_justify="left")
+    for c in ("society", "stars", "total", "change", "reward"):
+        t.add_column(c, justify="right" if c in ("total", "reward") else "left")
+    for r in rows:
+        t.add_row(r["society"], r["stars"], f"{r['total']:g}",
+                  r["change"] + (f" (was {r['previous_level']})" if r["previous_level"] else ""),
+                  f"{r['reward']:,}")
+    d.out.print(t)
+    changes: dict[str, int] = {}
+    for r in rows:
+        changes[r["change"]] = changes.get(r["change"], 0) + 1
+    d.out.print(f"  {len(rows)} stars, rewards {sum(r['reward'] for r in rows):,} yuan; "
+                + ", ".join(f"{k} {v}" for k, v in sorted(changes.items())))
+
+
+def dynamic_management(d: "Demo", star_call: str, year: int) -> None:
+    """Between ratings: one star revoked for a penalty, one for a failed annual inspection."""
+    from lifecycle.acts import registry
+
+    with d.db.connect() as conn:
+        holders = sorted(conn.execute(select(StarRecord.society_id).where(
+            StarRecord.status == "active", StarRecord.call_id == star_call)).scalars())
+    if len(holders) < 2:
+        return
+    penalised, failed = d.rng.sample(holders, 2)
+    d.at(datetime(year, 11, 5), "dynamic management of stars (动态管理)")
+    r = stars.revoke(d.db, penalised, "penalty",
+                     f"administrative penalty by the civil affairs bureau, {year}-11-03", d.actor)
+    d.out.print(f"  star of {penalised} revoked (penalty, with reason): {r.moved_total} moved")
+    soc = [dict(s) for s in d.societies]
+    for s in soc:
+        if s["id"] == failed:
+            s["annual_inspection_passed"] = "否"
+    d.societies = soc
+    with db.transaction(d.db) as s:
+        registry.import_societies(s.connection(), d.write_csv(f"societies-{year}.csv", soc),
+                                  d.actor)
+    d.out.print(f"  annual inspection (年检) results imported: {failed} failed")
+    d.advance(star_call, "review_standing")
+
+
+def summary(d: "Demo", years: list[int]) -> None:
+    """Per year: what the project call and the star call came to, side by side."""
+    proj = Table(title="project funding per year", title_justify="left")
+    for c in ("year", "funded", "terminated", "ineligible", "paid", "withheld", "to recover"):
+        proj.add_column(c, justify="right")
+    star = Table(title="star rating per year (stars awarded: new, up, kept, down; lost by the "
+                       "rating; revoked later)", title_justify="left")
+    for c in ("year", "decl.", "inel.", "new", "up", "kept", "down", "lost", "revoked",
+              "rewards"):
+        star.add_column(c, justify="right")
+    with d.db.connect() as conn:
+        for y in years:
+            pc, sc = f"{y}-project", f"{y}-star"
+            count = {c: dict(conn.execute(select(Application.state, func.count())
+                                          .where(Application.call_id == c)
+                                          .group_by(Application.state)).all()) for c in (pc, sc)}
+            m = payments.money(conn, pc)
+            funded = sum(v for k, v in count[pc].items()
+                         if k in ("completed", "terminated", "continued", "adjusted"))
+            proj.add_row(str(y), str(funded), str(count[pc].get("terminated", 0)),
+                         str(count[pc].get("ineligible", 0)), f"{m['paid']:,}",
+                         f"{m['withheld']:,}", f"{m['to_recover']:,}")
+            rows = stars.star_table(conn, sc)
+            ch = {k: sum(1 for r in rows if r["change"] == k)
+                  for k in ("new", "raised", "kept", "lowered")}
+            ended = conn.execute(select(StarRecord.status, StarRecord.end_reason)
+                                 .where(StarRecord.status.in_(("lost", "revoked")))).all()
+            lost = sum(1 for r in ended if r.status == "lost"
+                       and r.end_reason.startswith(f"rating of {sc}:"))
+            revoked = sum(1 for r in rows if r["status"] == "revoked")
+            star.add_row(str(y), str(sum(count[sc].values())), str(count[sc].get("ineligible", 0)),
+                         *(str(ch[k]) for k in ("new", "raised", "kept", "lowered")),
+                         str(lost), str(revoked), f"{sum(r['reward'] for r in rows):,}")
+    d.out.print(proj)
+    d.out.print(star)

@@ -1,0 +1,1 @@
+"""rules: see docs/architecture.md."""

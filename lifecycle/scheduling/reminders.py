@@ -1,0 +1,164 @@
+"""Reminders before deadlines: only to those who still have something to do.
+
+A reminder is a deadline row with action "remind" (written by
+`lifecycle.scheduling.scheduler.schedule` beside the closing deadline it belongs to, one
+per offset of the call's `[reminders]`). When it fires, one query per kind
+finds who still has something to do, and their messages go to the outbox in
+the same transaction. A reminder whose moment passed while no scheduler ran
+is sent only while it is still useful (before its deadline) and when no later
+reminder of the same deadline is also due; otherwise it is skipped, with an
+audit note saying why.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from lifecycle.core.callconfig import CallConfig
+from lifecycle.core.models import Application, Assignment, Call, Deadline, Expert, Society
+from notifications.outbox import Message, enqueue
+
+_apps = Application.__table__
+_soc = Society.__table__
+_deadlines = Deadline.__table__
+
+Loader = Callable[[Connection, CallConfig, dict, str, datetime, str], list[Message]]
+
+
+@dataclass(frozen=True)
+class Audience:
+    """Who a deadline kind's reminders go to, and the message kind they get."""
+
+    message: str
+    to: str
+    load: Loader
+    help: str
+
+
+def _call_ctx(call: CallConfig) -> dict[str, Any]:
+    return {"id": call.id, "title": call.title, "title_en": call.title_en}
+
+
+def deadline_ctx(kind: str, due_at: datetime, now: datetime) -> dict[str, Any]:
+    left = due_at - now
+    return {"kind": kind, "due_at": due_at.isoformat(sep=" ", timespec="minutes"),
+            "days_left": max(left.days, 0), "hours_left": max(int(left.total_seconds() // 3600), 0)}
+
+
+def _app_ctx(r: Any) -> dict[str, Any]:
+    return {"id": r.id, "title": r.title, "title_en": r.title_en, "category": r.category,
+            "requested_amount": r.requested_amount}
+
+
+def _society_messages(kind: str, states: tuple[str, ...], extra: Any = None,
+                      per: str | None = None) -> Loader:
+    def load(conn: Connection, call: CallConfig, deadline: dict, label: str,
+             now: datetime, value: str = "") -> list[Message]:
+        stmt = (select(_apps.c.id, _apps.c.title, _apps.c.title_en, _apps.c.category,
+                       _apps.c.requested_amount, _soc.c.id.label("society_id"),
+                       _soc.c.name, _soc.c.name_en, _soc.c.email, _soc.c.language)
+                .join(_soc, _soc.c.id == _apps.c.society_id)
+                .where(_apps.c.call_id == call.id, _apps.c.state.in_(states))
+                .order_by(_apps.c.id))
+        if extra is not None:
+            stmt = stmt.where(extra)
+        if per and value and per in _apps.c:        # a deadline per value, e.g. a checkpoint
+            stmt = stmt.where(_apps.c[per] == value)
+        out = []
+        for r in conn.execute(stmt):
+            context = {"call": _call_ctx(call), "deadline": deadline, "application": _app_ctx(r),
+                       "society": {"id": r.society_id, "name": r.name, "name_en": r.name_en},
+                       "at": now.isoformat(sep=" ")}
+            key = f"{kind}:{r.id}:{value + ':' if value else ''}{label}"
+            out.append(Message(kind, "society", r.society_id, r.email,
+                               r.language or call.language, key, context,
+                               call.id, r.id))
+        return out
+    return load
+
+
+def _experts_missing_scores(conn: Connection, call: CallConfig, deadline: dict, label: str,
+                            now: datetime, value: str = "") -> list[Message]:
+    """One message per expert, listing the applications it has not scored yet."""
+    a, e = Assignment.__table__, Expert.__table__
+    rows = conn.execute(
+        select(e.c.id.label("expert_id"), e.c.name, e.c.name_en, e.c.email, e.c.language,
+               _apps.c.id, _apps.c.title, _apps.c.title_en, _apps.c.category,
+               _apps.c.requested_amount)
+        .join(a, a.c.expert_id == e.c.id).join(_apps, _apps.c.id == a.c.application_id)
+        .where(a.c.call_id == call.id, a.c.status == "assigned",
+               _apps.c.state == "under_review")
+        .order_by(e.c.id, _apps.c.id))
+    by_expert: dict[str, list[Any]] = defaultdict(list)
+    for r in rows:
+        by_expert[r.expert_id].append(r)
+    out = []
+    for expert_id, items in by_expert.items():
+        first = items[0]
+        context = {"call": _call_ctx(call), "deadline": deadline,
+                   "expert": {"id": expert_id, "name": first.name, "name_en": first.name_en},
+                   "applications": [_app_ctx(r) for r in items], "missing": len(items),
+                   "at": now.isoformat(sep=" ")}
+        out.append(Message("remind_review", "expert", expert_id, first.email,
+                           first.language or call.language,
+                           f"remind_review:{call.id}:{expert_id}:{label}", context, call.id,
+                           items[0].id if len(items) == 1 else None))
+    return out
+
+
+AUDIENCES: dict[str, Audience] = {
+    "declaration_closes": Audience(
+        "remind_declaration", "society", _society_messages("remind_declaration", ("draft",)),
+        "societies with drafts not yet submitted"),
+    "reviews_due": Audience(
+        "remind_review", "expert", _experts_missing_scores,
+        "experts with applications still to score"),
+    "report_due": Audience(
+        "remind_report", "society",
+        _society_messages("remind_report", ("assessment_due",),
+                          _apps.c.assessment_grade.is_(None), per="checkpoint"),
+        "societies whose performance report is due"),
+}
+
+
+def fire(conn: Connection, row: Any, now: datetime) -> tuple[str, str, int]:
+    """Send (enqueue) one reminder deadline's messages, or say why it is skipped.
+
+    Returns (outcome, note, messages): outcome "fired" or "skipped".
+    """
+    main_kind = row.fires
+    label = row.kind.rsplit(":", 1)[-1]
+    main_key = ":".join([row.call_id, main_kind] + ([row.application_id] if row.application_id
+                                                     else []))
+    main = conn.execute(select(_deadlines.c.due_at, _deadlines.c.fired_at)
+                        .where(_deadlines.c.key == main_key)).first()
+    if main is None:
+        return "skipped", f"no {main_kind} deadline for {row.call_id}; nothing to remind of", 0
+    if main.fired_at is not None or now >= main.due_at:
+        return "skipped", (f"too late: {main_kind} was due {main.due_at:%Y-%m-%d %H:%M}; "
+                           f"a reminder would no longer help"), 0
+    later = conn.execute(
+        select(_deadlines.c.kind).where(
+            _deadlines.c.call_id == row.call_id, _deadlines.c.fires == main_kind,
+            _deadlines.c.action == "remind", _deadlines.c.fired_at.is_(None),
+            _deadlines.c.due_at > row.due_at, _deadlines.c.due_at <= now)
+        .order_by(_deadlines.c.due_at.desc()).limit(1)).scalar()
+    if later:
+        return "skipped", f"superseded: the later reminder {later} is also due", 0
+    base, _, value = main_kind.partition(":")
+    audience = AUDIENCES.get(base)
+    if audience is None:
+        return "skipped", f"no reminder audience is defined for {main_kind}", 0
+    config = conn.execute(select(Call.config).where(Call.id == row.call_id)).scalar()
+    call = CallConfig.model_validate(config)
+    messages = audience.load(conn, call, deadline_ctx(base, main.due_at, now), label, now, value)
+    enqueue(conn, messages, now)
+    if not messages:
+        return "fired", f"nobody to remind: no {audience.help}", 0
+    return "fired", f"{len(messages)} {audience.message} reminder(s) to {audience.help}", \
+        len(messages)
