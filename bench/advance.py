@@ -54,7 +54,7 @@ def _child(url: str) -> None:
     clock.set_now(_seed.CLOSE_AT)
     before = _hwm_kb()
     t = time.perf_counter()
-    report = engine.advance(e, _seed.CALL_ID, TRIGGER, "bench-admin")
+    report = engine.advance_in_tx(e, _seed.CALL_ID, TRIGGER, "bench-admin")
     seconds = time.perf_counter() - t
     peak = _hwm_kb()
     print(json.dumps({"seconds": seconds, "rss_before_kb": before, "rss_peak_kb": peak,
@@ -119,7 +119,7 @@ def floor(url: str, dest: str = "eligible", kind: str = "formal_check_passed",
         audit_rows.append((seq, now, "bench-admin", TRIGGER, _seed.CALL_ID, app_id, "declared",
                            dest, payload, prev, h))
         prev = h
-        # the same message context the engine writes (lifecycle.core.engine._context)
+        # the same message context the engine writes (notifications.contexts.state_change)
         context = json.dumps({"call": call, "at": at, "application": {
             "id": app_id, "title": title, "title_en": title_en, "category": category,
             "requested_amount": amount, "granted_amount": granted, "score": score,

@@ -88,28 +88,28 @@ def project(e, n: int, work: Path, rng: random.Random) -> None:
             for i in range(n)], "bench")
     t = time.perf_counter()
     clock.set_now("2025-03-20 10:00")
-    engine.advance(e, call.id, "submit", "bench")
+    engine.advance_in_tx(e, call.id, "submit", "bench")
     clock.set_now("2025-04-08 09:00")
-    engine.advance(e, call.id, "close_declaration", "bench")
+    engine.advance_in_tx(e, call.id, "close_declaration", "bench")
     in_tx(e, lambda c: reviewing.assign(c, call.id, "bench", per_application=1,
                                         max_load=n // 100 + 10))
-    engine.advance(e, call.id, "start_review", "bench")
+    engine.advance_in_tx(e, call.id, "start_review", "bench")
     with e.connect() as conn:
         pairs = conn.execute(select(Assignment.expert_id, Assignment.application_id)).all()
     in_tx(e, lambda c: reviewing.record_scores(c, call.id, [
         (x, a, {cr.id: cr.max * 0.9 for cr in call.criteria}) for x, a in pairs], "bench"))
     clock.set_now("2025-05-07 09:00")
     for trig in ("close_review", "rank", "propose", "open_notice"):
-        engine.advance(e, call.id, trig, "bench")
+        engine.advance_in_tx(e, call.id, trig, "bench")
     clock.set_now("2025-05-20 09:00")
-    engine.advance(e, call.id, "close_notice", "bench")
+    engine.advance_in_tx(e, call.id, "close_notice", "bench")
     print(f"  seeded {n} projects to awarded in {time.perf_counter() - t:.2f} s")
-    timed(f"advance fund ({n}; {3 * n} instalments written)", engine.advance, e, call.id,
+    timed(f"advance fund ({n}; {3 * n} instalments written)", engine.advance_in_tx, e, call.id,
           "fund", "bench")
     clock.set_now("2025-05-25 09:00")
     timed("payments pay (first instalments)", in_tx, e, payments.pay, call.id, "bench")
     clock.set_now("2025-09-01 09:00")
-    timed("advance open_assessment (records, deadlines)", engine.advance, e, call.id,
+    timed("advance open_assessment (records, deadlines)", engine.advance_in_tx, e, call.id,
           "open_assessment", "bench")
     grades = write_csv(work / "grades.csv", [
         {"application_id": f"P{i:06d}", "score": min(100, max(0, round(rng.gauss(82, 10), 1)))}
@@ -117,8 +117,8 @@ def project(e, n: int, work: Path, rng: random.Random) -> None:
     clock.set_now("2025-09-16 09:00")
     timed(f"assessment grades import ({n} rows)", in_tx, e, assessing.import_grades, call.id,
           grades, "bench")
-    timed("advance assess", engine.advance, e, call.id, "assess", "bench")
-    r = timed("advance decide_outcome (continue/adjust/terminate + money)", engine.advance, e,
+    timed("advance assess", engine.advance_in_tx, e, call.id, "assess", "bench")
+    r = timed("advance decide_outcome (continue/adjust/terminate + money)", engine.advance_in_tx, e,
               call.id, "decide_outcome", "bench")
     print("    " + ", ".join(f"{t} {c}" for (_, t), c in sorted(r.moved.items())))
     timed("payments pay (mid-term instalments)", in_tx, e, payments.pay, call.id, "bench")
@@ -150,9 +150,9 @@ def star(e, n: int, work: Path, rng: random.Random) -> None:
         clock.set_now(f"{year}-06-10 10:00")
         timed(f"star declare ({n * len(sheet)} rows)", in_tx, e, stars.import_self_evaluation,
               call.id, path, "bench")
-        timed("advance submit", engine.advance, e, call.id, "submit", "bench")
+        timed("advance submit", engine.advance_in_tx, e, call.id, "submit", "bench")
         clock.set_now(f"{year}-07-01 10:00")
-        timed("advance close_declaration (formal check, bars)", engine.advance, e, call.id,
+        timed("advance close_declaration (formal check, bars)", engine.advance_in_tx, e, call.id,
               "close_declaration", "bench")
         with e.connect() as conn:
             socs = sorted(conn.execute(select(Application.society_id).where(
@@ -161,18 +161,18 @@ def star(e, n: int, work: Path, rng: random.Random) -> None:
         path = write_csv(work / f"checked-{year}.csv", rows("checked_score", 0.01, socs))
         timed(f"star check ({len(socs) * len(sheet)} rows)", in_tx, e, stars.import_checked, call.id,
               path, "bench")
-        timed("advance start_review", engine.advance, e, call.id, "start_review", "bench")
+        timed("advance start_review", engine.advance_in_tx, e, call.id, "start_review", "bench")
         review = [{"expert_id": x, **r} for x in ("E0001", "E0002", "E0003")
                   for r in rows("score", 0.03, socs)]
         path = write_csv(work / f"experts-{year}.csv", review)
         timed(f"star review ({len(review)} rows)", in_tx, e, stars.import_reviews, call.id,
               path, "bench")
         clock.set_now(f"{year}-08-16 10:00")
-        timed("advance close_review (totals, levels)", engine.advance, e, call.id,
+        timed("advance close_review (totals, levels)", engine.advance_in_tx, e, call.id,
               "close_review", "bench")
-        timed("advance open_notice", engine.advance, e, call.id, "open_notice", "bench")
+        timed("advance open_notice", engine.advance_in_tx, e, call.id, "open_notice", "bench")
         clock.set_now(f"{year}-08-30 10:00")
-        timed("advance close_notice (stars, supersession, rewards)", engine.advance, e,
+        timed("advance close_notice (stars, supersession, rewards)", engine.advance_in_tx, e,
               call.id, "close_notice", "bench")
         with e.connect() as conn:
             table = timed("stars CALL (the star table)", stars.star_table, conn, call.id)

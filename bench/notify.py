@@ -1,7 +1,7 @@
 """Render and deliver many messages: to the file channel and to a loopback SMTP server.
 
 Enqueues N messages (default 10,000; declaration_received, half zh and half
-en, with real-shaped contexts), then times `outbox.drain` delivering them:
+en, with real-shaped contexts), then times `delivery.drain` delivering them:
 claim (attempt recorded first), render (sandboxed Jinja2), deliver, record the
 outcome with its audit event. Once to a folder of .eml files, once (a fresh
 set) to an aiosmtpd server on 127.0.0.1 that accepts and counts.
@@ -23,8 +23,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _seed  # noqa: E402
 from aiosmtpd.controller import Controller  # noqa: E402
 
+from lifecycle.acts.messages import samples  # noqa: E402
 from lifecycle.core import clock, db  # noqa: E402
-from notifications import contexts, outbox  # noqa: E402
+from notifications import delivery, queue  # noqa: E402
 from notifications.channels import FileChannel, SmtpChannel  # noqa: E402
 
 
@@ -38,23 +39,23 @@ class Counter:
 
 
 def enqueue(e, n: int, tag: str) -> None:
-    base = contexts.sample("declaration_received")
+    base = samples()["declaration_received"]
     messages = []
     for i in range(n):
         app_id = f"{tag}-{i:06d}"
         ctx = {**base, "application": {**base["application"], "id": app_id,
                                        "title": f"基准项目 {i}", "title_en": f"Bench project {i}"}}
-        messages.append(outbox.Message("declaration_received", "society", f"S{i:06d}",
-                                       f"s{i}@example.org", "en" if i % 2 else "zh",
-                                       f"declaration_received:{app_id}:v2:society", ctx,
-                                       None, app_id))
+        messages.append(queue.Message("declaration_received", "society", f"S{i:06d}",
+                                      f"s{i}@example.org", "en" if i % 2 else "zh",
+                                      f"declaration_received:{app_id}:v2:society", ctx,
+                                      None, app_id))
     with db.transaction(e) as s:
-        outbox.enqueue(s.connection(), messages, clock.now())
+        queue.enqueue(s.connection(), messages, clock.now())
 
 
 def timed_drain(e, channel, n: int, label: str) -> None:
     t = time.perf_counter()
-    r = outbox.drain(e, channel, limit=500, actor="bench")
+    r = delivery.drain(e, channel, limit=500, actor="bench")
     seconds = time.perf_counter() - t
     assert r.sent == n, r
     print(f"  {label}: {r.sent:,} rendered and delivered in {seconds:.2f} s "

@@ -4,7 +4,7 @@ One call with N drafts (default 100,000), created through the engine. Then:
 
 - scan: the declaration reminder's audience query (who still has a draft,
   with the context of the message each gets), one query for the whole call;
-- firing: `scheduler.run_due` at a time when the 7-day reminder is due:
+- firing: `firing.run_due` at a time when the 7-day reminder is due:
   claim the reminder deadline, scan, write N outbox rows, mark it fired and
   audit it, in one transaction.
 
@@ -26,7 +26,8 @@ from sqlalchemy import func, insert, select  # noqa: E402
 from lifecycle.acts import calls  # noqa: E402
 from lifecycle.core import callconfig, clock, db, engine
 from lifecycle.core.models import Notification, Society  # noqa: E402
-from lifecycle.scheduling import reminders, scheduler
+from lifecycle.scheduling import firing, reminders
+from notifications import contexts
 
 
 def seed(url: str, n: int) -> None:
@@ -73,8 +74,7 @@ def main() -> None:
         now = clock.now()
         with e.connect() as conn:
             call = engine.load_call(conn, _seed.CALL_ID)
-            ctx = reminders.deadline_ctx("declaration_closes", call.calendar.declaration_closes,
-                                         now)
+            ctx = contexts.deadline("declaration_closes", call.calendar.declaration_closes, now)
             t = time.perf_counter()
             found = reminders.AUDIENCES["declaration_closes"].load(conn, call, ctx, "7d", now, "")
             scan = time.perf_counter() - t
@@ -82,7 +82,7 @@ def main() -> None:
               f"({len(found) / scan:,.0f} applications/s)")
         del found
         t = time.perf_counter()
-        fired = scheduler.run_due(e, now)
+        fired = firing.run_due(e, now)
         seconds = time.perf_counter() - t
         with e.connect() as conn:
             queued = conn.execute(select(func.count()).select_from(Notification)

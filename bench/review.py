@@ -1,13 +1,13 @@
 """Expert review at scale: 1,000 experts, 10,000 applications x 5 reviews.
 
 Prints wall-clock times of:
-- assignment, the algorithm alone (`lifecycle.acts.assignment.plan`);
+- assignment, the algorithm alone (`lifecycle.rules.assignment.plan`);
 - assignment through the database (`lifecycle.acts.assignment.assign`: load, plan,
   insert 50,000 assignments and their 50,000 audit events, one transaction);
 - importing the 50,000 returned score sheets as one wide CSV (`review import`'s
   function: read, check, executemany, audit);
 - aggregation and ranking of the 50,000 reviews, the computation alone
-  (`ranking.aggregates` + `ranking.cut`) and through the engine (`advance rank`).
+  (`lifecycle.rules.ranking.aggregates` + `.cut`) and through the engine (`advance rank`).
 
     .venv/bin/python bench/review.py                       # SQLite
     .venv/bin/python bench/review.py --backend postgres
@@ -27,9 +27,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _seed  # noqa: E402
 from sqlalchemy import bindparam, insert, select, update  # noqa: E402
 
-from lifecycle.acts import assignment, ranking, scoresheets  # noqa: E402
+from lifecycle.acts import assignment, scoresheets  # noqa: E402
 from lifecycle.core import clock, db, engine
 from lifecycle.core.models import Application, Assignment, Expert  # noqa: E402
+from lifecycle.rules import ranking
+from lifecycle.rules.assignment import plan
 
 DISCIPLINES = [f"d{i:02d}" for i in range(20)]
 
@@ -81,13 +83,13 @@ def main() -> None:
                            "x": [f"E{rng.randrange(args.experts):05d}"] if rng.random() < 0.1
                            else []} for a in ids])
         clock.set_now(_seed.CLOSE_AT)
-        engine.advance(e, _seed.CALL_ID, "close_declaration", "bench-admin")
+        engine.advance_in_tx(e, _seed.CALL_ID, "close_declaration", "bench-admin")
 
         # 1. the algorithm alone
         with e.connect() as conn:
             reviewers, apps, base, _ = assignment.load_pool(conn, _seed.CALL_ID)
         result = timed(f"assignment, algorithm only ({len(apps)} x {args.per})",
-                       assignment.plan, reviewers, apps, args.per, None, args.seed, base)
+                       plan, reviewers, apps, args.per, None, args.seed, base)
         assert not result.short, list(result.short.items())[:3]
         matched = sum(1 for p in result.pairs if p[2])
         loads = list(result.loads.values())
@@ -101,7 +103,7 @@ def main() -> None:
                                          per_application=args.per, seed=args.seed)
         r = timed("assignment through the database (insert + audit)", assign_db)
         assert r["assigned"] == args.per * len(apps)
-        timed(f"advance start_review ({r['assigned']} expert notifications)", engine.advance, e,
+        timed(f"advance start_review ({r['assigned']} expert notifications)", engine.advance_in_tx, e,
               _seed.CALL_ID, "start_review", "bench-admin")
 
         # 3. score sheets: one wide CSV of every review
@@ -127,7 +129,7 @@ def main() -> None:
         r = timed(f"review import of {len(pairs)} sheets (one wide CSV)", import_db)
         assert r["scored"] == len(pairs)
         clock.set_now("2025-05-07 10:00")
-        engine.advance(e, _seed.CALL_ID, "close_review", "bench-admin")
+        engine.advance_in_tx(e, _seed.CALL_ID, "close_review", "bench-admin")
 
         # 4. aggregation and ranking
         with e.connect() as conn:
@@ -142,7 +144,7 @@ def main() -> None:
         norm = call.model_copy(update={"review": call.review.model_copy(
             update={"normalise": True})})
         timed("aggregation with per-expert normalisation", ranking.aggregates, reviews, norm)
-        rep = timed("advance rank (load, aggregate, rank, cut, write, audit)", engine.advance, e,
+        rep = timed("advance rank (load, aggregate, rank, cut, write, audit)", engine.advance_in_tx, e,
                     _seed.CALL_ID, "rank", "bench-admin")
         print(f"    ranked {rep.moved_total}, skipped {rep.skipped_total}")
         e.dispose()

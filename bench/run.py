@@ -93,13 +93,14 @@ def reminder_scan(e, rows: list, n: int, out) -> None:
 
 def _reminders(e, rows: list, n: int, floor: float) -> None:
     from lifecycle.scheduling import reminders
+    from notifications import contexts
 
     audience = reminders.AUDIENCES["declaration_closes"]
     now = clock.now()
     with e.connect() as conn:
         call = engine.load_call(conn, _seed.CALL_ID)
-        deadline = reminders.deadline_ctx("declaration_closes", call.calendar.declaration_closes,
-                                          now)
+        deadline = contexts.deadline("declaration_closes", call.calendar.declaration_closes,
+                                     now)
         t = time.perf_counter()
         messages = audience.load(conn, call, deadline, "bench", now, "")
         scan = time.perf_counter() - t

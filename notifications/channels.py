@@ -19,10 +19,27 @@ from typing import Protocol
 
 from lifecycle.core import clock
 from lifecycle.core.errors import BadValue
-from notifications.outbox import DeliveryError, PermanentError
 from notifications.render import Rendered
 
 PASSWORD_ENV = "STARFUND_SMTP_PASSWORD"
+
+
+class PermanentError(Exception):
+    """Retrying cannot help (broken template, address rejected): fail at once."""
+
+
+class DeliveryError(Exception):
+    """A delivery that failed for now, as the channel judged it (other exceptions: retry too).
+
+    `in_doubt`: the message may have arrived (the server went silent after
+    taking its text); it is not retried but left in doubt for an administrator.
+    `ends_round`: the server, not this message, is at fault; the rest of the
+    round is deferred untouched.
+    """
+
+    def __init__(self, message: str, *, in_doubt: bool = False, ends_round: bool = False) -> None:
+        super().__init__(message)
+        self.in_doubt, self.ends_round = in_doubt, ends_round
 
 
 def sender() -> str:
@@ -53,7 +70,7 @@ def build(recipient: str, rendered: Rendered, dedupe_key: str) -> Message:
     msg["To"] = recipient
     msg["Subject"] = subject if subject.isascii() else Header(subject, "utf-8")
     msg["Message-ID"] = message_id(dedupe_key)
-    msg["Date"] = format_datetime(clock.now().replace(tzinfo=clock._zone()))
+    msg["Date"] = format_datetime(clock.now().replace(tzinfo=clock.zone()))
     msg["X-Starfund-Key"] = dedupe_key
     return msg
 
@@ -142,7 +159,7 @@ class SmtpChannel:
       message, so it is never a permanent failure. This message's attempt counts
       (retried with backoff), and the round ends at once: every further
       `deliver` raises `DeliveryError(ends_round=True)` without touching the
-      server, and `outbox.drain` puts the rest of the round back in the queue
+      server, and `delivery.drain` puts the rest of the round back in the queue
       unchanged. A hung server costs one timeout per round, not one per message.
     - A timeout or a lost connection after the message's text was written and
       before the server answered: `DeliveryError(in_doubt=True)`. The server may

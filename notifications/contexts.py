@@ -1,44 +1,113 @@
-"""What each message kind's template receives: the kinds, sample contexts, and real ones for previews.
+"""What each message kind's template receives: the contract with template authors.
 
-State-change messages get the context the engine builds when an application
-enters a state (`lifecycle.core.engine._context`, plus `expert` for messages to
-experts); reminders get the contexts built in `lifecycle.scheduling.reminders`. The
-samples are built by those same functions, so `templates check` follows
-their shape.
+One public builder per kind of message, used by everything that sends it and by
+`sample`, so `templates check` checks every template against the shape it is
+really given:
+
+- `state_change`: the messages a workflow state sends when an application enters
+  it (the engine), to the society or, with `expert`, to each assigned expert; the
+  `review_assigned` mail to experts added while review is under way
+  (`lifecycle.acts.assignment`) is the same message, built the same way;
+- `society_reminder`: `remind_declaration`, `remind_report` (reminders to societies);
+- `expert_reminder`: `remind_review` (one per expert, listing what it still has to score).
+
+Every context has `call` and `at` (`common`, built once per batch); reminders
+have `deadline` (`deadline`). The builders take plain loaded rows and values
+(anything with the named attributes) and read nothing themselves.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Connection, select
-
-from lifecycle.core.errors import NotFound
+from lifecycle.core.callconfig import CallConfig
+from lifecycle.core.deadlines import entry_rows
 
 REMINDER_KINDS = {"remind_declaration": "declaration_closes", "remind_review": "reviews_due",
                   "remind_report": "report_due"}
+"""Reminder message kind -> the deadline kind it reminds of."""
 
 
-def state_kinds() -> dict[str, tuple[Any, str]]:
-    """Message kind -> (a state that sends it, recipient: society or experts), over all workflows."""
-    from states.workflows import WORKFLOWS
-
-    out: dict[str, tuple[Any, str]] = {}
-    for wf in WORKFLOWS.values():
-        for state in wf.states:
-            for note in state.notify:
-                out.setdefault(note.kind, (state, note.to))
-    return out
+def common(call: Any, now: datetime) -> dict[str, Any]:
+    """What every message has: the call and the time it was written (the same for a whole batch)."""
+    return {"call": {"id": call.id, "title": call.title, "title_en": call.title_en},
+            "at": now.isoformat(sep=" ")}
 
 
-def kinds() -> set[str]:
-    return set(state_kinds()) | set(REMINDER_KINDS)
+def deadline(kind: str, due_at: datetime, now: datetime) -> dict[str, Any]:
+    """The deadline a reminder is about: its kind, when it is due, how long is left."""
+    left = due_at - now
+    return {"kind": kind, "due_at": due_at.isoformat(sep=" ", timespec="minutes"),
+            "days_left": max(left.days, 0), "hours_left": max(int(left.total_seconds() // 3600), 0)}
 
 
-def _sample_call() -> Any:
-    from lifecycle.core.callconfig import CallConfig
+def state_change(shared: dict[str, Any], app: Any, state: Any, deadlines: Iterable[Any], *,
+                 because: list[str] | None = None, extra: dict | None = None,
+                 expert: Any = None) -> dict[str, Any]:
+    """The message of `app` entering `state`.
 
+    `shared` is `common(call, now)`; `app` a loaded application row with its
+    society's `society_name`/`society_name_en`; `deadlines` the rows the state
+    just scheduled for it, in `state.schedule` order (`due` names their times, so
+    a message can say e.g. when the report is due); `because` why earlier options
+    of the move failed; `extra` the values the move computed (they win over the
+    loaded ones); `expert` (with `id`, `name`) for a message to an expert.
+    """
+    get = (extra or {}).get
+    context = {
+        **shared,
+        "application": {"id": app.id, "title": app.title, "title_en": app.title_en,
+                        "category": app.category, "requested_amount": app.requested_amount,
+                        "granted_amount": get("granted_amount", app.granted_amount),
+                        "score": get("score", app.score),
+                        "decision_reason": get("decision_reason", app.decision_reason),
+                        "checkpoint": get("checkpoint", getattr(app, "checkpoint", None))},
+        "society": {"id": app.society_id, "name": app.society_name,
+                    "name_en": app.society_name_en},
+        "state": state.name, "state_label": state.label,
+        "because": because if because is not None else [],
+        "due": {spec.kind: row.due_at.isoformat(sep=" ")
+                for spec, row in zip(state.schedule, deadlines)},
+    }
+    if expert is not None:
+        context["expert"] = {"id": expert.id, "name": expert.name}
+    return context
+
+
+def _summary(app: Any) -> dict[str, Any]:
+    return {"id": app.id, "title": app.title, "title_en": app.title_en, "category": app.category,
+            "requested_amount": app.requested_amount}
+
+
+def society_reminder(shared: dict[str, Any], due: dict[str, Any], app: Any) -> dict[str, Any]:
+    """A reminder to the society of `app` (with `society_id`, `society_name`, `society_name_en`).
+
+    `due` is `deadline(...)`.
+    """
+    return {"call": shared["call"], "deadline": due, "application": _summary(app),
+            "society": {"id": app.society_id, "name": app.society_name,
+                        "name_en": app.society_name_en},
+            "at": shared["at"]}
+
+
+def expert_reminder(shared: dict[str, Any], due: dict[str, Any], expert: Any,
+                    apps: list[Any]) -> dict[str, Any]:
+    """A reminder to `expert` (with `id`, `name`, `name_en`) of the applications it still has to score."""
+    return {"call": shared["call"], "deadline": due,
+            "expert": {"id": expert.id, "name": expert.name, "name_en": expert.name_en},
+            "applications": [_summary(a) for a in apps], "missing": len(apps),
+            "at": shared["at"]}
+
+
+# --- samples: what `templates check` renders every template with ----------------------
+
+SAMPLE_NOW = datetime(2025, 4, 1, 9, 0)
+SAMPLE_DUE = datetime(2025, 4, 7, 17, 0)
+
+
+def sample_call() -> CallConfig:
     return CallConfig.model_validate({
         "id": "2025-project", "title": "2025年度学会重点活动项目资助",
         "title_en": "2025 key-activity project funding", "budget_total": 1_000_000,
@@ -48,115 +117,39 @@ def _sample_call() -> Any:
         "categories": [{"id": "academic", "name": "学术会议", "cap": 100000}]})
 
 
-def _sample_app() -> Any:
+def sample_application() -> Any:
     return SimpleNamespace(
         id="2025-project-00001", title="示例项目", title_en="Sample project", category="academic",
         requested_amount=50000, granted_amount=50000, score=86.5, decision_reason="示例",
         society_id="S001", society_name="市示例学会", society_name_en="City Sample Society",
-        society_email="s@example.org", society_language="zh", version=1, state="declared",
-        checkpoint="final")
+        society_email="s@example.org", society_language="zh", version=1, checkpoint="final")
 
 
-def sample(kind: str) -> dict[str, Any]:
-    """A context of the exact shape `kind` receives, with sample values."""
-    from lifecycle.scheduling import reminders
-
-    now = datetime(2025, 4, 1, 9, 0)
-    call = _sample_call()
-    app = _sample_app()
-    if kind in REMINDER_KINDS:
-        return _reminder_context(kind, call, [app], now, reminders.deadline_ctx(
-            REMINDER_KINDS[kind], datetime(2025, 4, 7, 17, 0), now),
-            {"id": "E001", "name": "示例专家", "name_en": "Sample Expert"})
-    state, to = state_kinds()[kind]
-    ctx = _engine_context(call, app, state, ["示例原因"], now)
-    if to == "experts":
-        ctx = {**ctx, "expert": {"id": "E001", "name": "示例专家"}}
-    return ctx
+def sample_expert() -> Any:
+    return SimpleNamespace(id="E001", name="示例专家", name_en="Sample Expert")
 
 
-def _engine_context(call: Any, app: Any, state: Any, because: list[str],
-                    now: datetime) -> dict[str, Any]:
-    """The context the engine gives a message when `app` enters `state` (its own functions)."""
-    from lifecycle.core import engine
+def sample(kind: str, sender: tuple[Any, str] | None = None) -> dict[str, Any]:
+    """A context of the exact shape `kind` receives, with sample values.
 
-    shared = {"call": {"id": call.id, "title": call.title, "title_en": call.title_en},
-              "at": now.isoformat(sep=" ")}
-    rows = engine._deadlines_of(call, state, app, {}, now)
-    due = {spec.kind: row.due_at.isoformat(sep=" ") for spec, row in zip(state.schedule, rows)}
-    return engine._context(shared, app, state, {}, because, due)
-
-
-def _reminder_context(kind: str, call: Any, apps: list[Any], now: datetime, deadline: dict,
-                      expert: dict | None) -> dict[str, Any]:
-    """Built like `lifecycle.scheduling.reminders` builds it (same helper functions)."""
-    from lifecycle.scheduling import reminders
-
-    base = {"call": reminders._call_ctx(call), "deadline": deadline, "at": now.isoformat(sep=" ")}
-    if kind == "remind_review":
-        return {**base, "expert": expert, "applications": [reminders._app_ctx(a) for a in apps],
-                "missing": len(apps)}
-    a = apps[0]
-    return {**base, "application": reminders._app_ctx(a),
-            "society": {"id": a.society_id, "name": a.society_name,
-                        "name_en": a.society_name_en}}
+    `sender` is (a state that sends `kind`, its recipient: "society" or "experts")
+    for a state's message; None for a reminder kind.
+    """
+    now, call, app = SAMPLE_NOW, sample_call(), sample_application()
+    shared = common(call, now)
+    if sender is None:
+        due = deadline(REMINDER_KINDS[kind], SAMPLE_DUE, now)
+        if kind == "remind_review":
+            return expert_reminder(shared, due, sample_expert(), [app])
+        return society_reminder(shared, due, app)
+    state, to = sender
+    return state_change(shared, app, state, entry_rows(call, state, app, {}, now),
+                        because=["示例原因"], expert=sample_expert() if to == "experts" else None)
 
 
-def preview(conn: Connection, kind: str, app_id: str, expert_id: str | None = None,
-            now: datetime | None = None) -> tuple[dict[str, Any], str, str]:
-    """The context `kind` would get for a real application: (context, recipient, language)."""
-    from lifecycle.core import clock, engine
-    from lifecycle.core.models import Application, Assignment, Deadline, Expert, Society
-    from lifecycle.scheduling import reminders
-    from states.workflows import WORKFLOWS
-
-    now = now or clock.now()
-    a, s = Application.__table__, Society.__table__
-    app = conn.execute(
-        select(a, s.c.email.label("society_email"), s.c.name.label("society_name"),
-               s.c.name_en.label("society_name_en"), s.c.language.label("society_language"))
-        .join(s, s.c.id == a.c.society_id).where(a.c.id == app_id)).first()
-    if app is None:
-        raise NotFound(f"no application {app_id!r}")
-    call = engine.load_call(conn, app.call_id)
-    if kind not in kinds():
-        raise NotFound(f"no message kind {kind!r}; kinds: {', '.join(sorted(kinds()))}")
-    expert = None
-    needs_expert = kind == "remind_review" or (kind in state_kinds()
-                                               and state_kinds()[kind][1] == "experts")
-    if needs_expert:
-        e = Expert.__table__
-        stmt = (select(e).join(Assignment, Assignment.expert_id == e.c.id)
-                .where(Assignment.application_id == app_id).order_by(e.c.id))
-        if expert_id:
-            stmt = stmt.where(e.c.id == expert_id)
-        expert = conn.execute(stmt).first()
-        if expert is None:
-            raise NotFound(f"no expert {'%r ' % expert_id if expert_id else ''}is assigned "
-                              f"to {app_id}; a {kind} message goes to an assigned expert")
-    language = (expert.language if expert else app.society_language) or call.language
-    recipient = expert.email if expert else app.society_email
-    if kind in REMINDER_KINDS:
-        main = REMINDER_KINDS[kind]
-        due = conn.execute(select(Deadline.due_at).where(
-            Deadline.key == f"{call.id}:{main}")).scalar()
-        due = due or {"declaration_closes": call.calendar.declaration_closes,
-                      "reviews_due": call.calendar.review_due,
-                      "report_due": call.calendar.assessment_due}[main]
-        ctx = _reminder_context(kind, call, [app], now, reminders.deadline_ctx(main, due, now),
-                                {"id": expert.id, "name": expert.name, "name_en": expert.name_en}
-                                if expert else None)
-        return ctx, recipient, language
-    wf = WORKFLOWS[call.workflow]
-    state = next((st for st in wf.states if any(n.kind == kind for n in st.notify)), None)
-    if state is None:
-        raise NotFound(f"workflow {call.workflow} sends no {kind!r} message")
-    for spec in state.schedule:  # a deadline per checkpoint (say) needs the application to have one
-        if spec.per and getattr(app, spec.per, None) is None:
-            raise NotFound(f"{app_id} has no {spec.per} yet (it is {app.state}): a {kind} message "
-                           f"names its {spec.kind} deadline, so preview it with an application "
-                           f"that has a {spec.per}")
-    ctx = _engine_context(call, app, state, [], now)
-    if expert:
-        ctx = {**ctx, "expert": {"id": expert.id, "name": expert.name}}
-    return ctx, recipient, language
+def samples(senders: Mapping[str, tuple[Any, str]]) -> dict[str, dict[str, Any]]:
+    """A sample context for every kind: the states' messages (`senders`: kind -> (state,
+    recipient), from the workflows) and every reminder kind."""
+    out = {kind: sample(kind, sender) for kind, sender in senders.items()}
+    out.update({kind: sample(kind) for kind in REMINDER_KINDS})
+    return out

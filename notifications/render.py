@@ -7,11 +7,14 @@ putting a file of the same name (`<lang>/<kind>.txt`) in the folder named by
 STARFUND_TEMPLATES (or `--templates`); zh is the default language.
 
 `check` validates every template a deployment would use: syntax, the blocks,
-and every placeholder against the context its kind receives (`contexts.sample`).
+and every placeholder against the context its kind receives: the caller passes
+a sample of every kind, built by the builders of `notifications.contexts`
+(`lifecycle.acts.messages.check` does, with the kinds the workflows send).
 """
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -169,17 +172,18 @@ def template_files(override: str | None = None) -> dict[str, Path]:
     return found
 
 
-def check(override: str | None = None) -> CheckReport:
-    """Validate every template: syntax, blocks, placeholders, a test render, and coverage."""
-    from notifications import contexts
+def check(samples: Mapping[str, dict[str, Any]], override: str | None = None) -> CheckReport:
+    """Validate every template: syntax, blocks, placeholders, a test render, and coverage.
 
+    `samples` holds a context of every message kind sent (kind -> sample context).
+    """
     override = override or override_folder()
     report = CheckReport()
     if override and not Path(override).is_dir():
         report.problems.append(Problem(override, None, "template folder does not exist"))
         return report
     env = environment(override)
-    kinds = contexts.kinds()
+    kinds = set(samples)
     files = template_files(override)
     for name, path in sorted(files.items()):
         report.checked.append(str(path))
@@ -202,7 +206,7 @@ def check(override: str | None = None) -> CheckReport:
                                            "by any workflow or reminder (unused template)",
                                            "warning"))
             continue
-        sample = contexts.sample(kind)
+        sample = samples[kind]
         for line, missing in _placeholders(ast, sample):
             report.problems.append(Problem(
                 str(path), line, f"unknown placeholder {missing!r}: the {kind} context has "

@@ -11,8 +11,9 @@ from datetime import datetime
 
 from sqlalchemy import insert
 
-from lifecycle.acts import payments
 from lifecycle.core.models import AssessmentRecord
+from lifecycle.rules import payments
+from states.names import ADJUSTED, ASSESSED, ASSESSMENT_DUE, AWARDED, CONTINUED, FUNDED
 from states.spec import ADMIN, SCHEDULER, Context, Move, Notify, Schedule, State
 
 
@@ -33,18 +34,23 @@ def report_due(call, _entered: datetime, checkpoint: str) -> datetime:
 
 # --- conditions -------------------------------------------------------------
 
+def _next(app, ctx: Context):
+    return next_checkpoint(ctx.call, app.checkpoint if app.state != FUNDED else None)
+
+
 def has_next_checkpoint(app, ctx: Context) -> str | None:
-    """Sets the checkpoint the project enters (and clears the last one's grade)."""
-    nxt = next_checkpoint(ctx.call, app.checkpoint if app.state != "funded" else None)
-    if nxt is None:
-        return "all checkpoints assessed: complete the project"
-    ctx.updates[app.id] = {"checkpoint": nxt.id, "assessment_score": None,
-                           "assessment_grade": None}
-    return None
+    return "all checkpoints assessed: complete the project" if _next(app, ctx) is None else None
 
 
 def has_grade(app, _ctx: Context) -> str | None:
     return None if app.assessment_grade else "no assessment grade recorded"
+
+
+# --- decisions --------------------------------------------------------------
+
+def enter_next_checkpoint(app, ctx: Context) -> dict:
+    """The checkpoint the project enters; the last one's grade is cleared."""
+    return {"checkpoint": _next(app, ctx).id, "assessment_score": None, "assessment_grade": None}
 
 
 # --- effects ----------------------------------------------------------------
@@ -65,18 +71,18 @@ def open_records(conn, ctx: Context, apps) -> None:
 # --- the table --------------------------------------------------------------
 
 STATES = (
-    State("funded", "已资助 funded", notify=(Notify("funded"),)),
-    State("assessment_due", "待考核 assessment due", notify=(Notify("report_requested"),),
+    State(FUNDED, "已资助 funded", notify=(Notify("funded"),)),
+    State(ASSESSMENT_DUE, "待考核 assessment due", notify=(Notify("report_requested"),),
           schedule=(Schedule("report_due", report_due, fires="assess", per="checkpoint"),)),
-    State("assessed", "已考核 assessed", notify=(Notify("assessed"),)),
+    State(ASSESSED, "已考核 assessed", notify=(Notify("assessed"),)),
 )
 
 MOVES = (
-    Move("fund", ("awarded",), "funded", effects=(plan_payments,),
+    Move("fund", (AWARDED,), FUNDED, effects=(plan_payments,),
          help="confirm the grant and write its payment plan"),
-    Move("open_assessment", ("funded", "continued", "adjusted"), "assessment_due",
-         (has_next_checkpoint,), effects=(open_records,),
+    Move("open_assessment", (FUNDED, CONTINUED, ADJUSTED), ASSESSMENT_DUE,
+         (has_next_checkpoint,), decide=(enter_next_checkpoint,), effects=(open_records,),
          help="ask for the reports of the next checkpoint (mid-term, final)"),
-    Move("assess", ("assessment_due",), "assessed", (has_grade,), who=(ADMIN, SCHEDULER),
+    Move("assess", (ASSESSMENT_DUE,), ASSESSED, (has_grade,), who=(ADMIN, SCHEDULER),
          help="take the recorded grades"),
 )

@@ -17,7 +17,20 @@ from datetime import datetime
 from sqlalchemy import func, select
 
 from lifecycle.core.models import Objection
+from states.names import (
+    AWARDED,
+    IN_NOTICE,
+    NOT_PROPOSED,
+    OBJECTION_RAISED,
+    PROPOSED,
+    RANKED,
+    REJECTED,
+    UNDER_REVIEW,
+)
 from states.spec import ADMIN, SCHEDULER, Context, Move, Notify, Schedule, State
+
+LISTED = (IN_NOTICE, OBJECTION_RAISED)
+"""Applications on the public notice: objections may be filed against them."""
 
 
 def notice_ends(call, entered: datetime) -> datetime:
@@ -53,21 +66,25 @@ def has_upheld_objection(app, ctx: Context) -> str | None:
     return None if app.id in ctx.data["upheld"] else "no upheld objection"
 
 
-def call_sends_back_to_review(app, ctx: Context) -> str | None:
+def call_sends_back_to_review(_app, ctx: Context) -> str | None:
     if ctx.call.review.upheld_objection != "review":
         return "the call rejects applications whose objection is upheld"
-    oid, why = ctx.data["upheld"][app.id]
-    ctx.updates[app.id] = {"score": None, "rank": None, "recommended": None,
-                           "granted_amount": None,
-                           "decision_reason": f"objection {oid} upheld ({why}): back to review"}
     return None
 
 
-def rejected_by_objection(app, ctx: Context) -> str | None:
+# --- decisions --------------------------------------------------------------
+
+def back_to_review_terms(app, ctx: Context) -> dict:
+    """The ranking is undone: the application is scored and ranked again."""
     oid, why = ctx.data["upheld"][app.id]
-    ctx.updates[app.id] = {"recommended": False, "granted_amount": 0,
-                           "decision_reason": f"objection {oid} upheld: {why}"}
-    return None
+    return {"score": None, "rank": None, "recommended": None, "granted_amount": None,
+            "decision_reason": f"objection {oid} upheld ({why}): back to review"}
+
+
+def rejected_by_objection(app, ctx: Context) -> dict:
+    oid, why = ctx.data["upheld"][app.id]
+    return {"recommended": False, "granted_amount": 0,
+            "decision_reason": f"objection {oid} upheld: {why}"}
 
 
 # --- batch loaders ----------------------------------------------------------
@@ -111,35 +128,36 @@ def opened_at(conn, call_id: str, app_ids: list[str] | None = None) -> dict[str,
 # --- the table --------------------------------------------------------------
 
 STATES = (
-    State("proposed", "拟资助 proposed"),
-    State("not_proposed", "未入选 not proposed"),
-    State("in_notice", "公示中 in public notice", notify=(Notify("notice_opened"),),
+    State(PROPOSED, "拟资助 proposed"),
+    State(NOT_PROPOSED, "未入选 not proposed"),
+    State(IN_NOTICE, "公示中 in public notice", notify=(Notify("notice_opened"),),
           schedule=(Schedule("notice_ends", notice_ends, fires="close_notice"),)),
-    State("objection_raised", "异议处理中 objection raised", notify=(Notify("objection_filed"),)),
-    State("awarded", "已立项 awarded", notify=(Notify("awarded"),)),
-    State("rejected", "未获资助 rejected", notify=(Notify("rejected"),), final=True),
+    State(OBJECTION_RAISED, "异议处理中 objection raised", notify=(Notify("objection_filed"),)),
+    State(AWARDED, "已立项 awarded", notify=(Notify("awarded"),)),
+    State(REJECTED, "未获资助 rejected", notify=(Notify("rejected"),), final=True),
 )
 
 MOVES = (
-    Move("propose", ("ranked",), "proposed", (recommended_by_ranking,),
+    Move("propose", (RANKED,), PROPOSED, (recommended_by_ranking,),
          help="record the leadership decision on the ranking"),
-    Move("propose", ("ranked",), "not_proposed"),
-    Move("open_notice", ("proposed",), "in_notice", help="publish the proposed list"),
-    Move("object", ("in_notice", "objection_raised"), "objection_raised", (has_open_objection,),
+    Move("propose", (RANKED,), NOT_PROPOSED),
+    Move("open_notice", (PROPOSED,), IN_NOTICE, help="publish the proposed list"),
+    Move("object", (IN_NOTICE, OBJECTION_RAISED), OBJECTION_RAISED, (has_open_objection,),
          prepare=(load_objections,), help="an objection was filed (by `starfund objection file`)"),
-    Move("dismiss_objection", ("objection_raised",), "awarded",
+    Move("dismiss_objection", (OBJECTION_RAISED,), AWARDED,
          (objection_resolved, notice_period_over), prepare=(load_objections, load_notice_end),
          help="the objection was dismissed (`starfund objection resolve --dismiss`)"),
-    Move("dismiss_objection", ("objection_raised",), "in_notice", (objection_resolved,),
+    Move("dismiss_objection", (OBJECTION_RAISED,), IN_NOTICE, (objection_resolved,),
          prepare=(load_objections, load_notice_end)),
-    Move("uphold_objection", ("objection_raised",), "under_review",
+    Move("uphold_objection", (OBJECTION_RAISED,), UNDER_REVIEW,
          (has_upheld_objection, call_sends_back_to_review), prepare=(load_objections,),
+         decide=(back_to_review_terms,),
          help="the objection was upheld (`starfund objection resolve --uphold`)"),
-    Move("uphold_objection", ("objection_raised",), "rejected",
-         (has_upheld_objection, rejected_by_objection), prepare=(load_objections,)),
-    Move("close_notice", ("in_notice", "objection_raised"), "awarded",
+    Move("uphold_objection", (OBJECTION_RAISED,), REJECTED, (has_upheld_objection,),
+         prepare=(load_objections,), decide=(rejected_by_objection,)),
+    Move("close_notice", (IN_NOTICE, OBJECTION_RAISED), AWARDED,
          (notice_period_over, no_open_objection), who=(ADMIN, SCHEDULER),
          prepare=(load_objections, load_notice_end), help="end the notice and award"),
-    Move("close_notice", ("not_proposed",), "rejected", (notice_period_over,),
+    Move("close_notice", (NOT_PROPOSED,), REJECTED, (notice_period_over,),
          who=(ADMIN, SCHEDULER), prepare=(load_notice_end,)),
 )

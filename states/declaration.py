@@ -12,7 +12,13 @@ from datetime import datetime
 from sqlalchemy import func, select
 
 from lifecycle.core.models import Application
+from lifecycle.rules.eligibility import barred_societies
+from states.names import DECLARED, DRAFT, ELIGIBLE, INELIGIBLE, LAPSED, WITHDRAWN
+from states.outcome import BARS_NEXT_CALLS
 from states.spec import ADMIN, SCHEDULER, Context, Move, Notify, Schedule, State
+
+NOT_DECLARED = (DRAFT, WITHDRAWN, LAPSED)
+"""Applications that hold no declaration: never submitted, or taken back."""
 
 
 def declaration_closes(call, _entered: datetime) -> datetime:
@@ -52,13 +58,12 @@ def declaration_window_closed(_app, ctx: Context) -> str | None:
 
 
 def one_per_society_and_category(app, ctx: Context) -> str | None:
+    """Counts the pairs declared before this batch and those earlier declarations of the
+    batch took (`takes_society_and_category`)."""
     if not ctx.call.eligibility.one_per_society_per_category:
         return None
-    taken = ctx.data["declared_pairs"]
-    pair = (app.society_id, app.category)
-    if pair in taken:
+    if (app.society_id, app.category) in ctx.data["declared_pairs"]:
         return "society already declared in this category"
-    taken.add(pair)
     return None
 
 
@@ -76,6 +81,15 @@ def not_barred(app, ctx: Context) -> str | None:
     return f"society barred: {reason}" if reason else None
 
 
+# --- decisions --------------------------------------------------------------
+
+def takes_society_and_category(app, ctx: Context) -> dict:
+    """A declaration takes its (society, category) pair: a later draft of the batch for the
+    same pair is refused."""
+    ctx.data["declared_pairs"].add((app.society_id, app.category))
+    return {}
+
+
 # --- batch loaders ----------------------------------------------------------
 
 def load_declared_pairs(conn, ctx: Context, apps) -> None:
@@ -83,7 +97,7 @@ def load_declared_pairs(conn, ctx: Context, apps) -> None:
     rows = conn.execute(
         select(Application.society_id, Application.category)
         .where(Application.call_id == ctx.call.id,
-               Application.state.notin_(("draft", "withdrawn", "lapsed")))
+               Application.state.notin_(NOT_DECLARED))
         .group_by(Application.society_id, Application.category)
         .having(func.count() > 0))
     ctx.data["declared_pairs"] = {(r.society_id, r.category) for r in rows}
@@ -91,36 +105,35 @@ def load_declared_pairs(conn, ctx: Context, apps) -> None:
 
 def load_barred(conn, ctx: Context, apps) -> None:
     """Societies barred by earlier failures (filled by the outcome stage's record)."""
-    from states.outcome import barred_societies
-
-    ctx.data["barred"] = barred_societies(conn, ctx.call)
+    ctx.data["barred"] = barred_societies(conn, BARS_NEXT_CALLS, ctx.call)
 
 
 # --- the table --------------------------------------------------------------
 
 STATES = (
-    State("draft", "草稿 draft", schedule=(
+    State(DRAFT, "草稿 draft", schedule=(
         Schedule("declaration_closes", declaration_closes, fires="close_declaration"),)),
-    State("declared", "已申报 declared", notify=(Notify("declaration_received"),)),
-    State("withdrawn", "已撤回 withdrawn", notify=(Notify("withdrawn"),), final=True),
-    State("lapsed", "逾期未提交 lapsed", final=True),
-    State("eligible", "形式审查通过 formal check passed", notify=(Notify("formal_check_passed"),)),
-    State("ineligible", "形式审查未通过 ineligible", notify=(Notify("formal_check_failed"),),
+    State(DECLARED, "已申报 declared", notify=(Notify("declaration_received"),)),
+    State(WITHDRAWN, "已撤回 withdrawn", notify=(Notify("withdrawn"),), final=True),
+    State(LAPSED, "逾期未提交 lapsed", final=True),
+    State(ELIGIBLE, "形式审查通过 formal check passed", notify=(Notify("formal_check_passed"),)),
+    State(INELIGIBLE, "形式审查未通过 ineligible", notify=(Notify("formal_check_failed"),),
           final=True),
 )
 
 MOVES = (
-    Move("submit", ("draft",), "declared",
+    Move("submit", (DRAFT,), DECLARED,
          (declaration_window_open, has_required_fields, within_category_cap,
           one_per_society_and_category),
-         prepare=(load_declared_pairs,), help="declare a draft"),
-    Move("withdraw", ("draft", "declared"), "withdrawn", help="the society withdraws"),
-    Move("close_declaration", ("declared",), "eligible",
+         prepare=(load_declared_pairs,), decide=(takes_society_and_category,),
+         help="declare a draft"),
+    Move("withdraw", (DRAFT, DECLARED), WITHDRAWN, help="the society withdraws"),
+    Move("close_declaration", (DECLARED,), ELIGIBLE,
          (declaration_window_closed, society_in_good_standing, within_category_cap, not_barred),
          who=(ADMIN, SCHEDULER), prepare=(load_barred,),
          help="close the window and run the formal check"),
-    Move("close_declaration", ("declared",), "ineligible", (declaration_window_closed,),
+    Move("close_declaration", (DECLARED,), INELIGIBLE, (declaration_window_closed,),
          who=(ADMIN, SCHEDULER)),
-    Move("close_declaration", ("draft",), "lapsed", (declaration_window_closed,),
+    Move("close_declaration", (DRAFT,), LAPSED, (declaration_window_closed,),
          who=(ADMIN, SCHEDULER)),
 )

@@ -7,14 +7,12 @@ Continue releases the checkpoint's instalment; adjust cuts every unpaid
 instalment by the grade's percentage (then releases the checkpoint's);
 terminate cancels every unpaid instalment and records what is to be recovered.
 A terminated or failed project bars its society from the next calls
-(`barred_societies`).
+(`lifecycle.rules.eligibility`; `BARS_NEXT_CALLS` names the states).
 """
 from __future__ import annotations
 
-from sqlalchemy import select
-
-from lifecycle.acts import payments
-from lifecycle.core.models import Application, AssessmentRecord, Call
+from lifecycle.rules import payments
+from states.names import ADJUSTED, ASSESSED, COMPLETED, CONTINUED, TERMINATED
 from states.spec import Context, Move, Notify, State
 
 # --- conditions -------------------------------------------------------------
@@ -32,43 +30,27 @@ def grade_continues(app, ctx: Context) -> str | None:
     return None if ok else f"grade {app.assessment_grade} does not continue"
 
 
-def _adjust(app, ctx: Context, cut: float, why: str) -> None:
-    unpaid = [p for p in ctx.data["payments"].get(app.id, []) if p.status in payments.OPEN]
-    remaining = sum(p.amount for p in unpaid)
-    new_remaining = remaining - int(round(remaining * cut / 100))
-    old = app.granted_amount or 0
-    new = old - (remaining - new_remaining)
-    ctx.data.setdefault("cuts", {})[app.id] = cut
-    ctx.updates[app.id] = {"granted_amount": new,
-                           "decision_reason": f"{why}: unpaid grant cut {cut:g}% "
-                                              f"({remaining} -> {new_remaining}); "
-                                              f"grant {old} -> {new}"}
+def _grade_cut(app, ctx: Context) -> float | None:
+    """The percentage the grade cuts the unpaid grant by, or None when it does not adjust."""
+    return ctx.call.assessment.adjust_grades.get(app.assessment_grade or "")
+
+
+def _override_cut(app, ctx: Context) -> float | None:
+    """An adjusting override cuts by its --cut, else by the grade's percentage."""
+    cut = ctx.options.get("cut")
+    if cut is None:
+        cut = _grade_cut(app, ctx)
+    return None if cut is None else float(cut)
 
 
 def grade_adjusts(app, ctx: Context) -> str | None:
-    cut = ctx.call.assessment.adjust_grades.get(app.assessment_grade or "")
-    if cut is None:
-        return f"grade {app.assessment_grade} is not adjusted"
-    _adjust(app, ctx, cut, _where(app, ctx))
-    return None
-
-
-def _terminate(app, ctx: Context, why: str) -> None:
-    mine = ctx.data["payments"].get(app.id, [])
-    paid = sum(p.amount for p in mine if p.status == "paid")
-    stopped = sum(p.amount for p in mine if p.status in payments.OPEN)
-    recover = int(round(paid * ctx.call.payments.recover_percent / 100))
-    ctx.updates[app.id] = {"granted_amount": paid, "amount_to_recover": recover,
-                           "decision_reason": f"{why}: terminated; {stopped} unpaid cancelled, "
-                                              f"{paid} paid, {recover} to recover"}
+    return f"grade {app.assessment_grade} is not adjusted" if _grade_cut(app, ctx) is None \
+        else None
 
 
 def grade_fails(app, ctx: Context) -> str | None:
     fail = ctx.call.assessment.fail_grade
-    if app.assessment_grade != fail:
-        return f"grade is not {fail}"
-    _terminate(app, ctx, _where(app, ctx))
-    return None
+    return None if app.assessment_grade == fail else f"grade is not {fail}"
 
 
 def reason_given(_app, ctx: Context) -> str | None:
@@ -87,25 +69,10 @@ override_to_continue, override_to_adjust, override_to_terminate = (
     _chose("continue"), _chose("adjust"), _chose("terminate"))
 
 
-def override_continue_terms(app, ctx: Context) -> str | None:
-    ctx.updates[app.id] = {"decision_reason": f"{_where(app, ctx)}: continued by override: "
-                                              f"{ctx.options['reason']}"}
-    return None
-
-
-def override_cut(app, ctx: Context) -> str | None:
-    cut = ctx.options.get("cut")
-    if cut is None:
-        cut = ctx.call.assessment.adjust_grades.get(app.assessment_grade or "")
-    if cut is None or not 0 < float(cut) < 100:
+def override_cut_valid(app, ctx: Context) -> str | None:
+    cut = _override_cut(app, ctx)
+    if cut is None or not 0 < cut < 100:
         return "an adjusting override needs a cut between 0 and 100 percent (--cut)"
-    _adjust(app, ctx, float(cut), f"{_where(app, ctx)}: adjusted by override "
-                                  f"({ctx.options['reason']})")
-    return None
-
-
-def override_termination_terms(app, ctx: Context) -> str | None:
-    _terminate(app, ctx, f"{_where(app, ctx)}: by override ({ctx.options['reason']})")
     return None
 
 
@@ -113,6 +80,51 @@ def all_checkpoints_done(app, ctx: Context) -> str | None:
     last = ctx.call.checkpoints()[-1].id
     return None if app.checkpoint == last else \
         f"checkpoint {last} not yet assessed (at {app.checkpoint})"
+
+
+# --- decisions --------------------------------------------------------------
+
+def _adjusted(app, ctx: Context, cut: float, why: str) -> dict:
+    unpaid = [p for p in ctx.data["payments"].get(app.id, []) if p.status in payments.OPEN]
+    remaining = sum(p.amount for p in unpaid)
+    new_remaining = remaining - int(round(remaining * cut / 100))
+    old = app.granted_amount or 0
+    new = old - (remaining - new_remaining)
+    return {"granted_amount": new,
+            "decision_reason": f"{why}: unpaid grant cut {cut:g}% "
+                               f"({remaining} -> {new_remaining}); grant {old} -> {new}"}
+
+
+def _terminated(app, ctx: Context, why: str) -> dict:
+    mine = ctx.data["payments"].get(app.id, [])
+    paid = sum(p.amount for p in mine if p.status == "paid")
+    stopped = sum(p.amount for p in mine if p.status in payments.OPEN)
+    recover = int(round(paid * ctx.call.payments.recover_percent / 100))
+    return {"granted_amount": paid, "amount_to_recover": recover,
+            "decision_reason": f"{why}: terminated; {stopped} unpaid cancelled, "
+                               f"{paid} paid, {recover} to recover"}
+
+
+def adjusted_by_grade(app, ctx: Context) -> dict:
+    return _adjusted(app, ctx, _grade_cut(app, ctx), _where(app, ctx))
+
+
+def terminated_by_grade(app, ctx: Context) -> dict:
+    return _terminated(app, ctx, _where(app, ctx))
+
+
+def continued_by_override(app, ctx: Context) -> dict:
+    return {"decision_reason": f"{_where(app, ctx)}: continued by override: "
+                               f"{ctx.options['reason']}"}
+
+
+def adjusted_by_override(app, ctx: Context) -> dict:
+    return _adjusted(app, ctx, _override_cut(app, ctx),
+                     f"{_where(app, ctx)}: adjusted by override ({ctx.options['reason']})")
+
+
+def terminated_by_override(app, ctx: Context) -> dict:
+    return _terminated(app, ctx, f"{_where(app, ctx)}: by override ({ctx.options['reason']})")
 
 
 # --- batch loaders and effects -------------------------------------------------
@@ -125,10 +137,17 @@ def release_checkpoint(conn, ctx: Context, apps) -> None:
     payments.release(conn, ctx.call.id, {a.id: a.checkpoint for a in apps}, ctx.now, ctx.actor)
 
 
-def cut_and_release(conn, ctx: Context, apps) -> None:
-    payments.cut(conn, ctx.call.id, {a.id: ctx.data["cuts"][a.id] for a in apps}, ctx.now,
-                 ctx.actor)
+def _cut_and_release(conn, ctx: Context, apps, cut_of) -> None:
+    payments.cut(conn, ctx.call.id, {a.id: cut_of(a, ctx) for a in apps}, ctx.now, ctx.actor)
     release_checkpoint(conn, ctx, apps)
+
+
+def cut_by_grade_and_release(conn, ctx: Context, apps) -> None:
+    _cut_and_release(conn, ctx, apps, _grade_cut)
+
+
+def cut_by_override_and_release(conn, ctx: Context, apps) -> None:
+    _cut_and_release(conn, ctx, apps, _override_cut)
 
 
 def cancel_unpaid(conn, ctx: Context, apps) -> None:
@@ -143,75 +162,34 @@ def release_completion(conn, ctx: Context, apps) -> None:
 # --- the table --------------------------------------------------------------
 
 STATES = (
-    State("continued", "继续资助 continued", notify=(Notify("outcome_continued"),)),
-    State("adjusted", "调整资助 adjusted", notify=(Notify("outcome_adjusted"),)),
-    State("terminated", "终止资助 terminated", notify=(Notify("outcome_terminated"),), final=True),
-    State("completed", "已结题 completed", final=True),
+    State(CONTINUED, "继续资助 continued", notify=(Notify("outcome_continued"),)),
+    State(ADJUSTED, "调整资助 adjusted", notify=(Notify("outcome_adjusted"),)),
+    State(TERMINATED, "终止资助 terminated", notify=(Notify("outcome_terminated"),), final=True),
+    State(COMPLETED, "已结题 completed", final=True),
 )
+
+BARS_NEXT_CALLS = (TERMINATED,)
+"""The outcomes that bar the project's society from the next calls (as a failed grade does)."""
+
+OUTCOMES = (CONTINUED, ADJUSTED, TERMINATED, COMPLETED)
+"""The states a funded project reaches by its assessment's outcome."""
 
 _P = (load_payments,)
 MOVES = (
-    Move("decide_outcome", ("assessed",), "continued", (grade_continues,), prepare=_P,
+    Move("decide_outcome", (ASSESSED,), CONTINUED, (grade_continues,), prepare=_P,
          effects=(release_checkpoint,), help="confirm the outcomes the grades propose"),
-    Move("decide_outcome", ("assessed",), "adjusted", (grade_adjusts,), prepare=_P,
-         effects=(cut_and_release,)),
-    Move("decide_outcome", ("assessed",), "terminated", (grade_fails,), prepare=_P,
-         effects=(cancel_unpaid,)),
-    Move("override_outcome", ("assessed",), "continued",
-         (reason_given, override_to_continue, override_continue_terms), prepare=_P,
-         effects=(release_checkpoint,),
+    Move("decide_outcome", (ASSESSED,), ADJUSTED, (grade_adjusts,), prepare=_P,
+         decide=(adjusted_by_grade,), effects=(cut_by_grade_and_release,)),
+    Move("decide_outcome", (ASSESSED,), TERMINATED, (grade_fails,), prepare=_P,
+         decide=(terminated_by_grade,), effects=(cancel_unpaid,)),
+    Move("override_outcome", (ASSESSED,), CONTINUED, (reason_given, override_to_continue),
+         prepare=_P, decide=(continued_by_override,), effects=(release_checkpoint,),
          help="decide one application otherwise, with a reason (`starfund outcome override`)"),
-    Move("override_outcome", ("assessed",), "adjusted",
-         (reason_given, override_to_adjust, override_cut), prepare=_P,
-         effects=(cut_and_release,)),
-    Move("override_outcome", ("assessed",), "terminated",
-         (reason_given, override_to_terminate, override_termination_terms), prepare=_P,
-         effects=(cancel_unpaid,)),
-    Move("complete", ("continued", "adjusted"), "completed", (all_checkpoints_done,),
+    Move("override_outcome", (ASSESSED,), ADJUSTED,
+         (reason_given, override_to_adjust, override_cut_valid), prepare=_P,
+         decide=(adjusted_by_override,), effects=(cut_by_override_and_release,)),
+    Move("override_outcome", (ASSESSED,), TERMINATED, (reason_given, override_to_terminate),
+         prepare=_P, decide=(terminated_by_override,), effects=(cancel_unpaid,)),
+    Move("complete", (CONTINUED, ADJUSTED), COMPLETED, (all_checkpoints_done,),
          effects=(release_completion,), help="close projects whose last checkpoint passed"),
 )
-
-
-def barred_societies(conn, call=None) -> dict[str, str]:
-    """Societies barred by a terminated or failed project of an earlier project call.
-
-    A project call bars for its own `assessment.bar_calls_after_failure` later
-    calls, counted in order of creation; a call of another workflow (a star
-    call) is barred as the next project call would be. Failed: any checkpoint
-    graded with the call's fail grade, even if an override kept the funding.
-    """
-    calls = conn.execute(select(Call.id, Call.config, Call.created_at)
-                         .where(Call.workflow == "project")
-                         .order_by(Call.created_at, Call.id)).all()
-    if call is None:  # the next project call, not yet created
-        prior = list(calls)
-    else:
-        me = conn.execute(select(Call.created_at).where(Call.id == call.id)).scalar()
-        if me is None:
-            return {}
-        prior = [c for c in calls if (c.created_at, c.id) < (me, call.id)]
-    here = len(prior)
-    reach = {c.id: (c.config.get("assessment") or {}).get("bar_calls_after_failure", 2)
-             for c in prior}
-    fail = {c.id: (c.config.get("assessment") or {}).get("fail_grade", "不合格") for c in prior}
-    barring = [c.id for i, c in enumerate(prior) if here - i <= reach[c.id]]
-    if not barring:
-        return {}
-    out: dict[str, str] = {}
-    for r in conn.execute(select(Application.society_id, Application.id, Application.call_id)
-                          .where(Application.call_id.in_(barring),
-                                 Application.state == "terminated")
-                          .order_by(Application.id)):
-        out.setdefault(r.society_id, f"project {r.id} of call {r.call_id} was terminated "
-                                     f"(bars the next {reach[r.call_id]} call(s))")
-    for r in conn.execute(select(Application.society_id, AssessmentRecord.application_id,
-                                 AssessmentRecord.call_id, AssessmentRecord.checkpoint,
-                                 AssessmentRecord.grade)
-                          .join(Application, Application.id == AssessmentRecord.application_id)
-                          .where(AssessmentRecord.call_id.in_(barring))
-                          .order_by(AssessmentRecord.application_id)):
-        if r.grade == fail[r.call_id]:
-            out.setdefault(r.society_id, f"project {r.application_id} of call {r.call_id} failed "
-                                         f"its {r.checkpoint} assessment ({r.grade}; bars the "
-                                         f"next {reach[r.call_id]} call(s))")
-    return out

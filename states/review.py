@@ -13,7 +13,14 @@ from datetime import datetime
 from sqlalchemy import func, select
 
 from lifecycle.core.models import Assignment
+from states.names import ELIGIBLE, REVIEWED, UNDER_REVIEW
 from states.spec import ADMIN, SCHEDULER, Context, Move, Notify, Schedule, State
+
+IN_REVIEW = (ELIGIBLE, UNDER_REVIEW)
+"""Applications experts are assigned to (and told at once when already under review)."""
+
+SCORING = (UNDER_REVIEW, REVIEWED)
+"""Applications whose score sheets and panel decisions are taken (until ranked)."""
 
 
 def review_due(call, _entered: datetime) -> datetime:
@@ -55,16 +62,16 @@ def load_review_counts(conn, ctx: Context, apps) -> None:
 # --- the table --------------------------------------------------------------
 
 STATES = (
-    State("under_review", "评审中 under review",
+    State(UNDER_REVIEW, "评审中 under review",
           notify=(Notify("review_assigned", to="experts"),),
           schedule=(Schedule("reviews_due", review_due, fires="close_review"),)),
-    State("reviewed", "评审完成 reviewed"),
+    State(REVIEWED, "评审完成 reviewed"),
 )
 
 MOVES = (
-    Move("start_review", ("eligible",), "under_review", (has_enough_experts,),
+    Move("start_review", (ELIGIBLE,), UNDER_REVIEW, (has_enough_experts,),
          prepare=(load_review_counts,), help="send applications to their assigned experts"),
-    Move("close_review", ("under_review",), "reviewed", (has_min_reviews,),
+    Move("close_review", (UNDER_REVIEW,), REVIEWED, (has_min_reviews,),
          who=(ADMIN, SCHEDULER), prepare=(load_review_counts,),
          help="close review for applications with enough scores"),
 )

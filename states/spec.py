@@ -1,9 +1,13 @@
 """The typed records every stage table is made of.
 
-A stage module holds two short tables, STATES and MOVES, and the named
-condition functions they use. The engine (`lifecycle.core.engine`) reads these
-records; nothing in `states/` touches the database except the `prepare`
-loaders, which load related data for a whole batch in one query each.
+A stage module holds two short tables, STATES and MOVES, the named functions
+they use (conditions, which only check; decide functions, which compute what a
+move writes; loaders; effects) and the named state sets the acts use (the names
+themselves are spelled once, in `states.names`). The engine
+(`lifecycle.core.engine`) reads these records; nothing in `states/` touches the
+database except the `prepare` loaders, which load related data for a whole
+batch in one query each, and the effects. `states.workflows.validate` checks
+the graph the tables make.
 """
 from __future__ import annotations
 
@@ -27,7 +31,9 @@ class Context:
     actor: str
     data: dict[str, Any] = field(default_factory=dict)
     updates: dict[str, dict[str, Any]] = field(default_factory=dict)
-    """Per application id: column values to write if the application moves (e.g. score, rank)."""
+    """Per moved application id: the column values its move's `decide` functions returned
+    (e.g. score, rank). Filled by the engine only, after all the move's conditions held;
+    effects read it. Conditions never write it (nor anything else)."""
     options: dict[str, Any] = field(default_factory=dict)
     """Options given with this advance (e.g. an override reason)."""
 
@@ -44,7 +50,15 @@ class App(Protocol):
 
 
 Condition = Callable[[Any, Context], "str | None"]
-"""A named check: returns None when it holds, else the reason (shown when skipping)."""
+"""A named check: returns None when it holds, else the reason (shown when skipping).
+Pure: it reads the application and the context and writes nothing, so the order of a
+move's conditions never matters."""
+
+Decide = Callable[[Any, Context], dict[str, Any]]
+"""What a move decides for one application (score, rank, star level, cut, outcome amounts):
+returns the column values to write with the new state. Run by the engine only once all the
+move's conditions hold; a decide may also note, in ctx.data, what later applications of the
+same batch must see (e.g. the (society, category) a declaration takes)."""
 
 Prepare = Callable[["Connection", Context, list[Any]], None]
 """Loads or computes, for the whole batch at once, what the conditions and updates need."""
@@ -96,7 +110,8 @@ class Move:
     """One transition: `trigger` takes an application from any of `sources` to `dest`.
 
     Several moves may share a trigger and a source; the first whose conditions
-    all hold is taken (so a fallback move with no conditions comes last).
+    all hold is taken (so a fallback move with no conditions comes last). The
+    conditions only check; `decide` then computes what the taken move writes.
     """
 
     trigger: str
@@ -107,3 +122,6 @@ class Move:
     prepare: tuple[Prepare, ...] = ()
     help: str = ""
     effects: tuple[Effect, ...] = ()
+    decide: tuple[Decide, ...] = ()
+    """Run in order once all conditions hold; their results are merged (later wins) into
+    the column values written with the state (`Context.updates`)."""

@@ -13,9 +13,9 @@ from datetime import datetime
 
 from sqlalchemy import bindparam, insert, select, update
 
-from lifecycle.acts import payments
 from lifecycle.core import audit
-from lifecycle.core.models import StarRecord
+from lifecycle.core.models import StarRecord, StarStatus
+from lifecycle.rules import payments
 from states.award import (
     has_open_objection,
     has_upheld_objection,
@@ -24,6 +24,16 @@ from states.award import (
     no_open_objection,
     notice_period_over,
     objection_resolved,
+)
+from states.names import (
+    IN_NOTICE,
+    NOT_RATED,
+    OBJECTION_RAISED,
+    RATED,
+    REJECTED,
+    REVOKED,
+    STARRED,
+    UNRATED,
 )
 from states.spec import ADMIN, SCHEDULER, Context, Move, Notify, Schedule, State
 from states.star_rating import stars
@@ -52,13 +62,6 @@ def results_published(_app, ctx: Context) -> str | None:
     return None if ctx.now >= ends else "public notice still running"
 
 
-def star_withheld_by_objection(app, ctx: Context) -> str | None:
-    oid, why = ctx.data["upheld"][app.id]
-    ctx.updates[app.id] = {"granted_amount": 0,
-                           "decision_reason": f"objection {oid} upheld: {why}"}
-    return None
-
-
 def star_current(app, ctx: Context) -> str | None:
     rec = ctx.data["current_star"].get(app.id)
     if rec is None:
@@ -68,27 +71,46 @@ def star_current(app, ctx: Context) -> str | None:
     return None
 
 
+def _revocation_given(_app, ctx: Context) -> tuple[str, str]:
+    """The (kind, reason) a one-by-one revocation was given (options "kind" and "reason")."""
+    return ctx.options.get("kind"), str(ctx.options.get("reason") or "").strip()
+
+
+def _standing_lost(app, _ctx: Context) -> tuple[str, str] | None:
+    """The (kind, reason) a society lost its standing for, or None while in good standing."""
+    if not app.annual_inspection_passed:
+        return ("inspection", "society did not pass the annual inspection (年检)")
+    if app.penalty:
+        return ("penalty", "society is under a penalty")
+    return None
+
+
 def revocation_reason_given(app, ctx: Context) -> str | None:
-    kind, reason = ctx.options.get("kind"), str(ctx.options.get("reason") or "").strip()
+    kind, reason = _revocation_given(app, ctx)
     if kind not in REVOKE_KINDS:
         return f"a revocation needs its kind ({', '.join(REVOKE_KINDS)})"
     if not reason:
         return "a revocation needs a reason (--reason)"
-    ctx.data.setdefault("revocations", {})[app.id] = (kind, reason)
-    ctx.updates[app.id] = {"decision_reason": f"star revoked ({kind}): {reason}"}
     return None
 
 
 def society_lost_standing(app, ctx: Context) -> str | None:
-    if not app.annual_inspection_passed:
-        why = ("inspection", "society did not pass the annual inspection (年检)")
-    elif app.penalty:
-        why = ("penalty", "society is under a penalty")
-    else:
-        return "society in good standing"
-    ctx.data.setdefault("revocations", {})[app.id] = why
-    ctx.updates[app.id] = {"decision_reason": f"star revoked ({why[0]}): {why[1]}"}
-    return None
+    return "society in good standing" if _standing_lost(app, ctx) is None else None
+
+
+# --- decisions --------------------------------------------------------------
+
+def star_withheld_by_objection(app, ctx: Context) -> dict:
+    oid, why = ctx.data["upheld"][app.id]
+    return {"granted_amount": 0, "decision_reason": f"objection {oid} upheld: {why}"}
+
+
+def revoked_as_given(app, ctx: Context) -> dict:
+    return {"decision_reason": "star revoked ({}): {}".format(*_revocation_given(app, ctx))}
+
+
+def revoked_for_standing(app, ctx: Context) -> dict:
+    return {"decision_reason": "star revoked ({}): {}".format(*_standing_lost(app, ctx))}
 
 
 # --- batch loaders ----------------------------------------------------------
@@ -96,13 +118,13 @@ def society_lost_standing(app, ctx: Context) -> str | None:
 def load_current_stars(conn, ctx: Context, apps) -> None:
     ctx.data["current_star"] = {r.application_id: r for r in conn.execute(
         select(StarRecord).where(StarRecord.call_id == ctx.call.id,
-                                 StarRecord.status == "active"))}
+                                 StarRecord.status == StarStatus.ACTIVE))}
 
 
 def _active_elsewhere(conn, ctx: Context, society_ids: set[str]) -> dict[str, object]:
     """Each society's current star from earlier calls (valid now), one query."""
     out = {}
-    for r in conn.execute(select(StarRecord).where(StarRecord.status == "active",
+    for r in conn.execute(select(StarRecord).where(StarRecord.status == StarStatus.ACTIVE,
                                                    StarRecord.call_id != ctx.call.id,
                                                    StarRecord.valid_until > ctx.now)
                           .order_by(StarRecord.awarded_at)):
@@ -140,10 +162,10 @@ def award_stars(conn, ctx: Context, apps) -> None:
         rows.append({"society_id": a.society_id, "call_id": ctx.call.id, "application_id": a.id,
                      "level": level, "total": a.score or 0.0, "reward": a.granted_amount or 0,
                      "change": change, "previous_level": prev.level if prev else None,
-                     "awarded_at": ctx.now, "valid_until": until, "status": "active",
+                     "awarded_at": ctx.now, "valid_until": until, "status": StarStatus.ACTIVE,
                      "ended_at": None, "end_kind": "", "end_reason": ""})
         if prev is not None:
-            ended.append((prev, "superseded", "rating",
+            ended.append((prev, StarStatus.SUPERSEDED, "rating",
                           f"superseded by {ctx.call.id}: {stars(prev.level)} -> {stars(level)} "
                           f"({change})"))
         events.append(audit.Event("star_award", ctx.call.id, a.id, payload={
@@ -160,50 +182,60 @@ def award_stars(conn, ctx: Context, apps) -> None:
 def lose_stars_by_rating(conn, ctx: Context, apps) -> None:
     before = _active_elsewhere(conn, ctx, {a.society_id for a in apps})
     bound = min(ctx.call.star.thresholds.values())
-    _end(conn, [(before[a.society_id], "lost", "rating",
+    _end(conn, [(before[a.society_id], StarStatus.LOST, "rating",
                  f"rating of {ctx.call.id}: total {a.score:g} below one star ({bound:g})")
                 for a in apps if a.society_id in before], ctx)
 
 
-def revoke_star(conn, ctx: Context, apps) -> None:
+def _revoke(conn, ctx: Context, apps, why_of) -> None:
     recs = ctx.data["current_star"]
-    _end(conn, [(recs[a.id], "revoked", *ctx.data["revocations"][a.id]) for a in apps], ctx)
+    _end(conn, [(recs[a.id], StarStatus.REVOKED, *why_of(a, ctx)) for a in apps], ctx)
+
+
+def revoke_star_as_given(conn, ctx: Context, apps) -> None:
+    _revoke(conn, ctx, apps, _revocation_given)
+
+
+def revoke_star_for_standing(conn, ctx: Context, apps) -> None:
+    _revoke(conn, ctx, apps, _standing_lost)
 
 
 # --- the table --------------------------------------------------------------
 
 STATES = (
-    State("in_notice", "公示中 in public notice", notify=(Notify("star_notice_opened"),),
+    State(IN_NOTICE, "公示中 in public notice", notify=(Notify("star_notice_opened"),),
           schedule=(Schedule("notice_ends", notice_ends, fires="close_notice"),)),
-    State("objection_raised", "异议处理中 objection raised", notify=(Notify("objection_filed"),)),
-    State("starred", "已授星 star awarded", notify=(Notify("star_awarded"),)),
-    State("not_rated", "未达星级 no star", notify=(Notify("star_not_rated"),), final=True),
-    State("rejected", "异议成立 rejected", notify=(Notify("rejected"),), final=True),
-    State("revoked", "星级撤销 star revoked", notify=(Notify("star_revoked"),), final=True),
+    State(OBJECTION_RAISED, "异议处理中 objection raised", notify=(Notify("objection_filed"),)),
+    State(STARRED, "已授星 star awarded", notify=(Notify("star_awarded"),)),
+    State(NOT_RATED, "未达星级 no star", notify=(Notify("star_not_rated"),), final=True),
+    State(REJECTED, "异议成立 rejected", notify=(Notify("rejected"),), final=True),
+    State(REVOKED, "星级撤销 star revoked", notify=(Notify("star_revoked"),), final=True),
 )
 
 _N = (load_objections, load_notice_end)
 MOVES = (
-    Move("open_notice", ("rated",), "in_notice", help="publish the proposed star list"),
-    Move("object", ("in_notice", "objection_raised"), "objection_raised", (has_open_objection,),
+    Move("open_notice", (RATED,), IN_NOTICE, help="publish the proposed star list"),
+    Move("object", (IN_NOTICE, OBJECTION_RAISED), OBJECTION_RAISED, (has_open_objection,),
          prepare=(load_objections,), help="an objection was filed (`starfund objection file`)"),
-    Move("dismiss_objection", ("objection_raised",), "starred",
+    Move("dismiss_objection", (OBJECTION_RAISED,), STARRED,
          (objection_resolved, notice_period_over), prepare=_N, effects=(award_stars,),
          help="the objection was dismissed (`starfund objection resolve --dismiss`)"),
-    Move("dismiss_objection", ("objection_raised",), "in_notice", (objection_resolved,),
+    Move("dismiss_objection", (OBJECTION_RAISED,), IN_NOTICE, (objection_resolved,),
          prepare=_N),
-    Move("uphold_objection", ("objection_raised",), "rejected",
-         (has_upheld_objection, star_withheld_by_objection), prepare=(load_objections,),
+    Move("uphold_objection", (OBJECTION_RAISED,), REJECTED, (has_upheld_objection,),
+         prepare=(load_objections,), decide=(star_withheld_by_objection,),
          help="the objection was upheld: no star"),
-    Move("close_notice", ("in_notice", "objection_raised"), "starred",
+    Move("close_notice", (IN_NOTICE, OBJECTION_RAISED), STARRED,
          (notice_period_over, no_open_objection), who=(ADMIN, SCHEDULER), prepare=_N,
          effects=(award_stars,), help="end the notice; award the stars and rewards"),
-    Move("close_notice", ("unrated",), "not_rated", (results_published,),
+    Move("close_notice", (UNRATED,), NOT_RATED, (results_published,),
          who=(ADMIN, SCHEDULER), prepare=(load_notice_end,), effects=(lose_stars_by_rating,)),
-    Move("revoke", ("starred",), "revoked", (star_current, revocation_reason_given),
-         prepare=(load_current_stars,), effects=(revoke_star,),
+    Move("revoke", (STARRED,), REVOKED, (star_current, revocation_reason_given),
+         prepare=(load_current_stars,), decide=(revoked_as_given,),
+         effects=(revoke_star_as_given,),
          help="revoke one star with its kind and reason (`starfund star revoke`)"),
-    Move("review_standing", ("starred",), "revoked", (star_current, society_lost_standing),
-         who=(ADMIN, SCHEDULER), prepare=(load_current_stars,), effects=(revoke_star,),
+    Move("review_standing", (STARRED,), REVOKED, (star_current, society_lost_standing),
+         who=(ADMIN, SCHEDULER), prepare=(load_current_stars,), decide=(revoked_for_standing,),
+         effects=(revoke_star_for_standing,),
          help="revoke the stars of societies that failed the annual inspection or are penalised"),
 )

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from lifecycle.core.models import Call, StarRecord, StarScore
+from lifecycle.core.models import Call, StarRecord, StarScore, StarStatus
+from lifecycle.rules.eligibility import barred_societies
 from states.declaration import (
     declaration_closes,
     declaration_window_closed,
@@ -17,6 +18,8 @@ from states.declaration import (
     not_barred,
     society_in_good_standing,
 )
+from states.names import DECLARED, DRAFT, ELIGIBLE, INELIGIBLE, LAPSED, WITHDRAWN
+from states.outcome import BARS_NEXT_CALLS
 from states.spec import ADMIN, SCHEDULER, Context, Move, Notify, Schedule, State
 
 # --- conditions -------------------------------------------------------------
@@ -42,15 +45,13 @@ def load_sheet_counts(conn, ctx: Context, apps) -> None:
 def load_star_barred(conn, ctx: Context, apps) -> None:
     """Barred: a failed project (as for the next project call), or a star revoked for cause
     before this call, within the call's `star.bar_calls_after_revocation` star calls."""
-    from states.outcome import barred_societies
-
-    barred = barred_societies(conn, ctx.call)
+    barred = barred_societies(conn, BARS_NEXT_CALLS, ctx.call)
     calls = conn.execute(select(Call.id, Call.created_at).where(Call.workflow == "star")
                          .order_by(Call.created_at, Call.id)).all()
     me = next((c for c in calls if c.id == ctx.call.id), None)
     reach = ctx.call.star.bar_calls_after_revocation
     if me is not None and reach:
-        for r in conn.execute(select(StarRecord).where(StarRecord.status == "revoked")
+        for r in conn.execute(select(StarRecord).where(StarRecord.status == StarStatus.REVOKED)
                               .order_by(StarRecord.ended_at)):
             if r.ended_at is None or r.ended_at >= me.created_at:
                 continue
@@ -67,27 +68,27 @@ def load_star_barred(conn, ctx: Context, apps) -> None:
 # --- the table --------------------------------------------------------------
 
 STATES = (
-    State("draft", "草稿 self-evaluation filed", schedule=(
+    State(DRAFT, "草稿 self-evaluation filed", schedule=(
         Schedule("declaration_closes", declaration_closes, fires="close_declaration"),)),
-    State("declared", "已申报 declared", notify=(Notify("star_declared"),)),
-    State("withdrawn", "已撤回 withdrawn", notify=(Notify("withdrawn"),), final=True),
-    State("lapsed", "逾期未提交 lapsed", final=True),
-    State("eligible", "形式审查通过 formal check passed", notify=(Notify("formal_check_passed"),)),
-    State("ineligible", "形式审查未通过 ineligible", notify=(Notify("formal_check_failed"),),
+    State(DECLARED, "已申报 declared", notify=(Notify("star_declared"),)),
+    State(WITHDRAWN, "已撤回 withdrawn", notify=(Notify("withdrawn"),), final=True),
+    State(LAPSED, "逾期未提交 lapsed", final=True),
+    State(ELIGIBLE, "形式审查通过 formal check passed", notify=(Notify("formal_check_passed"),)),
+    State(INELIGIBLE, "形式审查未通过 ineligible", notify=(Notify("formal_check_failed"),),
           final=True),
 )
 
 MOVES = (
-    Move("submit", ("draft",), "declared", (declaration_window_open, self_evaluation_complete),
+    Move("submit", (DRAFT,), DECLARED, (declaration_window_open, self_evaluation_complete),
          prepare=(load_sheet_counts,), help="declare a filed self-evaluation"),
-    Move("withdraw", ("draft", "declared"), "withdrawn", help="the society withdraws"),
-    Move("close_declaration", ("declared",), "eligible",
+    Move("withdraw", (DRAFT, DECLARED), WITHDRAWN, help="the society withdraws"),
+    Move("close_declaration", (DECLARED,), ELIGIBLE,
          (declaration_window_closed, society_in_good_standing, not_barred,
           self_evaluation_complete), who=(ADMIN, SCHEDULER),
          prepare=(load_star_barred, load_sheet_counts),
          help="close the window and run the formal check"),
-    Move("close_declaration", ("declared",), "ineligible", (declaration_window_closed,),
+    Move("close_declaration", (DECLARED,), INELIGIBLE, (declaration_window_closed,),
          who=(ADMIN, SCHEDULER)),
-    Move("close_declaration", ("draft",), "lapsed", (declaration_window_closed,),
+    Move("close_declaration", (DRAFT,), LAPSED, (declaration_window_closed,),
          who=(ADMIN, SCHEDULER)),
 )

@@ -15,6 +15,7 @@ from sqlalchemy import bindparam, select, update
 
 from lifecycle.core import audit
 from lifecycle.core.models import StarReview, StarScore
+from states.names import ELIGIBLE, RATED, UNDER_REVIEW, UNRATED
 from states.spec import ADMIN, SCHEDULER, Context, Move, Schedule, State
 from states.star_declaration import load_sheet_counts
 
@@ -41,31 +42,29 @@ def enough_expert_reviews(app, ctx: Context) -> str | None:
     return None if have >= need else f"{have} of {need} expert reviews"
 
 
-def _record(app, ctx: Context, total: float, level: int) -> None:
+def reaches_a_star(app, ctx: Context) -> str | None:
+    total, level = ctx.data["star_totals"][app.id]
+    return None if level else f"total {total:g} reaches no star"
+
+
+def below_one_star(app, ctx: Context) -> str | None:
+    total, level = ctx.data["star_totals"][app.id]
+    return f"total {total:g} reaches {level} star(s)" if level else None
+
+
+# --- decisions --------------------------------------------------------------
+
+def rating_terms(app, ctx: Context) -> dict:
+    """The total, the star level (0: none), its reward and the reason."""
+    total, level = ctx.data["star_totals"][app.id]
     reward = ctx.call.star.rewards.get(level, 0) if level else 0
     checked, experts = ctx.data["star_parts"][app.id]
     bound = min(ctx.call.star.thresholds.values())
     why = (f"{stars(level)} ({level}): total {total:g} (checked {checked:g}, experts {experts:g}); "
            f"reward {reward:,}") if level else \
         f"no star: total {total:g} below one star ({bound:g})"
-    ctx.updates[app.id] = {"score": total, "star_level": level, "granted_amount": reward,
-                           "decision_reason": why}
-
-
-def reaches_a_star(app, ctx: Context) -> str | None:
-    total, level = ctx.data["star_totals"][app.id]
-    if not level:
-        return f"total {total:g} reaches no star"
-    _record(app, ctx, total, level)
-    return None
-
-
-def below_one_star(app, ctx: Context) -> str | None:
-    total, level = ctx.data["star_totals"][app.id]
-    if level:
-        return f"total {total:g} reaches {level} star(s)"
-    _record(app, ctx, total, 0)
-    return None
+    return {"score": total, "star_level": level, "granted_amount": reward,
+            "decision_reason": why}
 
 
 # --- batch loaders and effects ------------------------------------------------
@@ -116,19 +115,20 @@ def save_final_scores(conn, ctx: Context, apps) -> None:
 # --- the table --------------------------------------------------------------
 
 STATES = (
-    State("under_review", "专家评审中 under expert review",
+    State(UNDER_REVIEW, "专家评审中 under expert review",
           schedule=(Schedule("reviews_due", review_due, fires="close_review"),)),
-    State("rated", "已评定星级 rated"),
-    State("unrated", "未达星级 below one star"),
+    State(RATED, "已评定星级 rated"),
+    State(UNRATED, "未达星级 below one star"),
 )
 
 _T = (load_star_totals,)
 MOVES = (
-    Move("start_review", ("eligible",), "under_review", (checked_scores_complete,),
+    Move("start_review", (ELIGIBLE,), UNDER_REVIEW, (checked_scores_complete,),
          prepare=(load_sheet_counts,), help="send checked self-evaluations to the experts"),
-    Move("close_review", ("under_review",), "rated", (enough_expert_reviews, reaches_a_star),
-         who=(ADMIN, SCHEDULER), prepare=_T, effects=(save_final_scores,),
-         help="total the scores and find each star level"),
-    Move("close_review", ("under_review",), "unrated", (enough_expert_reviews, below_one_star),
-         who=(ADMIN, SCHEDULER), prepare=_T, effects=(save_final_scores,)),
+    Move("close_review", (UNDER_REVIEW,), RATED, (enough_expert_reviews, reaches_a_star),
+         who=(ADMIN, SCHEDULER), prepare=_T, decide=(rating_terms,),
+         effects=(save_final_scores,), help="total the scores and find each star level"),
+    Move("close_review", (UNDER_REVIEW,), UNRATED, (enough_expert_reviews, below_one_star),
+         who=(ADMIN, SCHEDULER), prepare=_T, decide=(rating_terms,),
+         effects=(save_final_scores,)),
 )

@@ -3,15 +3,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from assessment_world import (
+from worlds import (
     app_state,
+    assess_checkpoint,
     audit_events,
+    call_file,
     funded_project_call,
     grade_file,
     json_of,
     people,
-    project_toml,
-    states_of,
+    states,
 )
 
 S = ["S001", "S002", "S003", "S004", "S005", "S006"]
@@ -19,9 +20,9 @@ S = ["S001", "S002", "S003", "S004", "S005", "S006"]
 
 def test_two_checkpoints_money_and_outcomes(cli, tmp_path: Path):
     people(cli, tmp_path, n_societies=6, n_experts=4)
-    call_id, call = funded_project_call(cli, tmp_path, S, project_toml(tmp_path))
+    call_id, call = funded_project_call(cli, tmp_path, S, call_file(tmp_path, checkpoints=True))
     a = {s: f"{call_id}-{s}" for s in S}
-    assert states_of(cli, call_id) == {"funded": 6}
+    assert states(cli, call_id) == {"funded": 6}
     money = json_of(cli("status", call_id, "--json"))["money"]
     assert money == {"planned": 60000, "due": 60000, "paid": 0, "withheld": 0, "to_recover": 0}
     r = cli("payments", "pay", call_id, now="2025-05-25")
@@ -91,7 +92,7 @@ def test_two_checkpoints_money_and_outcomes(cli, tmp_path: Path):
     r = json_of(cli("advance", call_id, "complete", "--json", now="2025-12-20"))
     assert r["moved"] == 5
     cli("payments", "pay", call_id, now="2025-12-21")
-    assert states_of(cli, call_id) == {"terminated": 1, "completed": 5}
+    assert states(cli, call_id) == {"terminated": 1, "completed": 5}
     money = json_of(cli("status", call_id, "--json"))["money"]
     assert money == {"paid": 60000 + 4 * 10000 + 8000, "due": 0, "planned": 0,
                      "withheld": 12000, "to_recover": 10000}
@@ -101,11 +102,8 @@ def test_two_checkpoints_money_and_outcomes(cli, tmp_path: Path):
 def test_complete_waits_for_the_last_checkpoint(cli, tmp_path: Path):
     people(cli, tmp_path, n_societies=3, n_experts=4)
     call_id, _ = funded_project_call(cli, tmp_path, ["S001", "S002", "S003"],
-                                     project_toml(tmp_path))
-    cli("advance", call_id, "open_assessment", now="2025-06-01")
-    cli("assessment", "grades", call_id, grade_file(tmp_path, "g.csv", {
-        f"{call_id}-S00{i}": 90 for i in (1, 2, 3)}), now="2025-09-20")
-    cli("advance", call_id, "assess", now="2025-09-20")
-    cli("advance", call_id, "decide_outcome", now="2025-09-21")
+                                     call_file(tmp_path, checkpoints=True))
+    assess_checkpoint(cli, tmp_path, call_id, {f"{call_id}-S00{i}": 90 for i in (1, 2, 3)},
+                      decided="2025-09-21")
     r = cli("advance", call_id, "complete", now="2025-09-22")
     assert "skipped 3" in r.output and "checkpoint final not yet assessed (at midterm)" in r.output

@@ -2,24 +2,24 @@
 from __future__ import annotations
 
 import pytest
-from assessment_world import (
+from worlds import (
     app_state,
     audit_events,
+    call_file,
     funded_project_call,
     grade_file,
     json_of,
     people,
-    project_toml,
+    write_csv,
 )
-from conftest import write_csv
 
-from lifecycle.acts.assessing import grade_of, proposal_of
 from lifecycle.core import callconfig
+from lifecycle.rules.grades import grade_of, proposal_of
 
 
 @pytest.fixture(scope="module")
 def default_call(tmp_path_factory) -> callconfig.CallConfig:
-    return callconfig.load(project_toml(tmp_path_factory.mktemp("g"), checkpoints=False))
+    return callconfig.load(call_file(tmp_path_factory.mktemp("g")))
 
 
 @pytest.mark.parametrize("score, grade, outcome", [
@@ -32,38 +32,35 @@ def test_every_boundary_of_the_default_scale(default_call, score, grade, outcome
 
 
 def test_a_configured_scale_moves_the_boundaries(tmp_path):
-    call = callconfig.load(project_toml(tmp_path, checkpoints=False, replace={
-        'grades = { "优秀" = 90, "良好" = 80, "合格" = 70 }':
-            'grades = { "A" = 135, "B" = 105 }',
-        'continue_grades = ["优秀", "良好"]': 'continue_grades = ["A"]',
-        'adjust_grades = { "合格" = 20 }': 'adjust_grades = { "B" = 50 }',
-        'fail_grade = "不合格"': 'fail_grade = "F"',
-        "scale = 100 ": "scale = 150 "}))
+    call = callconfig.load(call_file(tmp_path, {"assessment": {
+        "grades": {"优秀": None, "良好": None, "合格": None, "A": 135, "B": 105},
+        "continue_grades": ["A"], "adjust_grades": {"合格": None, "B": 50}, "fail_grade": "F",
+        "scale": 150}}))
     assert [grade_of(call, s) for s in (150, 135, 134.9, 105, 104.9, 0)] == \
         ["A", "A", "B", "B", "F", "F"]
     assert proposal_of(call, "B") == "adjust -50%"
 
 
-@pytest.mark.parametrize("replace, message", [
-    ({'grades = { "优秀" = 90, "良好" = 80, "合格" = 70 }':
-      'grades = { "优秀" = 120, "良好" = 80, "合格" = 70 }'}, "优秀 = 120 must be within 0..100"),
-    ({'continue_grades = ["优秀", "良好"]': 'continue_grades = ["优秀"]'},
+@pytest.mark.parametrize("patch, message", [
+    ({"assessment": {"grades": {"优秀": 120}}}, "优秀 = 120 must be within 0..100"),
+    ({"assessment": {"continue_grades": ["优秀"]}},
      "grade 良好 is neither in continue_grades nor in adjust_grades"),
-    ({'adjust_grades = { "合格" = 20 }': 'adjust_grades = { "合格" = 120 }'},
+    ({"assessment": {"adjust_grades": {"合格": 120}}},
      "adjust_grades: 合格 = 120 must be a percent cut"),
-    ({'percent = 20\n': 'percent = 25\n'}, "instalments: percents add up to 105, not 100"),
-    ({'release = "midterm"': 'release = "halfway"'},
+    ({"payments": {"instalments": {2: {"percent": 25}}}},
+     "instalments: percents add up to 105, not 100"),
+    ({"payments": {"instalments": {1: {"release": "halfway"}}}},
      "payments.instalments.2.release: 'halfway' is not one of award, completion, final, midterm"),
 ])
-def test_bad_assessment_settings_are_refused_naming_the_field(tmp_path, replace, message):
+def test_bad_assessment_settings_are_refused_naming_the_field(tmp_path, patch, message):
     with pytest.raises(callconfig.ConfigError) as e:
-        callconfig.load(project_toml(tmp_path, replace=replace))
+        callconfig.load(call_file(tmp_path, patch, checkpoints=True))
     assert message in str(e.value)
 
 
 def test_a_bad_call_file_is_refused_by_the_cli(cli, tmp_path):
-    r = cli("call", "create", project_toml(tmp_path, replace={
-        'release = "midterm"': 'release = "halfway"'}), ok=False)
+    r = cli("call", "create", call_file(tmp_path, {
+        "payments": {"instalments": {1: {"release": "halfway"}}}}, checkpoints=True), ok=False)
     assert r.exit_code == 1
     assert "payments.instalments.2.release: 'halfway' is not one of award, completion, final, " \
         "midterm" in r.output
@@ -73,7 +70,7 @@ def test_a_bad_call_file_is_refused_by_the_cli(cli, tmp_path):
 def _graded_world(cli, tmp_path):
     people(cli, tmp_path, n_societies=4, n_experts=4)
     call_id, _ = funded_project_call(cli, tmp_path, ["S001", "S002", "S003", "S004"],
-                                     project_toml(tmp_path))
+                                     call_file(tmp_path, checkpoints=True))
     cli("advance", call_id, "open_assessment", now="2025-06-01")
     return call_id
 

@@ -3,22 +3,9 @@ import json
 
 import pytest
 from sqlalchemy import text
+from worlds import execute
 
 from lifecycle.core.db import make_engine
-
-
-@pytest.fixture
-def worked(small_call):
-    small_call("advance", "2025-project", "submit", now="2025-03-20")
-    small_call("advance", "2025-project", "close_declaration", now="2025-04-08")
-    return small_call
-
-
-def sql(db, statement, **params):
-    e = make_engine(db)
-    with e.begin() as conn:
-        conn.execute(text(statement), params)
-    e.dispose()
 
 
 def test_verify_passes_after_work(worked):
@@ -36,7 +23,7 @@ def test_verify_passes_after_work(worked):
     ("DELETE FROM audit_events WHERE seq = 64", 64),
 ])
 def test_tampering_is_detected(worked, tamper, seq):
-    sql(worked.db, tamper)
+    execute(worked.db, tamper)
     r = worked("audit", "verify", ok=False)
     assert r.exit_code == 1
     assert f"BROKEN at event {seq}" in r.output
@@ -44,9 +31,9 @@ def test_tampering_is_detected(worked, tamper, seq):
 
 def test_reordering_is_detected(worked):
     # swap two events' positions, keeping their own hashes
-    sql(worked.db, "UPDATE audit_events SET seq = -1 WHERE seq = 20")
-    sql(worked.db, "UPDATE audit_events SET seq = 20 WHERE seq = 21")
-    sql(worked.db, "UPDATE audit_events SET seq = 21 WHERE seq = -1")
+    execute(worked.db, "UPDATE audit_events SET seq = -1 WHERE seq = 20")
+    execute(worked.db, "UPDATE audit_events SET seq = 20 WHERE seq = 21")
+    execute(worked.db, "UPDATE audit_events SET seq = 21 WHERE seq = -1")
     r = worked("audit", "verify", ok=False)
     assert r.exit_code == 1 and "BROKEN at event 20" in r.output
 

@@ -6,26 +6,10 @@ the data must name it, with its count and ids, and exit 1.
 """
 import json
 
-import pytest
 from sqlalchemy import text
+from worlds import execute, state_of
 
 from lifecycle.core.db import make_engine
-
-
-@pytest.fixture
-def worked(small_call):
-    """20 applications created, submitted and formally checked: 64 events."""
-    small_call("advance", "2025-project", "submit", now="2025-03-20")
-    small_call("advance", "2025-project", "close_declaration", now="2025-04-08")
-    return small_call
-
-
-def sql(db, *statements):
-    e = make_engine(db)
-    with e.begin() as conn:
-        for statement in statements:
-            conn.execute(text(statement))
-    e.dispose()
 
 
 def verify(cli):
@@ -40,15 +24,6 @@ def problems(report):
     return {p["check"]: p for p in report["problems"]}
 
 
-def state_of(db, app_id):
-    e = make_engine(db)
-    with e.connect() as conn:
-        state = conn.execute(text("SELECT state FROM applications WHERE id = :i"),
-                             {"i": app_id}).scalar_one()
-    e.dispose()
-    return state
-
-
 def test_untouched_database_verifies(worked):
     code, out, report = verify(worked)
     assert code == 0, out
@@ -57,9 +32,9 @@ def test_untouched_database_verifies(worked):
 
 
 def test_state_changed_behind_the_engine(worked):
-    before = state_of(worked.db, "A0003")
+    before = state_of(worked, "A0003")
     other = "funded" if before != "funded" else "rejected"
-    sql(worked.db, f"UPDATE applications SET state = '{other}' WHERE id IN ('A0003', 'A0011')")
+    execute(worked.db, f"UPDATE applications SET state = '{other}' WHERE id IN ('A0003', 'A0011')")
     code, out, report = verify(worked)
     assert code == 1
     found = problems(report)
@@ -70,7 +45,7 @@ def test_state_changed_behind_the_engine(worked):
 
 
 def test_application_inserted_without_creation_event(worked):
-    sql(worked.db, "INSERT INTO applications (id, call_id, society_id, category, title, title_en,"
+    execute(worked.db, "INSERT INTO applications (id, call_id, society_id, category, title, title_en,"
                    " discipline, requested_amount, excluded_experts, fields, state, version,"
                    " declared_at, updated_at, decision_reason) VALUES ('X0001', '2025-project',"
                    " 'S001', 'academic', 'forged', '', '', 50000, '[]', '{}', 'eligible', 1,"
@@ -84,7 +59,7 @@ def test_application_inserted_without_creation_event(worked):
 
 
 def test_whole_trail_deleted(worked):
-    sql(worked.db, "DELETE FROM audit_events", "DELETE FROM audit_head")
+    execute(worked.db, "DELETE FROM audit_events", "DELETE FROM audit_head")
     code, out, report = verify(worked)
     assert code == 1
     found = problems(report)
@@ -95,7 +70,7 @@ def test_whole_trail_deleted(worked):
 
 
 def test_trail_deleted_but_head_kept(worked):
-    sql(worked.db, "DELETE FROM audit_events")
+    execute(worked.db, "DELETE FROM audit_events")
     code, out, report = verify(worked)
     assert code == 1
     assert {"empty", "head", "creation"} <= set(problems(report)), report["problems"]
@@ -123,7 +98,7 @@ def test_creation_events_deleted_reports_every_problem(worked):
         seqs = conn.execute(text("SELECT seq FROM audit_events WHERE action = 'create' AND "
                                  "application_id IN ('A0002', 'A0009') ORDER BY seq")).scalars().all()
     e.dispose()
-    sql(worked.db, "DELETE FROM audit_events WHERE action = 'create' AND application_id IN "
+    execute(worked.db, "DELETE FROM audit_events WHERE action = 'create' AND application_id IN "
                    "('A0002', 'A0009')", "UPDATE applications SET state = 'funded' "
                                          "WHERE id = 'A0015'")
     code, out, report = verify(worked)
@@ -138,7 +113,7 @@ def test_creation_events_deleted_reports_every_problem(worked):
 
 
 def test_application_deleted_behind_the_engine(worked):
-    sql(worked.db, "DELETE FROM applications WHERE id = 'A0020'")
+    execute(worked.db, "DELETE FROM applications WHERE id = 'A0020'")
     code, out, report = verify(worked)
     assert code == 1
     found = problems(report)

@@ -10,21 +10,16 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from types import SimpleNamespace
 
 import pytest
-from batch_world import fingerprint
-from conftest import EXAMPLE_CALL, Cli, applications, societies, write_csv
 from sqlalchemy import select, text, update
+from worlds import CALL, Cli, fingerprint, register_workflow, workflow_call
 
-from lifecycle.acts import calls
-from lifecycle.core import callconfig, clock, db, engine
+from lifecycle.core import clock, db, engine
 from lifecycle.core.models import Application, AuditEvent, Notification
-from notifications.outbox import Message, enqueue
+from notifications.queue import Message, enqueue
 from states.spec import Move
-from states.workflows import PROJECT, WORKFLOWS, Workflow
 
-CALL = "2025-project"
 CLOSE = datetime(2025, 4, 8, 9, 30, 15, 123456)
 
 
@@ -79,26 +74,6 @@ def test_enqueueing_the_same_messages_twice_stores_them_once(db_url):
 
 # --- test-only moves ------------------------------------------------------------------------
 
-def _workflow(monkeypatch, name: str, *moves: Move) -> None:
-    stage = SimpleNamespace(STATES=(), MOVES=moves)
-    monkeypatch.setitem(WORKFLOWS, name, Workflow(name, f"test workflow {name}",
-                                                  PROJECT.initial, (stage, *PROJECT.stages)))
-
-
-def _call(db_url: str, tmp_path, workflow: str) -> tuple[Cli, object]:
-    cli = Cli(db_url)
-    cli("init")
-    e = db.make_engine(db_url)
-    config = callconfig.load(EXAMPLE_CALL).model_copy(update={"workflow": workflow})
-    with clock.frozen("2025-02-01"), db.transaction(e) as s:
-        calls.create(s.connection(), config, "admin-test")
-    cli("society", "import", write_csv(tmp_path / "soc.csv", societies(10)), now="2025-02-01")
-    cli("application", "import", CALL, write_csv(tmp_path / "apps.csv", applications(20)),
-        now="2025-03-10")
-    cli("advance", CALL, "submit", now="2025-03-20")
-    return cli, e
-
-
 def changed_underneath(conn, ctx, apps) -> None:
     """What a concurrent writer does between the batch's load and its write."""
     conn.execute(update(Application).where(Application.id == "A0013")
@@ -114,23 +89,25 @@ def sets_values(conn, ctx, apps) -> None:
 
 
 def test_a_version_changed_underneath_refuses_the_whole_batch(db_url, tmp_path, monkeypatch):
-    _workflow(monkeypatch, "project-race",
+    register_workflow(monkeypatch, "project-race",
               Move("race", ("declared",), "eligible", prepare=(changed_underneath,)))
-    cli, e = _call(db_url, tmp_path, "project-race")
+    workflow_call(db_url, tmp_path, "project-race")
+    e = db.make_engine(db_url)
     before = fingerprint(db_url)
     with clock.frozen("2025-04-08"), pytest.raises(engine.ConflictError,
                                                    match="1 application.*changed by someone"):
-        engine.advance(e, CALL, "race", "admin-test")
+        engine.advance_in_tx(e, CALL, "race", "admin-test")
     assert fingerprint(db_url) == before
     e.dispose()
 
 
 def test_values_computed_by_a_move_are_stored_with_their_types(db_url, tmp_path, monkeypatch):
-    _workflow(monkeypatch, "project-values",
+    register_workflow(monkeypatch, "project-values",
               Move("score_all", ("declared",), "eligible", prepare=(sets_values,)))
-    cli, e = _call(db_url, tmp_path, "project-values")
+    cli = workflow_call(db_url, tmp_path, "project-values")
+    e = db.make_engine(db_url)
     with clock.frozen("2025-04-08"):
-        report = engine.advance(e, CALL, "score_all", "admin-test")
+        report = engine.advance_in_tx(e, CALL, "score_all", "admin-test")
     assert report.moved_total == 20
     with e.connect() as conn:
         rows = {r.id: r for r in conn.execute(select(Application.__table__))}

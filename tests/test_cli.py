@@ -9,7 +9,10 @@ from cli import main
 
 
 def all_commands(group: click.Group, prefix=()):
-    for name, cmd in group.commands.items():
+    """Every command, loaded as invoking it would (the root group registers its commands lazily)."""
+    ctx = click.Context(group, info_name=prefix[-1] if prefix else "starfund")
+    for name in group.list_commands(ctx):
+        cmd = group.get_command(ctx, name)
         path = prefix + (name,)
         if isinstance(cmd, click.Group):
             yield from all_commands(cmd, path)

@@ -10,9 +10,9 @@ from datetime import datetime
 
 import pytest
 from click.testing import CliRunner
-from conftest import fingerprint
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from worlds import fingerprint
 
 from cli import main
 from lifecycle.core import clock

@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import getpass
 import json
-import os
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import (
+from worlds import (
     EXAMPLE_CALL,
     Cli,
-    _need_pg,
-    _new_pg_database,
+    call_file,
     fingerprint,
     societies,
     write_csv,
@@ -43,32 +41,14 @@ def no_traceback(r) -> None:
     assert r.exception is None or isinstance(r.exception, SystemExit), repr(r.exception)
 
 
-def make_call_file(tmp_path: Path, call_id: str) -> Path:
-    text = EXAMPLE_CALL.read_text(encoding="utf-8").replace('id = "2025-project"',
-                                                            f'id = "{call_id}"', 1)
-    path = tmp_path / f"{call_id}.toml"
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
 @pytest.fixture
-def three_dbs(db_url, tmp_path):
+def three_dbs(db_url, new_db, tmp_path):
     """Three initialised databases of the backend under test, each with one call named after it."""
-    urls, drops = [db_url], []
-    for name in ("b", "c"):
-        if os.environ.get("STARFUND_TEST_BACKEND", "sqlite") == "postgres":
-            _need_pg()
-            url, drop = _new_pg_database()
-            urls.append(url)
-            drops.append(drop)
-        else:
-            urls.append(str(tmp_path / f"{name}.db"))
+    urls = [db_url, new_db("b"), new_db("c")]
     for url, name in zip(urls, ("call-a", "call-b", "call-c")):
         Cli(url)("init")
-        Cli(url)("call", "create", make_call_file(tmp_path, name), now="2025-02-01")
-    yield dict(zip("abc", urls))
-    for drop in drops:
-        drop()
+        Cli(url)("call", "create", call_file(tmp_path, call_id=name), now="2025-02-01")
+    return dict(zip("abc", urls))
 
 
 # --- 1. an option given anywhere beats the environment, which beats the default -------------
@@ -330,7 +310,7 @@ def test_bad_time_zone_is_a_usage_error(small_call):
 
 def test_only_typed_user_errors_are_caught():
     """A ValueError or LookupError out of starfund is a bug: the CLI must not hide its traceback."""
-    from cli import EXPECTED_ERRORS
+    from lifecycle.core.console import EXPECTED_ERRORS
 
     assert not issubclass(ValueError, EXPECTED_ERRORS)
     assert not issubclass(LookupError, EXPECTED_ERRORS)

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import time
 
-from batch_world import CALL, finish, moves_per_application, seed_declared, start, states
-from conftest import Cli
+from processes import finish, start
 from sqlalchemy import text
+from worlds import CALL, Cli, declared_batch, moves_per_application, states
 
 from lifecycle.core import db
 
@@ -22,14 +22,14 @@ CONFLICT = "is being advanced by another process right now"
 def _seeded(url: str, tmp_path) -> Cli:
     cli = Cli(url)
     cli("init")
-    seed_declared(cli, tmp_path, N)
+    declared_batch(cli, tmp_path, N)
     return cli
 
 
 def _exactly_once(cli: Cli, url: str, before: dict[str, int]) -> None:
     moves = moves_per_application(url, "close_declaration")
     assert len(moves) == N and set(moves.values()) == {1}
-    assert states(url) == {"eligible": before["eligible"], "ineligible": before["ineligible"]}
+    assert states(cli) == {"eligible": before["eligible"], "ineligible": before["ineligible"]}
     assert "audit chain intact" in cli("audit", "verify").output
 
 
@@ -92,7 +92,7 @@ def test_four_processes_on_postgres_one_moves_the_batch_the_others_report_a_conf
         assert f"error: call {CALL} {CONFLICT}; nothing was written" in err
         assert out == ""
     assert "moved" in winners[0][1]
-    counts = states(pg_url)
+    counts = states(cli)
     assert counts.get("declared", 0) == 0 and counts["eligible"] + counts["ineligible"] == N
     _exactly_once(cli, pg_url, counts)
     # the winner alone appears in the audit trail of the batch

@@ -9,67 +9,57 @@ the first, already fired row under the same key, scheduled nothing, and waited f
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from assessment_world import funded_project_call, grade_file, people, project_toml
-from conftest import applications, societies, write_csv
-from review_world import CALL, app_rows, call_file, expert_rows, json_of, score
+from worlds import (
+    CALL,
+    applications,
+    assignments,
+    audit_events,
+    call_file,
+    deadlines,
+    experts,
+    file_objection,
+    funded_project_call,
+    grade_file,
+    json_of,
+    people,
+    run_due,
+    score,
+    societies,
+    state_of,
+    write_csv,
+)
 
 # --- helpers -------------------------------------------------------------------------------
 
-def run_due(cli, now: str) -> list[dict[str, Any]]:
-    r = cli("deadlines", "run-due", "--json", now=now)
-    return json.loads(r.output[:r.output.rindex("]") + 1])
-
-
 def main_deadlines(cli, call: str = CALL) -> dict[str, dict[str, Any]]:
     """The call's closing deadlines (not their reminders), by key."""
-    return {d["key"]: d for d in json_of(cli("deadlines", "list", call, "--json"))
-            if d["action"] == "advance"}
-
-
-def state_of(cli, app: str) -> str:
-    return json_of(cli("show", app, "--json"))["application"]["state"]
+    return {k: d for k, d in deadlines(cli, call).items() if d["action"] == "advance"}
 
 
 def fired_marks(cli) -> list[str]:
     """The deadline of every `deadline_fired` audit event, in order."""
-    events = json_of(cli("audit", "query", "--limit", "0", "--json", "--actor", "scheduler"))
-    return [e["payload"]["deadline"] for e in events if e["action"] == "deadline_fired"]
+    return [e["payload"]["deadline"] for e in audit_events(cli, actor="scheduler")
+            if e["action"] == "deadline_fired"]
 
 
-def assigned_pairs(cli, call: str = CALL) -> list[tuple[str, str]]:
-    from sqlalchemy import select
-
-    from lifecycle.core.db import make_engine
-    from lifecycle.core.models import Assignment
-
-    e = make_engine(cli.db)
-    try:
-        with e.connect() as conn:
-            return [tuple(r) for r in conn.execute(
-                select(Assignment.expert_id, Assignment.application_id)
-                .where(Assignment.call_id == call, Assignment.status == "assigned"))]
-    finally:
-        e.dispose()
-
-
-def reviewed(cli, tmp_path: Path, n: int, call: Path) -> None:
+def reviewed_by_deadlines(cli, tmp_path: Path, n: int, call: Path) -> None:
     """n applications declared, checked and reviewed (scores of 90), the deadlines fired by
     run-due: closing the declaration on 04-08 and the review on 05-07."""
     cli("call", "create", call, now="2025-02-01")
     cli("society", "import", write_csv(tmp_path / "soc.csv", societies(n)), now="2025-02-01")
-    cli("expert", "import", write_csv(tmp_path / "exp.csv", expert_rows(8)), now="2025-02-01")
-    cli("application", "import", CALL, write_csv(tmp_path / "apps.csv", app_rows(n)),
+    cli("expert", "import", write_csv(tmp_path / "exp.csv", experts(8)), now="2025-02-01")
+    cli("application", "import", CALL,
+        write_csv(tmp_path / "apps.csv", applications(n, ("academic",))),
         now="2025-03-10")
     cli("advance", CALL, "submit", now="2025-03-20")
     assert [f["kind"] for f in run_due(cli, "2025-04-08") if f["action"] == "advance"] == [
         "declaration_closes"]
     cli("review", "assign", CALL, "--per-application", "3", now="2025-04-08")
     cli("advance", CALL, "start_review", now="2025-04-08")
-    score(cli, tmp_path, {pair: 90 for pair in assigned_pairs(cli)})
+    score(cli, tmp_path, {(x, a): 90 for a, xs in assignments(cli).items() for x in xs})
     assert [f["kind"] for f in run_due(cli, "2025-05-07") if f["action"] == "advance"] == [
         "reviews_due"]
 
@@ -84,14 +74,14 @@ def test_an_upheld_objection_round_trip_is_driven_by_the_deadlines_alone(cli, tm
     assigning, ranking, proposing, publishing the notice, filing and deciding the
     objection.
     """
-    reviewed(cli, tmp_path, 6, call_file(tmp_path, review={"upheld_objection": "review"}))
+    reviewed_by_deadlines(cli, tmp_path, 6,
+                          call_file(tmp_path, {"review": {"upheld_objection": "review"}}))
     assert state_of(cli, "A0003") == "reviewed"
     cli("advance", CALL, "rank", now="2025-05-08")
     cli("advance", CALL, "propose", now="2025-05-09")
     cli("notice", "publish", CALL, "--html", tmp_path / "notice.html", now="2025-05-10T10:00")
 
-    cli("objection", "file", "A0003", "--by", "王明", "--contact", "13800000000",
-        "--reason", "scores need a second look", now="2025-05-12")
+    file_objection(cli, "A0003", "2025-05-12", reason="scores need a second look")
     r = cli("objection", "resolve", "1", "--uphold", "--reason", "second look", now="2025-05-13")
     assert "A0003 now under_review" in r.output
     # back in review: the review deadline was due (and fired) on 05-06, so this entry has
@@ -133,7 +123,7 @@ def test_an_upheld_objection_round_trip_is_driven_by_the_deadlines_alone(cli, tm
 
 def test_a_second_notice_opened_after_the_first_ended_closes_on_its_own_deadline(cli, tmp_path):
     """Proposed in two rounds: the second round's notice gets a deadline of its own."""
-    reviewed(cli, tmp_path, 4, call_file(tmp_path))
+    reviewed_by_deadlines(cli, tmp_path, 4, call_file(tmp_path))
     cli("advance", CALL, "rank", now="2025-05-08")
     cli("advance", CALL, "propose", "--only", "A0001", "--only", "A0002", now="2025-05-09")
     cli("notice", "publish", CALL, "--html", tmp_path / "n1.html", now="2025-05-10T10:00")
@@ -153,12 +143,11 @@ def test_back_in_the_notice_after_a_dismissed_objection_changes_nothing_it_shoul
     """Returning to the notice is an entry too: it schedules a notice end counted from the
     return, later than the notice's own; the notice still ends on time, and the later
     deadline, when it fires, finds nothing to move."""
-    reviewed(cli, tmp_path, 4, call_file(tmp_path))
+    reviewed_by_deadlines(cli, tmp_path, 4, call_file(tmp_path))
     cli("advance", CALL, "rank", now="2025-05-08")
     cli("advance", CALL, "propose", now="2025-05-09")
     cli("notice", "publish", CALL, "--html", tmp_path / "n.html", now="2025-05-10T10:00")
-    cli("objection", "file", "A0002", "--by", "王明", "--contact", "13800000000",
-        "--reason", "预算与往年重复", now="2025-05-12")
+    file_objection(cli, "A0002", "2025-05-12")
     r = cli("objection", "resolve", "1", "--dismiss", "--reason", "unfounded", now="2025-05-13")
     assert "A0002 now in_notice" in r.output
     fired = run_due(cli, "2025-05-17")
@@ -201,7 +190,8 @@ def test_drafts_imported_after_the_declaration_closed_lapse_on_their_own_deadlin
 
 def test_a_project_reaching_a_checkpoint_late_gets_its_own_report_deadline(cli, tmp_path: Path):
     people(cli, tmp_path, n_societies=2, n_experts=4)
-    call_id, _ = funded_project_call(cli, tmp_path, ["S001", "S002"], project_toml(tmp_path))
+    call_id, _ = funded_project_call(cli, tmp_path, ["S001", "S002"],
+                                     call_file(tmp_path, checkpoints=True))
     a1, a2 = f"{call_id}-S001", f"{call_id}-S002"
     run_due(cli, "2025-06-01")                       # what the setup's manual moves left behind
     cli("advance", call_id, "open_assessment", "--only", a1, now="2025-06-01")
@@ -226,11 +216,12 @@ def test_a_project_reaching_a_checkpoint_late_gets_its_own_report_deadline(cli, 
 def test_a_dry_run_schedules_nothing_and_the_real_entry_schedules_once(cli, tmp_path):
     """Keys are chosen inside the advance's transaction: a dry run (rolled back) leaves no row,
     and running the same entry again chooses the same key."""
-    call = call_file(tmp_path, review={"upheld_objection": "review"})
+    call = call_file(tmp_path, {"review": {"upheld_objection": "review"}})
     cli("call", "create", call, now="2025-02-01")
     cli("society", "import", write_csv(tmp_path / "soc.csv", societies(2)), now="2025-02-01")
-    cli("expert", "import", write_csv(tmp_path / "exp.csv", expert_rows(6)), now="2025-02-01")
-    cli("application", "import", CALL, write_csv(tmp_path / "apps.csv", app_rows(2)),
+    cli("expert", "import", write_csv(tmp_path / "exp.csv", experts(6)), now="2025-02-01")
+    cli("application", "import", CALL,
+        write_csv(tmp_path / "apps.csv", applications(2, ("academic",))),
         now="2025-03-10")
     cli("advance", CALL, "submit", now="2025-03-20")
     run_due(cli, "2025-04-08")

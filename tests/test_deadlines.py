@@ -5,110 +5,25 @@ import json
 import threading
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
-from conftest import EXAMPLE_CALL, Cli, applications, experts, societies, write_csv
 from sqlalchemy import func, select, text, update
+from worlds import (
+    Cli,
+    advance,
+    audit_rows,
+    call_closing,
+    db_rows,
+    deadlines,
+    drafts,
+    people,
+    run_due,
+    score_assigned,
+    states,
+)
 
-from lifecycle.acts import calls
-from lifecycle.core import callconfig, clock, engine
-from lifecycle.core.db import make_engine, transaction
-from lifecycle.core.models import Application, Assignment, AuditEvent, Call, Deadline
-
-# --- helpers shared by the scheduler tests ---------------------------------------------
-
-def run_due(cli: Cli, now: str, ok: bool = True) -> list[dict[str, Any]]:
-    r = cli("deadlines", "run-due", "--json", now=now, ok=ok)
-    return json.loads(r.output[:r.output.rindex("]") + 1])
-
-
-def deadlines(cli: Cli, call: str | None = None) -> dict[str, dict[str, Any]]:
-    args = ["deadlines", "list", "--json"] + ([call] if call else [])
-    return {d["key"]: d for d in json.loads(cli(*args).output)}
-
-
-def states(cli: Cli, call: str = "2025-project") -> dict[str, int]:
-    data = json.loads(cli("status", call, "--json").output)
-    return {s["state"]: s["count"] for s in data["states"]}
-
-
-def advance(cli: Cli, trigger: str, now: str, *extra: str, call: str = "2025-project",
-            actor: str | None = None) -> dict:
-    return json.loads(cli("advance", call, trigger, "--json", *extra, now=now,
-                          actor=actor).output)
-
-
-def audit_rows(db: str, **where: Any) -> list[Any]:
-    e = make_engine(db)
-    try:
-        with e.connect() as conn:
-            stmt = select(AuditEvent.__table__).order_by(AuditEvent.seq)
-            for k, v in where.items():
-                stmt = stmt.where(getattr(AuditEvent, k) == v)
-            return conn.execute(stmt).all()
-    finally:
-        e.dispose()
-
-
-def db_rows(db: str, stmt) -> list[Any]:
-    e = make_engine(db)
-    try:
-        with e.connect() as conn:
-            return conn.execute(stmt).all()
-    finally:
-        e.dispose()
-
-
-def make_call(db: str, call_id: str, closes: datetime, opens: datetime | None = None,
-              reminders: dict | None = None, actor: str = "admin-test") -> None:
-    """A call like examples/call.toml whose declaration closes at `closes`."""
-    data = callconfig.load(EXAMPLE_CALL).model_dump()
-    data["id"] = call_id
-    opens = opens or closes - timedelta(days=30)
-    data["calendar"].update(declaration_opens=opens, declaration_closes=closes,
-                            review_due=closes + timedelta(days=20),
-                            assessment_due=closes + timedelta(days=200))
-    if reminders is not None:
-        data["reminders"] = reminders
-    e = make_engine(db)
-    try:
-        with transaction(e) as s:
-            calls.create(s.connection(), callconfig.from_dict(data), actor)
-    finally:
-        e.dispose()
-
-
-def people(cli: Cli, tmp_path: Path, n_soc: int = 10, n_exp: int = 8) -> None:
-    cli("society", "import", write_csv(tmp_path / "soc.csv", societies(n_soc)), now="2025-01-01")
-    cli("expert", "import", write_csv(tmp_path / "exp.csv", experts(n_exp)), now="2025-01-01")
-
-
-def drafts(cli: Cli, tmp_path: Path, call_id: str, n: int, now: str | None = None,
-           prefix: str = "A") -> None:
-    rows = [{**r, "id": f"{call_id}-{prefix}{i:03d}"} for i, r in
-            enumerate(applications(n), start=1)]
-    cli("application", "import", call_id, write_csv(tmp_path / f"{call_id}.csv", rows), now=now)
-
-
-def score(db: str, call_id: str, skip: set[tuple[str, str]] = frozenset()) -> int:
-    """Every assigned expert returns a good sheet, except the (expert, application) pairs in skip."""
-    from lifecycle.acts import reviewing
-
-    e = make_engine(db)
-    try:
-        with transaction(e) as s:
-            conn = s.connection()
-            call = engine.load_call(conn, call_id)
-            pairs = conn.execute(select(Assignment.expert_id, Assignment.application_id)
-                                 .where(Assignment.call_id == call_id,
-                                        Assignment.status == "assigned")).all()
-            sheets = [(ex, app, {c.id: round(c.max * 0.9, 1) for c in call.criteria})
-                      for ex, app in pairs if (ex, app) not in skip]
-            return reviewing.record_scores(conn, call_id, sheets, "expert-desk")
-    finally:
-        e.dispose()
-        clock.set_now(None)
-
+from lifecycle.core import clock
+from lifecycle.core.db import make_engine
+from lifecycle.core.models import Application, Call, Deadline
 
 # --- a whole call ----------------------------------------------------------------------
 
@@ -141,7 +56,7 @@ def test_a_whole_calls_deadlines_fire_in_order_once_each(small_call, tmp_path):
 
     cli("review", "assign", "2025-project", "--per-application", "3", now="2025-04-08")
     assert advance(cli, "start_review", "2025-04-08")["moved"] == 18
-    assert score(cli.db, "2025-project") > 0
+    assert score_assigned(cli.db) > 0
     fired = run_due(cli, "2025-05-06T17:00")
     assert [f["kind"] for f in fired] == ["reviews_due:remind:3d", "reviews_due:remind:1d",
                                           "reviews_due"]
@@ -232,11 +147,11 @@ def test_a_failing_deadline_is_retried_and_reported_never_marked_fired(small_cal
 # --- catch-up by the runner ------------------------------------------------------------
 
 def _three_calls(cli: Cli, tmp_path: Path) -> list[str]:
-    people(cli, tmp_path)
+    people(cli, tmp_path, 10, 8)
     ids = []
     for n, day in enumerate((10, 12, 14), start=1):
         call_id = f"c{n}"
-        make_call(cli.db, call_id, datetime(2025, 4, day, 17), reminders={
+        call_closing(cli.db, call_id, datetime(2025, 4, day, 17), reminders={
             "declaration_closes": []})
         drafts(cli, tmp_path, call_id, 5, now="2025-03-20")
         advance(cli, "submit", "2025-03-21", call=call_id)
@@ -245,17 +160,17 @@ def _three_calls(cli: Cli, tmp_path: Path) -> list[str]:
 
 
 def test_a_scheduler_stopped_across_three_deadlines_catches_up_once_each(cli, tmp_path):
-    from lifecycle.scheduling import scheduler
+    from lifecycle.scheduling.runner import Runner
     from notifications.channels import FileChannel
 
     ids = _three_calls(cli, tmp_path)
-    make_call(cli.db, "later", datetime(2025, 6, 1, 17), reminders={"declaration_closes": []})
+    call_closing(cli.db, "later", datetime(2025, 6, 1, 17), reminders={"declaration_closes": []})
     drafts(cli, tmp_path, "later", 2, now="2025-03-20")
     e = make_engine(cli.db)
     outbox = tmp_path / "mail"
 
     clock.set_now(datetime(2025, 4, 15, 9))                      # all three have passed
-    runner = scheduler.Runner(e, lambda: FileChannel(outbox), sync_every=3600, drain_every=3600)
+    runner = Runner(e, lambda: FileChannel(outbox), sync_every=3600, drain_every=3600)
     runner.start()
     try:
         assert [(f.call_id, f.outcome) for f in runner.fired] == [(c, "fired") for c in ids]
@@ -270,7 +185,7 @@ def test_a_scheduler_stopped_across_three_deadlines_catches_up_once_each(cli, tm
     with e.begin() as conn:                                     # jobs are rebuilt from rows
         conn.execute(text("DELETE FROM apscheduler_jobs"))
     clock.set_now(datetime(2025, 4, 16, 9))
-    runner = scheduler.Runner(e, lambda: FileChannel(outbox), sync_every=3600, drain_every=3600)
+    runner = Runner(e, lambda: FileChannel(outbox), sync_every=3600, drain_every=3600)
     runner.start()
     try:
         assert runner.fired == []                               # nothing fires twice
@@ -287,16 +202,16 @@ def test_a_scheduler_stopped_across_three_deadlines_catches_up_once_each(cli, tm
 # --- two schedulers at once (PostgreSQL: row locks, SKIP LOCKED; SQLite: the write lock) ---
 
 def test_two_schedulers_at_once_fire_each_deadline_once(db_url, tmp_path):
-    from lifecycle.scheduling import scheduler
+    from lifecycle.scheduling import firing
 
     pg_url = db_url
     cli = Cli(pg_url)
     cli("init")
-    people(cli, tmp_path, n_soc=4)
+    people(cli, tmp_path, 4, 8)
     ids = []
     for n in range(12):
         call_id = f"p{n:02d}"
-        make_call(pg_url, call_id, datetime(2025, 4, 1, 9) + timedelta(hours=n),
+        call_closing(pg_url, call_id, datetime(2025, 4, 1, 9) + timedelta(hours=n),
                   reminders={"declaration_closes": [2, 1]})
         drafts(cli, tmp_path, call_id, 4, now="2025-03-20")
         advance(cli, "submit", "2025-03-21", call=call_id)
@@ -304,13 +219,13 @@ def test_two_schedulers_at_once_fire_each_deadline_once(db_url, tmp_path):
     with make_engine(pg_url).connect() as conn:
         total = conn.execute(select(func.count()).select_from(Deadline)).scalar()
     assert total == 36
-    results: list[list[scheduler.Firing]] = [[], []]
+    results: list[list[firing.Firing]] = [[], []]
     start = threading.Barrier(2)
 
     def worker(i: int) -> None:
         e = make_engine(pg_url)
         start.wait()
-        results[i] = scheduler.run_due(e, datetime(2025, 4, 2, 9))
+        results[i] = firing.run_due(e, datetime(2025, 4, 2, 9))
         e.dispose()
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(2)]

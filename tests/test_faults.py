@@ -21,30 +21,22 @@ import signal
 import subprocess
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
-from batch_world import (
+from processes import BatchProbe, command, finish, start, wait_for_quiet_postgres
+from worlds import (
     CALL,
-    CLOSE_AT,
-    IMPORT_AT,
-    SUBMIT_AT,
-    BatchProbe,
-    command,
+    Cli,
+    declared_batch,
     fingerprint,
-    finish,
     moves_per_application,
-    seed_declared,
-    start,
-    wait_for_quiet_postgres,
+    register_workflow,
+    workflow_call,
 )
-from conftest import EXAMPLE_CALL, Cli, applications, societies, write_csv
 
-from lifecycle.acts import calls
-from lifecycle.core import callconfig, clock, db, engine
+from lifecycle.core import clock, db, engine
 from states import declaration
 from states.spec import Move
-from states.workflows import PROJECT, WORKFLOWS, Workflow
 
 N = 20_000
 # Where the writer is killed: (pause once at least this many rows are written, the table
@@ -53,6 +45,7 @@ N = 20_000
 # group), then N audit events (chunks of 5,000), then N outbox rows (chunks of 5,000);
 # close_declaration schedules no deadline. The last point is after the last row, just
 # before the commit.
+CLOSE_AT = "2025-04-08T09:00"   # when the batches here advance (processes.command's default)
 KILL_POINTS = (
     (1, "applications"),                  # early: the first group of states
     (N + 1, "audit_events"),              # the first chunk of audit events
@@ -88,7 +81,7 @@ def wait_paused(proc: subprocess.Popen, marker: Path, timeout: float = 120) -> s
 def test_sigkill_inside_the_writes_of_a_batch_leaves_the_call_as_before(db_url, tmp_path):
     cli = Cli(db_url)
     cli("init")
-    seed_declared(cli, tmp_path, N)
+    declared_batch(cli, tmp_path, N)
     before = fingerprint(db_url)
     probe = BatchProbe(db_url)
     proc = None
@@ -144,35 +137,24 @@ def explodes_on_one_application(app, ctx) -> str | None:
     return None
 
 
-BOOM_STAGE = SimpleNamespace(STATES=(), MOVES=(
-    Move("close_declaration", ("declared",), "eligible",
-         (declaration.declaration_window_closed, explodes_on_one_application)),))
+BOOM_MOVE = Move("close_declaration", ("declared",), "eligible",
+                 (declaration.declaration_window_closed, explodes_on_one_application))
 
 
 def test_a_condition_raising_on_one_application_rolls_back_the_whole_batch(
         db_url, tmp_path, monkeypatch):
-    boom = Workflow(name="project-boom", title="project funding, with a broken condition",
-                    initial=PROJECT.initial, stages=(BOOM_STAGE, *PROJECT.stages))
-    monkeypatch.setitem(WORKFLOWS, boom.name, boom)
-    cli = Cli(db_url)
-    cli("init")
+    register_workflow(monkeypatch, "project-boom", BOOM_MOVE)
+    workflow_call(db_url, tmp_path, "project-boom")
     e = db.make_engine(db_url)
-    config = callconfig.load(EXAMPLE_CALL).model_copy(update={"workflow": boom.name})
-    with clock.frozen("2025-02-01"), db.transaction(e) as s:
-        calls.create(s.connection(), config, "admin-test")
-    cli("society", "import", write_csv(tmp_path / "soc.csv", societies(10)), now="2025-02-01")
-    cli("application", "import", CALL, write_csv(tmp_path / "apps.csv", applications(20)),
-        now=IMPORT_AT)
-    cli("advance", CALL, "submit", now=SUBMIT_AT)
     before = fingerprint(db_url)
     with clock.frozen(CLOSE_AT), pytest.raises(RuntimeError, match="crashed on A0007"):
-        engine.advance(e, CALL, "close_declaration", "admin-test")
+        engine.advance_in_tx(e, CALL, "close_declaration", "admin-test")
     assert fingerprint(db_url) == before
     # the applications before A0007 in the batch were decided, yet none of them moved
     assert moves_per_application(db_url, "close_declaration") == {}
     # without the broken application the same batch goes through
     others = [f"A{i:04d}" for i in range(1, 21) if f"A{i:04d}" != BOOM_ID]
     with clock.frozen(CLOSE_AT):
-        report = engine.advance(e, CALL, "close_declaration", "admin-test", only=others)
+        report = engine.advance_in_tx(e, CALL, "close_declaration", "admin-test", only=others)
     assert report.moved_total == 19
     e.dispose()

@@ -3,39 +3,13 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import fingerprint
 from sqlalchemy import select
+from worlds import advance, applications, fingerprint, score_assigned, societies, states, write_csv
 
 from lifecycle.core import clock, engine
-from lifecycle.core.db import make_engine, transaction
+from lifecycle.core.db import make_engine
 from lifecycle.core.machine import for_workflow
-from lifecycle.core.models import Application, Assignment
-
-
-def states(cli) -> dict[str, int]:
-    data = json.loads(cli("status", "2025-project", "--json").output)
-    return {s["state"]: s["count"] for s in data["states"]}
-
-
-def advance(cli, trigger, now, *extra, actor=None):
-    r = cli("advance", "2025-project", trigger, "--json", *extra, now=now, actor=actor)
-    return json.loads(r.output)
-
-
-def score_everything(db, quality):
-    """Every assigned expert returns a sheet; `quality(app_id)` sets the share of max points."""
-    from lifecycle.acts import reviewing
-
-    e = make_engine(db)
-    with transaction(e) as s:
-        conn = s.connection()
-        call = engine.load_call(conn, "2025-project")
-        pairs = conn.execute(select(Assignment.expert_id, Assignment.application_id)
-                             .where(Assignment.status == "assigned")).all()
-        sheets = [(ex, app, {c.id: round(c.max * quality(app), 1) for c in call.criteria})
-                  for ex, app in pairs]
-        reviewing.record_scores(conn, "2025-project", sheets, "expert-desk")
-    e.dispose()
+from lifecycle.core.models import Application
 
 
 def test_a_whole_year(small_call, tmp_path):
@@ -48,7 +22,7 @@ def test_a_whole_year(small_call, tmp_path):
     cli("review", "assign", "2025-project", "--per-application", "3", now="2025-04-08")
     assert advance(cli, "start_review", "2025-04-08")["moved"] == 20
     # applications A0001..A0010 are strong, the others weak
-    score_everything(cli.db, lambda app: 0.95 if int(app[1:]) <= 10 else 0.7)
+    score_assigned(cli.db, lambda app: 0.95 if int(app[1:]) <= 10 else 0.7)
     clock.set_now(None)
     assert advance(cli, "close_review", "2025-05-06T17:00")["moved"] == 20
     assert advance(cli, "rank", "2025-05-08")["moved"] == 20
@@ -61,8 +35,6 @@ def test_a_whole_year(small_call, tmp_path):
     assert {(m["to"], m["count"]) for m in r["moves"]} == {("awarded", 10), ("rejected", 10)}
     advance(cli, "fund", "2025-05-20")
     advance(cli, "open_assessment", "2025-10-01")
-    from conftest import write_csv
-
     grades = [{"application_id": f"A{i:04d}", "score": g} for i, g in
               zip(range(1, 11), [95, 90, 89.5, 80, 79.9, 70, 69.9, 50, 85, 75])]
     cli("assessment", "grades", "2025-project", write_csv(tmp_path / "grades.csv", grades),
@@ -104,8 +76,6 @@ def message_text(path: Path) -> str:
 
 def test_skip_reasons_are_grouped_and_dry_run_writes_nothing(small_call, tmp_path):
     cli = small_call
-    from conftest import applications, write_csv
-
     rows = applications(23)[20:]
     rows[0].update(id="B1", society_id="S009", requested_amount=999999)
     rows[1].update(id="B2", society_id="S009", summary="")
@@ -130,8 +100,6 @@ def test_window_closed_submit_is_skipped_with_reason(small_call):
 
 
 def test_formal_check_gives_written_reasons(small_call, tmp_path):
-    from conftest import societies, write_csv
-
     rows = societies(10)
     rows[0]["annual_inspection_passed"] = "否"
     rows[1]["penalty"] = "是"
@@ -148,8 +116,6 @@ def test_formal_check_gives_written_reasons(small_call, tmp_path):
 
 
 def test_drafts_lapse_and_one_per_society_per_category(small_call, tmp_path):
-    from conftest import write_csv
-
     dup = [{"id": "D1", "society_id": "S001", "category": "academic", "title": "再次申报",
             "requested_amount": 1000, "summary": "x"}]
     small_call("application", "import", "2025-project", write_csv(tmp_path / "d.csv", dup),
@@ -200,7 +166,7 @@ def test_every_illegal_trigger_is_refused_from_every_state_reached(small_call):
                     continue
                 before = fingerprint(cli.db)
                 with pytest.raises(engine.EngineError) as err:
-                    engine.advance(e, "2025-project", trigger, "admin", only=[app_id])
+                    engine.advance_in_tx(e, "2025-project", trigger, "admin", only=[app_id])
                 assert "can take" in str(err.value) and "possible now" in str(err.value)
                 assert fingerprint(cli.db) == before
                 refused_pairs.add((state, trigger))
@@ -208,7 +174,7 @@ def test_every_illegal_trigger_is_refused_from_every_state_reached(small_call):
     check_all()
     for trigger, now, actor in steps:
         clock.set_now(now)
-        engine.advance(e, "2025-project", trigger, actor)
+        engine.advance_in_tx(e, "2025-project", trigger, actor)
         check_all()
     e.dispose()
     assert ("draft", "close_review") in refused_pairs and ("eligible", "submit") in refused_pairs

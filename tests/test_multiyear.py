@@ -1,19 +1,18 @@
 """Two programme years with both workflows: last year's outcomes and stars change this year."""
 from __future__ import annotations
 
-from assessment_world import (
+from worlds import (
+    Cli,
     app_state,
     audit_events,
+    call_file,
     funded_project_call,
     grade_file,
     json_of,
     people,
-    project_toml,
     rated_star_call,
-    star_toml,
-    states_of,
+    states,
 )
-from conftest import Cli
 
 
 def _because(cli, app_id: str) -> str:
@@ -25,10 +24,11 @@ def _because(cli, app_id: str) -> str:
 def test_two_years_of_both_workflows(cli, tmp_path):
     people(cli, tmp_path, n_societies=5, n_experts=4)
     # year 1: projects of S001..S003; S001 fails its mid-term check and is terminated
-    p1, _ = funded_project_call(cli, tmp_path, ["S001", "S002", "S003"], project_toml(tmp_path))
+    p1, _ = funded_project_call(cli, tmp_path, ["S001", "S002", "S003"],
+                                call_file(tmp_path, checkpoints=True))
     cli("payments", "pay", p1, now="2025-05-25")
     # year 1: star rating; S002 3 stars, S003 4 stars, S004 2 stars
-    s1 = rated_star_call(cli, tmp_path, star_toml(tmp_path),
+    s1 = rated_star_call(cli, tmp_path, call_file(tmp_path, example="star"),
                          {"S002": 0.75, "S003": 0.85, "S004": 0.65}).id
     cli("advance", p1, "open_assessment", now="2025-09-01")
     cli("assessment", "grades", p1, grade_file(tmp_path, "m.csv", {
@@ -42,17 +42,17 @@ def test_two_years_of_both_workflows(cli, tmp_path):
     cli("advance", p1, "decide_outcome", now="2025-12-18")
     cli("advance", p1, "complete", now="2025-12-20")
     cli("payments", "pay", p1, now="2025-12-21")
-    assert states_of(cli, p1) == {"terminated": 1, "completed": 2}
+    assert states(cli, p1) == {"terminated": 1, "completed": 2}
     assert json_of(cli("status", p1, "--json"))["money"] == {
         "planned": 0, "due": 0, "paid": 10000 + 20000 + 18000, "withheld": 2000 + 10000,
         "to_recover": 10000}
 
     # year 2: the failure bars S001 from both calls; stars move; rewards follow the levels
     p2, _ = funded_project_call(cli, tmp_path, ["S001", "S002", "S004"],
-                                project_toml(tmp_path, "2026-project", years=1))
-    assert states_of(cli, p2) == {"ineligible": 1, "funded": 2}
+                                call_file(tmp_path, checkpoints=True, years=1))
+    assert states(cli, p2) == {"ineligible": 1, "funded": 2}
     assert _because(cli, f"{p2}-S001").startswith(f"society barred: project {p1}-S001")
-    s2 = rated_star_call(cli, tmp_path, star_toml(tmp_path, "2026-star", years=1),
+    s2 = rated_star_call(cli, tmp_path, call_file(tmp_path, example="star", years=1),
                          {"S001": 0.95, "S002": 0.85, "S003": 0.75, "S004": 0.45}).id
     assert _because(cli, f"{s2}-S001").startswith(f"society barred: project {p1}-S001")
     table = {r["society"]: (r["level"], r["change"], r["reward"])

@@ -3,8 +3,18 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from review_world import CALL, call_file, json_of
-from test_objections import file_objection, proposed, state_of
+from worlds import (
+    CALL,
+    applications,
+    call_data,
+    call_file,
+    eligible_call,
+    experts,
+    file_objection,
+    json_of,
+    proposed,
+    state_of,
+)
 
 from lifecycle.core import callconfig
 
@@ -47,17 +57,15 @@ def test_titles_are_escaped_in_the_page(cli, tmp_path):
 
 
 def test_publish_before_the_decision_is_refused(cli, tmp_path):
-    from review_world import app_rows, expert_rows, world
-
-    world(cli, tmp_path, expert_rows(8), app_rows(2))
+    eligible_call(cli, tmp_path, experts(8), applications(2, ("academic",)))
     r = cli("notice", "publish", CALL, "--html", tmp_path / "n.html", ok=False)
     assert r.exit_code == 1 and "has not opened: propose first" in r.output
     assert not (tmp_path / "n.html").exists()
 
 
 def test_working_days_skip_weekends_and_holidays(cli, tmp_path):
-    call = call_file(tmp_path, calendar={"notice_working_days": True, "notice_days": 5,
-                                         "holidays": [datetime(2025, 5, 12).date()]})
+    call = call_file(tmp_path, {"calendar": {"notice_working_days": True, "notice_days": 5,
+                                             "holidays": [datetime(2025, 5, 12).date()]}})
     # opened Saturday 2025-05-10: Mon 12 is a holiday, so Tue 13 .. Mon 19 are the 5 days
     r = proposed(cli, tmp_path, call=call, publish_at="2025-05-10T10:00")
     assert "runs until 2025-05-19 (ends 2025-05-20 00:00:00)" in r.output
@@ -72,7 +80,7 @@ def test_working_days_skip_weekends_and_holidays(cli, tmp_path):
 
 
 def test_notice_end_counts_calendar_or_working_days():
-    data = callconfig.load(call_file.__globals__["EXAMPLE_CALL"]).model_dump()
+    data = call_data()
     data["calendar"].update(notice_working_days=True, notice_days=5,
                             holidays=["2025-10-01", "2025-10-02", "2025-10-03"])
     c = callconfig.from_dict(data)

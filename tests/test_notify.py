@@ -4,20 +4,15 @@ from __future__ import annotations
 import json
 from email import message_from_bytes, policy
 
-from conftest import fingerprint
 from sqlalchemy import select
-from test_deadlines import advance, audit_rows
+from worlds import advance, audit_rows, fingerprint, listing
 
 from lifecycle.core import clock
 from lifecycle.core.db import make_engine, transaction
 from lifecycle.core.models import Notification
-from notifications import outbox
+from notifications import delivery, queue
 from notifications.channels import FileChannel, build, message_id
 from notifications.render import render
-
-
-def listing(cli, *args: str, now: str | None = None) -> list[dict]:
-    return json.loads(cli("notify", "list", "--json", *args, now=now).output)
 
 
 def test_send_delivers_each_message_once_and_audits_it(small_call, tmp_path):
@@ -89,7 +84,7 @@ def _claim_all(db: str, now: str) -> list:
     """What a sender does first: record the attempt (status sending) and commit."""
     e = make_engine(db)
     with transaction(e) as s:
-        rows = outbox.claim(s.connection(), 100, clock.parse(now))
+        rows = delivery.claim(s.connection(), 100, clock.parse(now))
     e.dispose()
     return rows
 
@@ -132,7 +127,7 @@ def test_enqueue_is_deduplicated(small_call):
     e = make_engine(cli.db)
     with transaction(e) as s:
         row = s.connection().execute(select(Notification.__table__)).first()
-        outbox.enqueue(s.connection(), [outbox.Message(
+        queue.enqueue(s.connection(), [queue.Message(
             row.kind, row.recipient_kind, row.recipient_id, row.recipient, row.language,
             row.dedupe_key, row.context, row.call_id, row.application_id)])
     with e.connect() as conn:

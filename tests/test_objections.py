@@ -2,31 +2,18 @@
 no award while one is open, upheld (rejected or back to review) and dismissed."""
 from __future__ import annotations
 
-from conftest import fingerprint
-from review_world import CALL, app_rows, assignments, call_file, expert_rows, json_of, score, world
-
-
-def proposed(cli, tmp_path, call=None, n_apps: int = 6, publish_at: str = "2025-05-10T10:00"):
-    """Six applications reviewed, ranked, all proposed, and the notice published."""
-    world(cli, tmp_path, expert_rows(8), app_rows(n_apps, categories=("academic", "policy")),
-          call=call)
-    cli("review", "assign", CALL, "--per-application", "3", now="2025-04-08")
-    cli("advance", CALL, "start_review", now="2025-04-08")
-    score(cli, tmp_path, {(x, a): 90 for a, xs in assignments(cli).items() for x in xs})
-    cli("advance", CALL, "close_review", now="2025-05-07")
-    cli("advance", CALL, "rank", now="2025-05-08")
-    cli("advance", CALL, "propose", now="2025-05-09")
-    return cli("notice", "publish", CALL, "--html", tmp_path / "notice.html", now=publish_at)
-
-
-def state_of(cli, app: str) -> str:
-    return json_of(cli("show", app, "--json"))["application"]["state"]
-
-
-def file_objection(cli, app, now, by="王明", contact="13800000000", reason="预算与往年重复",
-                   *extra, ok=True):
-    return cli("objection", "file", app, "--by", by, "--contact", contact, "--reason", reason,
-               *extra, now=now, ok=ok)
+from worlds import (
+    CALL,
+    applications,
+    call_file,
+    eligible_call,
+    experts,
+    file_objection,
+    fingerprint,
+    json_of,
+    proposed,
+    state_of,
+)
 
 
 def test_a_call_with_objections_upheld_and_dismissed(cli, tmp_path):
@@ -99,7 +86,7 @@ def test_named_objections_only_and_only_during_the_notice(cli, tmp_path):
 
 
 def test_objection_before_the_notice_is_refused(cli, tmp_path):
-    world(cli, tmp_path, expert_rows(8), app_rows(2))
+    eligible_call(cli, tmp_path, experts(8), applications(2, ("academic",)))
     r = file_objection(cli, "A0001", "2025-04-10", ok=False)
     assert r.exit_code == 1 and "A0001 is eligible; objections are filed against" in r.output
 
@@ -114,7 +101,7 @@ def test_dismissed_during_the_notice_goes_back_to_notice_then_awarded(cli, tmp_p
 
 
 def test_upheld_goes_back_to_review_when_the_call_says_so(cli, tmp_path):
-    call = call_file(tmp_path, review={"upheld_objection": "review"})
+    call = call_file(tmp_path, {"review": {"upheld_objection": "review"}})
     proposed(cli, tmp_path, call=call)
     file_objection(cli, "A0003", "2025-05-12")
     r = cli("objection", "resolve", "1", "--uphold", "--reason", "scores need a second look",
@@ -146,7 +133,7 @@ def test_upheld_goes_back_to_review_when_the_call_says_so(cli, tmp_path):
 
 
 def test_bad_objection_setting_in_the_call_file_is_refused(cli, tmp_path):
-    path = call_file(tmp_path, review={"upheld_objection": "maybe"})
+    path = call_file(tmp_path, {"review": {"upheld_objection": "maybe"}})
     r = cli("call", "create", path, ok=False)
     assert r.exit_code == 1 and "field review.upheld_objection" in r.output
     assert json_of(cli("call", "list", "--json")) == []

@@ -1,16 +1,16 @@
 """A terminated or failed project bars its society from the next N calls, with the reason shown."""
 from __future__ import annotations
 
-from assessment_world import (
+from worlds import (
     app_state,
+    assess_checkpoint,
+    call_file,
     funded_project_call,
-    grade_file,
     json_of,
     people,
-    project_toml,
-    states_of,
+    states,
+    write_csv,
 )
-from conftest import write_csv
 
 
 def _declare(cli, tmp_path, call_file, societies):
@@ -30,21 +30,19 @@ def _declare(cli, tmp_path, call_file, societies):
 
 def test_ineligibility_carries_into_the_next_calls_and_then_ends(cli, tmp_path):
     people(cli, tmp_path, n_societies=4, n_experts=4)
-    bar_one = {"bar_calls_after_failure = 2": "bar_calls_after_failure = 1"}
+    bar_one = {"assessment": {"bar_calls_after_failure": 1}}
     call_id, _ = funded_project_call(cli, tmp_path, ["S001", "S002", "S003"],
-                                     project_toml(tmp_path, replace=bar_one))
-    cli("advance", call_id, "open_assessment", now="2025-06-01")
-    cli("assessment", "grades", call_id, grade_file(tmp_path, "g.csv", {
-        f"{call_id}-S001": 50, f"{call_id}-S002": 85, f"{call_id}-S003": 60}), now="2025-09-20")
-    cli("advance", call_id, "assess", now="2025-09-20")
+                                     call_file(tmp_path, bar_one, checkpoints=True))
+    assess_checkpoint(cli, tmp_path, call_id, {
+        f"{call_id}-S001": 50, f"{call_id}-S002": 85, f"{call_id}-S003": 60})
     cli("outcome", "override", f"{call_id}-S003", "--to", "continue",
         "--reason", "force majeure", now="2025-09-21")
     cli("advance", call_id, "decide_outcome", now="2025-09-22")
-    assert states_of(cli, call_id) == {"continued": 2, "terminated": 1}
+    assert states(cli, call_id) == {"continued": 2, "terminated": 1}
 
-    nxt = _declare(cli, tmp_path, project_toml(tmp_path, "2026-project", years=1),
+    nxt = _declare(cli, tmp_path, call_file(tmp_path, checkpoints=True, years=1),
                    ["S001", "S002", "S003", "S004"])
-    assert states_of(cli, nxt) == {"eligible": 2, "ineligible": 2}
+    assert states(cli, nxt) == {"eligible": 2, "ineligible": 2}
     d = app_state(cli, f"{nxt}-S001")
     why = [h for h in d["history"] if h["action"] == "close_declaration"][0]["payload"]["because"]
     assert why == [f"society barred: project {call_id}-S001 of call {call_id} was terminated "
@@ -57,25 +55,23 @@ def test_ineligibility_carries_into_the_next_calls_and_then_ends(cli, tmp_path):
     assert prof["barred_from_next_project_call"] is None  # one call only: served in 2026
     assert [a["id"] for a in prof["applications"]] == [f"{call_id}-S001", f"{nxt}-S001"]
 
-    later = _declare(cli, tmp_path, project_toml(tmp_path, "2027-project", years=2),
+    later = _declare(cli, tmp_path, call_file(tmp_path, checkpoints=True, years=2),
                      ["S001", "S003"])
-    assert states_of(cli, later) == {"eligible": 2}
+    assert states(cli, later) == {"eligible": 2}
 
 
 def test_the_default_bar_lasts_two_calls_and_society_show_says_so(cli, tmp_path):
     people(cli, tmp_path, n_societies=2, n_experts=4)
-    call_id, _ = funded_project_call(cli, tmp_path, ["S001", "S002"], project_toml(tmp_path))
-    cli("advance", call_id, "open_assessment", now="2025-06-01")
-    cli("assessment", "grades", call_id, grade_file(tmp_path, "g.csv", {
-        f"{call_id}-S001": 40, f"{call_id}-S002": 95}), now="2025-09-20")
-    cli("advance", call_id, "assess", now="2025-09-20")
-    cli("advance", call_id, "decide_outcome", now="2025-09-22")
+    call_id, _ = funded_project_call(cli, tmp_path, ["S001", "S002"],
+                                     call_file(tmp_path, checkpoints=True))
+    assess_checkpoint(cli, tmp_path, call_id, {f"{call_id}-S001": 40, f"{call_id}-S002": 95},
+                      decided="2025-09-22")
     out = cli("society", "show", "S001").output
     assert "barred from the next project call" in out and "was terminated" in out
-    first = _declare(cli, tmp_path, project_toml(tmp_path, "2026-project", years=1), ["S001"])
-    second = _declare(cli, tmp_path, project_toml(tmp_path, "2027-project", years=2), ["S001"])
-    third = _declare(cli, tmp_path, project_toml(tmp_path, "2028-project", years=3), ["S001"])
-    assert [states_of(cli, c) for c in (first, second, third)] == [
+    first = _declare(cli, tmp_path, call_file(tmp_path, checkpoints=True, years=1), ["S001"])
+    second = _declare(cli, tmp_path, call_file(tmp_path, checkpoints=True, years=2), ["S001"])
+    third = _declare(cli, tmp_path, call_file(tmp_path, checkpoints=True, years=3), ["S001"])
+    assert [states(cli, c) for c in (first, second, third)] == [
         {"ineligible": 1}, {"ineligible": 1}, {"eligible": 1}]
     d = app_state(cli, f"{second}-S001")
     assert any("society barred: project 2025-project-S001" in why

@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 import pytest
-from assessment_world import (
+from worlds import (
     app_state,
+    assess_checkpoint,
     audit_events,
+    call_file,
     funded_project_call,
-    grade_file,
     json_of,
     people,
-    project_toml,
 )
 
 from lifecycle.core import engine
@@ -21,13 +21,10 @@ def assessed(cli, tmp_path):
     """Four projects graded 95, 72, 60, 60 at the mid-term check and assessed."""
     people(cli, tmp_path, n_societies=4, n_experts=4)
     call_id, _ = funded_project_call(cli, tmp_path, ["S001", "S002", "S003", "S004"],
-                                     project_toml(tmp_path))
+                                     call_file(tmp_path, checkpoints=True))
     cli("payments", "pay", call_id, now="2025-05-25")
-    cli("advance", call_id, "open_assessment", now="2025-06-01")
     ids = [f"{call_id}-S00{i}" for i in (1, 2, 3, 4)]
-    cli("assessment", "grades", call_id,
-        grade_file(tmp_path, "g.csv", dict(zip(ids, (95, 72, 60, 60)))), now="2025-09-20")
-    cli("advance", call_id, "assess", now="2025-09-20")
+    assess_checkpoint(cli, tmp_path, call_id, dict(zip(ids, (95, 72, 60, 60))))
     return call_id, ids
 
 
@@ -39,8 +36,8 @@ def test_an_override_without_a_reason_is_refused(cli, assessed):
     assert r.exit_code == 1 and "an override needs a reason" in r.output
     # the engine itself refuses too: the reason is a condition of the move
     e = make_engine(cli.db)
-    rep = engine.advance(e, call_id, "override_outcome", "admin-test", only=[ids[2]],
-                         options={"outcome": "continue"})
+    rep = engine.advance_in_tx(e, call_id, "override_outcome", "admin-test", only=[ids[2]],
+                               options={"outcome": "continue"})
     e.dispose()
     assert rep.moved_total == 0
     assert rep.skipped_ids == {ids[2]: "an override needs a reason (--reason)"}

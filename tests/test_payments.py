@@ -1,19 +1,21 @@
 """Payment plans: instalments with dates and conditions, or one payment after completion."""
 from __future__ import annotations
 
-from assessment_world import (
+from datetime import datetime
+
+from worlds import (
     app_state,
+    assess_checkpoint,
     audit_events,
+    call_file,
     funded_project_call,
-    grade_file,
     json_of,
     people,
-    project_toml,
 )
 
-from lifecycle.acts.payments import split
+from lifecycle.rules.payments import split
 
-AFTER = {'mode = "instalments"': 'mode = "after_completion"'}
+AFTER = {"payments": {"mode": "after_completion"}}
 
 
 def test_split_adds_up_and_gives_the_rounding_to_the_last():
@@ -24,17 +26,14 @@ def test_split_adds_up_and_gives_the_rounding_to_the_last():
 def test_single_payment_after_completion(cli, tmp_path):
     people(cli, tmp_path, n_societies=2, n_experts=4)
     call_id, _ = funded_project_call(cli, tmp_path, ["S001", "S002"],
-                                     project_toml(tmp_path, replace=AFTER))
+                                     call_file(tmp_path, AFTER, checkpoints=True))
     a = f"{call_id}-S001"
     assert json_of(cli("status", call_id, "--json"))["money"]["planned"] == 40000
     r = cli("payments", "pay", call_id, now="2025-06-01", ok=False)
     assert r.exit_code == 1 and "no instalment of 2025-project is due for payment" in r.output
     for checkpoint_day in ("2025-09-20", "2025-12-16"):
-        cli("advance", call_id, "open_assessment", now=checkpoint_day)
-        cli("assessment", "grades", call_id, grade_file(tmp_path, "g.csv", {
-            a: 91, f"{call_id}-S002": 75}), now=checkpoint_day)
-        cli("advance", call_id, "assess", now=checkpoint_day)
-        cli("advance", call_id, "decide_outcome", now=checkpoint_day)
+        assess_checkpoint(cli, tmp_path, call_id, {a: 91, f"{call_id}-S002": 75},
+                          opened=checkpoint_day, graded=checkpoint_day, decided=checkpoint_day)
     assert json_of(cli("status", call_id, "--json"))["money"]["due"] == 0
     cli("advance", call_id, "complete", now="2025-12-20")
     d = app_state(cli, a)
@@ -53,11 +52,9 @@ def test_single_payment_after_completion(cli, tmp_path):
 
 def test_an_instalment_with_a_date_waits_for_it(cli, tmp_path):
     people(cli, tmp_path, n_societies=1, n_experts=4)
-    dated = {'label = "首期 first instalment"\npercent = 50\nrelease = "award"':
-             'label = "首期 first instalment"\npercent = 50\nrelease = "award"\n'
-             'due = 2025-07-01T00:00:00'}
+    dated = {"payments": {"instalments": {0: {"due": datetime(2025, 7, 1)}}}}
     call_id, _ = funded_project_call(cli, tmp_path, ["S001"],
-                                     project_toml(tmp_path, replace=dated))
+                                     call_file(tmp_path, dated, checkpoints=True))
     r = cli("payments", "pay", call_id, now="2025-06-30", ok=False)
     assert r.exit_code == 1
     r = cli("payments", "pay", call_id, now="2025-07-01")

@@ -4,20 +4,23 @@ from __future__ import annotations
 import random
 from datetime import datetime, timedelta
 
-from conftest import EXAMPLE_CALL, fingerprint
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from openpyxl import load_workbook
-from review_world import CALL, app_rows, assignments, call_file, expert_rows, json_of, score, world
+from worlds import (
+    CALL,
+    call_config,
+    call_file,
+    fingerprint,
+    json_of,
+    reviewed,
+)
 
-from lifecycle.acts.ranking import Aggregate, Entry, aggregate, aggregates, cut, normalise
-from lifecycle.core import callconfig
+from lifecycle.rules.ranking import Aggregate, Entry, aggregate, aggregates, cut, normalise
 
 
 def config(**review):
-    data = callconfig.load(EXAMPLE_CALL).model_dump()
-    data["review"].update(review)
-    return callconfig.from_dict(data)
+    return call_config({"review": review})
 
 
 # --- aggregation ------------------------------------------------------------------------
@@ -157,18 +160,6 @@ def test_ranking_is_stable_under_reordering_of_rows(rows, rnd, leftover):
 
 # --- through the CLI --------------------------------------------------------------------
 
-def reviewed(cli, tmp_path, totals_of, n_apps=6, call=None, per=3):
-    world(cli, tmp_path, expert_rows(8), app_rows(n_apps, categories=("academic", "policy")),
-          call=call)
-    cli("review", "assign", CALL, "--per-application", str(per), now="2025-04-08")
-    cli("advance", CALL, "start_review", now="2025-04-08")
-    got = assignments(cli)
-    score(cli, tmp_path, {(x, a): totals_of(a, k) for a, xs in got.items()
-                          for k, x in enumerate(xs)})
-    cli("advance", CALL, "close_review", now="2025-05-07")
-    return got
-
-
 def test_flagged_application_blocks_ranking_until_a_panel_decision(cli, tmp_path):
     def totals(app, k):
         if app == "A0003":
@@ -222,7 +213,7 @@ def test_rank_table_json_and_xlsx(cli, tmp_path):
 
 
 def test_normalised_call_ranks_with_normalised_totals(cli, tmp_path):
-    path = call_file(tmp_path, review={"normalise": True, "drop_extremes_from": 5})
+    path = call_file(tmp_path, {"review": {"normalise": True, "drop_extremes_from": 5}})
     reviewed(cli, tmp_path, lambda app, k: 60 + 5 * int(app[1:]) - 10 * k, call=path)
     data = json_of(cli("rank", CALL, "--json"))
     assert data["normalised"] is True

@@ -3,9 +3,20 @@ from __future__ import annotations
 
 import json
 
-from conftest import EXAMPLE_CALL, fingerprint
 from sqlalchemy import select
-from test_deadlines import advance, audit_rows, db_rows, deadlines, run_due, score
+from worlds import (
+    advance,
+    applications,
+    audit_rows,
+    call_file,
+    db_rows,
+    deadlines,
+    fingerprint,
+    run_due,
+    score_assigned,
+    societies,
+    write_csv,
+)
 
 from lifecycle.core.models import Notification
 
@@ -45,7 +56,7 @@ def test_review_reminders_go_only_to_experts_with_missing_scores(small_call):
                                 .where(Notification.kind == "review_assigned"))
           if e == "E001"]
     assert e1
-    score(cli.db, "2025-project", skip={("E001", a) for a in e1})
+    score_assigned(cli.db, skip={("E001", a) for a in e1})
     (f,) = run_due(cli, "2025-05-04")
     assert f["kind"] == "reviews_due:remind:3d" and f["reminders"] == 1
     ((expert, app, ctx, key),) = reminders(cli.db, "remind_review")
@@ -65,13 +76,9 @@ def test_missed_reminders_are_skipped_with_an_audit_note(small_call):
 
 
 def test_offsets_come_from_the_call(cli, tmp_path):
-    text = EXAMPLE_CALL.read_text(encoding="utf-8")
-    custom = tmp_path / "call.toml"
-    custom.write_text(text + "\n[reminders]\ndeclaration_closes = [2, 0.5]\nreviews_due = []\n",
-                      encoding="utf-8")
+    custom = call_file(tmp_path, {"reminders": {"declaration_closes": [2, 0.5],
+                                                "reviews_due": []}})
     cli("call", "create", custom, now="2025-02-01")
-    from conftest import applications, societies, write_csv
-
     cli("society", "import", write_csv(tmp_path / "s.csv", societies(2)), now="2025-02-01")
     cli("application", "import", "2025-project", write_csv(tmp_path / "a.csv", applications(3)),
         now="2025-03-10")
@@ -82,9 +89,7 @@ def test_offsets_come_from_the_call(cli, tmp_path):
 
 
 def test_bad_reminder_settings_are_refused_naming_the_field(cli, tmp_path):
-    bad = tmp_path / "bad.toml"
-    bad.write_text(EXAMPLE_CALL.read_text(encoding="utf-8")
-                   + "\n[reminders]\nreviews_due = [3, -1]\n", encoding="utf-8")
+    bad = call_file(tmp_path, {"reminders": {"reviews_due": [3, -1]}}, name="bad.toml")
     before = fingerprint(cli.db)
     r = cli("call", "create", bad, ok=False)
     assert r.exit_code == 1

@@ -3,12 +3,20 @@ from __future__ import annotations
 
 from collections import Counter, deque
 
-from conftest import fingerprint
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from review_world import CALL, app_rows, assignments, expert_rows, json_of, world
+from worlds import (
+    CALL,
+    applications,
+    assignments,
+    eligible_call,
+    experts,
+    fingerprint,
+    json_of,
+    score,
+)
 
-from lifecycle.acts.assignment import Applicant, Reviewer, conflict_of, plan
+from lifecycle.rules.assignment import Applicant, Reviewer, conflict_of, plan
 
 
 def audit_actions(cli, action: str) -> list[dict]:
@@ -18,10 +26,10 @@ def audit_actions(cli, action: str) -> list[dict]:
 
 def test_no_conflicted_expert_is_ever_assigned(cli, tmp_path):
     # societies(n) gives S00i the institution Inst{i % 4}
-    experts = expert_rows(9, E001={"societies": "S001"}, E002={"conflict_societies": "S002"},
+    pool = experts(9, E001={"societies": "S001"}, E002={"conflict_societies": "S002"},
                           E003={"institution": "Inst3"}, E004={"conflict_institutions": "Inst0"})
-    apps = app_rows(6, A0005={"excluded_experts": "E005;E006"})
-    world(cli, tmp_path, experts, apps)
+    apps = applications(6, ("academic",), A0005={"excluded_experts": "E005;E006"})
+    eligible_call(cli, tmp_path, pool, apps)
     r = json_of(cli("review", "assign", CALL, "--per-application", "3", "--json",
                     now="2025-04-08"))
     assert r["assigned"] == 18 and r["applications"] == 6
@@ -39,9 +47,10 @@ def test_no_conflicted_expert_is_ever_assigned(cli, tmp_path):
 
 
 def test_disciplines_are_matched_where_possible(cli, tmp_path):
-    experts = expert_rows(10, **{f"E00{i}": {"disciplines": "物理;化学"} for i in (1, 2, 3)})
-    apps = app_rows(4, A0001={"discipline": "物理"}, A0002={"discipline": "物理"})
-    world(cli, tmp_path, experts, apps)
+    pool = experts(10, **{f"E00{i}": {"disciplines": "物理;化学"} for i in (1, 2, 3)})
+    apps = applications(4, ("academic",), A0001={"discipline": "物理"},
+                        A0002={"discipline": "物理"})
+    eligible_call(cli, tmp_path, pool, apps)
     r = json_of(cli("review", "assign", CALL, "--per-application", "3", "--max-load", "2",
                     "--json", now="2025-04-08"))
     got = assignments(cli)
@@ -50,7 +59,7 @@ def test_disciplines_are_matched_where_possible(cli, tmp_path):
 
 
 def test_load_is_balanced_and_never_over_the_limit(cli, tmp_path):
-    world(cli, tmp_path, expert_rows(8), app_rows(10))
+    eligible_call(cli, tmp_path, experts(8), applications(10, ("academic",)))
     r = json_of(cli("review", "assign", CALL, "--per-application", "3", "--json",
                     now="2025-04-08"))
     loads = Counter(x for xs in assignments(cli).values() for x in xs)
@@ -59,7 +68,7 @@ def test_load_is_balanced_and_never_over_the_limit(cli, tmp_path):
 
 
 def test_refuses_and_assigns_nothing_when_load_limit_is_too_low(cli, tmp_path):
-    world(cli, tmp_path, expert_rows(8), app_rows(10))
+    eligible_call(cli, tmp_path, experts(8), applications(10, ("academic",)))
     before = fingerprint(cli.db)
     r = cli("review", "assign", CALL, "--per-application", "3", "--max-load", "3",
             ok=False, now="2025-04-08")
@@ -71,8 +80,8 @@ def test_refuses_and_assigns_nothing_when_load_limit_is_too_low(cli, tmp_path):
 
 def test_refusal_names_the_short_application_and_why(cli, tmp_path):
     # every expert but two belongs to S001, so A0001 can get only two
-    experts = expert_rows(6, **{f"E00{i}": {"societies": "S001"} for i in range(1, 5)})
-    world(cli, tmp_path, experts, app_rows(3))
+    pool = experts(6, **{f"E00{i}": {"societies": "S001"} for i in range(1, 5)})
+    eligible_call(cli, tmp_path, pool, applications(3, ("academic",)))
     before = fingerprint(cli.db)
     r = cli("review", "assign", CALL, "--per-application", "3", ok=False, now="2025-04-08")
     assert r.exit_code == 1
@@ -83,7 +92,7 @@ def test_refusal_names_the_short_application_and_why(cli, tmp_path):
 
 
 def test_same_seed_same_result_and_dry_run_writes_nothing(cli, tmp_path):
-    world(cli, tmp_path, expert_rows(12), app_rows(10))
+    eligible_call(cli, tmp_path, experts(12), applications(10, ("academic",)))
     before = fingerprint(cli.db)
     runs = {seed: [json_of(cli("review", "assign", CALL, "--seed", str(seed), "--dry-run",
                                "--json", now="2025-04-08"))["pairs"] for _ in range(2)]
@@ -96,7 +105,7 @@ def test_same_seed_same_result_and_dry_run_writes_nothing(cli, tmp_path):
 
 
 def test_running_assign_again_only_fills_what_is_missing(cli, tmp_path):
-    world(cli, tmp_path, expert_rows(12), app_rows(6))
+    eligible_call(cli, tmp_path, experts(12), applications(6, ("academic",)))
     cli("review", "assign", CALL, "--per-application", "3", now="2025-04-08")
     first = assignments(cli)
     r = json_of(cli("review", "assign", CALL, "--per-application", "3", "--json",
@@ -112,8 +121,8 @@ def test_running_assign_again_only_fills_what_is_missing(cli, tmp_path):
 
 
 def test_recuse_then_reassign_with_the_same_checks(cli, tmp_path):
-    experts = expert_rows(8, E007={"societies": "S001"})
-    world(cli, tmp_path, experts, app_rows(4))
+    pool = experts(8, E007={"societies": "S001"})
+    eligible_call(cli, tmp_path, pool, applications(4, ("academic",)))
     cli("review", "assign", CALL, "--per-application", "3", "--max-load", "3", now="2025-04-08")
     cli("advance", CALL, "start_review", now="2025-04-08")
     got = assignments(cli)
@@ -152,9 +161,7 @@ def test_recuse_then_reassign_with_the_same_checks(cli, tmp_path):
 
 
 def test_reassign_refuses_an_expert_who_returned_scores(cli, tmp_path):
-    from review_world import score
-
-    world(cli, tmp_path, expert_rows(8), app_rows(2))
+    eligible_call(cli, tmp_path, experts(8), applications(2, ("academic",)))
     cli("review", "assign", CALL, "--per-application", "3", now="2025-04-08")
     cli("advance", CALL, "start_review", now="2025-04-08")
     who = assignments(cli)["A0001"][0]
@@ -254,9 +261,7 @@ def test_every_application_gets_its_count_or_nothing_is_assigned(case):
 
 
 def test_a_recused_experts_scores_no_longer_count(cli, tmp_path):
-    from review_world import score
-
-    world(cli, tmp_path, expert_rows(8), app_rows(2))
+    eligible_call(cli, tmp_path, experts(8), applications(2, ("academic",)))
     cli("review", "assign", CALL, "--per-application", "3", now="2025-04-08")
     cli("advance", CALL, "start_review", now="2025-04-08")
     xs = assignments(cli)["A0001"]

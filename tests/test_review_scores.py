@@ -7,26 +7,24 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import ROOT, Cli, fingerprint, write_csv
 from openpyxl import Workbook, load_workbook
-from review_world import (
+from worlds import (
     CALL,
     CRITERIA,
-    app_rows,
+    ROOT,
+    Cli,
+    applications,
     assignments,
-    expert_rows,
+    call_file,
+    eligible_call,
+    experts,
+    fingerprint,
+    in_review,
     json_of,
     score,
     sheet_row,
-    world,
+    write_csv,
 )
-
-
-def in_review(cli, tmp_path, n_apps: int = 4, n_experts: int = 6, per: int = 3) -> dict:
-    world(cli, tmp_path, expert_rows(n_experts), app_rows(n_apps))
-    cli("review", "assign", CALL, "--per-application", str(per), now="2025-04-08")
-    cli("advance", CALL, "start_review", now="2025-04-08")
-    return assignments(cli)
 
 
 def reviews(cli, app: str) -> dict[str, dict]:
@@ -133,7 +131,7 @@ def test_correction_only_by_reimport_audited_with_old_and_new(cli, tmp_path):
 
 
 def test_scores_are_refused_once_the_application_is_ranked(cli, tmp_path):
-    got = in_review(cli, tmp_path, n_apps=2)
+    got = in_review(cli, tmp_path, apps=applications(2, ("academic",)))
     score(cli, tmp_path, {(x, a): 85 for a, xs in got.items() for x in xs})
     cli("advance", CALL, "close_review", now="2025-05-07")
     cli("advance", CALL, "rank", now="2025-05-08")
@@ -160,10 +158,10 @@ def test_two_processes_importing_at_once_never_lose_a_score(pg_url, tmp_path):
     """Two real `starfund review import` processes, different experts' sheets, same call."""
     cli = Cli(pg_url)
     cli("init")
-    got = in_review(cli, tmp_path, n_apps=30, n_experts=10, per=4)
-    experts = sorted({x for xs in got.values() for x in xs})
+    got = in_review(cli, tmp_path, experts(10), applications(30, ("academic",)), per=4)
+    panel = sorted({x for xs in got.values() for x in xs})
     files = []
-    for half, name in ((experts[0::2], "a.csv"), (experts[1::2], "b.csv")):
+    for half, name in ((panel[0::2], "a.csv"), (panel[1::2], "b.csv")):
         rows = [sheet_row(x, a, 60 + (int(a[1:]) + int(x[1:])) % 40)
                 for a, xs in sorted(got.items()) for x in xs if x in half]
         files.append(write_csv(tmp_path / name, rows))
@@ -187,16 +185,11 @@ def test_two_processes_importing_at_once_never_lose_a_score(pg_url, tmp_path):
 
 
 def test_criteria_of_a_category_replace_the_calls(cli, tmp_path):
-    from review_world import call_file
-
-    path = call_file(tmp_path)
-    text = path.read_text(encoding="utf-8").replace(
-        'budget = 600_000\n',
-        'budget = 600_000\ncriteria = [{ id = "value", name = "决策价值", max = 60, weight = 60 },'
-        ' { id = "method", name = "方法", max = 40, weight = 40 }]\n', 1)
-    path.write_text(text, encoding="utf-8")
-    world(cli, tmp_path, expert_rows(6), app_rows(2, categories=("academic", "policy")),
-          call=path)
+    path = call_file(tmp_path, {"categories": {1: {"criteria": [
+        {"id": "value", "name": "决策价值", "max": 60, "weight": 60},
+        {"id": "method", "name": "方法", "max": 40, "weight": 40}]}}})
+    eligible_call(cli, tmp_path, experts(6),
+                  applications(2, ("academic", "policy"), per_society=1), call=path)
     cli("review", "assign", CALL, "--per-application", "3", now="2025-04-08")
     cli("advance", CALL, "start_review", now="2025-04-08")
     got = assignments(cli)

@@ -6,34 +6,20 @@ seconds ahead, and wait for the processes with bounded polling.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
 from datetime import timedelta
 from pathlib import Path
 
-from conftest import Cli
+from processes import spawn
+from smtp_server import Inbox, free_port, serve
 from sqlalchemy import func, select, text, update
-from test_deadlines import advance, audit_rows, drafts, make_call, people, states
-from test_smtp import Inbox, free_port, start
+from worlds import Cli, advance, audit_rows, call_closing, drafts, overdue_call, people, states
 
 from lifecycle.core import clock
 from lifecycle.core.db import make_engine
 from lifecycle.core.models import Call, Deadline, Notification
-
-STARFUND = str(Path(sys.executable).parent / "starfund")
-
-
-def spawn(db: str, log: Path, *extra: str, **env_extra: str) -> subprocess.Popen:
-    """`starfund scheduler run` on the wall clock (unless STARFUND_NOW is given in env_extra)."""
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("STARFUND_NOW", "STARFUND_FAULT_PAUSE_IN", "STARFUND_FAULT_MARKER")}
-    env.update(env_extra)
-    return subprocess.Popen([STARFUND, "--db", db, "scheduler", "run", "--sync-every", "1",
-                             "--drain-every", "0.5", *extra],
-                            stdout=subprocess.DEVNULL, stderr=log.open("w"), env=env)
 
 
 def wait_for(what, timeout: float = 45.0, procs: list[subprocess.Popen] = ()) -> None:
@@ -70,7 +56,7 @@ def near_call(cli: Cli, tmp_path: Path, call_id: str, seconds: int, n: int = 5,
               submit: int | None = None):
     now = clock.now()
     closes = now + timedelta(seconds=seconds)
-    make_call(cli.db, call_id, closes, opens=now - timedelta(days=1))
+    call_closing(cli.db, call_id, closes, opens=now - timedelta(days=1))
     drafts(cli, tmp_path, call_id, n)
     only = [x for i in range(1, (submit or n) + 1) for x in ("--only", f"{call_id}-A{i:03d}")]
     advance(cli, "submit", now.isoformat(), *only, call=call_id)
@@ -78,7 +64,7 @@ def near_call(cli: Cli, tmp_path: Path, call_id: str, seconds: int, n: int = 5,
 
 
 def test_scheduler_run_fires_two_near_deadlines_and_stops_on_sigterm(cli, tmp_path):
-    people(cli, tmp_path)
+    people(cli, tmp_path, 10, 8)
     closes1 = near_call(cli, tmp_path, "near1", 8, submit=4)    # one draft will lapse
     log, mail = tmp_path / "scheduler.log", tmp_path / "mail"
     proc = spawn(cli.db, log, "--outbox", str(mail))
@@ -121,12 +107,12 @@ def test_scheduler_run_fires_two_near_deadlines_and_stops_on_sigterm(cli, tmp_pa
 def test_three_workers_fire_every_deadline_and_deliver_every_message_once(pg_url, tmp_path):
     cli = Cli(pg_url)
     cli("init")
-    people(cli, tmp_path)
+    people(cli, tmp_path, 10, 8)
     calls = [f"w{i}" for i in range(6)]
     for i, call_id in enumerate(calls):
         near_call(cli, tmp_path, call_id, 5 + i % 3)
     inbox, port = Inbox(), free_port()
-    server = start(inbox, port)
+    server = serve(inbox, port)
     logs = [tmp_path / f"worker{i}.log" for i in range(3)]
     procs = [spawn(pg_url, log, "--channel", "smtp", "--smtp-host", "127.0.0.1", "--smtp-port",
                    str(port)) for log in logs]
@@ -162,11 +148,8 @@ def test_three_workers_fire_every_deadline_and_deliver_every_message_once(pg_url
 
 def test_scheduler_run_backoff_is_the_first_retry_delay_of_firings_and_deliveries(cli, tmp_path):
     """--backoff used to be accepted and ignored: the runner always waited 60 s."""
-    people(cli, tmp_path, n_soc=3, n_exp=2)
-    now = clock.now()
-    make_call(cli.db, "bad", now - timedelta(hours=1), opens=now - timedelta(days=30))
-    drafts(cli, tmp_path, "bad", 2, now=(now - timedelta(days=1)).isoformat())
-    advance(cli, "submit", (now - timedelta(days=1)).isoformat(), call="bad")  # 2 messages queued
+    people(cli, tmp_path, 3, 2)
+    now = overdue_call(cli, tmp_path, "bad", 2)                # 2 messages queued
     e = make_engine(cli.db)
     with e.begin() as conn:                                # the call no longer validates: firing fails
         good = conn.execute(select(Call.config).where(Call.id == "bad")).scalar()

@@ -21,18 +21,14 @@ deadline has fired and every message gone out exactly once.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import time
-from datetime import timedelta
-from pathlib import Path
 
 import pytest
-from conftest import Cli, _need_pg, _new_pg_database
+from processes import spawn
 from sqlalchemy import func, select
-from test_deadlines import advance, audit_rows, db_rows, drafts, make_call, people
-from test_scheduler_run import spawn
+from worlds import Cli, audit_rows, db_rows, overdue_call, people
 
 from lifecycle.core import clock
 from lifecycle.core.models import Deadline, Notification
@@ -43,25 +39,9 @@ STOP_WITHIN = 10.0
 
 
 @pytest.fixture
-def phase_dbs(tmp_path: Path):
+def phase_dbs(new_db):
     """One new database per phase, of the backend under test."""
-    if os.environ.get("STARFUND_TEST_BACKEND", "sqlite") == "postgres":
-        _need_pg()
-        made = [_new_pg_database() for _ in PHASES]
-        yield dict(zip(PHASES, (url for url, _ in made)))
-        for _, drop in made:
-            drop()
-    else:
-        yield {p: str(tmp_path / f"{p}.db") for p in PHASES}
-
-
-def due_work(cli: Cli, tmp_path: Path, call_id: str, n: int = 3) -> None:
-    """A call whose declaration closed an hour ago with n submitted drafts: due deadlines, n mails."""
-    now = clock.now()
-    make_call(cli.db, call_id, now - timedelta(hours=1), opens=now - timedelta(days=30))
-    before = (now - timedelta(days=1)).isoformat()
-    drafts(cli, tmp_path, call_id, n, now=before)
-    advance(cli, "submit", before, call=call_id)
+    return {p: new_db(p) for p in PHASES}
 
 
 def unfinished(db: str) -> tuple[int, int]:
@@ -78,7 +58,7 @@ def test_a_signal_stops_the_runner_within_seconds_and_leaves_nothing_claimed(pha
     clis = {p: Cli(url) for p, url in phase_dbs.items()}
     for cli in clis.values():
         cli("init")
-        people(cli, tmp_path, n_soc=4, n_exp=2)
+        people(cli, tmp_path, 4, 2)
     took: dict[str, list[float]] = {p: [] for p in PHASES}
     for run, sig in enumerate(SIGNALS):
         logs = {p: tmp_path / f"{p}{run}.log" for p in PHASES}
@@ -86,7 +66,7 @@ def test_a_signal_stops_the_runner_within_seconds_and_leaves_nothing_claimed(pha
         procs: dict[str, subprocess.Popen] = {}
         try:
             for p in PHASES:
-                due_work(clis[p], tmp_path, f"{p}{run}")
+                overdue_call(clis[p], tmp_path, f"{p}{run}")
                 hook = {} if p == "idle" else {"STARFUND_FAULT_PAUSE_IN": p,
                                                "STARFUND_FAULT_MARKER": str(markers[p])}
                 procs[p] = spawn(clis[p].db, logs[p], "--outbox", str(tmp_path / f"mail-{p}"),

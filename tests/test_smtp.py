@@ -1,81 +1,21 @@
 """Delivery through a real SMTP server (aiosmtpd) on loopback, started by the test."""
 from __future__ import annotations
 
-import socket
-from email import message_from_bytes, policy
-
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
-from conftest import EXAMPLE_CALL, applications, societies, write_csv
-from test_deadlines import advance, audit_rows
-from test_notify import listing
-
-
-class Inbox:
-    """An aiosmtpd handler that keeps every message it accepts; rejects addresses in `refuse`.
-
-    While `busy` is true it answers MAIL with a temporary 451.
-    """
-
-    def __init__(self, refuse: tuple[str, ...] = ()) -> None:
-        self.messages: list = []
-        self.refuse = refuse
-        self.busy = False
-
-    async def handle_MAIL(self, server, session, envelope, address, mail_options):
-        if self.busy:
-            return "451 4.3.2 try again later"
-        envelope.mail_from = address
-        envelope.mail_options.extend(mail_options)
-        return "250 OK"
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        if address in self.refuse:
-            return "550 5.1.1 no such mailbox"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope):
-        msg = message_from_bytes(envelope.content, policy=policy.default)
-        self.messages.append((envelope.rcpt_tos, msg))
-        return "250 Message accepted"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start(inbox: Inbox, port: int, **kw) -> Controller:
-    c = Controller(inbox, hostname="127.0.0.1", port=port, **kw)
-    c.start()
-    return c
+from smtp_server import Inbox, free_port, login_only, serve, smtp_args
+from worlds import audit_rows, listing, submitted
 
 
 @pytest.fixture
 def bilingual_call(cli, tmp_path):
-    """The small call with society S002 writing in English."""
-    socs = societies(4)
-    for s in socs:
-        s["language"] = "en" if s["id"] == "S002" else "zh"
-    cli("call", "create", EXAMPLE_CALL, now="2025-02-01")
-    cli("society", "import", write_csv(tmp_path / "soc.csv", socs), now="2025-02-01")
-    cli("application", "import", "2025-project",
-        write_csv(tmp_path / "apps.csv", applications(10)), now="2025-03-10")
-    advance(cli, "submit", "2025-03-20")
-    return cli
-
-
-def smtp_args(port: int) -> list[str]:
-    return ["--channel", "smtp", "--smtp-host", "127.0.0.1", "--smtp-port", str(port)]
+    """The small call with society S002 writing in English: 10 applications submitted."""
+    return submitted(cli, tmp_path, 10, languages={"S002": "en"})
 
 
 def test_messages_arrive_with_subject_recipient_language_and_body(bilingual_call):
     cli = bilingual_call
     inbox, port = Inbox(), free_port()
-    server = start(inbox, port)
+    server = serve(inbox, port)
     try:
         r = cli("notify", "send", *smtp_args(port), now="2025-03-20T10:00")
     finally:
@@ -104,7 +44,7 @@ def test_server_down_then_back_retries_and_delivers_once(bilingual_call):
         "pending", 1, "2025-03-20 10:01:00")
     assert "ConnectionRefusedError" in first["last_error"]
     assert {(n["status"], n["attempts"], n["last_error"]) for n in rest} == {("pending", 0, "")}
-    server = start(inbox, port)
+    server = serve(inbox, port)
     try:
         r = cli("notify", "send", *smtp_args(port), now="2025-03-20T10:00:30")
         assert "9 sent" in r.output and len(inbox.messages) == 9  # the first is backing off
@@ -124,8 +64,8 @@ def test_server_down_then_back_retries_and_delivers_once(bilingual_call):
 def test_retries_stop_at_the_limit_then_failed_and_listed(bilingual_call):
     cli = bilingual_call
     inbox, port = Inbox(), free_port()
-    inbox.busy = True                                          # 451 to every MAIL
-    server = start(inbox, port)
+    inbox.temp = "MAIL"                                        # 451 to every MAIL
+    server = serve(inbox, port)
     try:
         times = ["2025-03-20T10:00", "2025-03-20T10:01", "2025-03-20T10:03"]
         for now in times:
@@ -137,7 +77,7 @@ def test_retries_stop_at_the_limit_then_failed_and_listed(bilingual_call):
         assert "451" in failed[0]["last_error"]
         out = cli("notify", "list", "--failed").output
         assert "failed" in out and "totals: 10 failed" in out
-        inbox.busy = False
+        inbox.temp = None
         cli("notify", "retry", now="2025-03-20T12:00")
         r = cli("notify", "send", *smtp_args(port), now="2025-03-20T12:00")
     finally:
@@ -148,7 +88,7 @@ def test_retries_stop_at_the_limit_then_failed_and_listed(bilingual_call):
 def test_a_rejected_address_fails_at_once(bilingual_call):
     cli = bilingual_call
     inbox, port = Inbox(refuse=("s1@example.org",)), free_port()
-    server = start(inbox, port)
+    server = serve(inbox, port)
     try:
         r = cli("notify", "send", *smtp_args(port), now="2025-03-20T10:00")
     finally:
@@ -160,13 +100,9 @@ def test_a_rejected_address_fails_at_once(bilingual_call):
 
 def test_login_password_only_from_the_environment(bilingual_call, monkeypatch):
     cli = bilingual_call
-
-    def auth(server, session, envelope, mechanism, data):
-        ok = isinstance(data, LoginPassword) and (data.login, data.password) == (b"kexie", b"s3cret")
-        return AuthResult(success=ok)
-
     inbox, port = Inbox(), free_port()
-    server = start(inbox, port, authenticator=auth, auth_require_tls=False)
+    server = serve(inbox, port, authenticator=login_only("kexie", "s3cret"),
+                   auth_require_tls=False)
     try:
         monkeypatch.delenv("STARFUND_SMTP_PASSWORD", raising=False)
         r = cli("notify", "send", *smtp_args(port), "--smtp-user", "kexie", ok=False)
@@ -193,12 +129,10 @@ def test_starttls_verifies_the_server_and_then_logs_in(bilingual_call, tmp_path,
     tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     tls.load_cert_chain(cert, key)
 
-    def auth(server, session, envelope, mechanism, data):
-        return AuthResult(success=(data.login, data.password) == (b"kexie", b"s3cret"))
-
     cli = bilingual_call
     inbox, port = Inbox(), free_port()
-    server = start(inbox, port, tls_context=tls, require_starttls=True, authenticator=auth)
+    server = serve(inbox, port, tls_context=tls, require_starttls=True,
+                   authenticator=login_only("kexie", "s3cret"))
     args = [*smtp_args(port), "--smtp-starttls", "--smtp-user", "kexie"]
     monkeypatch.setenv("STARFUND_SMTP_PASSWORD", "s3cret")
     try:

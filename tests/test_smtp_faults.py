@@ -10,120 +10,13 @@
 """
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
-from email import message_from_bytes, policy
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP
-from conftest import EXAMPLE_CALL, applications, fingerprint, societies, write_csv
-from test_deadlines import advance, audit_rows
-from test_notify import listing
-from test_smtp import free_port, smtp_args
+from smtp_server import Inbox, free_port, serve, smtp_args
+from worlds import audit_rows, fingerprint, listing, submitted
 
 from notifications.channels import message_id
-
-
-class Faulty:
-    """An aiosmtpd handler that keeps what it accepts and misbehaves as told.
-
-    temp:     "greeting", "MAIL", "RCPT" or "DATA": answer 421/451/450/451 there.
-    greylist: addresses answered 450 at RCPT (while `temp` is "greylist").
-    refuse:   addresses answered 550 at RCPT, always.
-    hang_at:  "greeting", "MAIL", "RCPT" or "DATA": stop answering there until
-              `release` is set (only that session hangs; the server takes new
-              connections meanwhile); what was hung on is kept in `hung`.
-    drop:     this many times, take a message and close the connection before answering.
-    """
-
-    def __init__(self) -> None:
-        self.received: list = []
-        self.temp: str | None = None
-        self.greylist: set[str] = set()
-        self.refuse: set[str] = set()
-        self.hang_at: str | None = None
-        self.release = threading.Event()
-        self.hung: list[str] = []
-        self.drop = 0
-
-    async def hang(self, what: str) -> None:
-        self.hung.append(what)
-        while not self.release.is_set():
-            await asyncio.sleep(0.02)
-
-    async def handle_MAIL(self, server, session, envelope, address, mail_options):
-        if self.hang_at == "MAIL":
-            await self.hang(address)
-            return "451 4.3.0 lost"
-        if self.temp == "MAIL":
-            return "451 4.3.2 try again later"
-        envelope.mail_from = address
-        envelope.mail_options.extend(mail_options)
-        return "250 OK"
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        if self.hang_at == "RCPT":
-            await self.hang(address)
-            return "451 4.3.0 lost"
-        if address in self.refuse:
-            return "550 5.1.1 no such mailbox"
-        if self.temp == "RCPT" or (self.temp == "greylist" and address in self.greylist):
-            return "450 4.7.1 greylisted, try again later"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope):
-        msg = message_from_bytes(envelope.content, policy=policy.default)
-        if self.hang_at == "DATA":
-            await self.hang(msg["Message-ID"])
-            return "451 4.3.0 lost"     # the server lost it: re-sending it is right
-        if self.temp == "DATA":
-            return "451 4.3.0 queue full, try again later"
-        self.received.append((list(envelope.rcpt_tos), msg))
-        if self.drop:
-            self.drop -= 1
-            server.transport.close()        # took it, but the answer never leaves
-        return "250 Message accepted"
-
-    def ids(self) -> list[str]:
-        return [m["Message-ID"] for _, m in self.received]
-
-
-class _Session(SMTP):
-    """aiosmtpd's session, with a greeting the handler can refuse (421) or withhold."""
-
-    async def _handle_client(self) -> None:
-        handler = self.event_handler
-        if handler.temp == "greeting":
-            await self.push("421 4.3.2 too busy, try again later")
-            self.transport.close()
-            return
-        if handler.hang_at == "greeting":
-            await handler.hang("greeting")
-        await super()._handle_client()
-
-
-class _Controller(Controller):
-    def factory(self):
-        return _Session(self.handler, **self.SMTP_kwargs)
-
-
-def serve(handler: Faulty, port: int) -> Controller:
-    c = _Controller(handler, hostname="127.0.0.1", port=port)
-    c.start()
-    return c
-
-
-def make_call(cli, tmp_path, n: int):
-    """A call with n drafts (5 per society, societies s1, s2, ...) submitted: n messages queued."""
-    cli("call", "create", EXAMPLE_CALL, now="2025-02-01")
-    cli("society", "import", write_csv(tmp_path / "soc.csv", societies(4)), now="2025-02-01")
-    cli("application", "import", "2025-project",
-        write_csv(tmp_path / "apps.csv", applications(n)), now="2025-03-10")
-    advance(cli, "submit", "2025-03-20")
-    return cli
 
 
 def send(cli, port: int, now: str, *extra: str) -> dict:
@@ -139,14 +32,14 @@ def outcome(report: dict) -> tuple[int, ...]:
 @pytest.mark.parametrize("phase", ["connect refused", "greeting", "MAIL", "RCPT", "DATA"])
 def test_a_temporary_refusal_is_retried_wherever_it_comes_and_delivered_once(cli, tmp_path,
                                                                             phase):
-    make_call(cli, tmp_path, 10)
-    handler, port = Faulty(), free_port()
+    submitted(cli, tmp_path, 10)
+    handler, port = Inbox(), free_port()
     server = None if phase == "connect refused" else serve(handler, port)
     handler.temp = phase
     try:
         first = send(cli, port, "2025-03-20T10:00")
         rows = listing(cli)
-        assert handler.received == [] and {n["status"] for n in rows} == {"pending"}
+        assert handler.messages == [] and {n["status"] for n in rows} == {"pending"}
         if phase in ("connect refused", "greeting"):  # the server failed: the round ends
             assert outcome(first) == (0, 1, 0, 0, 9)
             assert sorted(n["attempts"] for n in rows) == [0] * 9 + [1]
@@ -170,8 +63,8 @@ def test_a_temporary_refusal_is_retried_wherever_it_comes_and_delivered_once(cli
 
 def test_mixed_answers_are_judged_per_recipient(cli, tmp_path):
     """s1 greylisted (450), s3 unknown (550), s2 and s4 accepted, all in one round."""
-    make_call(cli, tmp_path, 20)
-    handler, port = Faulty(), free_port()
+    submitted(cli, tmp_path, 20)
+    handler, port = Inbox(), free_port()
     handler.temp, handler.greylist, handler.refuse = "greylist", {"s1@example.org"}, \
         {"s3@example.org"}
     server = serve(handler, port)
@@ -189,8 +82,8 @@ def test_mixed_answers_are_judged_per_recipient(cli, tmp_path):
     finally:
         server.stop()
     assert len(handler.ids()) == len(set(handler.ids())) == 15          # each exactly once
-    assert {len(to) for to, _ in handler.received} == {1}               # one recipient each
-    assert {to[0] for to, _ in handler.received} == {
+    assert {len(to) for to, _ in handler.messages} == {1}               # one recipient each
+    assert {to[0] for to, _ in handler.messages} == {
         "s1@example.org", "s2@example.org", "s4@example.org"}
 
 
@@ -198,8 +91,8 @@ def test_mixed_answers_are_judged_per_recipient(cli, tmp_path):
 
 @pytest.mark.parametrize("phase", ["greeting", "MAIL", "RCPT", "DATA"])
 def test_a_hung_server_costs_one_timeout_per_round(cli, tmp_path, monkeypatch, phase):
-    make_call(cli, tmp_path, 20)
-    handler, port = Faulty(), free_port()
+    submitted(cli, tmp_path, 20)
+    handler, port = Inbox(), free_port()
     server = serve(handler, port)
     handler.hang_at = phase
     if phase == "MAIL":                     # the timeout from the environment, the rest by option
@@ -250,8 +143,8 @@ def test_a_hung_server_costs_one_timeout_per_round(cli, tmp_path, monkeypatch, p
 
 def test_a_connection_lost_after_the_text_leaves_the_message_in_doubt_not_resent(cli, tmp_path):
     """The server took the first message but the connection broke before its answer."""
-    make_call(cli, tmp_path, 20)
-    handler, port = Faulty(), free_port()
+    submitted(cli, tmp_path, 20)
+    handler, port = Inbox(), free_port()
     handler.drop = 1
     server = serve(handler, port)
     try:
@@ -268,7 +161,7 @@ def test_a_connection_lost_after_the_text_leaves_the_message_in_doubt_not_resent
 
 
 def test_a_bad_timeout_is_refused_and_changes_nothing(cli, tmp_path):
-    make_call(cli, tmp_path, 10)
+    submitted(cli, tmp_path, 10)
     before = fingerprint(cli.db)
     for bad in ("0", "-1", "soon"):
         r = cli("notify", "send", *smtp_args(free_port()), "--smtp-timeout", bad, ok=False)

@@ -12,42 +12,29 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from conftest import applications, experts, fingerprint, societies, write_csv
 from openpyxl import Workbook, load_workbook
-from review_world import CALL, CRITERIA, app_rows, assignments, expert_rows, score, world
+from worlds import (
+    CALL,
+    CRITERIA,
+    applications,
+    db_rows,
+    experts,
+    in_review,
+    refused,
+    score,
+    societies,
+    write_csv,
+)
 
 from lifecycle.core import tabular
 
 EVIL = '=HYPERLINK("http://evil.example/x","click me")'
 
 
-def refused(cli, *args, now="2025-03-10") -> str:
-    """The command fails with one error line naming the problem, and the database is unchanged."""
-    before = fingerprint(cli.db)
-    r = cli(*args, ok=False, now=now)
-    assert r.exit_code == 1, r.output
-    assert fingerprint(cli.db) == before, "a refused input changed the database"
-    assert "Traceback" not in r.output
-    return r.output
-
-
 def one_line(out: str) -> str:
     lines = [x for x in out.splitlines() if x.strip()]
     assert len(lines) == 1, out
     return lines[0]
-
-
-def db_rows(cli, sql: str) -> list[tuple]:
-    from sqlalchemy import text
-
-    from lifecycle.core.db import make_engine
-
-    e = make_engine(cli.db)
-    try:
-        with e.connect() as conn:
-            return [tuple(r) for r in conn.execute(text(sql))]
-    finally:
-        e.dispose()
 
 
 def xlsx(path: Path, rows: list[list], merge: tuple[str, ...] = ()) -> Path:
@@ -64,13 +51,10 @@ def xlsx(path: Path, rows: list[list], merge: tuple[str, ...] = ()) -> Path:
 # --- 5. written spreadsheets never carry live formulas ----------------------------------
 
 def _in_review_with_evil_title(cli, tmp_path):
-    apps = app_rows(4)
+    apps = applications(4, ("academic",))
     apps[0]["title"] = EVIL
     apps[1]["title"] = "-5 ways to @win +more"
-    world(cli, tmp_path, expert_rows(6), apps)
-    cli("review", "assign", CALL, "--per-application", "3", now="2025-04-08")
-    cli("advance", CALL, "start_review", now="2025-04-08")
-    return assignments(cli)
+    return in_review(cli, tmp_path, apps=apps)
 
 
 def test_score_sheet_title_is_inert_text_and_the_sheet_round_trips(cli, tmp_path):
@@ -193,7 +177,8 @@ def test_csv_in_the_encodings_chinese_offices_save(small_call, tmp_path, encodin
         w.writeheader()
         w.writerows(rows)
     small_call("society", "import", path, now="2025-03-10")
-    got = dict(db_rows(small_call, "SELECT id, name FROM societies WHERE id IN ('S011', 'S012')"))
+    got = dict(db_rows(small_call.db,
+                       "SELECT id, name FROM societies WHERE id IN ('S011', 'S012')"))
     assert got == {"S011": "北京市物理学会", "S012": "上海市化学化工学会（筹）"}
 
 
@@ -207,7 +192,7 @@ def test_undecodable_csv_is_refused_and_a_declared_encoding_is_used(small_call, 
     assert "unknown encoding 'nonsense-8'" in refused(small_call, "society", "import", path)
     monkeypatch.setenv("STARFUND_ENCODING", "latin-1")
     small_call("society", "import", path, now="2025-03-10")
-    assert db_rows(small_call, "SELECT name FROM societies WHERE id = 'S900'") == \
+    assert db_rows(small_call.db, "SELECT name FROM societies WHERE id = 'S900'") == \
         [("Société de physique",)]
 
 
@@ -236,7 +221,7 @@ def test_office_style_xlsx_is_read_whole(small_call, tmp_path):
     path = xlsx(tmp_path / "wps.xlsx", rows)
     _wrong_dimension(path, "A1:I3")  # claims 2 data rows; there are 10
     small_call("application", "import", CALL, path, now="2025-03-10")
-    got = db_rows(small_call, "SELECT id, title_en, discipline, requested_amount FROM "
+    got = db_rows(small_call.db, "SELECT id, title_en, discipline, requested_amount FROM "
                               "applications WHERE id LIKE 'N%' ORDER BY id")
     assert len(got) == 10
     assert got[0] == ("N001", "2025-03-02 00:00:00", "2026", 20000)
@@ -376,7 +361,7 @@ def test_expert_and_application_text_is_clean(small_call, tmp_path):
     apps[0]["title"], apps[1]["summary"] = "标题", "第一段\r\n第二段"  # line breaks: summary only
     small_call("application", "import", CALL, write_csv(tmp_path / "b.csv", apps),
                now="2025-03-10")
-    fields = db_rows(small_call, "SELECT fields FROM applications WHERE id = 'NA0022'")[0][0]
+    fields = db_rows(small_call.db, "SELECT fields FROM applications WHERE id = 'NA0022'")[0][0]
     fields = json.loads(fields) if isinstance(fields, str) else fields
     assert fields["summary"] == "第一段\n第二段"
 
@@ -393,5 +378,5 @@ def test_encoding_option_beats_the_environment(small_call, tmp_path, monkeypatch
     path.write_bytes("id,name,email\nS901,Société de chimie,c@example.org\n".encode("latin-1"))
     monkeypatch.setenv("STARFUND_ENCODING", "nonsense-8")
     small_call("society", "import", path, "--encoding", "latin-1", now="2025-03-10")
-    assert db_rows(small_call, "SELECT name FROM societies WHERE id = 'S901'") == \
+    assert db_rows(small_call.db, "SELECT name FROM societies WHERE id = 'S901'") == \
         [("Société de chimie",)]

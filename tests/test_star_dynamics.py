@@ -1,16 +1,20 @@
 """Dynamic management of stars over the years: kept, raised, lowered, lost, revoked, barred."""
 from __future__ import annotations
 
-from assessment_world import (
+from worlds import (
     app_state,
+    assess_checkpoint,
     audit_events,
+    call_file,
+    funded_project_call,
     json_of,
     people,
     rated_star_call,
-    star_toml,
-    states_of,
+    societies,
+    star_rows,
+    states,
+    write_csv,
 )
-from conftest import societies, write_csv
 
 YEAR1 = {"S001": 0.95, "S002": 0.85, "S003": 0.75, "S004": 0.65, "S005": 0.55, "S006": 0.45,
          "S007": 0.65}
@@ -20,8 +24,8 @@ YEAR2 = {"S001": 0.85, "S002": 0.95, "S003": 0.75, "S004": 0.9, "S005": 0.9, "S0
 
 def test_two_years_of_stars(cli, tmp_path):
     people(cli, tmp_path, n_societies=8, n_experts=3)
-    first = rated_star_call(cli, tmp_path, star_toml(tmp_path), YEAR1)
-    assert states_of(cli, first.id) == {"starred": 6, "not_rated": 1}
+    first = rated_star_call(cli, tmp_path, call_file(tmp_path, example="star"), YEAR1)
+    assert states(cli, first.id) == {"starred": 6, "not_rated": 1}
 
     # between the ratings: a penalty (one by one, with reason) and a failed inspection (batch)
     r = cli("star", "revoke", "S005", "--kind", "penalty", "--reason", "", ok=False)
@@ -38,8 +42,8 @@ def test_two_years_of_stars(cli, tmp_path):
     assert json_of(cli("society", "show", "S004", "--json"))["star_history"][0]["end_reason"] \
         == "society did not pass the annual inspection (年检)"
 
-    second = rated_star_call(cli, tmp_path, star_toml(tmp_path, "2026-star", years=1), YEAR2)
-    assert states_of(cli, second.id) == {"starred": 4, "not_rated": 1, "ineligible": 2}
+    second = rated_star_call(cli, tmp_path, call_file(tmp_path, example="star", years=1), YEAR2)
+    assert states(cli, second.id) == {"starred": 4, "not_rated": 1, "ineligible": 2}
     why = {s: [h for h in app_state(cli, f"{second.id}-{s}")["history"]
                if h["action"] == "close_declaration"][0]["payload"]["because"][0]
            for s in ("S004", "S005")}
@@ -86,33 +90,28 @@ def test_two_years_of_stars(cli, tmp_path):
     # the bar of a revocation lasts one star call; a star cannot be revoked twice
     r = cli("star", "revoke", "S005", "--kind", "other", "--reason", "again", ok=False)
     assert r.exit_code == 1 and "S005 has no current star" in r.output
-    third = star_toml(tmp_path, "2027-star", years=2)
+    third = call_file(tmp_path, example="star", years=2)
     from lifecycle.core import callconfig
 
     cfg = callconfig.load(third)
     cli("call", "create", third, now="2027-06-01")
-    from assessment_world import star_rows
-
     cli("star", "declare", cfg.id, write_csv(tmp_path / "s3.csv", star_rows(cfg, {"S005": 0.9})),
         now="2027-06-05")
     cli("advance", cfg.id, "submit", now="2027-06-05")
     cli("advance", cfg.id, "close_declaration", now="2027-06-30T17:01")
-    assert states_of(cli, cfg.id) == {"eligible": 1}
+    assert states(cli, cfg.id) == {"eligible": 1}
     assert cli("audit", "verify").exit_code == 0
 
 
 def test_a_failed_project_bars_the_society_from_the_next_star_call(cli, tmp_path):
-    from assessment_world import funded_project_call, grade_file, project_toml
-
     people(cli, tmp_path, n_societies=2, n_experts=4)
-    call_id, _ = funded_project_call(cli, tmp_path, ["S001", "S002"], project_toml(tmp_path))
-    cli("advance", call_id, "open_assessment", now="2025-06-01")
-    cli("assessment", "grades", call_id, grade_file(tmp_path, "g.csv", {
-        f"{call_id}-S001": 30, f"{call_id}-S002": 95}), now="2025-06-01")
-    cli("advance", call_id, "assess", now="2025-06-01")
-    cli("advance", call_id, "decide_outcome", now="2025-06-01")
-    star = rated_star_call(cli, tmp_path, star_toml(tmp_path), {"S001": 0.9, "S002": 0.9})
-    assert states_of(cli, star.id) == {"ineligible": 1, "starred": 1}
+    call_id, _ = funded_project_call(cli, tmp_path, ["S001", "S002"],
+                                     call_file(tmp_path, checkpoints=True))
+    assess_checkpoint(cli, tmp_path, call_id, {f"{call_id}-S001": 30, f"{call_id}-S002": 95},
+                      graded="2025-06-01", decided="2025-06-01")
+    star = rated_star_call(cli, tmp_path, call_file(tmp_path, example="star"),
+                           {"S001": 0.9, "S002": 0.9})
+    assert states(cli, star.id) == {"ineligible": 1, "starred": 1}
     d = app_state(cli, f"{star.id}-S001")
     assert "was terminated" in [h for h in d["history"] if h["action"] == "close_declaration"][
         0]["payload"]["because"][0]

@@ -2,17 +2,19 @@
 from __future__ import annotations
 
 import pytest
-from assessment_world import (
+from worlds import (
+    ROOT,
+    STAR_CALL,
     app_state,
     audit_events,
+    call_file,
     json_of,
     people,
     rated_star_call,
     star_rows,
-    star_toml,
-    states_of,
+    states,
+    write_csv,
 )
-from conftest import ROOT, write_csv
 
 from lifecycle.core import callconfig
 
@@ -22,8 +24,8 @@ Q = {"S001": 0.95, "S002": 0.85, "S003": 0.6, "S004": 0.45}
 
 def test_a_star_call_end_to_end(cli, tmp_path):
     people(cli, tmp_path, n_societies=5, n_experts=3)
-    call = rated_star_call(cli, tmp_path, star_toml(tmp_path), Q)
-    assert states_of(cli, call.id) == {"starred": 3, "not_rated": 1}
+    call = rated_star_call(cli, tmp_path, call_file(tmp_path, example="star"), Q)
+    assert states(cli, call.id) == {"starred": 3, "not_rated": 1}
     table = {r["society"]: r for r in json_of(cli("stars", call.id, "--json"))}
     assert {s: (r["level"], r["total"], r["reward"], r["change"], r["status"])
             for s, r in table.items()} == {
@@ -59,7 +61,8 @@ def test_a_star_call_end_to_end(cli, tmp_path):
 
 def test_review_needs_enough_experts_and_checked_scores(cli, tmp_path):
     people(cli, tmp_path, n_societies=2, n_experts=3)
-    call = rated_star_call(cli, tmp_path, star_toml(tmp_path), {"S001": 0.9, "S002": 0.8},
+    call = rated_star_call(cli, tmp_path, call_file(tmp_path, example="star"),
+                           {"S001": 0.9, "S002": 0.8},
                            experts=("E001", "E002"), finish=False)
     r = json_of(cli("advance", call.id, "close_review", "--json", now="2025-08-16"))
     assert r["moved"] == 0 and r["skip_reasons"] == [{"reason": "2 of 3 expert reviews",
@@ -68,9 +71,9 @@ def test_review_needs_enough_experts_and_checked_scores(cli, tmp_path):
 
 def test_checked_scores_and_expert_weight_make_the_total(cli, tmp_path):
     people(cli, tmp_path, n_societies=1, n_experts=3)
-    call_file = star_toml(tmp_path)
-    call = callconfig.load(call_file)
-    cli("call", "create", call_file, now="2025-06-01")
+    path = call_file(tmp_path, example="star")
+    call = callconfig.load(path)
+    cli("call", "create", path, now="2025-06-01")
     cli("star", "declare", call.id, write_csv(tmp_path / "self.csv",
                                               star_rows(call, {"S001": 0.9})), now="2025-06-05")
     cli("advance", call.id, "submit", now="2025-06-05")
@@ -92,9 +95,9 @@ def test_checked_scores_and_expert_weight_make_the_total(cli, tmp_path):
 
 def test_a_bad_self_evaluation_is_refused_whole_with_rows_named(cli, tmp_path):
     people(cli, tmp_path, n_societies=3, n_experts=3)
-    call_file = star_toml(tmp_path)
-    call = callconfig.load(call_file)
-    cli("call", "create", call_file, now="2025-06-01")
+    path = call_file(tmp_path, example="star")
+    call = callconfig.load(path)
+    cli("call", "create", path, now="2025-06-01")
     rows = star_rows(call, {"S001": 0.9, "S002": 0.9, "S003": 0.9})
     rows[0]["self_score"] = 101          # row 2: IN1 max 100
     rows[1]["indicator"] = "IN9"         # row 3: unknown indicator (and IN2 missing for S001)
@@ -111,13 +114,14 @@ def test_a_bad_self_evaluation_is_refused_whole_with_rows_named(cli, tmp_path):
                      "(S001): no score for indicator(s) IN2",
                      "(S003): no score for indicator(s)"):
         assert expected in r.output, expected
-    assert states_of(cli, call.id) == {}
+    assert states(cli, call.id) == {}
     assert audit_events(cli, call=call.id, trigger="star_self_evaluation") == []
 
 
 def test_bad_checked_and_expert_files_are_refused(cli, tmp_path):
     people(cli, tmp_path, n_societies=2, n_experts=3, member={"E003": "S002"})
-    call = rated_star_call(cli, tmp_path, star_toml(tmp_path), {"S001": 0.9},
+    call = rated_star_call(cli, tmp_path, call_file(tmp_path, example="star"),
+                           {"S001": 0.9},
                            experts=("E001", "E002"), finish=False)
     rows = star_rows(call, {"S001": 0.9}, "checked_score")
     r = cli("star", "check", call.id, write_csv(tmp_path / "late.csv", rows), ok=False)
@@ -139,29 +143,29 @@ def test_bad_checked_and_expert_files_are_refused(cli, tmp_path):
     assert len(audit_events(cli, call=call.id, trigger="star_review")) == 2  # E001, E002 only
 
 
-@pytest.mark.parametrize("replace, message", [
-    ({"thresholds = { 5 = 900, 4 = 800": "thresholds = { 5 = 800, 4 = 900"},
+@pytest.mark.parametrize("patch, message", [
+    ({"star": {"thresholds": {"5": 800, "4": 900}}},
      "thresholds: 5 stars (800) must need more than 4 stars (900)"),
-    ({"  max = 100\n": "  max = 150\n"},
+    ({"star": {"capacities": {0: {"indicators": {0: {"max": 150}}}}}},
      "capacities: the indicators' maxima add up to 1050, not the scale 1000"),
-    ({"rewards = { 5 = 200_000, ": "rewards = { "}, "rewards: no reward for [5] star(s)"),
+    ({"star": {"rewards": {"5": None}}}, "rewards: no reward for [5] star(s)"),
 ])
-def test_bad_star_settings_are_refused_naming_the_field(tmp_path, replace, message):
+def test_bad_star_settings_are_refused_naming_the_field(tmp_path, patch, message):
     with pytest.raises(callconfig.ConfigError) as e:
-        callconfig.load(star_toml(tmp_path, replace=replace))
+        callconfig.load(call_file(tmp_path, patch, example="star"))
     assert message in str(e.value) and "field star" in str(e.value)
 
 
 def test_a_bad_star_call_file_is_refused_by_the_cli(cli, tmp_path):
-    r = cli("call", "create", star_toml(tmp_path, replace={
-        "validity_years = 2": "validity_years = 0"}), ok=False)
+    r = cli("call", "create", call_file(tmp_path, {"star": {"validity_years": 0}},
+                                       example="star"), ok=False)
     assert r.exit_code == 1 and "field star.validity_years" in r.output
     assert json_of(cli("call", "list", "--json")) == []
 
 
 def test_the_example_self_evaluation_and_the_sheet(cli, tmp_path):
     people(cli, tmp_path, n_societies=3, n_experts=3)
-    cli("call", "create", ROOT / "examples" / "star-call.toml", now="2025-06-01")
+    cli("call", "create", STAR_CALL, now="2025-06-01")
     r = cli("star", "declare", "2025-star", ROOT / "examples" / "star-self-evaluation.csv",
             now="2025-06-05")
     assert "3 drafts created (54 scores)" in r.output
@@ -173,7 +177,8 @@ def test_the_example_self_evaluation_and_the_sheet(cli, tmp_path):
 
 def test_objections_during_the_star_notice(cli, tmp_path):
     people(cli, tmp_path, n_societies=2, n_experts=3)
-    call = rated_star_call(cli, tmp_path, star_toml(tmp_path), {"S001": 0.9, "S002": 0.8},
+    call = rated_star_call(cli, tmp_path, call_file(tmp_path, example="star"),
+                           {"S001": 0.9, "S002": 0.8},
                            finish=False)
     cli("advance", call.id, "close_review", now="2025-08-15T17:01")
     cli("advance", call.id, "open_notice", now="2025-08-16")
@@ -186,7 +191,7 @@ def test_objections_during_the_star_notice(cli, tmp_path):
         now="2025-08-20")
     cli("objection", "resolve", str(ids["S002"]), "--dismiss", "--reason", "evidence is original",
         now="2025-08-25")  # after the notice ended: awarded at once
-    assert states_of(cli, call.id) == {"starred": 1, "rejected": 1}
+    assert states(cli, call.id) == {"starred": 1, "rejected": 1}
     table = json_of(cli("stars", call.id, "--json"))
     assert [(r["society"], r["level"]) for r in table] == [("S002", 4)]
     d = app_state(cli, f"{call.id}-S001")["application"]

@@ -5,7 +5,7 @@ import json
 from email import message_from_bytes, policy
 from pathlib import Path
 
-from test_deadlines import advance, run_due
+from worlds import advance, run_due
 
 
 def write(folder: Path, name: str, text: str) -> Path:

@@ -12,12 +12,26 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, select, update
+import click
+from sqlalchemy import Connection, bindparam, select, update
 
 from lifecycle.core import audit, clock, engine
-from lifecycle.core.callconfig import CallConfig
+from lifecycle.core.console import (
+    Env,
+    SafePath,
+    common,
+    echo,
+    emit_json,
+    encoding_option,
+    json_option,
+    run_import,
+    show_report,
+    table,
+)
 from lifecycle.core.models import Application, AssessmentRecord
 from lifecycle.core.tabular import ID_LIMIT, Column, InputError, as_float, read_table
+from lifecycle.rules.grades import grade_of, proposal_of
+from states.assessment import ASSESSED, ASSESSMENT_DUE
 
 MAX_REPORT_BYTES = 20 * 1024 * 1024
 OUTCOMES = ("continue", "adjust", "terminate")
@@ -35,23 +49,6 @@ class AssessmentError(engine.EngineError):
     pass
 
 
-def grade_of(call: CallConfig, score: float) -> str:
-    """The grade of a score by the call's thresholds (highest bound first; below all: fail)."""
-    for name, bound in sorted(call.assessment.grades.items(), key=lambda kv: -kv[1]):
-        if score >= bound:
-            return name
-    return call.assessment.fail_grade
-
-
-def proposal_of(call: CallConfig, grade: str | None) -> str:
-    """The outcome a grade proposes: continue, adjust (with the cut) or terminate."""
-    if grade in call.assessment.continue_grades:
-        return "continue"
-    if grade in call.assessment.adjust_grades:
-        return f"adjust -{call.assessment.adjust_grades[grade]:g}%"
-    return "terminate"
-
-
 def _app(conn: Connection, app_id: str) -> Any:
     app = conn.execute(select(Application.id, Application.call_id, Application.state,
                               Application.checkpoint).where(Application.id == app_id)).first()
@@ -64,7 +61,7 @@ def record_report(conn: Connection, app_id: str, path: str | Path, actor: str) -
     """Record the society's report for its current checkpoint (stored with its SHA-256)."""
     path = Path(path)
     app = _app(conn, app_id)
-    if app.state != "assessment_due":
+    if app.state != ASSESSMENT_DUE:
         raise AssessmentError(f"{app_id} is {app.state}, not awaiting a performance report "
                               "(open the assessment first: starfund advance CALL open_assessment)")
     if not path.is_file():
@@ -113,7 +110,7 @@ def import_grades(conn: Connection, call_id: str, path: str | Path, actor: str, 
         if a is None:
             problems.append(f"{source}: row {n}, column application_id: no application "
                             f"{v['application_id']!r} in {call_id}")
-        elif a.state != "assessment_due":
+        elif a.state != ASSESSMENT_DUE:
             problems.append(f"{source}: row {n}, column application_id: {a.id} is {a.state}, "
                             "not awaiting assessment")
         if not 0 <= v["score"] <= scale:
@@ -168,13 +165,14 @@ def proposals(conn: Connection, call_id: str) -> list[dict[str, Any]]:
              "proposed": proposal_of(call, r.assessment_grade), "granted": r.granted_amount}
             for r in conn.execute(select(Application.__table__)
                                   .where(Application.call_id == call_id,
-                                         Application.state == "assessed")
+                                         Application.state == ASSESSED)
                                   .order_by(Application.id))]
 
 
-def override(db: Engine, app_id: str, outcome: str, reason: str, actor: str,
+def override(conn: Connection, app_id: str, outcome: str, reason: str, actor: str,
              cut: float | None = None) -> engine.Report:
-    """Decide one assessed application otherwise than its grade proposes; the reason is required."""
+    """Decide one assessed application otherwise than its grade proposes; the reason is required.
+    Runs in the caller's transaction (`conn`)."""
     if outcome not in OUTCOMES:
         raise AssessmentError(f"outcome must be one of {', '.join(OUTCOMES)}, not {outcome!r}")
     if not (reason or "").strip():
@@ -182,12 +180,11 @@ def override(db: Engine, app_id: str, outcome: str, reason: str, actor: str,
                               "audit trail")
     if cut is not None and outcome != "adjust":
         raise AssessmentError("--cut only goes with --to adjust")
-    with db.connect() as conn:
-        app = _app(conn, app_id)
+    app = _app(conn, app_id)
     options: dict[str, Any] = {"outcome": outcome, "reason": reason.strip(), "override": True}
     if cut is not None:
         options["cut"] = cut
-    report = engine.advance(db, app.call_id, "override_outcome", actor, only=[app_id],
+    report = engine.advance(conn, app.call_id, "override_outcome", actor, only=[app_id],
                             options=options)
     if not report.moved_total:
         raise AssessmentError(f"{app_id} not overridden: "
@@ -204,3 +201,97 @@ def records(conn: Connection, app_id: str) -> list[dict[str, Any]]:
             for r in conn.execute(select(AssessmentRecord.__table__)
                                   .where(AssessmentRecord.application_id == app_id)
                                   .order_by(AssessmentRecord.id))]
+
+
+# --- commands: starfund assessment ..., starfund outcome override -------------------------------
+
+@click.group("assessment")
+def assessment_group() -> None:
+    """Performance assessment (绩效考核): reports, grades, proposed outcomes."""
+
+
+@assessment_group.command("report")
+@click.argument("app_id", metavar="APPLICATION")
+@click.option("--file", "file", required=True, type=SafePath(dir_okay=False),
+              help="The society's report (any file; stored with its SHA-256).")
+@json_option
+@common
+def assessment_report(env: Env, app_id: str, file: str) -> None:
+    """Record a society's performance report for its current checkpoint.
+
+    \b
+    Example:  starfund assessment report 2025-project-00001 --file midterm-00001.pdf
+    """
+    with env.engine.begin() as conn:
+        r = record_report(conn, app_id, file, env.actor)
+    if env.as_json:
+        return emit_json(r)
+    echo(f"report recorded for {r['application']} ({r['checkpoint']}): {r['file']}, "
+         f"{r['bytes']:,} bytes" + (f" - LATE (due {r['due']})" if r["late"] else ""))
+
+
+@assessment_group.command("grades")
+@click.argument("call_id", metavar="CALL")
+@click.argument("file", type=SafePath(dir_okay=False))
+@encoding_option
+@common
+def assessment_grades(env: Env, call_id: str, file: str, encoding: str | None) -> None:
+    """Import assessment grades of CALL's current checkpoint (all or nothing).
+
+    Columns: application_id, score; optional grader (several graders of one
+    application are averaged), comment. The grade follows from the call's scale.
+
+    \b
+    Example:  starfund assessment grades 2025-project grades-midterm.xlsx
+    """
+    r = run_import(env, import_grades, call_id, file, encoding=encoding)
+    per = ", ".join(f"{k} {v}" for k, v in r.items() if k not in ("graded", "rows"))
+    echo(f"grades: {r['graded']} applications graded from {r['rows']} rows ({per})")
+
+
+@assessment_group.command("outcomes")
+@click.argument("call_id", metavar="CALL")
+@json_option
+@common
+def assessment_outcomes(env: Env, call_id: str) -> None:
+    """The outcome each assessed application's grade proposes (confirm: advance decide_outcome).
+
+    \b
+    Example:  starfund assessment outcomes 2025-project
+    """
+    with env.engine.connect() as conn:
+        rows = proposals(conn, call_id)
+    if env.as_json:
+        return emit_json(rows)
+    table(f"{call_id}: proposed outcomes (confirm all: starfund advance {call_id} "
+          "decide_outcome; one otherwise: starfund outcome override)",
+          ["application", "society", "checkpoint", "score", "grade", "proposed", "granted"],
+          [[r["application"], r["society"], r["checkpoint"], r["score"], r["grade"],
+            r["proposed"], f"{r['granted'] or 0:,}"] for r in rows])
+
+
+@click.group("outcome")
+def outcome_group() -> None:
+    """Dynamic management (动态管理): override one application's outcome."""
+
+
+@outcome_group.command("override")
+@click.argument("app_id", metavar="APPLICATION")
+@click.option("--to", "outcome", required=True,
+              type=click.Choice(["continue", "adjust", "terminate"]), help="The outcome.")
+@click.option("--reason", required=True, help="Why (required; recorded in the audit trail).")
+@click.option("--cut", type=click.FloatRange(0, 100, min_open=True, max_open=True),
+              help="With --to adjust: percent cut of the remaining grant (default: the grade's).")
+@json_option
+@common
+def outcome_override(env: Env, app_id: str, outcome: str, reason: str,
+                     cut: float | None) -> None:
+    """Decide one assessed application otherwise than its grade proposes, with a reason.
+
+    \b
+    Example:  starfund outcome override 2025-project-00007 --to continue \\
+                --reason "report delayed by the venue closure; leadership group decision 2025-12-20"
+    """
+    with env.engine.begin() as conn:
+        report = override(conn, app_id, outcome, reason, env.actor, cut)
+    show_report(env, report)

@@ -3,10 +3,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import click
 from sqlalchemy import Connection, insert, select
 
 from lifecycle.core import audit, callconfig, clock
 from lifecycle.core.callconfig import CallConfig, ConfigError
+from lifecycle.core.console import Env, SafePath, common, echo, emit_json, json_option, table
 from lifecycle.core.machine import UnknownWorkflow, for_workflow
 from lifecycle.core.models import Call
 
@@ -43,3 +45,42 @@ def create_from_file(conn: Connection, path: str | Path, actor: str) -> CallConf
 def list_calls(conn: Connection) -> list[dict]:
     return [dict(r._mapping) for r in conn.execute(
         select(Call.id, Call.title, Call.workflow, Call.created_at).order_by(Call.created_at))]
+
+
+# --- commands: starfund call ... ----------------------------------------------------------
+
+@click.group("call")
+def call_group() -> None:
+    """Create and list calls (funding rounds)."""
+
+
+@call_group.command("create")
+@click.argument("file", type=SafePath(dir_okay=False))
+@common
+def call_create(env: Env, file: str) -> None:
+    """Create a call from a TOML file (see examples/call.toml).
+
+    \b
+    Example:  starfund call create examples/call.toml
+    """
+    with env.engine.begin() as conn:
+        config = create_from_file(conn, file, env.actor)
+    echo(f"call {config.id} created: {config.title} ({config.workflow}, "
+         f"{len(config.categories)} categories, budget {config.budget_total:,})")
+
+
+@call_group.command("list")
+@json_option
+@common
+def call_list(env: Env) -> None:
+    """List the calls.
+
+    \b
+    Example:  starfund call list --json
+    """
+    with env.engine.connect() as conn:
+        rows = list_calls(conn)
+    if env.as_json:
+        return emit_json(rows)
+    table("calls", ["id", "title", "workflow", "created"],
+          [[r["id"], r["title"], r["workflow"], r["created_at"]] for r in rows])

@@ -10,9 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import click
 from sqlalchemy import Connection, func, select
 
 from lifecycle.core import audit, engine
+from lifecycle.core.console import Env, SafePath, common, echo, encoding_option, run_import
 from lifecycle.core.models import Application, Society
 from lifecycle.core.tabular import (
     ID_LIMIT,
@@ -88,3 +90,28 @@ def import_applications(conn: Connection, call_id: str, path: str | Path,
     audit.record(conn, actor, [audit.Event("application_import", call_id, payload={
         "file": Path(path).name, "created": created})])
     return {"created": created}
+
+
+# --- commands: starfund application ... ------------------------------------------------------
+
+@click.group("application")
+def application_group() -> None:
+    """Applications (申报项目): import declarations."""
+
+
+@application_group.command("import")
+@click.argument("call_id", metavar="CALL")
+@click.argument("file", type=SafePath(dir_okay=False))
+@encoding_option
+@common
+def application_import(env: Env, call_id: str, file: str, encoding: str | None) -> None:
+    """Import declarations into CALL as drafts (all or nothing).
+
+    Columns: society_id, category, title, requested_amount; optional id,
+    title_en, discipline, summary, excluded_experts.
+
+    \b
+    Example:  starfund application import 2025-project declarations.xlsx
+    """
+    r = run_import(env, import_applications, call_id, file, encoding=encoding)
+    echo(f"applications: {r['created']} drafts created in {call_id}")

@@ -13,17 +13,16 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select
+import click
+from sqlalchemy import Connection, select
 
 from lifecycle.acts import objections
 from lifecycle.core import audit, clock, engine
 from lifecycle.core.callconfig import CallConfig
-from lifecycle.core.db import transaction
+from lifecycle.core.console import Env, OutputPath, common, echo, emit_json, json_option
 from lifecycle.core.models import Application, Society
 from notifications.render import environment
 from states import award
-
-LISTED = ("in_notice", "objection_raised")
 
 
 def period_text(call: CallConfig, language: str) -> str:
@@ -44,7 +43,7 @@ def context(conn: Connection, call: CallConfig, language: str) -> dict[str, Any]
         select(Application.id, Application.title, Application.title_en, Application.category,
                Application.granted_amount, Application.rank, Society.name, Society.name_en)
         .join(Society, Society.id == Application.society_id)
-        .where(Application.call_id == call.id, Application.state.in_(LISTED))
+        .where(Application.call_id == call.id, Application.state.in_(award.LISTED))
         .order_by(Application.category, Application.rank, Application.id)).all()
     times = [opened[r.id] for r in rows if r.id in opened]
     if times:  # the listed applications' own notice (later than the call's after a re-review)
@@ -73,26 +72,57 @@ def render(ctx: dict[str, Any], language: str) -> str:
     return env.get_template(f"{lang}/public_notice.html").render(ctx)
 
 
-def publish(db: Engine, call_id: str, path: str | Path, actor: str,
+def publish(conn: Connection, call_id: str, path: str | Path, actor: str,
             language: str | None = None) -> dict[str, Any]:
-    """Open the notice for proposed applications (if any are waiting) and write the HTML page."""
-    with db.connect() as conn:
-        call = engine.load_call(conn, call_id)
-        waiting = conn.execute(select(Application.id).where(
-            Application.call_id == call_id, Application.state == "proposed")).first()
+    """Open the notice for proposed applications (if any are waiting) and write the HTML page,
+    in the caller's transaction (`conn`): the opening and its page's audit event go together."""
+    call = engine.load_call(conn, call_id)
+    waiting = conn.execute(select(Application.id).where(
+        Application.call_id == call_id, Application.state == award.PROPOSED)).first()
     opened = 0
     if waiting is not None:
-        opened = engine.advance(db, call_id, "open_notice", actor).moved_total
+        opened = engine.advance(conn, call_id, "open_notice", actor).moved_total
     lang = language or call.language
-    with transaction(db) as s:
-        conn = s.connection()
-        ctx = context(conn, call, lang)
-        html = render(ctx, lang)
-        Path(path).write_text(html, encoding="utf-8")
-        audit.record(conn, actor, [audit.Event("notice_publish", call_id, payload={
-            "file": Path(path).name, "sha256": hashlib.sha256(html.encode()).hexdigest(),
-            "listed": len(ctx["items"]), "total": ctx["total"], "ends": ctx["ends"]})])
+    ctx = context(conn, call, lang)
+    html = render(ctx, lang)
+    Path(path).write_text(html, encoding="utf-8")
+    audit.record(conn, actor, [audit.Event("notice_publish", call_id, payload={
+        "file": Path(path).name, "sha256": hashlib.sha256(html.encode()).hexdigest(),
+        "listed": len(ctx["items"]), "total": ctx["total"], "ends": ctx["ends"]})])
     return {"call": call_id, "opened": opened, "listed": len(ctx["items"]),
             "total": ctx["total"], "ends": ctx["ends"], "last_day": ctx["last_day"],
             "file": str(path)}
 
+
+# --- commands: starfund notice ... -----------------------------------------------------------
+
+@click.group("notice")
+def notice_group() -> None:
+    """The public notice (公示) of the proposed list."""
+
+
+@notice_group.command("publish")
+@click.argument("call_id", metavar="CALL")
+@click.option("--html", "html", required=True, type=OutputPath(),
+              help="Where to write the notice page.")
+@click.option("--language", type=click.Choice(["zh", "en"]),
+              help="Template language [default: the call's].")
+@json_option
+@common
+def notice_publish(env: Env, call_id: str, html: str, language: str | None) -> None:
+    """Open the public notice for the proposed applications and write it as an HTML page.
+
+    Proposed applications enter the notice (open_notice) if they have not yet;
+    the page lists them per category with amounts, the objection channel and
+    the end date. Publishing again re-renders the page.
+
+    \b
+    Example:  starfund notice publish 2025-project --html notice.html
+    """
+    with env.engine.begin() as conn:
+        r = publish(conn, call_id, html, env.actor, language)
+    if env.as_json:
+        return emit_json(r)
+    echo(f"{html}: {r['listed']} project(s), {r['total']:,} yuan; notice "
+         + (f"opened for {r['opened']}, " if r["opened"] else "")
+         + f"runs until {r['last_day']} (ends {r['ends']})")

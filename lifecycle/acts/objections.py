@@ -3,8 +3,9 @@ administrator.
 
 Filing and resolving move the application through `engine.advance` (triggers
 `object`, `dismiss_objection`, `uphold_objection`), with the objection row
-written in the same transaction (`within`), so the state change, its cause
-and their audit events commit together or not at all.
+written in the same transaction (the caller's: the call is locked, the objection
+written, then the application advanced), so the state change, its cause and
+their audit events commit together or not at all.
 """
 from __future__ import annotations
 
@@ -13,10 +14,21 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, select, update
+import click
+from sqlalchemy import Connection, insert, select, update
 
+from lifecycle.acts.reports import known
 from lifecycle.core import audit, clock, engine
-from lifecycle.core.db import transaction
+from lifecycle.core.console import (
+    ROW_ID,
+    Env,
+    SafePath,
+    common,
+    echo,
+    emit_json,
+    json_option,
+    table,
+)
 from lifecycle.core.models import Application, Deadline, Objection
 from states import award
 
@@ -47,10 +59,10 @@ def _app(conn: Connection, app_id: str) -> Any:
     return row
 
 
-def file(db: Engine, app_id: str, by: str, contact: str, reason: str, actor: str,
+def file(conn: Connection, app_id: str, by: str, contact: str, reason: str, actor: str,
          evidence: str | Path | None = None) -> dict[str, Any]:
     """File a named objection against an application in public notice; it cannot be awarded
-    until the objection is resolved."""
+    until the objection is resolved. Runs in the caller's transaction (`conn`)."""
     by, contact, reason = by.strip(), contact.strip(), reason.strip()
     if not by or by.lower() in ANONYMOUS:
         raise ObjectionError("objections must be named: give the objector's name with --by "
@@ -69,10 +81,9 @@ def file(db: Engine, app_id: str, by: str, contact: str, reason: str, actor: str
         data = path.read_bytes()
         described = f"{path.name} ({len(data)} bytes, sha256 {hashlib.sha256(data).hexdigest()})"
     now = clock.now()
-    with db.connect() as conn:
-        app = _app(conn, app_id)
-        ends = notice_end(conn, app.call_id, app_id)
-    if app.state not in ("in_notice", "objection_raised"):
+    app = _app(conn, app_id)
+    ends = notice_end(conn, app.call_id, app_id)
+    if app.state not in award.LISTED:
         raise ObjectionError(f"{app_id} is {app.state}; objections are filed against applications "
                              "in public notice (公示)")
     if ends is None or now >= ends:
@@ -91,25 +102,27 @@ def file(db: Engine, app_id: str, by: str, contact: str, reason: str, actor: str
             "objection": oid, "by": by, "contact": contact, "reason": reason,
             "evidence": described})], at=now)
 
-    report = engine.advance(db, app.call_id, "object", actor, only=[app_id], options=options,
-                            within=write)
+    engine.load_call(conn, app.call_id, lock=True)  # the call first, then the objection and move
+    write(conn)
+    report = engine.advance(conn, app.call_id, "object", actor, only=[app_id], options=options)
     return {"objection": options["objection"], "application": app_id,
-            "state": "objection_raised" if report.moved_total else app.state,
+            "state": award.OBJECTION_RAISED if report.moved_total else app.state,
             "notice_ends": ends.isoformat(sep=" "), "evidence": described}
 
 
-def resolve(db: Engine, objection_id: int, uphold: bool, reason: str, actor: str) -> dict[str, Any]:
-    """Uphold or dismiss an open objection; the application moves on when none is left open."""
+def resolve(conn: Connection, objection_id: int, uphold: bool, reason: str,
+            actor: str) -> dict[str, Any]:
+    """Uphold or dismiss an open objection; the application moves on when none is left open.
+    Runs in the caller's transaction (`conn`)."""
     reason = reason.strip()
     if not reason:
         raise ObjectionError("a resolution needs a reason (--reason)")
-    with db.connect() as conn:
-        obj = conn.execute(select(Objection.__table__).where(Objection.id == objection_id)).first()
-        if obj is None:
-            raise ObjectionError(f"no objection {objection_id}")
-        others = conn.execute(select(Objection.id).where(
-            Objection.application_id == obj.application_id, Objection.status == "open",
-            Objection.id != objection_id)).scalars().all()
+    obj = conn.execute(select(Objection.__table__).where(Objection.id == objection_id)).first()
+    if obj is None:
+        raise ObjectionError(f"no objection {objection_id}")
+    others = conn.execute(select(Objection.id).where(
+        Objection.application_id == obj.application_id, Objection.status == "open",
+        Objection.id != objection_id)).scalars().all()
     if obj.status != "open":
         raise ObjectionError(f"objection {objection_id} was already {obj.status}: "
                              f"{obj.resolution}")
@@ -136,13 +149,14 @@ def resolve(db: Engine, objection_id: int, uphold: bool, reason: str, actor: str
         audit.record(conn, actor, events, at=now)
 
     if not uphold and others:
-        with transaction(db) as s:
-            write(s.connection())
+        write(conn)
         return {"objection": objection_id, "decision": status, "application": obj.application_id,
                 "moved": None, "still_open": list(others)}
     trigger = "uphold_objection" if uphold else "dismiss_objection"
-    report = engine.advance(db, obj.call_id, trigger, actor, only=[obj.application_id],
-                            options={"objection": objection_id, "reason": reason}, within=write)
+    engine.load_call(conn, obj.call_id, lock=True)  # the call first, then the decision and move
+    write(conn)
+    report = engine.advance(conn, obj.call_id, trigger, actor, only=[obj.application_id],
+                            options={"objection": objection_id, "reason": reason})
     moved = next(iter(report.moved), (None, None))[1]
     return {"objection": objection_id, "decision": status, "application": obj.application_id,
             "moved": moved, "still_open": []}
@@ -162,3 +176,82 @@ def listing(conn: Connection, call_id: str | None = None,
     return [{**r._mapping, "filed_at": r.filed_at.isoformat(sep=" "),
              "resolved_at": r.resolved_at.isoformat(sep=" ") if r.resolved_at else None}
             for r in conn.execute(stmt)]
+
+
+# --- commands: starfund objection ... --------------------------------------------------------
+
+@click.group("objection")
+def objection_group() -> None:
+    """Objections (异议) filed during the public notice."""
+
+
+@objection_group.command("file")
+@click.argument("app_id", metavar="APPLICATION")
+@click.option("--by", required=True, help="The objector's name (named objections only).")
+@click.option("--contact", required=True, help="How to reach the objector.")
+@click.option("--reason", required=True, help="What is objected to.")
+@click.option("--evidence", type=SafePath(dir_okay=False), help="A file of evidence (kept).")
+@json_option
+@common
+def objection_file(env: Env, app_id: str, by: str, contact: str, reason: str,
+                   evidence: str | None) -> None:
+    """File a named objection against APPLICATION during the public notice.
+
+    The application cannot be awarded while the objection is open.
+
+    \b
+    Example:  starfund objection file 2025-project-00012 --by "王明" --contact 13800000000 \\
+                  --reason "budget copied from 2023 project" --evidence letter.pdf
+    """
+    with env.engine.begin() as conn:
+        r = file(conn, app_id, by, contact, reason, env.actor, evidence)
+    if env.as_json:
+        return emit_json(r)
+    echo(f"objection {r['objection']} filed against {app_id} ({r['state']}); "
+         f"notice ends {r['notice_ends']}")
+
+
+@objection_group.command("resolve")
+@click.argument("objection_id", metavar="ID", type=ROW_ID)
+@click.option("--uphold", "decision", flag_value="uphold", help="The objection holds.")
+@click.option("--dismiss", "decision", flag_value="dismiss", help="The objection fails.")
+@click.option("--reason", required=True, help="The decision's reasoning (audited).")
+@json_option
+@common
+def objection_resolve(env: Env, objection_id: int, decision: str | None, reason: str) -> None:
+    """Decide objection ID: upheld (the application is rejected, or sent back to review if the
+    call says so) or dismissed (back in notice, or awarded if the notice is over).
+
+    \b
+    Example:  starfund objection resolve 3 --dismiss --reason "budget checked, no copying"
+    """
+    if decision is None:
+        raise click.UsageError("say --uphold or --dismiss")
+    with env.engine.begin() as conn:
+        r = resolve(conn, objection_id, decision == "uphold", reason, env.actor)
+    if env.as_json:
+        return emit_json(r)
+    where = (f"now {r['moved']}" if r["moved"] else
+             f"still held by open objection(s) {', '.join(map(str, r['still_open']))}")
+    echo(f"objection {objection_id} {r['decision']}; {r['application']} {where}")
+
+
+@objection_group.command("list")
+@click.argument("call_id", metavar="[CALL]", required=False)
+@click.option("--status", type=click.Choice(["open", "upheld", "dismissed", "moot"]))
+@json_option
+@common
+def objection_list(env: Env, call_id: str | None, status: str | None) -> None:
+    """List objections, of one call or all.
+
+    \b
+    Example:  starfund objection list 2025-project --status open
+    """
+    with env.engine.connect() as conn:
+        known(conn, call_id)
+        rows = listing(conn, call_id, status)
+    if env.as_json:
+        return emit_json(rows)
+    table("objections", ["id", "application", "by", "filed", "status", "reason", "resolution"],
+          [[r["id"], r["application_id"], r["filed_by"], r["filed_at"], r["status"], r["reason"],
+            r["resolution"]] for r in rows])

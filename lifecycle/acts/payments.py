@@ -1,132 +1,22 @@
-"""Money of grants and rewards: the payment plan, releases, cuts, cancellations and payments.
+"""Money of grants and rewards as administrative acts: paying released instalments, and the
+money summaries for reports and `starfund show`.
 
-Instalment rows are written by the effects of engine moves (fund, decide_outcome,
-complete, a star award), in the transaction of the move, each audited; paying
-released instalments is an administrative act (`starfund payments pay`).
-Amounts are whole yuan; a split's rounding goes to the last instalment.
+The plan and what the lifecycle's effects write on it (release, cut, cancel) are
+`lifecycle.rules.payments`; paying is `starfund payments pay`, audited.
 """
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+import click
+from sqlalchemy import Connection, func, select, update
 
-from lifecycle.core import audit, clock
-from lifecycle.core.callconfig import CallConfig
+from lifecycle.core import audit, clock, engine
+from lifecycle.core.console import Env, common, echo, emit_json, json_option, table
 from lifecycle.core.errors import BadValue
 from lifecycle.core.models import Application, Payment
 
 _pay = Payment.__table__
-OPEN = ("planned", "due")
-
-
-def split(total: int, percents: list[float]) -> list[int]:
-    """`total` split by percents; the last part takes the rounding so the parts add up."""
-    parts = [int(round(total * p / 100)) for p in percents[:-1]]
-    return parts + [total - sum(parts)]
-
-
-def plan(conn: Connection, call: CallConfig, apps: list[tuple[str, int]], now: datetime,
-         actor: str, label: str | None = None) -> None:
-    """Write the call's payment plan for (application, amount) pairs; `award` parts are due now.
-
-    `label` names a plan of one instalment (e.g. a star reward) instead of the default label.
-    """
-    instalments = call.payments.plan()
-    if label and len(instalments) == 1:
-        instalments = [instalments[0].model_copy(update={"label": label})]
-    rows, events = [], []
-    for app_id, amount in apps:
-        parts = split(amount, [i.percent for i in instalments])
-        for seq, (inst, part) in enumerate(zip(instalments, parts), start=1):
-            released = inst.release == "award"
-            rows.append({"call_id": call.id, "application_id": app_id, "seq": seq,
-                         "label": inst.label, "release": inst.release, "percent": inst.percent,
-                         "original_amount": part, "amount": part,
-                         "status": "due" if released else "planned",
-                         "due_at": inst.due or (now if released else None),
-                         "released_at": now if released else None, "paid_at": None, "note": ""})
-        events.append(audit.Event("payment_plan", call.id, app_id, payload={
-            "amount": amount, "instalments": [
-                {"seq": s, "label": i.label, "release": i.release, "amount": p}
-                for s, (i, p) in enumerate(zip(instalments, parts), start=1)]}))
-    if rows:
-        conn.execute(insert(_pay), rows)
-    audit.record(conn, actor, events, at=now)
-
-
-def open_payments(conn: Connection, call_id: str, app_ids: Iterable[str]) -> dict[str, list[Any]]:
-    """Every instalment of these applications, by application, in order (one query)."""
-    wanted = set(app_ids)
-    out: dict[str, list[Any]] = defaultdict(list)
-    for r in conn.execute(select(_pay).where(_pay.c.call_id == call_id)
-                          .order_by(_pay.c.application_id, _pay.c.seq)):
-        if r.application_id in wanted:
-            out[r.application_id].append(r)
-    return out
-
-
-def release(conn: Connection, call_id: str, keys: dict[str, str], now: datetime,
-            actor: str) -> int:
-    """Release the planned instalments whose condition is met: application -> release key."""
-    by_app = open_payments(conn, call_id, keys)
-    rows, events = [], []
-    for app_id, key in keys.items():
-        for p in by_app.get(app_id, []):
-            if p.status == "planned" and p.release == key:
-                rows.append({"b_id": p.id, "due_at": p.due_at or now})
-                events.append(audit.Event("payment_release", call_id, app_id, payload={
-                    "seq": p.seq, "label": p.label, "amount": p.amount, "condition": key}))
-    if rows:
-        conn.execute(update(_pay).where(_pay.c.id == bindparam("b_id"))
-                     .values(status="due", released_at=now, due_at=bindparam("due_at")), rows)
-    audit.record(conn, actor, events, at=now)
-    return len(rows)
-
-
-def cut(conn: Connection, call_id: str, cuts: dict[str, float], now: datetime,
-        actor: str) -> dict[str, tuple[int, int]]:
-    """Cut every unpaid instalment of each application by its percent; returns old, new totals."""
-    by_app = open_payments(conn, call_id, cuts)
-    rows, events, out = [], [], {}
-    for app_id, pct in cuts.items():
-        planned = [p for p in by_app.get(app_id, []) if p.status in OPEN]
-        old = sum(p.amount for p in planned)
-        new = old - int(round(old * pct / 100))
-        parts = split(new, [p.amount * 100 / old for p in planned]) if old else []
-        for p, part in zip(planned, parts):
-            rows.append({"b_id": p.id, "amount": part,
-                         "note": f"cut {pct:g}%: {p.amount} -> {part}"})
-        out[app_id] = (old, new)
-        events.append(audit.Event("payment_cut", call_id, app_id, payload={
-            "percent": pct, "old": old, "new": new,
-            "instalments": [{"seq": p.seq, "old": p.amount, "new": part}
-                            for p, part in zip(planned, parts)]}))
-    if rows:
-        conn.execute(update(_pay).where(_pay.c.id == bindparam("b_id"))
-                     .values(amount=bindparam("amount"), note=bindparam("note")), rows)
-    audit.record(conn, actor, events, at=now)
-    return out
-
-
-def cancel(conn: Connection, call_id: str, reasons: dict[str, str], now: datetime,
-           actor: str) -> None:
-    """Cancel every unpaid instalment of these applications (a terminated project)."""
-    by_app = open_payments(conn, call_id, reasons)
-    rows, events = [], []
-    for app_id, why in reasons.items():
-        gone = [p for p in by_app.get(app_id, []) if p.status in OPEN]
-        rows += [{"b_id": p.id, "note": why} for p in gone]
-        events.append(audit.Event("payment_cancel", call_id, app_id, payload={
-            "reason": why, "cancelled": sum(p.amount for p in gone),
-            "instalments": [{"seq": p.seq, "amount": p.amount, "was": p.status} for p in gone]}))
-    if rows:
-        conn.execute(update(_pay).where(_pay.c.id == bindparam("b_id"))
-                     .values(status="cancelled", note=bindparam("note")), rows)
-    audit.record(conn, actor, events, at=now)
 
 
 class PaymentError(BadValue):
@@ -181,3 +71,45 @@ def instalments(conn: Connection, application_id: str) -> list[dict[str, Any]]:
              "paid_at": p.paid_at.isoformat(sep=" ") if p.paid_at else None, "note": p.note}
             for p in conn.execute(select(_pay).where(_pay.c.application_id == application_id)
                                   .order_by(_pay.c.seq))]
+
+
+# --- commands: starfund payments ... ---------------------------------------------------------
+
+@click.group("payments")
+def payments_group() -> None:
+    """Grant and reward instalments: list them, record payments."""
+
+
+@payments_group.command("pay")
+@click.argument("call_id", metavar="CALL")
+@click.option("--only", multiple=True, metavar="ID", help="Only these applications (repeatable).")
+@common
+def payments_pay(env: Env, call_id: str, only: tuple[str, ...]) -> None:
+    """Record as paid every released instalment of CALL whose date has come.
+
+    \b
+    Example:  starfund payments pay 2025-project
+    """
+    with env.engine.begin() as conn:
+        r = pay(conn, call_id, env.actor, list(only) or None)
+    echo(f"paid {r['instalments']} instalments to {r['applications']} applications: "
+         f"{r['amount']:,} yuan")
+
+
+@payments_group.command("list")
+@click.argument("call_id", metavar="CALL")
+@json_option
+@common
+def payments_list(env: Env, call_id: str) -> None:
+    """Money of CALL: planned, due, paid, withheld and to recover, per state of instalment.
+
+    \b
+    Example:  starfund payments list 2025-project --json
+    """
+    with env.engine.connect() as conn:
+        engine.load_call(conn, call_id)
+        m = money(conn, call_id)
+    if env.as_json:
+        return emit_json(m)
+    table(f"{call_id}: money (yuan)", ["planned", "due", "paid", "withheld", "to recover"],
+          [[f"{m[k]:,}" for k in ("planned", "due", "paid", "withheld", "to_recover")]])

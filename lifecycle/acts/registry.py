@@ -13,9 +13,22 @@ import re
 from pathlib import Path
 from typing import Any
 
+import click
 from sqlalchemy import Connection, bindparam, insert, select, update
 
+from lifecycle.acts import stars
 from lifecycle.core import audit
+from lifecycle.core.console import (
+    Env,
+    SafePath,
+    common,
+    echo,
+    emit_json,
+    encoding_option,
+    json_option,
+    run_import,
+    table,
+)
 from lifecycle.core.models import Expert, Society
 from lifecycle.core.tabular import (
     ID_LIMIT,
@@ -130,3 +143,86 @@ def import_experts(conn: Connection, path: str | Path, actor: str, *,
     audit.record(conn, actor, [audit.Event("expert_import", payload={
         "file": Path(path).name, "created": created, "updated": updated, "ids": ids})])
     return {"created": created, "updated": updated}
+
+
+# --- commands: starfund society ..., starfund expert ... ------------------------------------
+
+@click.group("society")
+def society_group() -> None:
+    """Societies (学会): import them."""
+
+
+@society_group.command("import")
+@click.argument("file", type=SafePath(dir_okay=False))
+@encoding_option
+@common
+def society_import(env: Env, file: str, encoding: str | None) -> None:
+    """Import societies from CSV or XLSX (all or nothing).
+
+    Columns: id, name, email; optional name_en, institution, language,
+    annual_inspection_passed, penalty.
+
+    \b
+    Example:  starfund society import societies.xlsx
+    """
+    r = run_import(env, import_societies, file, encoding=encoding)
+    echo(f"societies: {r['created']} created, {r['updated']} updated")
+
+
+@society_group.command("show")
+@click.argument("society_id", metavar="ID")
+@json_option
+@common
+def society_show(env: Env, society_id: str) -> None:
+    """One society: standing, current star, star history and every application it ever made.
+
+    \b
+    Example:  starfund society show S012
+    """
+    with env.engine.connect() as conn:
+        d = stars.society_profile(conn, society_id)
+    if env.as_json:
+        return emit_json(d)
+    s, cur = d["society"], d["current_star"]
+    echo(f"{s['id']}  {s['name']}  {s['name_en']}  ({s['institution']})")
+    echo(f"  annual inspection {'passed' if s['annual_inspection_passed'] else 'FAILED'}"
+         f"  penalty {'YES' if s['penalty'] else 'no'}")
+    echo("  current star: " + (f"{cur['stars']} ({cur['level']}) from {cur['call']}, "
+                               f"valid until {cur['valid_until'][:10]}" if cur else "none"))
+    if d["barred_from_next_project_call"]:
+        echo(f"  barred from the next project call: {d['barred_from_next_project_call']}")
+    if d["star_history"]:
+        table("star history", ["call", "stars", "total", "change", "reward", "awarded",
+                               "valid until", "status", "why it ended"],
+              [[h["call"], h["stars"], h["total"], h["change"], f"{h['reward']:,}",
+                h["awarded_at"][:10], h["valid_until"][:10], h["status"],
+                (f"{h['end_kind']}: {h['end_reason']}" if h["end_reason"] else "")]
+               for h in d["star_history"]])
+    table("applications", ["id", "call", "category", "state", "granted", "grade / stars",
+                           "decision"],
+          [[a["id"], a["call"], a["category"], a["state"], f"{a['granted'] or 0:,}",
+            a["grade"] or ("★" * a["star_level"] if a["star_level"] else ""),
+            (a["decision"] or "")[:70]] for a in d["applications"]])
+
+
+@click.group("expert")
+def expert_group() -> None:
+    """Experts (专家): import them."""
+
+
+@expert_group.command("import")
+@click.argument("file", type=SafePath(dir_okay=False))
+@encoding_option
+@common
+def expert_import(env: Env, file: str, encoding: str | None) -> None:
+    """Import experts from CSV or XLSX (all or nothing).
+
+    Columns: id, name, email; optional name_en, institution, language,
+    disciplines, societies, conflict_societies, conflict_institutions
+    (lists separated by ';').
+
+    \b
+    Example:  starfund expert import experts.csv
+    """
+    r = run_import(env, import_experts, file, encoding=encoding)
+    echo(f"experts: {r['created']} created, {r['updated']} updated")

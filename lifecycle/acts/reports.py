@@ -6,8 +6,16 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from lifecycle.core import audit, clock, engine
+from lifecycle.core.errors import NotFound
 from lifecycle.core.machine import for_workflow
-from lifecycle.core.models import Application, Assignment, Deadline, Notification, Objection
+from lifecycle.core.models import (
+    Application,
+    Assignment,
+    Deadline,
+    Notification,
+    Objection,
+    Society,
+)
 
 
 def status(conn: Connection, call_id: str) -> dict[str, Any]:
@@ -88,3 +96,16 @@ def _assessment_view(conn: Connection, app_id: str) -> dict[str, Any]:
     return {"money": payments.money(conn, application_id=app_id),
             "payments": payments.instalments(conn, app_id),
             "assessments": assessing.records(conn, app_id), "star_scores": sheet}
+
+
+def known(conn: Connection, call_id: str | None = None, application_id: str | None = None,
+          society_id: str | None = None) -> None:
+    """Refuse a filter naming a call, application or society that does not exist."""
+    if call_id is not None:
+        engine.load_call(conn, call_id)
+    if application_id is not None and conn.execute(
+            select(Application.id).where(Application.id == application_id)).first() is None:
+        raise NotFound(f"no application {application_id!r}")
+    if society_id is not None and conn.execute(
+            select(Society.id).where(Society.id == society_id)).first() is None:
+        raise NotFound(f"no society {society_id!r}")

@@ -1,18 +1,34 @@
 """Expert review as administrative acts, each audited: assignment, recusal (回避),
 reassignment, score entry and the panel decision on disputed applications.
 
-The algorithms live beside: `lifecycle.acts.assignment` (who reviews what),
-`lifecycle.acts.scoresheets` (sheets in and out), `lifecycle.acts.ranking` (aggregation).
+The algorithms live beside: `lifecycle.rules.assignment` (who reviews what),
+`lifecycle.acts.scoresheets` (sheets in and out), `lifecycle.rules.ranking` (aggregation).
 """
 from __future__ import annotations
 
 from typing import Any
 
+import click
 from sqlalchemy import Connection, func, insert, select, update
 
-from lifecycle.acts import assignment, ranking, scoresheets
+from lifecycle.acts import assignment, scoresheets
 from lifecycle.core import audit, clock, engine
+from lifecycle.core.console import (
+    Env,
+    OutputPath,
+    SafePath,
+    common,
+    echo,
+    emit_json,
+    encoding_option,
+    json_option,
+    run_import,
+    table,
+)
 from lifecycle.core.models import Application, Assignment, Expert, PanelDecision, Society
+from lifecycle.rules import ranking
+from lifecycle.rules.assignment import Applicant, Reviewer, conflict_of
+from states.review import IN_REVIEW, SCORING, UNDER_REVIEW
 
 LIVE = assignment.LIVE
 
@@ -47,7 +63,7 @@ def _application(conn: Connection, app_id: str) -> Any:
 
 
 def _in_review(app: Any, what: str) -> None:
-    if app.state not in assignment.REVIEW_STATES:
+    if app.state not in IN_REVIEW:
         raise ReviewError(f"{app.id} is {app.state}; {what} only while it is eligible or "
                           "under review")
 
@@ -103,13 +119,12 @@ def reassign(conn: Connection, app_id: str, from_expert: str, to_expert: str, ac
     if to_expert in rows:
         raise ReviewError(f"expert {to_expert} is already on {app_id} "
                           f"({rows[to_expert].status})")
-    reviewer = assignment.Reviewer(ex.id, ex.institution or "", frozenset(ex.disciplines or []),
-                                   frozenset(ex.societies or []),
-                                   frozenset(ex.conflict_societies or []),
-                                   frozenset(ex.conflict_institutions or []))
-    applicant = assignment.Applicant(app.id, app.society_id, app.institution or "",
-                                     app.discipline or "", frozenset(app.excluded_experts or []))
-    why = assignment.conflict_of(reviewer, applicant)
+    reviewer = Reviewer(ex.id, ex.institution or "", frozenset(ex.disciplines or []),
+                        frozenset(ex.societies or []), frozenset(ex.conflict_societies or []),
+                        frozenset(ex.conflict_institutions or []))
+    applicant = Applicant(app.id, app.society_id, app.institution or "", app.discipline or "",
+                          frozenset(app.excluded_experts or []))
+    why = conflict_of(reviewer, applicant)
     if why:
         raise ReviewError(f"expert {to_expert} may not review {app_id}: {why}")
     limit = max_load or call.review.max_load
@@ -129,7 +144,7 @@ def reassign(conn: Connection, app_id: str, from_expert: str, to_expert: str, ac
     audit.record(conn, actor, [audit.Event("reassign", app.call_id, app_id, payload={
         "from": from_expert, "to": to_expert, "from_status": old.status, "reason": reason,
         "to_load": load + 1})], at=now)
-    if app.state == "under_review":
+    if app.state == UNDER_REVIEW:
         assignment.notify_experts(conn, call, [(app, to_expert)], now)
     return {"application": app_id, "from": from_expert, "to": to_expert, "to_load": load + 1}
 
@@ -138,7 +153,7 @@ def panel_decision(conn: Connection, app_id: str, score: float, reason: str,
                    actor: str) -> dict[str, Any]:
     """Record the panel's score for a flagged application (reviewers disagreed), audited."""
     app = _application(conn, app_id)
-    if app.state not in ("under_review", "reviewed"):
+    if app.state not in SCORING:
         raise ReviewError(f"{app_id} is {app.state}; a panel decision is taken before ranking")
     call = engine.load_call(conn, app.call_id)
     if not 0 <= score <= ranking.SCALE:
@@ -166,3 +181,148 @@ def panel_decision(conn: Connection, app_id: str, score: float, reason: str,
         if agg.panel is None else None, "old": None if old is None else
         {"score": old.score, "reason": old.reason}})], at=now)
     return {"application": app_id, "score": score, "spread": agg.spread}
+
+
+# --- commands: starfund review ... -------------------------------------------------------------
+
+@click.group("review")
+def review_group() -> None:
+    """Expert review: assignment, recusal and reassignment, score sheets, panel decisions."""
+
+
+@review_group.command("assign")
+@click.argument("call_id", metavar="CALL")
+@click.option("--per-application", type=click.IntRange(1),
+              help="Experts per application [default: the call's review.per_application].")
+@click.option("--max-load", type=click.IntRange(1),
+              help="Most applications per expert [default: the call's review.max_load, else "
+                   "the smallest limit that works].")
+@click.option("--seed", default=0, show_default=True, help="Tie-break seed: one seed, one result.")
+@click.option("--dry-run", is_flag=True, help="Show what would be assigned; write nothing.")
+@json_option
+@common
+def review_assign(env: Env, call_id: str, per_application: int | None, max_load: int | None,
+                  seed: int, dry_run: bool) -> None:
+    """Assign experts to every application of CALL in review, avoiding conflicts of interest.
+
+    No expert gets an application of a society it belongs to, of its own
+    institution, one it declared a conflict with, or one whose applicant
+    excluded it; disciplines are matched where possible and loads balanced.
+    If the pool cannot satisfy this, the short applications are named and
+    nothing is assigned.
+
+    \b
+    Example:  starfund review assign 2025-project --per-application 5 --max-load 12 --seed 7
+    """
+    with env.engine.begin() as conn:
+        r = assign(conn, call_id, env.actor, per_application=per_application,
+                   max_load=max_load, seed=seed, dry_run=dry_run)
+    if env.as_json:
+        return emit_json(r)
+    verb = "would make" if dry_run else "made"
+    echo(f"{call_id}: {verb} {r['assigned']} assignments for {r['applications']} "
+         f"applications ({r['per_application']} each, seed {r['seed']})")
+    echo(f"  expert load {r['load_min']}..{r['load_max']} (limit {r['max_load']}); "
+         f"discipline matched {r['discipline_matched']} of {r['assigned']}")
+    if dry_run:
+        table("planned assignments", ["application", "expert", "discipline match"],
+              [[p["application"], p["expert"], "yes" if p["discipline_match"] else ""]
+               for p in r["pairs"][:200]])
+
+
+@review_group.command("reassign")
+@click.argument("app_id", metavar="APPLICATION")
+@click.option("--from", "from_expert", required=True, metavar="EXPERT",
+              help="The expert whose slot is given away (assigned, recused or taken off).")
+@click.option("--to", "to_expert", required=True, metavar="EXPERT", help="The new expert.")
+@click.option("--reason", default="", help="Why (recorded in the audit trail).")
+@click.option("--max-load", type=click.IntRange(1), help="Load limit for the new expert.")
+@common
+def review_reassign(env: Env, app_id: str, from_expert: str, to_expert: str, reason: str,
+                    max_load: int | None) -> None:
+    """Give an expert's slot on APPLICATION to another expert, with the conflict and load checks.
+
+    \b
+    Example:  starfund review reassign 2025-project-00012 --from E007 --to E031 --reason "on leave"
+    """
+    with env.engine.begin() as conn:
+        r = reassign(conn, app_id, from_expert, to_expert, env.actor, reason, max_load)
+    echo(f"{app_id}: {from_expert} -> {to_expert} (now {r['to_load']} applications "
+         f"for {to_expert})")
+
+
+@review_group.command("recuse")
+@click.argument("app_id", metavar="APPLICATION")
+@click.option("--expert", required=True, metavar="EXPERT", help="The expert declaring a conflict.")
+@click.option("--reason", required=True, help="The conflict declared (audited).")
+@common
+def review_recuse(env: Env, app_id: str, expert: str, reason: str) -> None:
+    """Record that an assigned expert declares a conflict (回避); its slot is freed for reassignment.
+
+    \b
+    Example:  starfund review recuse 2025-project-00012 --expert E007 --reason "co-author of the PI"
+    """
+    with env.engine.begin() as conn:
+        r = recuse(conn, app_id, expert, reason, env.actor)
+    echo(f"{expert} recused from {app_id}; {r['experts_left']} expert(s) left. Fill the slot "
+         f"with `starfund review reassign {app_id} --from {expert} --to EXPERT` or "
+         "`starfund review assign CALL`.")
+
+
+@review_group.command("sheet")
+@click.argument("call_id", metavar="CALL")
+@click.argument("expert_id", metavar="EXPERT")
+@click.option("--out", "out", type=OutputPath(),
+              help="File to write [default: scores-CALL-EXPERT.xlsx].")
+@common
+def review_sheet(env: Env, call_id: str, expert_id: str, out: str | None) -> None:
+    """Write the blank score sheet (XLSX) EXPERT fills in: one row per assigned application.
+
+    \b
+    Example:  starfund review sheet 2025-project E007 --out E007.xlsx
+    """
+    path = out or f"scores-{call_id}-{expert_id}.xlsx"
+    with env.engine.connect() as conn:
+        n = scoresheets.blank(conn, call_id, expert_id, path)
+    echo(f"{path}: {n} application(s) for {expert_id} to score")
+
+
+@review_group.command("import")
+@click.argument("call_id", metavar="CALL")
+@click.argument("file", type=SafePath(dir_okay=False))
+@encoding_option
+@common
+def review_import(env: Env, call_id: str, file: str, encoding: str | None) -> None:
+    """Import returned score sheets (CSV or XLSX), all or nothing.
+
+    Wide layout: expert_id, application_id and one column per criterion id;
+    long layout: expert_id, application_id, criterion, score. Re-importing an
+    expert's sheet is how a score is corrected (audited with old and new values).
+
+    \b
+    Example:  starfund review import 2025-project E007.xlsx
+    """
+    r = run_import(env, scoresheets.import_file, call_id, file, encoding=encoding)
+    echo(f"{file}: {r['scored']} sheet(s) scored, {r['corrected']} corrected, "
+         f"{r['unchanged']} unchanged")
+
+
+@review_group.command("panel")
+@click.argument("app_id", metavar="APPLICATION")
+@click.option("--score", required=True, type=click.FloatRange(0, 100),
+              help="The panel's score (0..100).")
+@click.option("--reason", required=True, help="The panel's reasoning (audited).")
+@common
+def review_panel(env: Env, app_id: str, score: float, reason: str) -> None:
+    """Record the panel decision for an application whose reviewers disagreed (flagged).
+
+    A flagged application blocks ranking until its panel decision is recorded;
+    the panel's score replaces the aggregate.
+
+    \b
+    Example:  starfund review panel 2025-project-00012 --score 84 --reason "panel of 2025-05-08"
+    """
+    with env.engine.begin() as conn:
+        r = panel_decision(conn, app_id, score, reason, env.actor)
+    echo(f"{app_id}: panel score {r['score']:g} recorded (reviewers' spread "
+         f"{r['spread']:.2f})")

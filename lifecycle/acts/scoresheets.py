@@ -29,8 +29,8 @@ from lifecycle.core.tabular import (
     read_table,
     xlsx_append,
 )
+from states.review import SCORING
 
-SCORING_STATES = ("under_review", "reviewed")
 INFO = [Column("title", required=False, default="", limit=500),
         Column("category", required=False, default="", limit=ID_LIMIT),
         Column("society", required=False, default="", limit=300),
@@ -194,7 +194,7 @@ def check(conn: Connection, call: CallConfig, sheets: list[Sheet]) -> list[str]:
             problems.append(f"{s.where}, column application_id: expert {s.expert} is not "
                             f"assigned to {s.application} in {call.id}")
             continue
-        if row.state not in SCORING_STATES:
+        if row.state not in SCORING:
             problems.append(f"{s.where}, column application_id: {s.application} is {row.state}; "
                             "scores are accepted only while it is under review or reviewed")
         s.category = row.category

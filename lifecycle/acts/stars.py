@@ -8,14 +8,29 @@ engine (`revoke`), so it is an audited transition with its reason.
 """
 from __future__ import annotations
 
+import sys
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, insert, select, update
+import click
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from lifecycle.core import audit, clock, engine
 from lifecycle.core.callconfig import CallConfig
+from lifecycle.core.console import (
+    Env,
+    SafePath,
+    common,
+    csv_cell,
+    echo,
+    emit_json,
+    encoding_option,
+    json_option,
+    run_import,
+    show_report,
+    table,
+)
 from lifecycle.core.models import (
     Application,
     Call,
@@ -24,8 +39,13 @@ from lifecycle.core.models import (
     StarRecord,
     StarReview,
     StarScore,
+    StarStatus,
 )
-from lifecycle.core.tabular import ID_LIMIT, Column, InputError, as_float, read_table
+from lifecycle.core.tabular import ID_LIMIT, Column, InputError, as_float, csv_writer, read_table
+from lifecycle.rules.eligibility import barred_societies
+from states.outcome import BARS_NEXT_CALLS
+from states.star_declaration import ELIGIBLE
+from states.star_rating import UNDER_REVIEW
 
 SELF_COLUMNS = [Column("society_id", aliases=("society",), limit=ID_LIMIT),
                 Column("indicator", limit=ID_LIMIT),
@@ -179,7 +199,7 @@ def import_checked(conn: Connection, call_id: str, path: str | Path, actor: str,
         a = apps.get(v["society_id"])
         if a is None:
             found[f"{v['society_id']!r} has no declaration in {call_id}"].append(n)
-        elif a.state != "eligible":
+        elif a.state != ELIGIBLE:
             found[f"the declaration of {v['society_id']} is {a.state}; scores are checked "
                   "after the formal check and before review"].append(n)
         k = (v["society_id"], v["indicator"])
@@ -231,7 +251,7 @@ def import_reviews(conn: Connection, call_id: str, path: str | Path, actor: str,
                             f"a conflict with {v['society_id']} (回避) and may not review it")
         if a is None:
             found[f"{v['society_id']!r} has no declaration in {call_id}"].append(n)
-        elif a.state != "under_review":
+        elif a.state != UNDER_REVIEW:
             found[f"the declaration of {v['society_id']} is {a.state}, not under review"].append(n)
     _per_society(source, found, problems)
     groups = _groups(source, call, rows, ("expert_id", "society_id"), problems)
@@ -267,7 +287,7 @@ def import_reviews(conn: Connection, call_id: str, path: str | Path, actor: str,
 
 
 def _status(r: Any, now) -> str:
-    return "expired" if r.status == "active" and r.valid_until <= now else r.status
+    return "expired" if r.status == StarStatus.ACTIVE and r.valid_until <= now else r.status
 
 
 def _row(r: Any, now) -> dict[str, Any]:
@@ -290,14 +310,12 @@ def star_table(conn: Connection, call_id: str | None = None) -> list[dict[str, A
         _star_call(conn, call_id)
         stmt = stmt.where(StarRecord.call_id == call_id)
     else:
-        stmt = stmt.where(StarRecord.status == "active", StarRecord.valid_until > now)
+        stmt = stmt.where(StarRecord.status == StarStatus.ACTIVE, StarRecord.valid_until > now)
     return [_row(r, now) for r in conn.execute(stmt)]
 
 
 def society_profile(conn: Connection, society_id: str) -> dict[str, Any]:
     """A society: standing, current star, star history, every application it ever made, bars."""
-    from states.outcome import barred_societies
-
     s = conn.execute(select(Society.__table__).where(Society.id == society_id)).first()
     if s is None:
         raise StarError(f"no society {society_id!r}")
@@ -305,7 +323,7 @@ def society_profile(conn: Connection, society_id: str) -> dict[str, Any]:
     history = [_row(r, now) for r in conn.execute(
         select(StarRecord.__table__).where(StarRecord.society_id == society_id)
         .order_by(StarRecord.awarded_at, StarRecord.id))]
-    current = next((h for h in reversed(history) if h["status"] == "active"), None)
+    current = next((h for h in reversed(history) if h["status"] == StarStatus.ACTIVE), None)
     apps = [{"id": a.id, "call": a.call_id, "workflow": a.workflow, "category": a.category,
              "title": a.title, "state": a.state, "requested": a.requested_amount,
              "granted": a.granted_amount, "score": a.score, "grade": a.assessment_grade,
@@ -315,7 +333,7 @@ def society_profile(conn: Connection, society_id: str) -> dict[str, Any]:
                                   .join(Call, Call.id == Application.call_id)
                                   .where(Application.society_id == society_id)
                                   .order_by(Call.created_at, Application.id))]
-    bar = barred_societies(conn).get(society_id)
+    bar = barred_societies(conn, BARS_NEXT_CALLS).get(society_id)
     return {"society": {"id": s.id, "name": s.name, "name_en": s.name_en,
                         "institution": s.institution,
                         "annual_inspection_passed": s.annual_inspection_passed,
@@ -324,21 +342,159 @@ def society_profile(conn: Connection, society_id: str) -> dict[str, Any]:
             "barred_from_next_project_call": bar}
 
 
-def revoke(db: Engine, society_id: str, kind: str, reason: str, actor: str) -> engine.Report:
-    """Revoke a society's current star (inspection, penalty or other), with a required reason."""
+def revoke(conn: Connection, society_id: str, kind: str, reason: str,
+           actor: str) -> engine.Report:
+    """Revoke a society's current star (inspection, penalty or other), with a required reason,
+    in the caller's transaction (`conn`)."""
     if not (reason or "").strip():
         raise StarError("a revocation needs a reason (--reason TEXT): it goes into the audit trail")
-    with db.connect() as conn:
-        rec = conn.execute(select(StarRecord.call_id, StarRecord.application_id,
-                                  StarRecord.valid_until)
-                           .where(StarRecord.society_id == society_id,
-                                  StarRecord.status == "active")
-                           .order_by(StarRecord.awarded_at.desc())).first()
+    rec = conn.execute(select(StarRecord.call_id, StarRecord.application_id,
+                              StarRecord.valid_until)
+                       .where(StarRecord.society_id == society_id,
+                              StarRecord.status == StarStatus.ACTIVE)
+                       .order_by(StarRecord.awarded_at.desc())).first()
     if rec is None:
         raise StarError(f"society {society_id} has no current star to revoke")
-    report = engine.advance(db, rec.call_id, "revoke", actor, only=[rec.application_id],
+    report = engine.advance(conn, rec.call_id, "revoke", actor, only=[rec.application_id],
                             options={"kind": kind, "reason": reason.strip()})
     if not report.moved_total:
         raise StarError(f"star of {society_id} not revoked: "
                         f"{report.skipped_ids.get(rec.application_id, 'not possible now')}")
     return report
+
+
+# --- commands: starfund stars, starfund star ... -----------------------------------------------
+
+@click.command("stars")
+@click.argument("call_id", metavar="[CALL]", required=False)
+@json_option
+@common
+def stars_table(env: Env, call_id: str | None) -> None:
+    """The star table of a star CALL (with each star's status now), or every star valid now.
+
+    \b
+    Example:  starfund stars 2025-star
+              starfund stars --json
+    """
+    with env.engine.connect() as conn:
+        if call_id is not None:
+            engine.load_call(conn, call_id)  # refuse a call that does not exist
+        rows = star_table(conn, call_id)
+    if env.as_json:
+        return emit_json(rows)
+    table(f"stars of {call_id}" if call_id else "stars valid now",
+          ["society", "name", "stars", "total", "change", "reward", "valid until", "status",
+           "note"],
+          [[r["society"], r["name"], r["stars"], r["total"],
+            r["change"] + (f" (was {r['previous_level']})" if r["previous_level"] else ""),
+            f"{r['reward']:,}", r["valid_until"][:10], r["status"], r["end_reason"]]
+           for r in rows])
+
+
+@click.group("star")
+def star_group() -> None:
+    """Star rating acts: the indicator sheet, score imports, revocation."""
+
+
+@star_group.command("sheet")
+@click.argument("call_id", metavar="CALL")
+@click.option("--csv", "as_csv", is_flag=True,
+              help="Write a self-evaluation template (society_id, indicator, self_score ...).")
+@json_option
+@common
+def star_sheet(env: Env, call_id: str, as_csv: bool) -> None:
+    """The indicator sheet of a star CALL: indicators under the four capacities, with maxima.
+
+    \b
+    Example:  starfund star sheet 2025-star --csv > self-evaluation.csv
+    """
+    with env.engine.connect() as conn:
+        rows = sheet(_star_call(conn, call_id))
+    if as_csv:
+        w = csv_writer(sys.stdout)
+        w.writerow(["society_id", "capacity", "indicator", "name", "max", "self_score",
+                    "evidence"])
+        for r in rows:
+            w.writerow(["", *map(csv_cell, (r["capacity"], r["indicator"], r["name"])), r["max"],
+                        "", ""])
+        return
+    if env.as_json:
+        return emit_json(rows)
+    table(f"{call_id}: indicator sheet ({sum(r['max'] for r in rows):g} points)",
+          ["capacity", "indicator", "name", "max"],
+          [[r["capacity_name"], r["indicator"], f"{r['name']} {r['name_en']}", f"{r['max']:g}"]
+           for r in rows])
+
+
+@star_group.command("declare")
+@click.argument("call_id", metavar="CALL")
+@click.argument("file", type=SafePath(dir_okay=False))
+@encoding_option
+@common
+def star_declare(env: Env, call_id: str, file: str, encoding: str | None) -> None:
+    """Import societies' self-evaluations into star CALL as declarations (all or nothing).
+
+    Columns: society_id, indicator, self_score; optional name, capacity, max,
+    evidence. Every society must score every indicator of the sheet, within its maximum.
+
+    \b
+    Example:  starfund star declare 2025-star examples/star-self-evaluation.csv
+    """
+    r = run_import(env, import_self_evaluation, call_id, file, encoding=encoding)
+    echo(f"star declarations: {r['declarations']} drafts created ({r['scores']} scores)")
+
+
+@star_group.command("check")
+@click.argument("call_id", metavar="CALL")
+@click.argument("file", type=SafePath(dir_okay=False))
+@encoding_option
+@common
+def star_check(env: Env, call_id: str, file: str, encoding: str | None) -> None:
+    """Import the association's checked score per indicator (all or nothing).
+
+    Columns: society_id, indicator, checked_score; optional note.
+
+    \b
+    Example:  starfund star check 2025-star checked.csv
+    """
+    r = run_import(env, import_checked, call_id, file, encoding=encoding)
+    echo(f"checked scores: {r['scores']} recorded for {r['declarations']} declarations")
+
+
+@star_group.command("review")
+@click.argument("call_id", metavar="CALL")
+@click.argument("file", type=SafePath(dir_okay=False))
+@encoding_option
+@common
+def star_review(env: Env, call_id: str, file: str, encoding: str | None) -> None:
+    """Import experts' scores per indicator (all or nothing; 回避 enforced).
+
+    Columns: expert_id, society_id, indicator, score; optional note. Each
+    expert scores every indicator of each society it reviews.
+
+    \b
+    Example:  starfund star review 2025-star expert-scores.xlsx
+    """
+    r = run_import(env, import_reviews, call_id, file, encoding=encoding)
+    echo(f"expert reviews: {r['sheets']} sheets for {r['declarations']} declarations")
+
+
+@star_group.command("revoke")
+@click.argument("society_id", metavar="SOCIETY")
+@click.option("--kind", required=True, type=click.Choice(["inspection", "penalty", "other"]),
+              help="Why in one word: failed annual inspection, penalty, or other.")
+@click.option("--reason", required=True, help="Why (required; recorded in the audit trail).")
+@json_option
+@common
+def star_revoke(env: Env, society_id: str, kind: str, reason: str) -> None:
+    """Revoke a society's current star (an audited transition of its star declaration).
+
+    For every society that failed its inspection or is penalised at once:
+    `starfund advance STAR-CALL review_standing`.
+
+    \b
+    Example:  starfund star revoke S012 --kind penalty --reason "2025-11 penalty by the civil affairs bureau"
+    """
+    with env.engine.begin() as conn:
+        report = revoke(conn, society_id, kind, reason, env.actor)
+    show_report(env, report)

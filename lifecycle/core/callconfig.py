@@ -35,7 +35,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from lifecycle.core.errors import UserError
 
 SCORE_SCALE = 100.0
-"""An expert's total: the criteria's scores weighted to this many points (lifecycle.acts.ranking)."""
+"""An expert's total: the criteria's scores weighted to this many points (lifecycle.rules.ranking)."""
 LANGUAGES = ("zh", "en")
 """Languages of the notification templates (and of societies and experts, lifecycle.acts.registry)."""
 

@@ -11,13 +11,15 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.orm import Session
 
 from lifecycle.core.errors import NotFound
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 DEFAULT_DB = "starfund.db"
@@ -73,6 +75,8 @@ def transaction(engine: Engine) -> Iterator[Session]:
 
 
 def alembic_config(engine: Engine) -> Config:
+    from alembic.config import Config  # inside: only `init` needs Alembic (CLI start-up)
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
@@ -81,6 +85,8 @@ def alembic_config(engine: Engine) -> Config:
 
 def upgrade(engine: Engine) -> str:
     """Create or upgrade the schema to the newest migration; returns what was done."""
+    from alembic import command  # inside: only `init` needs Alembic (CLI start-up)
+
     existed = "calls" in inspect(engine).get_table_names()
     cfg = alembic_config(engine)
     with engine.begin() as conn:
@@ -95,14 +101,3 @@ def require_schema(engine: Engine) -> None:
         raise NotFound(
             f"no starfund database at {engine.url.render_as_string()}: run `starfund init` first"
         )
-
-
-def insert_ignore(conn, table, rows: list[dict], conflict: list[str], chunk: int = 10000) -> None:
-    """INSERT rows, skipping those whose `conflict` columns already exist (retries stay single).
-
-    Rows go to the driver as tuples (lifecycle.core.bulk): the outbox and deadline rows
-    of a 100,000-application advance must not cost more than the states themselves.
-    """
-    from lifecycle.core import bulk
-
-    bulk.insert_ignore(conn, table, rows, conflict, chunk)

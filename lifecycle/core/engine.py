@@ -8,28 +8,24 @@ from __future__ import annotations
 import getpass
 import os
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, Connection, Engine, select
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session
 
-from lifecycle.core import audit, bulk, clock
+from lifecycle.core import audit, bulk, clock, deadlines
 from lifecycle.core.callconfig import CallConfig
-from lifecycle.core.db import transaction
 from lifecycle.core.errors import UserError
 from lifecycle.core.machine import for_workflow
-from lifecycle.core.models import Application, Assignment, Call, Deadline, Expert, Society
-from lifecycle.scheduling.scheduler import DeadlineRow, schedule
-from notifications.outbox import Message, enqueue
+from lifecycle.core.models import Application, Assignment, Call, Expert, Society
+from notifications import contexts
+from notifications.queue import Message, enqueue
 from states.spec import ADMIN, SCHEDULER, Context, Move, State
 
 _apps = Application.__table__
-_after_commit: list[Callable[["Report"], None]] = []
 
 
 class EngineError(UserError):
@@ -87,26 +83,6 @@ class Report:
                 "notifications": self.notifications, "deadlines": self.deadlines}
 
 
-def on_commit(hook: Callable[[Report], None]) -> None:
-    """Register a signal run after each committed advance (e.g. wake the outbox sender)."""
-    _after_commit.append(hook)
-
-
-def committed(report: Report) -> None:
-    """Signal the after-commit hooks; a caller that passed `joined=` calls this after its commit."""
-    for hook in _after_commit:
-        hook(report)
-
-
-@contextmanager
-def _joined(conn: Connection) -> Iterator[Session]:
-    """A session inside the caller's transaction, in a savepoint: an error undoes only the advance."""
-    with Session(bind=conn, join_transaction_mode="create_savepoint",
-                 expire_on_commit=False) as session:
-        with session.begin():
-            yield session
-
-
 def load_call(conn: Connection, call_id: str, lock: bool = False) -> CallConfig:
     """The call's validated configuration; with `lock`, hold the call row until commit."""
     stmt = select(Call.config).where(Call.id == call_id)
@@ -141,49 +117,60 @@ def _candidates(conn: Connection, call_id: str, states: Iterable[str],
 
 
 def _decide(app: Any, options: list[Move], ctx: Context) -> tuple[Move | None, list[str]]:
-    """The first move whose conditions all hold, and the reasons earlier options failed."""
+    """The first move whose conditions all hold, and the reasons earlier options failed.
+
+    The conditions only check; once all of a move's hold, its `decide` functions compute
+    the values it writes (into ctx.updates, which `_write` saves with the state).
+    """
     reasons: list[str] = []
     for move in options:
         failed = next((r for r in (c(app, ctx) for c in move.conditions) if r), None)
         if failed is None:
+            if move.decide:
+                values: dict[str, Any] = {}
+                for decide in move.decide:
+                    values.update(decide(app, ctx))
+                if values:
+                    ctx.updates[app.id] = values
             return move, reasons
         reasons.append(failed)
     return None, reasons
 
 
-def advance(db: Engine, call_id: str, trigger: str, actor: str | None = None, *,
+def advance(conn: Connection, call_id: str, trigger: str, actor: str | None = None, *,
             only: list[str] | None = None, dry_run: bool = False,
-            options: dict[str, Any] | None = None,
-            within: Callable[[Connection], None] | None = None,
-            joined: Connection | None = None) -> Report:
-    """Fire `trigger` on every application of the call that can take it, as one transaction.
+            options: dict[str, Any] | None = None) -> Report:
+    """Fire `trigger` on every application of the call that can take it, in the caller's
+    transaction: `conn` must be inside one (`with sa_engine.begin() as conn:`); the caller commits.
 
-    `within` is a write that belongs to this advance (e.g. the objection that causes
-    it): it runs in the same transaction right after the call is locked, before the
-    candidates are loaded, so the move and its cause commit or roll back together.
+    What the caller writes in the same transaction commits or rolls back with the moves
+    (an objection and the move it causes; a deadline claimed, fired and marked). To lock
+    the call before such a write, call `load_call(conn, call_id, lock=True)` first.
 
-    `joined` runs the whole advance inside the caller's open transaction (in a
-    savepoint) instead of its own: the scheduler claims a deadline, advances and
-    marks the deadline fired in one transaction; the caller commits, then calls
-    `committed(report)`.
+    The advance runs in a SAVEPOINT: an error undoes only the advance (the caller may
+    catch it and go on, as the scheduler does, or let it roll everything back), and a
+    dry run rolls back to it, leaving the caller's transaction as it was.
 
     Steps, in order:
     1. veto: the trigger exists in the call's workflow and the actor may fire it;
     2. lock the call (PostgreSQL row lock; SQLite's write lock) and load the candidates
        in the trigger's source states with one query;
     3. prepare: each move's loaders run once for the whole batch;
-    4. decide: per application, the first move whose conditions hold, else a skip reason;
+    4. decide: per application, the first move whose conditions (pure checks) all hold,
+       else a skip reason; then that move's `decide` functions compute what it writes;
     5. save: new states with a version check, and the values the moves computed;
     6. log: one hash-chained audit event per move;
     7. queue the mail: the destination states' notifications go to the outbox;
     8. schedule: the destination states' deadlines are written;
-    9. commit (a dry run rolls back instead), then signal the after-commit hooks.
+    9. release the savepoint (a dry run rolls back to it instead); the caller commits.
     Any error rolls the whole batch back: it moves whole or not at all.
     """
+    if not conn.in_transaction():
+        raise RuntimeError("engine.advance needs a connection inside a transaction it does not "
+                           "own: `with sa_engine.begin() as conn: advance(conn, ...)`, or advance_in_tx")
     actor = actor or default_actor()
     now = clock.now()
-    with (transaction(db) if joined is None else _joined(joined)) as session:
-        conn = session.connection()
+    with conn.begin_nested() as savepoint:
         call = load_call(conn, call_id, lock=True)
         wm = for_workflow(call.workflow)
         if trigger not in wm.triggers:
@@ -196,8 +183,6 @@ def advance(db: Engine, call_id: str, trigger: str, actor: str | None = None, *,
                               f"{'/'.join(sorted({w for ms in by_source.values() for m in ms for w in m.who}))}")
         if only:
             _check_only(conn, call_id, only)
-        if within is not None:
-            within(conn)
         apps = _candidates(conn, call_id, by_source, only)
         if not apps:
             raise NothingToMove(f"no application of {call_id} can take {trigger} now "
@@ -228,11 +213,16 @@ def advance(db: Engine, call_id: str, trigger: str, actor: str | None = None, *,
         if decided:
             _write(conn, call, wm.workflow, trigger, actor, now, decided, ctx, report)
         if dry_run:
-            session.rollback()
-            return report
-    if joined is None:
-        committed(report)
+            savepoint.rollback()
     return report
+
+
+def advance_in_tx(db: Engine, call_id: str, trigger: str, actor: str | None = None,
+                  **kwargs: Any) -> Report:
+    """`advance` in a transaction of its own, committed on return: for a caller with nothing
+    else to write in it (a script, a benchmark, a test)."""
+    with db.begin() as conn:
+        return advance(conn, call_id, trigger, actor, **kwargs)
 
 
 def _check_only(conn: Connection, call_id: str, only: list[str]) -> None:
@@ -315,95 +305,38 @@ def enter_states(conn: Connection, call: CallConfig,
     """
     messages: list[Message] = []
     queued = 0
-    shared = {"call": {"id": call.id, "title": call.title, "title_en": call.title_en},
-              "at": now.isoformat(sep=" ")}
+    shared = contexts.common(call, now)
     expert_apps = [app.id for app, state, _, _ in entered
                    if any(n.to == "experts" for n in state.notify)]
     experts = _assigned_experts(conn, call.id, expert_apps) if expert_apps else {}
-    deadlines: dict[str, DeadlineRow] = {}
+    scheduled: dict[str, deadlines.DeadlineRow] = {}
     for app, state, extra, because in entered:
         version = app.version + 1
-        rows = _deadlines_of(call, state, app, extra, now)
+        rows = deadlines.entry_rows(call, state, app, extra, now)
         for row in rows:
-            deadlines.setdefault(row.key, row)
-        due = {spec.kind: row.due_at.isoformat(sep=" ") for spec, row in zip(state.schedule, rows)}
+            scheduled.setdefault(row.key, row)
         for note in state.notify:
-            context = _context(shared, app, state, extra, because, due)
             if note.to == "society":
+                context = contexts.state_change(shared, app, state, rows, because=because,
+                                                extra=extra)
                 messages.append(Message(
                     note.kind, "society", app.society_id, app.society_email,
                     app.society_language or call.language,
                     f"{note.kind}:{app.id}:v{version}:society", context, call.id, app.id))
             else:
                 for ex in experts.get(app.id, []):
+                    context = contexts.state_change(shared, app, state, rows, because=because,
+                                                    extra=extra, expert=ex)
                     messages.append(Message(
                         note.kind, "expert", ex.id, ex.email, ex.language or call.language,
-                        f"{note.kind}:{app.id}:v{version}:expert:{ex.id}",
-                        {**context, "expert": {"id": ex.id, "name": ex.name}}, call.id, app.id))
+                        f"{note.kind}:{app.id}:v{version}:expert:{ex.id}", context, call.id,
+                        app.id))
         if len(messages) >= 5000:
             queued += enqueue(conn, messages, now)
             messages = []
     queued += enqueue(conn, messages, now)
-    schedule(conn, _own_entries(conn, list(deadlines.values())))
-    return queued, len(deadlines)
-
-
-def _own_entries(conn: Connection, wanted: list[DeadlineRow]) -> list[DeadlineRow]:
-    """The deadline rows these entries still need, each keyed as the entry it belongs to.
-
-    A pending deadline is one (call, kind, due time): applications entering a state
-    while a row of the same kind, due at the same time, has not fired yet share
-    that row (a batch entering at one moment, or several batches before a fixed
-    date), so nothing is written twice. An entry finds no such row when the
-    deadline it needs already fired (an application back in review after an
-    upheld objection, drafts imported after the declaration closed, a project
-    reaching a checkpoint late) or falls at another time (a notice reopened
-    later runs until later): it gets a row of its own. The first entry keeps
-    the plain key (`2025-project:notice_ends`), the n-th gets `#n`
-    (`2025-project:notice_ends#2`). Keys are chosen inside the transaction
-    that writes the entry (an advance holds the call's lock), so a retried
-    advance chooses the same keys, and the insert skips a key already there
-    (two imports at once may choose the same key: for the same due time, so
-    sharing the row is right).
-    """
-    if not wanted:
-        return []
-    d = Deadline.__table__
-    found = conn.execute(
-        select(d.c.key, d.c.call_id, d.c.kind, d.c.application_id, d.c.action, d.c.due_at,
-               d.c.fired_at)
-        .where(d.c.call_id.in_(sorted({r.call_id for r in wanted})),
-               d.c.kind.in_(sorted({r.kind for r in wanted})))).all()
-    same: dict[tuple, list[Any]] = defaultdict(list)
-    for e in found:
-        same[(e.call_id, e.kind, e.application_id, e.action)].append(e)
-    out = []
-    for row in wanted:
-        rows = same[(row.call_id, row.kind, row.application_id, row.action)]
-        if any(e.fired_at is None and e.due_at == row.due_at for e in rows):
-            continue                                    # this entry's deadline is pending
-        keys = {e.key for e in rows}
-        if row.key in keys:
-            row.entry = len(rows) + 1
-            while row.key in keys:
-                row.entry += 1
-        out.append(row)
-    return out
-
-
-def _deadlines_of(call: CallConfig, state: State, app: Any, extra: dict,
-                  now: datetime) -> list[DeadlineRow]:
-    """The deadlines `state` schedules for `app` entering it now, one per Schedule record."""
-    rows = []
-    for spec in state.schedule:
-        if spec.per:
-            value = extra.get(spec.per, getattr(app, spec.per, None))
-            rows.append(DeadlineRow(call.id, f"{spec.kind}:{value}", spec.due(call, now, value),
-                                    spec.fires, spec.action))
-        else:
-            rows.append(DeadlineRow(call.id, spec.kind, spec.due(call, now), spec.fires,
-                                    spec.action))
-    return rows
+    deadlines.schedule(conn, deadlines.own_entries(conn, list(scheduled.values())))
+    return queued, len(scheduled)
 
 
 def _assigned_experts(conn: Connection, call_id: str, app_ids: list[str]) -> dict[str, list[Any]]:
@@ -419,29 +352,6 @@ def _assigned_experts(conn: Connection, call_id: str, app_ids: list[str]) -> dic
         if r.application_id in wanted:
             out[r.application_id].append(r)
     return out
-
-
-def _context(shared: dict[str, Any], app: Any, state: State, extra: dict,
-             because: list[str], due: dict[str, str] | None = None) -> dict:
-    """What a template may use; `shared` (the call, the time) is the same for the whole batch.
-
-    `due` holds the times of the deadlines the state just scheduled (e.g. the
-    report due date of the checkpoint entered), so a message can name them.
-    """
-    get = extra.get
-    return {
-        **shared,
-        "application": {"id": app.id, "title": app.title, "title_en": app.title_en,
-                        "category": app.category, "requested_amount": app.requested_amount,
-                        "granted_amount": get("granted_amount", app.granted_amount),
-                        "score": get("score", app.score),
-                        "decision_reason": get("decision_reason", app.decision_reason),
-                        "checkpoint": get("checkpoint", getattr(app, "checkpoint", None))},
-        "society": {"id": app.society_id, "name": app.society_name,
-                    "name_en": app.society_name_en},
-        "state": state.name, "state_label": state.label,
-        "because": because, "due": due or {},
-    }
 
 
 def create_applications(conn: Connection, call: CallConfig, rows: list[dict[str, Any]],

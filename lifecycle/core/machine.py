@@ -13,7 +13,7 @@ from transitions.extensions import GraphMachine
 
 from lifecycle.core.errors import NotFound
 from states.spec import Move
-from states.workflows import WORKFLOWS, Workflow
+from states.workflows import WORKFLOWS, Workflow, validate
 
 
 class UnknownWorkflow(NotFound):
@@ -24,7 +24,7 @@ class WorkflowMachine:
     """A workflow's transitions Machine, plus the stage records behind each transition."""
 
     def __init__(self, workflow: Workflow) -> None:
-        self.workflow = workflow
+        self.workflow = validate(workflow)  # transitions itself accepts unknown destinations
         self.machine = GraphMachine(
             states=[s.name for s in workflow.states], initial=workflow.initial,
             auto_transitions=False, graph_engine="mermaid", show_conditions=True,
@@ -66,7 +66,8 @@ class WorkflowMachine:
         lines += ["", "transitions (first matching wins):"]
         for m in self.workflow.moves:
             cond = " if " + " and ".join(c.__name__ for c in m.conditions) if m.conditions else ""
-            lines.append(f"  {m.trigger:<18} {','.join(m.sources)} -> {m.dest}{cond}"
+            sets = "; sets " + ", ".join(d.__name__ for d in m.decide) if m.decide else ""
+            lines.append(f"  {m.trigger:<18} {','.join(m.sources)} -> {m.dest}{cond}{sets}"
                          f"  (by {'/'.join(m.who)})")
         return "\n".join(lines)
 

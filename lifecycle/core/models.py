@@ -7,6 +7,7 @@ Only `lifecycle.core.engine` writes `Application.state` (invariant 1).
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -230,7 +231,7 @@ class Deadline(Base):
     key: Mapped[str] = mapped_column(String(200), unique=True)
     """`call:kind` (`call:kind:value` for a deadline per value, e.g. a checkpoint); the n-th
     entry into a state whose deadline already fired or falls at another time gets `...#n`
-    (lifecycle.core.engine._own_entries), so each entry is scheduled, and written once."""
+    (lifecycle.core.deadlines.own_entries), so each entry is scheduled, and written once."""
     call_id: Mapped[str] = mapped_column(ForeignKey("calls.id"))
     application_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     kind: Mapped[str] = mapped_column(String(64))
@@ -348,6 +349,17 @@ class StarReview(Base):
         UniqueConstraint("application_id", "expert_id", name="uq_star_review"),
         Index("ix_star_reviews_call", "call_id"),
     )
+
+
+class StarStatus(StrEnum):
+    """A star record's status: a vocabulary of its own, not an application's state (the
+    application of a revoked star is in the state `revoked` too, but a record is also active,
+    superseded by a later rating, or lost by one)."""
+
+    ACTIVE = "active"
+    SUPERSEDED = "superseded"
+    LOST = "lost"
+    REVOKED = "revoked"
 
 
 class StarRecord(Base):

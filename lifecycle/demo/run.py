@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import click
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Engine, func, insert, inspect, select, text
@@ -28,12 +29,16 @@ from sqlalchemy.exc import ArgumentError, DatabaseError, NoSuchModuleError
 
 from lifecycle.acts import calls, reports, reviewing
 from lifecycle.core import audit, callconfig, clock, db, engine, tabular
+from lifecycle.core.console import Env, OutputPath, common, rich_console
 from lifecycle.core.errors import UserError
 from lifecycle.core.models import Application, Base, Call, Meta
 from lifecycle.demo import years as demo_years
 from lifecycle.demo.data.names import DISCIPLINES, GIVEN, INSTITUTIONS, SURNAMES, TITLES
+from lifecycle.rules import ranking
+from lifecycle.scheduling import firing
 from notifications.channels import FileChannel
-from notifications.outbox import drain
+from notifications.delivery import drain
+from states.award import IN_NOTICE
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "call.toml"
 DEFAULT_DB = "starfund-demo.db"
@@ -159,7 +164,8 @@ class Demo:
 
     def advance(self, call_id: str, trigger: str, actor: str | None = None,
                 only: list[str] | None = None) -> engine.Report:
-        r = engine.advance(self.db, call_id, trigger, actor or self.actor, only=only)
+        with self.db.begin() as conn:
+            r = engine.advance(conn, call_id, trigger, actor or self.actor, only=only)
         parts = [f"{n} {s}->{d}" for (s, d), n in sorted(r.moved.items())]
         parts += [f"{n} skipped: {why}" for why, n in r.skipped.most_common()]
         self.out.print(f"  advance {trigger}: " + "; ".join(parts))
@@ -167,9 +173,7 @@ class Demo:
 
     def run_due(self) -> None:
         """Let the deadlines due now fire, exactly as `starfund scheduler run` would."""
-        from lifecycle.scheduling import scheduler
-
-        for f in scheduler.run_due(self.db, clock.now()):
+        for f in firing.run_due(self.db, clock.now()):
             self.out.print(f"  deadline {f.kind} ({f.call_id}) {f.outcome}: {f.note}")
 
     def send(self) -> None:
@@ -331,8 +335,6 @@ class Demo:
 
     def panel_decisions(self, call_id: str) -> None:
         """Flagged applications (reviewers disagree) get a panel score so ranking can go on."""
-        from lifecycle.acts import ranking
-
         with self.db.connect() as conn:
             call = engine.load_call(conn, call_id)
             flagged = sorted(a for a, g in ranking.call_aggregates(conn, call).items()
@@ -348,12 +350,13 @@ class Demo:
         """Publish the notice, then two named objections: one dismissed, one upheld."""
         from lifecycle.acts import notice, objections
 
-        r = notice.publish(self.db, call_id, self.work / f"{call_id}-notice.html", self.actor)
+        with self.db.begin() as conn:
+            r = notice.publish(conn, call_id, self.work / f"{call_id}-notice.html", self.actor)
         self.out.print(f"  notice published: {r['listed']} projects, {r['total']:,} yuan, "
                        f"until {r['last_day']} -> {self.work / (call_id + '-notice.html')}")
         with self.db.connect() as conn:
             listed = list(conn.execute(select(Application.id).where(
-                Application.call_id == call_id, Application.state == "in_notice")
+                Application.call_id == call_id, Application.state == IN_NOTICE)
                 .order_by(Application.id)).scalars())
         if len(listed) < 2:
             return
@@ -361,17 +364,21 @@ class Demo:
         clock.advance(timedelta(days=2))
         self.out.print(f"\n[bold]{clock.now():%Y-%m-%d %H:%M}[/bold]  objections (异议) filed")
         evidence = self.write_csv("evidence.csv", [{"item": "budget line 3", "note": "duplicated"}])
-        a = objections.file(self.db, first, "李华", "lihua@example.org",
-                            "the same activity was funded last year", self.actor)
-        b = objections.file(self.db, second, "张伟", "13800000000",
-                            "budget duplicates another grant", self.actor, evidence)
+        with self.db.begin() as conn:
+            a = objections.file(conn, first, "李华", "lihua@example.org",
+                                "the same activity was funded last year", self.actor)
+        with self.db.begin() as conn:
+            b = objections.file(conn, second, "张伟", "13800000000",
+                                "budget duplicates another grant", self.actor, evidence)
         self.out.print(f"  objection {a['objection']} against {first}, objection "
                        f"{b['objection']} against {second} (with evidence)")
         clock.advance(timedelta(days=1))
-        d = objections.resolve(self.db, a["objection"], False, "the activity is a new edition",
-                               self.actor)
-        u = objections.resolve(self.db, b["objection"], True, "duplicate funding confirmed",
-                               self.actor)
+        with self.db.begin() as conn:
+            d = objections.resolve(conn, a["objection"], False, "the activity is a new edition",
+                                   self.actor)
+        with self.db.begin() as conn:
+            u = objections.resolve(conn, b["objection"], True, "duplicate funding confirmed",
+                                   self.actor)
         self.out.print(f"  objection {a['objection']} dismissed ({first} {d['moved']}); "
                        f"objection {b['objection']} upheld ({second} {u['moved']})")
 
@@ -426,3 +433,32 @@ def run(url: str, years: int, seed: int, outbox: str, fresh: bool, actor: str,
               f"  starfund --db {url} stars {star}        (the star table)\n"
               f"  starfund --db {url} society show S001   (stars and projects of one society)\n"
               f"  ls {outbox}/ | head   (the notifications, as .eml files)")
+
+
+# --- the command: starfund demo ------------------------------------------------------------------
+
+@click.command()
+@click.option("--years", default=1, show_default=True, type=click.IntRange(1, 10),
+              help="Programme years to run in a row.")
+@click.option("--seed", default=2025, show_default=True, help="Random seed of the simulation.")
+@click.option("--outbox", default="outbox", show_default=True, type=OutputPath(folder=True),
+              help="Folder the notifications are delivered to.")
+@click.option("--fresh/--keep", default=True, show_default=True,
+              help="Start the demo's own database over (--keep: use it only if it holds no "
+                   "simulation yet).")
+@click.option("--societies", default=60, show_default=True, type=click.IntRange(20, 80),
+              help="Societies in the simulation (each year ~2.5 declarations per society).")
+@common
+def demo(env: Env, years: int, seed: int, outbox: str, fresh: bool, societies: int) -> None:
+    """Simulate a whole programme year (or several) on a new database, printing each step.
+
+    The demo writes only to a database it made: a new SQLite file (default
+    starfund-demo.db), an empty database, or one an earlier demo made and
+    marked. Pointed at any other database it refuses and changes nothing.
+
+    \b
+    Example:  starfund demo
+              starfund demo --years 3 --db demo.db
+    """
+    run(env.db_arg or DEFAULT_DB, years=years, seed=seed, outbox=outbox, fresh=fresh,
+        actor=env.actor, out=rich_console(), societies=societies)

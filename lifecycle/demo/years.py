@@ -13,7 +13,12 @@ from sqlalchemy import func, select
 
 from lifecycle.acts import assessing, calls, payments, stars
 from lifecycle.core import callconfig, clock, db
-from lifecycle.core.models import Application, Expert, StarRecord
+from lifecycle.core.models import Application, Expert, StarRecord, StarStatus
+from lifecycle.rules.eligibility import barred_societies
+from states import star_declaration
+from states.assessment import ASSESSMENT_DUE
+from states.declaration import INELIGIBLE
+from states.outcome import BARS_NEXT_CALLS, OUTCOMES, TERMINATED
 
 if TYPE_CHECKING:
     from lifecycle.demo import Demo
@@ -36,12 +41,10 @@ def with_checkpoints(config: dict[str, Any], year: int) -> None:
 
 def carried_over(d: "Demo", call_id: str) -> None:
     """Print which societies last years' outcomes bar from this call, before its formal check."""
-    from states.outcome import barred_societies
-
     with d.db.connect() as conn:
         from lifecycle.core import engine
 
-        barred = barred_societies(conn, engine.load_call(conn, call_id))
+        barred = barred_societies(conn, BARS_NEXT_CALLS, engine.load_call(conn, call_id))
         declared = set(conn.execute(select(Application.society_id)
                                     .where(Application.call_id == call_id)).scalars())
     hit = {s: why for s, why in barred.items() if s in declared}
@@ -67,7 +70,7 @@ def pay(d: "Demo", call_id: str) -> None:
 def _grade(d: "Demo", call_id: str, checkpoint: str, mean: float) -> None:
     with d.db.connect() as conn:
         due = list(conn.execute(select(Application.id).where(
-            Application.call_id == call_id, Application.state == "assessment_due")
+            Application.call_id == call_id, Application.state == ASSESSMENT_DUE)
             .order_by(Application.id)).scalars())
     for app_id in due[:3]:
         report = d.work / f"{app_id}-{checkpoint}.txt"
@@ -106,9 +109,10 @@ def assessment(d: "Demo", call_id: str, year: int, between=None) -> None:
                        if p["proposed"] == "terminate"]
         if failing:
             f = failing[0]
-            assessing.override(d.db, f["application"], "continue",
-                               "report shows the venue was closed by the city; the leadership "
-                               "group keeps the project going", d.actor)
+            with d.db.begin() as conn:
+                assessing.override(conn, f["application"], "continue",
+                                   "report shows the venue was closed by the city; the leadership "
+                                   "group keeps the project going", d.actor)
             d.out.print(f"  outcome override: {f['application']} (grade {f['grade']}) -> "
                         "continue, with reason")
         d.advance(call_id, "decide_outcome")
@@ -147,9 +151,9 @@ def star_year(d: "Demo", year: int, n: int = 24) -> str:
         calls.create(s.connection(), call, d.actor, "examples/star-call.toml")
     with d.db.connect() as conn:
         holders = set(conn.execute(select(StarRecord.society_id)
-                                   .where(StarRecord.status == "active")).scalars())
+                                   .where(StarRecord.status == StarStatus.ACTIVE)).scalars())
         revoked = set(conn.execute(select(StarRecord.society_id)
-                                   .where(StarRecord.status == "revoked")).scalars())
+                                   .where(StarRecord.status == StarStatus.REVOKED)).scalars())
     pool = sorted(s["id"] for s in d.societies)
     chosen = sorted(holders | revoked | set(rng.sample(pool, n)))
     quality = {}
@@ -176,7 +180,8 @@ def star_year(d: "Demo", year: int, n: int = 24) -> str:
     d.advance(call.id, "close_declaration", actor="scheduler")
     with d.db.connect() as conn:
         eligible = sorted(conn.execute(select(Application.society_id).where(
-            Application.call_id == call.id, Application.state == "eligible")).scalars())
+            Application.call_id == call.id,
+            Application.state == star_declaration.ELIGIBLE)).scalars())
         experts = conn.execute(select(Expert.id, Expert.societies).order_by(Expert.id)).all()
     d.at(cal.declaration_closes + timedelta(days=14), "the association checks every indicator")
     with db.transaction(d.db) as s:
@@ -249,13 +254,15 @@ def dynamic_management(d: "Demo", star_call: str, year: int) -> None:
 
     with d.db.connect() as conn:
         holders = sorted(conn.execute(select(StarRecord.society_id).where(
-            StarRecord.status == "active", StarRecord.call_id == star_call)).scalars())
+            StarRecord.status == StarStatus.ACTIVE, StarRecord.call_id == star_call)).scalars())
     if len(holders) < 2:
         return
     penalised, failed = d.rng.sample(holders, 2)
     d.at(datetime(year, 11, 5), "dynamic management of stars (动态管理)")
-    r = stars.revoke(d.db, penalised, "penalty",
-                     f"administrative penalty by the civil affairs bureau, {year}-11-03", d.actor)
+    with d.db.begin() as conn:
+        r = stars.revoke(conn, penalised, "penalty",
+                         f"administrative penalty by the civil affairs bureau, {year}-11-03",
+                         d.actor)
     d.out.print(f"  star of {penalised} revoked (penalty, with reason): {r.moved_total} moved")
     soc = [dict(s) for s in d.societies]
     for s in soc:
@@ -286,20 +293,21 @@ def summary(d: "Demo", years: list[int]) -> None:
                                           .where(Application.call_id == c)
                                           .group_by(Application.state)).all()) for c in (pc, sc)}
             m = payments.money(conn, pc)
-            funded = sum(v for k, v in count[pc].items()
-                         if k in ("completed", "terminated", "continued", "adjusted"))
-            proj.add_row(str(y), str(funded), str(count[pc].get("terminated", 0)),
-                         str(count[pc].get("ineligible", 0)), f"{m['paid']:,}",
+            funded = sum(v for k, v in count[pc].items() if k in OUTCOMES)
+            proj.add_row(str(y), str(funded), str(count[pc].get(TERMINATED, 0)),
+                         str(count[pc].get(INELIGIBLE, 0)), f"{m['paid']:,}",
                          f"{m['withheld']:,}", f"{m['to_recover']:,}")
             rows = stars.star_table(conn, sc)
             ch = {k: sum(1 for r in rows if r["change"] == k)
                   for k in ("new", "raised", "kept", "lowered")}
             ended = conn.execute(select(StarRecord.status, StarRecord.end_reason)
-                                 .where(StarRecord.status.in_(("lost", "revoked")))).all()
-            lost = sum(1 for r in ended if r.status == "lost"
+                                 .where(StarRecord.status.in_((StarStatus.LOST,
+                                                               StarStatus.REVOKED)))).all()
+            lost = sum(1 for r in ended if r.status == StarStatus.LOST
                        and r.end_reason.startswith(f"rating of {sc}:"))
-            revoked = sum(1 for r in rows if r["status"] == "revoked")
-            star.add_row(str(y), str(sum(count[sc].values())), str(count[sc].get("ineligible", 0)),
+            revoked = sum(1 for r in rows if r["status"] == StarStatus.REVOKED)
+            star.add_row(str(y), str(sum(count[sc].values())),
+                         str(count[sc].get(star_declaration.INELIGIBLE, 0)),
                          *(str(ch[k]) for k in ("new", "raised", "kept", "lowered")),
                          str(lost), str(revoked), f"{sum(r['reward'] for r in rows):,}")
     d.out.print(proj)

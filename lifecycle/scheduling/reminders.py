@@ -1,13 +1,13 @@
 """Reminders before deadlines: only to those who still have something to do.
 
 A reminder is a deadline row with action "remind" (written by
-`lifecycle.scheduling.scheduler.schedule` beside the closing deadline it belongs to, one
+`lifecycle.core.deadlines.schedule` beside the closing deadline it belongs to, one
 per offset of the call's `[reminders]`). When it fires, one query per kind
-finds who still has something to do, and their messages go to the outbox in
-the same transaction. A reminder whose moment passed while no scheduler ran
-is sent only while it is still useful (before its deadline) and when no later
-reminder of the same deadline is also due; otherwise it is skipped, with an
-audit note saying why.
+finds who still has something to do, and their messages (contexts built by
+`notifications.contexts`) go to the outbox in the same transaction. A reminder
+whose moment passed while no scheduler ran is sent only while it is still
+useful (before its deadline) and when no later reminder of the same deadline
+is also due; otherwise it is skipped, with an audit note saying why.
 """
 from __future__ import annotations
 
@@ -15,13 +15,19 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Connection, select
 
 from lifecycle.core.callconfig import CallConfig
+from lifecycle.core.deadlines import REMIND
 from lifecycle.core.models import Application, Assignment, Call, Deadline, Expert, Society
-from notifications.outbox import Message, enqueue
+from notifications import contexts
+from notifications.queue import Message, enqueue
+from states.assessment import ASSESSMENT_DUE
+from states.declaration import DRAFT
+from states.review import UNDER_REVIEW
 
 _apps = Application.__table__
 _soc = Society.__table__
@@ -40,28 +46,14 @@ class Audience:
     help: str
 
 
-def _call_ctx(call: CallConfig) -> dict[str, Any]:
-    return {"id": call.id, "title": call.title, "title_en": call.title_en}
-
-
-def deadline_ctx(kind: str, due_at: datetime, now: datetime) -> dict[str, Any]:
-    left = due_at - now
-    return {"kind": kind, "due_at": due_at.isoformat(sep=" ", timespec="minutes"),
-            "days_left": max(left.days, 0), "hours_left": max(int(left.total_seconds() // 3600), 0)}
-
-
-def _app_ctx(r: Any) -> dict[str, Any]:
-    return {"id": r.id, "title": r.title, "title_en": r.title_en, "category": r.category,
-            "requested_amount": r.requested_amount}
-
-
 def _society_messages(kind: str, states: tuple[str, ...], extra: Any = None,
                       per: str | None = None) -> Loader:
     def load(conn: Connection, call: CallConfig, deadline: dict, label: str,
              now: datetime, value: str = "") -> list[Message]:
         stmt = (select(_apps.c.id, _apps.c.title, _apps.c.title_en, _apps.c.category,
                        _apps.c.requested_amount, _soc.c.id.label("society_id"),
-                       _soc.c.name, _soc.c.name_en, _soc.c.email, _soc.c.language)
+                       _soc.c.name.label("society_name"), _soc.c.name_en.label("society_name_en"),
+                       _soc.c.email, _soc.c.language)
                 .join(_soc, _soc.c.id == _apps.c.society_id)
                 .where(_apps.c.call_id == call.id, _apps.c.state.in_(states))
                 .order_by(_apps.c.id))
@@ -70,10 +62,9 @@ def _society_messages(kind: str, states: tuple[str, ...], extra: Any = None,
         if per and value and per in _apps.c:        # a deadline per value, e.g. a checkpoint
             stmt = stmt.where(_apps.c[per] == value)
         out = []
+        shared = contexts.common(call, now)
         for r in conn.execute(stmt):
-            context = {"call": _call_ctx(call), "deadline": deadline, "application": _app_ctx(r),
-                       "society": {"id": r.society_id, "name": r.name, "name_en": r.name_en},
-                       "at": now.isoformat(sep=" ")}
+            context = contexts.society_reminder(shared, deadline, r)
             key = f"{kind}:{r.id}:{value + ':' if value else ''}{label}"
             out.append(Message(kind, "society", r.society_id, r.email,
                                r.language or call.language, key, context,
@@ -92,18 +83,17 @@ def _experts_missing_scores(conn: Connection, call: CallConfig, deadline: dict, 
                _apps.c.requested_amount)
         .join(a, a.c.expert_id == e.c.id).join(_apps, _apps.c.id == a.c.application_id)
         .where(a.c.call_id == call.id, a.c.status == "assigned",
-               _apps.c.state == "under_review")
+               _apps.c.state == UNDER_REVIEW)
         .order_by(e.c.id, _apps.c.id))
     by_expert: dict[str, list[Any]] = defaultdict(list)
     for r in rows:
         by_expert[r.expert_id].append(r)
     out = []
+    shared = contexts.common(call, now)
     for expert_id, items in by_expert.items():
         first = items[0]
-        context = {"call": _call_ctx(call), "deadline": deadline,
-                   "expert": {"id": expert_id, "name": first.name, "name_en": first.name_en},
-                   "applications": [_app_ctx(r) for r in items], "missing": len(items),
-                   "at": now.isoformat(sep=" ")}
+        expert = SimpleNamespace(id=expert_id, name=first.name, name_en=first.name_en)
+        context = contexts.expert_reminder(shared, deadline, expert, items)
         out.append(Message("remind_review", "expert", expert_id, first.email,
                            first.language or call.language,
                            f"remind_review:{call.id}:{expert_id}:{label}", context, call.id,
@@ -113,14 +103,14 @@ def _experts_missing_scores(conn: Connection, call: CallConfig, deadline: dict, 
 
 AUDIENCES: dict[str, Audience] = {
     "declaration_closes": Audience(
-        "remind_declaration", "society", _society_messages("remind_declaration", ("draft",)),
+        "remind_declaration", "society", _society_messages("remind_declaration", (DRAFT,)),
         "societies with drafts not yet submitted"),
     "reviews_due": Audience(
         "remind_review", "expert", _experts_missing_scores,
         "experts with applications still to score"),
     "report_due": Audience(
         "remind_report", "society",
-        _society_messages("remind_report", ("assessment_due",),
+        _society_messages("remind_report", (ASSESSMENT_DUE,),
                           _apps.c.assessment_grade.is_(None), per="checkpoint"),
         "societies whose performance report is due"),
 }
@@ -145,7 +135,7 @@ def fire(conn: Connection, row: Any, now: datetime) -> tuple[str, str, int]:
     later = conn.execute(
         select(_deadlines.c.kind).where(
             _deadlines.c.call_id == row.call_id, _deadlines.c.fires == main_kind,
-            _deadlines.c.action == "remind", _deadlines.c.fired_at.is_(None),
+            _deadlines.c.action == REMIND, _deadlines.c.fired_at.is_(None),
             _deadlines.c.due_at > row.due_at, _deadlines.c.due_at <= now)
         .order_by(_deadlines.c.due_at.desc()).limit(1)).scalar()
     if later:
@@ -156,7 +146,8 @@ def fire(conn: Connection, row: Any, now: datetime) -> tuple[str, str, int]:
         return "skipped", f"no reminder audience is defined for {main_kind}", 0
     config = conn.execute(select(Call.config).where(Call.id == row.call_id)).scalar()
     call = CallConfig.model_validate(config)
-    messages = audience.load(conn, call, deadline_ctx(base, main.due_at, now), label, now, value)
+    messages = audience.load(conn, call, contexts.deadline(base, main.due_at, now), label, now,
+                             value)
     enqueue(conn, messages, now)
     if not messages:
         return "fired", f"nobody to remind: no {audience.help}", 0

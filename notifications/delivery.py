@@ -1,7 +1,6 @@
-"""The outbox: enqueue in the firing transaction, deliver after commit, never twice.
+"""Delivering the outbox after commit, never twice (queueing is `notifications.queue`).
 
-Every row carries a dedupe key, so enqueueing twice (a retried batch, a
-scheduler catching up) stores one message. Delivery (`drain`) goes:
+Delivery (`drain`) goes:
 
 1. claim: due pending rows are marked `sending` and their attempt counted, and
    that is committed *before* anything is sent (PostgreSQL: FOR UPDATE SKIP
@@ -37,60 +36,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, select, update
+from sqlalchemy import Connection, Engine, bindparam, func, select, update
 
-from lifecycle.core import clock
-from lifecycle.core.db import insert_ignore
+from lifecycle.core import audit, clock
+from lifecycle.core.db import transaction
 from lifecycle.core.errors import NotFound
 from lifecycle.core.models import Notification
+from notifications.channels import DeliveryError, PermanentError, build
+from notifications.render import render
 
 _table = Notification.__table__
 LEASE = timedelta(minutes=10)
-
-
-@dataclass
-class Message:
-    """One message to enqueue."""
-
-    kind: str
-    recipient_kind: str
-    recipient_id: str
-    recipient: str
-    language: str
-    dedupe_key: str
-    context: dict[str, Any] = field(default_factory=dict)
-    call_id: str | None = None
-    application_id: str | None = None
-
-
-def enqueue(conn: Connection, messages: list[Message], now: datetime | None = None) -> int:
-    """Write messages to the outbox in the caller's transaction; duplicates are ignored."""
-    now = now or clock.now()
-    rows = [{"dedupe_key": m.dedupe_key, "call_id": m.call_id, "application_id": m.application_id,
-             "recipient_kind": m.recipient_kind, "recipient_id": m.recipient_id,
-             "recipient": m.recipient, "kind": m.kind, "language": m.language,
-             "context": m.context, "status": "pending", "attempts": 0, "last_error": "",
-             "created_at": now, "next_attempt_at": now} for m in messages]
-    insert_ignore(conn, _table, rows, ["dedupe_key"])
-    return len(rows)
-
-
-class PermanentError(Exception):
-    """Retrying cannot help (broken template, address rejected): fail at once."""
-
-
-class DeliveryError(Exception):
-    """A delivery that failed for now, as the channel judged it (other exceptions: retry too).
-
-    `in_doubt`: the message may have arrived (the server went silent after
-    taking its text); it is not retried but left in doubt for an administrator.
-    `ends_round`: the server, not this message, is at fault; the rest of the
-    round is deferred untouched.
-    """
-
-    def __init__(self, message: str, *, in_doubt: bool = False, ends_round: bool = False) -> None:
-        super().__init__(message)
-        self.in_doubt, self.ends_round = in_doubt, ends_round
 
 
 @dataclass
@@ -129,8 +85,6 @@ def claim(conn: Connection, limit: int, now: datetime, lease: timedelta = LEASE)
 
 
 def _events(rows: list[tuple[Any, str, str]]) -> list[Any]:
-    from lifecycle.core import audit
-
     return [audit.Event(f"notification_{status}", r.call_id, r.application_id, None, None,
                         {"notification": r.id, "kind": r.kind, "to": r.recipient_kind,
                          "recipient": r.recipient_id, "language": r.language,
@@ -146,8 +100,6 @@ def _record(conn: Connection, outcomes: list[tuple[Any, str, str]], now: datetim
     Outcomes: sent, failed, pending (retry with backoff), in_doubt (stays
     `sending`, its lease ended now) and deferred (back to pending as claimed).
     """
-    from lifecycle.core import audit
-
     sent = [{"b_id": r.id, "b_now": now} for r, s, _ in outcomes if s == "sent"]
     failed = [{"b_id": r.id, "b_err": e} for r, s, e in outcomes if s == "failed"]
     retry = [{"b_id": r.id, "b_err": e, "b_next": now + backoff(r.attempts + 1, backoff_seconds)}
@@ -178,8 +130,6 @@ def _record(conn: Connection, outcomes: list[tuple[Any, str, str]], now: datetim
 
 def resolve_in_doubt(db: Engine, channel: Any, now: datetime, actor: str = "outbox") -> int:
     """Settle `sending` rows whose sender vanished, when the channel can tell what happened."""
-    from lifecycle.core.db import transaction
-
     delivered = getattr(channel, "delivered", None)
     if delivered is None:
         return 0
@@ -226,10 +176,6 @@ def drain(db: Engine, channel: Any, limit: int = 200, max_attempts: int = 5,
     A `DeliveryError` with `ends_round` ends the round: the rest of the batch is
     deferred (back to pending as it was claimed) and no further batch is claimed.
     """
-    from lifecycle.core.db import transaction
-    from notifications.channels import build
-    from notifications.render import render
-
     report = DrainReport()
     report.resolved = resolve_in_doubt(db, channel, now or clock.now(), actor)
     opened = getattr(channel, "open", None)
@@ -315,8 +261,6 @@ def listing(conn: Connection, status: str | None = None, call_id: str | None = N
 
 
 def counts(conn: Connection) -> dict[str, int]:
-    from sqlalchemy import func
-
     return dict(conn.execute(select(_table.c.status, func.count()).group_by(_table.c.status)).all())
 
 
@@ -326,8 +270,6 @@ def requeue(conn: Connection, actor: str, ids: list[int] | None = None, in_doubt
 
     An administrative act: each re-queued message gets a `notification_requeued` audit event.
     """
-    from lifecycle.core import audit
-
     now = now or clock.now()
     t = _table
     stmt = select(t)

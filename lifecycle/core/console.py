@@ -1,0 +1,402 @@
+"""The command line's shared plumbing: what every area's click commands use.
+
+cli.py is the root (the group and the registry of commands); each area's
+commands live beside their act (`lifecycle/acts/*`, `lifecycle/scheduling/commands.py`,
+`lifecycle/demo/run.py`) and take from here:
+
+- the shared options --db, --as and --now, declared once (`SHARED_OPTIONS`), on the
+  root group (`shared_options(root=True)`) and on every command (`common`), resolved
+  option after the command > option before it > environment variable > default;
+- `Env`, what every command receives: the database (opened on first use), the actor, --json;
+- the parameter types that refuse bad values at the door (`ISO_TIME`, `SafePath`,
+  `OutputPath`, `ROW_ID`) and the options several areas share (`json_option`,
+  `encoding_option`, `channel_options`);
+- the output helpers, which escape what a terminal cannot show safely (`echo`, `table`,
+  `emit_json`, `csv_cell`);
+- the user-error handler: a `lifecycle.core.errors.UserError` is one line on stderr and
+  exit 1; anything else is a bug and keeps its traceback.
+
+Start-up: `starfund --help` imports this module and click only, so SQLAlchemy, the
+database module (Alembic) and rich are imported inside the functions that need them.
+"""
+from __future__ import annotations
+
+import functools
+import getpass
+import json
+import os
+import re
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from lifecycle.core import clock
+from lifecycle.core.errors import BadValue, NotFound, UserError
+from lifecycle.core.names import clean_name, printable
+
+# Typed user mistakes only (InputError and ConfigError are UserErrors too): a bare ValueError
+# or LookupError is a bug and shows its traceback.
+EXPECTED_ERRORS = (UserError,)
+ACTOR_LIMIT = 100
+TEXT_LIMIT = 200  # ids, names and other short values given on the command line
+LONG_TEXT = {"reason": 2000, "contact": 500}  # free text options (still one line)
+PATH_LIMIT = 4096
+MAX_COUNT = 1_000_000  # --limit and --page: their product stays a 64-bit offset
+ROW_ID = click.IntRange(1, 2**31 - 1)  # a numbered row (notification, objection)
+
+
+class IsoTime(click.ParamType):
+    """An ISO 8601 date or date-time, as programme-local time; names the accepted form when wrong."""
+
+    name = "ISO-TIME"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> datetime:
+        if isinstance(value, datetime):
+            return value
+        try:
+            return clock.parse(value)
+        except BadValue as e:
+            self.fail(str(e), param, ctx)
+
+
+ISO_TIME = IsoTime()
+
+
+class SafePath(click.Path):
+    """click.Path that refuses control characters and overlong names before touching the disk
+    (a NUL byte would otherwise reach os.stat as a ValueError)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str):
+            try:
+                clean_name(value, "the path", PATH_LIMIT, required=False)
+            except BadValue as e:
+                self.fail(str(e), param, ctx)
+        return super().convert(value, param, ctx)
+
+
+class OutputPath(SafePath):
+    """A file (or, with `folder`, a folder) starfund will write: checked before any work is done,
+    so a command that would fail to write refuses at the door and changes nothing."""
+
+    def __init__(self, folder: bool = False) -> None:
+        super().__init__(file_okay=not folder, dir_okay=folder)
+        self.folder = folder
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        value = super().convert(value, param, ctx)
+        target = Path(os.fsdecode(value))
+        if not self.folder and target.is_dir():
+            self.fail(f"{target} is a folder; accepted: a file name to write", param, ctx)
+        where = target if self.folder else target.parent
+        while not where.exists() and where != where.parent:  # a folder is made with its parents
+            if not self.folder:
+                self.fail(f"the folder {where} does not exist; accepted: a file in an existing "
+                          "folder", param, ctx)
+            where = where.parent
+        if not where.is_dir():
+            self.fail(f"{where} is not a folder", param, ctx)
+        if not os.access(where, os.W_OK) or (target.is_file() and not os.access(target, os.W_OK)):
+            self.fail(f"cannot write to {target}: permission denied", param, ctx)
+        return value
+
+
+# --- the database -------------------------------------------------------------------------
+
+class Env:
+    """What every command receives: the database, the actor, and --json."""
+
+    def __init__(self, db_arg: str | None, actor: str, as_json: bool = False) -> None:
+        self.db_arg, self.actor, self.as_json = db_arg, actor, as_json
+        self._engine = None
+
+    @property
+    def engine(self):
+        if self._engine is None:
+            from lifecycle.core import db  # inside: keeps `starfund --help` fast (Alembic)
+
+            path = sqlite_file(self.db_arg)
+            if path and not os.path.exists(path):  # asking must not leave an empty file behind
+                raise NotFound(f"no starfund database at {path}: run `starfund init` first")
+            self._engine = open_database(self.db_arg)
+            db.require_schema(self._engine)
+        return self._engine
+
+
+def sqlite_file(db_arg: str | None) -> str | None:
+    """The file of a SQLite database (None: another backend, in memory, or not a valid URL)."""
+    from sqlalchemy.engine import make_url  # inside: keeps `starfund --help` fast
+    from sqlalchemy.exc import ArgumentError
+
+    from lifecycle.core import db  # inside: keeps `starfund --help` fast (Alembic)
+
+    try:
+        url = make_url(db.resolve_url(db_arg))
+    except ArgumentError:
+        return None
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    return url.database
+
+
+def open_database(db_arg: str | None):
+    """An Engine for --db/STARFUND_DB, checked to answer; a bad URL or file is the user's error."""
+    from sqlalchemy.exc import (  # inside: keeps `starfund --help` fast
+        ArgumentError,
+        DatabaseError,
+        NoSuchModuleError,
+    )
+
+    from lifecycle.core import db  # inside: keeps `starfund --help` fast (Alembic)
+
+    shown = db_arg or os.environ.get("STARFUND_DB") or db.DEFAULT_DB
+    try:
+        e = db.make_engine(db_arg)
+        shown = e.url.render_as_string(hide_password=True) if "://" in shown else shown
+    except (ArgumentError, NoSuchModuleError) as err:
+        raise BadValue(f"database {shown!r} is neither a SQLite file nor a database URL "
+                       f"({err}); accepted: a file path or e.g. "
+                       "postgresql://user@host/dbname") from None
+    try:
+        with e.connect():
+            pass
+    except DatabaseError as err:
+        e.dispose()
+        raise NotFound(f"cannot open the database {shown!r}: "
+                       f"{str(err.orig).strip().splitlines()[0]}") from None
+    return e
+
+
+def run_import(env: Env, fn: Callable[..., dict], *args: Any, encoding: str | None = None) -> dict:
+    """Run an importer `fn(conn, *args, actor, encoding=...)` in one transaction (all or nothing)."""
+    with env.engine.begin() as conn:
+        return fn(conn, *args, env.actor, encoding=encoding)
+
+
+# --- the shared options: declared once, resolved option > environment > default ------------
+
+# (flags, parameter name, click settings, help on the root group, help on each command)
+SHARED_OPTIONS: tuple[tuple[str, str, dict[str, Any], str, str], ...] = (
+    ("--db", "db_arg", {"metavar": "URL|FILE"},
+     "Database (see init) [env STARFUND_DB; default starfund.db].",
+     "Database: a SQLite file or any SQLAlchemy URL [env STARFUND_DB; default starfund.db]."),
+    ("--as", "as_actor", {"metavar": "ACTOR"},
+     "Who acts (see any command) [env STARFUND_ACTOR; default: OS user].",
+     "Who acts, for the audit trail [env STARFUND_ACTOR; default: OS user]."),
+    ("--now", "at_now", {"type": ISO_TIME},
+     "Pretend it is this time [env STARFUND_NOW].",
+     "Pretend it is this time (simulation, back-dated entry) [env STARFUND_NOW]."),
+)
+SHARED = tuple(name for _, name, _, _, _ in SHARED_OPTIONS)
+ENVVARS = {"db_arg": "STARFUND_DB", "as_actor": "STARFUND_ACTOR", "at_now": "STARFUND_NOW"}
+
+
+def shared_options(fn: Callable | None = None, *, root: bool = False) -> Callable:
+    """Put --db, --as and --now on a command (or, with `root`, on the root group)."""
+
+    def apply(f: Callable) -> Callable:
+        for flag, name, settings, root_help, command_help in reversed(SHARED_OPTIONS):
+            f = click.option(flag, name, help=root_help if root else command_help, **settings)(f)
+        return f
+
+    return apply if fn is None else apply(fn)
+
+
+def pick(ctx: click.Context, key: str) -> tuple[Any, str]:
+    """A shared option's value and where it came from: this command's option, the same option
+    before the command name, the environment variable, or (None, envvar) for the default."""
+    option = next(flag for flag, name, _, _, _ in SHARED_OPTIONS if name == key)
+    if ctx.params.get(key) is not None:
+        return ctx.params[key], option
+    root = ctx.find_root().obj or {}
+    if root.get(key) is not None:
+        return root[key], option
+    return os.environ.get(ENVVARS[key]) or None, ENVVARS[key]
+
+
+def check_text(ctx: click.Context) -> None:
+    """Refuse control characters and overlong values in every text option and argument."""
+    for p in ctx.command.params:
+        if p.name in SHARED or p.name is None:
+            continue
+        value = ctx.params.get(p.name)
+        for v in value if isinstance(value, tuple) else (value,):
+            if not isinstance(v, str):
+                continue
+            limit = PATH_LIMIT if isinstance(p.type, click.Path) else LONG_TEXT.get(p.name, TEXT_LIMIT)
+            try:
+                clean_name(v, "the value", limit, required=False)
+            except BadValue as e:
+                raise click.BadParameter(str(e), ctx, p) from None
+
+
+def shared_settings(ctx: click.Context) -> tuple[str | None, str]:
+    """Resolve --db, --as and --now (option > environment > default), checked; freezes the clock."""
+    db_arg, db_from = pick(ctx, "db_arg")
+    actor, actor_from = pick(ctx, "as_actor")
+    now, now_from = pick(ctx, "at_now")
+    if actor is None:
+        try:
+            actor, actor_from = getpass.getuser(), "the OS user name (set --as)"
+        except (OSError, KeyError):
+            raise click.BadParameter("who acts is unknown (no OS user name); accepted: --as NAME "
+                                     "or STARFUND_ACTOR=NAME", ctx, param_hint="'--as'") from None
+    for value, what, source, limit in ((db_arg, "the database", db_from, PATH_LIMIT),
+                                       (actor, "the actor name", actor_from, ACTOR_LIMIT)):
+        try:
+            if value is not None:
+                clean_name(value, what, limit)
+        except BadValue as e:
+            raise click.BadParameter(str(e), ctx, param_hint=f"'{source}'") from None
+    actor = actor.strip()
+    try:
+        clock.zone()
+    except BadValue as e:
+        raise click.BadParameter(str(e), ctx, param_hint="'STARFUND_TZ'") from None
+    if now is not None:
+        if now_from == "--now":
+            clock.set_now(now)
+        else:
+            try:
+                clock.parse(now)
+            except BadValue as e:
+                raise click.BadParameter(str(e), ctx, param_hint="'STARFUND_NOW'") from None
+    return db_arg, actor
+
+
+def common(fn: Callable) -> Callable:
+    """--db, --as and --now on a command (they may also be given before the command); the
+    command receives an `Env`, and a user's mistake it raises is one line on stderr, exit 1."""
+
+    @shared_options
+    @functools.wraps(fn)
+    def wrapper(*args: Any, db_arg: str | None, as_actor: str | None, at_now: datetime | None,
+                **kwargs: Any) -> Any:
+        ctx = click.get_current_context()
+        check_text(ctx)
+        db_value, actor = shared_settings(ctx)
+        env = Env(db_value, actor, kwargs.pop("as_json", False))
+        try:
+            return fn(env, *args, **kwargs)
+        except EXPECTED_ERRORS as e:
+            echo(f"error: {e}", err=True)
+            sys.exit(1)
+    return wrapper
+
+
+def json_option(fn: Callable) -> Callable:
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")(fn)
+
+
+def encoding_option(fn: Callable) -> Callable:
+    """--encoding on every import: a CSV's text encoding when detection is not enough."""
+    return click.option("--encoding", metavar="NAME", envvar="STARFUND_ENCODING", default=None,
+                        help="Text encoding of a CSV file [env STARFUND_ENCODING; default: "
+                             "detected, UTF-8 with or without BOM, or GB18030/GBK].")(fn)
+
+
+def channel_options(fn: Callable) -> Callable:
+    """The delivery channel: a folder of .eml files (default) or SMTP; the password only from env."""
+    options = [
+        click.option("--channel", type=click.Choice(["file", "smtp"]), default="file",
+                     envvar="STARFUND_CHANNEL", show_default=True,
+                     help="Deliver to a folder of .eml files or through SMTP [env STARFUND_CHANNEL]."),
+        click.option("--outbox", default="outbox", envvar="STARFUND_OUTBOX", show_default=True,
+                     type=OutputPath(folder=True),
+                     help="Folder for the file channel [env STARFUND_OUTBOX]."),
+        click.option("--smtp-host", envvar="STARFUND_SMTP_HOST", help="SMTP server [env STARFUND_SMTP_HOST]."),
+        click.option("--smtp-port", type=click.IntRange(1, 65535), default=25, envvar="STARFUND_SMTP_PORT",
+                     show_default=True, help="SMTP port [env STARFUND_SMTP_PORT]."),
+        click.option("--smtp-starttls/--no-smtp-starttls", default=False,
+                     envvar="STARFUND_SMTP_STARTTLS", help="Use STARTTLS [env STARFUND_SMTP_STARTTLS]."),
+        click.option("--smtp-user", envvar="STARFUND_SMTP_USER",
+                     help="SMTP login; the password is read only from STARFUND_SMTP_PASSWORD."),
+        click.option("--smtp-timeout", type=click.FloatRange(0, min_open=True), default=10.0,
+                     envvar="STARFUND_SMTP_TIMEOUT", show_default=True,
+                     help="Seconds to wait for the SMTP server; one timeout ends the round "
+                          "[env STARFUND_SMTP_TIMEOUT]."),
+        click.option("--max-attempts", type=click.IntRange(1), default=5, show_default=True,
+                     help="Attempts before a message is marked failed."),
+        click.option("--backoff", "backoff_seconds", type=click.FloatRange(0), default=60,
+                     show_default=True, help="Seconds before the first retry; doubles each time."),
+        click.option("--templates", "templates_dir", envvar="STARFUND_TEMPLATES",
+                     type=SafePath(file_okay=False),
+                     help="Folder overriding templates (<lang>/<kind>.txt) [env STARFUND_TEMPLATES]."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def channel_factory(make: Callable[..., Any], kw: dict[str, Any]) -> Callable[[], Any]:
+    """A maker of the channel `channel_options` chose (`make`: notifications.channels.make),
+    tried once now so that bad settings fail at once, clearly (BadValue)."""
+    settings = dict(kind=kw["channel"], outbox=kw["outbox"], host=kw["smtp_host"],
+                    port=kw["smtp_port"], starttls=kw["smtp_starttls"], user=kw["smtp_user"],
+                    timeout=kw["smtp_timeout"])
+    try:
+        make(**settings)
+    except OSError as e:  # the outbox folder cannot be made
+        raise BadValue(f"--outbox {kw['outbox']}: {e.strerror or e}") from None
+    return lambda: make(**settings)
+
+
+# --- output -----------------------------------------------------------------------------------
+
+def echo(text: Any = "", err: bool = False) -> None:
+    """click.echo, with control characters from the data escaped (newlines and tabs kept)."""
+    click.echo(printable(text, multiline=True), err=err)
+
+
+_UNSAFE_IN_JSON = re.compile("[\x7f-\x9f\u2028\u2029\u200e\u200f\u061c\u202a-\u202e"
+                             "\u2066-\u2069]")
+
+
+def emit_json(data: Any) -> None:
+    text = json.dumps(data, ensure_ascii=False, indent=2, default=str)  # escapes C0 itself
+    click.echo(_UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
+
+
+@functools.cache
+def rich_console():
+    """The rich Console tables are printed on (piped: wide, so tables are not squeezed)."""
+    from rich.console import Console  # inside: rich is imported only to print a table
+
+    return Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
+
+
+def table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
+    from rich.markup import escape as rich_escape  # inside: rich only to print a table
+    from rich.table import Table
+
+    t = Table(title=rich_escape(printable(title)), title_justify="left")
+    for c in columns:
+        t.add_column(c)
+    for r in rows:
+        t.add_row(*["" if v is None else rich_escape(printable(v)) for v in r])
+    rich_console().print(t)
+
+
+def show_report(env: Env, report: Any) -> None:
+    """An advance's report (`lifecycle.core.engine.Report`), as JSON or as lines of counts and
+    reasons."""
+    if env.as_json:
+        return emit_json(report.as_dict())
+    verb = "would move" if report.dry_run else "moved"
+    echo(f"{report.call_id} {report.trigger}: {verb} {report.moved_total}, "
+         f"skipped {report.skipped_total}" + (" (dry run: nothing written)"
+                                              if report.dry_run else ""))
+    for (src, dst), n in sorted(report.moved.items()):
+        echo(f"  {n} {src} -> {dst}")
+    for reason, n in report.skipped.most_common():
+        echo(f"  {n} skipped: {reason}")
+
+
+def csv_cell(value: Any) -> Any:
+    """A CSV cell: control characters escaped when the CSV goes to a terminal, kept in a file."""
+    return printable(value) if isinstance(value, str) and sys.stdout.isatty() else value

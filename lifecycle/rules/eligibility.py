@@ -1,0 +1,62 @@
+"""Who may not apply (资格): societies barred by an earlier project's failure.
+
+A terminated project, or a checkpoint graded with its call's fail grade, bars
+the society from that call's next `assessment.bar_calls_after_failure` project
+calls. The formal check of a declaration (`states.declaration`,
+`states.star_declaration`) and a society's profile read it from here.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import Connection, select
+
+from lifecycle.core.callconfig import CallConfig
+from lifecycle.core.models import Application, AssessmentRecord, Call
+
+
+def barred_societies(conn: Connection, terminated: Iterable[str], call: CallConfig | None = None
+                     ) -> dict[str, str]:
+    """Societies barred by a terminated or failed project of an earlier project call.
+
+    A project call bars for its own `assessment.bar_calls_after_failure` later
+    calls, counted in order of creation; a call of another workflow (a star
+    call) is barred as the next project call would be. Failed: any checkpoint
+    graded with the call's fail grade, even if an override kept the funding.
+    Terminated: in one of the `terminated` states (the outcome stage names them).
+    """
+    calls = conn.execute(select(Call.id, Call.config, Call.created_at)
+                         .where(Call.workflow == "project")
+                         .order_by(Call.created_at, Call.id)).all()
+    if call is None:  # the next project call, not yet created
+        prior = list(calls)
+    else:
+        me = conn.execute(select(Call.created_at).where(Call.id == call.id)).scalar()
+        if me is None:
+            return {}
+        prior = [c for c in calls if (c.created_at, c.id) < (me, call.id)]
+    here = len(prior)
+    reach = {c.id: (c.config.get("assessment") or {}).get("bar_calls_after_failure", 2)
+             for c in prior}
+    fail = {c.id: (c.config.get("assessment") or {}).get("fail_grade", "不合格") for c in prior}
+    barring = [c.id for i, c in enumerate(prior) if here - i <= reach[c.id]]
+    if not barring:
+        return {}
+    out: dict[str, str] = {}
+    for r in conn.execute(select(Application.society_id, Application.id, Application.call_id)
+                          .where(Application.call_id.in_(barring),
+                                 Application.state.in_(tuple(terminated)))
+                          .order_by(Application.id)):
+        out.setdefault(r.society_id, f"project {r.id} of call {r.call_id} was terminated "
+                                     f"(bars the next {reach[r.call_id]} call(s))")
+    for r in conn.execute(select(Application.society_id, AssessmentRecord.application_id,
+                                 AssessmentRecord.call_id, AssessmentRecord.checkpoint,
+                                 AssessmentRecord.grade)
+                          .join(Application, Application.id == AssessmentRecord.application_id)
+                          .where(AssessmentRecord.call_id.in_(barring))
+                          .order_by(AssessmentRecord.application_id)):
+        if r.grade == fail[r.call_id]:
+            out.setdefault(r.society_id, f"project {r.application_id} of call {r.call_id} failed "
+                                         f"its {r.checkpoint} assessment ({r.grade}; bars the "
+                                         f"next {reach[r.call_id]} call(s))")
+    return out

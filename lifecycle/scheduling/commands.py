@@ -1,0 +1,119 @@
+"""The scheduling commands: list deadlines, fire those due, run the long-running scheduler
+(`starfund deadlines ...`, `starfund scheduler run`)."""
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import click
+
+from lifecycle.core import clock, deadlines, engine
+from lifecycle.core.console import (
+    Env,
+    channel_factory,
+    channel_options,
+    common,
+    echo,
+    emit_json,
+    json_option,
+    table,
+)
+from lifecycle.scheduling import firing
+from lifecycle.scheduling.runner import Runner, serve
+from notifications import channels
+
+
+@click.group("deadlines")
+def deadlines_group() -> None:
+    """Deadlines: dated events of calls, fired by `deadlines run-due` or `scheduler run`."""
+
+
+@deadlines_group.command("list")
+@click.argument("call_id", metavar="[CALL]", required=False)
+@click.option("--pending", is_flag=True, help="Only deadlines not fired yet.")
+@json_option
+@common
+def deadlines_list(env: Env, call_id: str | None, pending: bool) -> None:
+    """List deadlines (of one call or all): due time, what they fire, when they fired, errors.
+
+    \b
+    Example:  starfund deadlines list 2025-project
+              starfund deadlines list --pending --json
+    """
+    with env.engine.connect() as conn:
+        if call_id is not None:
+            engine.load_call(conn, call_id)  # refuse a call that does not exist
+        rows = deadlines.listing(conn, call_id, pending)
+    if env.as_json:
+        return emit_json(rows)
+    table("deadlines", ["call", "kind", "due", "action", "fires", "fired", "tries", "note / error"],
+          [[r["call"], r["kind"], r["due_at"], r["action"], r["fires"], r["fired_at"] or "pending",
+            r["attempts"], (r["note"] or (f"retry after {r['retry_at']}: {r['last_error']}"
+                                          if r["last_error"] else ""))[:70]] for r in rows])
+
+
+@deadlines_group.command("run-due")
+@json_option
+@common
+def deadlines_run_due(env: Env) -> None:
+    """Fire every deadline due now (or at --now), once each, in due order; then exit.
+
+    For cron, and for time travel: `--now` says what time it is. Closing
+    deadlines advance their call as the actor `scheduler`; reminder deadlines
+    queue reminders (deliver them with `notify send`). A failing deadline is
+    reported, retried by a later run, and never marked fired. Exits 1 if any failed.
+
+    \b
+    Example:  starfund deadlines run-due
+              starfund deadlines run-due --now 2025-04-07T17:00
+    """
+    firings = firing.run_due(env.engine, clock.now())
+    if env.as_json:
+        emit_json([f.as_dict() for f in firings])
+    else:
+        for f in firings:
+            echo(f.line())
+        echo(f"{sum(f.outcome == 'fired' for f in firings)} fired, "
+             f"{sum(f.outcome == 'skipped' for f in firings)} skipped, "
+             f"{sum(f.outcome == 'failed' for f in firings)} failed (now {clock.now()})")
+    if any(f.outcome == "failed" for f in firings):
+        sys.exit(1)
+
+
+@click.group("scheduler")
+def scheduler_group() -> None:
+    """The long-running scheduler: fires deadlines on time and delivers the outbox."""
+
+
+@scheduler_group.command("run")
+@click.option("--sync-every", type=click.FloatRange(0.1), default=30, show_default=True,
+              help="Seconds between passes that pick up new deadlines (and fire anything due).")
+@click.option("--drain-every", type=click.FloatRange(0.1), default=5, show_default=True,
+              help="Seconds between outbox deliveries.")
+@channel_options
+@common
+def scheduler_run(env: Env, sync_every: float, drain_every: float, **kw: Any) -> None:
+    """Run APScheduler until SIGINT/SIGTERM: catch up, fire each deadline on time, deliver mail.
+
+    At start it fires every deadline missed while it was down (in due order) and
+    rebuilds its jobs from the deadline rows (job store: the `apscheduler_jobs`
+    table of the same database). Several workers may run against one database:
+    each deadline and each message is still handled exactly once. Logs go to stderr.
+    --backoff is the first retry delay of a failed delivery and of a failed
+    deadline firing (doubling each time). SIGINT/SIGTERM stop it within seconds
+    and it exits 0: the firing or mail batch in hand finishes (committed, or
+    recorded as failed), nothing is left claimed, and no new work starts.
+
+    \b
+    Example:  starfund scheduler run --db postgresql://starfund@db/starfund
+              starfund scheduler run --channel smtp --smtp-host mail.example.org
+    """
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    runner = Runner(env.engine, channel_factory(channels.make, kw),
+                    sync_every=sync_every, drain_every=drain_every,
+                    actor=firing.SCHEDULER_ACTOR, max_attempts=kw["max_attempts"],
+                    templates=kw["templates_dir"], backoff=kw["backoff_seconds"])
+    serve(runner)
