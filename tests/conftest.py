@@ -1,37 +1,51 @@
-"""Fixtures: a fresh database per test (SQLite, or PostgreSQL when chosen), the CLI, the clock.
+"""Fixtures: a database per test (SQLite, or PostgreSQL when chosen), the CLI, the clock.
 
 STARFUND_TEST_BACKEND=postgres runs the whole suite against the PostgreSQL
-server at STARFUND_TEST_PG (default postgresql://postgres@127.0.0.1:5432/postgres),
-one new database per test. Without a reachable server those tests skip with
-the reason, except under CI (CI=true), where they fail: CI must run them.
-The worlds the tests build and read are in worlds.py.
+server at STARFUND_TEST_PG (default postgresql://postgres@127.0.0.1:5432/postgres).
+Without a reachable server those tests skip with the reason, except under CI
+(CI=true), where they fail: CI must run them. A test gets either a new, empty
+database (`db_url`, `pg_url`: for tests that run `init` themselves) or one as
+`starfund init` leaves it (`init_db_url`, `init_pg_url`, `cli`): copied from a
+template made once per session (databases.py says how). The worlds the tests
+build and read are in worlds.py.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from worlds import Cli, backend, need_postgres, new_pg_database, small_world
+from databases import Databases, backend
+from worlds import Cli, small_world
 
 from lifecycle.core import clock
 
 
-@pytest.fixture
-def new_db(tmp_path: Path):
-    """Makes new, empty databases of the backend under test: new_db(name) -> its URL."""
-    drops = []
+@pytest.fixture(scope="session")
+def databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Databases]:
+    """The session's templates (made on first use) and its pool of PostgreSQL databases."""
+    made = Databases(tmp_path_factory.mktemp("templates"))
+    yield made
+    made.close()
 
-    def make(name: str) -> str:
+
+@pytest.fixture
+def new_db(tmp_path: Path, databases: Databases):
+    """Makes databases of the backend under test: new_db(name) a new, empty one;
+    new_db(name, init=True) one as `starfund init` leaves it. Returns its URL."""
+    ends = []
+
+    def make(name: str, init: bool = False) -> str:
         if backend() == "postgres":
-            need_postgres()
-            url, drop = new_pg_database()
-            drops.append(drop)
+            url, end = databases.postgres(init)
+            ends.append(end)
             return url
-        return str(tmp_path / f"{name}.db")
+        path = tmp_path / f"{name}.db"
+        return databases.sqlite.copy(path) if init else str(path)
 
     yield make
-    for drop in drops:
-        drop()
+    for end in ends:
+        end()
 
 
 @pytest.fixture
@@ -41,12 +55,27 @@ def db_url(new_db) -> str:
 
 
 @pytest.fixture
-def pg_url():
-    """A new, empty PostgreSQL database (for tests that need PostgreSQL whatever the backend)."""
-    need_postgres()
-    url, drop = new_pg_database()
+def init_db_url(new_db) -> str:
+    """A database of the backend under test as `starfund init` leaves it."""
+    return new_db("starfund", init=True)
+
+
+def _pg(databases: Databases, init: bool) -> Iterator[str]:
+    url, end = databases.postgres(init)
     yield url
-    drop()
+    end()
+
+
+@pytest.fixture
+def pg_url(databases: Databases) -> Iterator[str]:
+    """A new, empty PostgreSQL database (for tests that need PostgreSQL whatever the backend)."""
+    yield from _pg(databases, init=False)
+
+
+@pytest.fixture
+def init_pg_url(databases: Databases) -> Iterator[str]:
+    """A PostgreSQL database as `starfund init` leaves it, whatever the backend."""
+    yield from _pg(databases, init=True)
 
 
 @pytest.fixture(autouse=True)
@@ -57,10 +86,9 @@ def _reset_clock():
 
 
 @pytest.fixture
-def cli(db_url: str) -> Cli:
-    c = Cli(db_url)
-    c("init")
-    return c
+def cli(init_db_url: str) -> Cli:
+    """`starfund` in-process on an initialised database of the backend under test."""
+    return Cli(init_db_url)
 
 
 @pytest.fixture

@@ -42,11 +42,10 @@ def no_traceback(r) -> None:
 
 
 @pytest.fixture
-def three_dbs(db_url, new_db, tmp_path):
+def three_dbs(new_db, tmp_path):
     """Three initialised databases of the backend under test, each with one call named after it."""
-    urls = [db_url, new_db("b"), new_db("c")]
+    urls = [new_db(name, init=True) for name in "abc"]
     for url, name in zip(urls, ("call-a", "call-b", "call-c")):
-        Cli(url)("init")
         Cli(url)("call", "create", call_file(tmp_path, call_id=name), now="2025-02-01")
     return dict(zip("abc", urls))
 
@@ -185,10 +184,10 @@ def test_demo_refuses_a_postgres_programme_database(pg_url, tmp_path, monkeypatc
     assert fingerprint(pg_url) == before
 
 
-def test_demo_refuses_an_initialised_postgres_database(pg_url, tmp_path, monkeypatch):
+def test_demo_refuses_an_initialised_postgres_database(init_pg_url, tmp_path, monkeypatch):
     """No data yet, but made by `starfund init`, not by the demo: still not the demo's to fill."""
+    pg_url = init_pg_url
     monkeypatch.chdir(tmp_path)
-    Cli(pg_url)("init")
     before = fingerprint(pg_url)
     r = run("demo", "--db", pg_url, "--societies", "20")
     assert r.exit_code == 1 and "no demo marker" in r.output

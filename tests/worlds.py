@@ -1,7 +1,7 @@
 """The worlds the tests run in, built in one place, and the readers the tests check them with.
 
-- Databases: a new, empty one of the backend under test (STARFUND_TEST_BACKEND: SQLite by
-  default, or PostgreSQL at STARFUND_TEST_PG), and `Cli`, which runs `starfund` in-process.
+- `Cli`, which runs `starfund` in-process on one database (the databases themselves, new or
+  as `starfund init` leaves them, come from databases.py through conftest's fixtures).
 - Calls are data: an example call file read into a dict (`call_data`), changed by a merge
   patch, and written back as TOML (`call_file`) for `starfund call create`, or stored through
   the config loader (`create_call`) where a test stores a call without the command line.
@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import tomllib
-import uuid
 from collections.abc import Callable, Iterable
 from contextlib import nullcontext
 from datetime import date, datetime, timedelta
@@ -41,49 +39,7 @@ CALL = "2025-project"
 CATEGORIES = ("academic", "policy", "popsci", "talent", "capacity")
 CRITERIA = {"content": 30, "method": 25, "team": 15, "outputs": 20, "budget": 10}
 
-# --- databases ------------------------------------------------------------------------------
-
-PG_ADMIN = os.environ.get("STARFUND_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
-
-
-def backend() -> str:
-    return os.environ.get("STARFUND_TEST_BACKEND", "sqlite")
-
-
-def pg_available() -> str | None:
-    """None when the PostgreSQL server answers, else why not."""
-    try:
-        import psycopg
-
-        with psycopg.connect(PG_ADMIN, connect_timeout=3):
-            return None
-    except Exception as e:  # noqa: BLE001
-        return f"no PostgreSQL server at {PG_ADMIN}: {type(e).__name__}: {e}"
-
-
-def need_postgres() -> None:
-    """Skip the test without a PostgreSQL server, except under CI (CI=true), where it fails."""
-    why = pg_available()
-    if why:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must run the PostgreSQL tests, but {why}")
-        pytest.skip(why)
-
-
-def new_pg_database() -> tuple[str, Callable[[], None]]:
-    """A new, empty PostgreSQL database: (its URL, what drops it)."""
-    import psycopg
-
-    name = f"sf_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-    def drop() -> None:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-    base = ("postgresql+psycopg://" + PG_ADMIN.split("://", 1)[1]).rsplit("/", 1)[0]
-    return f"{base}/{name}", drop
+# --- the command line -----------------------------------------------------------------------
 
 
 class Cli:
@@ -106,12 +62,6 @@ class Cli:
             raise AssertionError(f"starfund {' '.join(map(str, args))} exited {result.exit_code}:"
                                  f"\n{result.output}")
         return result
-
-
-def initialised(db: str) -> Cli:
-    cli = Cli(db)
-    cli("init")
-    return cli
 
 
 # --- calls ----------------------------------------------------------------------------------
@@ -314,9 +264,9 @@ def overdue_call(cli: Cli, tmp_path: Path, call_id: str, n: int = 3) -> datetime
 
 
 def workflow_call(db: str, tmp_path: Path, workflow: str) -> Cli:
-    """The example call on workflow `workflow` (e.g. a test-only one registered in
-    states.workflows.WORKFLOWS), 10 societies, 20 applications submitted."""
-    cli = initialised(db)
+    """On an initialised database, the example call on workflow `workflow` (e.g. a test-only
+    one registered in states.workflows.WORKFLOWS), 10 societies, 20 applications submitted."""
+    cli = Cli(db)
     create_call(db, call_data({"workflow": workflow}), now="2025-02-01")
     cli("society", "import", write_csv(tmp_path / "soc.csv", societies(10)), now="2025-02-01")
     cli("application", "import", CALL, write_csv(tmp_path / "apps.csv", applications(20)),

@@ -95,6 +95,7 @@ def record(conn: Connection, actor: str, events: Sequence[Event] | Iterable[Even
     prev = GENESIS
     sha, sep = hashlib.sha256, "\x1f"
     rows: list[tuple] = []
+    chunk = bulk.chunk_rows(_CHUNK)
     for ev in events:
         if head is None:
             head = _lock_head(conn)
@@ -108,7 +109,7 @@ def record(conn: Connection, actor: str, events: Sequence[Event] | Iterable[Even
         rows.append((seq, at, actor, ev.action, ev.call_id, ev.application_id, ev.from_state,
                      ev.to_state, payload, prev, digest))
         prev = digest
-        if len(rows) >= _CHUNK:
+        if len(rows) >= chunk:
             bulk.insert_rows(conn, _table, _COLUMNS, rows)
             rows = []
     if head is None:
