@@ -15,8 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from databases import Databases, backend
-from worlds import Cli, small_world
+from databases import Databases, World, backend
+from worlds import SMALL, WORKED, Cli
 
 from lifecycle.core import clock
 
@@ -32,16 +32,17 @@ def databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Databases]:
 @pytest.fixture
 def new_db(tmp_path: Path, databases: Databases):
     """Makes databases of the backend under test: new_db(name) a new, empty one;
-    new_db(name, init=True) one as `starfund init` leaves it. Returns its URL."""
+    new_db(name, init=True) one as `starfund init` leaves it; new_db(name, world=W) one as
+    World W fills an initialised one. Returns its URL."""
     ends = []
 
-    def make(name: str, init: bool = False) -> str:
+    def make(name: str, init: bool = False, world: World | None = None) -> str:
         if backend() == "postgres":
-            url, end = databases.postgres(init)
+            url, end = databases.postgres(init, world)
             ends.append(end)
             return url
         path = tmp_path / f"{name}.db"
-        return databases.sqlite.copy(path) if init else str(path)
+        return databases.sqlite.copy(path, world) if init or world else str(path)
 
     yield make
     for end in ends:
@@ -92,14 +93,13 @@ def cli(init_db_url: str) -> Cli:
 
 
 @pytest.fixture
-def small_call(cli: Cli, tmp_path: Path) -> Cli:
-    """A call from examples/call.toml with 10 societies, 8 experts and 20 drafts."""
-    return small_world(cli, tmp_path)
+def small_call(new_db) -> Cli:
+    """A call from examples/call.toml with 10 societies, 8 experts and 20 drafts
+    (worlds.small_world, built once per session and copied)."""
+    return Cli(new_db("starfund", world=SMALL))
 
 
 @pytest.fixture
-def worked(small_call: Cli) -> Cli:
+def worked(new_db) -> Cli:
     """The small call's 20 applications created, submitted and formally checked: 64 events."""
-    small_call("advance", "2025-project", "submit", now="2025-03-20")
-    small_call("advance", "2025-project", "close_declaration", now="2025-04-08")
-    return small_call
+    return Cli(new_db("starfund", world=WORKED))

@@ -15,16 +15,25 @@ database gets one equal to it:
   indexes, triggers, functions, sequences, the Alembic version) and it has not
   grown large; otherwise it is dropped.
 
+The same goes for a `World`, a database a fixture fills the same way for many tests
+(`small_call`: a call, its societies, experts and drafts): it is built once per
+session, through the command line as before, on an initialised database, and each
+test gets a copy: of the file on SQLite; on PostgreSQL, of every table's rows
+(COPY, binary) and every sequence's position, into a database from the pool.
+
 A test that runs `init` itself asks for a new, empty database, made and dropped as before.
 """
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import sqlite3
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import closing
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -105,22 +114,48 @@ def run_init(db: str) -> None:
         raise RuntimeError(f"starfund init failed on {db}:\n{r.output}")
 
 
+@dataclass(frozen=True)
+class World:
+    """A database filled by `build(db_url, directory)` on an initialised one: built once per
+    session (`directory` is its own, for the files it imports) and copied for each test."""
+
+    name: str
+    build: Callable[[str, Path], object]
+
+
+def _settled(path: Path) -> None:
+    """All of a SQLite database in its main file (the WAL checkpointed), so a copy is whole."""
+    gc.collect()   # engines the build left behind close their connections
+    with closing(sqlite3.connect(path, timeout=30)) as conn:
+        busy, logged, moved = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    if busy or logged != moved:
+        raise RuntimeError(f"{path}: the WAL could not be checkpointed ({busy}, {logged}, "
+                           f"{moved}); a copy would miss rows")
+
+
 class SqliteTemplate:
-    """A SQLite file as `starfund init` leaves it, made on first use and copied per test."""
+    """SQLite files as `starfund init` (and each World) leave them, made on first use and
+    copied per test."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        self.path: Path | None = None
+        self.made: dict[str, Path] = {}
 
-    def copy(self, path: Path) -> str:
-        if self.path is None:
-            made = self.directory / "template.db"
-            run_init(str(made))
-            with sqlite3.connect(made) as conn:   # everything in the file, the WAL empty
-                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            conn.close()
-            self.path = made
-        shutil.copyfile(self.path, path)
+    def copy(self, path: Path, world: World | None = None) -> str:
+        """An initialised database (filled by `world` if given) at `path`; its path."""
+        key = world.name if world else "init"
+        if key not in self.made:
+            made = self.directory / f"{key}.db"
+            if world is None:
+                run_init(str(made))
+            else:
+                self.copy(made)
+                built_in = self.directory / key
+                built_in.mkdir()
+                world.build(str(made), built_in)
+            _settled(made)
+            self.made[key] = made
+        shutil.copyfile(self.made[key], path)
         return str(path)
 
 
@@ -189,13 +224,23 @@ SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c
 """
 
 
+@dataclass
+class Snapshot:
+    """A PostgreSQL World: each table's rows (COPY, binary) and each sequence's position."""
+
+    rows: dict[str, bytes]
+    sequences: list[tuple[str, int, bool]]
+
+
 class PgPool:
     """PostgreSQL databases as `starfund init` leaves them, reused test after test."""
 
-    def __init__(self) -> None:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
         self.template: str | None = None
         self.free: list[str] = []
         self.made: set[str] = set()
+        self.worlds: dict[str, Snapshot] = {}
 
     def _prepare(self) -> None:
         import psycopg
@@ -230,6 +275,51 @@ class PgPool:
             _admin(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"')
             self.made.add(name)
         return pg_url(name), lambda: self._give_back(name)
+
+    def take_world(self, world: World) -> tuple[str, Callable[[], None]]:
+        """A database filled as `world` fills one: (its URL, what gives it back)."""
+        if world.name not in self.worlds:
+            url, give_back = self.take()
+            try:
+                built_in = self.directory / f"pg-{world.name}"
+                built_in.mkdir()
+                world.build(url, built_in)
+                self.worlds[world.name] = self._snapshot(url.rsplit("/", 1)[1])
+            finally:
+                give_back()
+        url, give_back = self.take()
+        try:
+            self._restore(url.rsplit("/", 1)[1], self.worlds[world.name])
+        except BaseException:
+            give_back()
+            raise
+        return url, give_back
+
+    def _snapshot(self, name: str) -> Snapshot:
+        import psycopg
+
+        if not self._end_sessions(name):
+            raise RuntimeError(f"sessions left on {name} after building a world")
+        rows: dict[str, bytes] = {}
+        with psycopg.connect(_libpq_url(name)) as conn, conn.cursor() as cur:
+            for table in self.delete_order:
+                if conn.execute(f"SELECT EXISTS (SELECT FROM {table})").fetchone()[0]:
+                    with cur.copy(f"COPY {table} TO STDOUT (FORMAT binary)") as copy:
+                        rows[table] = b"".join(bytes(part) for part in copy)
+            sequences = [(s, *conn.execute(f"SELECT last_value, is_called FROM {s}").fetchone())
+                         for s in self.sequences]
+        return Snapshot(rows, [(s, v, called) for s, v, called in sequences if called])
+
+    def _restore(self, name: str, snapshot: Snapshot) -> None:
+        import psycopg
+
+        with psycopg.connect(_libpq_url(name)) as conn, conn.cursor() as cur:
+            for table in reversed(self.delete_order):      # referenced rows first
+                if table in snapshot.rows:
+                    with cur.copy(f"COPY {table} FROM STDIN (FORMAT binary)") as copy:
+                        copy.write(snapshot.rows[table])
+            for sequence, value, called in snapshot.sequences:
+                cur.execute("SELECT setval(%s, %s, %s)", (sequence, value, called))
 
     def _give_back(self, name: str) -> None:
         if self._end_sessions(name) and self._empty(name):
@@ -310,11 +400,14 @@ class Databases:
 
     def __init__(self, directory: Path) -> None:
         self.sqlite = SqliteTemplate(directory)
-        self.pool = PgPool()
+        self.pool = PgPool(directory)
 
-    def postgres(self, init: bool) -> tuple[str, Callable[[], None]]:
-        """A PostgreSQL database, empty or (init) initialised: (its URL, what ends it)."""
+    def postgres(self, init: bool, world: World | None = None) -> tuple[str, Callable[[], None]]:
+        """A PostgreSQL database, empty, initialised (init) or filled as `world` fills one:
+        (its URL, what ends it)."""
         need_postgres()
+        if world is not None:
+            return self.pool.take_world(world)
         return self.pool.take() if init else new_pg_database()
 
     def close(self) -> None:

@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 import tomli_w
 from click.testing import CliRunner
+from databases import World
 from sqlalchemy import inspect, select, text
 
 from lifecycle.core import callconfig, clock
@@ -227,6 +228,17 @@ def small_world(cli: Cli, tmp_path: Path) -> Cli:
     cli("application", "import", CALL,
         write_csv(tmp_path / "apps.csv", applications(20)), now="2025-03-10")
     return cli
+
+
+def _worked(db: str, tmp_path: Path) -> None:
+    cli = small_world(Cli(db), tmp_path)
+    cli("advance", CALL, "submit", now="2025-03-20")
+    cli("advance", CALL, "close_declaration", now="2025-04-08")
+
+
+SMALL = World("small", lambda db, tmp_path: small_world(Cli(db), tmp_path))
+WORKED = World("worked", _worked)
+"""The fixtures' worlds (conftest's small_call and worked), built once per session and copied."""
 
 
 def submitted(cli: Cli, tmp_path: Path, n: int, n_societies: int = 4,
