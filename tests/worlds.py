@@ -257,6 +257,12 @@ def submitted(cli: Cli, tmp_path: Path, n: int, n_societies: int = 4,
     return cli
 
 
+def submitted_world(n: int, languages: dict[str, str] | None = None) -> World:
+    """`submitted(cli, tmp_path, n, languages=languages)` as a World, built once and copied."""
+    name = f"submitted-{n}" + "".join(f"-{s}={lang}" for s, lang in sorted((languages or {}).items()))
+    return World(name, lambda db, tmp_path: submitted(Cli(db), tmp_path, n, languages=languages))
+
+
 def drafts(cli: Cli, tmp_path: Path, call_id: str, n: int, now: str | None = None) -> None:
     """n drafts CALL-A001.. in `call_id` (5 per society, from S001)."""
     rows = [{**r, "id": f"{call_id}-A{i:03d}"} for i, r in enumerate(applications(n), start=1)]
