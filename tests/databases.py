@@ -84,12 +84,25 @@ def _libpq_url(name: str) -> str:
     return PG_ADMIN.rsplit("/", 1)[0] + "/" + name
 
 
+_admin_connection = None
+
+
 def _admin(sql: str, *params: object) -> list[tuple]:
+    """Run a statement on the server's maintenance database (one connection kept open)."""
+    global _admin_connection
     import psycopg
 
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        cur = conn.execute(sql, params or None)
-        return cur.fetchall() if cur.description else []
+    if _admin_connection is None or _admin_connection.closed:
+        _admin_connection = psycopg.connect(PG_ADMIN, autocommit=True)
+    cur = _admin_connection.execute(sql, params or None)
+    return cur.fetchall() if cur.description else []
+
+
+def close_admin() -> None:
+    global _admin_connection
+    if _admin_connection is not None:
+        _admin_connection.close()
+        _admin_connection = None
 
 
 def _drop(name: str) -> None:
@@ -352,10 +365,8 @@ class PgPool:
                 if digest != self.digest or size > self.size + GROWN:
                     conn.rollback()
                     return False
-                for table in self.delete_order:
-                    conn.execute(f"DELETE FROM {table}")
-                for sequence in self.sequences:
-                    conn.execute(f"ALTER SEQUENCE {sequence} RESTART")
+                conn.execute("; ".join([f"DELETE FROM {table}" for table in self.delete_order] +
+                                       [f"ALTER SEQUENCE {s} RESTART" for s in self.sequences]))
             return True
         except psycopg.Error:
             return False
@@ -413,3 +424,4 @@ class Databases:
     def close(self) -> None:
         if self.pool.template is not None:
             self.pool.close()
+        close_admin()

@@ -123,12 +123,13 @@ def test_sigkill_inside_the_writes_of_a_batch_leaves_the_call_as_before(init_db_
     assert "audit chain intact" in cli("audit", "verify").output
 
 
-def test_the_fault_hook_refuses_a_bad_setting(db_url, tmp_path):
-    proc = subprocess.Popen(command(db_url, "status", CALL), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "STARFUND_FAULT_PAUSE_AFTER_ROWS": "soon"})
+@pytest.mark.parametrize("setting, value", [("STARFUND_FAULT_PAUSE_AFTER_ROWS", "soon"),
+                                            ("STARFUND_FAULT_CHUNK_ROWS", "0")])
+def test_the_fault_hook_refuses_a_bad_setting(init_db_url, setting, value):
+    proc = subprocess.Popen(command(init_db_url, "status", CALL), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, setting: value})
     code, _, err = finish(proc, timeout=60)
-    assert code != 0 and "STARFUND_FAULT_PAUSE_AFTER_ROWS must be a positive whole number" in err
+    assert code != 0 and f"{setting} must be a positive whole number" in err
 
 
 # --- a condition that fails on one application -------------------------------------------
