@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from worlds import Cli, backend, need_postgres, new_pg_database, small_world
+from worlds import Cli, backend, founded, need_postgres, new_pg_database, small_world
 
 from lifecycle.core import clock
 
@@ -50,6 +50,16 @@ def pg_url():
 
 
 @pytest.fixture(autouse=True)
+def _own_config_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Keys and logins of each test in its own folder, never in the user's ~/.config."""
+    folder = tmp_path / "config"
+    monkeypatch.setenv("STARFUND_CONFIG_DIR", str(folder))
+    for name in ("STARFUND_AUDIT_KEY", "STARFUND_ANCHOR_KEY", "STARFUND_ACTOR", "STARFUND_NOW"):
+        monkeypatch.delenv(name, raising=False)
+    return folder
+
+
+@pytest.fixture(autouse=True)
 def _reset_clock():
     clock.set_now(None)
     yield
@@ -58,9 +68,7 @@ def _reset_clock():
 
 @pytest.fixture
 def cli(db_url: str) -> Cli:
-    c = Cli(db_url)
-    c("init")
-    return c
+    return founded(Cli(db_url))
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from datetime import datetime
 
 import pytest
 from sqlalchemy import select, text, update
-from worlds import CALL, Cli, fingerprint, register_workflow, workflow_call
+from worlds import CALL, Cli, fingerprint, founded, register_workflow, workflow_call
 
 from lifecycle.core import clock, db, engine
 from lifecycle.core.models import Application, AuditEvent, Notification
@@ -57,7 +57,7 @@ def test_rows_written_in_bulk_read_back_exactly(declared):
 
 
 def test_enqueueing_the_same_messages_twice_stores_them_once(db_url):
-    Cli(db_url)("init")
+    founded(Cli(db_url))
     e = db.make_engine(db_url)
     messages = [Message("withdrawn", "society", f"S{i}", f"s{i}@example.org", "zh",
                         f"withdrawn:A{i}:v2:society", {"i": i, "名": "学会"}) for i in range(30)]

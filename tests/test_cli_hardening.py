@@ -14,6 +14,7 @@ from worlds import (
     Cli,
     call_file,
     fingerprint,
+    founded,
     societies,
     write_csv,
 )
@@ -46,7 +47,7 @@ def three_dbs(db_url, new_db, tmp_path):
     """Three initialised databases of the backend under test, each with one call named after it."""
     urls = [db_url, new_db("b"), new_db("c")]
     for url, name in zip(urls, ("call-a", "call-b", "call-c")):
-        Cli(url)("init")
+        founded(Cli(url))
         Cli(url)("call", "create", call_file(tmp_path, call_id=name), now="2025-02-01")
     return dict(zip("abc", urls))
 
@@ -140,7 +141,7 @@ def test_templates_option_beats_environment(cli, tmp_path):
 
 def _programme(url: str, tmp_path: Path) -> Cli:
     c = Cli(url)
-    c("init")
+    founded(c)
     c("call", "create", EXAMPLE_CALL, now="2025-02-01")
     c("society", "import", write_csv(tmp_path / "soc.csv", societies(3)), now="2025-02-01")
     return c
@@ -188,7 +189,7 @@ def test_demo_refuses_a_postgres_programme_database(pg_url, tmp_path, monkeypatc
 def test_demo_refuses_an_initialised_postgres_database(pg_url, tmp_path, monkeypatch):
     """No data yet, but made by `starfund init`, not by the demo: still not the demo's to fill."""
     monkeypatch.chdir(tmp_path)
-    Cli(pg_url)("init")
+    founded(Cli(pg_url))
     before = fingerprint(pg_url)
     r = run("demo", "--db", pg_url, "--societies", "20")
     assert r.exit_code == 1 and "no demo marker" in r.output

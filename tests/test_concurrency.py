@@ -11,7 +11,7 @@ import time
 
 from processes import finish, start
 from sqlalchemy import text
-from worlds import CALL, Cli, declared_batch, moves_per_application, states
+from worlds import CALL, Cli, declared_batch, founded, moves_per_application, states
 
 from lifecycle.core import db
 
@@ -21,7 +21,7 @@ CONFLICT = "is being advanced by another process right now"
 
 def _seeded(url: str, tmp_path) -> Cli:
     cli = Cli(url)
-    cli("init")
+    founded(cli)
     declared_batch(cli, tmp_path, N)
     return cli
 

@@ -15,6 +15,7 @@ from worlds import (
     db_rows,
     deadlines,
     drafts,
+    founded,
     people,
     run_due,
     score_assigned,
@@ -206,7 +207,7 @@ def test_two_schedulers_at_once_fire_each_deadline_once(db_url, tmp_path):
 
     pg_url = db_url
     cli = Cli(pg_url)
-    cli("init")
+    founded(cli)
     people(cli, tmp_path, 4, 8)
     ids = []
     for n in range(12):

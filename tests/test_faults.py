@@ -29,6 +29,7 @@ from worlds import (
     Cli,
     declared_batch,
     fingerprint,
+    founded,
     moves_per_application,
     register_workflow,
     workflow_call,
@@ -80,7 +81,7 @@ def wait_paused(proc: subprocess.Popen, marker: Path, timeout: float = 120) -> s
 
 def test_sigkill_inside_the_writes_of_a_batch_leaves_the_call_as_before(db_url, tmp_path):
     cli = Cli(db_url)
-    cli("init")
+    founded(cli)
     declared_batch(cli, tmp_path, N)
     before = fingerprint(db_url)
     probe = BatchProbe(db_url)

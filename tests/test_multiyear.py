@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from worlds import (
+    FINANCE,
     Cli,
     app_state,
     audit_events,
@@ -26,22 +27,22 @@ def test_two_years_of_both_workflows(cli, tmp_path):
     # year 1: projects of S001..S003; S001 fails its mid-term check and is terminated
     p1, _ = funded_project_call(cli, tmp_path, ["S001", "S002", "S003"],
                                 call_file(tmp_path, checkpoints=True))
-    cli("payments", "pay", p1, now="2025-05-25")
+    cli("payments", "pay", p1, now="2025-05-25", actor=FINANCE)
     # year 1: star rating; S002 3 stars, S003 4 stars, S004 2 stars
     s1 = rated_star_call(cli, tmp_path, call_file(tmp_path, example="star"),
                          {"S002": 0.75, "S003": 0.85, "S004": 0.65}).id
     cli("advance", p1, "open_assessment", now="2025-09-01")
     cli("assessment", "grades", p1, grade_file(tmp_path, "m.csv", {
         f"{p1}-S001": 55, f"{p1}-S002": 88, f"{p1}-S003": 74}), now="2025-09-16")
-    cli("advance", p1, "assess", now="2025-09-16", actor="scheduler")
+    cli("advance", p1, "assess", now="2025-09-16")
     cli("advance", p1, "decide_outcome", now="2025-09-20")
     cli("advance", p1, "open_assessment", now="2025-11-20")
     cli("assessment", "grades", p1, grade_file(tmp_path, "f.csv", {
         f"{p1}-S002": 91, f"{p1}-S003": 82}), now="2025-12-16")
-    cli("advance", p1, "assess", now="2025-12-16", actor="scheduler")
+    cli("advance", p1, "assess", now="2025-12-16")
     cli("advance", p1, "decide_outcome", now="2025-12-18")
     cli("advance", p1, "complete", now="2025-12-20")
-    cli("payments", "pay", p1, now="2025-12-21")
+    cli("payments", "pay", p1, now="2025-12-21", actor=FINANCE)
     assert states(cli, p1) == {"terminated": 1, "completed": 2}
     assert json_of(cli("status", p1, "--json"))["money"] == {
         "planned": 0, "due": 0, "paid": 10000 + 20000 + 18000, "withheld": 2000 + 10000,

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 from worlds import (
+    FINANCE,
     app_state,
     assess_checkpoint,
     audit_events,
@@ -22,7 +23,7 @@ def assessed(cli, tmp_path):
     people(cli, tmp_path, n_societies=4, n_experts=4)
     call_id, _ = funded_project_call(cli, tmp_path, ["S001", "S002", "S003", "S004"],
                                      call_file(tmp_path, checkpoints=True))
-    cli("payments", "pay", call_id, now="2025-05-25")
+    cli("payments", "pay", call_id, now="2025-05-25", actor=FINANCE)
     ids = [f"{call_id}-S00{i}" for i in (1, 2, 3, 4)]
     assess_checkpoint(cli, tmp_path, call_id, dict(zip(ids, (95, 72, 60, 60))))
     return call_id, ids

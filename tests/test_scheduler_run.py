@@ -15,7 +15,17 @@ from pathlib import Path
 from processes import spawn
 from smtp_server import Inbox, free_port, serve
 from sqlalchemy import func, select, text, update
-from worlds import Cli, advance, audit_rows, call_closing, drafts, overdue_call, people, states
+from worlds import (
+    Cli,
+    advance,
+    audit_rows,
+    call_closing,
+    drafts,
+    founded,
+    overdue_call,
+    people,
+    states,
+)
 
 from lifecycle.core import clock
 from lifecycle.core.db import make_engine
@@ -106,7 +116,7 @@ def test_scheduler_run_fires_two_near_deadlines_and_stops_on_sigterm(cli, tmp_pa
 
 def test_three_workers_fire_every_deadline_and_deliver_every_message_once(pg_url, tmp_path):
     cli = Cli(pg_url)
-    cli("init")
+    founded(cli)
     people(cli, tmp_path, 10, 8)
     calls = [f"w{i}" for i in range(6)]
     for i, call_id in enumerate(calls):

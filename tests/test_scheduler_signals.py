@@ -28,7 +28,7 @@ import time
 import pytest
 from processes import spawn
 from sqlalchemy import func, select
-from worlds import Cli, audit_rows, db_rows, overdue_call, people
+from worlds import Cli, audit_rows, db_rows, founded, overdue_call, people
 
 from lifecycle.core import clock
 from lifecycle.core.models import Deadline, Notification
@@ -57,7 +57,7 @@ def unfinished(db: str) -> tuple[int, int]:
 def test_a_signal_stops_the_runner_within_seconds_and_leaves_nothing_claimed(phase_dbs, tmp_path):
     clis = {p: Cli(url) for p, url in phase_dbs.items()}
     for cli in clis.values():
-        cli("init")
+        founded(cli)
         people(cli, tmp_path, 4, 2)
     took: dict[str, list[float]] = {p: [] for p in PHASES}
     for run, sig in enumerate(SIGNALS):

@@ -18,7 +18,8 @@ from types import ModuleType
 import pytest
 
 from lifecycle.core.machine import WorkflowMachine
-from states.spec import ADMIN, SCHEDULER, Move, Notify, Schedule, State
+from states.roles import APPROVER, SCHEDULER
+from states.spec import Move, Notify, Schedule, State
 from states.workflows import WORKFLOWS, InvalidWorkflow, Workflow, problems, validate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,7 +39,7 @@ def _workflow(states, moves, initial: str = "a") -> Workflow:
 A = State("a", "A", schedule=(Schedule("a_due", _due, fires="go"),))
 B = State("b", "B", notify=(Notify("b_entered"),))
 C = State("c", "C", final=True)
-GO = Move("go", ("a",), "b", who=(ADMIN, SCHEDULER))
+GO = Move("go", ("a",), "b", who=(APPROVER, SCHEDULER))
 END = Move("end", ("b",), "c")
 
 

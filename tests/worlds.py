@@ -108,10 +108,24 @@ class Cli:
         return result
 
 
-def initialised(db: str) -> Cli:
-    cli = Cli(db)
-    cli("init")
+ADMIN = "admin-test"
+"""The tests' staff account: officer, coordinator and approver (made by `init`)."""
+FINANCE = "finance-test"
+AUDITOR = "auditor-test"
+
+
+def founded(cli: Cli) -> Cli:
+    """`starfund init --simulation` with the tests' accounts: ADMIN (officer, approver,
+    coordinator), FINANCE and AUDITOR. The keys go to STARFUND_CONFIG_DIR (conftest: per test)."""
+    cli("init", "--simulation", "--account", ADMIN)
+    cli("user", "roles", ADMIN, "--grant", "coordinator", actor=ADMIN)
+    cli("user", "add", FINANCE, "--role", "finance", actor=ADMIN)
+    cli("user", "add", AUDITOR, "--role", "auditor", actor=ADMIN)
     return cli
+
+
+def initialised(db: str) -> Cli:
+    return founded(Cli(db))
 
 
 # --- calls ----------------------------------------------------------------------------------
@@ -440,7 +454,7 @@ def score_assigned(db: str, quality: float | Callable[[str], float] = 0.9,
                                         Assignment.status == "assigned")).all()
             sheets = [(ex, app, {c.id: round(c.max * share(app), 1) for c in call.criteria})
                       for ex, app in pairs if (ex, app) not in skip]
-            return reviewing.record_scores(conn, call_id, sheets, "expert-desk")
+            return reviewing.record_scores(conn, call_id, sheets, ADMIN)
     finally:
         e.dispose()
         clock.set_now(None)

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from lifecycle.core import clock, deadlines, engine
+from lifecycle.core import accounts, clock, deadlines, engine, permissions
 from lifecycle.core.console import (
     Env,
     channel_factory,
@@ -60,7 +60,8 @@ def deadlines_run_due(env: Env) -> None:
     """Fire every deadline due now (or at --now), once each, in due order; then exit.
 
     For cron, and for time travel: `--now` says what time it is. Closing
-    deadlines advance their call as the actor `scheduler`; reminder deadlines
+    deadlines advance their call as the system identity `scheduler` (the trail
+    also names you, who ran it); reminder deadlines
     queue reminders (deliver them with `notify send`). A failing deadline is
     reported, retried by a later run, and never marked fired. Exits 1 if any failed.
 
@@ -68,7 +69,8 @@ def deadlines_run_due(env: Env) -> None:
     Example:  starfund deadlines run-due
               starfund deadlines run-due --now 2025-04-07T17:00
     """
-    firings = firing.run_due(env.engine, clock.now())
+    permissions.check(env.engine, env.actor, "deadlines.run")
+    firings = firing.run_due(env.engine, clock.now(), accounts.system(by=env.actor.name))
     if env.as_json:
         emit_json([f.as_dict() for f in firings])
     else:
@@ -112,8 +114,9 @@ def scheduler_run(env: Env, sync_every: float, drain_every: float, **kw: Any) ->
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    permissions.check(env.engine, env.actor, "deadlines.run")
     runner = Runner(env.engine, channel_factory(channels.make, kw),
                     sync_every=sync_every, drain_every=drain_every,
-                    actor=firing.SCHEDULER_ACTOR, max_attempts=kw["max_attempts"],
+                    actor=accounts.system(by=env.actor.name), max_attempts=kw["max_attempts"],
                     templates=kw["templates_dir"], backoff=kw["backoff_seconds"])
     serve(runner)

@@ -31,6 +31,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Engine, create_engine, select
 
 from lifecycle.core import clock
+from lifecycle.core.accounts import Actor
 from lifecycle.core.models import Deadline
 from lifecycle.scheduling.firing import SCHEDULER_ACTOR, Firing, run_due
 from notifications.delivery import drain
@@ -128,7 +129,7 @@ class Runner:
     channel_factory: Callable[[], Any]
     sync_every: float = 30.0
     drain_every: float = 5.0
-    actor: str = SCHEDULER_ACTOR
+    actor: Actor = SCHEDULER_ACTOR
     max_attempts: int = 5
     templates: str | None = None
     backoff: float = 60.0   # seconds before the first retry of a failed firing or delivery; doubles
