@@ -18,6 +18,7 @@ from worlds import CALL, Cli, fingerprint, founded, register_workflow, workflow_
 from lifecycle.core import clock, db, engine
 from lifecycle.core.models import Application, AuditEvent, Notification
 from notifications.queue import Message, enqueue
+from states.roles import OFFICER
 from states.spec import Move
 
 CLOSE = datetime(2025, 4, 8, 9, 30, 15, 123456)
@@ -51,7 +52,7 @@ def test_rows_written_in_bulk_read_back_exactly(declared):
     assert first["call"]["title"] == "2025年度学会重点活动项目资助"
     assert first["at"] == CLOSE.isoformat(sep=" ")
     assert notes[0].dedupe_key == "formal_check_passed:A0001:v3:society"
-    assert "audit chain intact: 64 events" in declared("audit", "verify").output
+    assert "audit chain intact: 68 events" in declared("audit", "verify").output
     shown = json.loads(declared("show", "A0001", "--json").output)
     assert [h["action"] for h in shown["history"]] == ["create", "submit", "close_declaration"]
 
@@ -90,7 +91,8 @@ def sets_values(conn, ctx, apps) -> None:
 
 def test_a_version_changed_underneath_refuses_the_whole_batch(db_url, tmp_path, monkeypatch):
     register_workflow(monkeypatch, "project-race",
-              Move("race", ("declared",), "eligible", prepare=(changed_underneath,)))
+              Move("race", ("declared",), "eligible", prepare=(changed_underneath,),
+                   who=(OFFICER,)))
     workflow_call(db_url, tmp_path, "project-race")
     e = db.make_engine(db_url)
     before = fingerprint(db_url)
@@ -103,7 +105,8 @@ def test_a_version_changed_underneath_refuses_the_whole_batch(db_url, tmp_path, 
 
 def test_values_computed_by_a_move_are_stored_with_their_types(db_url, tmp_path, monkeypatch):
     register_workflow(monkeypatch, "project-values",
-              Move("score_all", ("declared",), "eligible", prepare=(sets_values,)))
+              Move("score_all", ("declared",), "eligible", prepare=(sets_values,),
+                   who=(OFFICER,)))
     cli = workflow_call(db_url, tmp_path, "project-values")
     e = db.make_engine(db_url)
     with clock.frozen("2025-04-08"):

@@ -90,6 +90,8 @@ def _last_actor(db: str) -> str:
 def test_as_option_beats_environment(cli, tmp_path):
     """The audit trail names who was named on the command line, whatever STARFUND_ACTOR says."""
     soc = write_csv(tmp_path / "soc.csv", societies(2))
+    for name in ("alice", "bob", "env-actor"):
+        cli("user", "add", name, "--role", "officer")
     for before, after, env in WHERE:
         r = run(*_args("alice", "bob", before, after, "--as", "--db", cli.db, "society", "import",
                        soc), env={"STARFUND_ACTOR": "env-actor"} if env else {})

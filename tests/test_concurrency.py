@@ -66,6 +66,8 @@ def test_two_concurrent_advances_on_postgres_move_each_application_once(pg_url, 
 def test_four_processes_on_postgres_one_moves_the_batch_the_others_report_a_conflict(
         pg_url, tmp_path):
     cli = _seeded(pg_url, tmp_path)
+    for i in range(4):
+        cli("user", "add", f"admin{i}", "--role", "officer")
     # Hold the audit chain's head row: whichever process locks the call first then waits
     # inside its batch, so the three others are certain to arrive while it is running.
     holder = db.make_engine(pg_url)

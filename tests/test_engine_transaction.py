@@ -15,6 +15,7 @@ from worlds import CALL, fingerprint, workflow_call
 
 from lifecycle.core import audit, clock, db, engine
 from lifecycle.core.models import Application, AuditEvent
+from states.roles import OFFICER
 from states.spec import Move
 from states.workflows import PROJECT, WORKFLOWS, Workflow
 
@@ -89,7 +90,8 @@ def fails_after_writing(conn, ctx, moved) -> None:
 
 def test_an_error_inside_advance_undoes_only_the_advance(db_url, tmp_path, monkeypatch):
     stage = SimpleNamespace(STATES=(), MOVES=(
-        Move("explode", ("declared",), "eligible", effects=(fails_after_writing,)),))
+        Move("explode", ("declared",), "eligible", effects=(fails_after_writing,),
+             who=(OFFICER,)),))
     monkeypatch.setitem(WORKFLOWS, "project-explode", Workflow(
         "project-explode", "test workflow", PROJECT.initial, (stage, *PROJECT.stages)))
     cli = workflow_call(db_url, tmp_path, "project-explode")

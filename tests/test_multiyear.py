@@ -71,7 +71,7 @@ def test_two_years_of_both_workflows(cli, tmp_path):
 
 
 def test_the_demo_runs_two_years_of_both_workflows(db_url, tmp_path):
-    cli = Cli(db_url)  # an empty database: the demo only fills one it makes itself
+    cli = Cli(db_url, actor="sun-li")  # an empty database: the demo only fills one it makes
     r = cli("demo", "--years", "2", "--societies", "20", "--outbox", tmp_path / "out",
             "--db", cli.db)
     out = r.output
@@ -80,7 +80,8 @@ def test_the_demo_runs_two_years_of_both_workflows(db_url, tmp_path):
                  "star rating per year", "barred from 2026-star"):
         assert text in out, text
     assert "intact" in out.split("audit chain:")[1].splitlines()[0]
-    assert json_of(cli("stars", "2026-star", "--json"))
+    assert json_of(cli("stars", "2026-star", "--json"))  # read as the demo's auditor
+    assert "who did what" in out and "chen-jing" in out.split("who did what")[1]
     star_apps = [e for e in audit_events(cli, call="2026-star", trigger="close_declaration")
                  if e["to_state"] == "ineligible"]
     assert any("star of 2025-star revoked" in why for e in star_apps

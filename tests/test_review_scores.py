@@ -166,7 +166,7 @@ def test_two_processes_importing_at_once_never_lose_a_score(pg_url, tmp_path):
         rows = [sheet_row(x, a, 60 + (int(a[1:]) + int(x[1:])) % 40)
                 for a, xs in sorted(got.items()) for x in xs if x in half]
         files.append(write_csv(tmp_path / name, rows))
-    env = {**os.environ, "STARFUND_NOW": "2025-04-20T10:00", "STARFUND_ACTOR": "desk"}
+    env = {**os.environ, "STARFUND_NOW": "2025-04-20T10:00", "STARFUND_ACTOR": "admin-test"}
     procs = [subprocess.Popen([sys.executable, "-m", "cli", "--db", pg_url, "review", "import",
                                CALL, str(f)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for f in files]

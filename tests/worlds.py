@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import csv
+import getpass
 import json
 import os
 import tomllib
@@ -116,11 +117,13 @@ AUDITOR = "auditor-test"
 
 def founded(cli: Cli) -> Cli:
     """`starfund init --simulation` with the tests' accounts: ADMIN (officer, approver,
-    coordinator), FINANCE and AUDITOR. The keys go to STARFUND_CONFIG_DIR (conftest: per test)."""
+    coordinator), FINANCE, AUDITOR, and the OS user's (as ADMIN). The keys go to STARFUND_CONFIG_DIR (conftest: per test)."""
     cli("init", "--simulation", "--account", ADMIN)
     cli("user", "roles", ADMIN, "--grant", "coordinator", actor=ADMIN)
     cli("user", "add", FINANCE, "--role", "finance", actor=ADMIN)
     cli("user", "add", AUDITOR, "--role", "auditor", actor=ADMIN)
+    cli("user", "add", getpass.getuser(), "--role", "officer", "--role", "coordinator",
+        "--role", "approver", actor=ADMIN)  # a command run with no --as: the OS user's account
     return cli
 
 

@@ -10,10 +10,9 @@ from datetime import datetime
 from pathlib import Path
 
 import click
-from sqlalchemy import select
 
 from lifecycle.acts.reports import known
-from lifecycle.core import audit, permissions
+from lifecycle.core import anchoring, audit, permissions
 from lifecycle.core.console import (
     ISO_TIME,
     MAX_COUNT,
@@ -193,39 +192,12 @@ def audit_anchor(env: Env, folder: str, mail_to: tuple[str, ...], no_mail: bool)
     Example:  starfund audit anchor --dir /srv/audit-anchors
     """
     actor = permissions.check(env.engine, env.actor, "audit.anchor")
-    path, body, queued = anchor_now(env.engine, actor, Path(folder),
+    path, body, queued = anchoring.anchor_now(env.engine, actor, Path(folder),
                                     None if no_mail else list(mail_to))
     if env.as_json:
         return emit_json({"file": str(path), "queued": queued, **body})
     echo(f"anchored event {body['seq']} ({body['hash'][:16]}...) in {path}"
          + (f"; queued to {queued} address(es)" if queued else ""))
-
-
-def anchor_now(db, actor, folder: Path, mail_to: list[str] | None) -> tuple[Path, dict, int]:
-    """Write an anchor and, unless `mail_to` is None, queue it to those addresses (or to every
-    auditor account with an email); the act is audited after the anchored head."""
-    from lifecycle.core import anchors as anchoring
-    from lifecycle.core import clock
-    from lifecycle.core.models import Account
-    from notifications import contexts
-    from notifications.queue import Message, enqueue
-
-    with db.begin() as conn:
-        path, body = anchoring.make(conn, folder)
-        queued = 0
-        if mail_to is not None:
-            to = mail_to or [r.email for r in conn.execute(
-                select(Account.email).where(Account.roles.contains("auditor"),
-                                            Account.disabled_at.is_(None),
-                                            Account.email.is_not(None)))]
-            now = clock.now()
-            context = contexts.anchor(body, path.name, now)
-            queued = enqueue(conn, [Message(contexts.ANCHOR_KIND, "auditor", address, address,
-                                            "zh", f"anchor:{body['seq']}:{address}", context)
-                                    for address in to], now) if to else 0
-        audit.record(conn, actor, [audit.Event("audit_anchor", payload={
-            "seq": body["seq"], "hash": body["hash"], "file": path.name, "queued": queued})])
-    return path, body, queued
 
 
 @audit_group.command("public-key")

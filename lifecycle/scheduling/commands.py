@@ -11,6 +11,7 @@ import click
 from lifecycle.core import accounts, clock, deadlines, engine, permissions
 from lifecycle.core.console import (
     Env,
+    OutputPath,
     channel_factory,
     channel_options,
     common,
@@ -93,9 +94,13 @@ def scheduler_group() -> None:
               help="Seconds between passes that pick up new deadlines (and fire anything due).")
 @click.option("--drain-every", type=click.FloatRange(0.1), default=5, show_default=True,
               help="Seconds between outbox deliveries.")
+@click.option("--anchor-dir", type=OutputPath(folder=True), envvar="STARFUND_ANCHORS",
+              help="Sign the audit trail's head into this folder at start and every day, and "
+                   "queue it to the auditors [env STARFUND_ANCHORS].")
 @channel_options
 @common
-def scheduler_run(env: Env, sync_every: float, drain_every: float, **kw: Any) -> None:
+def scheduler_run(env: Env, sync_every: float, drain_every: float, anchor_dir: str | None,
+                  **kw: Any) -> None:
     """Run APScheduler until SIGINT/SIGTERM: catch up, fire each deadline on time, deliver mail.
 
     At start it fires every deadline missed while it was down (in due order) and
@@ -118,5 +123,6 @@ def scheduler_run(env: Env, sync_every: float, drain_every: float, **kw: Any) ->
     runner = Runner(env.engine, channel_factory(channels.make, kw),
                     sync_every=sync_every, drain_every=drain_every,
                     actor=accounts.system(by=env.actor.name), max_attempts=kw["max_attempts"],
-                    templates=kw["templates_dir"], backoff=kw["backoff_seconds"])
+                    templates=kw["templates_dir"], backoff=kw["backoff_seconds"],
+                    anchor_dir=anchor_dir)
     serve(runner)
