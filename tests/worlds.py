@@ -19,8 +19,8 @@ import json
 import os
 import tomllib
 import uuid
-from collections.abc import Callable, Iterable
-from contextlib import nullcontext
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager, nullcontext
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -693,3 +693,27 @@ def fingerprint(db: str) -> dict[str, list[tuple]]:
         return out
     finally:
         e.dispose()
+
+
+# --- a world a whole module shares ----------------------------------------------------------
+
+@contextmanager
+def shared_world(folder: Path) -> Iterator[Cli]:
+    """A new database of the backend under test, founded (see `founded`) with its keys under
+    folder/config, for a module-scoped fixture: built once, it saves a second or more per test
+    on PostgreSQL. The keys' paths are stored in the database, so each test's own config
+    folder (conftest) does not hide them. The tests that share it must leave it as they found
+    it (or put it back)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("STARFUND_CONFIG_DIR", str(folder / "config"))
+        drop = None
+        if backend() == "postgres":
+            need_postgres()
+            url, drop = new_pg_database()
+        else:
+            url = str(folder / "shared.db")
+        try:
+            yield founded(Cli(url))
+        finally:
+            if drop:
+                drop()

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import click
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, inspect, select
 
-from lifecycle.core import accounts, audit, db, keys, meta, permissions
+from lifecycle.core import accounts, audit, clock, db, keys, meta, permissions
 from lifecycle.core.console import (
     Env,
     OutputPath,
@@ -53,6 +53,12 @@ def initialise(e: Engine, mode: str, account: str | None = None,
     chain key has gone missing is not given a new one (that is what replacing the key
     would look like): the command says where the key was expected.
     """
+    if clock.simulated():  # a live database's first act is at the real time too
+        existing = None
+        if "meta" in inspect(e).get_table_names():
+            with e.connect() as conn:
+                existing = meta.mode(conn)
+        meta.refuse_simulated_time(existing or mode, True)
     done = db.upgrade(e) if migrate else "created"
     with e.begin() as conn:
         facts = meta.read(conn)

@@ -11,7 +11,7 @@ import sys
 import click
 from sqlalchemy import Connection
 
-from lifecycle.core import accounts, audit, logins, meta, permissions
+from lifecycle.core import accounts, audit, clock, logins, meta, permissions
 from lifecycle.core.accounts import Actor
 from lifecycle.core.console import Env, common, echo, emit_json, json_option, table
 from lifecycle.core.errors import BadValue
@@ -263,4 +263,6 @@ def _open(env: Env):
         raise NotFound(f"no starfund database at {path}: run `starfund init` first")
     e = open_database(env.db_arg)
     db.require_schema(e)
+    with e.connect() as conn:
+        meta.refuse_simulated_time(meta.mode(conn), clock.simulated())
     return e

@@ -150,7 +150,7 @@ class Env:
 
     def _identify(self, conn):
         from lifecycle.core import accounts, clock, meta  # inside: keeps --help fast
-        from states.roles import ON_BEHALF, STAFF
+        from states.roles import ON_BEHALF
 
         self.mode = meta.mode(conn)
         if self.mode is None:
@@ -159,8 +159,8 @@ class Env:
         meta.refuse_simulated_time(self.mode, clock.simulated())
         real, how = self._real(conn)
         if self.as_name and self.mode == meta.SIMULATION:
-            self.how = "--as, on a simulation"
-            return accounts.load(conn, self.as_name)
+            actor, self.how = accounts.load(conn, self.as_name), "--as, on a simulation"
+            return self._door(actor)
         if real is None:
             raise accounts.Refused(how)
         if not self.as_name or self.as_name == real.name:
@@ -175,11 +175,21 @@ class Env:
                     f"({target.name} is {'/'.join(sorted(target.roles))}); both names are "
                     "then recorded")
             actor, self.how = accounts.as_other(conn, real, self.as_name), f"{how}, --as"
-        if self.mode == meta.LIVE and not (actor.by_roles if actor.by else actor.roles) & set(STAFF):
-            raise accounts.Refused(f"{actor.name} is a {'/'.join(sorted(actor.roles))} account: "
-                                   "the command line is for staff "
-                                   f"({'/'.join(STAFF)}); societies and experts use the "
-                                   "portal, or an officer enters what they sent with --as")
+        return self._door(actor)
+
+    @staticmethod
+    def _door(actor):
+        """The command line is the staff's door (the `read` act of states.roles): a society's
+        or expert's own account is refused here, on any database."""
+        from states.roles import STAFF
+
+        if not (actor.by_roles if actor.by else actor.roles) & set(STAFF):
+            from lifecycle.core import accounts
+
+            raise accounts.Refused(f"{actor.label} ({'/'.join(sorted(actor.roles))}) may not use "
+                                   f"the command line (read); it is for {'/'.join(STAFF)}: "
+                                   "societies and experts use the portal, or an officer "
+                                   "enters what they sent with --as")
         return actor
 
     def _real(self, conn):
