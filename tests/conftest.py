@@ -80,7 +80,7 @@ def small_call(cli: Cli, tmp_path: Path) -> Cli:
 
 @pytest.fixture
 def worked(small_call: Cli) -> Cli:
-    """The small call's 20 applications created, submitted and formally checked: 68 events (4 of them init's)."""
+    """The small call's 20 applications created, submitted and formally checked: 69 events (5 of them init's and the accounts')."""
     small_call("advance", "2025-project", "submit", now="2025-03-20")
     small_call("advance", "2025-project", "close_declaration", now="2025-04-08")
     return small_call

@@ -12,7 +12,7 @@ def test_verify_passes_after_work(worked):
     r = worked("audit", "verify", "--json")
     data = json.loads(r.output)
     # 4 admin acts + 20 creates + 20 submits + 20 formal checks
-    assert data["ok"] is True and data["checked"] == 68
+    assert data["ok"] is True and data["checked"] == 69
 
 
 @pytest.mark.parametrize("tamper, seq", [
@@ -73,7 +73,7 @@ def test_audit_query_filters_and_pages(worked):
     assert [e["seq"] for e in page1] == list(range(1, 11))
     assert [e["seq"] for e in page2] == list(range(11, 21))
     newest = json.loads(worked("audit", "query", "--limit", "3", "--newest-first", "--json").output)
-    assert [e["seq"] for e in newest] == [68, 67, 66]
+    assert [e["seq"] for e in newest] == [69, 68, 67]
     one = json.loads(worked("audit", "query", "--application", "A0007", "--json").output)
     assert [e["action"] for e in one] == ["create", "submit", "close_declaration"]
 

@@ -27,7 +27,7 @@ def problems(report):
 def test_untouched_database_verifies(worked):
     code, out, report = verify(worked)
     assert code == 0, out
-    assert "audit chain intact: 68 events verified; 20 applications agree" in out
+    assert "audit chain intact: 69 events verified; 20 applications agree" in out
     assert report["ok"] is True and report["problems"] == [] and report["applications"] == 20
 
 
@@ -74,7 +74,7 @@ def test_trail_deleted_but_head_kept(worked):
     code, out, report = verify(worked)
     assert code == 1
     assert {"empty", "head", "creation"} <= set(problems(report)), report["problems"]
-    assert "the chain ends at event 0 but its head says 68" in out
+    assert "the chain ends at event 0 but its head says 69" in out
 
 
 def test_trail_cut_short_with_head_rewound(worked):
@@ -82,9 +82,9 @@ def test_trail_cut_short_with_head_rewound(worked):
     head's keyed MAC and the applications' states both give it away."""
     e = make_engine(worked.db)
     with e.begin() as conn:
-        h = conn.execute(text("SELECT hash FROM audit_events WHERE seq = 48")).scalar_one()
-        conn.execute(text("DELETE FROM audit_events WHERE seq > 48"))
-        conn.execute(text("UPDATE audit_head SET seq = 48, hash = :h"), {"h": h})
+        h = conn.execute(text("SELECT hash FROM audit_events WHERE seq = 49")).scalar_one()
+        conn.execute(text("DELETE FROM audit_events WHERE seq > 49"))
+        conn.execute(text("UPDATE audit_head SET seq = 49, hash = :h"), {"h": h})
     e.dispose()
     code, out, report = verify(worked)
     assert code == 1

@@ -52,7 +52,7 @@ def test_rows_written_in_bulk_read_back_exactly(declared):
     assert first["call"]["title"] == "2025年度学会重点活动项目资助"
     assert first["at"] == CLOSE.isoformat(sep=" ")
     assert notes[0].dedupe_key == "formal_check_passed:A0001:v3:society"
-    assert "audit chain intact: 68 events" in declared("audit", "verify").output
+    assert "audit chain intact: 69 events" in declared("audit", "verify").output
     shown = json.loads(declared("show", "A0001", "--json").output)
     assert [h["action"] for h in shown["history"]] == ["create", "submit", "close_declaration"]
 
