@@ -37,6 +37,7 @@ from worlds import (
 
 from lifecycle.core import clock, db, engine
 from states import declaration
+from states.roles import OFFICER
 from states.spec import Move
 
 N = 20_000
@@ -139,7 +140,7 @@ def explodes_on_one_application(app, ctx) -> str | None:
 
 
 BOOM_MOVE = Move("close_declaration", ("declared",), "eligible",
-                 (declaration.declaration_window_closed, explodes_on_one_application))
+                 (declaration.declaration_window_closed, explodes_on_one_application), who=(OFFICER,))
 
 
 def test_a_condition_raising_on_one_application_rolls_back_the_whole_batch(
