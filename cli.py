@@ -29,7 +29,15 @@ from lifecycle.core.console import shared_options
 # name -> ("module:attribute" of the click command, its one-line help as `--help` lists it)
 COMMANDS: dict[str, tuple[str, str]] = {
     "init": ("lifecycle.acts.setup:init",
-             "Create the database, or upgrade an existing one to the newest schema."),
+             "Create the database (or upgrade it), its audit keys and its first account."),
+    "user": ("lifecycle.acts.users:user_group", "Accounts: who may act, with which roles."),
+    "login": ("lifecycle.acts.users:login",
+              "Log in to this database as NAME: later commands act as NAME (until `logout`)."),
+    "logout": ("lifecycle.acts.users:logout",
+               "End your login to this database (commands then act as your OS user's "
+               "account)."),
+    "whoami": ("lifecycle.acts.users:whoami",
+               "Who you act as on this database, with which roles, and how starfund knows."),
     "demo": ("lifecycle.demo.run:demo",
              "Simulate a whole programme year (or several) on a new database, printing each "
              "step."),

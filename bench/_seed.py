@@ -102,6 +102,24 @@ def raw_connect(url: str):
     return psycopg.connect("postgresql://" + url.split("://", 1)[1])
 
 
+def found(e) -> None:
+    """Schema, keys (in a temporary STARFUND_CONFIG_DIR the child processes inherit) and the
+    bench's accounts `bench-admin` and `bench` (officer, approver, coordinator) and
+    `bench-finance`, on a simulation database."""
+    import os
+    import tempfile
+
+    from lifecycle.acts import setup
+    from lifecycle.core import accounts, meta
+
+    os.environ.setdefault("STARFUND_CONFIG_DIR", tempfile.mkdtemp(prefix="starfund-bench-"))
+    staff = ("officer", "approver", "coordinator")
+    setup.initialise(e, meta.SIMULATION, "bench-admin", staff)
+    with e.begin() as conn:  # `bench` for the other benches, and a payer who proposed nothing
+        accounts.add(conn, "bench", staff)
+        accounts.add(conn, "bench-finance", ("finance",))
+
+
 def seed_declared(url: str, n: int, out=print,
                   at_drafts: Callable[[object], None] | None = None) -> dict[str, float]:
     """A call with `n` applications in state 'declared'; returns seeding times.
@@ -111,8 +129,8 @@ def seed_declared(url: str, n: int, out=print,
     times: dict[str, float] = {}
     e = db.make_engine(url)
     t = time.perf_counter()
-    db.upgrade(e)
     clock.set_now("2025-02-01 09:00")
+    found(e)
     config = callconfig.load(ROOT / "examples" / "call.toml").model_copy(update={"id": CALL_ID})
     societies = (n + len(CATEGORIES) - 1) // len(CATEGORIES)
     with db.transaction(e) as s:

@@ -18,7 +18,7 @@ identical copies of that database:
 from __future__ import annotations
 
 import argparse
-import hashlib
+import hmac
 import json
 import resource
 import subprocess
@@ -72,11 +72,24 @@ def time_starfund(url: str) -> dict:
 
 # --- the floor: the same writes with the raw driver -------------------------------
 
-def _digest(prev: str, seq: int, at: str, actor: str, action: str, call_id: str, app_id: str,
-            from_state: str, to_state: str, payload: str) -> str:
-    text = "\x1f".join([prev, str(seq), at, actor, action, call_id, app_id, from_state,
-                        to_state, payload])
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+def _digest(secret: bytes, prev: str, seq: int, at: str, written: str, actor: str, action: str,
+            call_id: str, app_id: str, from_state: str, to_state: str, payload: str) -> str:
+    """The keyed chain's HMAC-SHA256 (lifecycle.core.audit), written out again by hand."""
+    text = "\x1f".join([prev, str(seq), at, written, actor, "", action, call_id, app_id,
+                        from_state, to_state, payload])
+    return hmac.digest(secret, text.encode("utf-8"), "sha256").hex()
+
+
+def _chain_secret(url: str) -> bytes:
+    """The database's chain key, read before the floor's clock starts (the engine reads it too,
+    inside its timing)."""
+    from lifecycle.core import audit, db
+
+    e = db.make_engine(url)
+    with e.connect() as conn:
+        secret = audit.chain_key(conn).secret
+    e.dispose()
+    return secret
 
 
 def floor(url: str, dest: str = "eligible", kind: str = "formal_check_passed",
@@ -88,6 +101,7 @@ def floor(url: str, dest: str = "eligible", kind: str = "formal_check_passed",
     """
     now = datetime.fromisoformat(_seed.CLOSE_AT)
     at = now.isoformat(sep=" ")
+    secret = _chain_secret(url)
     sqlite = "://" not in url
     p = "?" if sqlite else "%s"
     conn = _seed.raw_connect(url)
@@ -109,15 +123,17 @@ def floor(url: str, dest: str = "eligible", kind: str = "formal_check_passed",
     cur.execute("SELECT seq, hash FROM audit_head WHERE id = 1"
                 + ("" if sqlite else " FOR UPDATE"))
     seq, prev = cur.fetchone()
+    written = datetime.now().replace(microsecond=0)
+    written_text = written.isoformat(sep=" ")
     audit_rows, outbox_rows = [], []
     for (app_id, version, title, title_en, category, amount, granted, score, reason, soc_id,
          email, soc_name, soc_name_en) in apps:
         seq += 1
         payload = '{"version":%d}' % (version + 1)
-        h = _digest(prev, seq, at, "bench-admin", TRIGGER, _seed.CALL_ID, app_id, "declared",
-                    dest, payload)
-        audit_rows.append((seq, now, "bench-admin", TRIGGER, _seed.CALL_ID, app_id, "declared",
-                           dest, payload, prev, h))
+        h = _digest(secret, prev, seq, at, written_text, "bench-admin", TRIGGER, _seed.CALL_ID,
+                    app_id, "declared", dest, payload)
+        audit_rows.append((seq, now, written, "bench-admin", None, TRIGGER, _seed.CALL_ID, app_id,
+                           "declared", dest, payload, prev, h))
         prev = h
         # the same message context the engine writes (notifications.contexts.state_change)
         context = json.dumps({"call": call, "at": at, "application": {
@@ -129,8 +145,8 @@ def floor(url: str, dest: str = "eligible", kind: str = "formal_check_passed",
         outbox_rows.append((f"{kind}:{app_id}:v{version + 1}:society", _seed.CALL_ID, app_id,
                             "society", soc_id, email, kind, "zh", context, "pending", 0, "", now,
                             now))
-    audit_cols = ("seq, at, actor, action, call_id, application_id, from_state, to_state,"
-                  " payload, prev_hash, hash")
+    audit_cols = ("seq, at, written_at, actor, \"by\", action, call_id, application_id, from_state,"
+                  " to_state, payload, prev_hash, hash")
     outbox_cols = ("dedupe_key, call_id, application_id, recipient_kind, recipient_id, recipient,"
                    " kind, language, context, status, attempts, last_error, created_at,"
                    " next_attempt_at")
@@ -143,10 +159,12 @@ def floor(url: str, dest: str = "eligible", kind: str = "formal_check_passed",
                 c.write_row(r)
     else:
         cur.executemany(f"INSERT INTO audit_events ({audit_cols}) VALUES "
-                        f"({', '.join([p] * 11)})", audit_rows)
+                        f"({', '.join([p] * 13)})", audit_rows)
         cur.executemany(f"INSERT INTO notifications ({outbox_cols}) VALUES "
                         f"({', '.join([p] * 14)})", outbox_rows)
-    cur.execute(f"UPDATE audit_head SET seq = {p}, hash = {p} WHERE id = 1", (seq, prev))
+    mac = hmac.digest(secret, f"head\x1f{seq}\x1f{prev}".encode(), "sha256").hex()
+    cur.execute(f"UPDATE audit_head SET seq = {p}, hash = {p}, mac = {p} WHERE id = 1",
+                (seq, prev, mac))
     if sqlite:
         cur.execute("COMMIT")
     else:

@@ -107,7 +107,7 @@ def project(e, n: int, work: Path, rng: random.Random) -> None:
     timed(f"advance fund ({n}; {3 * n} instalments written)", engine.advance_in_tx, e, call.id,
           "fund", "bench")
     clock.set_now("2025-05-25 09:00")
-    timed("payments pay (first instalments)", in_tx, e, payments.pay, call.id, "bench")
+    timed("payments pay (first instalments)", in_tx, e, payments.pay, call.id, "bench-finance")
     clock.set_now("2025-09-01 09:00")
     timed("advance open_assessment (records, deadlines)", engine.advance_in_tx, e, call.id,
           "open_assessment", "bench")
@@ -121,7 +121,7 @@ def project(e, n: int, work: Path, rng: random.Random) -> None:
     r = timed("advance decide_outcome (continue/adjust/terminate + money)", engine.advance_in_tx, e,
               call.id, "decide_outcome", "bench")
     print("    " + ", ".join(f"{t} {c}" for (_, t), c in sorted(r.moved.items())))
-    timed("payments pay (mid-term instalments)", in_tx, e, payments.pay, call.id, "bench")
+    timed("payments pay (mid-term instalments)", in_tx, e, payments.pay, call.id, "bench-finance")
     with e.connect() as conn:
         m = timed("money summary (status)", payments.money, conn, call.id)
     print(f"    {m}")
@@ -196,7 +196,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="sf-bench-"))
     try:
         e = db.make_engine(url)
-        db.upgrade(e)
+        _seed.found(e)
         rng = random.Random(1)
         print(f"assessment and stars on {args.backend}")
         project(e, args.apps, work, rng)

@@ -71,7 +71,7 @@ def run_one(path: Path, backend: str) -> dict:
     url, drop = _seed.new_database(backend)
     try:
         e = db.make_engine(url)
-        db.upgrade(e)
+        _seed.found(e)
         clock.set_now("2025-02-01 09:00")
         config = callconfig.load(_seed.ROOT / "examples" / "call.toml").model_copy(
             update={"id": _seed.CALL_ID})

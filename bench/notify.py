@@ -74,7 +74,7 @@ def main() -> None:
     server = None
     try:
         e = db.make_engine(url)
-        db.upgrade(e)
+        _seed.found(e)
         clock.set_now("2025-03-20 10:00")
         print(f"{args.backend}: {args.n:,} messages per channel")
         enqueue(e, args.n, "file")

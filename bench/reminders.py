@@ -32,7 +32,7 @@ from notifications import contexts
 
 def seed(url: str, n: int) -> None:
     e = db.make_engine(url)
-    db.upgrade(e)
+    _seed.found(e)
     clock.set_now("2025-02-01 09:00")
     config = callconfig.load(_seed.ROOT / "examples" / "call.toml").model_copy(
         update={"id": _seed.CALL_ID})

@@ -17,6 +17,7 @@ have `deadline` (`deadline`). The builders take plain loaded rows and values
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from types import SimpleNamespace
@@ -28,6 +29,16 @@ from lifecycle.core.deadlines import entry_rows
 REMINDER_KINDS = {"remind_declaration": "declaration_closes", "remind_review": "reviews_due",
                   "remind_report": "report_due"}
 """Reminder message kind -> the deadline kind it reminds of."""
+
+
+ANCHOR_KIND = "audit_anchor"
+"""The message that carries a signed anchor of the audit trail to the auditors."""
+
+
+def anchor(body: dict[str, Any], file_name: str, now: datetime) -> dict[str, Any]:
+    """An anchor as mailed: the signed head and the file it was written to."""
+    return {"anchor": body, "text": json.dumps(body, indent=1, ensure_ascii=False),
+            "file": file_name, "at": now.isoformat(sep=" ")}
 
 
 def common(call: Any, now: datetime) -> dict[str, Any]:
@@ -152,4 +163,8 @@ def samples(senders: Mapping[str, tuple[Any, str]]) -> dict[str, dict[str, Any]]
     recipient), from the workflows) and every reminder kind."""
     out = {kind: sample(kind, sender) for kind, sender in senders.items()}
     out.update({kind: sample(kind) for kind in REMINDER_KINDS})
+    out[ANCHOR_KIND] = anchor({"format": "starfund-anchor/1", "database": "0000", "seq": 1,
+                               "hash": "0" * 64, "written_at": SAMPLE_NOW.isoformat(sep=" "),
+                               "chain_key": "0" * 16, "mode": "live", "public_key": "",
+                               "signature": ""}, "anchor-0000000001.json", SAMPLE_NOW)
     return out

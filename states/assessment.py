@@ -14,7 +14,8 @@ from sqlalchemy import insert
 from lifecycle.core.models import AssessmentRecord
 from lifecycle.rules import payments
 from states.names import ADJUSTED, ASSESSED, ASSESSMENT_DUE, AWARDED, CONTINUED, FUNDED
-from states.spec import ADMIN, SCHEDULER, Context, Move, Notify, Schedule, State
+from states.roles import APPROVER, COORDINATOR, OFFICER, SCHEDULER
+from states.spec import Context, Move, Notify, Schedule, State
 
 
 def next_checkpoint(call, current: str | None):
@@ -79,10 +80,12 @@ STATES = (
 
 MOVES = (
     Move("fund", (AWARDED,), FUNDED, effects=(plan_payments,),
-         help="confirm the grant and write its payment plan"),
+         help="confirm the grant and write its payment plan",
+         who=(APPROVER,)),
     Move("open_assessment", (FUNDED, CONTINUED, ADJUSTED), ASSESSMENT_DUE,
          (has_next_checkpoint,), decide=(enter_next_checkpoint,), effects=(open_records,),
-         help="ask for the reports of the next checkpoint (mid-term, final)"),
-    Move("assess", (ASSESSMENT_DUE,), ASSESSED, (has_grade,), who=(ADMIN, SCHEDULER),
+         help="ask for the reports of the next checkpoint (mid-term, final)",
+         who=(OFFICER,)),
+    Move("assess", (ASSESSMENT_DUE,), ASSESSED, (has_grade,), who=(COORDINATOR, SCHEDULER),
          help="take the recorded grades"),
 )

@@ -27,7 +27,8 @@ from states.names import (
     REJECTED,
     UNDER_REVIEW,
 )
-from states.spec import ADMIN, SCHEDULER, Context, Move, Notify, Schedule, State
+from states.roles import APPROVER, OFFICER, SCHEDULER, SOCIETY
+from states.spec import Context, Move, Notify, Schedule, State
 
 LISTED = (IN_NOTICE, OBJECTION_RAISED)
 """Applications on the public notice: objections may be filed against them."""
@@ -139,25 +140,33 @@ STATES = (
 
 MOVES = (
     Move("propose", (RANKED,), PROPOSED, (recommended_by_ranking,),
-         help="record the leadership decision on the ranking"),
-    Move("propose", (RANKED,), NOT_PROPOSED),
-    Move("open_notice", (PROPOSED,), IN_NOTICE, help="publish the proposed list"),
+         help="record the leadership decision on the ranking",
+         who=(APPROVER,)),
+    Move("propose", (RANKED,), NOT_PROPOSED,
+         who=(APPROVER,)),
+    Move("open_notice", (PROPOSED,), IN_NOTICE, help="publish the proposed list",
+         who=(APPROVER,)),
     Move("object", (IN_NOTICE, OBJECTION_RAISED), OBJECTION_RAISED, (has_open_objection,),
-         prepare=(load_objections,), help="an objection was filed (by `starfund objection file`)"),
+         prepare=(load_objections,), help="an objection was filed (by `starfund objection file`)",
+         who=(OFFICER, SOCIETY)),
     Move("dismiss_objection", (OBJECTION_RAISED,), AWARDED,
          (objection_resolved, notice_period_over), prepare=(load_objections, load_notice_end),
-         help="the objection was dismissed (`starfund objection resolve --dismiss`)"),
+         help="the objection was dismissed (`starfund objection resolve --dismiss`)",
+         who=(APPROVER,)),
     Move("dismiss_objection", (OBJECTION_RAISED,), IN_NOTICE, (objection_resolved,),
-         prepare=(load_objections, load_notice_end)),
+         prepare=(load_objections, load_notice_end),
+         who=(APPROVER,)),
     Move("uphold_objection", (OBJECTION_RAISED,), UNDER_REVIEW,
          (has_upheld_objection, call_sends_back_to_review), prepare=(load_objections,),
          decide=(back_to_review_terms,),
-         help="the objection was upheld (`starfund objection resolve --uphold`)"),
+         help="the objection was upheld (`starfund objection resolve --uphold`)",
+         who=(APPROVER,)),
     Move("uphold_objection", (OBJECTION_RAISED,), REJECTED, (has_upheld_objection,),
-         prepare=(load_objections,), decide=(rejected_by_objection,)),
+         prepare=(load_objections,), decide=(rejected_by_objection,),
+         who=(APPROVER,)),
     Move("close_notice", (IN_NOTICE, OBJECTION_RAISED), AWARDED,
-         (notice_period_over, no_open_objection), who=(ADMIN, SCHEDULER),
+         (notice_period_over, no_open_objection), who=(APPROVER, SCHEDULER),
          prepare=(load_objections, load_notice_end), help="end the notice and award"),
     Move("close_notice", (NOT_PROPOSED,), REJECTED, (notice_period_over,),
-         who=(ADMIN, SCHEDULER), prepare=(load_notice_end,)),
+         who=(APPROVER, SCHEDULER), prepare=(load_notice_end,)),
 )

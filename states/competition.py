@@ -22,6 +22,7 @@ from states.names import (
     UNDER_REVIEW,
     WITHDRAWN,
 )
+from states.roles import APPROVER
 from states.spec import Context, Move, State
 
 RANKABLE = (REVIEWED,)
@@ -57,5 +58,6 @@ STATES = (
 MOVES = (
     Move("rank", RANKABLE, RANKED, (can_be_ranked,), prepare=(load_ranking,),
          decide=(ranking_terms,),
-         help="aggregate scores, rank per category, cut by the budget"),
+         help="aggregate scores, rank per category, cut by the budget",
+         who=(APPROVER,)),
 )

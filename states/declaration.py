@@ -15,7 +15,8 @@ from lifecycle.core.models import Application
 from lifecycle.rules.eligibility import barred_societies
 from states.names import DECLARED, DRAFT, ELIGIBLE, INELIGIBLE, LAPSED, WITHDRAWN
 from states.outcome import BARS_NEXT_CALLS
-from states.spec import ADMIN, SCHEDULER, Context, Move, Notify, Schedule, State
+from states.roles import OFFICER, SCHEDULER, SOCIETY
+from states.spec import Context, Move, Notify, Schedule, State
 
 NOT_DECLARED = (DRAFT, WITHDRAWN, LAPSED)
 """Applications that hold no declaration: never submitted, or taken back."""
@@ -126,14 +127,16 @@ MOVES = (
          (declaration_window_open, has_required_fields, within_category_cap,
           one_per_society_and_category),
          prepare=(load_declared_pairs,), decide=(takes_society_and_category,),
-         help="declare a draft"),
-    Move("withdraw", (DRAFT, DECLARED), WITHDRAWN, help="the society withdraws"),
+         help="declare a draft",
+         who=(SOCIETY, OFFICER)),
+    Move("withdraw", (DRAFT, DECLARED), WITHDRAWN, help="the society withdraws",
+         who=(SOCIETY, OFFICER)),
     Move("close_declaration", (DECLARED,), ELIGIBLE,
          (declaration_window_closed, society_in_good_standing, within_category_cap, not_barred),
-         who=(ADMIN, SCHEDULER), prepare=(load_barred,),
+         who=(OFFICER, SCHEDULER), prepare=(load_barred,),
          help="close the window and run the formal check"),
     Move("close_declaration", (DECLARED,), INELIGIBLE, (declaration_window_closed,),
-         who=(ADMIN, SCHEDULER)),
+         who=(OFFICER, SCHEDULER)),
     Move("close_declaration", (DRAFT,), LAPSED, (declaration_window_closed,),
-         who=(ADMIN, SCHEDULER)),
+         who=(OFFICER, SCHEDULER)),
 )

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from lifecycle.rules import payments
 from states.names import ADJUSTED, ASSESSED, COMPLETED, CONTINUED, TERMINATED
+from states.roles import APPROVER
 from states.spec import Context, Move, Notify, State
 
 # --- conditions -------------------------------------------------------------
@@ -177,19 +178,26 @@ OUTCOMES = (CONTINUED, ADJUSTED, TERMINATED, COMPLETED)
 _P = (load_payments,)
 MOVES = (
     Move("decide_outcome", (ASSESSED,), CONTINUED, (grade_continues,), prepare=_P,
-         effects=(release_checkpoint,), help="confirm the outcomes the grades propose"),
+         effects=(release_checkpoint,), help="confirm the outcomes the grades propose",
+         who=(APPROVER,)),
     Move("decide_outcome", (ASSESSED,), ADJUSTED, (grade_adjusts,), prepare=_P,
-         decide=(adjusted_by_grade,), effects=(cut_by_grade_and_release,)),
+         decide=(adjusted_by_grade,), effects=(cut_by_grade_and_release,),
+         who=(APPROVER,)),
     Move("decide_outcome", (ASSESSED,), TERMINATED, (grade_fails,), prepare=_P,
-         decide=(terminated_by_grade,), effects=(cancel_unpaid,)),
+         decide=(terminated_by_grade,), effects=(cancel_unpaid,),
+         who=(APPROVER,)),
     Move("override_outcome", (ASSESSED,), CONTINUED, (reason_given, override_to_continue),
          prepare=_P, decide=(continued_by_override,), effects=(release_checkpoint,),
-         help="decide one application otherwise, with a reason (`starfund outcome override`)"),
+         help="decide one application otherwise, with a reason (`starfund outcome override`)",
+         who=(APPROVER,)),
     Move("override_outcome", (ASSESSED,), ADJUSTED,
          (reason_given, override_to_adjust, override_cut_valid), prepare=_P,
-         decide=(adjusted_by_override,), effects=(cut_by_override_and_release,)),
+         decide=(adjusted_by_override,), effects=(cut_by_override_and_release,),
+         who=(APPROVER,)),
     Move("override_outcome", (ASSESSED,), TERMINATED, (reason_given, override_to_terminate),
-         prepare=_P, decide=(terminated_by_override,), effects=(cancel_unpaid,)),
+         prepare=_P, decide=(terminated_by_override,), effects=(cancel_unpaid,),
+         who=(APPROVER,)),
     Move("complete", (CONTINUED, ADJUSTED), COMPLETED, (all_checkpoints_done,),
-         effects=(release_completion,), help="close projects whose last checkpoint passed"),
+         effects=(release_completion,), help="close projects whose last checkpoint passed",
+         who=(APPROVER,)),
 )

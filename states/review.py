@@ -14,7 +14,8 @@ from sqlalchemy import func, select
 
 from lifecycle.core.models import Assignment
 from states.names import ELIGIBLE, REVIEWED, UNDER_REVIEW
-from states.spec import ADMIN, SCHEDULER, Context, Move, Notify, Schedule, State
+from states.roles import COORDINATOR, SCHEDULER
+from states.spec import Context, Move, Notify, Schedule, State
 
 IN_REVIEW = (ELIGIBLE, UNDER_REVIEW)
 """Applications experts are assigned to (and told at once when already under review)."""
@@ -70,8 +71,9 @@ STATES = (
 
 MOVES = (
     Move("start_review", (ELIGIBLE,), UNDER_REVIEW, (has_enough_experts,),
-         prepare=(load_review_counts,), help="send applications to their assigned experts"),
+         prepare=(load_review_counts,), help="send applications to their assigned experts",
+         who=(COORDINATOR,)),
     Move("close_review", (UNDER_REVIEW,), REVIEWED, (has_min_reviews,),
-         who=(ADMIN, SCHEDULER), prepare=(load_review_counts,),
+         who=(COORDINATOR, SCHEDULER), prepare=(load_review_counts,),
          help="close review for applications with enough scores"),
 )

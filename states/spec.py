@@ -101,9 +101,6 @@ class State:
     final: bool = False
 
 
-ADMIN = "admin"
-SCHEDULER = "scheduler"
-
 
 @dataclass(frozen=True)
 class Move:
@@ -118,7 +115,8 @@ class Move:
     sources: tuple[str, ...]
     dest: str
     conditions: tuple[Condition, ...] = ()
-    who: tuple[str, ...] = (ADMIN,)
+    who: tuple[str, ...] = ()
+    """The roles (states.roles) that may fire it; `workflows.validate` refuses a move without."""
     prepare: tuple[Prepare, ...] = ()
     help: str = ""
     effects: tuple[Effect, ...] = ()

@@ -35,7 +35,8 @@ from states.names import (
     STARRED,
     UNRATED,
 )
-from states.spec import ADMIN, SCHEDULER, Context, Move, Notify, Schedule, State
+from states.roles import APPROVER, OFFICER, SCHEDULER, SOCIETY
+from states.spec import Context, Move, Notify, Schedule, State
 from states.star_rating import stars
 
 REVOKE_KINDS = ("inspection", "penalty", "other")
@@ -214,28 +215,34 @@ STATES = (
 
 _N = (load_objections, load_notice_end)
 MOVES = (
-    Move("open_notice", (RATED,), IN_NOTICE, help="publish the proposed star list"),
+    Move("open_notice", (RATED,), IN_NOTICE, help="publish the proposed star list",
+         who=(APPROVER,)),
     Move("object", (IN_NOTICE, OBJECTION_RAISED), OBJECTION_RAISED, (has_open_objection,),
-         prepare=(load_objections,), help="an objection was filed (`starfund objection file`)"),
+         prepare=(load_objections,), help="an objection was filed (`starfund objection file`)",
+         who=(OFFICER, SOCIETY)),
     Move("dismiss_objection", (OBJECTION_RAISED,), STARRED,
          (objection_resolved, notice_period_over), prepare=_N, effects=(award_stars,),
-         help="the objection was dismissed (`starfund objection resolve --dismiss`)"),
+         help="the objection was dismissed (`starfund objection resolve --dismiss`)",
+         who=(APPROVER,)),
     Move("dismiss_objection", (OBJECTION_RAISED,), IN_NOTICE, (objection_resolved,),
-         prepare=_N),
+         prepare=_N,
+         who=(APPROVER,)),
     Move("uphold_objection", (OBJECTION_RAISED,), REJECTED, (has_upheld_objection,),
          prepare=(load_objections,), decide=(star_withheld_by_objection,),
-         help="the objection was upheld: no star"),
+         help="the objection was upheld: no star",
+         who=(APPROVER,)),
     Move("close_notice", (IN_NOTICE, OBJECTION_RAISED), STARRED,
-         (notice_period_over, no_open_objection), who=(ADMIN, SCHEDULER), prepare=_N,
+         (notice_period_over, no_open_objection), who=(APPROVER, SCHEDULER), prepare=_N,
          effects=(award_stars,), help="end the notice; award the stars and rewards"),
     Move("close_notice", (UNRATED,), NOT_RATED, (results_published,),
-         who=(ADMIN, SCHEDULER), prepare=(load_notice_end,), effects=(lose_stars_by_rating,)),
+         who=(APPROVER, SCHEDULER), prepare=(load_notice_end,), effects=(lose_stars_by_rating,)),
     Move("revoke", (STARRED,), REVOKED, (star_current, revocation_reason_given),
          prepare=(load_current_stars,), decide=(revoked_as_given,),
          effects=(revoke_star_as_given,),
-         help="revoke one star with its kind and reason (`starfund star revoke`)"),
+         help="revoke one star with its kind and reason (`starfund star revoke`)",
+         who=(APPROVER,)),
     Move("review_standing", (STARRED,), REVOKED, (star_current, society_lost_standing),
-         who=(ADMIN, SCHEDULER), prepare=(load_current_stars,), decide=(revoked_for_standing,),
+         who=(APPROVER, SCHEDULER), prepare=(load_current_stars,), decide=(revoked_for_standing,),
          effects=(revoke_star_for_standing,),
          help="revoke the stars of societies that failed the annual inspection or are penalised"),
 )

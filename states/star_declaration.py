@@ -20,7 +20,8 @@ from states.declaration import (
 )
 from states.names import DECLARED, DRAFT, ELIGIBLE, INELIGIBLE, LAPSED, WITHDRAWN
 from states.outcome import BARS_NEXT_CALLS
-from states.spec import ADMIN, SCHEDULER, Context, Move, Notify, Schedule, State
+from states.roles import OFFICER, SCHEDULER, SOCIETY
+from states.spec import Context, Move, Notify, Schedule, State
 
 # --- conditions -------------------------------------------------------------
 
@@ -80,15 +81,17 @@ STATES = (
 
 MOVES = (
     Move("submit", (DRAFT,), DECLARED, (declaration_window_open, self_evaluation_complete),
-         prepare=(load_sheet_counts,), help="declare a filed self-evaluation"),
-    Move("withdraw", (DRAFT, DECLARED), WITHDRAWN, help="the society withdraws"),
+         prepare=(load_sheet_counts,), help="declare a filed self-evaluation",
+         who=(SOCIETY, OFFICER)),
+    Move("withdraw", (DRAFT, DECLARED), WITHDRAWN, help="the society withdraws",
+         who=(SOCIETY, OFFICER)),
     Move("close_declaration", (DECLARED,), ELIGIBLE,
          (declaration_window_closed, society_in_good_standing, not_barred,
-          self_evaluation_complete), who=(ADMIN, SCHEDULER),
+          self_evaluation_complete), who=(OFFICER, SCHEDULER),
          prepare=(load_star_barred, load_sheet_counts),
          help="close the window and run the formal check"),
     Move("close_declaration", (DECLARED,), INELIGIBLE, (declaration_window_closed,),
-         who=(ADMIN, SCHEDULER)),
+         who=(OFFICER, SCHEDULER)),
     Move("close_declaration", (DRAFT,), LAPSED, (declaration_window_closed,),
-         who=(ADMIN, SCHEDULER)),
+         who=(OFFICER, SCHEDULER)),
 )

@@ -16,7 +16,8 @@ from sqlalchemy import bindparam, select, update
 from lifecycle.core import audit
 from lifecycle.core.models import StarReview, StarScore
 from states.names import ELIGIBLE, RATED, UNDER_REVIEW, UNRATED
-from states.spec import ADMIN, SCHEDULER, Context, Move, Schedule, State
+from states.roles import COORDINATOR, SCHEDULER
+from states.spec import Context, Move, Schedule, State
 from states.star_declaration import load_sheet_counts
 
 
@@ -124,11 +125,12 @@ STATES = (
 _T = (load_star_totals,)
 MOVES = (
     Move("start_review", (ELIGIBLE,), UNDER_REVIEW, (checked_scores_complete,),
-         prepare=(load_sheet_counts,), help="send checked self-evaluations to the experts"),
+         prepare=(load_sheet_counts,), help="send checked self-evaluations to the experts",
+         who=(COORDINATOR,)),
     Move("close_review", (UNDER_REVIEW,), RATED, (enough_expert_reviews, reaches_a_star),
-         who=(ADMIN, SCHEDULER), prepare=_T, decide=(rating_terms,),
+         who=(COORDINATOR, SCHEDULER), prepare=_T, decide=(rating_terms,),
          effects=(save_final_scores,), help="total the scores and find each star level"),
     Move("close_review", (UNDER_REVIEW,), UNRATED, (enough_expert_reviews, below_one_star),
-         who=(ADMIN, SCHEDULER), prepare=_T, decide=(rating_terms,),
+         who=(COORDINATOR, SCHEDULER), prepare=_T, decide=(rating_terms,),
          effects=(save_final_scores,)),
 )

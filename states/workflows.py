@@ -23,9 +23,10 @@ from states import (
     star_rating,
 )
 from states.names import DRAFT
-from states.spec import ADMIN, SCHEDULER, Move, State
+from states.roles import ROLE_NAMES, SCHEDULER
+from states.spec import Move, State
 
-ROLES = (ADMIN, SCHEDULER)
+ROLES = ROLE_NAMES
 RECIPIENTS = ("society", "experts")
 ACTIONS = ("advance", "remind")
 

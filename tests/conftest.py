@@ -1,13 +1,13 @@
-"""Fixtures: a database per test (SQLite, or PostgreSQL when chosen), the CLI, the clock.
+"""Fixtures: a database per test (SQLite, or PostgreSQL when chosen), the CLI, the clock, keys.
 
 STARFUND_TEST_BACKEND=postgres runs the whole suite against the PostgreSQL
 server at STARFUND_TEST_PG (default postgresql://postgres@127.0.0.1:5432/postgres).
 Without a reachable server those tests skip with the reason, except under CI
 (CI=true), where they fail: CI must run them. A test gets either a new, empty
 database (`db_url`, `pg_url`: for tests that run `init` themselves) or one as
-`starfund init` leaves it (`init_db_url`, `init_pg_url`, `cli`): copied from a
-template made once per session (databases.py says how). The worlds the tests
-build and read are in worlds.py.
+`worlds.founded` leaves it (`founded_db_url`, `founded_pg_url`, `cli`), or a fuller
+World (`small_call`, `worked`): each built once per session and copied for the test
+(databases.py says how). The worlds the tests build and read are in worlds.py.
 """
 from __future__ import annotations
 
@@ -16,33 +16,34 @@ from pathlib import Path
 
 import pytest
 from databases import Databases, World, backend
-from worlds import SMALL, WORKED, Cli
+from worlds import FOUNDED, SMALL, WORKED, Cli
 
 from lifecycle.core import clock
 
 
 @pytest.fixture(scope="session")
 def databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Databases]:
-    """The session's templates (made on first use) and its pool of PostgreSQL databases."""
+    """The session's Worlds (built on first use) and its pool of PostgreSQL databases."""
     made = Databases(tmp_path_factory.mktemp("templates"))
     yield made
     made.close()
 
 
 @pytest.fixture
-def new_db(tmp_path: Path, databases: Databases):
+def new_db(tmp_path: Path, databases: Databases, _own_config_dir: Path):
     """Makes databases of the backend under test: new_db(name) a new, empty one;
-    new_db(name, init=True) one as `starfund init` leaves it; new_db(name, world=W) one as
-    World W fills an initialised one. Returns its URL."""
+    new_db(name, founded=True) one as `worlds.founded` leaves it; new_db(name, world=W) one
+    as World W leaves it. Returns its URL."""
     ends = []
 
-    def make(name: str, init: bool = False, world: World | None = None) -> str:
+    def make(name: str, founded: bool = False, world: World | None = None) -> str:
+        world = world or (FOUNDED if founded else None)
         if backend() == "postgres":
-            url, end = databases.postgres(init, world)
+            url, end = databases.postgres(world)
             ends.append(end)
             return url
         path = tmp_path / f"{name}.db"
-        return databases.sqlite.copy(path, world) if init or world else str(path)
+        return databases.sqlite.copy(path, world) if world else str(path)
 
     yield make
     for end in ends:
@@ -56,27 +57,36 @@ def db_url(new_db) -> str:
 
 
 @pytest.fixture
-def init_db_url(new_db) -> str:
-    """A database of the backend under test as `starfund init` leaves it."""
-    return new_db("starfund", init=True)
-
-
-def _pg(databases: Databases, init: bool) -> Iterator[str]:
-    url, end = databases.postgres(init)
-    yield url
-    end()
+def founded_db_url(new_db) -> str:
+    """A database of the backend under test as `worlds.founded` leaves it."""
+    return new_db("starfund", founded=True)
 
 
 @pytest.fixture
 def pg_url(databases: Databases) -> Iterator[str]:
     """A new, empty PostgreSQL database (for tests that need PostgreSQL whatever the backend)."""
-    yield from _pg(databases, init=False)
+    url, end = databases.postgres()
+    yield url
+    end()
 
 
 @pytest.fixture
-def init_pg_url(databases: Databases) -> Iterator[str]:
-    """A PostgreSQL database as `starfund init` leaves it, whatever the backend."""
-    yield from _pg(databases, init=True)
+def founded_pg_url(databases: Databases, _own_config_dir: Path) -> Iterator[str]:
+    """A PostgreSQL database as `worlds.founded` leaves it, whatever the backend."""
+    url, end = databases.postgres(FOUNDED)
+    yield url
+    end()
+
+
+@pytest.fixture(autouse=True)
+def _own_config_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Keys and logins of each test in its own folder, never in the user's ~/.config."""
+    folder = tmp_path / "config"
+    monkeypatch.setenv("STARFUND_CONFIG_DIR", str(folder))
+    for name in ("STARFUND_AUDIT_KEY", "STARFUND_ANCHOR_KEY", "STARFUND_NOW"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("STARFUND_ACTOR", "admin-test")  # a command run without --as: the tests' staff
+    return folder
 
 
 @pytest.fixture(autouse=True)
@@ -87,9 +97,9 @@ def _reset_clock():
 
 
 @pytest.fixture
-def cli(init_db_url: str) -> Cli:
-    """`starfund` in-process on an initialised database of the backend under test."""
-    return Cli(init_db_url)
+def cli(founded_db_url: str) -> Cli:
+    """`starfund` in-process on a founded database of the backend under test."""
+    return Cli(founded_db_url)
 
 
 @pytest.fixture
@@ -101,5 +111,6 @@ def small_call(new_db) -> Cli:
 
 @pytest.fixture
 def worked(new_db) -> Cli:
-    """The small call's 20 applications created, submitted and formally checked: 64 events."""
+    """The small call's 20 applications created, submitted and formally checked: 69 events
+    (5 of them init's and the accounts')."""
     return Cli(new_db("starfund", world=WORKED))

@@ -1,25 +1,26 @@
-"""The databases the tests run on: new and empty, or as `starfund init` leaves them.
+"""The databases the tests run on: new and empty, or filled as a `World` fills one.
 
 STARFUND_TEST_BACKEND chooses SQLite (the default) or the PostgreSQL server at
-STARFUND_TEST_PG. Running `starfund init` (Alembic) for every test cost about 0.2 s
-on SQLite and 0.6 s on PostgreSQL, and creating and dropping a PostgreSQL database
-per test 0.5 to 2 s more (DROP DATABASE makes the server checkpoint). So `init`
-runs once per session, into a template, and a test that wants an initialised
-database gets one equal to it:
+STARFUND_TEST_PG. Founding a database for every test (`starfund init`: Alembic, keys,
+accounts) cost 0.5 s on SQLite and more on PostgreSQL, building a fixture's world as
+much again, and creating and dropping a PostgreSQL database 0.5 to 2 s more (DROP
+DATABASE makes the server checkpoint). So a `World` (a database filled the same way
+for many tests: founded, or founded with a call, its societies and drafts...) is
+built once per session, through the command line as before, and each test that
+asks for it gets a copy of it:
 
-- SQLite: a copy of the template file;
-- PostgreSQL: a database from a pool copied from the template (CREATE DATABASE ...
-  TEMPLATE). When its test ends a database goes back as new: every other session on
-  it ended, every table emptied and every sequence restarted, once a digest of its
-  catalog shows its schema is still the template's (tables, columns, constraints,
-  indexes, triggers, functions, sequences, the Alembic version) and it has not
-  grown large; otherwise it is dropped.
+- SQLite: a copy of the file;
+- PostgreSQL: every table's rows (COPY, binary) and every sequence's position,
+  restored into a database from a pool. The pool's databases are copies of a
+  template with the schema only (CREATE DATABASE ... TEMPLATE); when its test ends
+  a database goes back as new: every other session on it ended, every table emptied
+  and every sequence restarted, once a digest of its catalog shows its schema is
+  still the template's (tables, columns, constraints, indexes, triggers, functions,
+  sequences, the Alembic version) and it has not grown large; otherwise it is dropped.
 
-The same goes for a `World`, a database a fixture fills the same way for many tests
-(`small_call`: a call, its societies, experts and drafts): it is built once per
-session, through the command line as before, on an initialised database, and each
-test gets a copy: of the file on SQLite; on PostgreSQL, of every table's rows
-(COPY, binary) and every sequence's position, into a database from the pool.
+A founded database names its key files (meta: chain_key_path, anchor_key_path); a copy
+gets its own copies of them in the test's STARFUND_CONFIG_DIR, and names those, as
+founding it in the test would have (its database id and keys are the World's).
 
 A test that runs `init` itself asks for a new, empty database, made and dropped as before.
 """
@@ -116,24 +117,62 @@ def new_pg_database() -> tuple[str, Callable[[], None]]:
     return pg_url(name), lambda: _drop(name)
 
 
-def run_init(db: str) -> None:
-    """`starfund init --db DB`, the command itself."""
-    from click.testing import CliRunner
+def make_schema(db: str) -> None:
+    """The newest schema and nothing else: the migrations `starfund init` runs first."""
+    from lifecycle.core.db import make_engine, upgrade
 
-    from cli import main
-
-    r = CliRunner().invoke(main, ["--db", db, "init"], catch_exceptions=False)
-    if r.exit_code != 0:
-        raise RuntimeError(f"starfund init failed on {db}:\n{r.output}")
+    e = make_engine(db)
+    try:
+        upgrade(e)
+    finally:
+        e.dispose()
 
 
 @dataclass(frozen=True)
 class World:
-    """A database filled by `build(db_url, directory)` on an initialised one: built once per
-    session (`directory` is its own, for the files it imports) and copied for each test."""
+    """A database filled by `build(db_url, directory)` on a copy of `base` (or on the bare
+    schema): built once per session (`directory` is its own: the files it imports, the
+    keys it makes) and copied for each test."""
 
     name: str
     build: Callable[[str, Path], object]
+    base: World | None = None
+
+
+def _building(world: World, directory: Path, build_on: str) -> None:
+    """Build `world` on the database `build_on`, its keys under directory/config."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("STARFUND_CONFIG_DIR", str(directory / "config"))
+        if world.base is not None:
+            rehome_keys(build_on)
+        world.build(build_on, directory)
+
+
+def rehome_keys(db: str) -> None:
+    """Give a copied database copies of its key files in this STARFUND_CONFIG_DIR (where
+    founding it here would have written them) and name those in its meta table."""
+    from lifecycle.core import keys, meta
+    from lifecycle.core.db import resolve_url
+
+    url = resolve_url(db)
+    if url.startswith("sqlite"):
+        conn, mark = sqlite3.connect(url.split(":///", 1)[1]), "?"
+    else:
+        import psycopg
+
+        conn, mark = psycopg.connect(url.replace("+psycopg", "", 1)), "%s"
+    folder = keys.config_dir() / "keys"
+    with closing(conn):
+        rows = conn.execute(f"SELECT key, value FROM meta WHERE key IN ({mark}, {mark})",
+                            (meta.CHAIN_KEY, meta.ANCHOR_KEY)).fetchall()
+        for key, value in rows:
+            old, new = Path(value), (folder / Path(value).name).resolve()
+            if new != old:
+                if not new.exists():
+                    keys.write_private(new, old.read_bytes())
+                conn.execute(f"UPDATE meta SET value = {mark} WHERE key = {mark}",
+                             (str(new), key))
+        conn.commit()
 
 
 def _settled(path: Path) -> None:
@@ -147,7 +186,7 @@ def _settled(path: Path) -> None:
 
 
 class SqliteTemplate:
-    """SQLite files as `starfund init` (and each World) leave them, made on first use and
+    """SQLite files with the bare schema or as each World leaves them, made on first use and
     copied per test."""
 
     def __init__(self, directory: Path) -> None:
@@ -155,20 +194,22 @@ class SqliteTemplate:
         self.made: dict[str, Path] = {}
 
     def copy(self, path: Path, world: World | None = None) -> str:
-        """An initialised database (filled by `world` if given) at `path`; its path."""
-        key = world.name if world else "init"
+        """A database with the bare schema, or filled by `world`, at `path`; its path."""
+        key = world.name if world else "schema"
         if key not in self.made:
             made = self.directory / f"{key}.db"
             if world is None:
-                run_init(str(made))
+                make_schema(str(made))
             else:
-                self.copy(made)
+                self.copy(made, world.base)
                 built_in = self.directory / key
                 built_in.mkdir()
-                world.build(str(made), built_in)
+                _building(world, built_in, str(made))
             _settled(made)
             self.made[key] = made
         shutil.copyfile(self.made[key], path)
+        if world is not None:
+            rehome_keys(str(path))
         return str(path)
 
 
@@ -261,7 +302,7 @@ class PgPool:
         name = f"sf_tmpl_{uuid.uuid4().hex[:12]}"
         _admin(f'CREATE DATABASE "{name}"')
         self.template = name
-        run_init(pg_url(name))
+        make_schema(pg_url(name))
         if not self._end_sessions(name):
             raise RuntimeError(f"sessions left on the template database {name}")
         with psycopg.connect(_libpq_url(name), autocommit=True) as conn:
@@ -274,14 +315,15 @@ class PgPool:
             self.size = conn.execute(
                 "SELECT pg_database_size(current_database())").fetchone()[0]
         if filled:   # emptying a used database would then not make it new again
-            raise RuntimeError(f"`starfund init` wrote rows in {filled}: the pool would lose them")
+            raise RuntimeError(f"the migrations wrote rows in {filled}: the pool would lose them")
         self.delete_order = _referencing_first(tables, refs)
 
-    def take(self) -> tuple[str, Callable[[], None]]:
-        """An initialised database: (its URL, what gives it back)."""
+    def take(self, fresh: bool = False) -> tuple[str, Callable[[], None]]:
+        """A database with the bare schema, from the pool (or, `fresh`, a new copy of the
+        template): (its URL, what gives it back)."""
         if self.template is None:
             self._prepare()
-        if self.free:
+        if self.free and not fresh:
             name = self.free.pop()
         else:
             name = f"sf_test_{uuid.uuid4().hex[:12]}"
@@ -291,22 +333,32 @@ class PgPool:
 
     def take_world(self, world: World) -> tuple[str, Callable[[], None]]:
         """A database filled as `world` fills one: (its URL, what gives it back)."""
-        if world.name not in self.worlds:
-            url, give_back = self.take()
-            try:
-                built_in = self.directory / f"pg-{world.name}"
-                built_in.mkdir()
-                world.build(url, built_in)
-                self.worlds[world.name] = self._snapshot(url.rsplit("/", 1)[1])
-            finally:
-                give_back()
+        snapshot = self._snapshot_of(world)
         url, give_back = self.take()
         try:
-            self._restore(url.rsplit("/", 1)[1], self.worlds[world.name])
+            self.fill(url, snapshot)
         except BaseException:
             give_back()
             raise
         return url, give_back
+
+    def fill(self, url: str, snapshot: Snapshot) -> None:
+        """Restore a World's snapshot into a database with the bare schema, keys rehomed."""
+        self._restore(url.rsplit("/", 1)[1], snapshot)
+        rehome_keys(url)
+
+    def _snapshot_of(self, world: World) -> Snapshot:
+        """The World's snapshot, built (on a copy of its base) the first time it is asked for."""
+        if world.name not in self.worlds:
+            url, give_back = self.take_world(world.base) if world.base else self.take()
+            try:
+                built_in = self.directory / f"pg-{world.name}"
+                built_in.mkdir()
+                _building(world, built_in, url)
+                self.worlds[world.name] = self._snapshot(url.rsplit("/", 1)[1])
+            finally:
+                give_back()
+        return self.worlds[world.name]
 
     def _snapshot(self, name: str) -> Snapshot:
         import psycopg
@@ -413,13 +465,11 @@ class Databases:
         self.sqlite = SqliteTemplate(directory)
         self.pool = PgPool(directory)
 
-    def postgres(self, init: bool, world: World | None = None) -> tuple[str, Callable[[], None]]:
-        """A PostgreSQL database, empty, initialised (init) or filled as `world` fills one:
+    def postgres(self, world: World | None = None) -> tuple[str, Callable[[], None]]:
+        """A PostgreSQL database, new and empty or filled as `world` fills one:
         (its URL, what ends it)."""
         need_postgres()
-        if world is not None:
-            return self.pool.take_world(world)
-        return self.pool.take() if init else new_pg_database()
+        return self.pool.take_world(world) if world is not None else new_pg_database()
 
     def close(self) -> None:
         if self.pool.template is not None:

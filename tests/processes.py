@@ -24,7 +24,7 @@ def starfund() -> list[str]:
 
 
 def command(db_url: str, *args: str, now: str = "2025-04-08T09:00",
-            actor: str = "admin-proc") -> list[str]:
+            actor: str = "admin-test") -> list[str]:
     return starfund() + ["--db", db_url, "--as", actor, "--now", now, *args]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from worlds import (
+    FINANCE,
     app_state,
     assess_checkpoint,
     audit_events,
@@ -25,7 +26,7 @@ def test_two_checkpoints_money_and_outcomes(cli, tmp_path: Path):
     assert states(cli, call_id) == {"funded": 6}
     money = json_of(cli("status", call_id, "--json"))["money"]
     assert money == {"planned": 60000, "due": 60000, "paid": 0, "withheld": 0, "to_recover": 0}
-    r = cli("payments", "pay", call_id, now="2025-05-25")
+    r = cli("payments", "pay", call_id, now="2025-05-25", actor=FINANCE)
     assert "paid 6 instalments to 6 applications: 60,000 yuan" in r.output
 
     # mid-term check: reports, grades, the proposals, one override, the batch
@@ -45,8 +46,7 @@ def test_two_checkpoints_money_and_outcomes(cli, tmp_path: Path):
     r = cli("assessment", "grades", call_id, grade_file(tmp_path, "mid.csv", grades),
             now="2025-09-20")
     assert "6 applications graded" in r.output
-    assert json_of(cli("advance", call_id, "assess", "--json", now="2025-09-21",
-                       actor="scheduler"))["moved"] == 6
+    assert json_of(cli("advance", call_id, "assess", "--json", now="2025-09-21"))["moved"] == 6
     proposed = {p["application"]: (p["grade"], p["proposed"])
                 for p in json_of(cli("assessment", "outcomes", call_id, "--json"))}
     assert proposed == {a["S001"]: ("优秀", "continue"), a["S002"]: ("良好", "continue"),
@@ -82,7 +82,7 @@ def test_two_checkpoints_money_and_outcomes(cli, tmp_path: Path):
     assert ev[0]["payload"]["options"]["reason"].startswith("venue closed")
 
     # final acceptance: everything left passes; the final instalments are released
-    cli("payments", "pay", call_id, now="2025-10-01")
+    cli("payments", "pay", call_id, now="2025-10-01", actor=FINANCE)
     r = json_of(cli("advance", call_id, "open_assessment", "--json", now="2025-11-01"))
     assert r["moved"] == 5 and r["skipped"] == 0
     cli("assessment", "grades", call_id, grade_file(tmp_path, "final.csv", {
@@ -91,7 +91,7 @@ def test_two_checkpoints_money_and_outcomes(cli, tmp_path: Path):
     cli("advance", call_id, "decide_outcome", now="2025-12-18")
     r = json_of(cli("advance", call_id, "complete", "--json", now="2025-12-20"))
     assert r["moved"] == 5
-    cli("payments", "pay", call_id, now="2025-12-21")
+    cli("payments", "pay", call_id, now="2025-12-21", actor=FINANCE)
     assert states(cli, call_id) == {"terminated": 1, "completed": 5}
     money = json_of(cli("status", call_id, "--json"))["money"]
     assert money == {"paid": 60000 + 4 * 10000 + 8000, "due": 0, "planned": 0,

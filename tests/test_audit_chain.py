@@ -12,7 +12,7 @@ def test_verify_passes_after_work(worked):
     r = worked("audit", "verify", "--json")
     data = json.loads(r.output)
     # 4 admin acts + 20 creates + 20 submits + 20 formal checks
-    assert data["ok"] is True and data["checked"] == 64
+    assert data["ok"] is True and data["checked"] == 69
 
 
 @pytest.mark.parametrize("tamper, seq", [
@@ -39,7 +39,8 @@ def test_reordering_is_detected(worked):
 
 
 def test_rehashing_one_row_still_breaks_the_next_link(worked):
-    """Recomputing an edited row's own hash does not help: the next row's prev_hash disagrees."""
+    """Even with the key, recomputing an edited row's own hash does not help: the next row's
+    prev_hash disagrees."""
     from sqlalchemy import select
 
     from lifecycle.core import audit
@@ -48,9 +49,11 @@ def test_rehashing_one_row_still_breaks_the_next_link(worked):
     e = make_engine(worked.db)
     with e.begin() as conn:
         row = conn.execute(select(AuditEvent.__table__).where(AuditEvent.seq == 33)).one()
-        forged = audit._digest(row.prev_hash, row.seq, row.at.isoformat(sep=" "),
-                               "forger", row.action, row.call_id, row.application_id,
-                               row.from_state, row.to_state, row.payload)
+        key = audit.chain_key(conn)
+        forged = audit._keyed_digest(key.secret, row.prev_hash, row.seq,
+                                     row.at.isoformat(sep=" "), row.written_at.isoformat(sep=" "),
+                                     "forger", row.by, row.action, row.call_id,
+                                     row.application_id, row.from_state, row.to_state, row.payload)
         conn.execute(text("UPDATE audit_events SET actor='forger', hash=:h WHERE seq=33"),
                      {"h": forged})
     e.dispose()
@@ -70,7 +73,7 @@ def test_audit_query_filters_and_pages(worked):
     assert [e["seq"] for e in page1] == list(range(1, 11))
     assert [e["seq"] for e in page2] == list(range(11, 21))
     newest = json.loads(worked("audit", "query", "--limit", "3", "--newest-first", "--json").output)
-    assert [e["seq"] for e in newest] == [64, 63, 62]
+    assert [e["seq"] for e in newest] == [69, 68, 67]
     one = json.loads(worked("audit", "query", "--application", "A0007", "--json").output)
     assert [e["action"] for e in one] == ["create", "submit", "close_declaration"]
 
@@ -79,11 +82,12 @@ def test_audit_query_time_window_and_csv(worked):
     r = worked("audit", "query", "--since", "2025-04-01", "--until", "2025-05-01", "--csv",
                "--limit", "0")
     lines = r.output.strip().splitlines()
-    assert lines[0].startswith("seq,at,actor,action")
+    assert lines[0].startswith("seq,at,written_at,actor,by,action")
     assert len(lines) == 21 and all(",close_declaration," in line for line in lines[1:])
 
 
 def test_audit_by_actor(small_call):
+    small_call("user", "add", "li.ming", "--role", "officer")
     small_call("advance", "2025-project", "submit", now="2025-03-20", actor="li.ming")
     events = json.loads(small_call("audit", "query", "--actor", "li.ming", "--json").output)
     assert len(events) == 20 and {e["action"] for e in events} == {"submit"}

@@ -27,7 +27,7 @@ def problems(report):
 def test_untouched_database_verifies(worked):
     code, out, report = verify(worked)
     assert code == 0, out
-    assert "audit chain intact: 64 events verified; 20 applications agree" in out
+    assert "audit chain intact: 69 events verified; 20 applications agree" in out
     assert report["ok"] is True and report["problems"] == [] and report["applications"] == 20
 
 
@@ -74,22 +74,24 @@ def test_trail_deleted_but_head_kept(worked):
     code, out, report = verify(worked)
     assert code == 1
     assert {"empty", "head", "creation"} <= set(problems(report)), report["problems"]
-    assert "the chain ends at event 0 but its head says 64" in out
+    assert "the chain ends at event 0 but its head says 69" in out
 
 
 def test_trail_cut_short_with_head_rewound(worked):
-    """The last 20 events (the formal checks) deleted and the head moved back to match."""
+    """The last 20 events (the formal checks) deleted and the head moved back to match: the
+    head's keyed MAC and the applications' states both give it away."""
     e = make_engine(worked.db)
     with e.begin() as conn:
-        h = conn.execute(text("SELECT hash FROM audit_events WHERE seq = 44")).scalar_one()
-        conn.execute(text("DELETE FROM audit_events WHERE seq > 44"))
-        conn.execute(text("UPDATE audit_head SET seq = 44, hash = :h"), {"h": h})
+        h = conn.execute(text("SELECT hash FROM audit_events WHERE seq = 49")).scalar_one()
+        conn.execute(text("DELETE FROM audit_events WHERE seq > 49"))
+        conn.execute(text("UPDATE audit_head SET seq = 49, hash = :h"), {"h": h})
     e.dispose()
     code, out, report = verify(worked)
     assert code == 1
     found = problems(report)
-    assert set(found) == {"state"}, report["problems"]
+    assert set(found) == {"state", "head"}, report["problems"]
     assert found["state"]["count"] == 20 and "left it declared" in out
+    assert "does not carry its keyed MAC" in out
 
 
 def test_creation_events_deleted_reports_every_problem(worked):

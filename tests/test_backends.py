@@ -18,6 +18,7 @@ from worlds import CALL, fingerprint, register_workflow, workflow_call
 from lifecycle.core import clock, db, engine
 from lifecycle.core.models import Application, AuditEvent, Notification
 from notifications.queue import Message, enqueue
+from states.roles import OFFICER
 from states.spec import Move
 
 CLOSE = datetime(2025, 4, 8, 9, 30, 15, 123456)
@@ -51,13 +52,13 @@ def test_rows_written_in_bulk_read_back_exactly(declared):
     assert first["call"]["title"] == "2025年度学会重点活动项目资助"
     assert first["at"] == CLOSE.isoformat(sep=" ")
     assert notes[0].dedupe_key == "formal_check_passed:A0001:v3:society"
-    assert "audit chain intact: 64 events" in declared("audit", "verify").output
+    assert "audit chain intact: 69 events" in declared("audit", "verify").output
     shown = json.loads(declared("show", "A0001", "--json").output)
     assert [h["action"] for h in shown["history"]] == ["create", "submit", "close_declaration"]
 
 
-def test_enqueueing_the_same_messages_twice_stores_them_once(init_db_url):
-    e = db.make_engine(init_db_url)
+def test_enqueueing_the_same_messages_twice_stores_them_once(founded_db_url):
+    e = db.make_engine(founded_db_url)
     messages = [Message("withdrawn", "society", f"S{i}", f"s{i}@example.org", "zh",
                         f"withdrawn:A{i}:v2:society", {"i": i, "名": "学会"}) for i in range(30)]
     for _ in range(2):
@@ -87,25 +88,28 @@ def sets_values(conn, ctx, apps) -> None:
             ctx.updates[app.id] = {"fields": {"summary": "改过", "n": i}}
 
 
-def test_a_version_changed_underneath_refuses_the_whole_batch(init_db_url, tmp_path, monkeypatch):
+def test_a_version_changed_underneath_refuses_the_whole_batch(founded_db_url, tmp_path,
+                                                               monkeypatch):
     register_workflow(monkeypatch, "project-race",
-              Move("race", ("declared",), "eligible", prepare=(changed_underneath,)))
-    workflow_call(init_db_url, tmp_path, "project-race")
-    e = db.make_engine(init_db_url)
-    before = fingerprint(init_db_url)
+              Move("race", ("declared",), "eligible", prepare=(changed_underneath,),
+                   who=(OFFICER,)))
+    workflow_call(founded_db_url, tmp_path, "project-race")
+    e = db.make_engine(founded_db_url)
+    before = fingerprint(founded_db_url)
     with clock.frozen("2025-04-08"), pytest.raises(engine.ConflictError,
                                                    match="1 application.*changed by someone"):
         engine.advance_in_tx(e, CALL, "race", "admin-test")
-    assert fingerprint(init_db_url) == before
+    assert fingerprint(founded_db_url) == before
     e.dispose()
 
 
-def test_values_computed_by_a_move_are_stored_with_their_types(init_db_url, tmp_path,
+def test_values_computed_by_a_move_are_stored_with_their_types(founded_db_url, tmp_path,
                                                                 monkeypatch):
     register_workflow(monkeypatch, "project-values",
-              Move("score_all", ("declared",), "eligible", prepare=(sets_values,)))
-    cli = workflow_call(init_db_url, tmp_path, "project-values")
-    e = db.make_engine(init_db_url)
+              Move("score_all", ("declared",), "eligible", prepare=(sets_values,),
+                   who=(OFFICER,)))
+    cli = workflow_call(founded_db_url, tmp_path, "project-values")
+    e = db.make_engine(founded_db_url)
     with clock.frozen("2025-04-08"):
         report = engine.advance_in_tx(e, CALL, "score_all", "admin-test")
     assert report.moved_total == 20

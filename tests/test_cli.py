@@ -67,9 +67,9 @@ def test_demo_runs_a_whole_year(tmp_path, monkeypatch):
                            catch_exceptions=False)
     assert r.exit_code == 0, r.output
     assert "audit chain:" in r.output and "intact" in r.output
-    assert "starfund --db demo.db status 2025-project" in r.output
-    status = json.loads(CliRunner().invoke(main, ["--db", "demo.db", "status", "2025-project",
-                                                  "--json"]).output)
+    assert "starfund --db demo.db --as li-na status 2025-project" in r.output
+    status = json.loads(CliRunner().invoke(main, ["--db", "demo.db", "--as", "li-na", "status",
+                                                  "2025-project", "--json"]).output)
     counts = {s["state"]: s["count"] for s in status["states"]}
     assert status["total"] == 150
     assert counts.get("completed", 0) > 0 and counts.get("rejected", 0) > 0

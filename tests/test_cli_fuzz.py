@@ -175,6 +175,7 @@ def test_ascii_controls_are_all_refused_in_names(cli):
     for ch in [chr(c) for c in range(32)] + ["\x7f"]:
         r = CliRunner().invoke(main, ["--db", cli.db, "--as", f"a{ch}b", "call", "list"], env=ENV)
         assert r.exit_code == 2 and "control character" in r.output, repr(ch)
+    cli("user", "add", "Ada Lovelace-王 (o'k)", "--role", "auditor")
     r = CliRunner().invoke(main, ["--db", cli.db, "--as", "Ada Lovelace-王 (o'k)", "call",
                                   "list"], env=ENV)
     assert r.exit_code == 0, r.output

@@ -14,6 +14,7 @@ from worlds import (
     Cli,
     call_file,
     fingerprint,
+    founded,
     societies,
     write_csv,
 )
@@ -44,7 +45,7 @@ def no_traceback(r) -> None:
 @pytest.fixture
 def three_dbs(new_db, tmp_path):
     """Three initialised databases of the backend under test, each with one call named after it."""
-    urls = [new_db(name, init=True) for name in "abc"]
+    urls = [new_db(name, founded=True) for name in "abc"]
     for url, name in zip(urls, ("call-a", "call-b", "call-c")):
         Cli(url)("call", "create", call_file(tmp_path, call_id=name), now="2025-02-01")
     return dict(zip("abc", urls))
@@ -88,6 +89,8 @@ def _last_actor(db: str) -> str:
 def test_as_option_beats_environment(cli, tmp_path):
     """The audit trail names who was named on the command line, whatever STARFUND_ACTOR says."""
     soc = write_csv(tmp_path / "soc.csv", societies(2))
+    for name in ("alice", "bob", "env-actor"):
+        cli("user", "add", name, "--role", "officer")
     for before, after, env in WHERE:
         r = run(*_args("alice", "bob", before, after, "--as", "--db", cli.db, "society", "import",
                        soc), env={"STARFUND_ACTOR": "env-actor"} if env else {})
@@ -139,7 +142,7 @@ def test_templates_option_beats_environment(cli, tmp_path):
 
 def _programme(url: str, tmp_path: Path) -> Cli:
     c = Cli(url)
-    c("init")
+    founded(c)
     c("call", "create", EXAMPLE_CALL, now="2025-02-01")
     c("society", "import", write_csv(tmp_path / "soc.csv", societies(3)), now="2025-02-01")
     return c
@@ -184,9 +187,9 @@ def test_demo_refuses_a_postgres_programme_database(pg_url, tmp_path, monkeypatc
     assert fingerprint(pg_url) == before
 
 
-def test_demo_refuses_an_initialised_postgres_database(init_pg_url, tmp_path, monkeypatch):
+def test_demo_refuses_an_initialised_postgres_database(founded_pg_url, tmp_path, monkeypatch):
     """No data yet, but made by `starfund init`, not by the demo: still not the demo's to fill."""
-    pg_url = init_pg_url
+    pg_url = founded_pg_url
     monkeypatch.chdir(tmp_path)
     before = fingerprint(pg_url)
     r = run("demo", "--db", pg_url, "--societies", "20")

@@ -39,6 +39,7 @@ from worlds import (
 
 from lifecycle.core import clock, db, engine
 from states import declaration
+from states.roles import OFFICER
 from states.spec import Move
 
 N = 500
@@ -83,8 +84,8 @@ def wait_paused(proc: subprocess.Popen, marker: Path, timeout: float = 120) -> s
     return marker.read_text(encoding="utf-8")
 
 
-def test_sigkill_inside_the_writes_of_a_batch_leaves_the_call_as_before(init_db_url, tmp_path):
-    db_url = init_db_url
+def test_sigkill_inside_the_writes_of_a_batch_leaves_the_call_as_before(founded_db_url, tmp_path):
+    db_url = founded_db_url
     cli = Cli(db_url)
     declared_batch(cli, tmp_path, N)
     before = fingerprint(db_url)
@@ -125,8 +126,8 @@ def test_sigkill_inside_the_writes_of_a_batch_leaves_the_call_as_before(init_db_
 
 @pytest.mark.parametrize("setting, value", [("STARFUND_FAULT_PAUSE_AFTER_ROWS", "soon"),
                                             ("STARFUND_FAULT_CHUNK_ROWS", "0")])
-def test_the_fault_hook_refuses_a_bad_setting(init_db_url, setting, value):
-    proc = subprocess.Popen(command(init_db_url, "status", CALL), stdout=subprocess.PIPE,
+def test_the_fault_hook_refuses_a_bad_setting(founded_db_url, setting, value):
+    proc = subprocess.Popen(command(founded_db_url, "status", CALL), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env={**os.environ, setting: value})
     code, _, err = finish(proc, timeout=60)
     assert code != 0 and f"{setting} must be a positive whole number" in err
@@ -145,12 +146,12 @@ def explodes_on_one_application(app, ctx) -> str | None:
 
 
 BOOM_MOVE = Move("close_declaration", ("declared",), "eligible",
-                 (declaration.declaration_window_closed, explodes_on_one_application))
+                 (declaration.declaration_window_closed, explodes_on_one_application), who=(OFFICER,))
 
 
 def test_a_condition_raising_on_one_application_rolls_back_the_whole_batch(
-        init_db_url, tmp_path, monkeypatch):
-    db_url = init_db_url
+        founded_db_url, tmp_path, monkeypatch):
+    db_url = founded_db_url
     register_workflow(monkeypatch, "project-boom", BOOM_MOVE)
     workflow_call(db_url, tmp_path, "project-boom")
     e = db.make_engine(db_url)

@@ -4,9 +4,19 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
-from worlds import advance, applications, fingerprint, score_assigned, societies, states, write_csv
+from worlds import (
+    ADMIN,
+    advance,
+    applications,
+    fingerprint,
+    score_assigned,
+    societies,
+    states,
+    write_csv,
+)
 
 from lifecycle.core import clock, engine
+from lifecycle.core.accounts import Refused, system
 from lifecycle.core.db import make_engine
 from lifecycle.core.machine import for_workflow
 from lifecycle.core.models import Application
@@ -17,7 +27,7 @@ def test_a_whole_year(small_call, tmp_path):
     assert states(cli) == {"draft": 20}
     r = advance(cli, "submit", "2025-03-20")
     assert r["moved"] == 20
-    r = advance(cli, "close_declaration", "2025-04-07T17:00:01", actor="scheduler")
+    r = advance(cli, "close_declaration", "2025-04-07T17:00:01")
     assert r["moves"] == [{"from": "declared", "to": "eligible", "count": 20}]
     cli("review", "assign", "2025-project", "--per-application", "3", now="2025-04-08")
     assert advance(cli, "start_review", "2025-04-08")["moved"] == 20
@@ -38,8 +48,8 @@ def test_a_whole_year(small_call, tmp_path):
     grades = [{"application_id": f"A{i:04d}", "score": g} for i, g in
               zip(range(1, 11), [95, 90, 89.5, 80, 79.9, 70, 69.9, 50, 85, 75])]
     cli("assessment", "grades", "2025-project", write_csv(tmp_path / "grades.csv", grades),
-        now="2025-12-10", actor="assessor")
-    assert advance(cli, "assess", "2025-12-15T17:00", actor="scheduler")["moved"] == 10
+        now="2025-12-10")
+    assert advance(cli, "assess", "2025-12-15T17:00")["moved"] == 10
     r = advance(cli, "decide_outcome", "2025-12-20")
     assert {(m["to"], m["count"]) for m in r["moves"]} == {
         ("continued", 5), ("adjusted", 3), ("terminated", 2)}
@@ -152,7 +162,7 @@ def test_every_illegal_trigger_is_refused_from_every_state_reached(small_call):
     cli = small_call
     wm = for_workflow("project")
     e = make_engine(cli.db)
-    steps = [("submit", "2025-03-20", "admin"), ("close_declaration", "2025-04-08", "scheduler")]
+    steps = [("submit", "2025-03-20", ADMIN), ("close_declaration", "2025-04-08", system())]
     refused_pairs = set()
 
     def check_all():
@@ -166,7 +176,7 @@ def test_every_illegal_trigger_is_refused_from_every_state_reached(small_call):
                     continue
                 before = fingerprint(cli.db)
                 with pytest.raises(engine.EngineError) as err:
-                    engine.advance_in_tx(e, "2025-project", trigger, "admin", only=[app_id])
+                    engine.advance_in_tx(e, "2025-project", trigger, ADMIN, only=[app_id])
                 assert "can take" in str(err.value) and "possible now" in str(err.value)
                 assert fingerprint(cli.db) == before
                 refused_pairs.add((state, trigger))
@@ -189,8 +199,13 @@ def test_cli_refuses_illegal_move_with_clear_message(small_call):
 
 
 def test_scheduler_may_not_take_the_leadership_decision(small_call):
+    e = make_engine(small_call.db)
+    with pytest.raises(Refused) as err:
+        engine.advance_in_tx(e, "2025-project", "propose", system())
+    e.dispose()
+    assert "scheduler (scheduler) may not fire propose; it is for approver" in str(err.value)
     r = small_call("advance", "2025-project", "propose", ok=False, actor="scheduler")
-    assert r.exit_code == 1 and "scheduler (scheduler) may not fire propose" in r.output
+    assert r.exit_code == 1 and "'scheduler' is the system's own identity" in r.output
 
 
 def test_unknown_application_in_only(small_call):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from worlds import (
+    FINANCE,
     Cli,
     app_state,
     audit_events,
@@ -26,22 +27,22 @@ def test_two_years_of_both_workflows(cli, tmp_path):
     # year 1: projects of S001..S003; S001 fails its mid-term check and is terminated
     p1, _ = funded_project_call(cli, tmp_path, ["S001", "S002", "S003"],
                                 call_file(tmp_path, checkpoints=True))
-    cli("payments", "pay", p1, now="2025-05-25")
+    cli("payments", "pay", p1, now="2025-05-25", actor=FINANCE)
     # year 1: star rating; S002 3 stars, S003 4 stars, S004 2 stars
     s1 = rated_star_call(cli, tmp_path, call_file(tmp_path, example="star"),
                          {"S002": 0.75, "S003": 0.85, "S004": 0.65}).id
     cli("advance", p1, "open_assessment", now="2025-09-01")
     cli("assessment", "grades", p1, grade_file(tmp_path, "m.csv", {
         f"{p1}-S001": 55, f"{p1}-S002": 88, f"{p1}-S003": 74}), now="2025-09-16")
-    cli("advance", p1, "assess", now="2025-09-16", actor="scheduler")
+    cli("advance", p1, "assess", now="2025-09-16")
     cli("advance", p1, "decide_outcome", now="2025-09-20")
     cli("advance", p1, "open_assessment", now="2025-11-20")
     cli("assessment", "grades", p1, grade_file(tmp_path, "f.csv", {
         f"{p1}-S002": 91, f"{p1}-S003": 82}), now="2025-12-16")
-    cli("advance", p1, "assess", now="2025-12-16", actor="scheduler")
+    cli("advance", p1, "assess", now="2025-12-16")
     cli("advance", p1, "decide_outcome", now="2025-12-18")
     cli("advance", p1, "complete", now="2025-12-20")
-    cli("payments", "pay", p1, now="2025-12-21")
+    cli("payments", "pay", p1, now="2025-12-21", actor=FINANCE)
     assert states(cli, p1) == {"terminated": 1, "completed": 2}
     assert json_of(cli("status", p1, "--json"))["money"] == {
         "planned": 0, "due": 0, "paid": 10000 + 20000 + 18000, "withheld": 2000 + 10000,
@@ -70,7 +71,7 @@ def test_two_years_of_both_workflows(cli, tmp_path):
 
 
 def test_the_demo_runs_two_years_of_both_workflows(db_url, tmp_path):
-    cli = Cli(db_url)  # an empty database: the demo only fills one it makes itself
+    cli = Cli(db_url, actor="sun-li")  # an empty database: the demo only fills one it makes
     r = cli("demo", "--years", "2", "--societies", "20", "--outbox", tmp_path / "out",
             "--db", cli.db)
     out = r.output
@@ -79,7 +80,8 @@ def test_the_demo_runs_two_years_of_both_workflows(db_url, tmp_path):
                  "star rating per year", "barred from 2026-star"):
         assert text in out, text
     assert "intact" in out.split("audit chain:")[1].splitlines()[0]
-    assert json_of(cli("stars", "2026-star", "--json"))
+    assert json_of(cli("stars", "2026-star", "--json"))  # read as the demo's auditor
+    assert "who did what" in out and "chen-jing" in out.split("who did what")[1]
     star_apps = [e for e in audit_events(cli, call="2026-star", trigger="close_declaration")
                  if e["to_state"] == "ineligible"]
     assert any("star of 2025-star revoked" in why for e in star_apps

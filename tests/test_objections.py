@@ -29,8 +29,7 @@ def test_a_call_with_objections_upheld_and_dismissed(cli, tmp_path):
     assert state_of(cli, "A0001") == state_of(cli, "A0002") == "objection_raised"
 
     # the notice ends: the others are awarded, the two with open objections are not
-    r = json_of(cli("advance", CALL, "close_notice", "--json", now="2025-05-17",
-                    actor="scheduler"))
+    r = json_of(cli("advance", CALL, "close_notice", "--json", now="2025-05-17"))
     assert r["moves"] == [{"from": "in_notice", "to": "awarded", "count": 4}]
     assert r["skip_reasons"] == [{"reason": "open objection", "count": 2}]
 

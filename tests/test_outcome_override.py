@@ -4,6 +4,8 @@ from __future__ import annotations
 import pytest
 from databases import World
 from worlds import (
+    FINANCE,
+    FOUNDED,
     Cli,
     app_state,
     assess_checkpoint,
@@ -27,11 +29,11 @@ def _assessed(db: str, tmp_path) -> None:
     call_id, _ = funded_project_call(cli, tmp_path, ["S001", "S002", "S003", "S004"],
                                      call_file(tmp_path, checkpoints=True))
     assert call_id == CALL_ID
-    cli("payments", "pay", call_id, now="2025-05-25")
+    cli("payments", "pay", call_id, now="2025-05-25", actor=FINANCE)
     assess_checkpoint(cli, tmp_path, call_id, dict(zip(IDS, (95, 72, 60, 60))))
 
 
-ASSESSED = World("assessed", _assessed)
+ASSESSED = World("assessed", _assessed, base=FOUNDED)
 
 
 @pytest.fixture

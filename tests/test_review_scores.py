@@ -154,9 +154,9 @@ def test_xlsx_wide_sheet_with_criterion_names_as_headers(cli, tmp_path):
     assert reviews(cli, "A0003")[e]["total"] == 100.0
 
 
-def test_two_processes_importing_at_once_never_lose_a_score(init_pg_url, tmp_path):
+def test_two_processes_importing_at_once_never_lose_a_score(founded_pg_url, tmp_path):
     """Two real `starfund review import` processes, different experts' sheets, same call."""
-    pg_url = init_pg_url
+    pg_url = founded_pg_url
     cli = Cli(pg_url)
     got = in_review(cli, tmp_path, experts(10), applications(30, ("academic",)), per=4)
     panel = sorted({x for xs in got.values() for x in xs})
@@ -165,7 +165,7 @@ def test_two_processes_importing_at_once_never_lose_a_score(init_pg_url, tmp_pat
         rows = [sheet_row(x, a, 60 + (int(a[1:]) + int(x[1:])) % 40)
                 for a, xs in sorted(got.items()) for x in xs if x in half]
         files.append(write_csv(tmp_path / name, rows))
-    env = {**os.environ, "STARFUND_NOW": "2025-04-20T10:00", "STARFUND_ACTOR": "desk"}
+    env = {**os.environ, "STARFUND_NOW": "2025-04-20T10:00", "STARFUND_ACTOR": "admin-test"}
     procs = [subprocess.Popen([sys.executable, "-m", "cli", "--db", pg_url, "review", "import",
                                CALL, str(f)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for f in files]

@@ -15,7 +15,16 @@ from pathlib import Path
 from processes import spawn
 from smtp_server import Inbox, free_port, serve
 from sqlalchemy import func, select, text, update
-from worlds import Cli, advance, audit_rows, call_closing, drafts, overdue_call, people, states
+from worlds import (
+    Cli,
+    advance,
+    audit_rows,
+    call_closing,
+    drafts,
+    overdue_call,
+    people,
+    states,
+)
 
 from lifecycle.core import clock
 from lifecycle.core.db import make_engine
@@ -104,8 +113,8 @@ def test_scheduler_run_fires_two_near_deadlines_and_stops_on_sigterm(cli, tmp_pa
     assert len(list(mail.glob("remind_declaration_*.eml"))) == 1   # near1's last draft
 
 
-def test_three_workers_fire_every_deadline_and_deliver_every_message_once(init_pg_url, tmp_path):
-    pg_url = init_pg_url
+def test_three_workers_fire_every_deadline_and_deliver_every_message_once(founded_pg_url, tmp_path):
+    pg_url = founded_pg_url
     cli = Cli(pg_url)
     people(cli, tmp_path, 10, 8)
     calls = [f"w{i}" for i in range(6)]

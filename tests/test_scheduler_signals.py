@@ -44,7 +44,7 @@ STOP_WITHIN = 10.0
 @pytest.fixture
 def phase_dbs(new_db):
     """One initialised database per phase, of the backend under test."""
-    return {p: new_db(p, init=True) for p in PHASES}
+    return {p: new_db(p, founded=True) for p in PHASES}
 
 
 def unfinished(db: str) -> tuple[int, int]:

@@ -18,7 +18,8 @@ from types import ModuleType
 import pytest
 
 from lifecycle.core.machine import WorkflowMachine
-from states.spec import ADMIN, SCHEDULER, Move, Notify, Schedule, State
+from states.roles import APPROVER, SCHEDULER
+from states.spec import Move, Notify, Schedule, State
 from states.workflows import WORKFLOWS, InvalidWorkflow, Workflow, problems, validate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,8 +39,8 @@ def _workflow(states, moves, initial: str = "a") -> Workflow:
 A = State("a", "A", schedule=(Schedule("a_due", _due, fires="go"),))
 B = State("b", "B", notify=(Notify("b_entered"),))
 C = State("c", "C", final=True)
-GO = Move("go", ("a",), "b", who=(ADMIN, SCHEDULER))
-END = Move("end", ("b",), "c")
+GO = Move("go", ("a",), "b", who=(APPROVER, SCHEDULER))
+END = Move("end", ("b",), "c", who=(APPROVER,))
 
 
 def test_the_real_workflows_validate():
@@ -53,24 +54,24 @@ def test_a_sound_small_workflow_validates():
 
 
 @pytest.mark.parametrize("states, moves, expected", [
-    ((A, B, C), (GO, END, Move("go", ("b",), "nowhere")),
+    ((A, B, C), (GO, END, Move("go", ("b",), "nowhere", who=(APPROVER,))),
      "move go (b -> nowhere): destination nowhere is not a state of the workflow"),
-    ((A, B, C), (GO, END, Move("back", ("elsewhere",), "a")),
+    ((A, B, C), (GO, END, Move("back", ("elsewhere",), "a", who=(APPROVER,))),
      "move back (elsewhere -> a): source elsewhere is not a state of the workflow"),
     ((A, B, C, State("d", "D")), (GO, END),
      "state d is not reachable from the initial state a"),
-    ((A, B, C), (GO, END, Move("reopen", ("c",), "a")),
+    ((A, B, C), (GO, END, Move("reopen", ("c",), "a", who=(APPROVER,))),
      "move reopen (c -> a): leaves final state c (a final state has no exits)"),
     ((A, B, C), (GO, Move("end", ("b",), "c", who=())),
      "move end (b -> c): says nobody may fire it (empty who)"),
     ((A, B, C), (GO, Move("end", ("b",), "c", who=("clerk",))),
-     "move end (b -> c): unknown role 'clerk' in who (admin, scheduler)"),
+     "move end (b -> c): unknown role 'clerk' in who (officer, coordinator, approver, finance, auditor, society, expert, scheduler)"),
     ((State("a", "A", schedule=(Schedule("a_due", _due, fires="gone"),)), B, C), (GO, END),
      "state a schedules a_due firing gone, which is no trigger of the workflow"),
     ((State("a", "A", schedule=(Schedule("a_due", _due, fires="end"),)), B, C), (GO, END),
      "state a schedules a_due firing end, but no move of end from a may be fired by the "
      "scheduler"),
-    ((A, B, C), (Move("go", ("a",), "b"), END),
+    ((A, B, C), (Move("go", ("a",), "b", who=(APPROVER,)), END),
      "state a schedules a_due firing go, but no move of go from a may be fired by the "
      "scheduler"),
     ((A, State("b", "B", notify=(Notify("b_entered", to="everyone"),)), C), (GO, END),
@@ -91,8 +92,8 @@ def test_validate_names_each_problem(states, moves, expected):
 
 def test_validate_names_every_problem_at_once():
     workflow = _workflow((A, B, C, State("d", "D")),
-                         (GO, Move("end", ("b",), "c", who=()), Move("go", ("b",), "nowhere"),
-                          Move("reopen", ("c",), "a")), initial="a")
+                         (GO, Move("end", ("b",), "c", who=()), Move("go", ("b",), "nowhere", who=(APPROVER,)),
+                          Move("reopen", ("c",), "a", who=(APPROVER,))), initial="a")
     with pytest.raises(InvalidWorkflow) as raised:
         validate(workflow)
     assert len(raised.value.problems) == 4
@@ -109,7 +110,7 @@ def test_a_workflow_that_fails_validate_cannot_load():
     """Validated at import: a stage table with a move to nowhere stops the package loading."""
     code = ("import states.review as r\n"
             "from states.spec import Move\n"
-            "r.MOVES = r.MOVES + (Move('close_review', ('reviewed',), 'nowhere'),)\n"
+            "r.MOVES = r.MOVES + (Move('close_review', ('reviewed',), 'nowhere', who=('approver',)),)\n"
             "import states.workflows\n")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                           text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=60)

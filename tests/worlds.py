@@ -14,11 +14,12 @@
 from __future__ import annotations
 
 import csv
+import getpass
 import json
 import sqlite3
 import tomllib
-from collections.abc import Callable, Iterable
-from contextlib import closing, nullcontext
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import closing, contextmanager, nullcontext
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ from typing import Any
 import pytest
 import tomli_w
 from click.testing import CliRunner
-from databases import World
+from databases import World, backend, need_postgres, new_pg_database
 from sqlalchemy import select, text
 
 from lifecycle.core import callconfig, clock
@@ -64,6 +65,29 @@ class Cli:
             raise AssertionError(f"starfund {' '.join(map(str, args))} exited {result.exit_code}:"
                                  f"\n{result.output}")
         return result
+
+
+ADMIN = "admin-test"
+"""The tests' staff account: officer, coordinator and approver (made by `init`)."""
+FINANCE = "finance-test"
+AUDITOR = "auditor-test"
+
+
+def founded(cli: Cli) -> Cli:
+    """`starfund init --simulation` with the tests' accounts: ADMIN (officer, approver,
+    coordinator), FINANCE, AUDITOR, and the OS user's (as ADMIN). The keys go to STARFUND_CONFIG_DIR (conftest: per test)."""
+    cli("init", "--simulation", "--account", ADMIN)
+    cli("user", "roles", ADMIN, "--grant", "coordinator", actor=ADMIN)
+    cli("user", "add", FINANCE, "--role", "finance", actor=ADMIN)
+    cli("user", "add", AUDITOR, "--role", "auditor", actor=ADMIN)
+    cli("user", "add", getpass.getuser(), "--role", "officer", "--role", "coordinator",
+        "--role", "approver", actor=ADMIN)  # a command run with no --as: the OS user's account
+    return cli
+
+
+FOUNDED = World("founded", lambda db, _: founded(Cli(db)))
+"""A database as `founded` leaves it (conftest's `cli`, `founded_db_url`, ...), built once and
+copied: the keys it names are copied into each test's config folder."""
 
 
 # --- calls ----------------------------------------------------------------------------------
@@ -232,13 +256,13 @@ def small_world(cli: Cli, tmp_path: Path) -> Cli:
 
 
 def _worked(db: str, tmp_path: Path) -> None:
-    cli = small_world(Cli(db), tmp_path)
+    cli = Cli(db)
     cli("advance", CALL, "submit", now="2025-03-20")
     cli("advance", CALL, "close_declaration", now="2025-04-08")
 
 
-SMALL = World("small", lambda db, tmp_path: small_world(Cli(db), tmp_path))
-WORKED = World("worked", _worked)
+SMALL = World("small", lambda db, tmp_path: small_world(Cli(db), tmp_path), base=FOUNDED)
+WORKED = World("worked", _worked, base=SMALL)
 """The fixtures' worlds (conftest's small_call and worked), built once per session and copied."""
 
 
@@ -261,7 +285,8 @@ def submitted(cli: Cli, tmp_path: Path, n: int, n_societies: int = 4,
 def submitted_world(n: int, languages: dict[str, str] | None = None) -> World:
     """`submitted(cli, tmp_path, n, languages=languages)` as a World, built once and copied."""
     name = f"submitted-{n}" + "".join(f"-{s}={lang}" for s, lang in sorted((languages or {}).items()))
-    return World(name, lambda db, tmp_path: submitted(Cli(db), tmp_path, n, languages=languages))
+    return World(name, lambda db, tmp_path: submitted(Cli(db), tmp_path, n, languages=languages),
+                 base=FOUNDED)
 
 
 def drafts(cli: Cli, tmp_path: Path, call_id: str, n: int, now: str | None = None) -> None:
@@ -409,7 +434,7 @@ def score_assigned(db: str, quality: float | Callable[[str], float] = 0.9,
                                         Assignment.status == "assigned")).all()
             sheets = [(ex, app, {c.id: round(c.max * share(app), 1) for c in call.criteria})
                       for ex, app in pairs if (ex, app) not in skip]
-            return reviewing.record_scores(conn, call_id, sheets, "expert-desk")
+            return reviewing.record_scores(conn, call_id, sheets, ADMIN)
     finally:
         e.dispose()
         clock.set_now(None)
@@ -659,3 +684,27 @@ def fingerprint(db: str) -> dict[str, list[tuple]]:
             for i, row in rows:
                 out[names[i]].append((row,))
     return {n: sorted(rows) for n, rows in out.items()}
+
+
+# --- a world a whole module shares ----------------------------------------------------------
+
+@contextmanager
+def shared_world(folder: Path) -> Iterator[Cli]:
+    """A new database of the backend under test, founded (see `founded`) with its keys under
+    folder/config, for a module-scoped fixture: built once, it saves a second or more per test
+    on PostgreSQL. The keys' paths are stored in the database, so each test's own config
+    folder (conftest) does not hide them. The tests that share it must leave it as they found
+    it (or put it back)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("STARFUND_CONFIG_DIR", str(folder / "config"))
+        drop = None
+        if backend() == "postgres":
+            need_postgres()
+            url, drop = new_pg_database()
+        else:
+            url = str(folder / "shared.db")
+        try:
+            yield founded(Cli(url))
+        finally:
+            if drop:
+                drop()

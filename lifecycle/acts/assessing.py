@@ -15,7 +15,7 @@ from typing import Any
 import click
 from sqlalchemy import Connection, bindparam, select, update
 
-from lifecycle.core import audit, clock, engine
+from lifecycle.core import audit, clock, engine, permissions
 from lifecycle.core.console import (
     Env,
     SafePath,
@@ -51,7 +51,7 @@ class AssessmentError(engine.EngineError):
 
 def _app(conn: Connection, app_id: str) -> Any:
     app = conn.execute(select(Application.id, Application.call_id, Application.state,
-                              Application.checkpoint).where(Application.id == app_id)).first()
+                              Application.checkpoint, Application.society_id).where(Application.id == app_id)).first()
     if app is None:
         raise AssessmentError(f"no application {app_id!r}")
     return app
@@ -59,8 +59,10 @@ def _app(conn: Connection, app_id: str) -> Any:
 
 def record_report(conn: Connection, app_id: str, path: str | Path, actor: str) -> dict[str, Any]:
     """Record the society's report for its current checkpoint (stored with its SHA-256)."""
+    actor = permissions.require(conn, actor, "assessment.report")
     path = Path(path)
     app = _app(conn, app_id)
+    permissions.check_scope(actor, society_id=app.society_id)
     if app.state != ASSESSMENT_DUE:
         raise AssessmentError(f"{app_id} is {app.state}, not awaiting a performance report "
                               "(open the assessment first: starfund advance CALL open_assessment)")
@@ -95,6 +97,7 @@ def import_grades(conn: Connection, call_id: str, path: str | Path, actor: str, 
     All or nothing: an unknown application, one not awaiting assessment, a score
     outside the scale or a grader named twice for one application refuses the file.
     """
+    actor = permissions.require(conn, actor, "assessment.grade", engine.load_call(conn, call_id))
     source = str(path)
     call = engine.load_call(conn, call_id)
     rows = read_table(path, GRADE_COLUMNS, encoding=encoding)

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select
 
-from lifecycle.core import audit, clock, engine
+from lifecycle.core import audit, clock, engine, permissions
 from lifecycle.core.deadlines import entry_rows
 from lifecycle.core.models import Application, Assignment, Expert, Society
 from lifecycle.rules.assignment import Applicant, Reviewer, plan
@@ -65,6 +65,7 @@ def load_pool(conn: Connection, call_id: str
 def assign(conn: Connection, call_id: str, actor: str, *, per_application: int | None = None,
            max_load: int | None = None, seed: int = 0, dry_run: bool = False) -> dict[str, Any]:
     """Assign experts to every application of the call in review; all or nothing, audited."""
+    actor = permissions.require(conn, actor, "review.assign", engine.load_call(conn, call_id))
     call = engine.load_call(conn, call_id)
     need = per_application or call.review.per_application
     limit = max_load or call.review.max_load

@@ -7,15 +7,18 @@ from __future__ import annotations
 import json
 import sys
 from datetime import datetime
+from pathlib import Path
 
 import click
 
 from lifecycle.acts.reports import known
-from lifecycle.core import audit
+from lifecycle.core import anchoring, audit, permissions
 from lifecycle.core.console import (
     ISO_TIME,
     MAX_COUNT,
     Env,
+    OutputPath,
+    SafePath,
     common,
     csv_cell,
     echo,
@@ -56,6 +59,7 @@ def audit_query(env: Env, call_id: str | None, application_id: str | None, actor
     Example:  starfund audit query --call 2025-project --trigger close_declaration
               starfund audit query --actor scheduler --since 2025-04-01 --csv > audit.csv
     """
+    permissions.check(env.engine, env.actor, "audit.read")
     q = audit.Query(call_id=call_id, application_id=application_id, actor=actor, action=action,
                     since=since, until=until, newest_first=newest_first,
                     limit=limit or None, offset=(page - 1) * limit if limit else 0)
@@ -63,8 +67,8 @@ def audit_query(env: Env, call_id: str | None, application_id: str | None, actor
         known(conn, call_id, application_id)
         if as_csv:
             w = csv_writer(sys.stdout)
-            cols = ["seq", "at", "actor", "action", "call_id", "application_id", "from_state",
-                    "to_state", "payload", "hash"]
+            cols = ["seq", "at", "written_at", "actor", "by", "action", "call_id",
+                    "application_id", "from_state", "to_state", "payload", "hash"]
             w.writerow(cols)
             rows = audit.iter_rows(conn, q) if not limit else audit.query(conn, q)
             for r in rows:
@@ -74,41 +78,138 @@ def audit_query(env: Env, call_id: str | None, application_id: str | None, actor
         rows = audit.query(conn, q)
     if env.as_json:
         return emit_json(rows)
-    table(f"audit events (page {page})", ["seq", "at", "actor", "action", "application", "from",
-                                          "to", "details"],
-          [[r["seq"], r["at"], r["actor"], r["action"], r["application_id"], r["from_state"],
-            r["to_state"], json.dumps(r["payload"], ensure_ascii=False)[:70]] for r in rows])
+    table(f"audit events (page {page}; 'written' shown where it differs from the programme time)",
+          ["seq", "at", "written", "actor", "action", "application", "from", "to", "details"],
+          [[r["seq"], r["at"], r["written_at"] if r["written_at"] != r["at"] else "",
+            f"{r['by']} as {r['actor']}" if r["by"] else r["actor"], r["action"],
+            r["application_id"], r["from_state"], r["to_state"],
+            json.dumps(r["payload"], ensure_ascii=False)[:70]] for r in rows])
 
 
 @audit_group.command("verify")
+@click.option("--key-file", type=SafePath(dir_okay=False), metavar="PATH",
+              help="The chain key [default: where init wrote it; env STARFUND_AUDIT_KEY].")
+@click.option("--unkeyed", is_flag=True,
+              help="Check without the chain key (links and data only); the report says so.")
+@click.option("--anchors", "anchors_dir", type=SafePath(file_okay=False, exists=True),
+              metavar="DIR", help="Also prove the trail still holds every head anchored in DIR.")
+@click.option("--public-key", metavar="BASE64",
+              help="The anchor public key to trust (the auditor's copy; `audit public-key`).")
 @json_option
 @common
-def audit_verify(env: Env) -> None:
-    """Check the audit trail: its hash chain, and that it explains the applications.
+def audit_verify(env: Env, key_file: str | None, unkeyed: bool, anchors_dir: str | None,
+                 public_key: str | None) -> None:
+    """Check the audit trail: its keyed hash chain, its anchors, and that it explains the data.
 
-    Every application's state must be where its last audit event left it, every
-    application must have its creation event, and a database with applications
-    must have a trail. Reports every problem found, one line each (exit 1).
+    Every event's keyed hash (HMAC-SHA256 under the chain key, a file outside the
+    database), the chain's head, every application's state against its last event,
+    every application's creation event, and the database's mode and id against the
+    event that recorded them. Without the key file the check is unkeyed (links and
+    data only) and says so; anchors (--anchors) then still prove that no anchored
+    head was truncated, deleted or rewritten. Every problem is one line (exit 1).
 
     \b
     Example:  starfund audit verify
+              starfund audit verify --anchors /srv/audit-anchors --public-key MCowBQ...
     """
+    from lifecycle.core import anchors as anchoring
+
+    permissions.check(env.engine, env.actor, "audit.read")
     with env.engine.connect() as conn:
-        result = audit.check(conn)
-    broken = result.first_break
+        key, why = _key(conn, key_file, unkeyed)
+        result = audit.check(conn, key)
+        found = anchoring.verify(conn, Path(anchors_dir), public_key) if anchors_dir else []
+    bad = [f for f in found if f.problem]
+    ok = result.ok and not bad
     if env.as_json:
-        emit_json({"checked": result.checked, "ok": result.ok,
+        broken = result.first_break
+        emit_json({"checked": result.checked, "ok": ok, "keyed": result.keyed,
+                   "unkeyed_because": why, "mode": result.mode,
                    "applications": result.applications,
                    "broken_at": broken.seq if broken else None,
                    "problem": broken.problem if broken else None,
-                   "problems": [p.__dict__ for p in result.problems]})
-    elif result.ok:
-        echo(f"audit chain intact: {result.checked} events verified; "
-             f"{result.applications} applications agree with their trail")
+                   "problems": [p.__dict__ for p in result.problems],
+                   "anchors": [{"file": str(f.path), "seq": f.seq, "problem": f.problem}
+                               for f in found]})
     else:
-        echo(f"audit trail BROKEN: {len(result.problems)} problem(s) "
-             f"({result.checked} events read)", err=True)
-        for p in result.problems:
-            echo(f"  {p.message}", err=True)
-    if not result.ok:
+        if not result.keyed:
+            echo(f"UNKEYED check: {why}; the events' contents were not checked, only their "
+                 "links and the data (a consistent rewrite would not be seen here; anchors "
+                 "would show it)", err=True)
+        if found:
+            echo(f"anchors: {len(found) - len(bad)} of {len(found)} held", err=bool(bad))
+            for f in bad:
+                echo(f"  {f.path.name}: {f.problem}", err=True)
+        if result.ok:
+            echo(f"audit chain intact{'' if result.keyed else ' (unkeyed)'}: {result.checked} "
+                 f"events verified; {result.applications} applications agree with their "
+                 f"trail; database {result.mode}")
+        else:
+            echo(f"audit trail BROKEN: {len(result.problems)} problem(s) "
+                 f"({result.checked} events read)", err=True)
+            for p in result.problems:
+                echo(f"  {p.message}", err=True)
+    if not ok:
         sys.exit(1)
+
+
+def _key(conn, key_file: str | None, unkeyed: bool):
+    """(the chain key, None) or (None, why the check is unkeyed)."""
+    from lifecycle.core import keys, meta
+
+    if unkeyed:
+        return None, "--unkeyed was asked for"
+    facts = meta.read(conn)
+    if meta.DATABASE_ID not in facts:
+        return None, "the database has no id (made before starfund had keys)"
+    try:
+        return keys.load_chain_key(facts[meta.DATABASE_ID], key_file,
+                                   facts.get(meta.CHAIN_KEY)), None
+    except keys.NotFound as e:
+        return None, str(e)
+
+
+@audit_group.command("anchor")
+@click.option("--dir", "folder", type=OutputPath(folder=True), default="audit-anchors",
+              show_default=True, envvar="STARFUND_ANCHORS",
+              help="Folder to write the anchor to (keep it apart from the database) "
+                   "[env STARFUND_ANCHORS].")
+@click.option("--mail-to", multiple=True, metavar="ADDRESS",
+              help="Also queue it to these addresses (default: every auditor account with an "
+                   "email); deliver with `notify send`.")
+@click.option("--no-mail", is_flag=True, help="Do not queue it to anyone.")
+@json_option
+@common
+def audit_anchor(env: Env, folder: str, mail_to: tuple[str, ...], no_mail: bool) -> None:
+    """Sign the audit trail's current head with the anchor key and write it to a file.
+
+    An anchor is a few lines of JSON: the head's sequence number and hash, the
+    time, the database's id and the chain key's fingerprint, signed with Ed25519.
+    Keep anchors where the database's administrators cannot write (mail them to
+    the auditor: they are queued to every auditor account with an email).
+
+    \b
+    Example:  starfund audit anchor --dir /srv/audit-anchors
+    """
+    actor = permissions.check(env.engine, env.actor, "audit.anchor")
+    path, body, queued = anchoring.anchor_now(env.engine, actor, Path(folder),
+                                    None if no_mail else list(mail_to))
+    if env.as_json:
+        return emit_json({"file": str(path), "queued": queued, **body})
+    echo(f"anchored event {body['seq']} ({body['hash'][:16]}...) in {path}"
+         + (f"; queued to {queued} address(es)" if queued else ""))
+
+
+@audit_group.command("public-key")
+@common
+def audit_public_key(env: Env) -> None:
+    """Print the anchor public key, for the auditor to keep apart and pass to --public-key.
+
+    \b
+    Example:  starfund audit public-key > anchor-public-key.txt
+    """
+    from lifecycle.core import anchors as anchoring
+
+    permissions.check(env.engine, env.actor, "audit.read")
+    with env.engine.connect() as conn:
+        echo(anchoring.public_key_of(conn))

@@ -6,7 +6,7 @@ from pathlib import Path
 import click
 from sqlalchemy import Connection, insert, select
 
-from lifecycle.core import audit, callconfig, clock
+from lifecycle.core import audit, callconfig, clock, permissions
 from lifecycle.core.callconfig import CallConfig, ConfigError
 from lifecycle.core.console import Env, SafePath, common, echo, emit_json, json_option, table
 from lifecycle.core.machine import UnknownWorkflow, for_workflow
@@ -15,6 +15,7 @@ from lifecycle.core.models import Call
 
 def create(conn: Connection, config: CallConfig, actor: str, source: str = "<call>") -> CallConfig:
     """Store a validated call; refuses an id already taken or an unknown workflow."""
+    actor = permissions.require(conn, actor, "call.create")
     try:
         for_workflow(config.workflow)
     except UnknownWorkflow as e:

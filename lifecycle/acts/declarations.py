@@ -13,7 +13,7 @@ from typing import Any
 import click
 from sqlalchemy import Connection, func, select
 
-from lifecycle.core import audit, engine
+from lifecycle.core import audit, engine, permissions
 from lifecycle.core.console import Env, SafePath, common, echo, encoding_option, run_import
 from lifecycle.core.models import Application, Society
 from lifecycle.core.tabular import (
@@ -43,6 +43,7 @@ COLUMNS = [
 def import_applications(conn: Connection, call_id: str, path: str | Path,
                         actor: str, *, encoding: str | None = None) -> dict[str, int]:
     """Create the file's applications as drafts of the call, or refuse the whole file."""
+    actor = permissions.require(conn, actor, "declaration.import", engine.load_call(conn, call_id))
     source = str(path)
     call = engine.load_call(conn, call_id)
     problems = Problems()

@@ -34,7 +34,7 @@ def state_kinds() -> dict[str, tuple[State, str]]:
 
 def kinds() -> set[str]:
     """Every message kind sent: by a state of some workflow, or as a reminder."""
-    return set(state_kinds()) | set(contexts.REMINDER_KINDS)
+    return set(state_kinds()) | set(contexts.REMINDER_KINDS) | {contexts.ANCHOR_KIND}
 
 
 def samples() -> dict[str, dict[str, Any]]:

@@ -17,7 +17,7 @@ import click
 from sqlalchemy import Connection, select
 
 from lifecycle.acts import objections
-from lifecycle.core import audit, clock, engine
+from lifecycle.core import audit, clock, engine, permissions
 from lifecycle.core.callconfig import CallConfig
 from lifecycle.core.console import Env, OutputPath, common, echo, emit_json, json_option
 from lifecycle.core.models import Application, Society
@@ -76,6 +76,7 @@ def publish(conn: Connection, call_id: str, path: str | Path, actor: str,
             language: str | None = None) -> dict[str, Any]:
     """Open the notice for proposed applications (if any are waiting) and write the HTML page,
     in the caller's transaction (`conn`): the opening and its page's audit event go together."""
+    actor = permissions.require(conn, actor, "notice.publish", engine.load_call(conn, call_id))
     call = engine.load_call(conn, call_id)
     waiting = conn.execute(select(Application.id).where(
         Application.call_id == call_id, Application.state == award.PROPOSED)).first()

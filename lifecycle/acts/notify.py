@@ -9,6 +9,7 @@ import click
 
 from lifecycle.acts import messages
 from lifecycle.acts.reports import known
+from lifecycle.core import permissions
 from lifecycle.core.console import (
     MAX_COUNT,
     ROW_ID,
@@ -47,6 +48,7 @@ def notify_send(env: Env, **kw: Any) -> None:
               STARFUND_SMTP_PASSWORD=... starfund notify send --channel smtp \\
                   --smtp-host mail.example.org --smtp-port 587 --smtp-starttls --smtp-user kexie
     """
+    permissions.check(env.engine, env.actor, "notify.send")
     channel = channel_factory(channels.make, kw)()
     r = delivery.drain(env.engine, channel, max_attempts=kw["max_attempts"],
                        backoff_seconds=kw["backoff_seconds"], actor=env.actor,
@@ -109,6 +111,7 @@ def notify_retry(env: Env, ids: tuple[int, ...], in_doubt: bool) -> None:
               starfund notify retry --id 17 --id 18
     """
     with env.engine.begin() as conn:
+        permissions.require(conn, env.actor, "notify.send")
         n = delivery.requeue(conn, env.actor, list(ids) or None, in_doubt)
     echo(f"{n} notification(s) re-queued; deliver them with `starfund notify send`")
 

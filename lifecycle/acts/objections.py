@@ -18,7 +18,7 @@ import click
 from sqlalchemy import Connection, insert, select, update
 
 from lifecycle.acts.reports import known
-from lifecycle.core import audit, clock, engine
+from lifecycle.core import audit, clock, engine, permissions
 from lifecycle.core.console import (
     ROW_ID,
     Env,
@@ -63,6 +63,7 @@ def file(conn: Connection, app_id: str, by: str, contact: str, reason: str, acto
          evidence: str | Path | None = None) -> dict[str, Any]:
     """File a named objection against an application in public notice; it cannot be awarded
     until the objection is resolved. Runs in the caller's transaction (`conn`)."""
+    actor = permissions.require(conn, actor, "objection.file")
     by, contact, reason = by.strip(), contact.strip(), reason.strip()
     if not by or by.lower() in ANONYMOUS:
         raise ObjectionError("objections must be named: give the objector's name with --by "
@@ -114,6 +115,7 @@ def resolve(conn: Connection, objection_id: int, uphold: bool, reason: str,
             actor: str) -> dict[str, Any]:
     """Uphold or dismiss an open objection; the application moves on when none is left open.
     Runs in the caller's transaction (`conn`)."""
+    actor = permissions.require(conn, actor, "objection.resolve")
     reason = reason.strip()
     if not reason:
         raise ObjectionError("a resolution needs a reason (--reason)")

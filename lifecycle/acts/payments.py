@@ -11,7 +11,7 @@ from typing import Any
 import click
 from sqlalchemy import Connection, func, select, update
 
-from lifecycle.core import audit, clock, engine
+from lifecycle.core import audit, clock, engine, permissions
 from lifecycle.core.console import Env, common, echo, emit_json, json_option, table
 from lifecycle.core.errors import BadValue
 from lifecycle.core.models import Application, Payment
@@ -25,6 +25,7 @@ class PaymentError(BadValue):
 
 def pay(conn: Connection, call_id: str, actor: str, only: list[str] | None = None) -> dict:
     """Record as paid every released instalment of the call whose date has come."""
+    actor = permissions.require(conn, actor, "payment.pay", engine.load_call(conn, call_id))
     now = clock.now()
     stmt = select(_pay).where(_pay.c.call_id == call_id, _pay.c.status == "due",
                               _pay.c.due_at <= now).order_by(_pay.c.application_id, _pay.c.seq)

@@ -17,7 +17,7 @@ import click
 from sqlalchemy import Connection, bindparam, insert, select, update
 
 from lifecycle.acts import stars
-from lifecycle.core import audit
+from lifecycle.core import audit, permissions
 from lifecycle.core.console import (
     Env,
     SafePath,
@@ -117,6 +117,7 @@ def _import(conn: Connection, path: str | Path, model: Any, columns: list[Column
 def import_societies(conn: Connection, path: str | Path, actor: str, *,
                      encoding: str | None = None) -> dict[str, int]:
     """Insert or update societies from a CSV/XLSX file."""
+    actor = permissions.require(conn, actor, "registry.import")
     created, updated, ids = _import(conn, path, Society, SOCIETY_COLUMNS,
                                     lambda source, chunk: [], encoding)
     audit.record(conn, actor, [audit.Event("society_import", payload={
@@ -127,6 +128,7 @@ def import_societies(conn: Connection, path: str | Path, actor: str, *,
 def import_experts(conn: Connection, path: str | Path, actor: str, *,
                    encoding: str | None = None) -> dict[str, int]:
     """Insert or update experts from a CSV/XLSX file; societies they name must exist."""
+    actor = permissions.require(conn, actor, "registry.import")
     known: set[str] = set()
 
     def societies_exist(source: str, chunk: list[tuple[int, dict[str, Any]]]) -> list[str]:

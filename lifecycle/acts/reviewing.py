@@ -12,7 +12,7 @@ import click
 from sqlalchemy import Connection, func, insert, select, update
 
 from lifecycle.acts import assignment, scoresheets
-from lifecycle.core import audit, clock, engine
+from lifecycle.core import audit, clock, engine, permissions
 from lifecycle.core.console import (
     Env,
     OutputPath,
@@ -71,6 +71,8 @@ def _in_review(app: Any, what: str) -> None:
 def recuse(conn: Connection, app_id: str, expert_id: str, reason: str,
            actor: str) -> dict[str, Any]:
     """An expert declares a conflict after assignment: its slot is freed, its scores set aside."""
+    actor = permissions.require(conn, actor, "review.recuse")
+    permissions.check_scope(actor, expert_id=expert_id)
     app = _application(conn, app_id)
     _in_review(app, "experts recuse")
     row = conn.execute(select(Assignment.id, Assignment.status, Assignment.total)
@@ -97,6 +99,7 @@ def _live_count(conn: Connection, app_id: str) -> int:
 def reassign(conn: Connection, app_id: str, from_expert: str, to_expert: str, actor: str,
              reason: str = "", max_load: int | None = None) -> dict[str, Any]:
     """Give `from_expert`'s slot to `to_expert`, with the conflict and load checks of assign."""
+    actor = permissions.require(conn, actor, "review.assign")
     app = _application(conn, app_id)
     _in_review(app, "experts are reassigned")
     call = engine.load_call(conn, app.call_id)
@@ -152,6 +155,7 @@ def reassign(conn: Connection, app_id: str, from_expert: str, to_expert: str, ac
 def panel_decision(conn: Connection, app_id: str, score: float, reason: str,
                    actor: str) -> dict[str, Any]:
     """Record the panel's score for a flagged application (reviewers disagreed), audited."""
+    actor = permissions.require(conn, actor, "score.import")
     app = _application(conn, app_id)
     if app.state not in SCORING:
         raise ReviewError(f"{app_id} is {app.state}; a panel decision is taken before ranking")
@@ -169,7 +173,7 @@ def panel_decision(conn: Connection, app_id: str, score: float, reason: str,
     old = conn.execute(select(PanelDecision.score, PanelDecision.reason)
                        .where(PanelDecision.application_id == app_id)).first()
     now = clock.now()
-    values = {"score": score, "reason": reason, "decided_by": actor, "decided_at": now}
+    values = {"score": score, "reason": reason, "decided_by": actor.label, "decided_at": now}
     if old is None:
         conn.execute(insert(PanelDecision).values(application_id=app_id, call_id=app.call_id,
                                                   **values))

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from sqlalchemy import Connection, bindparam, select, update
 
-from lifecycle.core import audit, clock, engine
+from lifecycle.core import accounts, audit, clock, engine, permissions
 from lifecycle.core.callconfig import CallConfig, Criterion
 from lifecycle.core.models import Application, Assignment, Call, Expert
 from lifecycle.core.tabular import (
@@ -30,6 +30,7 @@ from lifecycle.core.tabular import (
     xlsx_append,
 )
 from states.review import SCORING
+from states.roles import COORDINATOR
 
 INFO = [Column("title", required=False, default="", limit=500),
         Column("category", required=False, default="", limit=ID_LIMIT),
@@ -220,7 +221,13 @@ def save(conn: Connection, call: CallConfig, sheets: list[Sheet], actor: str,
 
     The assignments written are locked first (PostgreSQL: FOR UPDATE; SQLite holds the
     write lock), so two imports at once never lose a score or misreport an old value.
+    A coordinator imports anyone's sheets; an expert's own account saves only its own.
     """
+    actor = accounts.resolve(conn, actor)
+    act = "score.import" if actor.holds((COORDINATOR,)) else "score.submit"
+    actor = permissions.require(conn, actor, act, call)
+    for s in sheets:
+        permissions.check_scope(actor, expert_id=s.expert)
     if conn.dialect.name != "sqlite":
         # share-lock the call: imports run side by side, an advance waits for none of them
         conn.execute(select(Call.id).where(Call.id == call.id).with_for_update(read=True))

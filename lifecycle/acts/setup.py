@@ -1,21 +1,147 @@
-"""Setting up: create the database, or upgrade it to the newest schema (`starfund init`)."""
+"""Setting up: create or upgrade the database, its keys and its first account (`starfund init`).
+
+A new database is given, in one transaction: its id and mode (live, or a simulation),
+the paths of its two keys (the keys themselves are files outside it, written here),
+the first account, and the `database_init` audit event that records all of it, so
+that the label is covered by the chain from the first event on.
+"""
 from __future__ import annotations
 
-import click
+import getpass
+from dataclasses import dataclass, field
+from pathlib import Path
 
-from lifecycle.core import db
-from lifecycle.core.console import Env, common, echo, open_database
+import click
+from sqlalchemy import Engine, func, inspect, select
+
+from lifecycle.core import accounts, audit, clock, db, keys, meta, permissions
+from lifecycle.core.console import (
+    Env,
+    OutputPath,
+    common,
+    echo,
+    emit_json,
+    json_option,
+    open_database,
+)
+from lifecycle.core.errors import BadValue
+from lifecycle.core.models import Account, AuditHead
+from states.roles import APPROVER, OFFICER
+
+FIRST_ROLES = (OFFICER, APPROVER)
+
+
+@dataclass
+class Founded:
+    """What `initialise` did (each part is done once, the first time)."""
+
+    schema: str
+    database_id: str
+    mode: str
+    chain_key: Path | None = None
+    anchor_key: Path | None = None
+    accounts: list[str] = field(default_factory=list)
+
+
+def initialise(e: Engine, mode: str, account: str | None = None,
+               roles: tuple[str, ...] = FIRST_ROLES, chain_key: str | Path | None = None,
+               anchor_key: str | Path | None = None, migrate: bool = True) -> Founded:
+    """Bring a database to the newest schema and found it: id, mode, keys, first account.
+
+    `mode` is that of a new database; an existing one keeps its own (asking to make a
+    live one a simulation is refused). Idempotent: on a founded database only the schema is upgraded. A database whose
+    chain key has gone missing is not given a new one (that is what replacing the key
+    would look like): the command says where the key was expected.
+    """
+    if clock.simulated():  # a live database's first act is at the real time too
+        existing = None
+        if "meta" in inspect(e).get_table_names():
+            with e.connect() as conn:
+                existing = meta.mode(conn)
+        meta.refuse_simulated_time(existing or mode, True)
+    done = db.upgrade(e) if migrate else "created"
+    with e.begin() as conn:
+        facts = meta.read(conn)
+        if mode == meta.SIMULATION and facts.get(meta.MODE) == meta.LIVE:
+            raise BadValue("this database is live; its mode is set once, when it is made, and "
+                           "never changed (a live database cannot become a simulation)")
+        mode = facts.get(meta.MODE) or mode
+        database_id = meta.claim(conn, mode)
+        result = Founded(done, database_id, mode)
+        if meta.KEYED_FROM not in facts:
+            head = conn.execute(select(AuditHead.seq)).scalar() or 0
+            made = keys.create_chain_key(database_id, head + 1, chain_key)
+            meta.put(conn, meta.KEYED_FROM, str(head + 1))
+            meta.put(conn, meta.CHAIN_KEY, str(made.path.resolve()))
+            result.chain_key = made.path
+        else:
+            keys.load_chain_key(database_id, chain_key, facts.get(meta.CHAIN_KEY))
+        if meta.ANCHOR_KEY not in facts:
+            path = keys.create_anchor_key(database_id, anchor_key)
+            meta.put(conn, meta.ANCHOR_KEY, str(path.resolve()))
+            result.anchor_key = path
+        if not conn.execute(select(func.count()).select_from(Account)).scalar():
+            name = account or _os_user()
+            accounts.add(conn, name, permissions.grantable(roles))
+            result.accounts.append(name)
+        if result.chain_key is not None:
+            key = keys.load_chain_key(database_id, result.chain_key)
+            audit.record(conn, result.accounts[0] if result.accounts else "starfund-init",
+                         [audit.Event(audit.INIT, payload={
+                             meta.MODE: result.mode, meta.DATABASE_ID: database_id,
+                             "chain_key": key.id, "first_keyed_event": key.first_seq,
+                             "first_accounts": result.accounts})])
+    return result
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        raise BadValue("no OS user name to make the first account from; name it: "
+                       "starfund init --account NAME") from None
 
 
 @click.command()
+@click.option("--simulation", is_flag=True,
+              help="Make a simulation: --now moves time (for trials and training). Without it "
+                   "the database is live: every act at the clock's real time. Set once.")
+@click.option("--account", metavar="NAME",
+              help="The first account (officer + approver) [default: your OS user name].")
+@click.option("--key-file", type=OutputPath(), metavar="PATH",
+              help="Where to write the audit chain key [default: "
+                   "~/.config/starfund/keys/<database id>.key; env STARFUND_AUDIT_KEY].")
+@click.option("--anchor-key", type=OutputPath(), metavar="PATH",
+              help="Where to write the Ed25519 anchor signing key [default: beside the chain "
+                   "key; env STARFUND_ANCHOR_KEY].")
+@json_option
 @common
-def init(env: Env) -> None:
-    """Create the database, or upgrade an existing one to the newest schema.
+def init(env: Env, simulation: bool, account: str | None, key_file: str | None,
+         anchor_key: str | None) -> None:
+    """Create the database (or upgrade it), its audit keys and its first account.
+
+    The keys are written outside the database, readable by you only; keep a copy
+    of the chain key somewhere safe: without it the trail can only be checked
+    unkeyed. Running init again upgrades the schema and changes nothing else.
 
     \b
     Example:  starfund init --db programme.db
-              starfund init --db postgresql://postgres@127.0.0.1/starfund
+              starfund init --db postgresql://postgres@127.0.0.1/starfund --account li-wei
+              starfund init --db trial.db --simulation
     """
     e = open_database(env.db_arg)
-    done = db.upgrade(e)
-    echo(f"database {done}: {e.url.render_as_string()}")
+    f = initialise(e, meta.SIMULATION if simulation else meta.LIVE, account,
+                   chain_key=key_file, anchor_key=anchor_key)
+    if env.as_json:
+        return emit_json({"schema": f.schema, "database_id": f.database_id, "mode": f.mode,
+                          "chain_key": str(f.chain_key) if f.chain_key else None,
+                          "anchor_key": str(f.anchor_key) if f.anchor_key else None,
+                          "accounts": f.accounts})
+    echo(f"database {f.schema}: {e.url.render_as_string()} ({f.mode}, id {f.database_id})")
+    if f.chain_key:
+        echo(f"audit chain key written to {f.chain_key} (owner-only; keep a copy safe)")
+    if f.anchor_key:
+        echo(f"anchor signing key written to {f.anchor_key}")
+    for name in f.accounts:
+        echo(f"first account: {name} ({' + '.join(FIRST_ROLES)}); add others with "
+             "`starfund user add`")

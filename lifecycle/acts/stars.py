@@ -16,7 +16,7 @@ from typing import Any
 import click
 from sqlalchemy import Connection, bindparam, insert, select, update
 
-from lifecycle.core import audit, clock, engine
+from lifecycle.core import audit, clock, engine, permissions
 from lifecycle.core.callconfig import CallConfig
 from lifecycle.core.console import (
     Env,
@@ -128,6 +128,7 @@ def _groups(source: str, call: CallConfig, rows: list[tuple[int, dict]], key: tu
 def import_self_evaluation(conn: Connection, call_id: str, path: str | Path,
                            actor: str, *, encoding: str | None = None) -> dict[str, int]:
     """Declarations with their self-evaluations, one per society, created as drafts."""
+    actor = permissions.require(conn, actor, "star.import", engine.load_call(conn, call_id))
     source = str(path)
     call = _star_call(conn, call_id)
     rows = read_table(path, SELF_COLUMNS, encoding=encoding)
@@ -187,6 +188,7 @@ def _apps_by_society(conn: Connection, call_id: str) -> dict[str, Any]:
 def import_checked(conn: Connection, call_id: str, path: str | Path, actor: str, *,
                    encoding: str | None = None) -> dict[str, int]:
     """The association's checked score per indicator, for declarations past the formal check."""
+    actor = permissions.require(conn, actor, "star.import", engine.load_call(conn, call_id))
     source = str(path)
     call = _star_call(conn, call_id)
     rows = read_table(path, CHECK_COLUMNS, encoding=encoding)
@@ -230,6 +232,7 @@ def import_checked(conn: Connection, call_id: str, path: str | Path, actor: str,
 def import_reviews(conn: Connection, call_id: str, path: str | Path, actor: str, *,
                    encoding: str | None = None) -> dict[str, int]:
     """Experts' scores per indicator for declarations under review; conflicts are refused."""
+    actor = permissions.require(conn, actor, "star.review", engine.load_call(conn, call_id))
     source = str(path)
     call = _star_call(conn, call_id)
     rows = read_table(path, REVIEW_COLUMNS, encoding=encoding)

@@ -1,20 +1,29 @@
-"""Append-only, hash-chained audit events and their queries.
+"""Append-only, keyed hash-chained audit events and their queries.
 
-Each event's hash covers its own fields and the previous event's hash, so an
-edited, deleted, inserted or reordered row breaks the chain at that row.
-Writers lock the single `audit_head` row, which keeps the chain linear when
-several processes write at once; events are written in the same transaction as
-the change they record (invariant 2).
+Each event's hash is an HMAC-SHA256, under the database's chain key
+(`lifecycle.core.keys`, a file outside the database), of its own fields and the
+previous event's hash, so an edited, deleted, inserted or reordered row breaks the
+chain at that row, and whoever can write to the database but lacks the key cannot
+rewrite the events and recompute the chain. Each event records the programme time it
+speaks for (`at`, which a simulation moves) and when it was written (`written_at`,
+the wall clock), the account it was done as and, when another account really issued
+it, that one too (`by`). Writers lock the single `audit_head` row (which carries a
+keyed MAC of the head), which keeps the chain linear when several processes write at
+once; events are written in the same transaction as the change they record
+(invariant 2). On a live database no event is written at a simulated time.
 
-`check` (`starfund audit verify`) walks the chain and also holds the trail
-against the data it explains: every application in the state its last event
-left it in, every application with its creation event, no creation event
-without its application, no empty trail beside applications. A chain rewritten
-consistently from the first edit on is not caught here (that needs a key).
+`check` (`starfund audit verify`) walks the chain and also holds the trail against
+the data it explains: every application in the state its last event left it in,
+every application with its creation event, no creation event without its
+application, no empty trail beside applications, the database's mode and id as its
+`database_init` event recorded them. Without the key it still checks the links and the
+data, and says that it is unkeyed; anchors (`lifecycle.core.anchors`) then prove
+that the heads signed earlier are still in the trail.
 """
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -23,12 +32,14 @@ from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
 
-from lifecycle.core import bulk, clock
+from lifecycle.core import bulk, clock, keys, meta
 from lifecycle.core.models import Application, AuditEvent, AuditHead
 
 GENESIS = "0" * 64
 CREATE = "create"
 """The action of the event that records an application's creation (engine.create_applications)."""
+INIT = "database_init"
+"""The action of the event that records the database's id, mode and keys (`starfund init`)."""
 _table = AuditEvent.__table__
 
 
@@ -55,12 +66,43 @@ def canonical(payload: dict[str, Any] | None) -> str:
     return _encode(payload or {})
 
 
-def _digest(prev: str, seq: int, at: str, actor: str, action: str, call_id: str | None,
-            application_id: str | None, from_state: str | None, to_state: str | None,
-            payload: str) -> str:
+def _plain_digest(prev: str, seq: int, at: str, actor: str, action: str, call_id: str | None,
+                  application_id: str | None, from_state: str | None, to_state: str | None,
+                  payload: str) -> str:
+    """An event written before the chain was keyed (a database upgraded from then)."""
     text = "\x1f".join([prev, str(seq), at, actor, action, call_id or "", application_id or "",
                         from_state or "", to_state or "", payload])
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _keyed_digest(secret: bytes, prev: str, seq: int, at: str, written: str, actor: str,
+                  by: str | None, action: str, call_id: str | None, application_id: str | None,
+                  from_state: str | None, to_state: str | None, payload: str) -> str:
+    text = "\x1f".join([prev, str(seq), at, written, actor, by or "", action, call_id or "",
+                        application_id or "", from_state or "", to_state or "", payload])
+    return hmac.digest(secret, text.encode("utf-8"), "sha256").hex()
+
+
+def head_mac(secret: bytes, seq: int, digest: str) -> str:
+    """The head row's own MAC: moving the head back to an earlier event needs the key too."""
+    return hmac.digest(secret, f"head\x1f{seq}\x1f{digest}".encode(), "sha256").hex()
+
+
+def chain_key(conn: Connection) -> keys.ChainKey:
+    """The key this database's events are written with; refuses a simulated time on a live
+    database (every act's event passes here, so no door can back-date a live act)."""
+    facts = meta.read(conn)
+    meta.refuse_simulated_time(facts.get(meta.MODE), clock.simulated())
+    if meta.DATABASE_ID not in facts:
+        raise keys.NotFound("this database has no id and no audit key yet: run `starfund init`")
+    return keys.load_chain_key(facts[meta.DATABASE_ID], stored=facts.get(meta.CHAIN_KEY))
+
+
+def _who(actor: Any) -> tuple[str, str | None]:
+    """An actor's (name, by): an account (`lifecycle.core.accounts.Actor`) or a plain name."""
+    if isinstance(actor, str):
+        return actor, None
+    return actor.name, actor.by
 
 
 def _lock_head(conn: Connection) -> tuple[int, str]:
@@ -75,25 +117,31 @@ def _lock_head(conn: Connection) -> tuple[int, str]:
     return row.seq, row.hash
 
 
-_COLUMNS = ("seq", "at", "actor", "action", "call_id", "application_id", "from_state",
-            "to_state", "payload", "prev_hash", "hash")
+_COLUMNS = ("seq", "at", "written_at", "actor", "by", "action", "call_id", "application_id",
+            "from_state", "to_state", "payload", "prev_hash", "hash")
 _CHUNK = 5000
 
 
-def record(conn: Connection, actor: str, events: Sequence[Event] | Iterable[Event],
+def record(conn: Connection, actor: Any, events: Sequence[Event] | Iterable[Event],
            at: datetime | None = None) -> list[int]:
     """Append events to the chain in this transaction; returns their sequence numbers.
 
-    Events are hashed and written in chunks straight through the driver
-    (lifecycle.core.bulk), so a batch of 100,000 neither waits on per-row ORM work
-    nor holds every row in memory at once.
+    `actor` is an account (`accounts.Actor`: its name, and `by` when another account issued
+    the act) or, for the system's own acts, a name. Events are keyed-hashed and written in
+    chunks straight through the driver (lifecycle.core.bulk), so a batch of 100,000
+    neither waits on per-row ORM work nor holds every row in memory at once.
     """
+    name, by = _who(actor)
+    key = chain_key(conn)
     at = at or clock.now()
     at_text = at.isoformat(sep=" ")
+    written = clock.wall()
+    written_text = written.isoformat(sep=" ")
     head: tuple[int, str] | None = None
     first = seq = 0
     prev = GENESIS
-    sha, sep = hashlib.sha256, "\x1f"
+    secret, mac, sep = key.secret, hmac.digest, "\x1f"
+    fixed = sep.join((at_text, written_text, name, by or ""))
     rows: list[tuple] = []
     chunk = bulk.chunk_rows(_CHUNK)
     for ev in events:
@@ -103,11 +151,12 @@ def record(conn: Connection, actor: str, events: Sequence[Event] | Iterable[Even
             first = seq + 1
         seq += 1
         payload = canonical(ev.payload)
-        digest = sha(sep.join((prev, str(seq), at_text, actor, ev.action, ev.call_id or "",
-                               ev.application_id or "", ev.from_state or "", ev.to_state or "",
-                               payload)).encode("utf-8")).hexdigest()
-        rows.append((seq, at, actor, ev.action, ev.call_id, ev.application_id, ev.from_state,
-                     ev.to_state, payload, prev, digest))
+        digest = mac(secret, sep.join((prev, str(seq), fixed, ev.action, ev.call_id or "",
+                                       ev.application_id or "", ev.from_state or "",
+                                       ev.to_state or "", payload)).encode("utf-8"),
+                     "sha256").hex()
+        rows.append((seq, at, written, name, by, ev.action, ev.call_id, ev.application_id,
+                     ev.from_state, ev.to_state, payload, prev, digest))
         prev = digest
         if len(rows) >= chunk:
             bulk.insert_rows(conn, _table, _COLUMNS, rows)
@@ -115,7 +164,8 @@ def record(conn: Connection, actor: str, events: Sequence[Event] | Iterable[Even
     if head is None:
         return []
     bulk.insert_rows(conn, _table, _COLUMNS, rows)
-    conn.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=seq, hash=prev))
+    conn.execute(update(AuditHead).where(AuditHead.id == 1)
+                 .values(seq=seq, hash=prev, mac=head_mac(secret, seq, prev)))
     return list(range(first, seq + 1))
 
 
@@ -136,7 +186,7 @@ class Problem:
     """One kind of inconsistency found by `check`: how many, the first few, and a one-line account."""
 
     check: str
-    """chain, head, empty, state, creation or orphan."""
+    """chain, head, empty, state, creation, orphan or mode."""
     count: int
     first: list[str]
     message: str
@@ -150,17 +200,24 @@ class Verification:
     applications: int
     problems: list[Problem]
     first_break: Break | None = None
+    keyed: bool = True
+    """False when the chain key was not at hand: the events' contents were not checked."""
+    mode: str | None = None
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
 
-def _walk(conn: Connection, batch: int) -> tuple[int, int, str, list[Break], int]:
+def _walk(conn: Connection, batch: int, key: keys.ChainKey | None,
+          keyed_from: int) -> tuple[int, int, str, list[Break], int]:
     """Stream the chain in seq order: (events read, last seq, last hash, first breaks, breaks).
 
-    The walk does not stop at a break: after one it goes on from the stored
-    row, so each edited, missing or reordered event is counted once.
+    Events from `keyed_from` on are checked against their HMAC when `key` is given;
+    without it only their links are (the caller says the check was unkeyed). Events
+    before it (an upgraded database's) against their plain SHA-256. The walk does not
+    stop at a break: after one it goes on from the stored row, so each edited, missing or
+    reordered event is counted once.
     """
     prev, expected, checked, last = GENESIS, 1, 0, 0
     breaks: list[Break] = []
@@ -172,6 +229,8 @@ def _walk(conn: Connection, batch: int) -> tuple[int, int, str, list[Break], int
         if len(breaks) < SHOW:
             breaks.append(Break(seq, problem))
 
+    edited = ("contents do not match the event's keyed hash (the row was edited, or the key "
+              "file is not this trail's key)")
     while True:
         rows = conn.execute(select(_table).where(_table.c.seq > last)
                             .order_by(_table.c.seq).limit(batch)).all()
@@ -185,23 +244,34 @@ def _walk(conn: Connection, batch: int) -> tuple[int, int, str, list[Break], int
                                  f"(next is {r.seq})")
             elif r.prev_hash != prev:
                 broken(r.seq, "prev_hash does not match the previous event's hash")
-            digest = _digest(r.prev_hash, r.seq, r.at.isoformat(sep=" "), r.actor, r.action,
-                             r.call_id, r.application_id, r.from_state, r.to_state, r.payload)
-            if digest != r.hash:
-                broken(r.seq, "contents do not match the event's hash (the row was edited)")
+            at = r.at.isoformat(sep=" ")
+            if r.seq < keyed_from:
+                if _plain_digest(r.prev_hash, r.seq, at, r.actor, r.action, r.call_id,
+                                 r.application_id, r.from_state, r.to_state,
+                                 r.payload) != r.hash:
+                    broken(r.seq, "contents do not match the event's hash (the row was edited)")
+            elif r.written_at is None:
+                broken(r.seq, "a keyed event without the time it was written (the row was "
+                              "edited to pass as an unkeyed one)")
+            elif key is not None and _keyed_digest(
+                    key.secret, r.prev_hash, r.seq, at, r.written_at.isoformat(sep=" "),
+                    r.actor, r.by, r.action, r.call_id, r.application_id, r.from_state,
+                    r.to_state, r.payload) != r.hash:
+                broken(r.seq, edited)
             prev, expected, checked, last = r.hash, r.seq + 1, checked + 1, r.seq
     return checked, last, prev, breaks, count
 
 
-def verify(conn: Connection, batch: int = 20000) -> tuple[int, Break | None]:
-    """The hash chain alone: (events checked, first break or None). See `check` for the rest."""
-    checked, last, prev, breaks, _ = _walk(conn, batch)
-    head = _head_break(conn, last, prev)
-    return checked, (breaks[0] if breaks else head)
+def _keyed_from(conn: Connection, key: keys.ChainKey | None) -> int:
+    """The first keyed event: the key file says (the meta row is only a hint without it)."""
+    if key is not None:
+        return key.first_seq
+    return int(meta.read(conn).get(meta.KEYED_FROM, 1))
 
 
-def _head_break(conn: Connection, last: int, prev: str) -> Break | None:
-    head = conn.execute(select(AuditHead.seq, AuditHead.hash)).first()
+def _head_break(conn: Connection, last: int, prev: str,
+                key: keys.ChainKey | None) -> Break | None:
+    head = conn.execute(select(AuditHead.seq, AuditHead.hash, AuditHead.mac)).first()
     if head is None:
         return Break(1, f"the chain's head row is missing but the chain has {last} events") \
             if last else None
@@ -213,6 +283,9 @@ def _head_break(conn: Connection, last: int, prev: str) -> Break | None:
                                    f"{head.seq} (events were added behind the writer's back)")
     if head.hash != prev:
         return Break(last, "the last event's hash does not match the chain's head")
+    if key is not None and last >= key.first_seq and head.mac != head_mac(key.secret, last, prev):
+        return Break(last, "the chain's head does not carry its keyed MAC (the head was moved, "
+                           "e.g. back over deleted events, without the key)")
     return None
 
 
@@ -228,7 +301,7 @@ def _ids(rows: list[Any], total: int) -> str:
     return shown + (f" and {total - len(rows)} more" if total > len(rows) else "")
 
 
-def check(conn: Connection, batch: int = 20000) -> Verification:
+def check(conn: Connection, key: keys.ChainKey | None, batch: int = 20000) -> Verification:
     """Check the trail as a chain and against the applications it explains.
 
     Beside the hash chain (streamed, `batch` events at a time) and its head,
@@ -236,11 +309,12 @@ def check(conn: Connection, batch: int = 20000) -> Verification:
     (to_state) of its last state-carrying event; every application has its
     "create" event; every "create" event's application still exists; a
     database with applications has a trail at all. Every problem is
-    reported, with its count and the first few ids.
+    reported, with its count and the first few ids. Without `key` the events' contents
+    are not checked (`Verification.keyed` is False and the command says so).
     """
     t, a = _table, Application.__table__
     problems: list[Problem] = []
-    checked, last, prev, breaks, n_breaks = _walk(conn, batch)
+    checked, last, prev, breaks, n_breaks = _walk(conn, batch, key, _keyed_from(conn, key))
     if breaks:
         b = breaks[0]
         more = (f"; {n_breaks} breaks in all, at events "
@@ -248,7 +322,7 @@ def check(conn: Connection, batch: int = 20000) -> Verification:
                 f"{' and more' if n_breaks > len(breaks) else ''}") if n_breaks > 1 else ""
         problems.append(Problem("chain", n_breaks, [str(x.seq) for x in breaks],
                                 f"audit chain BROKEN at event {b.seq}: {b.problem}{more}"))
-    head = _head_break(conn, last, prev)
+    head = _head_break(conn, last, prev, key)
     if head is not None:
         problems.append(Problem("head", 1, [str(head.seq)],
                                 f"audit chain BROKEN at event {head.seq}: {head.problem}"))
@@ -288,7 +362,30 @@ def check(conn: Connection, batch: int = 20000) -> Verification:
         problems.append(Problem("orphan", n, [r.application_id for r in rows],
                                 f"{n} application(s) created in the trail are missing from the "
                                 f"database (deleted behind the engine's back): {_ids(rows, n)}"))
-    return Verification(checked, apps, problems, breaks[0] if breaks else head)
+    problems += _mode_problems(conn)
+    return Verification(checked, apps, problems, breaks[0] if breaks else head, key is not None,
+                        meta.mode(conn))
+
+
+def _mode_problems(conn: Connection) -> list[Problem]:
+    """The database's id and mode must be those its last `database_init` event recorded."""
+    facts = meta.read(conn)
+    row = conn.execute(select(_table.c.seq, _table.c.payload).where(_table.c.action == INIT)
+                       .order_by(_table.c.seq.desc()).limit(1)).first()
+    if row is None:
+        if not facts.get(meta.MODE) and not conn.execute(select(_table.c.seq).limit(1)).first():
+            return []  # a database `init` has not finished: nothing claims anything yet
+        return [Problem("mode", 1, [], f"the database says it is {facts.get(meta.MODE)!r} but "
+                                       "no database_init event records its mode (the label "
+                                       "is not covered by the trail)")]
+    said = json.loads(row.payload)
+    wrong = [f"{k} is {facts.get(k)!r} but event {row.seq} recorded {said.get(k)!r}"
+             for k in (meta.MODE, meta.DATABASE_ID) if facts.get(k) != said.get(k)]
+    if not wrong:
+        return []
+    return [Problem("mode", len(wrong), [str(row.seq)],
+                    "the database's label was changed behind the engine's back: "
+                    + "; ".join(wrong))]
 
 
 @dataclass
@@ -334,6 +431,7 @@ def as_dict(row: Any) -> dict[str, Any]:
     d = dict(row._mapping)
     d["payload"] = json.loads(d["payload"])
     d["at"] = d["at"].isoformat(sep=" ")
+    d["written_at"] = d["written_at"].isoformat(sep=" ") if d.get("written_at") else None
     return d
 
 

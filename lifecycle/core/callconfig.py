@@ -437,6 +437,14 @@ class Eligibility(Strict):
     one_per_society_per_category: bool = True
 
 
+class Separation(Strict):
+    """Which separation-of-duties rules (states.roles.DUTIES) this call applies; all by default."""
+
+    scorer_not_approver: bool = True
+    proposer_not_payer: bool = True
+    approver_not_auditor: bool = True
+
+
 def _default_criteria() -> list[Criterion]:
     rows = [("content", "内容与意义", "Content and significance", 30),
             ("method", "方法与可行性", "Method and feasibility", 25),
@@ -462,6 +470,7 @@ class CallConfig(Strict):
     star: Star = Field(default_factory=Star)
     eligibility: Eligibility = Eligibility()
     reminders: Reminders = Reminders()
+    separation: Separation = Separation()
     extra: dict[str, Any] = {}
     """Settings of later stages and other workflows (kept as given)."""
 

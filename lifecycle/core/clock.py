@@ -41,7 +41,18 @@ def now() -> datetime:
     env = os.environ.get("STARFUND_NOW")
     if env:
         return parse(env)
+    return wall()
+
+
+def wall() -> datetime:
+    """The real time, never frozen nor set: when an audit event is written (beside the programme
+    time it speaks for, which a simulation moves)."""
     return datetime.now(_zone()).replace(tzinfo=None, microsecond=0)
+
+
+def simulated() -> bool:
+    """Whether "now" is not the real time (frozen, or STARFUND_NOW): refused on a live database."""
+    return _frozen is not None or bool(os.environ.get("STARFUND_NOW"))
 
 
 def parse(text: str) -> datetime:

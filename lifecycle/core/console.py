@@ -109,11 +109,23 @@ class OutputPath(SafePath):
 # --- the database -------------------------------------------------------------------------
 
 class Env:
-    """What every command receives: the database, the actor, and --json."""
+    """What every command receives: the database, who acts, and --json.
 
-    def __init__(self, db_arg: str | None, actor: str, as_json: bool = False) -> None:
-        self.db_arg, self.actor, self.as_json = db_arg, actor, as_json
+    Who acts is found when the database is first opened (`Env.engine`): the account of
+    this user's `starfund login` to that database, else the account named like the OS
+    user; `--as NAME` acts as another account: freely on a simulation, and on a live
+    database only for an officer acting for a society's or expert's account (both names
+    go in the trail). An unknown or disabled account is refused, and so is a society's
+    or expert's own account on a live database (the command line is the staff's door).
+    """
+
+    def __init__(self, db_arg: str | None, as_name: str | None, as_json: bool = False) -> None:
+        self.db_arg, self.as_name, self.as_json = db_arg, as_name, as_json
         self._engine = None
+        self._actor = None
+        self.mode: str | None = None
+        self.how = ""
+        """How the identity was found (for `starfund whoami`)."""
 
     @property
     def engine(self):
@@ -123,9 +135,80 @@ class Env:
             path = sqlite_file(self.db_arg)
             if path and not os.path.exists(path):  # asking must not leave an empty file behind
                 raise NotFound(f"no starfund database at {path}: run `starfund init` first")
-            self._engine = open_database(self.db_arg)
-            db.require_schema(self._engine)
+            e = open_database(self.db_arg)
+            db.require_schema(e)
+            with e.connect() as conn:
+                self._actor = self._identify(conn)
+            self._engine = e
         return self._engine
+
+    @property
+    def actor(self):
+        """The `lifecycle.core.accounts.Actor` this command acts as."""
+        _ = self.engine  # opening the database finds who acts
+        return self._actor
+
+    def _identify(self, conn):
+        from lifecycle.core import accounts, clock, meta  # inside: keeps --help fast
+        from states.roles import ON_BEHALF
+
+        self.mode = meta.mode(conn)
+        if self.mode is None:
+            raise NotFound("this database has no accounts and no audit keys yet: run "
+                           "`starfund init` on it")
+        meta.refuse_simulated_time(self.mode, clock.simulated())
+        real, how = self._real(conn)
+        if self.as_name and self.mode == meta.SIMULATION:
+            actor, self.how = accounts.load(conn, self.as_name), "--as, on a simulation"
+            return self._door(actor)
+        if real is None:
+            raise accounts.Refused(how)
+        if not self.as_name or self.as_name == real.name:
+            actor, self.how = real, how
+        else:
+            target = accounts.load(conn, self.as_name)
+            whom = {w for r in real.roles for w in ON_BEHALF.get(r, ())}
+            if not whom or not target.roles <= whom:
+                raise accounts.Refused(
+                    f"{real.name} may not act as {target.name} on a live database: only an "
+                    f"officer may, and only for a society's or an expert's account "
+                    f"({target.name} is {'/'.join(sorted(target.roles))}); both names are "
+                    "then recorded")
+            actor, self.how = accounts.as_other(conn, real, self.as_name), f"{how}, --as"
+        return self._door(actor)
+
+    @staticmethod
+    def _door(actor):
+        """The command line is the staff's door (the `read` act of states.roles): a society's
+        or expert's own account is refused here, on any database."""
+        from states.roles import STAFF
+
+        if not (actor.by_roles if actor.by else actor.roles) & set(STAFF):
+            from lifecycle.core import accounts
+
+            raise accounts.Refused(f"{actor.label} ({'/'.join(sorted(actor.roles))}) may not use "
+                                   f"the command line (read); it is for {'/'.join(STAFF)}: "
+                                   "societies and experts use the portal, or an officer "
+                                   "enters what they sent with --as")
+        return actor
+
+    def _real(self, conn):
+        """(the account this user is, or None; how it was found or why not)."""
+        from lifecycle.core import accounts, logins, meta  # inside: keeps --help fast
+
+        login = logins.token_for(meta.database_id(conn))
+        if login is not None:
+            return accounts.from_token(conn, login[1]), f"logged in as {login[0]}"
+        try:
+            name = getpass.getuser()
+        except (OSError, KeyError):
+            return None, ("who you are is unknown (no OS user name): run `starfund login NAME`")
+        try:
+            return accounts.load(conn, name), f"the OS user {name}"
+        except NotFound:
+            return None, (f"who you are is unknown: the OS user {name!r} has no account in this "
+                          f"database; run `starfund login NAME`, or ask an approver for "
+                          f"`starfund user add {name} --role ROLE`")
 
 
 def sqlite_file(db_arg: str | None) -> str | None:
@@ -185,12 +268,15 @@ SHARED_OPTIONS: tuple[tuple[str, str, dict[str, Any], str, str], ...] = (
     ("--db", "db_arg", {"metavar": "URL|FILE"},
      "Database (see init) [env STARFUND_DB; default starfund.db].",
      "Database: a SQLite file or any SQLAlchemy URL [env STARFUND_DB; default starfund.db]."),
-    ("--as", "as_actor", {"metavar": "ACTOR"},
-     "Who acts (see any command) [env STARFUND_ACTOR; default: OS user].",
-     "Who acts, for the audit trail [env STARFUND_ACTOR; default: OS user]."),
+    ("--as", "as_actor", {"metavar": "ACCOUNT"},
+     "Act as this account (see any command) [env STARFUND_ACTOR].",
+     "Act as this account: any, on a simulation; on a live database only an officer, for a "
+     "society's or expert's account (both names recorded) [env STARFUND_ACTOR; default: "
+     "your login, else your OS user's account]."),
     ("--now", "at_now", {"type": ISO_TIME},
-     "Pretend it is this time [env STARFUND_NOW].",
-     "Pretend it is this time (simulation, back-dated entry) [env STARFUND_NOW]."),
+     "Pretend it is this time (simulations only) [env STARFUND_NOW].",
+     "Pretend it is this time: simulations only; refused on a live database "
+     "[env STARFUND_NOW]."),
 )
 SHARED = tuple(name for _, name, _, _, _ in SHARED_OPTIONS)
 ENVVARS = {"db_arg": "STARFUND_DB", "as_actor": "STARFUND_ACTOR", "at_now": "STARFUND_NOW"}
@@ -235,25 +321,19 @@ def check_text(ctx: click.Context) -> None:
                 raise click.BadParameter(str(e), ctx, p) from None
 
 
-def shared_settings(ctx: click.Context) -> tuple[str | None, str]:
-    """Resolve --db, --as and --now (option > environment > default), checked; freezes the clock."""
+def shared_settings(ctx: click.Context) -> tuple[str | None, str | None]:
+    """Resolve --db, --as and --now (option > environment > default), checked; freezes the
+    clock. Returns (database, the --as name or None); who acts is found in `Env`."""
     db_arg, db_from = pick(ctx, "db_arg")
     actor, actor_from = pick(ctx, "as_actor")
     now, now_from = pick(ctx, "at_now")
-    if actor is None:
-        try:
-            actor, actor_from = getpass.getuser(), "the OS user name (set --as)"
-        except (OSError, KeyError):
-            raise click.BadParameter("who acts is unknown (no OS user name); accepted: --as NAME "
-                                     "or STARFUND_ACTOR=NAME", ctx, param_hint="'--as'") from None
     for value, what, source, limit in ((db_arg, "the database", db_from, PATH_LIMIT),
-                                       (actor, "the actor name", actor_from, ACTOR_LIMIT)):
+                                       (actor, "the account name", actor_from, ACTOR_LIMIT)):
         try:
             if value is not None:
                 clean_name(value, what, limit)
         except BadValue as e:
             raise click.BadParameter(str(e), ctx, param_hint=f"'{source}'") from None
-    actor = actor.strip()
     try:
         clock.zone()
     except BadValue as e:
@@ -266,7 +346,7 @@ def shared_settings(ctx: click.Context) -> tuple[str | None, str]:
                 clock.parse(now)
             except BadValue as e:
                 raise click.BadParameter(str(e), ctx, param_hint="'STARFUND_NOW'") from None
-    return db_arg, actor
+    return db_arg, actor.strip() if actor else None
 
 
 def common(fn: Callable) -> Callable:
@@ -279,8 +359,8 @@ def common(fn: Callable) -> Callable:
                 **kwargs: Any) -> Any:
         ctx = click.get_current_context()
         check_text(ctx)
-        db_value, actor = shared_settings(ctx)
-        env = Env(db_value, actor, kwargs.pop("as_json", False))
+        db_value, as_name = shared_settings(ctx)
+        env = Env(db_value, as_name, kwargs.pop("as_json", False))
         try:
             return fn(env, *args, **kwargs)
         except EXPECTED_ERRORS as e:

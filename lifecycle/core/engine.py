@@ -5,8 +5,6 @@
 """
 from __future__ import annotations
 
-import getpass
-import os
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -16,14 +14,16 @@ from typing import Any
 from sqlalchemy import JSON, Connection, Engine, select
 from sqlalchemy.exc import OperationalError
 
-from lifecycle.core import audit, bulk, clock, deadlines
+from lifecycle.core import accounts, audit, bulk, clock, deadlines, permissions
+from lifecycle.core.accounts import Actor
 from lifecycle.core.callconfig import CallConfig
 from lifecycle.core.errors import UserError
 from lifecycle.core.machine import for_workflow
 from lifecycle.core.models import Application, Assignment, Call, Expert, Society
 from notifications import contexts
 from notifications.queue import Message, enqueue
-from states.spec import ADMIN, SCHEDULER, Context, Move, State
+from states.roles import SOCIETY
+from states.spec import Context, Move, State
 
 _apps = Application.__table__
 
@@ -38,15 +38,6 @@ class ConflictError(EngineError):
 
 class NothingToMove(EngineError):
     """No application of the call is in a state that can take the trigger (a deadline's no-op)."""
-
-
-def default_actor() -> str:
-    return os.environ.get("STARFUND_ACTOR") or getpass.getuser()
-
-
-def role_of(actor: str) -> str:
-    """Who may act: the scheduler fires deadlines; every named person is an administrator."""
-    return SCHEDULER if actor == SCHEDULER else ADMIN
 
 
 @dataclass
@@ -101,7 +92,7 @@ def load_call(conn: Connection, call_id: str, lock: bool = False) -> CallConfig:
 
 
 def _candidates(conn: Connection, call_id: str, states: Iterable[str],
-                only: list[str] | None) -> list[Any]:
+                only: list[str] | None, society: str | None = None) -> list[Any]:
     """The applications of the call in `states`, with their society, as light named tuples."""
     s = Society.__table__
     stmt = (select(*bulk.json_as_text(_apps.c), s.c.email.label("society_email"),
@@ -113,6 +104,8 @@ def _candidates(conn: Connection, call_id: str, states: Iterable[str],
             .order_by(_apps.c.declared_at, _apps.c.id))
     if only:
         stmt = stmt.where(_apps.c.id.in_(only))
+    if society is not None:
+        stmt = stmt.where(_apps.c.society_id == society)
     return bulk.load_rows(conn, stmt, [c.name for c in _apps.c if isinstance(c.type, JSON)])
 
 
@@ -137,7 +130,7 @@ def _decide(app: Any, options: list[Move], ctx: Context) -> tuple[Move | None, l
     return None, reasons
 
 
-def advance(conn: Connection, call_id: str, trigger: str, actor: str | None = None, *,
+def advance(conn: Connection, call_id: str, trigger: str, actor: Actor | str, *,
             only: list[str] | None = None, dry_run: bool = False,
             options: dict[str, Any] | None = None) -> Report:
     """Fire `trigger` on every application of the call that can take it, in the caller's
@@ -152,7 +145,10 @@ def advance(conn: Connection, call_id: str, trigger: str, actor: str | None = No
     dry run rolls back to it, leaving the caller's transaction as it was.
 
     Steps, in order:
-    1. veto: the trigger exists in the call's workflow and the actor may fire it;
+    1. veto: the trigger exists in the call's workflow, the actor is an enabled account (or
+       the scheduler) whose roles may fire it (`Move.who`), and the call's separation-of-
+       duties rules allow it on this batch (`lifecycle.core.permissions`); a society's
+       account moves only its own society's applications;
     2. lock the call (PostgreSQL row lock; SQLite's write lock) and load the candidates
        in the trigger's source states with one query;
     3. prepare: each move's loaders run once for the whole batch;
@@ -168,22 +164,31 @@ def advance(conn: Connection, call_id: str, trigger: str, actor: str | None = No
     if not conn.in_transaction():
         raise RuntimeError("engine.advance needs a connection inside a transaction it does not "
                            "own: `with sa_engine.begin() as conn: advance(conn, ...)`, or advance_in_tx")
-    actor = actor or default_actor()
     now = clock.now()
     with conn.begin_nested() as savepoint:
+        actor = accounts.resolve(conn, actor)
         call = load_call(conn, call_id, lock=True)
         wm = for_workflow(call.workflow)
         if trigger not in wm.triggers:
             raise EngineError(f"workflow {call.workflow} has no trigger {trigger!r}; "
                               f"possible now: {_possible_now(conn, call_id, wm)}")
-        by_source = wm.moves_for(trigger)
-        role = role_of(actor)
-        if not any(role in m.who for ms in by_source.values() for m in ms):
-            raise EngineError(f"{actor} ({role}) may not fire {trigger}; it is for "
-                              f"{'/'.join(sorted({w for ms in by_source.values() for m in ms for w in m.who}))}")
+        by_source = {src: permissions.movable(actor, ms)
+                     for src, ms in wm.moves_for(trigger).items()}
+        if not any(by_source.values()):
+            who = sorted({w for ms in wm.moves_for(trigger).values() for m in ms for w in m.who})
+            raise accounts.Refused(f"{actor.label} ({'/'.join(sorted(actor.roles))}) may not "
+                                   f"fire {trigger}; it is for {'/'.join(who)}")
+        by_source = {src: ms for src, ms in by_source.items() if ms}
         if only:
             _check_only(conn, call_id, only)
-        apps = _candidates(conn, call_id, by_source, only)
+        society = actor.society_id if not (actor.roles - {SOCIETY}) else None
+        apps = _candidates(conn, call_id, by_source, only, society)
+        if society is not None and not apps and only:
+            raise accounts.Refused(f"{actor.label} speaks for society {society}; "
+                                   f"{', '.join(only)} is not its application")
+        permissions.check_moves(conn, actor, call,
+                                [m for ms in by_source.values() for m in ms],
+                                [a.id for a in apps])
         if not apps:
             raise NothingToMove(f"no application of {call_id} can take {trigger} now "
                               f"(it needs state {', '.join(by_source)}); "
@@ -197,11 +202,10 @@ def advance(conn: Connection, call_id: str, trigger: str, actor: str | None = No
                         seen.add(loader)
                         loader(conn, ctx, apps)
 
-        report = Report(call_id, trigger, actor, dry_run)
+        report = Report(call_id, trigger, actor.label, dry_run)
         decided: list[tuple[Any, Move, list[str]]] = []
         for app in apps:
-            options_ = [m for m in by_source[app.state] if role in m.who]
-            move, reasons = _decide(app, options_, ctx)
+            move, reasons = _decide(app, by_source[app.state], ctx)
             if move is None:
                 reason = reasons[0] if reasons else "not allowed"
                 report.skipped[reason] += 1
@@ -217,7 +221,7 @@ def advance(conn: Connection, call_id: str, trigger: str, actor: str | None = No
     return report
 
 
-def advance_in_tx(db: Engine, call_id: str, trigger: str, actor: str | None = None,
+def advance_in_tx(db: Engine, call_id: str, trigger: str, actor: Actor | str,
                   **kwargs: Any) -> Report:
     """`advance` in a transaction of its own, committed on return: for a caller with nothing
     else to write in it (a script, a benchmark, a test)."""

@@ -177,6 +177,12 @@ class AuditEvent(Base):
     payload: Mapped[str] = mapped_column(Text)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+    written_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    """When the event was written: the wall clock, never settable (`at` is the programme time it
+    speaks for, which a simulation moves). None only on events older than the keyed chain."""
+    by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    """The account that really issued the act when it differs from `actor` (an officer entering
+    a society's paper declaration; the account that ran the scheduler)."""
 
     __table_args__ = (
         Index("ix_audit_application", "application_id", "seq"),
@@ -194,6 +200,8 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     seq: Mapped[int] = mapped_column(Integer)
     hash: Mapped[str] = mapped_column(String(64))
+    mac: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    """HMAC of (seq, hash) under the chain key: the head cannot be moved back without the key."""
 
 
 class Notification(Base):
@@ -395,3 +403,31 @@ class Meta(Base):
     __tablename__ = "meta"
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+class Account(Base):
+    """A person who may act (or, for `society` and `expert` roles, one society's or expert's
+    contact). Roles are the names of states.roles, space-separated; the system identity
+    `scheduler` is never an account."""
+
+    __tablename__ = "accounts"
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    roles: Mapped[str] = mapped_column(String(200))
+    society_id: Mapped[str | None] = mapped_column(ForeignKey("societies.id"), nullable=True)
+    expert_id: Mapped[str | None] = mapped_column(ForeignKey("experts.id"), nullable=True)
+    email: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    password_hash: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime]
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class AccountToken(Base):
+    """A login (`starfund login`, the portal's session): only the token's SHA-256 is stored."""
+
+    __tablename__ = "account_tokens"
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account: Mapped[str] = mapped_column(ForeignKey("accounts.name"))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_account_tokens_account", "account"),)

@@ -13,6 +13,7 @@ not SQLite) it refuses before writing anything (`NotADemo`).
 from __future__ import annotations
 
 import random
+import shutil
 import sqlite3
 import tempfile
 import time as walltime
@@ -27,10 +28,12 @@ from sqlalchemy import Engine, func, insert, inspect, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DatabaseError, NoSuchModuleError
 
-from lifecycle.acts import calls, reports, reviewing
-from lifecycle.core import audit, callconfig, clock, db, engine, tabular
+from lifecycle.acts import calls, reports, reviewing, setup, users
+from lifecycle.core import accounts, audit, callconfig, clock, db, engine, meta, tabular
+from lifecycle.core.accounts import Actor
 from lifecycle.core.console import Env, OutputPath, common, rich_console
 from lifecycle.core.errors import UserError
+from lifecycle.core.machine import for_workflow
 from lifecycle.core.models import Application, Base, Call, Meta
 from lifecycle.demo import years as demo_years
 from lifecycle.demo.data.names import DISCIPLINES, GIVEN, INSTITUTIONS, SURNAMES, TITLES
@@ -39,10 +42,14 @@ from lifecycle.scheduling import firing
 from notifications.channels import FileChannel
 from notifications.delivery import drain
 from states.award import IN_NOTICE
+from states.roles import APPROVER, AUDITOR, COORDINATOR, EXPERT, FINANCE, OFFICER, SOCIETY
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "call.toml"
 DEFAULT_DB = "starfund-demo.db"
 MARKER = "demo"
+STAFF = {OFFICER: "li-na", COORDINATOR: "zhou-jie", APPROVER: "wang-qiang", FINANCE: "chen-jing",
+         AUDITOR: "sun-li"}
+"""The demo's staff, one account per role (separation of duties: no one holds two)."""
 
 
 class NotADemo(UserError):
@@ -78,8 +85,9 @@ def _has_marker(e: Engine) -> bool:
         return conn.execute(select(Meta.value).where(Meta.key == MARKER)).first() is not None
 
 
-def _create(e: Engine, seed: int) -> None:
-    """Schema and marker in one transaction: a database either is a marked demo or untouched."""
+def _create(e: Engine, seed: int, keys_dir: Path | None) -> None:
+    """Schema and marker in one transaction: a database either is a marked demo or untouched;
+    then it is founded as a simulation, its keys in `keys_dir` (beside a SQLite file)."""
     cfg = db.alembic_config(e)
     from alembic import command
 
@@ -87,6 +95,9 @@ def _create(e: Engine, seed: int) -> None:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
         conn.execute(insert(Meta).values(key=MARKER, value=f"made by starfund demo (seed {seed})"))
+    setup.initialise(e, meta.SIMULATION, STAFF[APPROVER], (APPROVER,),
+                     chain_key=keys_dir / "chain.key" if keys_dir else None,
+                     anchor_key=keys_dir / "anchor.pem" if keys_dir else None, migrate=False)
 
 
 def _wipe(e: Engine) -> None:
@@ -113,14 +124,17 @@ def prepare(target: str, fresh: bool, seed: int) -> Engine:
         raise UserError(f"{target!r} is neither a SQLite file nor a database URL ({e})") from None
     if "://" in target:
         target = url.render_as_string(hide_password=True)  # messages never show a password
+    keys_dir = None
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
         path = Path(url.database)
+        keys_dir = Path(f"{path}.keys")
         if path.exists() or Path(f"{path}-wal").exists():
             if _sqlite_marker(path) is None:
                 raise _refuse(target, "this file exists and is not a starfund demo database")
             if fresh:
                 for suffix in ("", "-wal", "-shm", "-journal"):
                     Path(f"{path}{suffix}").unlink(missing_ok=True)
+                shutil.rmtree(keys_dir, ignore_errors=True)
     try:
         e = db.make_engine(target)
         tables = inspect(e).get_table_names()
@@ -128,14 +142,14 @@ def prepare(target: str, fresh: bool, seed: int) -> Engine:
         raise UserError(f"cannot open the database {target!r}: "
                         f"{str(getattr(err, 'orig', err)).strip().splitlines()[0]}") from None
     if not tables:
-        _create(e, seed)
+        _create(e, seed, keys_dir)
         return e
     if not _has_marker(e):
         e.dispose()
         raise _refuse(target, "this database holds tables and no demo marker")
     if fresh:
         _wipe(e)
-        _create(e, seed)
+        _create(e, seed, keys_dir)
         return e
     with e.connect() as conn:
         if conn.execute(select(func.count()).select_from(Call)).scalar():
@@ -147,13 +161,12 @@ def prepare(target: str, fresh: bool, seed: int) -> Engine:
 
 
 class Demo:
-    def __init__(self, database: Engine, seed: int, outbox: str, actor: str,
-                 out: Console) -> None:
+    def __init__(self, database: Engine, seed: int, outbox: str, out: Console) -> None:
         self.db = database
         self.rng = random.Random(seed)
         self.channel = FileChannel(outbox)
         self.outbox = outbox
-        self.actor = actor
+        self.staff = dict(STAFF)
         self.out = out
         self.work = Path(tempfile.mkdtemp(prefix="starfund-demo-"))
 
@@ -162,10 +175,16 @@ class Demo:
         clock.set_now(when)
         self.out.print(f"\n[bold]{when:%Y-%m-%d %H:%M}[/bold]  {what}")
 
-    def advance(self, call_id: str, trigger: str, actor: str | None = None,
+    def advance(self, call_id: str, trigger: str, actor: Actor | str | None = None,
                 only: list[str] | None = None) -> engine.Report:
+        """Fire a trigger as `actor`, else as the staff member whose role the workflow names
+        first for it (states/: Move.who)."""
         with self.db.begin() as conn:
-            r = engine.advance(conn, call_id, trigger, actor or self.actor, only=only)
+            if actor is None:
+                moves = for_workflow(engine.load_call(conn, call_id).workflow).moves_for(trigger)
+                role = next(r for ms in moves.values() for m in ms for r in m.who if r in STAFF)
+                actor = self.staff[role]
+            r = engine.advance(conn, call_id, trigger, actor, only=only)
         parts = [f"{n} {s}->{d}" for (s, d), n in sorted(r.moved.items())]
         parts += [f"{n} skipped: {why}" for why, n in r.skipped.most_common()]
         self.out.print(f"  advance {trigger}: " + "; ".join(parts))
@@ -202,6 +221,28 @@ class Demo:
         return path
 
     # --- the people ----------------------------------------------------------
+    def staff_accounts(self) -> None:
+        """One account per staff role, added by the approver `init` made."""
+        with self.db.begin() as conn:
+            for role, name in STAFF.items():
+                if role != APPROVER:
+                    users.add(conn, STAFF[APPROVER], name, [role],
+                              email=f"{name}@kexie.example.org" if role == AUDITOR else None)
+
+    def contact_accounts(self) -> None:
+        """A contact for one society and one expert; then every account, as `user list` shows."""
+        with self.db.begin() as conn:
+            users.add(conn, STAFF[APPROVER], "s001-contact", [SOCIETY], society_id="S001")
+            users.add(conn, STAFF[APPROVER], "e001-expert", [EXPERT], expert_id="E001")
+            rows = accounts.listing(conn)
+        t = Table(title="accounts (starfund user list)", title_justify="left")
+        for c in ("account", "roles", "for"):
+            t.add_column(c)
+        for r in rows:
+            t.add_row(r["name"], " ".join(r["roles"]), r["society"] or r["expert"] or "")
+        t.add_row("scheduler", "scheduler", "(the system: fires deadlines)")
+        self.out.print(t)
+
     def people(self, n_societies: int = 60, n_experts: int = 40) -> None:
         rng = self.rng
         forms = [("学会", "Society"), ("研究会", "Research Association")]
@@ -229,9 +270,9 @@ class Demo:
 
         with db.transaction(self.db) as s:
             a = registry.import_societies(s.connection(), self.write_csv("societies.csv", societies),
-                                          self.actor)
+                                          self.staff[OFFICER])
             b = registry.import_experts(s.connection(), self.write_csv("experts.csv", experts),
-                                        self.actor)
+                                        self.staff[OFFICER])
         self.out.print(f"  imported {a['created']} societies and {b['created']} experts")
 
     # --- one project-funding year --------------------------------------------
@@ -252,7 +293,7 @@ class Demo:
 
         self.at(cal.declaration_opens - timedelta(days=1), f"call {call_id} created")
         with db.transaction(self.db) as s:
-            calls.create(s.connection(), call, self.actor, "examples/call.toml")
+            calls.create(s.connection(), call, self.staff[OFFICER], "examples/call.toml")
 
         self.at(cal.declaration_opens + timedelta(days=10), "societies' declarations imported")
         cats = [c for c in call.categories]
@@ -277,7 +318,7 @@ class Demo:
 
         with db.transaction(self.db) as s:
             declarations.import_applications(s.connection(), call_id,
-                                             self.write_csv(f"{call_id}.csv", rows), self.actor)
+                                             self.write_csv(f"{call_id}.csv", rows), self.staff[OFFICER])
         with self.db.connect() as conn:
             ids = list(conn.execute(select(Application.id).where(Application.call_id == call_id)
                                     .order_by(Application.id)).scalars())
@@ -297,7 +338,7 @@ class Demo:
 
         self.at(cal.declaration_closes + timedelta(days=2), "experts assigned, review starts")
         with db.transaction(self.db) as s:
-            r = reviewing.assign(s.connection(), call_id, self.actor, seed=year)
+            r = reviewing.assign(s.connection(), call_id, self.staff[COORDINATOR], seed=year)
         self.out.print(f"  {r['assigned']} assignments (conflicts avoided; load "
                        f"{r['load_min']}..{r['load_max']}; discipline matched "
                        f"{r['discipline_matched']})")
@@ -341,7 +382,8 @@ class Demo:
                              if g.blocked)
         with db.transaction(self.db) as s:
             for a in flagged:
-                reviewing.panel_decision(s.connection(), a, 82.0, "panel discussion", self.actor)
+                reviewing.panel_decision(s.connection(), a, 82.0, "panel discussion",
+                                         self.staff[COORDINATOR])
         if flagged:
             self.out.print(f"  panel decisions for {len(flagged)} flagged application(s): "
                            + ", ".join(flagged))
@@ -351,7 +393,8 @@ class Demo:
         from lifecycle.acts import notice, objections
 
         with self.db.begin() as conn:
-            r = notice.publish(conn, call_id, self.work / f"{call_id}-notice.html", self.actor)
+            r = notice.publish(conn, call_id, self.work / f"{call_id}-notice.html",
+                                   self.staff[APPROVER])
         self.out.print(f"  notice published: {r['listed']} projects, {r['total']:,} yuan, "
                        f"until {r['last_day']} -> {self.work / (call_id + '-notice.html')}")
         with self.db.connect() as conn:
@@ -366,19 +409,19 @@ class Demo:
         evidence = self.write_csv("evidence.csv", [{"item": "budget line 3", "note": "duplicated"}])
         with self.db.begin() as conn:
             a = objections.file(conn, first, "李华", "lihua@example.org",
-                                "the same activity was funded last year", self.actor)
+                                "the same activity was funded last year", self.staff[OFFICER])
         with self.db.begin() as conn:
             b = objections.file(conn, second, "张伟", "13800000000",
-                                "budget duplicates another grant", self.actor, evidence)
+                                "budget duplicates another grant", self.staff[OFFICER], evidence)
         self.out.print(f"  objection {a['objection']} against {first}, objection "
                        f"{b['objection']} against {second} (with evidence)")
         clock.advance(timedelta(days=1))
         with self.db.begin() as conn:
             d = objections.resolve(conn, a["objection"], False, "the activity is a new edition",
-                                   self.actor)
+                                   self.staff[APPROVER])
         with self.db.begin() as conn:
             u = objections.resolve(conn, b["objection"], True, "duplicate funding confirmed",
-                                   self.actor)
+                                   self.staff[APPROVER])
         self.out.print(f"  objection {a['objection']} dismissed ({first} {d['moved']}); "
                        f"objection {b['objection']} upheld ({second} {u['moved']})")
 
@@ -401,18 +444,20 @@ class Demo:
                 c.id: round(min(c.max, max(0, rng.gauss(q, 0.06) * c.max)), 1)
                 for c in call.criteria}))
         with db.transaction(self.db) as s:
-            n = reviewing.record_scores(s.connection(), call_id, sheets, self.actor)
+            n = reviewing.record_scores(s.connection(), call_id, sheets, self.staff[COORDINATOR])
         self.out.print(f"  {n} score sheets recorded")
 
 
-def run(url: str, years: int, seed: int, outbox: str, fresh: bool, actor: str,
+def run(url: str, years: int, seed: int, outbox: str, fresh: bool,
         out: Console, societies: int = 60) -> None:
     """Run the demo: a database it makes (see `prepare`), people, and `years` programme years."""
     started = walltime.perf_counter()
-    d = Demo(prepare(url, fresh, seed), seed, outbox, actor, out)
     clock.set_now(datetime(2025, 2, 20, 9, 0))
+    d = Demo(prepare(url, fresh, seed), seed, outbox, out)
     out.print(f"[bold]starfund demo[/bold]: {years} programme year(s) on {url}")
+    d.staff_accounts()
     d.people(societies, max(16, societies * 2 // 3))
+    d.contact_accounts()
     last = star = None
     for i in range(years):
         year = 2025 + i
@@ -422,16 +467,21 @@ def run(url: str, years: int, seed: int, outbox: str, fresh: bool, actor: str,
         demo_years.assessment(d, last, year, between=lambda star=star, year=year: demo_years.dynamic_management(
             d, star, year))
     demo_years.summary(d, [2025 + i for i in range(years)])
+    demo_years.who_did_what(d)
     with d.db.connect() as conn:
-        checked, broken = audit.verify(conn)
-    out.print(f"\naudit chain: {checked} events, " + ("intact" if broken is None
-                                                       else f"BROKEN at {broken.seq}"))
-    out.print(f"done in {walltime.perf_counter() - started:.1f} s. Look next:\n"
-              f"  starfund --db {url} status {last}\n"
-              f"  starfund --db {url} show {last}-00001\n"
-              f"  starfund --db {url} audit query --call {last} --trigger close_notice\n"
-              f"  starfund --db {url} stars {star}        (the star table)\n"
-              f"  starfund --db {url} society show S001   (stars and projects of one society)\n"
+        v = audit.check(conn, audit.chain_key(conn))
+    out.print(f"\naudit chain: {v.checked} events, keyed, " + (
+        "intact" if v.ok else f"BROKEN: {'; '.join(p.message for p in v.problems)}"))
+    out.print(f"done in {walltime.perf_counter() - started:.1f} s. Look next (a simulation: "
+              f"--as picks the account):\n"
+              f"  starfund --db {url} --as {STAFF[OFFICER]} status {last}\n"
+              f"  starfund --db {url} --as {STAFF[OFFICER]} show {last}-00001\n"
+              f"  starfund --db {url} --as {STAFF[AUDITOR]} audit query --call {last} "
+              f"--trigger close_notice\n"
+              f"  starfund --db {url} --as {STAFF[AUDITOR]} audit anchor --dir anchors\n"
+              f"  starfund --db {url} --as {STAFF[AUDITOR]} audit verify --anchors anchors\n"
+              f"  starfund --db {url} --as {STAFF[OFFICER]} stars {star}        (the star table)\n"
+              f"  starfund --db {url} --as {STAFF[OFFICER]} user roles   (who may do what)\n"
               f"  ls {outbox}/ | head   (the notifications, as .eml files)")
 
 
@@ -461,4 +511,4 @@ def demo(env: Env, years: int, seed: int, outbox: str, fresh: bool, societies: i
               starfund demo --years 3 --db demo.db
     """
     run(env.db_arg or DEFAULT_DB, years=years, seed=seed, outbox=outbox, fresh=fresh,
-        actor=env.actor, out=rich_console(), societies=societies)
+        out=rich_console(), societies=societies)

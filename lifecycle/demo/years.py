@@ -12,13 +12,14 @@ from rich.table import Table
 from sqlalchemy import func, select
 
 from lifecycle.acts import assessing, calls, payments, stars
-from lifecycle.core import callconfig, clock, db
-from lifecycle.core.models import Application, Expert, StarRecord, StarStatus
+from lifecycle.core import accounts, callconfig, clock, db  # noqa: F401
+from lifecycle.core.models import Account, Application, AuditEvent, Expert, StarRecord, StarStatus
 from lifecycle.rules.eligibility import barred_societies
 from states import star_declaration
 from states.assessment import ASSESSMENT_DUE
 from states.declaration import INELIGIBLE
 from states.outcome import BARS_NEXT_CALLS, OUTCOMES, TERMINATED
+from states.roles import APPROVER, COORDINATOR, FINANCE, OFFICER
 
 if TYPE_CHECKING:
     from lifecycle.demo import Demo
@@ -60,7 +61,7 @@ def carried_over(d: "Demo", call_id: str) -> None:
 def pay(d: "Demo", call_id: str) -> None:
     with db.transaction(d.db) as s:
         try:
-            r = payments.pay(s.connection(), call_id, d.actor)
+            r = payments.pay(s.connection(), call_id, d.staff[FINANCE])
         except payments.PaymentError:
             return
     d.out.print(f"  payments pay {call_id}: {r['instalments']} instalments, "
@@ -76,7 +77,7 @@ def _grade(d: "Demo", call_id: str, checkpoint: str, mean: float) -> None:
         report = d.work / f"{app_id}-{checkpoint}.txt"
         report.write_text(f"{app_id} {checkpoint} performance report\n", encoding="utf-8")
         with db.transaction(d.db) as s:
-            assessing.record_report(s.connection(), app_id, report, due[0][:4] + "-society")
+            assessing.record_report(s.connection(), app_id, report, d.staff[OFFICER])
     d.out.print(f"  {min(3, len(due))} reports recorded (starfund assessment report ...)")
     base = {a: d.rng.gauss(mean, 10) for a in due}
     rows = [{"application_id": a, "grader": g,
@@ -84,7 +85,7 @@ def _grade(d: "Demo", call_id: str, checkpoint: str, mean: float) -> None:
             for a in due for g in ("E-panel-1", "E-panel-2")]
     path = d.write_csv(f"{call_id}-{checkpoint}-grades.csv", rows)
     with db.transaction(d.db) as s:
-        r = assessing.import_grades(s.connection(), call_id, path, d.actor)
+        r = assessing.import_grades(s.connection(), call_id, path, d.staff[COORDINATOR])
     per = ", ".join(f"{k} {v}" for k, v in r.items() if k not in ("graded", "rows"))
     d.out.print(f"  grades imported: {r['graded']} projects ({per})")
 
@@ -102,7 +103,7 @@ def assessment(d: "Demo", call_id: str, year: int, between=None) -> None:
         d.send()
         d.at(due, f"{checkpoint} reports due; grades imported")
         _grade(d, call_id, checkpoint, 84 if checkpoint == "midterm" else 86)
-        d.advance(call_id, "assess", actor="scheduler")
+        d.advance(call_id, "assess", actor=accounts.system())
         d.at(due + timedelta(days=5), f"{checkpoint} outcomes (动态管理)")
         with d.db.connect() as conn:
             failing = [p for p in assessing.proposals(conn, call_id)
@@ -112,7 +113,7 @@ def assessment(d: "Demo", call_id: str, year: int, between=None) -> None:
             with d.db.begin() as conn:
                 assessing.override(conn, f["application"], "continue",
                                    "report shows the venue was closed by the city; the leadership "
-                                   "group keeps the project going", d.actor)
+                                   "group keeps the project going", d.staff[APPROVER])
             d.out.print(f"  outcome override: {f['application']} (grade {f['grade']}) -> "
                         "continue, with reason")
         d.advance(call_id, "decide_outcome")
@@ -148,7 +149,7 @@ def star_year(d: "Demo", year: int, n: int = 24) -> str:
         d.star_quality = {s["id"]: rng.uniform(0.45, 0.97) for s in d.societies}
     d.at(cal.declaration_opens - timedelta(days=1), f"star call {call.id} created (以奖代补)")
     with db.transaction(d.db) as s:
-        calls.create(s.connection(), call, d.actor, "examples/star-call.toml")
+        calls.create(s.connection(), call, d.staff[OFFICER], "examples/star-call.toml")
     with d.db.connect() as conn:
         holders = set(conn.execute(select(StarRecord.society_id)
                                    .where(StarRecord.status == StarStatus.ACTIVE)).scalars())
@@ -172,12 +173,12 @@ def star_year(d: "Demo", year: int, n: int = 24) -> str:
         r = stars.import_self_evaluation(s.connection(), call.id,
                                          d.write_csv(f"{call.id}-self.csv",
                                                      rows("self_score", 0.04, 0.02, chosen)),
-                                         d.actor)
+                                         d.staff[OFFICER])
     d.out.print(f"  {r['declarations']} societies declared ({r['scores']} indicator scores)")
     d.advance(call.id, "submit")
     carried_over_star(d, call.id, chosen)
     d.at(cal.declaration_closes + timedelta(minutes=1), "declaration closes: formal check")
-    d.advance(call.id, "close_declaration", actor="scheduler")
+    d.advance(call.id, "close_declaration", actor=accounts.system())
     with d.db.connect() as conn:
         eligible = sorted(conn.execute(select(Application.society_id).where(
             Application.call_id == call.id,
@@ -186,7 +187,7 @@ def star_year(d: "Demo", year: int, n: int = 24) -> str:
     d.at(cal.declaration_closes + timedelta(days=14), "the association checks every indicator")
     with db.transaction(d.db) as s:
         stars.import_checked(s.connection(), call.id, d.write_csv(
-            f"{call.id}-checked.csv", rows("checked_score", 0.0, 0.015, eligible)), d.actor)
+            f"{call.id}-checked.csv", rows("checked_score", 0.0, 0.015, eligible)), d.staff[OFFICER])
     d.advance(call.id, "start_review")
     d.at(cal.review_due - timedelta(days=3), "experts score every indicator (回避 respected)")
     review = []
@@ -196,10 +197,11 @@ def star_year(d: "Demo", year: int, n: int = 24) -> str:
             review += [{"expert_id": e, **r} for r in rows("score", -0.01, 0.03, [s])]
     with db.transaction(d.db) as s:
         r = stars.import_reviews(s.connection(), call.id,
-                                 d.write_csv(f"{call.id}-experts.csv", review), d.actor)
+                                 d.write_csv(f"{call.id}-experts.csv", review),
+                                 d.staff[COORDINATOR])
     d.out.print(f"  {r['sheets']} expert sheets for {r['declarations']} societies")
     d.at(cal.review_due + timedelta(minutes=1), "review closes: totals and star levels")
-    d.advance(call.id, "close_review", actor="scheduler")
+    d.advance(call.id, "close_review", actor=accounts.system())
     d.advance(call.id, "open_notice")
     d.send()
     with d.db.connect() as conn:
@@ -208,7 +210,7 @@ def star_year(d: "Demo", year: int, n: int = 24) -> str:
         end = conn.execute(select(Deadline.due_at)
                            .where(Deadline.key == f"{call.id}:notice_ends")).scalar()
     d.at(end, "star notice ends: stars awarded with their rewards")
-    d.advance(call.id, "close_notice", actor="scheduler")
+    d.advance(call.id, "close_notice", actor=accounts.system())
     d.send()
     star_table(d, call.id)
     pay(d, call.id)
@@ -221,7 +223,8 @@ def carried_over_star(d: "Demo", call_id: str, chosen: list[str]) -> None:
     from states.star_declaration import load_star_barred
 
     with d.db.connect() as conn:
-        ctx = Context(call=engine.load_call(conn, call_id), now=clock.now(), actor=d.actor)
+        ctx = Context(call=engine.load_call(conn, call_id), now=clock.now(),
+                      actor=accounts.load(conn, d.staff[APPROVER]))
         load_star_barred(conn, ctx, [])
     hit = {s: why for s, why in ctx.data["barred"].items() if s in chosen}
     if hit:
@@ -262,7 +265,7 @@ def dynamic_management(d: "Demo", star_call: str, year: int) -> None:
     with d.db.begin() as conn:
         r = stars.revoke(conn, penalised, "penalty",
                          f"administrative penalty by the civil affairs bureau, {year}-11-03",
-                         d.actor)
+                         d.staff[APPROVER])
     d.out.print(f"  star of {penalised} revoked (penalty, with reason): {r.moved_total} moved")
     soc = [dict(s) for s in d.societies]
     for s in soc:
@@ -271,7 +274,7 @@ def dynamic_management(d: "Demo", star_call: str, year: int) -> None:
     d.societies = soc
     with db.transaction(d.db) as s:
         registry.import_societies(s.connection(), d.write_csv(f"societies-{year}.csv", soc),
-                                  d.actor)
+                                  d.staff[OFFICER])
     d.out.print(f"  annual inspection (年检) results imported: {failed} failed")
     d.advance(star_call, "review_standing")
 
@@ -312,3 +315,23 @@ def summary(d: "Demo", years: list[int]) -> None:
                          str(lost), str(revoked), f"{sum(r['reward'] for r in rows):,}")
     d.out.print(proj)
     d.out.print(star)
+
+
+def who_did_what(d: "Demo") -> None:
+    """The trail per account: how many events each wrote, and its most frequent acts."""
+    t_ = AuditEvent.__table__
+    with d.db.connect() as conn:
+        roles = dict(conn.execute(select(Account.name, Account.roles)).all())
+        rows = conn.execute(select(t_.c.actor, t_.c.action, func.count())
+                            .group_by(t_.c.actor, t_.c.action)).all()
+    per: dict[str, dict[str, int]] = {}
+    for actor, action, n in rows:
+        per.setdefault(actor, {})[action] = n
+    table = Table(title="who did what (the audit trail per account)", title_justify="left")
+    for c in ("account", "roles", "events", "most frequent acts"):
+        table.add_column(c, justify="right" if c == "events" else "left")
+    for actor, acts in sorted(per.items(), key=lambda kv: -sum(kv[1].values())):
+        top = sorted(acts.items(), key=lambda kv: -kv[1])[:4]
+        table.add_row(actor, roles.get(actor, "(the system)"),
+                      str(sum(acts.values())), ", ".join(f"{a} {n}" for a, n in top))
+    d.out.print(table)

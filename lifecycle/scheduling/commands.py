@@ -8,9 +8,10 @@ from typing import Any
 
 import click
 
-from lifecycle.core import clock, deadlines, engine
+from lifecycle.core import accounts, clock, deadlines, engine, permissions
 from lifecycle.core.console import (
     Env,
+    OutputPath,
     channel_factory,
     channel_options,
     common,
@@ -60,7 +61,8 @@ def deadlines_run_due(env: Env) -> None:
     """Fire every deadline due now (or at --now), once each, in due order; then exit.
 
     For cron, and for time travel: `--now` says what time it is. Closing
-    deadlines advance their call as the actor `scheduler`; reminder deadlines
+    deadlines advance their call as the system identity `scheduler` (the trail
+    also names you, who ran it); reminder deadlines
     queue reminders (deliver them with `notify send`). A failing deadline is
     reported, retried by a later run, and never marked fired. Exits 1 if any failed.
 
@@ -68,7 +70,8 @@ def deadlines_run_due(env: Env) -> None:
     Example:  starfund deadlines run-due
               starfund deadlines run-due --now 2025-04-07T17:00
     """
-    firings = firing.run_due(env.engine, clock.now())
+    permissions.check(env.engine, env.actor, "deadlines.run")
+    firings = firing.run_due(env.engine, clock.now(), accounts.system(by=env.actor.name))
     if env.as_json:
         emit_json([f.as_dict() for f in firings])
     else:
@@ -91,9 +94,13 @@ def scheduler_group() -> None:
               help="Seconds between passes that pick up new deadlines (and fire anything due).")
 @click.option("--drain-every", type=click.FloatRange(0.1), default=5, show_default=True,
               help="Seconds between outbox deliveries.")
+@click.option("--anchor-dir", type=OutputPath(folder=True), envvar="STARFUND_ANCHORS",
+              help="Sign the audit trail's head into this folder at start and every day, and "
+                   "queue it to the auditors [env STARFUND_ANCHORS].")
 @channel_options
 @common
-def scheduler_run(env: Env, sync_every: float, drain_every: float, **kw: Any) -> None:
+def scheduler_run(env: Env, sync_every: float, drain_every: float, anchor_dir: str | None,
+                  **kw: Any) -> None:
     """Run APScheduler until SIGINT/SIGTERM: catch up, fire each deadline on time, deliver mail.
 
     At start it fires every deadline missed while it was down (in due order) and
@@ -112,8 +119,10 @@ def scheduler_run(env: Env, sync_every: float, drain_every: float, **kw: Any) ->
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    permissions.check(env.engine, env.actor, "deadlines.run")
     runner = Runner(env.engine, channel_factory(channels.make, kw),
                     sync_every=sync_every, drain_every=drain_every,
-                    actor=firing.SCHEDULER_ACTOR, max_attempts=kw["max_attempts"],
-                    templates=kw["templates_dir"], backoff=kw["backoff_seconds"])
+                    actor=accounts.system(by=env.actor.name), max_attempts=kw["max_attempts"],
+                    templates=kw["templates_dir"], backoff=kw["backoff_seconds"],
+                    anchor_dir=anchor_dir)
     serve(runner)

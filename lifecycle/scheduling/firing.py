@@ -20,16 +20,17 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, exists, or_, select, update
 
-from lifecycle.core import audit, clock, engine
+from lifecycle.core import accounts, audit, clock, engine
+from lifecycle.core.accounts import Actor
 from lifecycle.core.deadlines import ADVANCE, REMIND
 from lifecycle.core.models import Deadline
 from lifecycle.scheduling import reminders
-from states.spec import SCHEDULER
 
 _table = Deadline.__table__
 log = logging.getLogger("starfund.scheduler")
 
-SCHEDULER_ACTOR = SCHEDULER
+SCHEDULER_ACTOR = accounts.system()
+"""The identity deadlines fire under (with `by`, the account that runs the scheduler)."""
 RETRY_BASE = timedelta(minutes=1)
 RETRY_CAP = timedelta(hours=6)
 
@@ -85,10 +86,10 @@ def claim(conn: Connection, now: datetime) -> Any:
     return conn.execute(stmt).first()
 
 
-def _advance(conn: Connection, row: Any) -> tuple[str, str]:
+def _advance(conn: Connection, row: Any, actor: Actor = SCHEDULER_ACTOR) -> tuple[str, str]:
     """Fire the row's trigger as the scheduler, in the firing's transaction."""
     try:
-        report = engine.advance(conn, row.call_id, row.fires, SCHEDULER_ACTOR)
+        report = engine.advance(conn, row.call_id, row.fires, actor)
     except engine.NothingToMove as e:
         return "fired", f"nothing to move: {e}"
     parts = [f"{n} {src}->{dst}" for (src, dst), n in sorted(report.moved.items())]
@@ -96,7 +97,7 @@ def _advance(conn: Connection, row: Any) -> tuple[str, str]:
     return "fired", f"moved {report.moved_total}" + (f" ({'; '.join(parts)})" if parts else "")
 
 
-def fire_next(db: Engine, now: datetime | None = None, actor: str = SCHEDULER_ACTOR,
+def fire_next(db: Engine, now: datetime | None = None, actor: Actor = SCHEDULER_ACTOR,
               retry_base: timedelta = RETRY_BASE,
               on_claim: Callable[[], None] | None = None) -> Firing | None:
     """Claim, fire and mark the next due deadline in one transaction; None when nothing is due.
@@ -117,7 +118,7 @@ def fire_next(db: Engine, now: datetime | None = None, actor: str = SCHEDULER_AC
             savepoint = conn.begin_nested()
             try:
                 if row.action == ADVANCE:
-                    outcome, note = _advance(conn, row)
+                    outcome, note = _advance(conn, row, actor)
                 elif row.action == REMIND:
                     outcome, note, sent = reminders.fire(conn, row, now)
                 else:
@@ -148,7 +149,7 @@ def fire_next(db: Engine, now: datetime | None = None, actor: str = SCHEDULER_AC
     return firing
 
 
-def run_due(db: Engine, now: datetime | None = None, actor: str = SCHEDULER_ACTOR,
+def run_due(db: Engine, now: datetime | None = None, actor: Actor = SCHEDULER_ACTOR,
             limit: int | None = None, stop: Callable[[], bool] | None = None,
             retry_base: timedelta = RETRY_BASE,
             on_claim: Callable[[], None] | None = None) -> list[Firing]:

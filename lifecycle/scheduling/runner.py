@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -30,7 +31,8 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Engine, create_engine, select
 
-from lifecycle.core import clock
+from lifecycle.core import anchoring, clock
+from lifecycle.core.accounts import Actor
 from lifecycle.core.models import Deadline
 from lifecycle.scheduling.firing import SCHEDULER_ACTOR, Firing, run_due
 from notifications.delivery import drain
@@ -128,11 +130,14 @@ class Runner:
     channel_factory: Callable[[], Any]
     sync_every: float = 30.0
     drain_every: float = 5.0
-    actor: str = SCHEDULER_ACTOR
+    actor: Actor = SCHEDULER_ACTOR
     max_attempts: int = 5
     templates: str | None = None
     backoff: float = 60.0   # seconds before the first retry of a failed firing or delivery; doubles
     batch: int = 50         # messages claimed per delivery batch: the most a stop waits for
+    anchor_dir: str | None = None
+    """Where to write a signed anchor of the audit trail at start and every `anchor_every`."""
+    anchor_every: float = 86400.0
     fired: list[Firing] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _jobs_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -181,6 +186,10 @@ class Runner:
                                        jobstore="default")
                 self.scheduler.add_job(self.drain, "interval", seconds=self.drain_every,
                                        id="drain", jobstore="default", executor="outbox")
+                if self.anchor_dir:
+                    self.scheduler.add_job(self.anchor, "interval", seconds=self.anchor_every,
+                                           id="anchor", jobstore="default",
+                                           next_run_time=datetime.now(self.zone))
             if n is not None and n >= 0:
                 log.info("scheduler running: %d deadline job(s) rebuilt from the deadline rows", n)
             else:
@@ -227,6 +236,15 @@ class Runner:
                     except Exception:  # noqa: BLE001 - the sender runs on its interval anyway
                         pass
         return firings
+
+    def anchor(self) -> None:
+        """Sign the audit trail's head into `anchor_dir` and queue it to the auditors."""
+        try:
+            path, body, queued = anchoring.anchor_now(self.db, self.actor, Path(self.anchor_dir),
+                                                      [])
+            log.info("anchored event %s in %s (queued to %d)", body["seq"], path, queued)
+        except Exception:  # noqa: BLE001 - the next interval tries again
+            log.exception("could not anchor the audit trail")
 
     def sync(self) -> None:
         """Periodic: fire what is due, and add jobs for deadlines written since (e.g. by advances)."""

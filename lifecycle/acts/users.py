@@ -1,0 +1,268 @@
+"""Accounts and logins: `starfund user ...`, `login`, `logout`, `whoami`.
+
+Adding, disabling and changing accounts is the approvers' act (`user.manage` in
+states.roles) and is audited; the role rules (no forbidden pair, a society or expert
+named for those roles) are checked by `permissions.grantable` before anything is written.
+"""
+from __future__ import annotations
+
+import sys
+
+import click
+from sqlalchemy import Connection
+
+from lifecycle.core import accounts, audit, clock, logins, meta, permissions
+from lifecycle.core.accounts import Actor
+from lifecycle.core.console import Env, common, echo, emit_json, json_option, table
+from lifecycle.core.errors import BadValue
+from states import roles as R
+
+
+def add(conn: Connection, actor: Actor | str, name: str, roles: list[str], *,
+        society_id: str | None = None, expert_id: str | None = None, email: str | None = None,
+        password: str | None = None) -> Actor:
+    """A new account, by an approver; audited (never with its password)."""
+    actor = permissions.require(conn, actor, "user.manage")
+    wanted = permissions.grantable(roles, society_id, expert_id)
+    made = accounts.add(conn, name, wanted, society_id=society_id, expert_id=expert_id,
+                        email=email, password=password)
+    audit.record(conn, actor, [audit.Event("account_add", payload={
+        "account": made.name, "roles": wanted, "society": society_id, "expert": expert_id,
+        "email": email, "password_set": bool(password)})])
+    return made
+
+
+def change_roles(conn: Connection, actor: Actor | str, name: str, grant: list[str],
+                 revoke: list[str]) -> list[str]:
+    actor = permissions.require(conn, actor, "user.manage")
+    row = accounts.get(conn, name)
+    now_roles = (set(row.roles.split()) | set(grant)) - set(revoke)
+    wanted = permissions.grantable(now_roles, row.society_id if R.SOCIETY in now_roles else None,
+                                   row.expert_id if R.EXPERT in now_roles else None)
+    if actor.name == name and R.APPROVER in revoke and R.APPROVER in actor.roles:
+        raise BadValue("you cannot take the approver role from yourself (another approver can)")
+    accounts.set_roles(conn, name, wanted)
+    audit.record(conn, actor, [audit.Event("account_roles", payload={
+        "account": name, "before": row.roles.split(), "after": wanted})])
+    return wanted
+
+
+def disable(conn: Connection, actor: Actor | str, name: str) -> bool:
+    actor = permissions.require(conn, actor, "user.manage")
+    if actor.name == name:
+        raise BadValue("you cannot disable your own account (another approver can)")
+    done = accounts.disable(conn, name)
+    if done:
+        audit.record(conn, actor, [audit.Event("account_disable", payload={"account": name})])
+    return done
+
+
+def set_password(conn: Connection, actor: Actor | str, name: str, password: str) -> None:
+    """Anyone may set their own password; an approver may set anyone's."""
+    actor = accounts.resolve(conn, actor)
+    if actor.name != name:
+        actor = permissions.require(conn, actor, "user.manage")
+    accounts.set_password(conn, name, password)
+    audit.record(conn, actor, [audit.Event("account_password", payload={"account": name})])
+
+
+def _password(from_stdin: bool, confirm: bool = True) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    return click.prompt("password", hide_input=True, confirmation_prompt=confirm)
+
+
+# --- commands -----------------------------------------------------------------------------
+
+@click.group("user")
+def user_group() -> None:
+    """Accounts: who may act, with which roles."""
+
+
+@user_group.command("add")
+@click.argument("name")
+@click.option("--role", "roles", multiple=True, required=True, metavar="ROLE",
+              help=f"A role (repeatable): {', '.join(R.PERSON_ROLES)}.")
+@click.option("--society", "society_id", metavar="ID", help="For the society role: which society.")
+@click.option("--expert", "expert_id", metavar="ID", help="For the expert role: which expert.")
+@click.option("--email", metavar="ADDRESS", help="Where the account's mail goes (auditors: anchors).")
+@click.option("--password-stdin", is_flag=True,
+              help="Read a password (for `starfund login` and the portal) from standard input.")
+@common
+def user_add(env: Env, name: str, roles: tuple[str, ...], society_id: str | None,
+             expert_id: str | None, email: str | None, password_stdin: bool) -> None:
+    """Add an account (approvers only). A person may hold several roles, except approver and
+    auditor together; the society and expert roles name whose contact the account is.
+
+    \b
+    Example:  starfund user add wang-fang --role finance
+              starfund user add li-lei --role coordinator --role officer
+              starfund user add s01-contact --role society --society S01 --password-stdin
+    """
+    password = _password(True) if password_stdin else None
+    with env.engine.begin() as conn:
+        made = add(conn, env.actor, name, list(roles), society_id=society_id,
+                   expert_id=expert_id, email=email, password=password)
+    echo(f"account {made.name} added: {', '.join(sorted(made.roles))}")
+
+
+@user_group.command("list")
+@json_option
+@common
+def user_list(env: Env) -> None:
+    """Every account, its roles and whether it is disabled.
+
+    \b
+    Example:  starfund user list --json
+    """
+    with env.engine.connect() as conn:
+        rows = accounts.listing(conn)
+    if env.as_json:
+        return emit_json(rows)
+    table("accounts", ["name", "roles", "for", "email", "password", "created", "disabled"],
+          [[r["name"], " ".join(r["roles"]), r["society"] or r["expert"] or "", r["email"],
+            "yes" if r["has_password"] else "", r["created_at"][:10],
+            (r["disabled_at"] or "")[:10]] for r in rows])
+
+
+@user_group.command("disable")
+@click.argument("name")
+@common
+def user_disable(env: Env, name: str) -> None:
+    """Disable an account and end its logins (approvers only); its past acts stay in the trail.
+
+    \b
+    Example:  starfund user disable zhang-san
+    """
+    with env.engine.begin() as conn:
+        done = disable(conn, env.actor, name)
+    echo(f"account {name} disabled" if done else f"account {name} was disabled already")
+
+
+@user_group.command("roles")
+@click.argument("name", required=False)
+@click.option("--grant", multiple=True, metavar="ROLE", help="Give NAME this role (repeatable).")
+@click.option("--revoke", multiple=True, metavar="ROLE", help="Take this role from NAME.")
+@json_option
+@common
+def user_roles(env: Env, name: str | None, grant: tuple[str, ...], revoke: tuple[str, ...]) -> None:
+    """Without NAME: the roles, what each may do, and the separation-of-duties rules.
+    With NAME and --grant/--revoke: change that account's roles (approvers only).
+
+    \b
+    Example:  starfund user roles
+              starfund user roles li-lei --grant approver
+    """
+    if name:
+        if not grant and not revoke:
+            raise click.UsageError("give --grant ROLE or --revoke ROLE to change NAME's roles")
+        with env.engine.begin() as conn:
+            after = change_roles(conn, env.actor, name, list(grant), list(revoke))
+        echo(f"{name}: {', '.join(after)}")
+        return
+    _ = env.actor  # reading the table is staff's too
+    acts = {r.name: [a.name for a in R.ACTS if r.name in a.who] for r in R.ROLES}
+    if env.as_json:
+        return emit_json({"roles": [{"name": r.name, "label": r.label, "does": r.does,
+                                     "acts": acts[r.name]} for r in R.ROLES],
+                          "duties": [d.__dict__ for d in R.DUTIES]})
+    table("roles", ["role", "", "does", "administrative acts"],
+          [[r.name, r.label, r.does, ", ".join(acts[r.name])] for r in R.ROLES])
+    table("separation of duties (per call: [separation] in the call file)",
+          ["rule", "forbids", "default"],
+          [[d.name, d.forbids, "on" if d.default else "off"] for d in R.DUTIES])
+    echo("who may fire each move: `starfund workflow show WORKFLOW`")
+
+
+@user_group.command("password")
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@common
+def user_password(env: Env, name: str, password_stdin: bool) -> None:
+    """Set an account's password (your own, or anyone's as an approver).
+
+    \b
+    Example:  starfund user password li-lei
+    """
+    password = _password(password_stdin)
+    with env.engine.begin() as conn:
+        set_password(conn, env.actor, name, password)
+    echo(f"password of {name} set")
+
+
+@click.command("login")
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@common
+def login(env: Env, name: str, password_stdin: bool) -> None:
+    """Log in to this database as NAME: later commands act as NAME (until `logout`).
+
+    The token is kept in your config directory (~/.config/starfund/logins.json,
+    readable by you only) and ends after 30 days, at `logout`, or when the
+    account is disabled.
+
+    \b
+    Example:  starfund login li-lei --db programme.db
+    """
+    password = _password(password_stdin, confirm=False)
+    e = _open(env)
+    with e.begin() as conn:
+        actor = accounts.check_password(conn, name, password)
+        token = accounts.issue_token(conn, actor.name)
+        database_id = meta.database_id(conn)
+        audit.record(conn, actor, [audit.Event("login", payload={"account": actor.name,
+                                                                 "door": "command line"})])
+    path = logins.keep(database_id, actor.name, token)
+    echo(f"logged in as {actor.name} ({', '.join(sorted(actor.roles))}); token kept in {path}")
+
+
+@click.command("logout")
+@common
+def logout(env: Env) -> None:
+    """End your login to this database (commands then act as your OS user's account).
+
+    \b
+    Example:  starfund logout
+    """
+    e = _open(env)
+    with e.begin() as conn:
+        token = logins.forget(meta.database_id(conn))
+        if token:
+            accounts.end_token(conn, token)
+    echo("logged out" if token else "you were not logged in to this database")
+
+
+@click.command("whoami")
+@json_option
+@common
+def whoami(env: Env) -> None:
+    """Who you act as on this database, with which roles, and how starfund knows.
+
+    \b
+    Example:  starfund whoami
+    """
+    actor = env.actor
+    data = {"account": actor.name, "roles": sorted(actor.roles), "by": actor.by,
+            "society": actor.society_id, "expert": actor.expert_id, "how": env.how,
+            "database": env.mode}
+    if env.as_json:
+        return emit_json(data)
+    echo(f"{actor.label}: {', '.join(sorted(actor.roles))} ({env.how}); database {env.mode}")
+
+
+def _open(env: Env):
+    """The database without finding who acts (login and logout come before that)."""
+    import os
+
+    from lifecycle.core import db
+    from lifecycle.core.console import open_database, sqlite_file
+    from lifecycle.core.errors import NotFound
+
+    path = sqlite_file(env.db_arg)
+    if path and not os.path.exists(path):
+        raise NotFound(f"no starfund database at {path}: run `starfund init` first")
+    e = open_database(env.db_arg)
+    db.require_schema(e)
+    with e.connect() as conn:
+        meta.refuse_simulated_time(meta.mode(conn), clock.simulated())
+    return e

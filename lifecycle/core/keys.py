@@ -1,0 +1,163 @@
+"""The audit trail's keys, kept outside the database they protect.
+
+Two keys per database, both made by `starfund init`, each a file readable by its owner
+only, in the user's config directory unless a path is given:
+
+- the chain key (`<database id>.key`): the HMAC-SHA256 secret every event's hash is keyed
+  with, so whoever can write to the database but does not hold this file cannot rewrite an
+  event and recompute the chain. The file also names its database and the first event it
+  keys (a database upgraded from an unkeyed chain keeps its older events as they were);
+- the anchor key (`<database id>.anchor.pem`): an Ed25519 private key that signs anchors
+  (`lifecycle.core.anchors`), which anyone holding only the public key can check.
+
+A file that others may read is refused: a secret that leaked is no secret.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import secrets
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+from lifecycle.core.errors import BadValue, NotFound
+
+CONFIG_ENV = "STARFUND_CONFIG_DIR"
+CHAIN_KEY_ENV = "STARFUND_AUDIT_KEY"
+ANCHOR_KEY_ENV = "STARFUND_ANCHOR_KEY"
+
+
+def config_dir() -> Path:
+    """The user's starfund folder: STARFUND_CONFIG_DIR, else $XDG_CONFIG_HOME/starfund, else
+    ~/.config/starfund."""
+    if os.environ.get(CONFIG_ENV):
+        return Path(os.environ[CONFIG_ENV])
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return Path(base) / "starfund"
+
+
+def _default(database_id: str, suffix: str) -> Path:
+    return config_dir() / "keys" / f"{database_id}{suffix}"
+
+
+def chain_key_path(database_id: str, path: str | os.PathLike | None = None,
+                   stored: str | None = None) -> Path:
+    """Where the chain key is: the path given > STARFUND_AUDIT_KEY > the path `init` stored
+    (a path, never the key) > the config directory."""
+    return Path(path or os.environ.get(CHAIN_KEY_ENV) or stored or _default(database_id, ".key"))
+
+
+def anchor_key_path(database_id: str, path: str | os.PathLike | None = None,
+                    stored: str | None = None) -> Path:
+    """Where the anchor signing key is, in the same order as `chain_key_path`."""
+    return Path(path or os.environ.get(ANCHOR_KEY_ENV) or stored
+                or _default(database_id, ".anchor.pem"))
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write a new file only its owner can read (its folder made owner-only too); never
+    overwrite one: replacing a key is what a tamperer would do."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+
+
+def read_private(path: Path, what: str) -> bytes:
+    """A key file's bytes, refused when group or others may read or write it."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise NotFound(f"no {what} at {path}") from None
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise BadValue(f"the {what} {path} may be read by others (mode {stat.filemode(mode)}); "
+                       f"only its owner may: chmod 600 {path}")
+    return path.read_bytes()
+
+
+@dataclass(frozen=True)
+class ChainKey:
+    """The HMAC secret of one database's audit chain."""
+
+    database: str
+    secret: bytes
+    first_seq: int
+    """Events from this one on are keyed; earlier ones (an upgraded database) are plain SHA-256."""
+    path: Path
+
+    @property
+    def id(self) -> str:
+        """A fingerprint that names the key without revealing it (anchors carry it)."""
+        return hashlib.sha256(b"starfund chain key\x00" + self.secret).hexdigest()[:16]
+
+
+def create_chain_key(database_id: str, first_seq: int,
+                     path: str | os.PathLike | None = None) -> ChainKey:
+    """A new random chain key for the database, written to its (new) file."""
+    target = Path(path) if path else chain_key_path(database_id)
+    secret = secrets.token_bytes(32)
+    body = {"database": database_id, "first_seq": first_seq,
+            "key": base64.b64encode(secret).decode()}
+    try:
+        write_private(target, json.dumps(body, indent=1).encode())
+    except FileExistsError:
+        raise BadValue(f"a chain key already exists at {target}; starfund never overwrites a "
+                       "key (move it away if you really mean to start a new trail)") from None
+    return ChainKey(database_id, secret, first_seq, target)
+
+
+def load_chain_key(database_id: str, path: str | os.PathLike | None = None,
+                   stored: str | None = None) -> ChainKey:
+    """The database's chain key; NotFound when the file is missing, BadValue when it is not
+    this database's, not a key, or readable by others."""
+    target = chain_key_path(database_id, path, stored)
+    raw = read_private(target, "audit chain key")
+    try:
+        body = json.loads(raw)
+        key = ChainKey(str(body["database"]), base64.b64decode(body["key"], validate=True),
+                       int(body["first_seq"]), target)
+    except (ValueError, KeyError, TypeError):
+        raise BadValue(f"{target} is not a starfund chain key file") from None
+    if key.database != database_id:
+        raise BadValue(f"{target} is the chain key of database {key.database}, not of this "
+                       f"database ({database_id})")
+    if len(key.secret) < 16:
+        raise BadValue(f"{target}: the key is too short to be one starfund made")
+    return key
+
+
+def create_anchor_key(database_id: str, path: str | os.PathLike | None = None) -> Path:
+    """A new Ed25519 private key for signing this database's anchors (PEM, owner-only)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    target = Path(path) if path else anchor_key_path(database_id)
+    pem = Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption())
+    try:
+        write_private(target, pem)
+    except FileExistsError:
+        raise BadValue(f"an anchor key already exists at {target}; starfund never overwrites "
+                       "a key") from None
+    return target
+
+
+def load_anchor_key(database_id: str, path: str | os.PathLike | None = None,
+                    stored: str | None = None):
+    """The Ed25519 private key that signs this database's anchors."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    target = anchor_key_path(database_id, path, stored)
+    raw = read_private(target, "anchor signing key")
+    try:
+        key = serialization.load_pem_private_key(raw, password=None)
+    except ValueError:
+        raise BadValue(f"{target} is not a PEM private key") from None
+    if not isinstance(key, Ed25519PrivateKey):
+        raise BadValue(f"{target} is not an Ed25519 key")
+    return key
