@@ -659,9 +659,10 @@ def assignments(cli: Cli, call_id: str = CALL) -> dict[str, list[str]]:
 def fingerprint(db: str) -> dict[str, list[tuple]]:
     """Every row of every table, sorted: two equal fingerprints mean an unchanged database.
 
-    Read through the driver as stored (SQLite: each table's raw values; PostgreSQL: every
-    row as its text, all tables in one query), which is stricter than the models' types and
-    several times cheaper than an engine per call: the fuzz test takes two per example.
+    Read through the driver (SQLite: each table's values as stored; PostgreSQL: every row
+    as JSON, all tables in one query, so a JSON value is compared as a value, not as the
+    text one writer or another gave it): several times cheaper than an engine per call,
+    and the fuzz test takes two per example.
     """
     url = resolve_url(db)
     if url.startswith("sqlite"):
@@ -680,7 +681,8 @@ def fingerprint(db: str) -> dict[str, list[tuple]]:
         out: dict[str, list[tuple]] = {n: [] for n in names}
         if names:
             rows = conn.execute(" UNION ALL ".join(
-                f"SELECT {i}, t::text FROM \"{n}\" t" for i, n in enumerate(names))).fetchall()
+                f"SELECT {i}, to_jsonb(t)::text FROM \"{n}\" t" for i, n in enumerate(names))
+            ).fetchall()
             for i, row in rows:
                 out[names[i]].append((row,))
     return {n: sorted(rows) for n, rows in out.items()}
