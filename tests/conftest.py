@@ -1,37 +1,53 @@
-"""Fixtures: a fresh database per test (SQLite, or PostgreSQL when chosen), the CLI, the clock.
+"""Fixtures: a database per test (SQLite, or PostgreSQL when chosen), the CLI, the clock, keys.
 
 STARFUND_TEST_BACKEND=postgres runs the whole suite against the PostgreSQL
-server at STARFUND_TEST_PG (default postgresql://postgres@127.0.0.1:5432/postgres),
-one new database per test. Without a reachable server those tests skip with
-the reason, except under CI (CI=true), where they fail: CI must run them.
-The worlds the tests build and read are in worlds.py.
+server at STARFUND_TEST_PG (default postgresql://postgres@127.0.0.1:5432/postgres).
+Without a reachable server those tests skip with the reason, except under CI
+(CI=true), where they fail: CI must run them. A test gets either a new, empty
+database (`db_url`, `pg_url`: for tests that run `init` themselves) or one as
+`worlds.founded` leaves it (`founded_db_url`, `founded_pg_url`, `cli`), or a fuller
+World (`small_call`, `worked`): each built once per session and copied for the test
+(databases.py says how). The worlds the tests build and read are in worlds.py.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from worlds import Cli, backend, founded, need_postgres, new_pg_database, small_world
+from databases import Databases, World, backend
+from worlds import FOUNDED, SMALL, WORKED, Cli
 
 from lifecycle.core import clock
 
 
-@pytest.fixture
-def new_db(tmp_path: Path):
-    """Makes new, empty databases of the backend under test: new_db(name) -> its URL."""
-    drops = []
+@pytest.fixture(scope="session")
+def databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Databases]:
+    """The session's Worlds (built on first use) and its pool of PostgreSQL databases."""
+    made = Databases(tmp_path_factory.mktemp("templates"))
+    yield made
+    made.close()
 
-    def make(name: str) -> str:
+
+@pytest.fixture
+def new_db(tmp_path: Path, databases: Databases, _own_config_dir: Path):
+    """Makes databases of the backend under test: new_db(name) a new, empty one;
+    new_db(name, founded=True) one as `worlds.founded` leaves it; new_db(name, world=W) one
+    as World W leaves it. Returns its URL."""
+    ends = []
+
+    def make(name: str, founded: bool = False, world: World | None = None) -> str:
+        world = world or (FOUNDED if founded else None)
         if backend() == "postgres":
-            need_postgres()
-            url, drop = new_pg_database()
-            drops.append(drop)
+            url, end = databases.postgres(world)
+            ends.append(end)
             return url
-        return str(tmp_path / f"{name}.db")
+        path = tmp_path / f"{name}.db"
+        return databases.sqlite.copy(path, world) if world else str(path)
 
     yield make
-    for drop in drops:
-        drop()
+    for end in ends:
+        end()
 
 
 @pytest.fixture
@@ -41,12 +57,25 @@ def db_url(new_db) -> str:
 
 
 @pytest.fixture
-def pg_url():
+def founded_db_url(new_db) -> str:
+    """A database of the backend under test as `worlds.founded` leaves it."""
+    return new_db("starfund", founded=True)
+
+
+@pytest.fixture
+def pg_url(databases: Databases) -> Iterator[str]:
     """A new, empty PostgreSQL database (for tests that need PostgreSQL whatever the backend)."""
-    need_postgres()
-    url, drop = new_pg_database()
+    url, end = databases.postgres()
     yield url
-    drop()
+    end()
+
+
+@pytest.fixture
+def founded_pg_url(databases: Databases, _own_config_dir: Path) -> Iterator[str]:
+    """A PostgreSQL database as `worlds.founded` leaves it, whatever the backend."""
+    url, end = databases.postgres(FOUNDED)
+    yield url
+    end()
 
 
 @pytest.fixture(autouse=True)
@@ -68,19 +97,20 @@ def _reset_clock():
 
 
 @pytest.fixture
-def cli(db_url: str) -> Cli:
-    return founded(Cli(db_url))
+def cli(founded_db_url: str) -> Cli:
+    """`starfund` in-process on a founded database of the backend under test."""
+    return Cli(founded_db_url)
 
 
 @pytest.fixture
-def small_call(cli: Cli, tmp_path: Path) -> Cli:
-    """A call from examples/call.toml with 10 societies, 8 experts and 20 drafts."""
-    return small_world(cli, tmp_path)
+def small_call(new_db) -> Cli:
+    """A call from examples/call.toml with 10 societies, 8 experts and 20 drafts
+    (worlds.small_world, built once per session and copied)."""
+    return Cli(new_db("starfund", world=SMALL))
 
 
 @pytest.fixture
-def worked(small_call: Cli) -> Cli:
-    """The small call's 20 applications created, submitted and formally checked: 69 events (5 of them init's and the accounts')."""
-    small_call("advance", "2025-project", "submit", now="2025-03-20")
-    small_call("advance", "2025-project", "close_declaration", now="2025-04-08")
-    return small_call
+def worked(new_db) -> Cli:
+    """The small call's 20 applications created, submitted and formally checked: 69 events
+    (5 of them init's and the accounts')."""
+    return Cli(new_db("starfund", world=WORKED))

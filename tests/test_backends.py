@@ -13,7 +13,7 @@ from datetime import datetime
 
 import pytest
 from sqlalchemy import select, text, update
-from worlds import CALL, Cli, fingerprint, founded, register_workflow, workflow_call
+from worlds import CALL, fingerprint, register_workflow, workflow_call
 
 from lifecycle.core import clock, db, engine
 from lifecycle.core.models import Application, AuditEvent, Notification
@@ -57,9 +57,8 @@ def test_rows_written_in_bulk_read_back_exactly(declared):
     assert [h["action"] for h in shown["history"]] == ["create", "submit", "close_declaration"]
 
 
-def test_enqueueing_the_same_messages_twice_stores_them_once(db_url):
-    founded(Cli(db_url))
-    e = db.make_engine(db_url)
+def test_enqueueing_the_same_messages_twice_stores_them_once(founded_db_url):
+    e = db.make_engine(founded_db_url)
     messages = [Message("withdrawn", "society", f"S{i}", f"s{i}@example.org", "zh",
                         f"withdrawn:A{i}:v2:society", {"i": i, "名": "学会"}) for i in range(30)]
     for _ in range(2):
@@ -89,26 +88,28 @@ def sets_values(conn, ctx, apps) -> None:
             ctx.updates[app.id] = {"fields": {"summary": "改过", "n": i}}
 
 
-def test_a_version_changed_underneath_refuses_the_whole_batch(db_url, tmp_path, monkeypatch):
+def test_a_version_changed_underneath_refuses_the_whole_batch(founded_db_url, tmp_path,
+                                                               monkeypatch):
     register_workflow(monkeypatch, "project-race",
               Move("race", ("declared",), "eligible", prepare=(changed_underneath,),
                    who=(OFFICER,)))
-    workflow_call(db_url, tmp_path, "project-race")
-    e = db.make_engine(db_url)
-    before = fingerprint(db_url)
+    workflow_call(founded_db_url, tmp_path, "project-race")
+    e = db.make_engine(founded_db_url)
+    before = fingerprint(founded_db_url)
     with clock.frozen("2025-04-08"), pytest.raises(engine.ConflictError,
                                                    match="1 application.*changed by someone"):
         engine.advance_in_tx(e, CALL, "race", "admin-test")
-    assert fingerprint(db_url) == before
+    assert fingerprint(founded_db_url) == before
     e.dispose()
 
 
-def test_values_computed_by_a_move_are_stored_with_their_types(db_url, tmp_path, monkeypatch):
+def test_values_computed_by_a_move_are_stored_with_their_types(founded_db_url, tmp_path,
+                                                                monkeypatch):
     register_workflow(monkeypatch, "project-values",
               Move("score_all", ("declared",), "eligible", prepare=(sets_values,),
                    who=(OFFICER,)))
-    cli = workflow_call(db_url, tmp_path, "project-values")
-    e = db.make_engine(db_url)
+    cli = workflow_call(founded_db_url, tmp_path, "project-values")
+    e = db.make_engine(founded_db_url)
     with clock.frozen("2025-04-08"):
         report = engine.advance_in_tx(e, CALL, "score_all", "admin-test")
     assert report.moved_total == 20

@@ -43,11 +43,10 @@ def no_traceback(r) -> None:
 
 
 @pytest.fixture
-def three_dbs(db_url, new_db, tmp_path):
+def three_dbs(new_db, tmp_path):
     """Three initialised databases of the backend under test, each with one call named after it."""
-    urls = [db_url, new_db("b"), new_db("c")]
+    urls = [new_db(name, founded=True) for name in "abc"]
     for url, name in zip(urls, ("call-a", "call-b", "call-c")):
-        founded(Cli(url))
         Cli(url)("call", "create", call_file(tmp_path, call_id=name), now="2025-02-01")
     return dict(zip("abc", urls))
 
@@ -188,10 +187,10 @@ def test_demo_refuses_a_postgres_programme_database(pg_url, tmp_path, monkeypatc
     assert fingerprint(pg_url) == before
 
 
-def test_demo_refuses_an_initialised_postgres_database(pg_url, tmp_path, monkeypatch):
+def test_demo_refuses_an_initialised_postgres_database(founded_pg_url, tmp_path, monkeypatch):
     """No data yet, but made by `starfund init`, not by the demo: still not the demo's to fill."""
+    pg_url = founded_pg_url
     monkeypatch.chdir(tmp_path)
-    founded(Cli(pg_url))
     before = fingerprint(pg_url)
     r = run("demo", "--db", pg_url, "--societies", "20")
     assert r.exit_code == 1 and "no demo marker" in r.output

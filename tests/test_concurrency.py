@@ -11,7 +11,7 @@ import time
 
 from processes import finish, start
 from sqlalchemy import text
-from worlds import CALL, Cli, declared_batch, founded, moves_per_application, states
+from worlds import CALL, FOUNDED, Cli, declared_batch, moves_per_application, states
 
 from lifecycle.core import db
 
@@ -20,8 +20,8 @@ CONFLICT = "is being advanced by another process right now"
 
 
 def _seeded(url: str, tmp_path) -> Cli:
+    """On a founded database, N applications declared."""
     cli = Cli(url)
-    founded(cli)
     declared_batch(cli, tmp_path, N)
     return cli
 
@@ -49,22 +49,23 @@ def _two_at_once(url: str, tmp_path) -> list[tuple[int, str, str]]:
     return results
 
 
-def test_two_concurrent_advances_on_sqlite_move_each_application_once(tmp_path):
-    results = _two_at_once(str(tmp_path / "concurrent.db"), tmp_path)
+def test_two_concurrent_advances_on_sqlite_move_each_application_once(databases, tmp_path):
+    results = _two_at_once(databases.sqlite.copy(tmp_path / "concurrent.db", FOUNDED), tmp_path)
     loser = next(r for r in results if r[0] != 0)
     # SQLite queued the loser behind the winner's write lock; it then found nothing to move.
     assert loser[0] == 1 and "can take close_declaration now" in loser[2]
 
 
-def test_two_concurrent_advances_on_postgres_move_each_application_once(pg_url, tmp_path):
-    results = _two_at_once(pg_url, tmp_path)
+def test_two_concurrent_advances_on_postgres_move_each_application_once(founded_pg_url, tmp_path):
+    results = _two_at_once(founded_pg_url, tmp_path)
     loser = next(r for r in results if r[0] != 0)
     assert loser[0] == 1
     assert CONFLICT in loser[2] or "can take close_declaration now" in loser[2], loser[2]
 
 
 def test_four_processes_on_postgres_one_moves_the_batch_the_others_report_a_conflict(
-        pg_url, tmp_path):
+        founded_pg_url, tmp_path):
+    pg_url = founded_pg_url
     cli = _seeded(pg_url, tmp_path)
     for i in range(4):
         cli("user", "add", f"admin{i}", "--role", "officer")

@@ -15,7 +15,6 @@ from worlds import (
     db_rows,
     deadlines,
     drafts,
-    founded,
     people,
     run_due,
     score_assigned,
@@ -202,12 +201,11 @@ def test_a_scheduler_stopped_across_three_deadlines_catches_up_once_each(cli, tm
 
 # --- two schedulers at once (PostgreSQL: row locks, SKIP LOCKED; SQLite: the write lock) ---
 
-def test_two_schedulers_at_once_fire_each_deadline_once(db_url, tmp_path):
+def test_two_schedulers_at_once_fire_each_deadline_once(founded_db_url, tmp_path):
     from lifecycle.scheduling import firing
 
-    pg_url = db_url
+    pg_url = founded_db_url
     cli = Cli(pg_url)
-    founded(cli)
     people(cli, tmp_path, 4, 8)
     ids = []
     for n in range(12):

@@ -88,13 +88,13 @@ def fails_after_writing(conn, ctx, moved) -> None:
     conn.execute(text("SELECT * FROM no_such_table"))
 
 
-def test_an_error_inside_advance_undoes_only_the_advance(db_url, tmp_path, monkeypatch):
+def test_an_error_inside_advance_undoes_only_the_advance(founded_db_url, tmp_path, monkeypatch):
     stage = SimpleNamespace(STATES=(), MOVES=(
         Move("explode", ("declared",), "eligible", effects=(fails_after_writing,),
              who=(OFFICER,)),))
     monkeypatch.setitem(WORKFLOWS, "project-explode", Workflow(
         "project-explode", "test workflow", PROJECT.initial, (stage, *PROJECT.stages)))
-    cli = workflow_call(db_url, tmp_path, "project-explode")
+    cli = workflow_call(founded_db_url, tmp_path, "project-explode")
     e = db.make_engine(cli.db)
     with clock.frozen("2025-04-08"), e.begin() as conn:
         _note(conn)

@@ -1,10 +1,13 @@
 """A batch moves whole or not at all, whatever goes wrong in the middle of it.
 
-- `starfund advance` killed with SIGKILL inside the writes of a 20,000-application
-  batch, at points the test chooses: the writer's test hook
-  (STARFUND_FAULT_PAUSE_AFTER_ROWS, lifecycle.core.bulk) pauses it after a given number
-  of rows, in the states, the audit events or the outbox rows, or after the last
-  row before the commit, and says so in a marker file; the test then kills it.
+- `starfund advance` killed with SIGKILL inside the writes of a batch, at points the
+  test chooses: the writer's test hook (STARFUND_FAULT_PAUSE_AFTER_ROWS,
+  lifecycle.core.bulk) pauses it after a given number of rows, in the states, the
+  audit events or the outbox rows, or after the last row before the commit, and says
+  so in a marker file; the test then kills it. The same hook's
+  STARFUND_FAULT_CHUNK_ROWS makes the writer's chunks small, so a batch of a few
+  hundred applications spans as many chunks in each table as one of 100,000 (the
+  writes, their order and the transaction are those of a full-size batch).
   Each time the call is exactly as before, the audit chain verifies, and the
   next advance completes. Runs on the backend under test
   (CI runs the suite on SQLite and on PostgreSQL).
@@ -29,7 +32,6 @@ from worlds import (
     Cli,
     declared_batch,
     fingerprint,
-    founded,
     moves_per_application,
     register_workflow,
     workflow_call,
@@ -40,18 +42,19 @@ from states import declaration
 from states.roles import OFFICER
 from states.spec import Move
 
-N = 20_000
+N = 500
+CHUNK = 100     # rows per chunk in the writer (STARFUND_FAULT_CHUNK_ROWS): 5 chunks per table
 # Where the writer is killed: (pause once at least this many rows are written, the table
 # it is then writing; rows are counted per statement or chunk).
-# An advance of N declared applications writes N states (one statement per destination
-# group), then N audit events (chunks of 5,000), then N outbox rows (chunks of 5,000);
+# An advance of N declared applications writes N states (chunks of CHUNK per destination
+# group), then N audit events (chunks of CHUNK), then N outbox rows (chunks of CHUNK);
 # close_declaration schedules no deadline. The last point is after the last row, just
 # before the commit.
 CLOSE_AT = "2025-04-08T09:00"   # when the batches here advance (processes.command's default)
 KILL_POINTS = (
     (1, "applications"),                  # early: the first group of states
     (N + 1, "audit_events"),              # the first chunk of audit events
-    (N + N // 2, "audit_events"),         # the middle of the batch
+    (N + N // 2, "audit_events"),         # the middle of the batch, chunks on either side
     (2 * N + 1, "notifications"),         # the first chunk of outbox rows
     (2 * N + N // 2, "notifications"),
     (3 * N, "notifications"),             # late: everything written, not yet committed
@@ -61,7 +64,8 @@ KILL_POINTS = (
 def start_paused(db_url: str, rows: int, marker: Path) -> subprocess.Popen:
     """`starfund advance` that pauses inside its transaction after `rows` rows written."""
     env = {**os.environ, "STARFUND_FAULT_PAUSE_AFTER_ROWS": str(rows),
-           "STARFUND_FAULT_MARKER": str(marker), "STARFUND_FAULT_PAUSE_SECONDS": "120"}
+           "STARFUND_FAULT_CHUNK_ROWS": str(CHUNK), "STARFUND_FAULT_MARKER": str(marker),
+           "STARFUND_FAULT_PAUSE_SECONDS": "120"}
     return subprocess.Popen(command(db_url, "advance", CALL, "close_declaration"),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
@@ -80,9 +84,9 @@ def wait_paused(proc: subprocess.Popen, marker: Path, timeout: float = 120) -> s
     return marker.read_text(encoding="utf-8")
 
 
-def test_sigkill_inside_the_writes_of_a_batch_leaves_the_call_as_before(db_url, tmp_path):
+def test_sigkill_inside_the_writes_of_a_batch_leaves_the_call_as_before(founded_db_url, tmp_path):
+    db_url = founded_db_url
     cli = Cli(db_url)
-    founded(cli)
     declared_batch(cli, tmp_path, N)
     before = fingerprint(db_url)
     probe = BatchProbe(db_url)
@@ -94,6 +98,7 @@ def test_sigkill_inside_the_writes_of_a_batch_leaves_the_call_as_before(db_url, 
             line = wait_paused(proc, marker)
             found = re.search(r"after (\d+) rows, in (\w+) ", line)
             assert found and found[2] == table and int(found[1]) >= rows, line
+            assert int(found[1]) < rows + CHUNK, line        # small chunks: many per table
             if rows == 3 * N:
                 assert int(found[1]) == rows, line            # the last row, not beyond
             assert proc.poll() is None and probe.busy(), f"kill {n}: not inside the batch"
@@ -119,12 +124,13 @@ def test_sigkill_inside_the_writes_of_a_batch_leaves_the_call_as_before(db_url, 
     assert "audit chain intact" in cli("audit", "verify").output
 
 
-def test_the_fault_hook_refuses_a_bad_setting(db_url, tmp_path):
-    proc = subprocess.Popen(command(db_url, "status", CALL), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "STARFUND_FAULT_PAUSE_AFTER_ROWS": "soon"})
+@pytest.mark.parametrize("setting, value", [("STARFUND_FAULT_PAUSE_AFTER_ROWS", "soon"),
+                                            ("STARFUND_FAULT_CHUNK_ROWS", "0")])
+def test_the_fault_hook_refuses_a_bad_setting(founded_db_url, setting, value):
+    proc = subprocess.Popen(command(founded_db_url, "status", CALL), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, setting: value})
     code, _, err = finish(proc, timeout=60)
-    assert code != 0 and "STARFUND_FAULT_PAUSE_AFTER_ROWS must be a positive whole number" in err
+    assert code != 0 and f"{setting} must be a positive whole number" in err
 
 
 # --- a condition that fails on one application -------------------------------------------
@@ -144,7 +150,8 @@ BOOM_MOVE = Move("close_declaration", ("declared",), "eligible",
 
 
 def test_a_condition_raising_on_one_application_rolls_back_the_whole_batch(
-        db_url, tmp_path, monkeypatch):
+        founded_db_url, tmp_path, monkeypatch):
+    db_url = founded_db_url
     register_workflow(monkeypatch, "project-boom", BOOM_MOVE)
     workflow_call(db_url, tmp_path, "project-boom")
     e = db.make_engine(db_url)

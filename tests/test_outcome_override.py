@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import pytest
+from databases import World
 from worlds import (
     FINANCE,
+    FOUNDED,
+    Cli,
     app_state,
     assess_checkpoint,
     audit_events,
@@ -16,17 +19,33 @@ from worlds import (
 from lifecycle.core import engine
 from lifecycle.core.db import make_engine
 
+CALL_ID = "2025-project"
+IDS = [f"{CALL_ID}-S00{i}" for i in (1, 2, 3, 4)]
 
-@pytest.fixture
-def assessed(cli, tmp_path):
-    """Four projects graded 95, 72, 60, 60 at the mid-term check and assessed."""
+
+def _assessed(db: str, tmp_path) -> None:
+    cli = Cli(db)
     people(cli, tmp_path, n_societies=4, n_experts=4)
     call_id, _ = funded_project_call(cli, tmp_path, ["S001", "S002", "S003", "S004"],
                                      call_file(tmp_path, checkpoints=True))
+    assert call_id == CALL_ID
     cli("payments", "pay", call_id, now="2025-05-25", actor=FINANCE)
-    ids = [f"{call_id}-S00{i}" for i in (1, 2, 3, 4)]
-    assess_checkpoint(cli, tmp_path, call_id, dict(zip(ids, (95, 72, 60, 60))))
-    return call_id, ids
+    assess_checkpoint(cli, tmp_path, call_id, dict(zip(IDS, (95, 72, 60, 60))))
+
+
+ASSESSED = World("assessed", _assessed, base=FOUNDED)
+
+
+@pytest.fixture
+def cli(new_db) -> Cli:
+    """Four projects graded 95, 72, 60, 60 at the mid-term check and assessed (a World)."""
+    return Cli(new_db("starfund", world=ASSESSED))
+
+
+@pytest.fixture
+def assessed() -> tuple[str, list[str]]:
+    """The call and the four projects of `cli`."""
+    return CALL_ID, IDS
 
 
 def test_an_override_without_a_reason_is_refused(cli, assessed):

@@ -19,7 +19,6 @@ from worlds import (
     eligible_call,
     experts,
     fingerprint,
-    founded,
     in_review,
     json_of,
     score,
@@ -155,10 +154,10 @@ def test_xlsx_wide_sheet_with_criterion_names_as_headers(cli, tmp_path):
     assert reviews(cli, "A0003")[e]["total"] == 100.0
 
 
-def test_two_processes_importing_at_once_never_lose_a_score(pg_url, tmp_path):
+def test_two_processes_importing_at_once_never_lose_a_score(founded_pg_url, tmp_path):
     """Two real `starfund review import` processes, different experts' sheets, same call."""
+    pg_url = founded_pg_url
     cli = Cli(pg_url)
-    founded(cli)
     got = in_review(cli, tmp_path, experts(10), applications(30, ("academic",)), per=4)
     panel = sorted({x for xs in got.values() for x in xs})
     files = []

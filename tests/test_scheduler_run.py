@@ -21,7 +21,6 @@ from worlds import (
     audit_rows,
     call_closing,
     drafts,
-    founded,
     overdue_call,
     people,
     states,
@@ -114,9 +113,9 @@ def test_scheduler_run_fires_two_near_deadlines_and_stops_on_sigterm(cli, tmp_pa
     assert len(list(mail.glob("remind_declaration_*.eml"))) == 1   # near1's last draft
 
 
-def test_three_workers_fire_every_deadline_and_deliver_every_message_once(pg_url, tmp_path):
+def test_three_workers_fire_every_deadline_and_deliver_every_message_once(founded_pg_url, tmp_path):
+    pg_url = founded_pg_url
     cli = Cli(pg_url)
-    founded(cli)
     people(cli, tmp_path, 10, 8)
     calls = [f"w{i}" for i in range(6)]
     for i, call_id in enumerate(calls):

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import pytest
 from smtp_server import Inbox, free_port, login_only, serve, smtp_args
-from worlds import audit_rows, listing, submitted
+from worlds import Cli, audit_rows, listing, submitted_world
 
 
 @pytest.fixture
-def bilingual_call(cli, tmp_path):
+def bilingual_call(new_db):
     """The small call with society S002 writing in English: 10 applications submitted."""
-    return submitted(cli, tmp_path, 10, languages={"S002": "en"})
+    return Cli(new_db("starfund", world=submitted_world(10, {"S002": "en"})))
 
 
 def test_messages_arrive_with_subject_recipient_language_and_body(bilingual_call):

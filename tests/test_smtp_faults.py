@@ -14,9 +14,21 @@ import json
 
 import pytest
 from smtp_server import Inbox, free_port, serve, smtp_args
-from worlds import audit_rows, fingerprint, listing, submitted
+from worlds import Cli, audit_rows, fingerprint, listing, submitted_world
 
 from notifications.channels import message_id
+
+
+@pytest.fixture
+def ten(new_db) -> Cli:
+    """The example call with 10 applications submitted: 10 messages queued."""
+    return Cli(new_db("starfund", world=submitted_world(10)))
+
+
+@pytest.fixture
+def twenty(new_db) -> Cli:
+    """The example call with 20 applications submitted: 20 messages queued."""
+    return Cli(new_db("starfund", world=submitted_world(20)))
 
 
 def send(cli, port: int, now: str, *extra: str) -> dict:
@@ -30,9 +42,8 @@ def outcome(report: dict) -> tuple[int, ...]:
 # --- 8. a temporary refusal is retried wherever it comes --------------------------------
 
 @pytest.mark.parametrize("phase", ["connect refused", "greeting", "MAIL", "RCPT", "DATA"])
-def test_a_temporary_refusal_is_retried_wherever_it_comes_and_delivered_once(cli, tmp_path,
-                                                                            phase):
-    submitted(cli, tmp_path, 10)
+def test_a_temporary_refusal_is_retried_wherever_it_comes_and_delivered_once(ten, phase):
+    cli = ten
     handler, port = Inbox(), free_port()
     server = None if phase == "connect refused" else serve(handler, port)
     handler.temp = phase
@@ -61,9 +72,9 @@ def test_a_temporary_refusal_is_retried_wherever_it_comes_and_delivered_once(cli
     assert audit_rows(cli.db, action="notification_failed") == []
 
 
-def test_mixed_answers_are_judged_per_recipient(cli, tmp_path):
+def test_mixed_answers_are_judged_per_recipient(twenty):
     """s1 greylisted (450), s3 unknown (550), s2 and s4 accepted, all in one round."""
-    submitted(cli, tmp_path, 20)
+    cli = twenty
     handler, port = Inbox(), free_port()
     handler.temp, handler.greylist, handler.refuse = "greylist", {"s1@example.org"}, \
         {"s3@example.org"}
@@ -90,8 +101,8 @@ def test_mixed_answers_are_judged_per_recipient(cli, tmp_path):
 # --- 9. a hung server costs one timeout, not one per message ----------------------------
 
 @pytest.mark.parametrize("phase", ["greeting", "MAIL", "RCPT", "DATA"])
-def test_a_hung_server_costs_one_timeout_per_round(cli, tmp_path, monkeypatch, phase):
-    submitted(cli, tmp_path, 20)
+def test_a_hung_server_costs_one_timeout_per_round(twenty, monkeypatch, phase):
+    cli = twenty
     handler, port = Inbox(), free_port()
     server = serve(handler, port)
     handler.hang_at = phase
@@ -141,9 +152,9 @@ def test_a_hung_server_costs_one_timeout_per_round(cli, tmp_path, monkeypatch, p
     assert {n["status"] for n in listing(cli)} == {"sent"}
 
 
-def test_a_connection_lost_after_the_text_leaves_the_message_in_doubt_not_resent(cli, tmp_path):
+def test_a_connection_lost_after_the_text_leaves_the_message_in_doubt_not_resent(twenty):
     """The server took the first message but the connection broke before its answer."""
-    submitted(cli, tmp_path, 20)
+    cli = twenty
     handler, port = Inbox(), free_port()
     handler.drop = 1
     server = serve(handler, port)
@@ -160,8 +171,8 @@ def test_a_connection_lost_after_the_text_leaves_the_message_in_doubt_not_resent
     assert len(ids) == len(set(ids)) == 20 and message_id(doubt[0]["dedupe_key"]) in ids
 
 
-def test_a_bad_timeout_is_refused_and_changes_nothing(cli, tmp_path):
-    submitted(cli, tmp_path, 10)
+def test_a_bad_timeout_is_refused_and_changes_nothing(ten):
+    cli = ten
     before = fingerprint(cli.db)
     for bad in ("0", "-1", "soon"):
         r = cli("notify", "send", *smtp_args(free_port()), "--smtp-timeout", bad, ok=False)

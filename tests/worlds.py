@@ -1,7 +1,7 @@
 """The worlds the tests run in, built in one place, and the readers the tests check them with.
 
-- Databases: a new, empty one of the backend under test (STARFUND_TEST_BACKEND: SQLite by
-  default, or PostgreSQL at STARFUND_TEST_PG), and `Cli`, which runs `starfund` in-process.
+- `Cli`, which runs `starfund` in-process on one database (the databases themselves, new or
+  as `starfund init` leaves them, come from databases.py through conftest's fixtures).
 - Calls are data: an example call file read into a dict (`call_data`), changed by a merge
   patch, and written back as TOML (`call_file`) for `starfund call create`, or stored through
   the config loader (`create_call`) where a test stores a call without the command line.
@@ -16,11 +16,10 @@ from __future__ import annotations
 import csv
 import getpass
 import json
-import os
+import sqlite3
 import tomllib
-import uuid
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import closing, contextmanager, nullcontext
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -28,10 +27,11 @@ from typing import Any
 import pytest
 import tomli_w
 from click.testing import CliRunner
-from sqlalchemy import inspect, select, text
+from databases import World, backend, need_postgres, new_pg_database
+from sqlalchemy import select, text
 
 from lifecycle.core import callconfig, clock
-from lifecycle.core.db import make_engine, transaction
+from lifecycle.core.db import make_engine, resolve_url, transaction
 from lifecycle.core.models import Assignment, AuditEvent
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,49 +42,7 @@ CALL = "2025-project"
 CATEGORIES = ("academic", "policy", "popsci", "talent", "capacity")
 CRITERIA = {"content": 30, "method": 25, "team": 15, "outputs": 20, "budget": 10}
 
-# --- databases ------------------------------------------------------------------------------
-
-PG_ADMIN = os.environ.get("STARFUND_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
-
-
-def backend() -> str:
-    return os.environ.get("STARFUND_TEST_BACKEND", "sqlite")
-
-
-def pg_available() -> str | None:
-    """None when the PostgreSQL server answers, else why not."""
-    try:
-        import psycopg
-
-        with psycopg.connect(PG_ADMIN, connect_timeout=3):
-            return None
-    except Exception as e:  # noqa: BLE001
-        return f"no PostgreSQL server at {PG_ADMIN}: {type(e).__name__}: {e}"
-
-
-def need_postgres() -> None:
-    """Skip the test without a PostgreSQL server, except under CI (CI=true), where it fails."""
-    why = pg_available()
-    if why:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must run the PostgreSQL tests, but {why}")
-        pytest.skip(why)
-
-
-def new_pg_database() -> tuple[str, Callable[[], None]]:
-    """A new, empty PostgreSQL database: (its URL, what drops it)."""
-    import psycopg
-
-    name = f"sf_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-    def drop() -> None:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-    base = ("postgresql+psycopg://" + PG_ADMIN.split("://", 1)[1]).rsplit("/", 1)[0]
-    return f"{base}/{name}", drop
+# --- the command line -----------------------------------------------------------------------
 
 
 class Cli:
@@ -127,8 +85,9 @@ def founded(cli: Cli) -> Cli:
     return cli
 
 
-def initialised(db: str) -> Cli:
-    return founded(Cli(db))
+FOUNDED = World("founded", lambda db, _: founded(Cli(db)))
+"""A database as `founded` leaves it (conftest's `cli`, `founded_db_url`, ...), built once and
+copied: the keys it names are copied into each test's config folder."""
 
 
 # --- calls ----------------------------------------------------------------------------------
@@ -296,6 +255,17 @@ def small_world(cli: Cli, tmp_path: Path) -> Cli:
     return cli
 
 
+def _worked(db: str, tmp_path: Path) -> None:
+    cli = Cli(db)
+    cli("advance", CALL, "submit", now="2025-03-20")
+    cli("advance", CALL, "close_declaration", now="2025-04-08")
+
+
+SMALL = World("small", lambda db, tmp_path: small_world(Cli(db), tmp_path), base=FOUNDED)
+WORKED = World("worked", _worked, base=SMALL)
+"""The fixtures' worlds (conftest's small_call and worked), built once per session and copied."""
+
+
 def submitted(cli: Cli, tmp_path: Path, n: int, n_societies: int = 4,
               languages: dict[str, str] | None = None) -> Cli:
     """The example call with n applications (5 per society S001.., each writing Chinese unless
@@ -310,6 +280,13 @@ def submitted(cli: Cli, tmp_path: Path, n: int, n_societies: int = 4,
         write_csv(tmp_path / "apps.csv", applications(n)), now="2025-03-10")
     advance(cli, "submit", "2025-03-20")
     return cli
+
+
+def submitted_world(n: int, languages: dict[str, str] | None = None) -> World:
+    """`submitted(cli, tmp_path, n, languages=languages)` as a World, built once and copied."""
+    name = f"submitted-{n}" + "".join(f"-{s}={lang}" for s, lang in sorted((languages or {}).items()))
+    return World(name, lambda db, tmp_path: submitted(Cli(db), tmp_path, n, languages=languages),
+                 base=FOUNDED)
 
 
 def drafts(cli: Cli, tmp_path: Path, call_id: str, n: int, now: str | None = None) -> None:
@@ -331,9 +308,9 @@ def overdue_call(cli: Cli, tmp_path: Path, call_id: str, n: int = 3) -> datetime
 
 
 def workflow_call(db: str, tmp_path: Path, workflow: str) -> Cli:
-    """The example call on workflow `workflow` (e.g. a test-only one registered in
-    states.workflows.WORKFLOWS), 10 societies, 20 applications submitted."""
-    cli = initialised(db)
+    """On an initialised database, the example call on workflow `workflow` (e.g. a test-only
+    one registered in states.workflows.WORKFLOWS), 10 societies, 20 applications submitted."""
+    cli = Cli(db)
     create_call(db, call_data({"workflow": workflow}), now="2025-02-01")
     cli("society", "import", write_csv(tmp_path / "soc.csv", societies(10)), now="2025-02-01")
     cli("application", "import", CALL, write_csv(tmp_path / "apps.csv", applications(20)),
@@ -680,19 +657,35 @@ def assignments(cli: Cli, call_id: str = CALL) -> dict[str, list[str]]:
 
 
 def fingerprint(db: str) -> dict[str, list[tuple]]:
-    """Every row of every table, sorted: two equal fingerprints mean an unchanged database."""
-    e = make_engine(db)
-    try:
-        out = {}
-        with e.connect() as conn:
-            for name in sorted(inspect(conn).get_table_names()):
-                if name == "alembic_version":
-                    continue
-                rows = conn.execute(text(f'SELECT * FROM "{name}"')).all()
-                out[name] = sorted(tuple(map(repr, r)) for r in rows)
-        return out
-    finally:
-        e.dispose()
+    """Every row of every table, sorted: two equal fingerprints mean an unchanged database.
+
+    Read through the driver (SQLite: each table's values as stored; PostgreSQL: every row
+    as JSON, all tables in one query, so a JSON value is compared as a value, not as the
+    text one writer or another gave it): several times cheaper than an engine per call,
+    and the fuzz test takes two per example.
+    """
+    url = resolve_url(db)
+    if url.startswith("sqlite"):
+        with closing(sqlite3.connect(url.split(":///", 1)[1])) as conn:
+            names = [n for (n,) in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' "
+                "ESCAPE '\\' AND name <> 'alembic_version' ORDER BY name")]
+            return {n: sorted(tuple(map(repr, r)) for r in conn.execute(f'SELECT * FROM "{n}"'))
+                    for n in names}
+    import psycopg
+
+    with psycopg.connect(url.replace("+psycopg", "", 1)) as conn:
+        names = [n for (n,) in conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
+            "AND tablename <> 'alembic_version' ORDER BY tablename")]
+        out: dict[str, list[tuple]] = {n: [] for n in names}
+        if names:
+            rows = conn.execute(" UNION ALL ".join(
+                f"SELECT {i}, to_jsonb(t)::text FROM \"{n}\" t" for i, n in enumerate(names))
+            ).fetchall()
+            for i, row in rows:
+                out[names[i]].append((row,))
+    return {n: sorted(rows) for n, rows in out.items()}
 
 
 # --- a world a whole module shares ----------------------------------------------------------

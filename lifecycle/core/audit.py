@@ -143,6 +143,7 @@ def record(conn: Connection, actor: Any, events: Sequence[Event] | Iterable[Even
     secret, mac, sep = key.secret, hmac.digest, "\x1f"
     fixed = sep.join((at_text, written_text, name, by or ""))
     rows: list[tuple] = []
+    chunk = bulk.chunk_rows(_CHUNK)
     for ev in events:
         if head is None:
             head = _lock_head(conn)
@@ -157,7 +158,7 @@ def record(conn: Connection, actor: Any, events: Sequence[Event] | Iterable[Even
         rows.append((seq, at, written, name, by, ev.action, ev.call_id, ev.application_id,
                      ev.from_state, ev.to_state, payload, prev, digest))
         prev = digest
-        if len(rows) >= _CHUNK:
+        if len(rows) >= chunk:
             bulk.insert_rows(conn, _table, _COLUMNS, rows)
             rows = []
     if head is None:

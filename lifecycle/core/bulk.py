@@ -24,7 +24,11 @@ STARFUND_FAULT_MARKER (if set) and a line on stderr, saying after how many rows
 and in which table, and then blocks inside the open transaction, so a test can
 kill it exactly there. Not killed within STARFUND_FAULT_PAUSE_SECONDS (default
 300), it raises and the transaction rolls back. Unset, the cost is one test of
-a module constant per statement or chunk, nothing per row.
+a module constant per statement or chunk, nothing per row. With
+STARFUND_FAULT_CHUNK_ROWS=M, every batch write that goes in chunks (the states
+of an advance, its audit events, its outbox rows, `insert_dicts` and
+`insert_ignore`) takes M rows a chunk instead of its own thousands, so a test
+spans many chunks with a few hundred rows (`chunk_rows`).
 """
 from __future__ import annotations
 
@@ -57,18 +61,23 @@ _SIMPLE = (Integer, Float, Numeric, String, Text, Boolean)
 
 # --- the fault-injection test hook (see the module docstring) ------------------------------
 
-def _pause_setting() -> int:
-    value = os.environ.get("STARFUND_FAULT_PAUSE_AFTER_ROWS", "").strip()
+def _rows_setting(name: str) -> int:
+    value = os.environ.get(name, "").strip()
     if not value:
         return 0
     if not value.isdigit() or int(value) < 1:
-        raise ValueError(f"STARFUND_FAULT_PAUSE_AFTER_ROWS must be a positive whole number of "
-                         f"rows, got {value!r}")
+        raise ValueError(f"{name} must be a positive whole number of rows, got {value!r}")
     return int(value)
 
 
-_PAUSE_AFTER = _pause_setting()
+_PAUSE_AFTER = _rows_setting("STARFUND_FAULT_PAUSE_AFTER_ROWS")
+_CHUNK_ROWS = _rows_setting("STARFUND_FAULT_CHUNK_ROWS")
 _written = 0
+
+
+def chunk_rows(default: int) -> int:
+    """Rows per chunk of a batch write: `default`, unless the test hook sets its own."""
+    return _CHUNK_ROWS or default
 
 
 def _wrote(rows: int, table: str) -> None:
@@ -193,6 +202,7 @@ def insert_dicts(conn: Connection, table: Table, rows: Sequence[dict[str, Any]],
     """Append rows given as dicts, filling the columns' Python-side defaults like SQLAlchemy."""
     if not rows:
         return
+    chunk = chunk_rows(chunk)
     defaults: dict[str, tuple[Any, bool]] = {}
     for col in table.c:
         if col.default is not None and not col.primary_key:
@@ -222,6 +232,7 @@ def insert_ignore(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]
     """INSERT rows (dicts), skipping those whose `conflict` columns already exist."""
     if not rows:
         return
+    chunk = chunk_rows(chunk)
     columns = list(rows[0])
     on_conflict = f"ON CONFLICT ({_quoted(conflict)}) DO NOTHING"
     if is_postgres(conn):

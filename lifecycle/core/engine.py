@@ -264,10 +264,11 @@ def _write(conn: Connection, call: CallConfig, workflow, trigger: str, actor: st
         else:
             groups[(move.dest, ())].append([app.id, app.version])
     written = 0
+    chunk = bulk.chunk_rows(20000)
     for (dest, columns), rows in groups.items():
-        for start in range(0, len(rows), 20000):
+        for start in range(0, len(rows), chunk):
             written += bulk.update_versioned(conn, _apps, {"state": dest, "updated_at": now},
-                                             columns, rows[start:start + 20000])
+                                             columns, rows[start:start + chunk])
     del groups
     if written != len(decided):
         raise ConflictError(f"{len(decided) - written} application(s) of {call.id} were changed by "
@@ -314,6 +315,7 @@ def enter_states(conn: Connection, call: CallConfig,
                    if any(n.to == "experts" for n in state.notify)]
     experts = _assigned_experts(conn, call.id, expert_apps) if expert_apps else {}
     scheduled: dict[str, deadlines.DeadlineRow] = {}
+    chunk = bulk.chunk_rows(5000)
     for app, state, extra, because in entered:
         version = app.version + 1
         rows = deadlines.entry_rows(call, state, app, extra, now)
@@ -335,7 +337,7 @@ def enter_states(conn: Connection, call: CallConfig,
                         note.kind, "expert", ex.id, ex.email, ex.language or call.language,
                         f"{note.kind}:{app.id}:v{version}:expert:{ex.id}", context, call.id,
                         app.id))
-        if len(messages) >= 5000:
+        if len(messages) >= chunk:
             queued += enqueue(conn, messages, now)
             messages = []
     queued += enqueue(conn, messages, now)
