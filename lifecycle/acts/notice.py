@@ -21,6 +21,7 @@ from lifecycle.core import audit, clock, engine
 from lifecycle.core.callconfig import CallConfig
 from lifecycle.core.console import Env, OutputPath, common, echo, emit_json, json_option
 from lifecycle.core.models import Application, Society
+from lifecycle.core.workdays import NotCovered
 from notifications.render import environment
 from states import award
 
@@ -81,6 +82,12 @@ def publish(conn: Connection, call_id: str, path: str | Path, actor: str,
         Application.call_id == call_id, Application.state == award.PROPOSED)).first()
     opened = 0
     if waiting is not None:
+        try:  # a year the working-day calendar does not cover: refused before anything opens
+            call.notice_end(clock.now())
+        except NotCovered as e:
+            raise NotCovered(e.year, f"{call_id}: a notice opened on {clock.now():%Y-%m-%d} "
+                                     f"would count {call.calendar.notice_days} working days: ")\
+                from None
         opened = engine.advance(conn, call_id, "open_notice", actor).moved_total
     lang = language or call.language
     ctx = context(conn, call, lang)
