@@ -1,4 +1,4 @@
-"""Write docs/reference.md (every starfund command's `--help`) and the guide's workflow listings.
+"""Write docs/reference.md (every command's `--help`, the settings) and the guide's generated parts.
 
 It walks the click command tree of `cli.main` (every group and command, recursively, in
 the order `starfund --help` lists them) and writes each one's help screen, exactly as the
@@ -25,6 +25,7 @@ import click  # noqa: E402
 from click.testing import CliRunner  # noqa: E402
 
 from cli import main  # noqa: E402
+from lifecycle.core import settings  # noqa: E402
 
 OUT = ROOT / "docs" / "reference.md"
 GUIDE = ROOT / "docs" / "guide.md"
@@ -79,10 +80,16 @@ def render() -> str:
         summary = cmd.get_short_help_str(limit=80)
         line = f"{'  ' * max(depth - 1, 0)}- [`{path}`](#{_anchor(path)})"
         lines.append(f"{line}: {summary}" if summary and depth else line)
+    lines.append("- [Settings](#settings): every STARFUND_* environment variable")
     for path, cmd, ctx in entries:
         help_text = cmd.get_help(ctx).rstrip()
         lines += ["", f"## {path}", "", "```text", *(s.rstrip() for s in help_text.splitlines()),
                   "```"]
+    lines += ["", "## Settings", "",
+              "Every setting, generated from the model in `lifecycle/core/settings.py`. An option",
+              "given on the command line beats the environment variable, which beats the default;",
+              "`starfund config show` prints the values in force and where each came from.", "",
+              settings.table_markdown()]
     return "\n".join(lines) + "\n"
 
 

@@ -42,7 +42,7 @@ from lifecycle.core import audit, clock, retry
 from lifecycle.core.db import transaction
 from lifecycle.core.errors import NotFound
 from lifecycle.core.models import Notification
-from notifications.channels import DeliveryError, PermanentError, build
+from notifications.channels import DEFAULT_SENDER, DeliveryError, PermanentError, build
 from notifications.render import render
 
 _table = Notification.__table__
@@ -173,6 +173,7 @@ def drain(db: Engine, channel: Any, limit: int = 200, max_attempts: int = 5,
     deferred (back to pending as it was claimed) and no further batch is claimed.
     """
     report = DrainReport()
+    sender = getattr(channel, "sender", DEFAULT_SENDER)
     report.resolved = resolve_in_doubt(db, channel, now or clock.now(), actor)
     opened = getattr(channel, "open", None)
     if opened:
@@ -193,7 +194,7 @@ def drain(db: Engine, channel: Any, limit: int = 200, max_attempts: int = 5,
                     except Exception as e:  # noqa: BLE001 - a broken template will not heal itself
                         raise PermanentError(f"template {r.language}/{r.kind}: "
                                              f"{type(e).__name__}: {e}") from e
-                    channel.deliver(build(r.recipient, rendered, r.dedupe_key), r.dedupe_key)
+                    channel.deliver(build(r.recipient, rendered, r.dedupe_key, sender), r.dedupe_key)
                     outcomes.append((r, "sent", ""))
                     report.sent += 1
                 except Exception as e:  # noqa: BLE001 - any delivery failure is recorded, not raised

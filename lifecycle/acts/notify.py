@@ -47,7 +47,7 @@ def notify_send(env: Env, **kw: Any) -> None:
               STARFUND_SMTP_PASSWORD=... starfund notify send --channel smtp \\
                   --smtp-host mail.example.org --smtp-port 587 --smtp-starttls --smtp-user kexie
     """
-    channel = channel_factory(channels.make, kw)()
+    channel = channel_factory(channels.make, kw, env)()
     r = delivery.drain(env.engine, channel, max_attempts=kw["max_attempts"],
                        backoff_seconds=kw["backoff_seconds"], actor=env.actor,
                        templates=kw["templates_dir"])
@@ -119,7 +119,7 @@ def templates_group() -> None:
 
 
 @templates_group.command("check")
-@click.option("--templates", "templates_dir", envvar="STARFUND_TEMPLATES",
+@click.option("--templates", "templates_dir",
               type=SafePath(file_okay=False),
               help="Override folder to check with the built-in templates [env STARFUND_TEMPLATES].")
 @json_option
@@ -153,7 +153,7 @@ def templates_check(env: Env, templates_dir: str | None) -> None:
 @click.option("--language", type=click.Choice(["zh", "en"]),
               help="Language (default: the recipient's).")
 @click.option("--html", "show_html", is_flag=True, help="Also print the HTML part.")
-@click.option("--templates", "templates_dir", envvar="STARFUND_TEMPLATES",
+@click.option("--templates", "templates_dir",
               type=SafePath(file_okay=False), help="Override folder [env STARFUND_TEMPLATES].")
 @json_option
 @common

@@ -51,14 +51,19 @@ from sqlalchemy import (
     cast,
 )
 
+from lifecycle.core.settings import FaultHooks
+
 Processor = Callable[[Any], Any] | None
 _SIMPLE = (Integer, Float, Numeric, String, Text, Boolean)
 
 
 # --- the fault-injection test hook (see the module docstring) ------------------------------
 
+_HOOKS = FaultHooks()  # read once, at import (lifecycle.core.settings)
+
+
 def _pause_setting() -> int:
-    value = os.environ.get("STARFUND_FAULT_PAUSE_AFTER_ROWS", "").strip()
+    value = (_HOOKS.fault_pause_after_rows or "").strip()
     if not value:
         return 0
     if not value.isdigit() or int(value) < 1:
@@ -81,14 +86,14 @@ def _wrote(rows: int, table: str) -> None:
 
         line = (f"starfund fault hook: paused inside the write after {_written} rows, "
                 f"in {table} (pid {os.getpid()})")
-        marker = os.environ.get("STARFUND_FAULT_MARKER")
+        marker = _HOOKS.fault_marker
         if marker:
             part = f"{marker}.part"
             with open(part, "w", encoding="utf-8") as f:
                 f.write(line + "\n")
             os.replace(part, marker)                    # the reader never sees half a line
         print(line, file=sys.stderr, flush=True)
-        seconds = float(os.environ.get("STARFUND_FAULT_PAUSE_SECONDS") or 300)
+        seconds = _HOOKS.fault_pause_seconds
         started = time.monotonic()
         threading.Event().wait(seconds)
         raise RuntimeError(f"fault hook: not killed within {time.monotonic() - started:.0f} s "

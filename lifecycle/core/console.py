@@ -109,10 +109,12 @@ class OutputPath(SafePath):
 # --- the database -------------------------------------------------------------------------
 
 class Env:
-    """What every command receives: the database, the actor, and --json."""
+    """What every command receives: the database, the actor, --json and the run's settings."""
 
-    def __init__(self, db_arg: str | None, actor: str, as_json: bool = False) -> None:
+    def __init__(self, db_arg: str | None, actor: str, as_json: bool = False,
+                 settings: Any = None) -> None:
         self.db_arg, self.actor, self.as_json = db_arg, actor, as_json
+        self.settings = settings  # lifecycle.core.settings.Loaded, read once for the run
         self._engine = None
 
     @property
@@ -154,7 +156,7 @@ def open_database(db_arg: str | None):
 
     from lifecycle.core import db  # inside: keeps `starfund --help` fast (Alembic)
 
-    shown = db_arg or os.environ.get("STARFUND_DB") or db.DEFAULT_DB
+    shown = db_arg or db.DEFAULT_DB
     try:
         e = db.make_engine(db_arg)
         shown = e.url.render_as_string(hide_password=True) if "://" in shown else shown
@@ -194,6 +196,45 @@ SHARED_OPTIONS: tuple[tuple[str, str, dict[str, Any], str, str], ...] = (
 )
 SHARED = tuple(name for _, name, _, _, _ in SHARED_OPTIONS)
 ENVVARS = {"db_arg": "STARFUND_DB", "as_actor": "STARFUND_ACTOR", "at_now": "STARFUND_NOW"}
+SETTING = {"db_arg": "db", "as_actor": "actor", "at_now": "now"}  # their lifecycle.core.settings
+# Command options whose value, when not given, comes from the settings (their environment
+# variable, else the model's default): parameter name -> setting
+OPTION_SETTINGS = {"encoding": "encoding", "templates_dir": "templates", "channel": "channel",
+                   "outbox": "outbox", "smtp_host": "smtp_host", "smtp_port": "smtp_port",
+                   "smtp_starttls": "smtp_starttls", "smtp_user": "smtp_user",
+                   "smtp_timeout": "smtp_timeout"}
+
+
+def settings_of(ctx: click.Context) -> Any:
+    """The STARFUND_* settings of this run (lifecycle.core.settings.Loaded), read once and kept
+    in the context every subcommand shares."""
+    if "starfund.settings" not in ctx.meta:
+        from lifecycle.core import settings  # inside: keeps `starfund --help` fast (pydantic)
+
+        ctx.meta["starfund.settings"] = settings.load()
+    return ctx.meta["starfund.settings"]
+
+
+def from_settings(ctx: click.Context, kwargs: dict[str, Any]) -> None:
+    """Fill the command's options that were not given with their setting (environment, else
+    default); a bad environment value is a usage error naming the variable."""
+    from click.core import ParameterSource
+
+    loaded = settings_of(ctx)
+    for name, setting in OPTION_SETTINGS.items():
+        if name not in kwargs or ctx.get_parameter_source(name) not in (
+                ParameterSource.DEFAULT, None):
+            continue
+        try:
+            value = loaded.get(setting)
+        except BadValue as e:
+            raise click.BadParameter(str(e), ctx, param_hint=f"'STARFUND_{setting.upper()}'") \
+                from None
+        if loaded.sources[setting] == "environment":  # checked as if typed as the option
+            param = next(p for p in ctx.command.params if p.name == name)
+            kwargs[name] = param.type_cast_value(ctx, value)
+        elif kwargs[name] is None:
+            kwargs[name] = value
 
 
 def shared_options(fn: Callable | None = None, *, root: bool = False) -> Callable:
@@ -216,7 +257,9 @@ def pick(ctx: click.Context, key: str) -> tuple[Any, str]:
     root = ctx.find_root().obj or {}
     if root.get(key) is not None:
         return root[key], option
-    return os.environ.get(ENVVARS[key]) or None, ENVVARS[key]
+    loaded = settings_of(ctx)
+    return (loaded.get(SETTING[key]) if loaded.sources[SETTING[key]] == "environment" else None,
+            ENVVARS[key])
 
 
 def check_text(ctx: click.Context) -> None:
@@ -255,7 +298,7 @@ def shared_settings(ctx: click.Context) -> tuple[str | None, str]:
             raise click.BadParameter(str(e), ctx, param_hint=f"'{source}'") from None
     actor = actor.strip()
     try:
-        clock.zone()
+        clock.use_zone(settings_of(ctx).get("tz"))
     except BadValue as e:
         raise click.BadParameter(str(e), ctx, param_hint="'STARFUND_TZ'") from None
     if now is not None:
@@ -263,7 +306,7 @@ def shared_settings(ctx: click.Context) -> tuple[str | None, str]:
             clock.set_now(now)
         else:
             try:
-                clock.parse(now)
+                clock.set_now(clock.parse(now))
             except BadValue as e:
                 raise click.BadParameter(str(e), ctx, param_hint="'STARFUND_NOW'") from None
     return db_arg, actor
@@ -280,7 +323,8 @@ def common(fn: Callable) -> Callable:
         ctx = click.get_current_context()
         check_text(ctx)
         db_value, actor = shared_settings(ctx)
-        env = Env(db_value, actor, kwargs.pop("as_json", False))
+        from_settings(ctx, kwargs)
+        env = Env(db_value, actor, kwargs.pop("as_json", False), settings_of(ctx))
         try:
             return fn(env, *args, **kwargs)
         except EXPECTED_ERRORS as e:
@@ -295,7 +339,7 @@ def json_option(fn: Callable) -> Callable:
 
 def encoding_option(fn: Callable) -> Callable:
     """--encoding on every import: a CSV's text encoding when detection is not enough."""
-    return click.option("--encoding", metavar="NAME", envvar="STARFUND_ENCODING", default=None,
+    return click.option("--encoding", metavar="NAME", default=None,
                         help="Text encoding of a CSV file [env STARFUND_ENCODING; default: "
                              "detected, UTF-8 with or without BOM, or GB18030/GBK].")(fn)
 
@@ -304,27 +348,27 @@ def channel_options(fn: Callable) -> Callable:
     """The delivery channel: a folder of .eml files (default) or SMTP; the password only from env."""
     options = [
         click.option("--channel", type=click.Choice(["file", "smtp"]), default="file",
-                     envvar="STARFUND_CHANNEL", show_default=True,
+                     show_default=True,
                      help="Deliver to a folder of .eml files or through SMTP [env STARFUND_CHANNEL]."),
-        click.option("--outbox", default="outbox", envvar="STARFUND_OUTBOX", show_default=True,
+        click.option("--outbox", default="outbox", show_default=True,
                      type=OutputPath(folder=True),
                      help="Folder for the file channel [env STARFUND_OUTBOX]."),
-        click.option("--smtp-host", envvar="STARFUND_SMTP_HOST", help="SMTP server [env STARFUND_SMTP_HOST]."),
-        click.option("--smtp-port", type=click.IntRange(1, 65535), default=25, envvar="STARFUND_SMTP_PORT",
+        click.option("--smtp-host", help="SMTP server [env STARFUND_SMTP_HOST]."),
+        click.option("--smtp-port", type=click.IntRange(1, 65535), default=25,
                      show_default=True, help="SMTP port [env STARFUND_SMTP_PORT]."),
         click.option("--smtp-starttls/--no-smtp-starttls", default=False,
-                     envvar="STARFUND_SMTP_STARTTLS", help="Use STARTTLS [env STARFUND_SMTP_STARTTLS]."),
-        click.option("--smtp-user", envvar="STARFUND_SMTP_USER",
+                     help="Use STARTTLS [env STARFUND_SMTP_STARTTLS]."),
+        click.option("--smtp-user",
                      help="SMTP login; the password is read only from STARFUND_SMTP_PASSWORD."),
         click.option("--smtp-timeout", type=click.FloatRange(0, min_open=True), default=10.0,
-                     envvar="STARFUND_SMTP_TIMEOUT", show_default=True,
+                     show_default=True,
                      help="Seconds to wait for the SMTP server; one timeout ends the round "
                           "[env STARFUND_SMTP_TIMEOUT]."),
         click.option("--max-attempts", type=click.IntRange(1), default=5, show_default=True,
                      help="Attempts before a message is marked failed."),
         click.option("--backoff", "backoff_seconds", type=click.FloatRange(0), default=60,
                      show_default=True, help="Seconds before the first retry; doubles each time."),
-        click.option("--templates", "templates_dir", envvar="STARFUND_TEMPLATES",
+        click.option("--templates", "templates_dir",
                      type=SafePath(file_okay=False),
                      help="Folder overriding templates (<lang>/<kind>.txt) [env STARFUND_TEMPLATES]."),
     ]
@@ -333,12 +377,17 @@ def channel_options(fn: Callable) -> Callable:
     return fn
 
 
-def channel_factory(make: Callable[..., Any], kw: dict[str, Any]) -> Callable[[], Any]:
+def channel_factory(make: Callable[..., Any], kw: dict[str, Any],
+                    env: Env | None = None) -> Callable[[], Any]:
     """A maker of the channel `channel_options` chose (`make`: notifications.channels.make),
-    tried once now so that bad settings fail at once, clearly (BadValue)."""
+    with the password and sender of the run's settings; tried once now so that bad settings
+    fail at once, clearly (BadValue)."""
     settings = dict(kind=kw["channel"], outbox=kw["outbox"], host=kw["smtp_host"],
                     port=kw["smtp_port"], starttls=kw["smtp_starttls"], user=kw["smtp_user"],
                     timeout=kw["smtp_timeout"])
+    if env is not None and env.settings is not None:
+        settings.update(password=env.settings.get("smtp_password"),
+                        sender=env.settings.get("mail_from"))
     try:
         make(**settings)
     except OSError as e:  # the outbox folder cannot be made

@@ -7,7 +7,7 @@ file grows; `read_table` is the same as a list. Nothing is dropped silently:
 
 - the file must be what its name says (checked by its first bytes: an XLSX is
   a zip), a CSV is UTF-8 (with or without BOM) or GB18030/GBK, detected, or
-  the encoding given (`encoding=`, else the environment's STARFUND_ENCODING);
+  the encoding given (`encoding=`: `--encoding` or STARFUND_ENCODING, passed down);
 - a column with values but no header, a header cell merged across columns,
   merged cells in the data, and a header given twice refuse the file, naming
   the column by letter and position;
@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import codecs
 import csv
-import os
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -227,7 +226,7 @@ def _encoding(path: Path, declared: str | None) -> str:
     is read, so a file that is neither is refused before anything is written.
     """
     source = str(path)
-    declared = declared or os.environ.get(ENCODING_ENV) or None
+    declared = declared or None
     if declared:
         try:
             codecs.lookup(declared)

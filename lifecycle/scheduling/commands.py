@@ -112,7 +112,7 @@ def scheduler_run(env: Env, sync_every: float, drain_every: float, **kw: Any) ->
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    runner = Runner(env.engine, channel_factory(channels.make, kw),
+    runner = Runner(env.engine, channel_factory(channels.make, kw, env),
                     sync_every=sync_every, drain_every=drain_every,
                     actor=firing.SCHEDULER_ACTOR, max_attempts=kw["max_attempts"],
                     templates=kw["templates_dir"], backoff=kw["backoff_seconds"])
