@@ -20,6 +20,7 @@ from lifecycle.core.console import (
     echo,
     emit_json,
     json_option,
+    setting_option,
     table,
 )
 from lifecycle.core.errors import BadValue
@@ -119,9 +120,9 @@ def templates_group() -> None:
 
 
 @templates_group.command("check")
-@click.option("--templates", "templates_dir",
-              type=SafePath(file_okay=False),
-              help="Override folder to check with the built-in templates [env STARFUND_TEMPLATES].")
+@setting_option("--templates", "templates_dir", setting="templates",
+                 type=SafePath(file_okay=False),
+                 help="Override folder to check with the built-in templates [env STARFUND_TEMPLATES].")
 @json_option
 @common
 def templates_check(env: Env, templates_dir: str | None) -> None:
@@ -153,8 +154,8 @@ def templates_check(env: Env, templates_dir: str | None) -> None:
 @click.option("--language", type=click.Choice(["zh", "en"]),
               help="Language (default: the recipient's).")
 @click.option("--html", "show_html", is_flag=True, help="Also print the HTML part.")
-@click.option("--templates", "templates_dir",
-              type=SafePath(file_okay=False), help="Override folder [env STARFUND_TEMPLATES].")
+@setting_option("--templates", "templates_dir", setting="templates",
+                 type=SafePath(file_okay=False), help="Override folder [env STARFUND_TEMPLATES].")
 @json_option
 @common
 def templates_preview(env: Env, kind: str, app_id: str, expert_id: str | None,

@@ -197,12 +197,20 @@ SHARED_OPTIONS: tuple[tuple[str, str, dict[str, Any], str, str], ...] = (
 SHARED = tuple(name for _, name, _, _, _ in SHARED_OPTIONS)
 ENVVARS = {"db_arg": "STARFUND_DB", "as_actor": "STARFUND_ACTOR", "at_now": "STARFUND_NOW"}
 SETTING = {"db_arg": "db", "as_actor": "actor", "at_now": "now"}  # their lifecycle.core.settings
-# Command options whose value, when not given, comes from the settings (their environment
-# variable, else the model's default): parameter name -> setting
-OPTION_SETTINGS = {"encoding": "encoding", "templates_dir": "templates", "channel": "channel",
-                   "outbox": "outbox", "smtp_host": "smtp_host", "smtp_port": "smtp_port",
-                   "smtp_starttls": "smtp_starttls", "smtp_user": "smtp_user",
-                   "smtp_timeout": "smtp_timeout"}
+
+
+class SettingOption(click.Option):
+    """An option whose value, when not given, is its setting's (lifecycle.core.settings: the
+    environment variable, else the model's default), filled in by `common`."""
+
+    def __init__(self, *args: Any, setting: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.setting = setting
+
+
+def setting_option(*flags: str, setting: str, **kwargs: Any) -> Callable:
+    """click.option for a SettingOption."""
+    return click.option(*flags, cls=SettingOption, setting=setting, **kwargs)
 
 
 def settings_of(ctx: click.Context) -> Any:
@@ -221,17 +229,18 @@ def from_settings(ctx: click.Context, kwargs: dict[str, Any]) -> None:
     from click.core import ParameterSource
 
     loaded = settings_of(ctx)
-    for name, setting in OPTION_SETTINGS.items():
-        if name not in kwargs or ctx.get_parameter_source(name) not in (
-                ParameterSource.DEFAULT, None):
+    for param in ctx.command.params:
+        name = param.name
+        if not isinstance(param, SettingOption) or name not in kwargs or \
+                ctx.get_parameter_source(name) not in (ParameterSource.DEFAULT, None):
             continue
+        setting = param.setting
         try:
             value = loaded.get(setting)
         except BadValue as e:
             raise click.BadParameter(str(e), ctx, param_hint=f"'STARFUND_{setting.upper()}'") \
                 from None
         if loaded.sources[setting] == "environment":  # checked as if typed as the option
-            param = next(p for p in ctx.command.params if p.name == name)
             kwargs[name] = param.type_cast_value(ctx, value)
         elif kwargs[name] is None:
             kwargs[name] = value
@@ -339,7 +348,7 @@ def json_option(fn: Callable) -> Callable:
 
 def encoding_option(fn: Callable) -> Callable:
     """--encoding on every import: a CSV's text encoding when detection is not enough."""
-    return click.option("--encoding", metavar="NAME", default=None,
+    return setting_option("--encoding", setting="encoding", metavar="NAME", default=None,
                         help="Text encoding of a CSV file [env STARFUND_ENCODING; default: "
                              "detected, UTF-8 with or without BOM, or GB18030/GBK].")(fn)
 
@@ -347,20 +356,21 @@ def encoding_option(fn: Callable) -> Callable:
 def channel_options(fn: Callable) -> Callable:
     """The delivery channel: a folder of .eml files (default) or SMTP; the password only from env."""
     options = [
-        click.option("--channel", type=click.Choice(["file", "smtp"]), default="file",
+        setting_option("--channel", setting="channel", type=click.Choice(["file", "smtp"]), default="file",
                      show_default=True,
                      help="Deliver to a folder of .eml files or through SMTP [env STARFUND_CHANNEL]."),
-        click.option("--outbox", default="outbox", show_default=True,
+        setting_option("--outbox", setting="outbox", default="outbox", show_default=True,
                      type=OutputPath(folder=True),
                      help="Folder for the file channel [env STARFUND_OUTBOX]."),
-        click.option("--smtp-host", help="SMTP server [env STARFUND_SMTP_HOST]."),
-        click.option("--smtp-port", type=click.IntRange(1, 65535), default=25,
+        setting_option("--smtp-host", setting="smtp_host", help="SMTP server [env STARFUND_SMTP_HOST]."),
+        setting_option("--smtp-port", setting="smtp_port", type=click.IntRange(1, 65535), default=25,
                      show_default=True, help="SMTP port [env STARFUND_SMTP_PORT]."),
-        click.option("--smtp-starttls/--no-smtp-starttls", default=False,
+        setting_option("--smtp-starttls/--no-smtp-starttls", setting="smtp_starttls",
+                       default=False,
                      help="Use STARTTLS [env STARFUND_SMTP_STARTTLS]."),
-        click.option("--smtp-user",
+        setting_option("--smtp-user", setting="smtp_user",
                      help="SMTP login; the password is read only from STARFUND_SMTP_PASSWORD."),
-        click.option("--smtp-timeout", type=click.FloatRange(0, min_open=True), default=10.0,
+        setting_option("--smtp-timeout", setting="smtp_timeout", type=click.FloatRange(0, min_open=True), default=10.0,
                      show_default=True,
                      help="Seconds to wait for the SMTP server; one timeout ends the round "
                           "[env STARFUND_SMTP_TIMEOUT]."),
@@ -368,7 +378,7 @@ def channel_options(fn: Callable) -> Callable:
                      help="Attempts before a message is marked failed."),
         click.option("--backoff", "backoff_seconds", type=click.FloatRange(0), default=60,
                      show_default=True, help="Seconds before the first retry; doubles each time."),
-        click.option("--templates", "templates_dir",
+        setting_option("--templates", "templates_dir", setting="templates",
                      type=SafePath(file_okay=False),
                      help="Folder overriding templates (<lang>/<kind>.txt) [env STARFUND_TEMPLATES]."),
     ]
