@@ -11,9 +11,11 @@ Two questions, printed as two tables:
    merged cells, numbers stored as text (an id "00123", an amount "20000"
    typed as text), a date. The same content is saved by openpyxl (as Excel
    writes it) and, when LibreOffice is installed (`soffice`), re-saved by
-   LibreOffice as XLSX and ODS. Printed per reader and file: whether it
+   LibreOffice as XLSX, ODS and XLS. Printed per reader and file: whether it
    reports the merged range (starfund refuses merged cells: it must see them),
-   keeps the text numbers as text, and gives the date as a date.
+   keeps the text numbers as text, gives the date as a date, and sees a
+   formula saved without its value (openpyxl's own file: starfund refuses such
+   a cell rather than read it as empty).
 
 openpyxl is the reader starfund uses (lifecycle/core/tabular.py): the figures
 and the choice are in docs/performance.md ("Spreadsheet readers").
@@ -153,16 +155,16 @@ def make_fixtures() -> list[Path]:
     base = OUT / "faithful-openpyxl.xlsx"
     wb = Workbook()
     ws = wb.active
-    ws.append(["id", "name", "requested_amount", "declared_on", "note"])
-    ws.append(["00123", "学会甲", "20000", date(2025, 3, 14), "merged"])   # text numbers
-    ws.append(["00124", "学会乙", 30000, date(2025, 3, 15), None])
+    ws.append(["id", "name", "requested_amount", "declared_on", "note", "total"])
+    ws.append(["00123", "学会甲", "20000", date(2025, 3, 14), "merged", "=1+1"])  # text numbers
+    ws.append(["00124", "学会乙", 30000, date(2025, 3, 15), None, 2])
     ws["D2"].number_format = ws["D3"].number_format = "yyyy-mm-dd"
     ws.merge_cells("E2:E3")
     wb.save(base)
     files = [base]
     soffice = shutil.which("soffice") or shutil.which("libreoffice")
     if soffice:
-        for fmt in ("xlsx", "ods"):
+        for fmt in ("xlsx", "ods", "xls"):
             out = OUT / "lo"
             subprocess.run([soffice, "--headless", "--convert-to", fmt, "--outdir", str(out),
                             str(base)], capture_output=True, timeout=120)
@@ -177,7 +179,8 @@ def make_fixtures() -> list[Path]:
 def judge(result: dict) -> dict[str, str]:
     """What a reader made of the faithfulness sheet (row 2 is the data row under test)."""
     if "error" in result:
-        return {"merged seen": "error", "text numbers kept": "error", "date is a date": "error"}
+        return {"merged seen": "error", "text numbers kept": "error", "date is a date": "error",
+                "formula": "error"}
     rows = result["first"]
     row = rows[1] if len(rows) > 1 else []
     kept = row[:1] == ["00123"] and len(row) > 2 and row[2] == "20000"
@@ -185,7 +188,11 @@ def judge(result: dict) -> dict[str, str]:
     return {"merged seen": "yes" if result["merged"] else "no",
             "text numbers kept": "yes" if kept else f"no ({row[0]!r}, {row[2]!r})" if
             len(row) > 2 else "no",
-            "date is a date": "yes" if is_date else f"no ({row[3]!r})" if len(row) > 3 else "no"}
+            "date is a date": "yes" if is_date else f"no ({row[3]!r})" if len(row) > 3 else "no",
+            # F2 is =1+1: openpyxl saves it without a value, an office suite with its value 2
+            "formula": "value" if len(row) > 5 and row[5] in (2, 2.0) else
+            "seen" if len(row) > 5 and str(row[5]).startswith("=") else
+            f"lost ({row[5]!r})" if len(row) > 5 else "lost"}
 
 
 def main(argv: list[str]) -> int:
@@ -209,13 +216,15 @@ def main(argv: list[str]) -> int:
     files = make_fixtures()
     if len(files) == 1:
         print("LibreOffice (soffice) is not installed: only the openpyxl-written file is judged")
-    print(f"{'reader':<10} {'file':<28} {'merged seen':<12} {'text numbers kept':<26} "
-          f"{'date is a date'}")
+    print(f"{'reader':<10} {'file':<28} {'merged seen':<12} {'text numbers kept':<18} "
+          f"{'date is a date':<15} formula saved without its value")
     for path in files:
         for reader in READERS:
             j = judge(measure(reader, path))
+            formula = j["formula"] if path.name.endswith("openpyxl.xlsx") else \
+                f"(n/a: the suite saved {j['formula']})"
             print(f"{reader:<10} {path.name:<28} {j['merged seen']:<12} "
-                  f"{j['text numbers kept']:<26} {j['date is a date']}")
+                  f"{j['text numbers kept']:<18} {j['date is a date']:<15} {formula}")
     return 0
 
 
