@@ -117,13 +117,14 @@ def _message(name: str, error: dict[str, Any], raw: Any) -> str:
     return f"{env_name(name)}={raw!r} is not a valid setting: {error['msg']}"
 
 
-def load(options: dict[str, Any] | None = None, environ: dict[str, str] | None = None,
+def load(options: dict[str, Any] | None = None,
          model: type[BaseSettings] = Settings) -> Loaded:
     """Read the settings once: `options` (given on the command line, None: not given) over
     the environment over the defaults; bad environment values are kept aside (`Loaded.bad`)."""
     import os
 
-    environ = dict(os.environ) if environ is None else environ
+    # pydantic-settings matches variable names in any case, and so does this
+    environ = {k.upper(): v for k, v in os.environ.items()}
     given = {k: v for k, v in (options or {}).items() if v is not None}
     from_env = {name for name in model.model_fields
                 if name not in given and environ.get(env_name(name), "") != ""}
