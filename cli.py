@@ -41,6 +41,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("lifecycle.demo.run:demo",
              "Simulate a whole programme year (or several) on a new database, printing each "
              "step."),
+    "config": ("lifecycle.acts.configuring:config_group",
+               "The settings (STARFUND_* environment variables and their options)."),
     "call": ("lifecycle.acts.calls:call_group", "Create and list calls (funding rounds)."),
     "society": ("lifecycle.acts.registry:society_group", "Societies (学会): import them."),
     "expert": ("lifecycle.acts.registry:expert_group", "Experts (专家): import them."),

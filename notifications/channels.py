@@ -42,8 +42,8 @@ class DeliveryError(Exception):
         self.in_doubt, self.ends_round = in_doubt, ends_round
 
 
-def sender() -> str:
-    return os.environ.get("STARFUND_MAIL_FROM", "starfund@kexie.example.org")
+DEFAULT_SENDER = "starfund@kexie.example.org"
+"""The From address unless STARFUND_MAIL_FROM says otherwise (lifecycle.core.settings)."""
 
 
 def message_id(dedupe_key: str) -> str:
@@ -52,7 +52,8 @@ def message_id(dedupe_key: str) -> str:
     return f"<{safe}@starfund>"
 
 
-def build(recipient: str, rendered: Rendered, dedupe_key: str) -> Message:
+def build(recipient: str, rendered: Rendered, dedupe_key: str,
+          sender: str = DEFAULT_SENDER) -> Message:
     """The MIME message (UTF-8; plain text, or plain + HTML alternatives).
 
     Built with the compat32 MIME classes: about ten times faster than
@@ -66,7 +67,7 @@ def build(recipient: str, rendered: Rendered, dedupe_key: str) -> Message:
     else:
         msg = plain
     subject = rendered.subject
-    msg["From"] = sender()
+    msg["From"] = sender
     msg["To"] = recipient
     msg["Subject"] = subject if subject.isascii() else Header(subject, "utf-8")
     msg["Message-ID"] = message_id(dedupe_key)
@@ -86,8 +87,8 @@ def _file_name(dedupe_key: str) -> str:
 class FileChannel:
     """Writes each message to `<folder>/<dedupe key>.eml`; the same key overwrites, never doubles."""
 
-    def __init__(self, folder: str | Path) -> None:
-        self.folder = Path(folder)
+    def __init__(self, folder: str | Path, sender: str = DEFAULT_SENDER) -> None:
+        self.folder, self.sender = Path(folder), sender
         self.folder.mkdir(parents=True, exist_ok=True)
 
     def deliver(self, msg: Message, dedupe_key: str) -> None:
@@ -169,12 +170,14 @@ class SmtpChannel:
     """
 
     def __init__(self, host: str, port: int = 25, starttls: bool = False,
-                 user: str | None = None, timeout: float = 10.0) -> None:
+                 user: str | None = None, timeout: float = 10.0, password: str | None = None,
+                 sender: str = DEFAULT_SENDER) -> None:
         if not timeout > 0:
             raise BadValue(f"SMTP timeout must be more than 0 seconds, not {timeout!r}")
         self.host, self.port, self.starttls, self.user, self.timeout = \
             host, port, starttls, user, timeout
-        self.password = os.environ.get(PASSWORD_ENV) if user else None
+        self.sender = sender
+        self.password = password if user else None
         if user and self.password is None:
             raise BadValue(f"SMTP user {user!r} given but {PASSWORD_ENV} is not set "
                              "(the password is only read from that environment variable)")
@@ -288,12 +291,14 @@ def _describe(e: BaseException) -> str:
 
 def make(kind: str = "file", outbox: str | Path = "outbox", host: str | None = None,
          port: int = 25, starttls: bool = False, user: str | None = None,
-         timeout: float = 10.0) -> FileChannel | SmtpChannel:
-    """The channel chosen by `--channel` (or STARFUND_CHANNEL) and its settings."""
+         timeout: float = 10.0, password: str | None = None,
+         sender: str = DEFAULT_SENDER) -> FileChannel | SmtpChannel:
+    """The channel chosen by `--channel` (or STARFUND_CHANNEL) and its settings; the password
+    and the sender come from the settings (STARFUND_SMTP_PASSWORD, STARFUND_MAIL_FROM)."""
     if kind == "file":
-        return FileChannel(outbox)
+        return FileChannel(outbox, sender)
     if kind == "smtp":
         if not host:
             raise BadValue("--channel smtp needs --smtp-host (or STARFUND_SMTP_HOST)")
-        return SmtpChannel(host, port, starttls, user, timeout)
+        return SmtpChannel(host, port, starttls, user, timeout, password, sender)
     raise BadValue(f"unknown channel {kind!r}: use file or smtp")

@@ -38,11 +38,11 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, func, select, update
 
-from lifecycle.core import audit, clock
+from lifecycle.core import audit, clock, retry
 from lifecycle.core.db import transaction
 from lifecycle.core.errors import NotFound
 from lifecycle.core.models import Notification
-from notifications.channels import DeliveryError, PermanentError, build
+from notifications.channels import DEFAULT_SENDER, DeliveryError, PermanentError, build
 from notifications.render import render
 
 _table = Notification.__table__
@@ -63,11 +63,6 @@ class DrainReport:
         return {"sent": self.sent, "retrying": self.retrying, "failed": self.failed,
                 "resolved": self.resolved, "in_doubt": self.in_doubt, "deferred": self.deferred,
                 "errors": self.errors}
-
-
-def backoff(attempts: int, base_seconds: float = 60) -> timedelta:
-    """Exponential backoff: 1, 2, 4, 8 ... minutes after the n-th failure (at most a day)."""
-    return min(timedelta(seconds=base_seconds * (2 ** max(attempts - 1, 0))), timedelta(days=1))
 
 
 def claim(conn: Connection, limit: int, now: datetime, lease: timedelta = LEASE) -> list[Any]:
@@ -102,7 +97,8 @@ def _record(conn: Connection, outcomes: list[tuple[Any, str, str]], now: datetim
     """
     sent = [{"b_id": r.id, "b_now": now} for r, s, _ in outcomes if s == "sent"]
     failed = [{"b_id": r.id, "b_err": e} for r, s, e in outcomes if s == "failed"]
-    retry = [{"b_id": r.id, "b_err": e, "b_next": now + backoff(r.attempts + 1, backoff_seconds)}
+    policy = retry.OUTBOX.with_base(backoff_seconds)
+    again = [{"b_id": r.id, "b_err": e, "b_next": policy.next_at(now, r.attempts + 1)}
              for r, s, e in outcomes if s == "pending"]
     doubt = [{"b_id": r.id, "b_err": e, "b_next": now} for r, s, e in outcomes if s == "in_doubt"]
     deferred = [{"b_id": r.id, "b_att": r.attempts, "b_next": r.next_attempt_at}
@@ -114,10 +110,10 @@ def _record(conn: Connection, outcomes: list[tuple[Any, str, str]], now: datetim
     if failed:
         conn.execute(update(_table).where(where).values(status="failed",
                                                         last_error=bindparam("b_err")), failed)
-    if retry:
+    if again:
         conn.execute(update(_table).where(where).values(
             status="pending", last_error=bindparam("b_err"),
-            next_attempt_at=bindparam("b_next")), retry)
+            next_attempt_at=bindparam("b_next")), again)
     if doubt:
         conn.execute(update(_table).where(where).values(
             last_error=bindparam("b_err"), next_attempt_at=bindparam("b_next")), doubt)
@@ -177,6 +173,7 @@ def drain(db: Engine, channel: Any, limit: int = 200, max_attempts: int = 5,
     deferred (back to pending as it was claimed) and no further batch is claimed.
     """
     report = DrainReport()
+    sender = getattr(channel, "sender", DEFAULT_SENDER)
     report.resolved = resolve_in_doubt(db, channel, now or clock.now(), actor)
     opened = getattr(channel, "open", None)
     if opened:
@@ -197,7 +194,7 @@ def drain(db: Engine, channel: Any, limit: int = 200, max_attempts: int = 5,
                     except Exception as e:  # noqa: BLE001 - a broken template will not heal itself
                         raise PermanentError(f"template {r.language}/{r.kind}: "
                                              f"{type(e).__name__}: {e}") from e
-                    channel.deliver(build(r.recipient, rendered, r.dedupe_key), r.dedupe_key)
+                    channel.deliver(build(r.recipient, rendered, r.dedupe_key, sender), r.dedupe_key)
                     outcomes.append((r, "sent", ""))
                     report.sent += 1
                 except Exception as e:  # noqa: BLE001 - any delivery failure is recorded, not raised

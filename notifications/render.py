@@ -4,7 +4,8 @@ A template is one file per message kind and language,
 `templates/<lang>/<kind>.txt`, with a `subject` block, a plain-text `body`
 block and optionally an `html` block. Administrators override any template by
 putting a file of the same name (`<lang>/<kind>.txt`) in the folder named by
-STARFUND_TEMPLATES (or `--templates`); zh is the default language.
+`--templates` (or STARFUND_TEMPLATES, read by lifecycle.core.settings and passed
+down as `override`); zh is the default language.
 
 `check` validates every template a deployment would use: syntax, the blocks,
 and every placeholder against the context its kind receives: the caller passes
@@ -13,7 +14,6 @@ a sample of every kind, built by the builders of `notifications.contexts`
 """
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -40,10 +40,6 @@ def yuan(value: Any) -> str:
     return "—" if value is None else f"{int(value):,}"
 
 
-def override_folder() -> str | None:
-    return os.environ.get("STARFUND_TEMPLATES") or None
-
-
 @lru_cache(maxsize=8)
 def environment(override: str | None = None) -> SandboxedEnvironment:
     loaders = [FileSystemLoader(override)] if override else []
@@ -61,7 +57,7 @@ def template_name(kind: str, language: str) -> str:
 def render(kind: str, language: str, context: dict[str, Any],
            override: str | None = None) -> Rendered:
     """Render one message; raises jinja2 errors for unknown kinds or missing values."""
-    env = environment(override or override_folder())
+    env = environment(override)
     template = env.get_template(template_name(kind, language))
     ctx = template.new_context(dict(context))
     subject = " ".join("".join(template.blocks["subject"](ctx)).split())
@@ -177,7 +173,6 @@ def check(samples: Mapping[str, dict[str, Any]], override: str | None = None) ->
 
     `samples` holds a context of every message kind sent (kind -> sample context).
     """
-    override = override or override_folder()
     report = CheckReport()
     if override and not Path(override).is_dir():
         report.problems.append(Problem(override, None, "template folder does not exist"))

@@ -84,8 +84,9 @@ def test_notice_end_counts_calendar_or_working_days():
     data["calendar"].update(notice_working_days=True, notice_days=5,
                             holidays=["2025-10-01", "2025-10-02", "2025-10-03"])
     c = callconfig.from_dict(data)
-    # Tuesday 2025-09-30: Oct 1-3 holidays, 4-5 weekend, then Oct 6..10
-    assert c.notice_end(datetime(2025, 9, 30, 15, 0)) == datetime(2025, 10, 11)
+    # Tuesday 2025-09-30: officially Oct 1-8 off (not only the 1-3 the call lists), then
+    # Thu 9, Fri 10, the make-up Saturday 11, Mon 13, Tue 14 (tests/test_workdays.py has more)
+    assert c.notice_end(datetime(2025, 9, 30, 15, 0)) == datetime(2025, 10, 15)
     data["calendar"].update(notice_working_days=False, notice_days=7)
     assert callconfig.from_dict(data).notice_end(datetime(2025, 9, 30, 15, 0)) == \
         datetime(2025, 10, 7)

@@ -102,9 +102,11 @@ def test_writers_make_every_formula_like_text_inert_and_readers_undo_it(tmp_path
         raw = list(csv.reader(f))[1:]
     assert [r[0] for r in raw] == ["'" + v for v in values[:6]] + ["plain", "'kept"]
     assert {r[1] for r in raw} == {"-5"}  # a negative number is a number, not text
-    cols = [tabular.Column("text", limit=100, multiline=True), tabular.Column("number",
-                                                                              tabular.as_int)]
-    back = tabular.read_table(path, cols)
+    class Cols(tabular.Row):
+        text: str = tabular.cell(limit=100, multiline=True)
+        number: tabular.Int = tabular.cell()
+
+    back = tabular.read_table(path, Cols)
     assert [v["text"] for _, v in back] == ["=HYPERLINK(\"http://evil.example/x\",\"click me\")",
                                             "+1+1", "-2+3", "@SUM(A1)", "TAB", "CR", "plain",
                                             "'kept"]

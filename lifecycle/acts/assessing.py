@@ -29,20 +29,20 @@ from lifecycle.core.console import (
     table,
 )
 from lifecycle.core.models import Application, AssessmentRecord
-from lifecycle.core.tabular import ID_LIMIT, Column, InputError, as_float, read_table
+from lifecycle.core.tabular import ID_LIMIT, Float, InputError, Row, cell, read_table
 from lifecycle.rules.grades import grade_of, proposal_of
 from states.assessment import ASSESSED, ASSESSMENT_DUE
 
 MAX_REPORT_BYTES = 20 * 1024 * 1024
 OUTCOMES = ("continue", "adjust", "terminate")
 
-GRADE_COLUMNS = [
-    Column("application_id", aliases=("application", "id"), limit=ID_LIMIT),
-    Column("score", as_float),
-    Column("grader", required=False, default="admin", aliases=("expert_id", "expert"),
-           limit=100),
-    Column("comment", required=False, default="", limit=5000, multiline=True),
-]
+class GradeRow(Row):
+    """One grade of a performance assessment (one row per grader and application)."""
+
+    application_id: str = cell(aliases=("application", "id"), limit=ID_LIMIT)
+    score: Float = cell()
+    grader: str = cell("admin", aliases=("expert_id", "expert"), limit=100)
+    comment: str = cell("", limit=5000, multiline=True)
 
 
 class AssessmentError(engine.EngineError):
@@ -100,7 +100,7 @@ def import_grades(conn: Connection, call_id: str, path: str | Path, actor: str, 
     actor = permissions.require(conn, actor, "assessment.grade", engine.load_call(conn, call_id))
     source = str(path)
     call = engine.load_call(conn, call_id)
-    rows = read_table(path, GRADE_COLUMNS, encoding=encoding)
+    rows = read_table(path, GradeRow, encoding=encoding)
     due = {r.id: r for r in conn.execute(
         select(Application.id, Application.state, Application.checkpoint)
         .where(Application.call_id == call_id))}

@@ -11,6 +11,7 @@ from lifecycle.core.callconfig import CallConfig, ConfigError
 from lifecycle.core.console import Env, SafePath, common, echo, emit_json, json_option, table
 from lifecycle.core.machine import UnknownWorkflow, for_workflow
 from lifecycle.core.models import Call
+from lifecycle.core.workdays import NotCovered
 
 
 def create(conn: Connection, config: CallConfig, actor: str, source: str = "<call>") -> CallConfig:
@@ -22,12 +23,27 @@ def create(conn: Connection, config: CallConfig, actor: str, source: str = "<cal
         raise ConfigError(f"{source}: field workflow: {e}") from None
     if conn.execute(select(Call.id).where(Call.id == config.id)).first():
         raise ConfigError(f"{source}: field id: a call {config.id!r} already exists")
+    check_notice_calendar(config, source)
     data = config.model_dump(mode="json")
     conn.execute(insert(Call).values(id=config.id, title=config.title, workflow=config.workflow,
                                      config=data, created_at=clock.now(), advance_count=0))
     audit.record(conn, actor, [audit.Event("call_create", config.id, payload={
         "source": source, "config": data})])
     return config
+
+
+def check_notice_calendar(config: CallConfig, source: str) -> None:
+    """Refuse a call whose working-day notice, opened when reviews are due, would count days of
+    a year the installed calendar does not cover and the call does not list (never a guess)."""
+    cal = config.calendar
+    if not cal.notice_working_days:
+        return
+    try:
+        config.notice_end(cal.review_due)
+    except NotCovered as e:
+        raise ConfigError(f"{source}: field calendar.listed_years: the notice, opening when "
+                          f"reviews are due ({cal.review_due:%Y-%m-%d}), counts {cal.notice_days} "
+                          f"working days: {e}") from None
 
 
 def _workflow_problem(name: str) -> str | None:

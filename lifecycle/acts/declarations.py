@@ -18,26 +18,30 @@ from lifecycle.core.console import Env, SafePath, common, echo, encoding_option,
 from lifecycle.core.models import Application, Society
 from lifecycle.core.tabular import (
     ID_LIMIT,
-    Column,
     InputError,
+    Int,
     Problems,
-    as_int,
-    as_list,
+    Row,
+    TextList,
+    cell,
     check_unique,
     chunked,
     iter_table,
 )
 
-COLUMNS = [
-    Column("id", required=False, default="", limit=ID_LIMIT),
-    Column("society_id", limit=ID_LIMIT), Column("category", limit=ID_LIMIT),
-    Column("title", limit=300),
-    Column("title_en", required=False, default="", limit=300),
-    Column("discipline", required=False, default="", limit=100),
-    Column("requested_amount", as_int),
-    Column("summary", required=False, default="", limit=5000, multiline=True),
-    Column("excluded_experts", as_list, required=False, default=list, multiline=True),
-]
+
+class DeclarationRow(Row):
+    """One declaration (申报) of the declaration file: a draft of the call."""
+
+    id: str = cell("", limit=ID_LIMIT, about="generated as CALL-00001 when empty")
+    society_id: str = cell(limit=ID_LIMIT)
+    category: str = cell(limit=ID_LIMIT)
+    title: str = cell(limit=300)
+    title_en: str = cell("", limit=300)
+    discipline: str = cell("", limit=100)
+    requested_amount: Int = cell()
+    summary: str = cell("", limit=5000, multiline=True)
+    excluded_experts: TextList = cell(list, multiline=True)
 
 
 def import_applications(conn: Connection, call_id: str, path: str | Path,
@@ -53,7 +57,7 @@ def import_applications(conn: Connection, call_id: str, path: str | Path,
     unknown: set[str] = set()
     seen: dict[Any, int] = {}
     created = 0
-    for rows in chunked(iter_table(path, COLUMNS, problems, encoding)):
+    for rows in chunked(iter_table(path, DeclarationRow, problems, encoding)):
         named = {v["society_id"] for _, v in rows if v["society_id"]} - known - unknown
         if named:
             found = set(conn.execute(select(Society.id).where(Society.id.in_(named))).scalars())

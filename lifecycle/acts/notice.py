@@ -8,7 +8,6 @@ the notice period starts when the list is published), then renders
 from __future__ import annotations
 
 import hashlib
-import os
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from lifecycle.core import audit, clock, engine, permissions
 from lifecycle.core.callconfig import CallConfig
 from lifecycle.core.console import Env, OutputPath, common, echo, emit_json, json_option
 from lifecycle.core.models import Application, Society
+from lifecycle.core.workdays import NotCovered
 from notifications.render import environment
 from states import award
 
@@ -66,14 +66,14 @@ def context(conn: Connection, call: CallConfig, language: str) -> dict[str, Any]
             "published": clock.now().date().isoformat()}
 
 
-def render(ctx: dict[str, Any], language: str) -> str:
-    env = environment(os.environ.get("STARFUND_TEMPLATES"))
+def render(ctx: dict[str, Any], language: str, templates: str | None = None) -> str:
+    env = environment(templates)
     lang = language if language in ("zh", "en") else "zh"
     return env.get_template(f"{lang}/public_notice.html").render(ctx)
 
 
 def publish(conn: Connection, call_id: str, path: str | Path, actor: str,
-            language: str | None = None) -> dict[str, Any]:
+            language: str | None = None, templates: str | None = None) -> dict[str, Any]:
     """Open the notice for proposed applications (if any are waiting) and write the HTML page,
     in the caller's transaction (`conn`): the opening and its page's audit event go together."""
     actor = permissions.require(conn, actor, "notice.publish", engine.load_call(conn, call_id))
@@ -82,10 +82,16 @@ def publish(conn: Connection, call_id: str, path: str | Path, actor: str,
         Application.call_id == call_id, Application.state == award.PROPOSED)).first()
     opened = 0
     if waiting is not None:
+        try:  # a year the working-day calendar does not cover: refused before anything opens
+            call.notice_end(clock.now())
+        except NotCovered as e:
+            raise NotCovered(e.year, f"{call_id}: a notice opened on {clock.now():%Y-%m-%d} "
+                                     f"would count {call.calendar.notice_days} working days: ")\
+                from None
         opened = engine.advance(conn, call_id, "open_notice", actor).moved_total
     lang = language or call.language
     ctx = context(conn, call, lang)
-    html = render(ctx, lang)
+    html = render(ctx, lang, templates)
     Path(path).write_text(html, encoding="utf-8")
     audit.record(conn, actor, [audit.Event("notice_publish", call_id, payload={
         "file": Path(path).name, "sha256": hashlib.sha256(html.encode()).hexdigest(),
@@ -121,7 +127,7 @@ def notice_publish(env: Env, call_id: str, html: str, language: str | None) -> N
     Example:  starfund notice publish 2025-project --html notice.html
     """
     with env.engine.begin() as conn:
-        r = publish(conn, call_id, html, env.actor, language)
+        r = publish(conn, call_id, html, env.actor, language, env.settings.get("templates"))
     if env.as_json:
         return emit_json(r)
     echo(f"{html}: {r['listed']} project(s), {r['total']:,} yuan; notice "

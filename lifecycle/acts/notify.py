@@ -21,6 +21,7 @@ from lifecycle.core.console import (
     echo,
     emit_json,
     json_option,
+    setting_option,
     table,
 )
 from lifecycle.core.errors import BadValue
@@ -49,7 +50,7 @@ def notify_send(env: Env, **kw: Any) -> None:
                   --smtp-host mail.example.org --smtp-port 587 --smtp-starttls --smtp-user kexie
     """
     permissions.check(env.engine, env.actor, "notify.send")
-    channel = channel_factory(channels.make, kw)()
+    channel = channel_factory(channels.make, kw, env)()
     r = delivery.drain(env.engine, channel, max_attempts=kw["max_attempts"],
                        backoff_seconds=kw["backoff_seconds"], actor=env.actor,
                        templates=kw["templates_dir"])
@@ -122,9 +123,9 @@ def templates_group() -> None:
 
 
 @templates_group.command("check")
-@click.option("--templates", "templates_dir", envvar="STARFUND_TEMPLATES",
-              type=SafePath(file_okay=False),
-              help="Override folder to check with the built-in templates [env STARFUND_TEMPLATES].")
+@setting_option("--templates", "templates_dir", setting="templates",
+                 type=SafePath(file_okay=False),
+                 help="Override folder to check with the built-in templates [env STARFUND_TEMPLATES].")
 @json_option
 @common
 def templates_check(env: Env, templates_dir: str | None) -> None:
@@ -156,8 +157,8 @@ def templates_check(env: Env, templates_dir: str | None) -> None:
 @click.option("--language", type=click.Choice(["zh", "en"]),
               help="Language (default: the recipient's).")
 @click.option("--html", "show_html", is_flag=True, help="Also print the HTML part.")
-@click.option("--templates", "templates_dir", envvar="STARFUND_TEMPLATES",
-              type=SafePath(file_okay=False), help="Override folder [env STARFUND_TEMPLATES].")
+@setting_option("--templates", "templates_dir", setting="templates",
+                 type=SafePath(file_okay=False), help="Override folder [env STARFUND_TEMPLATES].")
 @json_option
 @common
 def templates_preview(env: Env, kind: str, app_id: str, expert_id: str | None,

@@ -32,11 +32,12 @@ from lifecycle.core.console import (
 from lifecycle.core.models import Expert, Society
 from lifecycle.core.tabular import (
     ID_LIMIT,
-    Column,
+    Bool,
     InputError,
     Problems,
-    as_bool,
-    as_list,
+    Row,
+    TextList,
+    cell,
     check_unique,
     chunked,
     iter_table,
@@ -44,24 +45,30 @@ from lifecycle.core.tabular import (
 
 EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 
-_PEOPLE = [
-    Column("id", limit=ID_LIMIT), Column("name"), Column("name_en", required=False, default=""),
-    Column("email", limit=254), Column("institution", required=False, default=""),
-    Column("language", required=False, default="zh", limit=8),
-]
-SOCIETY_COLUMNS = [
-    *_PEOPLE,
-    Column("annual_inspection_passed", as_bool, required=False, default=True),
-    Column("penalty", as_bool, required=False, default=False),
-]
 
-EXPERT_COLUMNS = [
-    *_PEOPLE,
-    Column("disciplines", as_list, required=False, default=list, multiline=True),
-    Column("societies", as_list, required=False, default=list, multiline=True),
-    Column("conflict_societies", as_list, required=False, default=list, multiline=True),
-    Column("conflict_institutions", as_list, required=False, default=list, multiline=True),
-]
+class _Person(Row):
+    id: str = cell(limit=ID_LIMIT)
+    name: str = cell()
+    name_en: str = cell("")
+    email: str = cell(limit=254)
+    institution: str = cell("")
+    language: str = cell("zh", limit=8, about="zh or en")
+
+
+class SocietyRow(_Person):
+    """One society (学会) of the society file."""
+
+    annual_inspection_passed: Bool = cell(True)
+    penalty: Bool = cell(False)
+
+
+class ExpertRow(_Person):
+    """One expert (专家) of the expert file; lists separated by ; or , or line breaks."""
+
+    disciplines: TextList = cell(list, multiline=True)
+    societies: TextList = cell(list, multiline=True)
+    conflict_societies: TextList = cell(list, multiline=True)
+    conflict_institutions: TextList = cell(list, multiline=True)
 
 
 def _check_common(source: str, rows: list[tuple[int, dict[str, Any]]],
@@ -94,7 +101,7 @@ def _upsert(conn: Connection, model: Any, rows: list[dict[str, Any]]) -> tuple[i
     return len(new), len(old)
 
 
-def _import(conn: Connection, path: str | Path, model: Any, columns: list[Column],
+def _import(conn: Connection, path: str | Path, model: Any, columns: type[Row],
             check: Any, encoding: str | None) -> tuple[int, int, list[str]]:
     """Stream the file: check each chunk, write it while the file is clean, refuse at the end."""
     source = str(path)
@@ -118,7 +125,7 @@ def import_societies(conn: Connection, path: str | Path, actor: str, *,
                      encoding: str | None = None) -> dict[str, int]:
     """Insert or update societies from a CSV/XLSX file."""
     actor = permissions.require(conn, actor, "registry.import")
-    created, updated, ids = _import(conn, path, Society, SOCIETY_COLUMNS,
+    created, updated, ids = _import(conn, path, Society, SocietyRow,
                                     lambda source, chunk: [], encoding)
     audit.record(conn, actor, [audit.Event("society_import", payload={
         "file": Path(path).name, "created": created, "updated": updated, "ids": ids})])
@@ -140,7 +147,7 @@ def import_experts(conn: Connection, path: str | Path, actor: str, *,
                 for number, v in chunk for col in ("societies", "conflict_societies")
                 for s in v[col] or [] if s not in known]
 
-    created, updated, ids = _import(conn, path, Expert, EXPERT_COLUMNS, societies_exist,
+    created, updated, ids = _import(conn, path, Expert, ExpertRow, societies_exist,
                                     encoding)
     audit.record(conn, actor, [audit.Event("expert_import", payload={
         "file": Path(path).name, "created": created, "updated": updated, "ids": ids})])

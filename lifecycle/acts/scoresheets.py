@@ -10,10 +10,12 @@ correct a score; each correction is audited with the old and new values.
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pydantic import create_model
 from sqlalchemy import Connection, bindparam, select, update
 
 from lifecycle.core import accounts, audit, clock, engine, permissions
@@ -21,9 +23,10 @@ from lifecycle.core.callconfig import CallConfig, Criterion
 from lifecycle.core.models import Application, Assignment, Call, Expert
 from lifecycle.core.tabular import (
     ID_LIMIT,
-    Column,
+    Float,
     InputError,
-    as_float,
+    Row,
+    cell,
     new_workbook,
     read_header,
     read_table,
@@ -32,10 +35,42 @@ from lifecycle.core.tabular import (
 from states.review import SCORING
 from states.roles import COORDINATOR
 
-INFO = [Column("title", required=False, default="", limit=500),
-        Column("category", required=False, default="", limit=ID_LIMIT),
-        Column("society", required=False, default="", limit=300),
-        Column("comment", required=False, default="", limit=5000, multiline=True)]
+
+class LongScoreRow(Row):
+    """One criterion's score of one application by one expert (the long layout)."""
+
+    expert_id: str = cell(limit=ID_LIMIT)
+    application_id: str = cell(limit=ID_LIMIT)
+    criterion: str = cell(limit=ID_LIMIT)
+    score: Float = cell()
+    title: str = cell("", limit=500)
+    category: str = cell("", limit=ID_LIMIT)
+    society: str = cell("", limit=300)
+    comment: str = cell("", limit=5000, multiline=True)
+    name: str = cell("", limit=300)
+    max: str = cell("")
+
+
+class WideScoreRow(Row):
+    """One application's scores by one expert (the wide layout `review sheet` writes), plus
+    one column per criterion of the call (`wide_row`)."""
+
+    expert_id: str = cell(limit=ID_LIMIT)
+    application_id: str = cell(limit=ID_LIMIT)
+    title: str = cell("", limit=500)
+    category: str = cell("", limit=ID_LIMIT)
+    society: str = cell("", limit=300)
+    comment: str = cell("", limit=5000, multiline=True)
+
+
+@functools.cache
+def wide_row(criteria: tuple[tuple[str, tuple[str, ...]], ...]) -> type[Row]:
+    """The wide layout for a call's criteria ((id, other names) each): a Float column per
+    criterion, optional. Fields are named c0, c1 ... with the criterion id as their header,
+    so no criterion id clashes with a name pydantic keeps for itself."""
+    return create_model("WideScores", __base__=WideScoreRow, **{
+        f"c{n}": (Float | None, cell(None, aliases=names, name=cid))
+        for n, (cid, names) in enumerate(criteria)})
 
 
 class ScoreError(engine.EngineError):
@@ -125,11 +160,7 @@ def read(path: str | Path, call: CallConfig,
     ids = [c.id for c in every]
     sheets: dict[tuple[str, str], Sheet] = {}
     if "criterion" in header or "score" in header:
-        cols = [Column("expert_id", limit=ID_LIMIT), Column("application_id", limit=ID_LIMIT),
-                Column("criterion", limit=ID_LIMIT), Column("score", as_float), *INFO,
-                Column("name", required=False, default="", limit=300),
-                Column("max", required=False, default="")]
-        rows = read_table(path, cols, problems, encoding)
+        rows = read_table(path, LongScoreRow, problems, encoding)
         seen: dict[tuple[str, str, str], int] = {}
         for n, v in rows:
             e, a, c, s = v["expert_id"], v["application_id"], v["criterion"], v["score"]
@@ -150,11 +181,8 @@ def read(path: str | Path, call: CallConfig,
             sh.cells[c] = f"{source}: row {n}, column score"
     else:
         by_name = {c.id: (c.name, c.name_en) for c in every}
-        cols = [Column("expert_id", limit=ID_LIMIT), Column("application_id", limit=ID_LIMIT),
-                *INFO,
-                *[Column(c, as_float, required=False, aliases=tuple(x for x in by_name[c] if x))
-                  for c in ids]]
-        rows = read_table(path, cols, problems, encoding)
+        model = wide_row(tuple((c, tuple(x for x in by_name[c] if x)) for c in ids))
+        rows = read_table(path, model, problems, encoding)
         first: dict[tuple[str, str], int] = {}
         for n, v in rows:
             e, a = v["expert_id"], v["application_id"]

@@ -41,29 +41,42 @@ from lifecycle.core.models import (
     StarScore,
     StarStatus,
 )
-from lifecycle.core.tabular import ID_LIMIT, Column, InputError, as_float, csv_writer, read_table
+from lifecycle.core.tabular import ID_LIMIT, Float, InputError, Row, cell, csv_writer, read_table
 from lifecycle.rules.eligibility import barred_societies
 from states.outcome import BARS_NEXT_CALLS
 from states.star_declaration import ELIGIBLE
 from states.star_rating import UNDER_REVIEW
 
-SELF_COLUMNS = [Column("society_id", aliases=("society",), limit=ID_LIMIT),
-                Column("indicator", limit=ID_LIMIT),
-                Column("self_score", as_float, required=False),
-                Column("name", required=False, default="", limit=300),
-                Column("capacity", required=False, default="", limit=300),
-                Column("max", required=False, default=""),
-                Column("evidence", required=False, default="", aliases=("note",), limit=5000,
-                       multiline=True)]
-CHECK_COLUMNS = [Column("society_id", aliases=("society",), limit=ID_LIMIT),
-                 Column("indicator", limit=ID_LIMIT),
-                 Column("checked_score", as_float, aliases=("score",)),
-                 Column("note", required=False, default="", limit=5000, multiline=True)]
-REVIEW_COLUMNS = [Column("expert_id", aliases=("expert",), limit=ID_LIMIT),
-                  Column("society_id", aliases=("society",), limit=ID_LIMIT),
-                  Column("indicator", limit=ID_LIMIT),
-                  Column("score", as_float),
-                  Column("note", required=False, default="", limit=5000, multiline=True)]
+
+class SelfRow(Row):
+    """One indicator of a society's self-evaluation sheet (what `star sheet` writes)."""
+
+    society_id: str = cell(aliases=("society",), limit=ID_LIMIT)
+    indicator: str = cell(limit=ID_LIMIT)
+    self_score: Float | None = cell(None)
+    name: str = cell("", limit=300)
+    capacity: str = cell("", limit=300)
+    max: str = cell("")
+    evidence: str = cell("", aliases=("note",), limit=5000, multiline=True)
+
+
+class CheckRow(Row):
+    """One indicator the association checked (the assessed column)."""
+
+    society_id: str = cell(aliases=("society",), limit=ID_LIMIT)
+    indicator: str = cell(limit=ID_LIMIT)
+    checked_score: Float = cell(aliases=("score",))
+    note: str = cell("", limit=5000, multiline=True)
+
+
+class StarReviewRow(Row):
+    """One expert's score of one indicator of a society."""
+
+    expert_id: str = cell(aliases=("expert",), limit=ID_LIMIT)
+    society_id: str = cell(aliases=("society",), limit=ID_LIMIT)
+    indicator: str = cell(limit=ID_LIMIT)
+    score: Float = cell()
+    note: str = cell("", limit=5000, multiline=True)
 
 
 class StarError(engine.EngineError):
@@ -131,7 +144,7 @@ def import_self_evaluation(conn: Connection, call_id: str, path: str | Path,
     actor = permissions.require(conn, actor, "star.import", engine.load_call(conn, call_id))
     source = str(path)
     call = _star_call(conn, call_id)
-    rows = read_table(path, SELF_COLUMNS, encoding=encoding)
+    rows = read_table(path, SelfRow, encoding=encoding)
     problems: list[str] = []
     _check_scores(source, call, rows, "self_score", problems)
     societies = {v["society_id"] for _, v in rows}
@@ -191,7 +204,7 @@ def import_checked(conn: Connection, call_id: str, path: str | Path, actor: str,
     actor = permissions.require(conn, actor, "star.import", engine.load_call(conn, call_id))
     source = str(path)
     call = _star_call(conn, call_id)
-    rows = read_table(path, CHECK_COLUMNS, encoding=encoding)
+    rows = read_table(path, CheckRow, encoding=encoding)
     problems: list[str] = []
     _check_scores(source, call, rows, "checked_score", problems)
     apps = _apps_by_society(conn, call_id)
@@ -235,7 +248,7 @@ def import_reviews(conn: Connection, call_id: str, path: str | Path, actor: str,
     actor = permissions.require(conn, actor, "star.review", engine.load_call(conn, call_id))
     source = str(path)
     call = _star_call(conn, call_id)
-    rows = read_table(path, REVIEW_COLUMNS, encoding=encoding)
+    rows = read_table(path, StarReviewRow, encoding=encoding)
     problems: list[str] = []
     _check_scores(source, call, rows, "score", problems)
     apps = _apps_by_society(conn, call_id)

@@ -55,14 +55,19 @@ from sqlalchemy import (
     cast,
 )
 
+from lifecycle.core.settings import FaultHooks
+
 Processor = Callable[[Any], Any] | None
 _SIMPLE = (Integer, Float, Numeric, String, Text, Boolean)
 
 
 # --- the fault-injection test hook (see the module docstring) ------------------------------
 
-def _rows_setting(name: str) -> int:
-    value = os.environ.get(name, "").strip()
+_HOOKS = FaultHooks()  # read once, at import (lifecycle.core.settings)
+
+
+def _rows_setting(name: str, value: str | None) -> int:
+    value = (value or "").strip()
     if not value:
         return 0
     if not value.isdigit() or int(value) < 1:
@@ -70,8 +75,8 @@ def _rows_setting(name: str) -> int:
     return int(value)
 
 
-_PAUSE_AFTER = _rows_setting("STARFUND_FAULT_PAUSE_AFTER_ROWS")
-_CHUNK_ROWS = _rows_setting("STARFUND_FAULT_CHUNK_ROWS")
+_PAUSE_AFTER = _rows_setting("STARFUND_FAULT_PAUSE_AFTER_ROWS", _HOOKS.fault_pause_after_rows)
+_CHUNK_ROWS = _rows_setting("STARFUND_FAULT_CHUNK_ROWS", _HOOKS.fault_chunk_rows)
 _written = 0
 
 
@@ -90,14 +95,14 @@ def _wrote(rows: int, table: str) -> None:
 
         line = (f"starfund fault hook: paused inside the write after {_written} rows, "
                 f"in {table} (pid {os.getpid()})")
-        marker = os.environ.get("STARFUND_FAULT_MARKER")
+        marker = _HOOKS.fault_marker
         if marker:
             part = f"{marker}.part"
             with open(part, "w", encoding="utf-8") as f:
                 f.write(line + "\n")
             os.replace(part, marker)                    # the reader never sees half a line
         print(line, file=sys.stderr, flush=True)
-        seconds = float(os.environ.get("STARFUND_FAULT_PAUSE_SECONDS") or 300)
+        seconds = _HOOKS.fault_pause_seconds
         started = time.monotonic()
         threading.Event().wait(seconds)
         raise RuntimeError(f"fault hook: not killed within {time.monotonic() - started:.0f} s "

@@ -33,6 +33,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from lifecycle.core.errors import UserError
+from lifecycle.core.workdays import Workdays
 
 SCORE_SCALE = 100.0
 """An expert's total: the criteria's scores weighted to this many points (lifecycle.rules.ranking)."""
@@ -131,7 +132,14 @@ class Calendar(Strict):
     review_due: datetime
     notice_days: int = Field(7, ge=1, le=60)
     notice_working_days: bool = False
+    """Count the notice in working days as China counts them (lifecycle.core.workdays)."""
     holidays: list[date] = []
+    """Local days off on top of the official calendar."""
+    working_days: list[date] = []
+    """Local working days on top of the official calendar."""
+    listed_years: list[int] = []
+    """Years whose days off and make-up working days the call lists itself in holidays and
+    working_days (Monday to Friday otherwise), for years the installed calendar does not cover."""
     assessment_due: datetime | None = None
     """Final performance report due; required by project calls without assessment.checkpoints."""
 
@@ -145,6 +153,14 @@ class Calendar(Strict):
                 say(after, f"{getattr(self, after)} must be after {before} "
                            f"({getattr(self, before)}): the window would end before it starts",
                     str(getattr(self, after)))
+        if say.usable("holidays", "working_days"):
+            both = sorted(set(self.holidays) & set(self.working_days))
+            if both:
+                say("working_days", f"{', '.join(map(str, both))} listed both as a day off "
+                                    "(holidays) and as a working day", [str(d) for d in both])
+
+    def workdays(self) -> Workdays:
+        return Workdays.of(self.holidays, self.working_days, self.listed_years)
 
 
 class Category(Strict):
@@ -597,16 +613,13 @@ class CallConfig(Strict):
         return category.criteria if category is not None and category.criteria else self.criteria
 
     def notice_end(self, start: datetime) -> datetime:
-        """When a notice opened at `start` ends: calendar days, or working days skipping holidays."""
+        """When a notice opened at `start` ends: calendar days, or working days as China counts
+        them (make-up working days included, the call's local days laid over); a year the
+        installed calendar does not cover raises workdays.NotCovered."""
         if not self.calendar.notice_working_days:
             return datetime.combine((start + timedelta(days=self.calendar.notice_days)).date(),
                                     time())
-        day, left = start.date(), self.calendar.notice_days
-        holidays = set(self.calendar.holidays)
-        while left:
-            day += timedelta(days=1)
-            if day.weekday() < 5 and day not in holidays:
-                left -= 1
+        day = self.calendar.workdays().after(start.date(), self.calendar.notice_days)
         return datetime.combine(day + timedelta(days=1), time())
 
 

@@ -8,7 +8,6 @@ how calls publish their calendars.
 """
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -17,13 +16,26 @@ from zoneinfo import ZoneInfo
 from lifecycle.core.errors import BadValue
 
 _frozen: datetime | None = None
+_zone_name = "Asia/Shanghai"
 ACCEPTED = ("an ISO 8601 date or date-time such as 2025-04-07 or 2025-04-07T17:00 "
             "(seconds and a UTC offset such as +08:00 optional)")
 
 
+def use_zone(name: str) -> None:
+    """Set the programme's time zone (the command line passes STARFUND_TZ from its settings);
+    a name that is not one is the user's error, and the zone stays as it was."""
+    global _zone_name
+    before, _zone_name = _zone_name, name
+    try:
+        zone()
+    except BadValue:
+        _zone_name = before
+        raise
+
+
 def zone() -> ZoneInfo:
-    """The programme's time zone (STARFUND_TZ); a name that is not one is the user's error."""
-    name = os.environ.get("STARFUND_TZ") or "Asia/Shanghai"
+    """The programme's time zone (default Asia/Shanghai, see `use_zone`)."""
+    name = _zone_name
     try:
         return ZoneInfo(name)
     except (ValueError, LookupError) as e:  # ZoneInfoNotFoundError is a KeyError
@@ -35,12 +47,10 @@ _zone = zone  # the name other modules use
 
 
 def now() -> datetime:
-    """The current programme time: the frozen time if set, else STARFUND_NOW, else the wall clock."""
+    """The current programme time: the frozen time if set (--now or STARFUND_NOW freeze it for
+    a command), else the wall clock."""
     if _frozen is not None:
         return _frozen
-    env = os.environ.get("STARFUND_NOW")
-    if env:
-        return parse(env)
     return wall()
 
 
@@ -51,8 +61,9 @@ def wall() -> datetime:
 
 
 def simulated() -> bool:
-    """Whether "now" is not the real time (frozen, or STARFUND_NOW): refused on a live database."""
-    return _frozen is not None or bool(os.environ.get("STARFUND_NOW"))
+    """Whether "now" is not the real time (frozen: --now, STARFUND_NOW, a test or the demo):
+    refused on a live database."""
+    return _frozen is not None
 
 
 def parse(text: str) -> datetime:

@@ -109,7 +109,7 @@ class OutputPath(SafePath):
 # --- the database -------------------------------------------------------------------------
 
 class Env:
-    """What every command receives: the database, who acts, and --json.
+    """What every command receives: the database, who acts, --json and the run's settings.
 
     Who acts is found when the database is first opened (`Env.engine`): the account of
     this user's `starfund login` to that database, else the account named like the OS
@@ -119,8 +119,10 @@ class Env:
     or expert's own account on a live database (the command line is the staff's door).
     """
 
-    def __init__(self, db_arg: str | None, as_name: str | None, as_json: bool = False) -> None:
+    def __init__(self, db_arg: str | None, as_name: str | None, as_json: bool = False,
+                 settings: Any = None) -> None:
         self.db_arg, self.as_name, self.as_json = db_arg, as_name, as_json
+        self.settings = settings  # lifecycle.core.settings.Loaded, read once for the run
         self._engine = None
         self._actor = None
         self.mode: str | None = None
@@ -237,7 +239,7 @@ def open_database(db_arg: str | None):
 
     from lifecycle.core import db  # inside: keeps `starfund --help` fast (Alembic)
 
-    shown = db_arg or os.environ.get("STARFUND_DB") or db.DEFAULT_DB
+    shown = db_arg or db.DEFAULT_DB
     try:
         e = db.make_engine(db_arg)
         shown = e.url.render_as_string(hide_password=True) if "://" in shown else shown
@@ -280,6 +282,54 @@ SHARED_OPTIONS: tuple[tuple[str, str, dict[str, Any], str, str], ...] = (
 )
 SHARED = tuple(name for _, name, _, _, _ in SHARED_OPTIONS)
 ENVVARS = {"db_arg": "STARFUND_DB", "as_actor": "STARFUND_ACTOR", "at_now": "STARFUND_NOW"}
+SETTING = {"db_arg": "db", "as_actor": "actor", "at_now": "now"}  # their lifecycle.core.settings
+
+
+class SettingOption(click.Option):
+    """An option whose value, when not given, is its setting's (lifecycle.core.settings: the
+    environment variable, else the model's default), filled in by `common`."""
+
+    def __init__(self, *args: Any, setting: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.setting = setting
+
+
+def setting_option(*flags: str, setting: str, **kwargs: Any) -> Callable:
+    """click.option for a SettingOption."""
+    return click.option(*flags, cls=SettingOption, setting=setting, **kwargs)
+
+
+def settings_of(ctx: click.Context) -> Any:
+    """The STARFUND_* settings of this run (lifecycle.core.settings.Loaded), read once and kept
+    in the context every subcommand shares."""
+    if "starfund.settings" not in ctx.meta:
+        from lifecycle.core import settings  # inside: keeps `starfund --help` fast (pydantic)
+
+        ctx.meta["starfund.settings"] = settings.load()
+    return ctx.meta["starfund.settings"]
+
+
+def from_settings(ctx: click.Context, kwargs: dict[str, Any]) -> None:
+    """Fill the command's options that were not given with their setting (environment, else
+    default); a bad environment value is a usage error naming the variable."""
+    from click.core import ParameterSource
+
+    loaded = settings_of(ctx)
+    for param in ctx.command.params:
+        name = param.name
+        if not isinstance(param, SettingOption) or name not in kwargs or \
+                ctx.get_parameter_source(name) not in (ParameterSource.DEFAULT, None):
+            continue
+        setting = param.setting
+        try:
+            value = loaded.get(setting)
+        except BadValue as e:
+            raise click.BadParameter(str(e), ctx, param_hint=f"'STARFUND_{setting.upper()}'") \
+                from None
+        if loaded.sources[setting] == "environment":  # checked as if typed as the option
+            kwargs[name] = param.type_cast_value(ctx, value)
+        elif kwargs[name] is None:
+            kwargs[name] = value
 
 
 def shared_options(fn: Callable | None = None, *, root: bool = False) -> Callable:
@@ -302,7 +352,9 @@ def pick(ctx: click.Context, key: str) -> tuple[Any, str]:
     root = ctx.find_root().obj or {}
     if root.get(key) is not None:
         return root[key], option
-    return os.environ.get(ENVVARS[key]) or None, ENVVARS[key]
+    loaded = settings_of(ctx)
+    return (loaded.get(SETTING[key]) if loaded.sources[SETTING[key]] == "environment" else None,
+            ENVVARS[key])
 
 
 def check_text(ctx: click.Context) -> None:
@@ -335,7 +387,7 @@ def shared_settings(ctx: click.Context) -> tuple[str | None, str | None]:
         except BadValue as e:
             raise click.BadParameter(str(e), ctx, param_hint=f"'{source}'") from None
     try:
-        clock.zone()
+        clock.use_zone(settings_of(ctx).get("tz"))
     except BadValue as e:
         raise click.BadParameter(str(e), ctx, param_hint="'STARFUND_TZ'") from None
     if now is not None:
@@ -343,7 +395,7 @@ def shared_settings(ctx: click.Context) -> tuple[str | None, str | None]:
             clock.set_now(now)
         else:
             try:
-                clock.parse(now)
+                clock.set_now(clock.parse(now))
             except BadValue as e:
                 raise click.BadParameter(str(e), ctx, param_hint="'STARFUND_NOW'") from None
     return db_arg, actor.strip() if actor else None
@@ -360,7 +412,8 @@ def common(fn: Callable) -> Callable:
         ctx = click.get_current_context()
         check_text(ctx)
         db_value, as_name = shared_settings(ctx)
-        env = Env(db_value, as_name, kwargs.pop("as_json", False))
+        from_settings(ctx, kwargs)
+        env = Env(db_value, as_name, kwargs.pop("as_json", False), settings_of(ctx))
         try:
             return fn(env, *args, **kwargs)
         except EXPECTED_ERRORS as e:
@@ -375,7 +428,7 @@ def json_option(fn: Callable) -> Callable:
 
 def encoding_option(fn: Callable) -> Callable:
     """--encoding on every import: a CSV's text encoding when detection is not enough."""
-    return click.option("--encoding", metavar="NAME", envvar="STARFUND_ENCODING", default=None,
+    return setting_option("--encoding", setting="encoding", metavar="NAME", default=None,
                         help="Text encoding of a CSV file [env STARFUND_ENCODING; default: "
                              "detected, UTF-8 with or without BOM, or GB18030/GBK].")(fn)
 
@@ -383,28 +436,29 @@ def encoding_option(fn: Callable) -> Callable:
 def channel_options(fn: Callable) -> Callable:
     """The delivery channel: a folder of .eml files (default) or SMTP; the password only from env."""
     options = [
-        click.option("--channel", type=click.Choice(["file", "smtp"]), default="file",
-                     envvar="STARFUND_CHANNEL", show_default=True,
+        setting_option("--channel", setting="channel", type=click.Choice(["file", "smtp"]), default="file",
+                     show_default=True,
                      help="Deliver to a folder of .eml files or through SMTP [env STARFUND_CHANNEL]."),
-        click.option("--outbox", default="outbox", envvar="STARFUND_OUTBOX", show_default=True,
+        setting_option("--outbox", setting="outbox", default="outbox", show_default=True,
                      type=OutputPath(folder=True),
                      help="Folder for the file channel [env STARFUND_OUTBOX]."),
-        click.option("--smtp-host", envvar="STARFUND_SMTP_HOST", help="SMTP server [env STARFUND_SMTP_HOST]."),
-        click.option("--smtp-port", type=click.IntRange(1, 65535), default=25, envvar="STARFUND_SMTP_PORT",
+        setting_option("--smtp-host", setting="smtp_host", help="SMTP server [env STARFUND_SMTP_HOST]."),
+        setting_option("--smtp-port", setting="smtp_port", type=click.IntRange(1, 65535), default=25,
                      show_default=True, help="SMTP port [env STARFUND_SMTP_PORT]."),
-        click.option("--smtp-starttls/--no-smtp-starttls", default=False,
-                     envvar="STARFUND_SMTP_STARTTLS", help="Use STARTTLS [env STARFUND_SMTP_STARTTLS]."),
-        click.option("--smtp-user", envvar="STARFUND_SMTP_USER",
+        setting_option("--smtp-starttls/--no-smtp-starttls", setting="smtp_starttls",
+                       default=False,
+                     help="Use STARTTLS [env STARFUND_SMTP_STARTTLS]."),
+        setting_option("--smtp-user", setting="smtp_user",
                      help="SMTP login; the password is read only from STARFUND_SMTP_PASSWORD."),
-        click.option("--smtp-timeout", type=click.FloatRange(0, min_open=True), default=10.0,
-                     envvar="STARFUND_SMTP_TIMEOUT", show_default=True,
+        setting_option("--smtp-timeout", setting="smtp_timeout", type=click.FloatRange(0, min_open=True), default=10.0,
+                     show_default=True,
                      help="Seconds to wait for the SMTP server; one timeout ends the round "
                           "[env STARFUND_SMTP_TIMEOUT]."),
         click.option("--max-attempts", type=click.IntRange(1), default=5, show_default=True,
                      help="Attempts before a message is marked failed."),
         click.option("--backoff", "backoff_seconds", type=click.FloatRange(0), default=60,
                      show_default=True, help="Seconds before the first retry; doubles each time."),
-        click.option("--templates", "templates_dir", envvar="STARFUND_TEMPLATES",
+        setting_option("--templates", "templates_dir", setting="templates",
                      type=SafePath(file_okay=False),
                      help="Folder overriding templates (<lang>/<kind>.txt) [env STARFUND_TEMPLATES]."),
     ]
@@ -413,12 +467,17 @@ def channel_options(fn: Callable) -> Callable:
     return fn
 
 
-def channel_factory(make: Callable[..., Any], kw: dict[str, Any]) -> Callable[[], Any]:
+def channel_factory(make: Callable[..., Any], kw: dict[str, Any],
+                    env: Env | None = None) -> Callable[[], Any]:
     """A maker of the channel `channel_options` chose (`make`: notifications.channels.make),
-    tried once now so that bad settings fail at once, clearly (BadValue)."""
+    with the password and sender of the run's settings; tried once now so that bad settings
+    fail at once, clearly (BadValue)."""
     settings = dict(kind=kw["channel"], outbox=kw["outbox"], host=kw["smtp_host"],
                     port=kw["smtp_port"], starttls=kw["smtp_starttls"], user=kw["smtp_user"],
                     timeout=kw["smtp_timeout"])
+    if env is not None and env.settings is not None:
+        settings.update(password=env.settings.get("smtp_password"),
+                        sender=env.settings.get("mail_from"))
     try:
         make(**settings)
     except OSError as e:  # the outbox folder cannot be made

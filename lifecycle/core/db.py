@@ -7,7 +7,6 @@ serialise on row locks (see `lifecycle.core.engine` and `lifecycle.core.audit`).
 """
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,8 +25,9 @@ DEFAULT_DB = "starfund.db"
 
 
 def resolve_url(db: str | None = None) -> str:
-    """Turn `--db`/STARFUND_DB (a file path or any SQLAlchemy URL) into a URL."""
-    db = db or os.environ.get("STARFUND_DB") or DEFAULT_DB
+    """Turn `--db`/STARFUND_DB (a file path or any SQLAlchemy URL, resolved by the command
+    line's settings) into a URL; None is the default file."""
+    db = db or DEFAULT_DB
     if "://" in db:
         if db.startswith("postgresql://") or db.startswith("postgres://"):
             db = "postgresql+psycopg://" + db.split("://", 1)[1]

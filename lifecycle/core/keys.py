@@ -24,17 +24,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lifecycle.core.errors import BadValue, NotFound
-
-CONFIG_ENV = "STARFUND_CONFIG_DIR"
-CHAIN_KEY_ENV = "STARFUND_AUDIT_KEY"
-ANCHOR_KEY_ENV = "STARFUND_ANCHOR_KEY"
+from lifecycle.core.settings import KeyPaths
 
 
 def config_dir() -> Path:
     """The user's starfund folder: STARFUND_CONFIG_DIR, else $XDG_CONFIG_HOME/starfund, else
     ~/.config/starfund."""
-    if os.environ.get(CONFIG_ENV):
-        return Path(os.environ[CONFIG_ENV])
+    folder = KeyPaths().config_dir
+    if folder:
+        return Path(folder)
     base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
     return Path(base) / "starfund"
 
@@ -47,13 +45,13 @@ def chain_key_path(database_id: str, path: str | os.PathLike | None = None,
                    stored: str | None = None) -> Path:
     """Where the chain key is: the path given > STARFUND_AUDIT_KEY > the path `init` stored
     (a path, never the key) > the config directory."""
-    return Path(path or os.environ.get(CHAIN_KEY_ENV) or stored or _default(database_id, ".key"))
+    return Path(path or KeyPaths().audit_key or stored or _default(database_id, ".key"))
 
 
 def anchor_key_path(database_id: str, path: str | os.PathLike | None = None,
                     stored: str | None = None) -> Path:
     """Where the anchor signing key is, in the same order as `chain_key_path`."""
-    return Path(path or os.environ.get(ANCHOR_KEY_ENV) or stored
+    return Path(path or KeyPaths().anchor_key or stored
                 or _default(database_id, ".anchor.pem"))
 
 

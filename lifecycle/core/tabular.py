@@ -7,7 +7,7 @@ file grows; `read_table` is the same as a list. Nothing is dropped silently:
 
 - the file must be what its name says (checked by its first bytes: an XLSX is
   a zip), a CSV is UTF-8 (with or without BOM) or GB18030/GBK, detected, or
-  the encoding given (`encoding=`, else the environment's STARFUND_ENCODING);
+  the encoding given (`encoding=`: `--encoding` or STARFUND_ENCODING, passed down);
 - a column with values but no header, a header cell merged across columns,
   merged cells in the data, and a header given twice refuse the file, naming
   the column by letter and position;
@@ -29,14 +29,17 @@ from __future__ import annotations
 
 import codecs
 import csv
-import os
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, get_args
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic.fields import FieldInfo
 
 from lifecycle.core.errors import BadValue
 
@@ -162,11 +165,145 @@ class Column:
     aliases: tuple[str, ...] = ()
     limit: int | None = None
     multiline: bool = False
+    about: str = ""
 
     def max_length(self) -> int:
         if self.limit is not None:
             return self.limit
         return NAME_LIMIT if self.parse is as_str else 2000
+
+
+# --- rows described as pydantic models -------------------------------------------------
+
+Int = Annotated[int, BeforeValidator(as_int)]
+"""A whole number (1,000 and 1_000 too; 1001.0 from a spreadsheet is 1001)."""
+Float = Annotated[float, BeforeValidator(as_float)]
+Bool = Annotated[bool, BeforeValidator(as_bool)]
+"""是/否, yes/no, true/false, 1/0, 通过/未通过, pass/fail."""
+TextList = Annotated[list[str], BeforeValidator(as_list)]
+"""Items separated by ; or , (half or full width) or line breaks."""
+
+
+def cell(default: Any = ..., *, aliases: tuple[str, ...] = (), limit: int | None = None,
+         multiline: bool = False, about: str = "", name: str | None = None) -> Any:
+    """A column of a row model: its default (none: required), the other header names it is
+    known by, its longest text, whether line breaks are allowed, what it holds, and (for a
+    column whose header is not a Python name) its header."""
+    extra = {"aliases": list(aliases), "limit": limit, "multiline": multiline}
+    kw: dict[str, Any] = {"alias": name} if name else {}
+    if isinstance(default, type) and default in (list, dict):
+        return Field(default_factory=default, description=about, json_schema_extra=extra, **kw)
+    return Field(default, description=about, json_schema_extra=extra, **kw)
+
+
+class Row(BaseModel):
+    """One row of an import file: each field a column (`cell`), its type checked by pydantic.
+
+    Every import reads through `iter_table(path, TheRow, ...)`, so every bad cell gets the
+    same message naming the file, the row and the column; docs/guide.md's table of columns
+    is generated from these models (docs/make_reference.py).
+    """
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=False)
+
+
+_ABOUT = {as_bool: "是/否, yes/no", as_list: "a list: items separated by ; or , or lines"}
+
+
+def _parser(f: FieldInfo) -> Callable[[Any], Any]:
+    """The cell parser of a field (Int, Float, Bool, TextList; plain text: as_str)."""
+    inner = [getattr(a, "__metadata__", ()) for a in get_args(f.annotation)]
+    for m in [*f.metadata, *(m for ms in inner for m in ms)]:
+        if isinstance(m, BeforeValidator):
+            return m.func  # type: ignore[return-value]
+    return as_str
+
+
+def _column(name: str, f: FieldInfo) -> Column:
+    extra = f.json_schema_extra if isinstance(f.json_schema_extra, dict) else {}
+    default = f.default_factory if f.default_factory is not None else f.default
+    return Column(f.alias or name, _parser(f),
+                  required=f.is_required(), default=None if f.is_required() else default,
+                  aliases=tuple(extra.get("aliases") or ()), limit=extra.get("limit"),
+                  multiline=bool(extra.get("multiline")),
+                  about=f.description or _ABOUT.get(_parser(f), ""))
+
+
+@cache
+def columns_of(model: type[Row]) -> tuple[Column, ...]:
+    """The columns a row model reads, in order."""
+    return tuple(_column(n, f) for n, f in model.model_fields.items())
+
+
+@cache
+def _fields_of(model: type[Row]) -> dict[str, str]:
+    """Column name -> field name (they differ only for columns with a header of their own)."""
+    return {(f.alias or n): n for n, f in model.model_fields.items()}
+
+
+@cache
+def _adapter(model: type[Row], field: str) -> TypeAdapter:
+    f = model.model_fields[field]
+    return TypeAdapter(Annotated[f.annotation, *f.metadata] if f.metadata else f.annotation)
+
+
+def _why(error: Any) -> str:
+    message = str(error["msg"])
+    return message[len("Value error, "):] if message.startswith("Value error, ") else message
+
+
+def _validated(model: type[Row], given: dict[str, Any], texts: dict[str, str],
+               unusable: set[str], where: str, problems: list[str]) -> dict[str, Any]:
+    """The row's values by column, checked by the model; each bad cell one problem line (its
+    value None). `unusable`: columns already reported, left out and not reported again."""
+    fields = _fields_of(model)
+    try:
+        row = model.model_validate(given)
+        return {c: None if c in unusable else getattr(row, f) for c, f in fields.items()}
+    except ValidationError:
+        pass
+    values: dict[str, Any] = {}
+    for column, name in fields.items():   # the slow path, for a bad row: field by field
+        f = model.model_fields[name]
+        if column in unusable:
+            values[column] = None
+        elif column not in given:
+            if f.is_required():
+                problems.append(f"{where}, column {column}: value is required")
+            values[column] = None if f.is_required() else f.get_default(call_default_factory=True)
+        else:
+            try:
+                values[column] = _adapter(model, name).validate_python(given[column])
+            except ValidationError as e:
+                values[column] = None
+                problems.append(f"{where}, column {column}: {texts[column]!r} is not valid "
+                                f"({_why(e.errors()[0])})")
+    return values
+
+
+def columns_markdown(kinds: list[tuple[str, str, type[Row]]]) -> str:
+    """The table of import columns for docs/guide.md, from the row models: (file, command,
+    model) per import kind."""
+    lines = ["| file | command | required columns | optional columns (default) |",
+             "| --- | --- | --- | --- |"]
+
+    def named(c: Column) -> str:
+        notes = ([f"or {', '.join(f'`{a}`' for a in c.aliases)}"] if c.aliases else []) + \
+            ([c.about] if c.about else [])
+        return f"`{c.name}`" + (f" ({'; '.join(notes)})" if notes else "")
+
+    for what, command, model in kinds:
+        cols = columns_of(model)
+        required = ", ".join(named(c) for c in cols if c.required)
+        optional = []
+        for c in cols:
+            if c.required:
+                continue
+            d = c.default() if callable(c.default) else c.default
+            shown = "" if d in (None, "", []) else f" = {d!r}".replace("'", "")
+            optional.append(named(c) + shown)
+        lines.append(f"| {what} | `{command}` | {required} | {', '.join(optional)} |")
+    return "\n".join(lines)
 
 
 def _unsafe_pattern(allow: str = "") -> re.Pattern[str]:
@@ -227,7 +364,7 @@ def _encoding(path: Path, declared: str | None) -> str:
     is read, so a file that is neither is refused before anything is written.
     """
     source = str(path)
-    declared = declared or os.environ.get(ENCODING_ENV) or None
+    declared = declared or None
     if declared:
         try:
             codecs.lookup(declared)
@@ -443,9 +580,10 @@ def _index(source: str, header: list[str], columns: list[Column]) -> tuple[dict[
     return index, problems
 
 
-def iter_table(path: str | Path, columns: list[Column], problems: list[str],
+def iter_table(path: str | Path, model: type[Row], problems: list[str],
                encoding: str | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Typed rows (row number as a person counts it, values), read lazily from a CSV/XLSX file.
+    """Typed rows (row number as a person counts it, values by column), read lazily from a
+    CSV/XLSX file and checked by the row model.
 
     Bad cells are appended to `problems` (their value set to None) and the row is
     still yielded, so the caller can check everything and report it at once; the
@@ -458,13 +596,14 @@ def iter_table(path: str | Path, columns: list[Column], problems: list[str],
     reader = _reader(path, encoding)
     rows = iter(reader)
     try:
-        yield from _typed(source, reader, rows, columns, problems)
+        yield from _typed(source, reader, rows, model, problems)
     finally:
         rows.close()  # type: ignore[attr-defined]
 
 
 def _typed(source: str, reader: _Csv | _Xlsx, rows: Iterator[tuple[int, list[Any]]],
-           columns: list[Column], problems: list[str]) -> Iterator[tuple[int, dict[str, Any]]]:
+           model: type[Row], problems: list[str]) -> Iterator[tuple[int, dict[str, Any]]]:
+    columns = list(columns_of(model))
     header: list[str] = []
     header_row = 0
     for number, cells in rows:
@@ -492,39 +631,31 @@ def _typed(source: str, reader: _Csv | _Xlsx, rows: Iterator[tuple[int, list[Any
                     reported.add(i)
                     problems.append(f"{source}: {_where(i + 1)} has values (first in row "
                                     f"{number}) but no header: name the column or delete it")
-        values: dict[str, Any] = {}
+        given: dict[str, Any] = {}
+        texts: dict[str, str] = {}
+        unusable: set[str] = set()
         n = len(cells)
         for col, i, plain in plan:
             raw = cells[i] if i is not None and i < n else None
             if isinstance(raw, Uncomputed):
-                values[col.name] = None
+                unusable.add(col.name)
                 problems.append(f"{source}: row {number}, column {col.name}: the formula "
                                 f"{raw.formula!r} was saved without its value: open and save "
                                 "the file in an office suite, or paste the values")
                 continue
             text = _text(raw)
             if text == "":
-                if col.required:
-                    problems.append(f"{source}: row {number}, column {col.name}: "
-                                    "value is required")
-                values[col.name] = col.default() if callable(col.default) else col.default
-                continue
+                continue           # the model gives the default, or says it is required
             try:
                 text = _checked(text, col)
             except ValueError as e:
-                values[col.name] = None
+                unusable.add(col.name)
                 problems.append(f"{source}: row {number}, column {col.name}: {e}")
                 continue
-            if plain:
-                values[col.name] = text
-                continue
-            try:
-                values[col.name] = col.parse(text if isinstance(raw, str) else raw)
-            except (ValueError, TypeError) as e:
-                values[col.name] = None
-                problems.append(f"{source}: row {number}, column {col.name}: "
-                                f"{text!r} is not valid ({e})")
-        yield number, values
+            given[col.name] = text if plain or isinstance(raw, str) else raw
+            texts[col.name] = text
+        yield number, _validated(model, given, texts, unusable, f"{source}: row {number}",
+                                 problems)
     for ref, c1, r1, c2, r2 in reader.merged:
         if r2 < header_row:
             continue
@@ -543,7 +674,7 @@ def _typed(source: str, reader: _Csv | _Xlsx, rows: Iterator[tuple[int, list[Any
         raise InputError(source, list(problems) + [f"{source}: no data rows"])
 
 
-def read_table(path: str | Path, columns: list[Column], problems: list[str] | None = None,
+def read_table(path: str | Path, model: type[Row], problems: list[str] | None = None,
                encoding: str | None = None) -> list[tuple[int, dict[str, Any]]]:
     """Typed rows of a CSV/XLSX file as a list, or InputError naming every bad row and column.
 
@@ -553,7 +684,7 @@ def read_table(path: str | Path, columns: list[Column], problems: list[str] | No
     """
     collect = problems is not None
     problems = problems if problems is not None else Problems()
-    out = list(iter_table(path, columns, problems, encoding))
+    out = list(iter_table(path, model, problems, encoding))
     if problems and not collect:
         raise InputError(str(path), problems)
     return out

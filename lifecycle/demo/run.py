@@ -39,7 +39,7 @@ from lifecycle.demo import years as demo_years
 from lifecycle.demo.data.names import DISCIPLINES, GIVEN, INSTITUTIONS, SURNAMES, TITLES
 from lifecycle.rules import ranking
 from lifecycle.scheduling import firing
-from notifications.channels import FileChannel
+from notifications.channels import DEFAULT_SENDER, FileChannel
 from notifications.delivery import drain
 from states.award import IN_NOTICE
 from states.roles import APPROVER, AUDITOR, COORDINATOR, EXPERT, FINANCE, OFFICER, SOCIETY
@@ -161,10 +161,12 @@ def prepare(target: str, fresh: bool, seed: int) -> Engine:
 
 
 class Demo:
-    def __init__(self, database: Engine, seed: int, outbox: str, out: Console) -> None:
+    def __init__(self, database: Engine, seed: int, outbox: str, out: Console,
+                 templates: str | None = None, sender: str = DEFAULT_SENDER) -> None:
         self.db = database
         self.rng = random.Random(seed)
-        self.channel = FileChannel(outbox)
+        self.channel = FileChannel(outbox, sender)
+        self.templates = templates
         self.outbox = outbox
         self.staff = dict(STAFF)
         self.out = out
@@ -196,7 +198,7 @@ class Demo:
             self.out.print(f"  deadline {f.kind} ({f.call_id}) {f.outcome}: {f.note}")
 
     def send(self) -> None:
-        r = drain(self.db, self.channel)
+        r = drain(self.db, self.channel, templates=self.templates)
         if r.sent or r.failed:
             self.out.print(f"  notifications delivered to {self.outbox}/: {r.sent} sent"
                            + (f", {r.failed} failed" if r.failed else ""))
@@ -449,11 +451,12 @@ class Demo:
 
 
 def run(url: str, years: int, seed: int, outbox: str, fresh: bool,
-        out: Console, societies: int = 60) -> None:
+        out: Console, societies: int = 60, templates: str | None = None,
+        sender: str = DEFAULT_SENDER) -> None:
     """Run the demo: a database it makes (see `prepare`), people, and `years` programme years."""
     started = walltime.perf_counter()
     clock.set_now(datetime(2025, 2, 20, 9, 0))
-    d = Demo(prepare(url, fresh, seed), seed, outbox, out)
+    d = Demo(prepare(url, fresh, seed), seed, outbox, out, templates, sender)
     out.print(f"[bold]starfund demo[/bold]: {years} programme year(s) on {url}")
     d.staff_accounts()
     d.people(societies, max(16, societies * 2 // 3))
@@ -511,4 +514,5 @@ def demo(env: Env, years: int, seed: int, outbox: str, fresh: bool, societies: i
               starfund demo --years 3 --db demo.db
     """
     run(env.db_arg or DEFAULT_DB, years=years, seed=seed, outbox=outbox, fresh=fresh,
-        out=rich_console(), societies=societies)
+        out=rich_console(), societies=societies,
+        templates=env.settings.get("templates"), sender=env.settings.get("mail_from"))

@@ -120,7 +120,7 @@ def scheduler_run(env: Env, sync_every: float, drain_every: float, anchor_dir: s
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     permissions.check(env.engine, env.actor, "deadlines.run")
-    runner = Runner(env.engine, channel_factory(channels.make, kw),
+    runner = Runner(env.engine, channel_factory(channels.make, kw, env),
                     sync_every=sync_every, drain_every=drain_every,
                     actor=accounts.system(by=env.actor.name), max_attempts=kw["max_attempts"],
                     templates=kw["templates_dir"], backoff=kw["backoff_seconds"],

@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, exists, or_, select, update
 
-from lifecycle.core import accounts, audit, clock, engine
+from lifecycle.core import accounts, audit, clock, engine, retry
 from lifecycle.core.accounts import Actor
 from lifecycle.core.deadlines import ADVANCE, REMIND
 from lifecycle.core.models import Deadline
@@ -31,8 +31,7 @@ log = logging.getLogger("starfund.scheduler")
 
 SCHEDULER_ACTOR = accounts.system()
 """The identity deadlines fire under (with `by`, the account that runs the scheduler)."""
-RETRY_BASE = timedelta(minutes=1)
-RETRY_CAP = timedelta(hours=6)
+RETRY_BASE = retry.DEADLINES.base
 
 
 @dataclass
@@ -66,11 +65,6 @@ class Firing:
         return f"{head}: {self.note}"
 
 
-def retry_delay(attempts: int, base: timedelta = RETRY_BASE) -> timedelta:
-    """Exponential backoff for a failing deadline: base (1 minute), 2, 4 ... times it, at most 6 hours."""
-    return min(base * (2 ** max(attempts - 1, 0)), RETRY_CAP)
-
-
 def claim(conn: Connection, now: datetime) -> Any:
     """The earliest due row no other worker holds, and not behind an unfired closing deadline."""
     d, e = _table, _table.alias("earlier")
@@ -102,7 +96,7 @@ def fire_next(db: Engine, now: datetime | None = None, actor: Actor = SCHEDULER_
               on_claim: Callable[[], None] | None = None) -> Firing | None:
     """Claim, fire and mark the next due deadline in one transaction; None when nothing is due.
 
-    A failed effect is retried after `retry_delay(attempts, retry_base)`. `on_claim`
+    A failed effect is retried by `retry.DEADLINES` (first after `retry_base`). `on_claim`
     runs once a row is claimed, its transaction open (the runner's test hook).
     """
     now = now or clock.now()
@@ -128,7 +122,8 @@ def fire_next(db: Engine, now: datetime | None = None, actor: Actor = SCHEDULER_
                 if savepoint.is_active:
                     savepoint.rollback()
                 error = f"{type(e).__name__}: {e}"
-                retry_at = now + retry_delay(attempts, retry_base)
+                policy = retry.DEADLINES.with_base(retry_base.total_seconds())
+                retry_at = policy.next_at(now, attempts)
                 conn.execute(update(_table).where(_table.c.id == row.id).values(
                     attempts=attempts, last_error=error, next_attempt_at=retry_at))
                 firing = Firing(row.key, row.call_id, row.kind, row.action, row.fires, row.due_at,

@@ -34,6 +34,7 @@ from sqlalchemy import Engine, create_engine, select
 from lifecycle.core import anchoring, clock
 from lifecycle.core.accounts import Actor
 from lifecycle.core.models import Deadline
+from lifecycle.core.settings import FaultHooks
 from lifecycle.scheduling.firing import SCHEDULER_ACTOR, Firing, run_due
 from notifications.delivery import drain
 
@@ -47,7 +48,8 @@ WAKE_JOB = "lifecycle.scheduling.runner:wake"
 # fire or deliver, a running Runner writes the file STARFUND_FAULT_MARKER the first time it
 # reaches that phase (sync: using the job store; fire: a deadline claimed, its transaction
 # open; deliver: a batch claimed, nothing sent yet) and waits there until it is told to stop.
-_PAUSE_IN = os.environ.get("STARFUND_FAULT_PAUSE_IN", "")
+_HOOKS = FaultHooks()  # read once, at import (lifecycle.core.settings)
+_PAUSE_IN = _HOOKS.fault_pause_in or ""
 _PAUSED: set[str] = set()
 
 
@@ -56,7 +58,7 @@ def _pause(phase: str) -> None:
     if phase != _PAUSE_IN or runner is None or phase in _PAUSED:
         return
     _PAUSED.add(phase)
-    marker = os.environ.get("STARFUND_FAULT_MARKER") or f"starfund-paused-{phase}"
+    marker = _HOOKS.fault_marker or f"starfund-paused-{phase}"
     with open(marker, "w", encoding="utf-8") as f:
         f.write(f"{phase} {os.getpid()}\n")
     log.info("test hook: paused in %s until told to stop", phase)
