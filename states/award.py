@@ -17,13 +17,13 @@ from datetime import datetime
 from sqlalchemy import func, select
 
 from lifecycle.core.models import Objection
+from states.competition import DECIDED
 from states.names import (
     AWARDED,
     IN_NOTICE,
     NOT_PROPOSED,
     OBJECTION_RAISED,
     PROPOSED,
-    RANKED,
     REJECTED,
     UNDER_REVIEW,
 )
@@ -138,9 +138,9 @@ STATES = (
 )
 
 MOVES = (
-    Move("propose", (RANKED,), PROPOSED, (recommended_by_ranking,),
+    Move("propose", DECIDED, PROPOSED, (recommended_by_ranking,),
          help="record the leadership decision on the ranking"),
-    Move("propose", (RANKED,), NOT_PROPOSED),
+    Move("propose", DECIDED, NOT_PROPOSED),
     Move("open_notice", (PROPOSED,), IN_NOTICE, help="publish the proposed list"),
     Move("object", (IN_NOTICE, OBJECTION_RAISED), OBJECTION_RAISED, (has_open_objection,),
          prepare=(load_objections,), help="an objection was filed (by `starfund objection file`)"),
