@@ -11,7 +11,6 @@ from worlds import (
     app_state,
     applications,
     call_file,
-    experts,
     json_of,
     people,
     rated_star_call,
