@@ -37,7 +37,7 @@ def test_a_model_society_is_named_noticed_and_later_revoked(cli, tmp_path):
             now="2026-08-16")
     assert json_of(r)["models"] == ["市测试1学会", "市测试2学会"]
     page = (tmp_path / "notice.html").read_text(encoding="utf-8")
-    assert "拟命名示范学会" in page and "★★★★★ in 2025-star and 2026-star (rule 1" in page
+    assert "拟命名示范学会" in page and "★★★★★ or more in 2025-star and 2026-star (rule 1)" in page
     assert "市测试3学会" not in page.split("拟命名示范学会")[1]  # S003: a failed project
     cli("advance", second.id, "close_notice", now="2026-08-25")
 
@@ -48,10 +48,10 @@ def test_a_model_society_is_named_noticed_and_later_revoked(cli, tmp_path):
         f"★★: meets no model society rule of {second.id}"}
     why = {s: app_state(cli, f"{second.id}-{s}")["application"]["decision_reason"]
            for s in ("S001", "S002")}
-    assert why["S001"] == ("示范学会 model society: ★★★★★ in 2025-star and 2026-star (rule 1: "
-                           "★★★★★ or more in 2 star calls in a row); valid until 2029-08-26")
-    assert why["S002"].startswith("示范学会 model society: ★★★★ in 2026-star, no failed project "
-                                  "in 3 year(s) (rule 2: ")
+    assert why["S001"] == ("示范学会 model society: ★★★★★ or more in 2025-star and 2026-star "
+                           "(rule 1); valid until 2029-08-26")
+    assert why["S002"] == ("示范学会 model society: ★★★★ or more in 2026-star, no failed project "
+                           "in 3 year(s) (rule 2); valid until 2029-08-26")
     named = [m for m in listing(cli, "--call", second.id) if m["kind"] == "model_named"]
     assert sorted((m["application"], m["to"]) for m in named) == [
         (f"{second.id}-S001", "s1@example.org"), (f"{second.id}-S002", "s2@example.org")]

@@ -406,14 +406,6 @@ class ModelRule(Strict):
     """And no project of the society terminated or graded the fail grade in the project
     calls created in the last clean_years years (0: not asked)."""
 
-    def describe(self) -> str:
-        stars = "★" * self.min_level
-        out = f"{stars} or more" + (f" in {self.in_a_row} star calls in a row"
-                                    if self.in_a_row > 1 else "")
-        if self.clean_years:
-            out += f", no failed project in {self.clean_years} year(s)"
-        return out
-
 
 class ModelSocieties(Strict):
     """Model societies (示范学会, 示范带动): named by the first rule a starred society meets."""

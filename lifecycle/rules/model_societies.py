@@ -106,10 +106,12 @@ def named(conn: Connection, call: CallConfig, levels: dict[str, int], now: datet
                         conn, terminated, years_before(now, rule.clean_years), societies)
                 if society in failed_in[rule.clean_years]:
                     continue
-            got = [call.id] + looked[:rule.in_a_row - 1]
-            out[society] = (f"{'★' * level} in {' and '.join(reversed(got))}"
+            got = list(reversed([call.id] + looked[:rule.in_a_row - 1]))
+            out[society] = (f"{'★' * rule.min_level} or more in "
+                            + (f"{', '.join(got[:-1])} and {got[-1]}" if len(got) > 1
+                               else got[0])
                             + (f", no failed project in {rule.clean_years} year(s)"
                                if rule.clean_years else "")
-                            + f" (rule {n}: {rule.describe()})")
+                            + f" (rule {n})")
             break
     return out
