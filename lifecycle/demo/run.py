@@ -447,6 +447,8 @@ def run(url: str, years: int, seed: int, outbox: str, fresh: bool, actor: str,
               f"  starfund --db {url} audit query --call {last} --trigger close_notice\n"
               f"  starfund --db {url} stars {star}        (the star table)\n"
               f"  starfund --db {url} society show S001   (stars and projects of one society)\n"
+              f"  starfund --db {url} rank {last}   (ranking per class, bonuses in the reasons)\n"
+              f"  starfund --db {url} model list       (model societies, 示范学会)\n"
               f"  ls {outbox}/ | head   (the notifications, as .eml files)")
 
 
