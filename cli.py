@@ -67,6 +67,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
               "valid now."),
     "star": ("lifecycle.acts.stars:star_group",
              "Star rating acts: the indicator sheet, score imports, revocation."),
+    "model": ("lifecycle.acts.model_societies:model_group",
+              "Model societies (示范学会): the titles star calls named, revocation."),
     "audit": ("lifecycle.acts.auditing:audit_group",
               "The audit trail: who moved what, when and why."),
     "notify": ("lifecycle.acts.notify:notify_group",

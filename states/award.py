@@ -17,13 +17,13 @@ from datetime import datetime
 from sqlalchemy import func, select
 
 from lifecycle.core.models import Objection
+from states.competition import DECIDED
 from states.names import (
     AWARDED,
     IN_NOTICE,
     NOT_PROPOSED,
     OBJECTION_RAISED,
     PROPOSED,
-    RANKED,
     REJECTED,
     UNDER_REVIEW,
 )
@@ -139,10 +139,10 @@ STATES = (
 )
 
 MOVES = (
-    Move("propose", (RANKED,), PROPOSED, (recommended_by_ranking,),
+    Move("propose", DECIDED, PROPOSED, (recommended_by_ranking,),
          help="record the leadership decision on the ranking",
          who=(APPROVER,)),
-    Move("propose", (RANKED,), NOT_PROPOSED,
+    Move("propose", DECIDED, NOT_PROPOSED,
          who=(APPROVER,)),
     Move("open_notice", (PROPOSED,), IN_NOTICE, help="publish the proposed list",
          who=(APPROVER,)),

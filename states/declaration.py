@@ -4,14 +4,24 @@ Societies' declarations arrive as drafts (imported by the administrator);
 `submit` declares them, `close_declaration` closes the window and runs the
 formal check: eligible applications go on to review, the others are
 ineligible with written reasons, and drafts never submitted lapse.
+
+Steady support (`lifecycle.rules.support`, the call's `support` rules) is
+applied here by the loaders, like the bar on failed societies: a society may
+declare beyond the one per category, or ask above the category cap, when an
+earlier result earns it; what a declaration relies on is in its reason and
+audited (`record_support`). A call that divides its budget by class refuses
+societies of other classes at the formal check.
 """
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime
 
 from sqlalchemy import func, select
 
+from lifecycle.core import audit
 from lifecycle.core.models import Application
+from lifecycle.rules import support
 from lifecycle.rules.eligibility import barred_societies
 from states.names import DECLARED, DRAFT, ELIGIBLE, INELIGIBLE, LAPSED, WITHDRAWN
 from states.outcome import BARS_NEXT_CALLS
@@ -34,12 +44,23 @@ def has_required_fields(app, ctx: Context) -> str | None:
     return f"missing required fields: {', '.join(missing)}" if missing else None
 
 
+def _cap_raise(app, ctx: Context) -> tuple[float, list[support.Earned]]:
+    """The percentage the society's support raises its category caps by, and why."""
+    return support.of_effect(ctx.data.get("support", {}).get(app.society_id, []), "cap_percent")
+
+
+def _cap(app, ctx: Context, base: int) -> int:
+    return int(base * (1 + _cap_raise(app, ctx)[0] / 100))
+
+
 def within_category_cap(app, ctx: Context) -> str | None:
     category = ctx.call.category(app.category)
     if category is None:
         return f"unknown category {app.category}"
-    if not 0 < app.requested_amount <= category.cap:
-        return f"requested amount outside the category cap of {category.cap}"
+    cap = _cap(app, ctx, category.cap)
+    if not 0 < app.requested_amount <= cap:
+        return f"requested amount outside the category cap of {cap}" + \
+            (f" (raised from {category.cap} by support)" if cap != category.cap else "")
     return None
 
 
@@ -58,14 +79,36 @@ def declaration_window_closed(_app, ctx: Context) -> str | None:
     return None
 
 
+def _allowed(app, ctx: Context) -> tuple[int, list[support.Earned]]:
+    """How many declarations per category the society may hold, and the support behind more."""
+    extra, notes = support.of_effect(ctx.data.get("support", {}).get(app.society_id, []),
+                                     "extra_declarations")
+    return 1 + int(extra), notes
+
+
 def one_per_society_and_category(app, ctx: Context) -> str | None:
-    """Counts the pairs declared before this batch and those earlier declarations of the
-    batch took (`takes_society_and_category`)."""
+    """Counts the declarations held before this batch and those earlier declarations of the
+    batch took (`takes_society_and_category`); support may allow more than one."""
     if not ctx.call.eligibility.one_per_society_per_category:
         return None
-    if (app.society_id, app.category) in ctx.data["declared_pairs"]:
-        return "society already declared in this category"
+    held = ctx.data["declared_pairs"][(app.society_id, app.category)]
+    allowed, notes = _allowed(app, ctx)
+    if held >= allowed:
+        if allowed == 1:
+            return "society already declared in this category"
+        return (f"society already declared {held} in this category, as many as its support "
+                f"allows ({'; '.join(n.text() for n in notes)})")
     return None
+
+
+def class_in_call(app, ctx: Context) -> str | None:
+    """A call that divides its budget by class takes only societies of its classes."""
+    if not ctx.call.classes or ctx.call.class_of(app.society_class) is not None:
+        return None
+    listed = ", ".join(k.id for k in ctx.call.classes)
+    if not app.society_class:
+        return f"society has no class; {ctx.call.id} divides its budget by class ({listed})"
+    return f"society class {app.society_class} has no share of {ctx.call.id} ({listed})"
 
 
 def society_in_good_standing(app, _ctx: Context) -> str | None:
@@ -84,29 +127,63 @@ def not_barred(app, ctx: Context) -> str | None:
 
 # --- decisions --------------------------------------------------------------
 
+def _note(app, ctx: Context, notes: list[support.Earned]) -> None:
+    """Remember the support a moved application relies on, for `record_support`."""
+    ctx.data.setdefault("support_used", {}).setdefault(app.id, []).extend(notes)
+
+
 def takes_society_and_category(app, ctx: Context) -> dict:
-    """A declaration takes its (society, category) pair: a later draft of the batch for the
-    same pair is refused."""
-    ctx.data["declared_pairs"].add((app.society_id, app.category))
-    return {}
+    """A declaration takes a place of its (society, category): a later draft of the batch
+    for the same pair is refused once the places are taken. A place beyond the first, or a
+    request above the category's own cap, is the society's support: noted in its reason."""
+    pairs = ctx.data["declared_pairs"]
+    pairs[(app.society_id, app.category)] += 1
+    used: list[support.Earned] = []
+    if ctx.call.eligibility.one_per_society_per_category and \
+            pairs[(app.society_id, app.category)] > 1:
+        used += _allowed(app, ctx)[1]
+    category = ctx.call.category(app.category)
+    if category is not None and app.requested_amount > category.cap:
+        used += _cap_raise(app, ctx)[1]
+    if not used:
+        return {}
+    _note(app, ctx, used)
+    return {"decision_reason": f"declaration {pairs[(app.society_id, app.category)]} in "
+                               f"{app.category}, {app.requested_amount:,} requested: "
+                               + "; ".join(n.text() for n in used)}
 
 
-# --- batch loaders ----------------------------------------------------------
+# --- batch loaders and effects ----------------------------------------------
 
 def load_declared_pairs(conn, ctx: Context, apps) -> None:
-    """(society, category) pairs already declared in this call, before this batch."""
+    """Declarations already held per (society, category) in this call, before this batch."""
     rows = conn.execute(
-        select(Application.society_id, Application.category)
+        select(Application.society_id, Application.category, func.count())
         .where(Application.call_id == ctx.call.id,
                Application.state.notin_(NOT_DECLARED))
-        .group_by(Application.society_id, Application.category)
-        .having(func.count() > 0))
-    ctx.data["declared_pairs"] = {(r.society_id, r.category) for r in rows}
+        .group_by(Application.society_id, Application.category))
+    ctx.data["declared_pairs"] = Counter({(s, c): n for s, c, n in rows})
 
 
 def load_barred(conn, ctx: Context, apps) -> None:
     """Societies barred by earlier failures (filled by the outcome stage's record)."""
     ctx.data["barred"] = barred_societies(conn, BARS_NEXT_CALLS, ctx.call)
+
+
+def load_support(conn, ctx: Context, apps) -> None:
+    """What the call's support rules give the batch's societies (one query per kind of
+    earlier result, like the bar)."""
+    ctx.data["support"] = support.earned(conn, ctx.call, {a.society_id for a in apps}, ctx.now)
+
+
+def record_support(conn, ctx: Context, apps) -> None:
+    """One `support` audit event per note a moved application relied on."""
+    used = ctx.data.get("support_used", {})
+    events = [audit.Event("support", ctx.call.id, a.id, payload={"society": a.society_id,
+                                                                  **n.as_dict()})
+              for a in apps for n in used.get(a.id, [])]
+    if events:
+        audit.record(conn, ctx.actor, events, at=ctx.now)
 
 
 # --- the table --------------------------------------------------------------
@@ -126,14 +203,15 @@ MOVES = (
     Move("submit", (DRAFT,), DECLARED,
          (declaration_window_open, has_required_fields, within_category_cap,
           one_per_society_and_category),
-         prepare=(load_declared_pairs,), decide=(takes_society_and_category,),
-         help="declare a draft",
+         prepare=(load_declared_pairs, load_support), decide=(takes_society_and_category,),
+         effects=(record_support,), help="declare a draft",
          who=(SOCIETY, OFFICER)),
     Move("withdraw", (DRAFT, DECLARED), WITHDRAWN, help="the society withdraws",
          who=(SOCIETY, OFFICER)),
     Move("close_declaration", (DECLARED,), ELIGIBLE,
-         (declaration_window_closed, society_in_good_standing, within_category_cap, not_barred),
-         who=(OFFICER, SCHEDULER), prepare=(load_barred,),
+         (declaration_window_closed, society_in_good_standing, within_category_cap, not_barred,
+          class_in_call),
+         who=(OFFICER, SCHEDULER), prepare=(load_barred, load_support),
          help="close the window and run the formal check"),
     Move("close_declaration", (DECLARED,), INELIGIBLE, (declaration_window_closed,),
          who=(OFFICER, SCHEDULER)),

@@ -23,8 +23,9 @@ REVIEWED = "reviewed"
 RATED = "rated"
 UNRATED = "unrated"
 
-# competition (公平竞争)
+# competition (公平竞争); steady support: a continuation funded without competing
 RANKED = "ranked"
+CONTINUING = "continuing"
 
 # award (审定, 公示, 立项); the star award
 PROPOSED = "proposed"
@@ -36,6 +37,8 @@ REJECTED = "rejected"
 STARRED = "starred"
 NOT_RATED = "not_rated"
 REVOKED = "revoked"
+MODEL = "model_society"
+MODEL_REVOKED = "model_revoked"
 
 # assessment (绩效考核) and its outcome (动态管理)
 FUNDED = "funded"

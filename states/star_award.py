@@ -6,6 +6,12 @@ when it ends each gets its star with the call's reward, valid for
 raised or lowered); a society rated below one star loses its current star
 (by the rating); a star is revoked for a failed annual inspection or a
 penalty (`review_standing`, batch) or one by one with a reason (`revoke`).
+
+Model societies (示范学会): after the notice, `name_models` names the starred
+societies the call's `star.model.rules` name (`lifecycle.rules.model_societies`),
+each with a title valid for `star.model.validity_years`; `revoke_model` takes a
+title back with a reason (the star stays). A title ends with the star it rests
+on when that star is revoked or lost by a rating, and a later title supersedes it.
 """
 from __future__ import annotations
 
@@ -14,8 +20,8 @@ from datetime import datetime
 from sqlalchemy import bindparam, insert, select, update
 
 from lifecycle.core import audit
-from lifecycle.core.models import StarRecord, StarStatus
-from lifecycle.rules import payments
+from lifecycle.core.models import ModelSociety, ModelStatus, StarRecord, StarStatus
+from lifecycle.rules import model_societies, payments
 from states.award import (
     has_open_objection,
     has_upheld_objection,
@@ -27,6 +33,8 @@ from states.award import (
 )
 from states.names import (
     IN_NOTICE,
+    MODEL,
+    MODEL_REVOKED,
     NOT_RATED,
     OBJECTION_RAISED,
     RATED,
@@ -35,11 +43,15 @@ from states.names import (
     STARRED,
     UNRATED,
 )
+from states.outcome import BARS_NEXT_CALLS
 from states.roles import APPROVER, OFFICER, SCHEDULER, SOCIETY
 from states.spec import Context, Move, Notify, Schedule, State
 from states.star_rating import stars
 
 REVOKE_KINDS = ("inspection", "penalty", "other")
+
+HOLDING = (STARRED, MODEL, MODEL_REVOKED)
+"""Declarations whose star was awarded (and may be current): named a model society or not."""
 
 
 def notice_ends(call, entered: datetime) -> datetime:
@@ -99,6 +111,28 @@ def society_lost_standing(app, ctx: Context) -> str | None:
     return "society in good standing" if _standing_lost(app, ctx) is None else None
 
 
+def meets_model_rule(app, ctx: Context) -> str | None:
+    if not ctx.call.star.model.rules:
+        return "the call names no model societies (no star.model.rules)"
+    if app.society_id in ctx.data["model_named"]:
+        return None
+    return f"{stars(app.star_level or 0)}: meets no model society rule of {ctx.call.id}"
+
+
+def model_current(app, ctx: Context) -> str | None:
+    rec = ctx.data["current_model"].get(app.id)
+    if rec is None:
+        return "no current model society title (superseded, ended or revoked)"
+    if rec.valid_until <= ctx.now:
+        return f"model society title expired on {rec.valid_until:%Y-%m-%d}"
+    return None
+
+
+def model_revocation_reason_given(_app, ctx: Context) -> str | None:
+    return None if str(ctx.options.get("reason") or "").strip() else \
+        "revoking a model society title needs a reason (--reason)"
+
+
 # --- decisions --------------------------------------------------------------
 
 def star_withheld_by_objection(app, ctx: Context) -> dict:
@@ -114,12 +148,39 @@ def revoked_for_standing(app, ctx: Context) -> dict:
     return {"decision_reason": "star revoked ({}): {}".format(*_standing_lost(app, ctx))}
 
 
+def _model_until(ctx: Context):
+    return _years_later(ctx.now, ctx.call.star.model.validity_years or
+                        ctx.call.star.validity_years)
+
+
+def model_terms(app, ctx: Context) -> dict:
+    return {"decision_reason": f"示范学会 model society: {ctx.data['model_named'][app.society_id]}"
+                               f"; valid until {_model_until(ctx):%Y-%m-%d}"}
+
+
+def model_revoked_as_given(_app, ctx: Context) -> dict:
+    return {"decision_reason": f"model society title revoked: {ctx.options['reason'].strip()}"}
+
+
 # --- batch loaders ----------------------------------------------------------
 
 def load_current_stars(conn, ctx: Context, apps) -> None:
     ctx.data["current_star"] = {r.application_id: r for r in conn.execute(
         select(StarRecord).where(StarRecord.call_id == ctx.call.id,
                                  StarRecord.status == StarStatus.ACTIVE))}
+
+
+def load_model_named(conn, ctx: Context, apps) -> None:
+    """Whom the call's model society rules name among the batch, and why (a few queries)."""
+    ctx.data["model_named"] = model_societies.named(
+        conn, ctx.call, {a.society_id: a.star_level or 0 for a in apps}, ctx.now,
+        BARS_NEXT_CALLS)
+
+
+def load_current_models(conn, ctx: Context, apps) -> None:
+    ctx.data["current_model"] = {r.application_id: r for r in conn.execute(
+        select(ModelSociety).where(ModelSociety.call_id == ctx.call.id,
+                                   ModelSociety.status == ModelStatus.ACTIVE))}
 
 
 def _active_elsewhere(conn, ctx: Context, society_ids: set[str]) -> dict[str, object]:
@@ -180,17 +241,62 @@ def award_stars(conn, ctx: Context, apps) -> None:
                   ctx.actor, label="星级奖励 star reward")
 
 
+def _end_titles(conn, ctx: Context, ends: dict[str, tuple[str, str]]) -> None:
+    """End the societies' active model society titles: society -> (status, reason); audited."""
+    if not ends:
+        return
+    rows = [r for r in conn.execute(select(ModelSociety).where(
+        ModelSociety.status == ModelStatus.ACTIVE)) if r.society_id in ends]
+    if not rows:
+        return
+    conn.execute(update(ModelSociety).where(ModelSociety.id == bindparam("b_id"))
+                 .values(status=bindparam("status"), end_reason=bindparam("end_reason"),
+                         ended_at=ctx.now),
+                 [{"b_id": r.id, "status": ends[r.society_id][0],
+                   "end_reason": ends[r.society_id][1]} for r in rows])
+    audit.record(conn, ctx.actor, [audit.Event(f"model_title_{ends[r.society_id][0]}", r.call_id,
+                                               r.application_id, payload={
+        "society": r.society_id, "reason": ends[r.society_id][1]}) for r in rows], at=ctx.now)
+
+
 def lose_stars_by_rating(conn, ctx: Context, apps) -> None:
     before = _active_elsewhere(conn, ctx, {a.society_id for a in apps})
-    bound = min(ctx.call.star.thresholds.values())
-    _end(conn, [(before[a.society_id], StarStatus.LOST, "rating",
-                 f"rating of {ctx.call.id}: total {a.score:g} below one star ({bound:g})")
-                for a in apps if a.society_id in before], ctx)
+    bound = {a.id: min(ctx.call.star.sheet_for(a.society_class).thresholds.values())
+             if ctx.call.star.sheet_for(a.society_class) else 0 for a in apps}
+    lost = [(before[a.society_id], StarStatus.LOST, "rating",
+             f"rating of {ctx.call.id}: total {a.score:g} below one star ({bound[a.id]:g})")
+            for a in apps if a.society_id in before]
+    _end(conn, lost, ctx)
+    _end_titles(conn, ctx, {r.society_id: (ModelStatus.REVOKED, f"star lost: {why}")
+                            for r, _, _, why in lost})
 
 
 def _revoke(conn, ctx: Context, apps, why_of) -> None:
     recs = ctx.data["current_star"]
-    _end(conn, [(recs[a.id], StarStatus.REVOKED, *why_of(a, ctx)) for a in apps], ctx)
+    ended = [(recs[a.id], StarStatus.REVOKED, *why_of(a, ctx)) for a in apps]
+    _end(conn, ended, ctx)
+    _end_titles(conn, ctx, {r.society_id: (ModelStatus.REVOKED, f"star revoked ({k}): {why}")
+                            for r, _, k, why in ended})
+
+
+def name_models(conn, ctx: Context, apps) -> None:
+    """Model society titles for the batch; a society's earlier title is superseded."""
+    until = _model_until(ctx)
+    _end_titles(conn, ctx, {a.society_id: (ModelStatus.SUPERSEDED,
+                                           f"superseded by {ctx.call.id}") for a in apps})
+    conn.execute(insert(ModelSociety), [
+        {"society_id": a.society_id, "call_id": ctx.call.id, "application_id": a.id,
+         "rule": ctx.data["model_named"][a.society_id], "named_at": ctx.now,
+         "valid_until": until, "status": ModelStatus.ACTIVE, "ended_at": None,
+         "end_reason": ""} for a in apps])
+    audit.record(conn, ctx.actor, [audit.Event("model_named", ctx.call.id, a.id, payload={
+        "society": a.society_id, "level": a.star_level, "why": ctx.data["model_named"][
+            a.society_id], "valid_until": until.isoformat(sep=" ")}) for a in apps], at=ctx.now)
+
+
+def revoke_model_titles(conn, ctx: Context, apps) -> None:
+    _end_titles(conn, ctx, {a.society_id: (ModelStatus.REVOKED, ctx.options["reason"].strip())
+                            for a in apps})
 
 
 def revoke_star_as_given(conn, ctx: Context, apps) -> None:
@@ -211,6 +317,9 @@ STATES = (
     State(NOT_RATED, "未达星级 no star", notify=(Notify("star_not_rated"),), final=True),
     State(REJECTED, "异议成立 rejected", notify=(Notify("rejected"),), final=True),
     State(REVOKED, "星级撤销 star revoked", notify=(Notify("star_revoked"),), final=True),
+    State(MODEL, "示范学会 named a model society", notify=(Notify("model_named"),)),
+    State(MODEL_REVOKED, "示范学会称号撤销 model society title revoked (star kept)",
+          notify=(Notify("model_revoked"),)),
 )
 
 _N = (load_objections, load_notice_end)
@@ -236,12 +345,22 @@ MOVES = (
          effects=(award_stars,), help="end the notice; award the stars and rewards"),
     Move("close_notice", (UNRATED,), NOT_RATED, (results_published,),
          who=(APPROVER, SCHEDULER), prepare=(load_notice_end,), effects=(lose_stars_by_rating,)),
-    Move("revoke", (STARRED,), REVOKED, (star_current, revocation_reason_given),
+    Move("name_models", (STARRED,), MODEL, (star_current, meets_model_rule),
+         who=(APPROVER, SCHEDULER),
+         prepare=(load_current_stars, load_model_named), decide=(model_terms,),
+         effects=(name_models,),
+         help="name the model societies (示范学会) the call's rule names, after the notice"),
+    Move("revoke_model", (MODEL,), MODEL_REVOKED, (model_current, model_revocation_reason_given),
+         who=(APPROVER,),
+         prepare=(load_current_models,), decide=(model_revoked_as_given,),
+         effects=(revoke_model_titles,),
+         help="revoke one model society title with a reason (`starfund model revoke`)"),
+    Move("revoke", HOLDING, REVOKED, (star_current, revocation_reason_given),
          prepare=(load_current_stars,), decide=(revoked_as_given,),
          effects=(revoke_star_as_given,),
          help="revoke one star with its kind and reason (`starfund star revoke`)",
          who=(APPROVER,)),
-    Move("review_standing", (STARRED,), REVOKED, (star_current, society_lost_standing),
+    Move("review_standing", HOLDING, REVOKED, (star_current, society_lost_standing),
          who=(APPROVER, SCHEDULER), prepare=(load_current_stars,), decide=(revoked_for_standing,),
          effects=(revoke_star_for_standing,),
          help="revoke the stars of societies that failed the annual inspection or are penalised"),

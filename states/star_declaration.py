@@ -3,7 +3,8 @@
 A society declares by filing its self-evaluation on the call's indicator sheet
 (imported by `starfund star declare`, which refuses incomplete sheets); the
 formal check at close refuses societies not in good standing, barred by a
-failed project, or barred by a revoked star.
+failed project, or barred by a revoked star, and, when the call's classes share
+the reward pool (`star.classes`), societies of no class of the call.
 """
 from __future__ import annotations
 
@@ -30,6 +31,15 @@ def self_evaluation_complete(app, ctx: Context) -> str | None:
     have = ctx.data["sheet_counts"].get(app.id, (0, 0))[0]
     need = len(ctx.call.star.indicators())
     return None if have >= need else f"self-evaluation has {have} of {need} indicators"
+
+
+def class_is_rated(app, ctx: Context) -> str | None:
+    """Classes that share the reward pool rate only their own societies."""
+    if ctx.call.star.sheet_for(app.society_class) is not None:
+        return None
+    listed = ", ".join(k.id for k in ctx.call.star.classes)
+    who = f"society class {app.society_class}" if app.society_class else "a society of no class"
+    return f"{ctx.call.id} shares its reward pool among the classes {listed}: {who} is not rated"
 
 
 # --- batch loaders ----------------------------------------------------------
@@ -87,7 +97,7 @@ MOVES = (
          who=(SOCIETY, OFFICER)),
     Move("close_declaration", (DECLARED,), ELIGIBLE,
          (declaration_window_closed, society_in_good_standing, not_barred,
-          self_evaluation_complete), who=(OFFICER, SCHEDULER),
+          self_evaluation_complete, class_is_rated), who=(OFFICER, SCHEDULER),
          prepare=(load_star_barred, load_sheet_counts),
          help="close the window and run the formal check"),
     Move("close_declaration", (DECLARED,), INELIGIBLE, (declaration_window_closed,),

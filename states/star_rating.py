@@ -4,17 +4,22 @@ The checked score per indicator is recorded by `starfund star check`; review
 starts once every indicator is checked. Experts score every indicator
 (`starfund star review`); each indicator's final score is
 checked * (1 - w) + mean(experts) * w with w = `star.expert_weight`, the
-total is their sum, and the level follows from `star.thresholds`.
+total is their sum (each weighted by weight / maximum when the sheet gives
+weights), and the level follows from `star.thresholds`. A society of a class
+the call lists (`star.classes`) is rated on its class's maxima, weights and
+thresholds, and its reward comes from its class's share of the pool, cut pro
+rata when the class's rewards would exceed it; the reason names the class.
 """
 from __future__ import annotations
 
 from collections import defaultdict
 from datetime import datetime
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, func, select, update
 
 from lifecycle.core import audit
-from lifecycle.core.models import StarReview, StarScore
+from lifecycle.core.callconfig import ClassSheet
+from lifecycle.core.models import Application, StarReview, StarScore
 from states.names import ELIGIBLE, RATED, UNDER_REVIEW, UNRATED
 from states.roles import COORDINATOR, SCHEDULER
 from states.spec import Context, Move, Schedule, State
@@ -43,27 +48,42 @@ def enough_expert_reviews(app, ctx: Context) -> str | None:
     return None if have >= need else f"{have} of {need} expert reviews"
 
 
+def _totals(app, ctx: Context) -> tuple[float, int] | None:
+    return ctx.data["star_totals"].get(app.id)
+
+
 def reaches_a_star(app, ctx: Context) -> str | None:
-    total, level = ctx.data["star_totals"][app.id]
+    found = _totals(app, ctx)
+    if found is None:
+        return "not rated in this call (no sheet for its class)"
+    total, level = found
     return None if level else f"total {total:g} reaches no star"
 
 
 def below_one_star(app, ctx: Context) -> str | None:
-    total, level = ctx.data["star_totals"][app.id]
+    found = _totals(app, ctx)
+    if found is None:
+        return "not rated in this call (no sheet for its class)"
+    total, level = found
     return f"total {total:g} reaches {level} star(s)" if level else None
 
 
 # --- decisions --------------------------------------------------------------
 
+def _by_rule(sheet: ClassSheet) -> str:
+    return f" by the {sheet.cls} rule (thresholds {sheet.thresholds_text()})" if sheet.cls else ""
+
+
 def rating_terms(app, ctx: Context) -> dict:
-    """The total, the star level (0: none), its reward and the reason."""
+    """The total, the star level (0: none), its reward and the reason (naming the class)."""
     total, level = ctx.data["star_totals"][app.id]
-    reward = ctx.call.star.rewards.get(level, 0) if level else 0
+    sheet = ctx.data["star_sheets"][app.id]
+    reward, note = ctx.data["star_rewards"].get(app.id, (0, ""))
     checked, experts = ctx.data["star_parts"][app.id]
-    bound = min(ctx.call.star.thresholds.values())
-    why = (f"{stars(level)} ({level}): total {total:g} (checked {checked:g}, experts {experts:g}); "
-           f"reward {reward:,}") if level else \
-        f"no star: total {total:g} below one star ({bound:g})"
+    bound = min(sheet.thresholds.values())
+    why = (f"{stars(level)} ({level}): total {total:g} (checked {checked:g}, experts {experts:g})"
+           f"{_by_rule(sheet)}; reward {reward:,}{note}") if level else \
+        f"no star: total {total:g} below one star ({bound:g}){_by_rule(sheet)}"
     return {"score": total, "star_level": level, "granted_amount": reward,
             "decision_reason": why}
 
@@ -71,8 +91,11 @@ def rating_terms(app, ctx: Context) -> dict:
 # --- batch loaders and effects ------------------------------------------------
 
 def load_star_totals(conn, ctx: Context, apps) -> None:
-    """Final indicator scores, totals and levels for the batch: two queries."""
-    wanted = {a.id for a in apps}
+    """Final indicator scores, totals, levels and rewards for the batch, each on its class's
+    sheet: three queries."""
+    sheets = {a.id: ctx.call.star.sheet_for(a.society_class, ctx.call.budget_total)
+              for a in apps}
+    wanted = {a for a, sheet in sheets.items() if sheet is not None}
     checked: dict[str, dict[str, float]] = defaultdict(dict)
     for r in conn.execute(select(StarScore.application_id, StarScore.indicator,
                                  StarScore.checked_score).where(StarScore.call_id == ctx.call.id)):
@@ -87,19 +110,57 @@ def load_star_totals(conn, ctx: Context, apps) -> None:
     w = ctx.call.star.expert_weight
     finals, totals, parts = {}, {}, {}
     for app_id in wanted:
-        sheets = reviews.get(app_id, [])
+        sheet = sheets[app_id]
+        marks = reviews.get(app_id, [])
         final = {}
         for ind in ctx.call.star.indicators():
             c = checked[app_id].get(ind, 0.0)
-            e = sum(s[ind] for s in sheets) / len(sheets) if sheets else c
+            e = sum(s[ind] for s in marks) / len(marks) if marks else c
             final[ind] = round(c * (1 - w) + e * w, 2)
-        total = round(sum(final.values()), 1)
-        finals[app_id], totals[app_id] = final, (total, ctx.call.star.level_of(total))
-        parts[app_id] = (round(sum(checked[app_id].values()), 1),
-                         round(sum(sum(s.values()) for s in sheets) / len(sheets), 1)
-                         if sheets else 0.0)
+        total = sheet.total(final)
+        finals[app_id], totals[app_id] = final, (total, sheet.level_of(total))
+        parts[app_id] = (sheet.total(checked[app_id]),
+                         round(sum(sheet.points(s) for s in marks) / len(marks), 1)
+                         if marks else 0.0)
     ctx.data.update(star_reviews=reviews, star_finals=finals, star_totals=totals,
-                    star_parts=parts)
+                    star_parts=parts, star_sheets=sheets)
+    ctx.data["star_rewards"] = _rewards(conn, ctx, apps, sheets, totals, reviews)
+
+
+def _rewards(conn, ctx: Context, apps, sheets: dict[str, ClassSheet | None],
+             totals: dict[str, tuple[float, int]], reviews: dict[str, list[dict]]
+             ) -> dict[str, tuple[int, str]]:
+    """Each rated application's reward and a note: the level's reward, cut pro rata within a
+    class whose share of the pool the class's rewards (earlier ones of the call included)
+    would exceed."""
+    rewards = ctx.call.star.rewards
+    rated = [a for a in apps if a.id in totals and totals[a.id][1]
+             and len(reviews.get(a.id, [])) >= ctx.call.star.min_experts]
+    out = {a.id: (rewards.get(totals[a.id][1], 0), "") for a in rated}
+    pooled = [a for a in rated if sheets[a.id].pool is not None]
+    if not pooled:
+        return out
+    batch = [a.id for a in apps]
+    given = dict(conn.execute(
+        select(Application.society_class, func.coalesce(func.sum(Application.granted_amount), 0))
+        .where(Application.call_id == ctx.call.id, Application.id.notin_(batch))
+        .group_by(Application.society_class)).all())
+    by_class: dict[str, list] = defaultdict(list)
+    for a in pooled:
+        by_class[a.society_class].append(a)
+    for cls, members in by_class.items():
+        sheet = sheets[members[0].id]
+        left = max(0, sheet.pool - int(given.get(cls, 0)))
+        asked = sum(out[a.id][0] for a in members)
+        if asked <= left:
+            continue
+        share = left / asked
+        for a in members:
+            full = out[a.id][0]
+            out[a.id] = (int(full * share),
+                         f" ({full:,} cut to {share:.1%}: the {cls} rewards would exceed its "
+                         f"pool {sheet.pool:,}, {sheet.share:g}% of {ctx.call.budget_total:,})")
+    return out
 
 
 def save_final_scores(conn, ctx: Context, apps) -> None:

@@ -70,15 +70,23 @@ def test_two_years_of_both_workflows(cli, tmp_path):
     assert cli("audit", "verify").exit_code == 0
 
 
-def test_the_demo_runs_two_years_of_both_workflows(db_url, tmp_path):
+def test_the_demo_runs_three_years_with_classes_support_and_model_societies(db_url, tmp_path):
     cli = Cli(db_url, actor="sun-li")  # an empty database: the demo only fills one it makes
-    r = cli("demo", "--years", "2", "--societies", "20", "--outbox", tmp_path / "out",
+    r = cli("demo", "--years", "3", "--societies", "20", "--outbox", tmp_path / "out",
             "--db", cli.db)
     out = r.output
     for text in ("programme year 2025", "programme year 2026", "star call 2026-star created",
                  "midterm outcomes", "final outcomes", "project funding per year",
-                 "star rating per year", "barred from 2026-star"):
+                 "star rating per year", "barred from 2026-star",
+                 "continues 2025-project-", "ranked with a bonus for an earlier 优秀",
+                 "+3 points: 优秀 in 2025-project", "none named yet"):
         assert text in out, text
+    year3 = out.split("programme year 2027")[1]
+    assert "named a model society (示范学会):" in year3 and "(rule " in year3
+    models = json_of(cli("model", "list", "2027-star", "--json"))
+    assert models and all(m["class"] for m in models)
+    rows = json_of(cli("rank", "2026-project", "--json"))["rows"]
+    assert {r["class"] for r in rows} >= {"理科", "工科"}
     assert "intact" in out.split("audit chain:")[1].splitlines()[0]
     assert json_of(cli("stars", "2026-star", "--json"))  # read as the demo's auditor
     assert "who did what" in out and "chen-jing" in out.split("who did what")[1]
@@ -87,4 +95,4 @@ def test_the_demo_runs_two_years_of_both_workflows(db_url, tmp_path):
     assert any("star of 2025-star revoked" in why for e in star_apps
                for why in e["payload"]["because"])
     revoked = [e for e in audit_events(cli, trigger="revoke")]
-    assert len(revoked) == 2 and all(e["payload"]["options"]["reason"] for e in revoked)
+    assert len(revoked) == 3 and all(e["payload"]["options"]["reason"] for e in revoked)

@@ -119,10 +119,10 @@ def test_the_cut_is_strict_no_skipping_to_smaller_requests():
 
 def test_grant_percent_and_committed_budget():
     call = config(grant_percent=50)
-    out = cut([entry("G1", "talent", 90, amount=50000)], call, committed={"talent": 480000})
+    out = cut([entry("G1", "talent", 90, amount=50000)], call, committed={("", "talent"): 480000})
     assert not out["G1"]["recommended"] and out["G1"]["granted_amount"] == 0
     assert "(20,000 left, 25,000 needed)" in out["G1"]["decision_reason"]
-    out = cut([entry("G1", "talent", 90, amount=50000)], call, committed={"talent": 475000})
+    out = cut([entry("G1", "talent", 90, amount=50000)], call, committed={("", "talent"): 475000})
     assert out["G1"]["recommended"] and out["G1"]["granted_amount"] == 25000
 
 

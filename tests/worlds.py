@@ -238,9 +238,12 @@ def applications(n: int, categories: tuple[str, ...] = CATEGORIES, per_society: 
 
 
 def people(cli: Cli, tmp_path: Path, n_societies: int = 8, n_experts: int = 5,
-           member: dict[str, str] | None = None, now: str = "2025-01-10") -> None:
-    """Societies S001.. and experts E001.. imported (E00k belongs to member[E00k] if given)."""
-    cli("society", "import", write_csv(tmp_path / "soc.csv", societies(n_societies)), now=now)
+           member: dict[str, str] | None = None, now: str = "2025-01-10",
+           classes: dict[str, str] | None = None) -> None:
+    """Societies S001.. and experts E001.. imported (E00k belongs to member[E00k] if given;
+    society S00i has the class classes[S00i] if given, else none)."""
+    cli("society", "import", write_csv(tmp_path / "soc.csv", societies(
+        n_societies, **{s: {"class": c} for s, c in (classes or {}).items()})), now=now)
     rows = experts(n_experts, **{x: {"societies": s} for x, s in (member or {}).items()})
     cli("expert", "import", write_csv(tmp_path / "exp.csv", rows), now=now)
 
@@ -347,12 +350,14 @@ def declared_batch(cli: Cli, tmp_path: Path, n: int) -> None:
 # --- review ---------------------------------------------------------------------------------
 
 def eligible_call(cli: Cli, tmp_path: Path, expert_rows: list[dict], apps: list[dict],
-                  call: Path | None = None, n_societies: int | None = None) -> None:
-    """A call (the example unless a file is given), its societies, experts and applications,
-    declared and through the formal check."""
+                  call: Path | None = None, n_societies: int | None = None,
+                  soc: list[dict] | None = None) -> None:
+    """A call (the example unless a file is given), its societies (`soc`, else one per
+    application), experts and applications, declared and through the formal check."""
     cli("call", "create", call or EXAMPLE_CALL, now="2025-02-01")
     cli("society", "import", write_csv(tmp_path / "soc.csv",
-                                       societies(n_societies or len(apps))), now="2025-02-01")
+                                       soc or societies(n_societies or len(apps))),
+        now="2025-02-01")
     cli("expert", "import", write_csv(tmp_path / "exp.csv", expert_rows), now="2025-02-01")
     cli("application", "import", CALL, write_csv(tmp_path / "apps.csv", apps), now="2025-03-10")
     cli("advance", CALL, "submit", now="2025-03-20")
@@ -361,23 +366,25 @@ def eligible_call(cli: Cli, tmp_path: Path, expert_rows: list[dict], apps: list[
 
 def in_review(cli: Cli, tmp_path: Path, expert_rows: list[dict] | None = None,
               apps: list[dict] | None = None, call: Path | None = None,
-              per: int = 3) -> dict[str, list[str]]:
+              per: int = 3, soc: list[dict] | None = None) -> dict[str, list[str]]:
     """`eligible_call` (6 experts and 4 academic applications unless given), then `per`
     experts assigned to each application and review started; returns the assignments."""
     eligible_call(cli, tmp_path, experts(6) if expert_rows is None else expert_rows,
-                  applications(4, ("academic",)) if apps is None else apps, call=call)
+                  applications(4, ("academic",)) if apps is None else apps, call=call, soc=soc)
     cli("review", "assign", CALL, "--per-application", str(per), now="2025-04-08")
     cli("advance", CALL, "start_review", now="2025-04-08")
     return assignments(cli)
 
 
 def reviewed(cli: Cli, tmp_path: Path, totals_of: Callable[[str, int], float], n_apps: int = 6,
-             call: Path | None = None, per: int = 3) -> dict[str, list[str]]:
-    """n_apps academic and policy applications (one per society) in review with 8 experts;
-    the k-th expert of application a gives the total totals_of(a, k); review closed."""
+             call: Path | None = None, per: int = 3, soc: list[dict] | None = None,
+             apps: list[dict] | None = None) -> dict[str, list[str]]:
+    """n_apps academic and policy applications (one per society; `apps` if given) in review
+    with 8 experts; the k-th expert of application a gives the total totals_of(a, k); review
+    closed (for the applications that passed the formal check)."""
     got = in_review(cli, tmp_path, experts(8),
-                    applications(n_apps, ("academic", "policy"), per_society=1),
-                    call=call, per=per)
+                    apps or applications(n_apps, ("academic", "policy"), per_society=1),
+                    call=call, per=per, soc=soc)
     score(cli, tmp_path, {(x, a): totals_of(a, k) for a, xs in got.items()
                           for k, x in enumerate(xs)})
     cli("advance", CALL, "close_review", now="2025-05-07")
@@ -447,8 +454,11 @@ def _at(when: datetime, **delta: float) -> str:
 
 
 def funded_project_call(cli: Cli, tmp_path: Path, societies_: list[str], call_file: Path,
-                        amount: int = 20000) -> tuple[str, callconfig.CallConfig]:
-    """Create the call, declare one academic project per society, review, rank, award, fund.
+                        amount: int = 20000, totals: dict[str, float] | None = None,
+                        until: str = "fund") -> tuple[str, callconfig.CallConfig]:
+    """Create the call, declare one academic project per society, review (every expert gives
+    society s's project totals[s], else 90), rank, award, fund; or stop after `until`
+    ("close_review", "rank").
 
     Application ids are CALL-Snnn. Returns (call id, config).
     """
@@ -467,10 +477,16 @@ def funded_project_call(cli: Cli, tmp_path: Path, societies_: list[str], call_fi
     cli("review", "assign", call.id, "--per-application", "3",
         now=_at(cal.declaration_closes, days=1))
     cli("advance", call.id, "start_review", now=_at(cal.declaration_closes, days=1))
-    score(cli, tmp_path, {(x, a): 90 for a, xs in assignments(cli, call.id).items() for x in xs},
+    of = {f"{call.id}-{s}": v for s, v in (totals or {}).items()}
+    score(cli, tmp_path, {(x, a): of.get(a, 90) for a, xs in assignments(cli, call.id).items()
+                          for x in xs},
           name=f"{call.id}-scores.csv", now=_at(cal.review_due, days=-2), call_id=call.id)
     cli("advance", call.id, "close_review", now=_at(cal.review_due, minutes=1))
+    if until == "close_review":
+        return call.id, call
     cli("advance", call.id, "rank", now=_at(cal.review_due, days=1))
+    if until == "rank":
+        return call.id, call
     cli("advance", call.id, "propose", now=_at(cal.review_due, days=2))
     cli("advance", call.id, "open_notice", now=_at(cal.review_due, days=2))
     cli("advance", call.id, "close_notice", now=_at(cal.review_due, days=12))
@@ -499,21 +515,26 @@ def grade_file(tmp_path: Path, name: str, grades: dict[str, float | str],
 
 # --- star calls -----------------------------------------------------------------------------
 
-def star_sheet(call: callconfig.CallConfig, quality: float) -> dict[str, float]:
-    """Scores at `quality` share of each indicator's maximum (rounded to 0.5)."""
-    return {i: round(ind.max * quality * 2) / 2 for i, (_, ind) in call.star.indicators().items()}
+def star_sheet(call: callconfig.CallConfig, quality: float, cls: str = "") -> dict[str, float]:
+    """Scores at `quality` share of each indicator's maximum (rounded to 0.5), on the sheet of
+    class `cls` (the call's own sheet when the call has none for it)."""
+    sheet = call.star.sheet_for(cls) or call.star.own_sheet()
+    return {i: round(m * quality * 2) / 2 for i, m in sheet.maxima.items()}
 
 
 def star_rows(call: callconfig.CallConfig, quality: dict[str, float],
-              column: str = "self_score") -> list[dict[str, Any]]:
-    return [{"society_id": s, "indicator": i, column: v}
-            for s, q in quality.items() for i, v in star_sheet(call, q).items()]
+              column: str = "self_score", classes: dict[str, str] | None = None
+              ) -> list[dict[str, Any]]:
+    return [{"society_id": s, "indicator": i, column: v} for s, q in quality.items()
+            for i, v in star_sheet(call, q, (classes or {}).get(s, "")).items()]
 
 
 def rated_star_call(cli: Cli, tmp_path: Path, call_file: Path, quality: dict[str, float],
                     experts: tuple[str, ...] = ("E001", "E002", "E003"),
-                    finish: bool = True) -> callconfig.CallConfig:
-    """A star call where society s scores quality[s] of every maximum at every step.
+                    finish: bool = True, classes: dict[str, str] | None = None
+                    ) -> callconfig.CallConfig:
+    """A star call where society s (of class classes[s], if given) scores quality[s] of every
+    maximum of its sheet at every step.
 
     With `finish`, it runs to the end: notice closed, stars awarded.
     """
@@ -521,7 +542,7 @@ def rated_star_call(cli: Cli, tmp_path: Path, call_file: Path, quality: dict[str
     cal = call.calendar
     cli("call", "create", call_file, now=_at(cal.declaration_opens, days=-1))
     cli("star", "declare", call.id,
-        write_csv(tmp_path / f"{call.id}-self.csv", star_rows(call, quality)),
+        write_csv(tmp_path / f"{call.id}-self.csv", star_rows(call, quality, classes=classes)),
         now=_at(cal.declaration_opens, days=3))
     cli("advance", call.id, "submit", now=_at(cal.declaration_opens, days=4))
     cli("advance", call.id, "close_declaration", now=_at(cal.declaration_closes, minutes=1))
@@ -531,11 +552,11 @@ def rated_star_call(cli: Cli, tmp_path: Path, call_file: Path, quality: dict[str
         return call
     cli("star", "check", call.id, write_csv(
         tmp_path / f"{call.id}-checked.csv",
-        star_rows(call, {s: quality[s] for s in eligible}, "checked_score")),
+        star_rows(call, {s: quality[s] for s in eligible}, "checked_score", classes)),
         now=_at(cal.declaration_closes, days=5))
     cli("advance", call.id, "start_review", now=_at(cal.declaration_closes, days=6))
     rows = [{"expert_id": x, **r} for x in experts
-            for r in star_rows(call, {s: quality[s] for s in eligible}, "score")]
+            for r in star_rows(call, {s: quality[s] for s in eligible}, "score", classes)]
     cli("star", "review", call.id, write_csv(tmp_path / f"{call.id}-experts.csv", rows),
         now=_at(cal.review_due, days=-3))
     if not finish:

@@ -85,7 +85,9 @@ def show(env: Env, app_id: str) -> None:
         return emit_json(d)
     a = d["application"]
     echo(f"{a['id']}  {a['title']}  [{a['state']}] v{a['version']}")
-    echo(f"  society {a['society_id']}  category {a['category']}  "
+    echo(f"  society {a['society_id']}"
+         + (f" (class {a['society_class']})" if a.get("society_class") else "")
+         + f"  category {a['category']}  "
          f"requested {a['requested_amount']:,}  granted {a['granted_amount'] or 0:,}  "
          f"score {a['score'] if a['score'] is not None else '-'}  rank {a['rank'] or '-'}")
     if a["decision_reason"]:

@@ -42,6 +42,7 @@ class DeclarationRow(Row):
     requested_amount: Int = cell()
     summary: str = cell("", limit=5000, multiline=True)
     excluded_experts: TextList = cell(list, multiline=True)
+    continues: str = cell("", limit=ID_LIMIT, about="the earlier project this one continues")
 
 
 def import_applications(conn: Connection, call_id: str, path: str | Path,
@@ -53,20 +54,38 @@ def import_applications(conn: Connection, call_id: str, path: str | Path,
     problems = Problems()
     count = conn.execute(select(func.count()).select_from(Application)
                          .where(Application.call_id == call_id)).scalar() or 0
-    known: set[str] = set()
+    known: dict[str, str] = {}  # society -> its class now
     unknown: set[str] = set()
     seen: dict[Any, int] = {}
     created = 0
     for rows in chunked(iter_table(path, DeclarationRow, problems, encoding)):
-        named = {v["society_id"] for _, v in rows if v["society_id"]} - known - unknown
+        named = {v["society_id"] for _, v in rows if v["society_id"]} - set(known) - unknown
         if named:
-            found = set(conn.execute(select(Society.id).where(Society.id.in_(named))).scalars())
-            known |= found
-            unknown |= named - found
+            found = dict(conn.execute(select(Society.id, Society.society_class)
+                                      .where(Society.id.in_(named))).all())
+            known.update(found)
+            unknown |= named - set(found)
+        earlier = {v["continues"] for _, v in rows if v["continues"]}
+        continued = {r.id: r for r in conn.execute(
+            select(Application.id, Application.society_id, Application.call_id)
+            .where(Application.id.in_(earlier)))} if earlier else {}
         for number, v in rows:
             if v["society_id"] and v["society_id"] not in known:
                 problems.append(f"{source}: row {number}, column society_id: "
                                 f"unknown society {v['society_id']!r}")
+            if v["continues"]:
+                before = continued.get(v["continues"])
+                if before is None:
+                    problems.append(f"{source}: row {number}, column continues: no earlier "
+                                    f"application {v['continues']!r}")
+                elif before.society_id != v["society_id"] or before.call_id == call_id:
+                    problems.append(f"{source}: row {number}, column continues: "
+                                    f"{v['continues']} is "
+                                    + (f"{before.society_id}'s, not {v['society_id']}'s"
+                                       if before.society_id != v["society_id"] else
+                                       f"in {call_id} itself")
+                                    + ": a declaration continues its own society's project "
+                                      "of an earlier call")
             if v["category"] and call.category(v["category"]) is None:
                 problems.append(f"{source}: row {number}, column category: {v['category']!r} "
                                 f"is not a category of {call_id} "
@@ -87,8 +106,8 @@ def import_applications(conn: Connection, call_id: str, path: str | Path,
             continue  # keep checking the rest of the file; nothing more is written
         records: list[dict[str, Any]] = []
         for _, v in rows:
-            summary = v.pop("summary")
-            records.append({**v, "fields": {"summary": summary} if summary else {}})
+            fields = {k: x for k in ("summary", "continues") if (x := v.pop(k))}
+            records.append({**v, "fields": fields, "society_class": known[v["society_id"]]})
         created += engine.create_applications(conn, call, records, actor)
     if problems:
         raise InputError(source, problems)
@@ -113,7 +132,9 @@ def application_import(env: Env, call_id: str, file: str, encoding: str | None) 
     """Import declarations into CALL as drafts (all or nothing).
 
     Columns: society_id, category, title, requested_amount; optional id,
-    title_en, discipline, summary, excluded_experts.
+    title_en, discipline, summary, excluded_experts, continues (the earlier
+    project of the same society this one continues: steady support may fund
+    it without competing).
 
     \b
     Example:  starfund application import 2025-project declarations.xlsx

@@ -21,8 +21,14 @@ from lifecycle.core.callconfig import CallConfig
 from lifecycle.core.console import Env, OutputPath, common, echo, emit_json, json_option
 from lifecycle.core.models import Application, Society
 from lifecycle.core.workdays import NotCovered
+from lifecycle.rules import model_societies
 from notifications.render import environment
 from states import award
+from states.outcome import BARS_NEXT_CALLS
+from states.star_rating import RATED
+
+TO_PUBLISH = (award.PROPOSED, RATED)
+"""Applications `publish` opens the notice for: proposed projects, rated star declarations."""
 
 
 def period_text(call: CallConfig, language: str) -> str:
@@ -33,7 +39,8 @@ def period_text(call: CallConfig, language: str) -> str:
 
 
 def context(conn: Connection, call: CallConfig, language: str) -> dict[str, Any]:
-    """What the notice shows: the listed projects per category, amounts, period and channel."""
+    """What the notice shows: the listed projects per category, amounts, period and channel;
+    for a star call, also the model societies (示范学会) its rule would name."""
     ends = objections.notice_end(conn, call.id)
     opened = award.opened_at(conn, call.id)
     if ends is None:
@@ -41,7 +48,8 @@ def context(conn: Connection, call: CallConfig, language: str) -> dict[str, Any]
                                  f"(`starfund advance {call.id} propose`)")
     rows = conn.execute(
         select(Application.id, Application.title, Application.title_en, Application.category,
-               Application.granted_amount, Application.rank, Society.name, Society.name_en)
+               Application.granted_amount, Application.rank, Application.society_id,
+               Application.star_level, Society.name, Society.name_en)
         .join(Society, Society.id == Application.society_id)
         .where(Application.call_id == call.id, Application.state.in_(award.LISTED))
         .order_by(Application.category, Application.rank, Application.id)).all()
@@ -57,8 +65,14 @@ def context(conn: Connection, call: CallConfig, language: str) -> dict[str, Any]
             groups.append({"name": c.name, "name_en": c.name_en, "projects": items})
     items = [it for g in groups for it in g["projects"]]
     starts = (min(times) if times else clock.now()).date()
+    named = model_societies.named(conn, call, {r.society_id: r.star_level or 0 for r in rows},
+                                  clock.now(), BARS_NEXT_CALLS) \
+        if call.workflow == "star" else {}
+    models = [{"society": r.name, "society_en": r.name_en, "stars": "★" * (r.star_level or 0),
+               "why": named[r.society_id]} for r in rows if r.society_id in named]
     return {"call": {"id": call.id, "title": call.title, "title_en": call.title_en},
             "groups": groups, "items": items, "total": sum(it["amount"] for it in items),
+            "models": models,
             "starts": starts.isoformat(),
             "last_day": (ends - timedelta(seconds=1)).date().isoformat(),
             "ends": ends.isoformat(sep=" "), "period": period_text(call, language),
@@ -79,7 +93,7 @@ def publish(conn: Connection, call_id: str, path: str | Path, actor: str,
     actor = permissions.require(conn, actor, "notice.publish", engine.load_call(conn, call_id))
     call = engine.load_call(conn, call_id)
     waiting = conn.execute(select(Application.id).where(
-        Application.call_id == call_id, Application.state == award.PROPOSED)).first()
+        Application.call_id == call_id, Application.state.in_(TO_PUBLISH))).first()
     opened = 0
     if waiting is not None:
         try:  # a year the working-day calendar does not cover: refused before anything opens
@@ -95,8 +109,10 @@ def publish(conn: Connection, call_id: str, path: str | Path, actor: str,
     Path(path).write_text(html, encoding="utf-8")
     audit.record(conn, actor, [audit.Event("notice_publish", call_id, payload={
         "file": Path(path).name, "sha256": hashlib.sha256(html.encode()).hexdigest(),
-        "listed": len(ctx["items"]), "total": ctx["total"], "ends": ctx["ends"]})])
+        "listed": len(ctx["items"]), "total": ctx["total"], "ends": ctx["ends"],
+        "models": [m["society"] for m in ctx["models"]]})])
     return {"call": call_id, "opened": opened, "listed": len(ctx["items"]),
+            "models": [m["society"] for m in ctx["models"]],
             "total": ctx["total"], "ends": ctx["ends"], "last_day": ctx["last_day"],
             "file": str(path)}
 
@@ -119,9 +135,11 @@ def notice_group() -> None:
 def notice_publish(env: Env, call_id: str, html: str, language: str | None) -> None:
     """Open the public notice for the proposed applications and write it as an HTML page.
 
-    Proposed applications enter the notice (open_notice) if they have not yet;
-    the page lists them per category with amounts, the objection channel and
-    the end date. Publishing again re-renders the page.
+    Proposed applications (of a star call: rated declarations) enter the notice
+    (open_notice) if they have not yet; the page lists them per category with
+    amounts, the objection channel and the end date, and for a star call the
+    model societies (示范学会) its rule would name. Publishing again re-renders
+    the page.
 
     \b
     Example:  starfund notice publish 2025-project --html notice.html
@@ -130,6 +148,8 @@ def notice_publish(env: Env, call_id: str, html: str, language: str | None) -> N
         r = publish(conn, call_id, html, env.actor, language, env.settings.get("templates"))
     if env.as_json:
         return emit_json(r)
-    echo(f"{html}: {r['listed']} project(s), {r['total']:,} yuan; notice "
+    echo(f"{html}: {r['listed']} project(s), {r['total']:,} yuan; "
+         + (f"{len(r['models'])} proposed model society(ies); " if r["models"] else "")
+         + "notice "
          + (f"opened for {r['opened']}, " if r["opened"] else "")
          + f"runs until {r['last_day']} (ends {r['ends']})")

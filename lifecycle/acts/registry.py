@@ -60,6 +60,8 @@ class SocietyRow(_Person):
 
     annual_inspection_passed: Bool = cell(True)
     penalty: Bool = cell(False)
+    society_class: str = cell("", aliases=("class",), limit=64,
+                              about="the class of society (理科, 工科, ...) a call's rules may name")
 
 
 class ExpertRow(_Person):
@@ -169,7 +171,8 @@ def society_import(env: Env, file: str, encoding: str | None) -> None:
     """Import societies from CSV or XLSX (all or nothing).
 
     Columns: id, name, email; optional name_en, institution, language,
-    annual_inspection_passed, penalty.
+    annual_inspection_passed, penalty, class (理科, 工科 ... as the programme's
+    calls name their classes).
 
     \b
     Example:  starfund society import societies.xlsx
@@ -183,7 +186,8 @@ def society_import(env: Env, file: str, encoding: str | None) -> None:
 @json_option
 @common
 def society_show(env: Env, society_id: str) -> None:
-    """One society: standing, current star, star history and every application it ever made.
+    """One society: class, standing, current star, model society title, star history, the
+    support earlier results earned it, and every application it ever made.
 
     \b
     Example:  starfund society show S012
@@ -192,12 +196,16 @@ def society_show(env: Env, society_id: str) -> None:
         d = stars.society_profile(conn, society_id)
     if env.as_json:
         return emit_json(d)
-    s, cur = d["society"], d["current_star"]
-    echo(f"{s['id']}  {s['name']}  {s['name_en']}  ({s['institution']})")
+    s, cur, model = d["society"], d["current_star"], d["model_society"]
+    echo(f"{s['id']}  {s['name']}  {s['name_en']}  ({s['institution']})"
+         f"  class {s['class'] or '-'}")
     echo(f"  annual inspection {'passed' if s['annual_inspection_passed'] else 'FAILED'}"
          f"  penalty {'YES' if s['penalty'] else 'no'}")
     echo("  current star: " + (f"{cur['stars']} ({cur['level']}) from {cur['call']}, "
                                f"valid until {cur['valid_until'][:10]}" if cur else "none"))
+    echo("  model society (示范学会): " + (f"named by {model['call']}, valid until "
+                                         f"{model['valid_until'][:10]}: {model['rule']}"
+                                         if model else "no"))
     if d["barred_from_next_project_call"]:
         echo(f"  barred from the next project call: {d['barred_from_next_project_call']}")
     if d["star_history"]:
@@ -207,9 +215,17 @@ def society_show(env: Env, society_id: str) -> None:
                 h["awarded_at"][:10], h["valid_until"][:10], h["status"],
                 (f"{h['end_kind']}: {h['end_reason']}" if h["end_reason"] else "")]
                for h in d["star_history"]])
-    table("applications", ["id", "call", "category", "state", "granted", "grade / stars",
-                           "decision"],
-          [[a["id"], a["call"], a["category"], a["state"], f"{a['granted'] or 0:,}",
+    if d["model_history"]:
+        table("model society titles", ["call", "named", "valid until", "status", "rule",
+                                       "why it ended"],
+              [[m["call"], m["named_at"][:10], m["valid_until"][:10], m["status"], m["rule"],
+                m["end_reason"]] for m in d["model_history"]])
+    if d["support"]:
+        table("steady support received", ["call", "application", "support", "rule"],
+              [[x["call"], x["application"], x["text"], x["rule"]] for x in d["support"]])
+    table("applications", ["id", "call", "category", "class", "state", "granted",
+                           "grade / stars", "decision"],
+          [[a["id"], a["call"], a["category"], a["class"], a["state"], f"{a['granted'] or 0:,}",
             a["grade"] or ("★" * a["star_level"] if a["star_level"] else ""),
             (a["decision"] or "")[:70]] for a in d["applications"]])
 

@@ -88,9 +88,10 @@ def _assessment_view(conn: Connection, app_id: str) -> dict[str, Any]:
                                    .where(StarScore.application_id == app_id)
                                    .order_by(StarScore.id))]
     if sheet:
-        call_id = conn.execute(select(Application.call_id).where(Application.id == app_id)).scalar()
-        maxima = {i: ind.max for i, (_, ind) in
-                  engine.load_call(conn, call_id).star.indicators().items()}
+        app = conn.execute(select(Application.call_id, Application.society_class)
+                           .where(Application.id == app_id)).one()
+        star = engine.load_call(conn, app.call_id).star
+        maxima = (star.sheet_for(app.society_class) or star.own_sheet()).maxima
         for r in sheet:
             r["max"] = maxima.get(r["indicator"])
     return {"money": payments.money(conn, application_id=app_id),

@@ -8,6 +8,7 @@ engine (`revoke`), so it is an audited transition with its reason.
 """
 from __future__ import annotations
 
+import json
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -33,8 +34,11 @@ from lifecycle.core.console import (
 )
 from lifecycle.core.models import (
     Application,
+    AuditEvent,
     Call,
     Expert,
+    ModelSociety,
+    ModelStatus,
     Society,
     StarRecord,
     StarReview,
@@ -90,31 +94,45 @@ def _star_call(conn: Connection, call_id: str) -> CallConfig:
     return call
 
 
-def sheet(call: CallConfig) -> list[dict[str, Any]]:
-    """The indicator sheet as rows: capacity, indicator, name, max (a self-evaluation template)."""
+def sheet(call: CallConfig, cls: str = "") -> list[dict[str, Any]]:
+    """The indicator sheet as rows: capacity, indicator, name, max and weight, for a society of
+    class `cls` (its class's sheet, else the call's own): a self-evaluation template."""
+    rule = call.star.sheet_for(cls)
+    if rule is None:
+        raise StarError(f"{call.id} rates only its classes "
+                        f"({', '.join(k.id for k in call.star.classes)}), not {cls or 'no class'}")
     return [{"capacity": c.id, "capacity_name": c.name, "indicator": i.id, "name": i.name,
-             "name_en": i.name_en, "max": i.max} for c in call.star.capacities
-            for i in c.indicators]
+             "name_en": i.name_en, "max": rule.maxima[i.id], "weight": rule.weights[i.id],
+             "class": rule.cls} for c in call.star.capacities for i in c.indicators]
 
 
 def _check_scores(source: str, call: CallConfig, rows: list[tuple[int, dict]], column: str,
-                  problems: list[str], required: bool = True) -> None:
-    """Unknown indicators, missing scores and scores outside 0..max, each named by row."""
+                  problems: list[str], classes: dict[str, str] | None = None,
+                  required: bool = True) -> None:
+    """Unknown indicators, missing scores and scores outside 0..max, each named by row; the
+    maximum is the one of the society's class (`classes`: society -> class)."""
     known = call.star.indicators()
+    classes = classes or {}
+    sheets: dict[str, Any] = {}
     for n, v in rows:
         ind = known.get(v["indicator"])
         if ind is None:
             problems.append(f"{source}: row {n}, column indicator: unknown indicator "
                             f"{v['indicator']!r} (the sheet has {', '.join(known)})")
             continue
+        cls = classes.get(v.get("society_id") or "", "")
+        if cls not in sheets:
+            sheets[cls] = call.star.sheet_for(cls) or call.star.own_sheet()
+        top = sheets[cls].maxima[v["indicator"]]
         score = v[column]
         if score is None:
             if required:
                 problems.append(f"{source}: row {n}, column {column}: missing score for "
                                 f"{v['indicator']}")
-        elif not 0 <= score <= ind[1].max:
+        elif not 0 <= score <= top:
+            on = f" on the {cls} sheet" if sheets[cls].cls else ""
             problems.append(f"{source}: row {n}, column {column}: {score:g} is outside "
-                            f"0..{ind[1].max:g} for {v['indicator']} ({ind[1].name})")
+                            f"0..{top:g} for {v['indicator']} ({ind[1].name}){on}")
 
 
 def _groups(source: str, call: CallConfig, rows: list[tuple[int, dict]], key: tuple[str, ...],
@@ -146,10 +164,12 @@ def import_self_evaluation(conn: Connection, call_id: str, path: str | Path,
     call = _star_call(conn, call_id)
     rows = read_table(path, SelfRow, encoding=encoding)
     problems: list[str] = []
-    _check_scores(source, call, rows, "self_score", problems)
     societies = {v["society_id"] for _, v in rows}
-    names = dict(conn.execute(select(Society.id, Society.name)
-                              .where(Society.id.in_(societies))).all())
+    found = conn.execute(select(Society.id, Society.name, Society.society_class)
+                         .where(Society.id.in_(societies))).all()
+    names = {r.id: r.name for r in found}
+    classes = {r.id: r.society_class for r in found}
+    _check_scores(source, call, rows, "self_score", problems, classes)
     for n, v in rows:
         if v["society_id"] not in names:
             problems.append(f"{source}: row {n}, column society_id: unknown society "
@@ -169,6 +189,7 @@ def import_self_evaluation(conn: Connection, call_id: str, path: str | Path,
         app_id = f"{call_id}-{society}"
         total = round(sum(v["self_score"] for _, v in given.values()), 1)
         apps.append({"id": app_id, "society_id": society, "category": call.categories[0].id,
+                     "society_class": classes[society],
                      "title": f"{names[society]} 星级学会申报", "title_en": "Star rating declaration",
                      "requested_amount": 0, "fields": {"self_total": total}})
         scores += [{"call_id": call_id, "application_id": app_id, "indicator": ind,
@@ -194,8 +215,13 @@ def _per_society(source: str, found: dict[str, list[int]], problems: list[str]) 
 
 def _apps_by_society(conn: Connection, call_id: str) -> dict[str, Any]:
     return {r.society_id: r for r in conn.execute(
-        select(Application.id, Application.society_id, Application.state)
+        select(Application.id, Application.society_id, Application.state,
+               Application.society_class)
         .where(Application.call_id == call_id))}
+
+
+def _classes(apps: dict[str, Any]) -> dict[str, str]:
+    return {s: a.society_class for s, a in apps.items()}
 
 
 def import_checked(conn: Connection, call_id: str, path: str | Path, actor: str, *,
@@ -206,8 +232,8 @@ def import_checked(conn: Connection, call_id: str, path: str | Path, actor: str,
     call = _star_call(conn, call_id)
     rows = read_table(path, CheckRow, encoding=encoding)
     problems: list[str] = []
-    _check_scores(source, call, rows, "checked_score", problems)
     apps = _apps_by_society(conn, call_id)
+    _check_scores(source, call, rows, "checked_score", problems, _classes(apps))
     seen: dict[tuple[str, str], int] = {}
     found: dict[str, list[int]] = defaultdict(list)
     for n, v in rows:
@@ -250,8 +276,8 @@ def import_reviews(conn: Connection, call_id: str, path: str | Path, actor: str,
     call = _star_call(conn, call_id)
     rows = read_table(path, StarReviewRow, encoding=encoding)
     problems: list[str] = []
-    _check_scores(source, call, rows, "score", problems)
     apps = _apps_by_society(conn, call_id)
+    _check_scores(source, call, rows, "score", problems, _classes(apps))
     named = {v["expert_id"] for _, v in rows}
     experts = {e.id: e for e in conn.execute(select(Expert.id, Expert.societies,
                                                     Expert.conflict_societies)
@@ -307,7 +333,8 @@ def _status(r: Any, now) -> str:
 
 
 def _row(r: Any, now) -> dict[str, Any]:
-    return {"society": r.society_id, "name": getattr(r, "name", None), "call": r.call_id,
+    return {"society": r.society_id, "name": getattr(r, "name", None),
+            "class": getattr(r, "society_class", None), "call": r.call_id,
             "application": r.application_id, "level": r.level, "stars": "★" * r.level,
             "total": r.total, "reward": r.reward, "change": r.change,
             "previous_level": r.previous_level, "awarded_at": r.awarded_at.isoformat(sep=" "),
@@ -316,22 +343,52 @@ def _row(r: Any, now) -> dict[str, Any]:
             "end_kind": r.end_kind, "end_reason": r.end_reason}
 
 
-def star_table(conn: Connection, call_id: str | None = None) -> list[dict[str, Any]]:
-    """The stars of a call with their current status, or (no call) every star valid now."""
+def _model_row(r: Any, now) -> dict[str, Any]:
+    status = "expired" if r.status == ModelStatus.ACTIVE and r.valid_until <= now else r.status
+    return {"society": r.society_id, "call": r.call_id, "application": r.application_id,
+            "rule": r.rule, "named_at": r.named_at.isoformat(sep=" "),
+            "valid_until": r.valid_until.isoformat(sep=" "), "status": status,
+            "ended_at": r.ended_at.isoformat(sep=" ") if r.ended_at else None,
+            "end_reason": r.end_reason}
+
+
+def model_table(conn: Connection, call_id: str | None = None) -> list[dict[str, Any]]:
+    """The model society titles a star call named (with their status now), or (no call)
+    every title valid now."""
     now = clock.now()
-    stmt = (select(StarRecord.__table__, Society.name).join(Society,
-                                                            Society.id == StarRecord.society_id)
+    stmt = (select(ModelSociety.__table__, Society.name, Society.society_class)
+            .join(Society, Society.id == ModelSociety.society_id)
+            .order_by(ModelSociety.named_at, ModelSociety.society_id))
+    if call_id:
+        _star_call(conn, call_id)
+        stmt = stmt.where(ModelSociety.call_id == call_id)
+    else:
+        stmt = stmt.where(ModelSociety.status == ModelStatus.ACTIVE,
+                          ModelSociety.valid_until > now)
+    return [{**_model_row(r, now), "name": r.name, "class": r.society_class}
+            for r in conn.execute(stmt)]
+
+
+def star_table(conn: Connection, call_id: str | None = None) -> list[dict[str, Any]]:
+    """The stars of a call with their current status, or (no call) every star valid now; each
+    with its society's class (as declared) and whether it is a model society now."""
+    now = clock.now()
+    stmt = (select(StarRecord.__table__, Society.name, Application.society_class)
+            .join(Society, Society.id == StarRecord.society_id)
+            .join(Application, Application.id == StarRecord.application_id)
             .order_by(StarRecord.level.desc(), StarRecord.total.desc(), StarRecord.society_id))
     if call_id:
         _star_call(conn, call_id)
         stmt = stmt.where(StarRecord.call_id == call_id)
     else:
         stmt = stmt.where(StarRecord.status == StarStatus.ACTIVE, StarRecord.valid_until > now)
-    return [_row(r, now) for r in conn.execute(stmt)]
+    models = {r["society"] for r in model_table(conn)}
+    return [{**_row(r, now), "model": r.society_id in models} for r in conn.execute(stmt)]
 
 
 def society_profile(conn: Connection, society_id: str) -> dict[str, Any]:
-    """A society: standing, current star, star history, every application it ever made, bars."""
+    """A society: class, standing, current star, model society title, star history, support
+    received, every application it ever made, bars."""
     s = conn.execute(select(Society.__table__).where(Society.id == society_id)).first()
     if s is None:
         raise StarError(f"no society {society_id!r}")
@@ -340,8 +397,13 @@ def society_profile(conn: Connection, society_id: str) -> dict[str, Any]:
         select(StarRecord.__table__).where(StarRecord.society_id == society_id)
         .order_by(StarRecord.awarded_at, StarRecord.id))]
     current = next((h for h in reversed(history) if h["status"] == StarStatus.ACTIVE), None)
+    models = [_model_row(r, now) for r in conn.execute(
+        select(ModelSociety.__table__).where(ModelSociety.society_id == society_id)
+        .order_by(ModelSociety.named_at, ModelSociety.id))]
+    model = next((m for m in reversed(models) if m["status"] == ModelStatus.ACTIVE), None)
     apps = [{"id": a.id, "call": a.call_id, "workflow": a.workflow, "category": a.category,
-             "title": a.title, "state": a.state, "requested": a.requested_amount,
+             "class": a.society_class, "title": a.title, "state": a.state,
+             "requested": a.requested_amount,
              "granted": a.granted_amount, "score": a.score, "grade": a.assessment_grade,
              "star_level": a.star_level, "to_recover": a.amount_to_recover,
              "decision": a.decision_reason}
@@ -349,12 +411,20 @@ def society_profile(conn: Connection, society_id: str) -> dict[str, Any]:
                                   .join(Call, Call.id == Application.call_id)
                                   .where(Application.society_id == society_id)
                                   .order_by(Call.created_at, Application.id))]
+    support = [{"call": e.call_id, "application": e.application_id, "at": e.at.isoformat(sep=" "),
+                **{k: v for k, v in json.loads(e.payload).items() if k != "society"}}
+               for e in conn.execute(select(AuditEvent.call_id, AuditEvent.application_id,
+                                            AuditEvent.at, AuditEvent.payload)
+                                     .where(AuditEvent.action == "support",
+                                            AuditEvent.application_id.in_([a["id"] for a in apps]))
+                                     .order_by(AuditEvent.seq))] if apps else []
     bar = barred_societies(conn, BARS_NEXT_CALLS).get(society_id)
     return {"society": {"id": s.id, "name": s.name, "name_en": s.name_en,
-                        "institution": s.institution,
+                        "institution": s.institution, "class": s.society_class,
                         "annual_inspection_passed": s.annual_inspection_passed,
                         "penalty": s.penalty},
-            "current_star": current, "star_history": history, "applications": apps,
+            "current_star": current, "model_society": model, "model_history": models,
+            "star_history": history, "support": support, "applications": apps,
             "barred_from_next_project_call": bar}
 
 
@@ -388,6 +458,9 @@ def revoke(conn: Connection, society_id: str, kind: str, reason: str,
 def stars_table(env: Env, call_id: str | None) -> None:
     """The star table of a star CALL (with each star's status now), or every star valid now.
 
+    Each star shows its society's class and whether the society holds a model
+    society (示范) title now.
+
     \b
     Example:  starfund stars 2025-star
               starfund stars --json
@@ -399,12 +472,12 @@ def stars_table(env: Env, call_id: str | None) -> None:
     if env.as_json:
         return emit_json(rows)
     table(f"stars of {call_id}" if call_id else "stars valid now",
-          ["society", "name", "stars", "total", "change", "reward", "valid until", "status",
-           "note"],
-          [[r["society"], r["name"], r["stars"], r["total"],
+          ["society", "name", "class", "stars", "total", "change", "reward", "valid until",
+           "status", "model", "note"],
+          [[r["society"], r["name"], r["class"], r["stars"], r["total"],
             r["change"] + (f" (was {r['previous_level']})" if r["previous_level"] else ""),
-            f"{r['reward']:,}", r["valid_until"][:10], r["status"], r["end_reason"]]
-           for r in rows])
+            f"{r['reward']:,}", r["valid_until"][:10], r["status"],
+            "示范" if r["model"] else "", r["end_reason"]] for r in rows])
 
 
 @click.group("star")
@@ -416,16 +489,23 @@ def star_group() -> None:
 @click.argument("call_id", metavar="CALL")
 @click.option("--csv", "as_csv", is_flag=True,
               help="Write a self-evaluation template (society_id, indicator, self_score ...).")
+@click.option("--class", "cls", default="", metavar="CLASS",
+              help="The sheet of this class of society (its maxima and weights) [default: the "
+                   "call's own].")
 @json_option
 @common
-def star_sheet(env: Env, call_id: str, as_csv: bool) -> None:
+def star_sheet(env: Env, call_id: str, as_csv: bool, cls: str) -> None:
     """The indicator sheet of a star CALL: indicators under the four capacities, with maxima.
+
+    A call may rate a class of society on its own maxima, weights and
+    thresholds (`star.classes`): `--class` prints that class's sheet.
 
     \b
     Example:  starfund star sheet 2025-star --csv > self-evaluation.csv
+              starfund star sheet 2026-star --class 医科
     """
     with env.engine.connect() as conn:
-        rows = sheet(_star_call(conn, call_id))
+        rows = sheet(_star_call(conn, call_id), cls)
     if as_csv:
         w = csv_writer(sys.stdout)
         w.writerow(["society_id", "capacity", "indicator", "name", "max", "self_score",
@@ -436,10 +516,12 @@ def star_sheet(env: Env, call_id: str, as_csv: bool) -> None:
         return
     if env.as_json:
         return emit_json(rows)
-    table(f"{call_id}: indicator sheet ({sum(r['max'] for r in rows):g} points)",
-          ["capacity", "indicator", "name", "max"],
+    weighted = any(r["weight"] != r["max"] for r in rows)
+    table(f"{call_id}: indicator sheet{f' of class {cls}' if rows[0]['class'] else ''} "
+          f"({sum(r['weight'] for r in rows):g} points)",
+          ["capacity", "indicator", "name", "max"] + (["weight"] if weighted else []),
           [[r["capacity_name"], r["indicator"], f"{r['name']} {r['name_en']}", f"{r['max']:g}"]
-           for r in rows])
+           + ([f"{r['weight']:g}"] if weighted else []) for r in rows])
 
 
 @star_group.command("declare")

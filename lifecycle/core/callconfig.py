@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import cache, cached_property
 from pathlib import Path
@@ -25,6 +26,8 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PositiveFloat,
+    PositiveInt,
     TypeAdapter,
     ValidationError,
     ValidationInfo,
@@ -322,6 +325,10 @@ class Indicator(Strict):
     name: str
     name_en: str = ""
     max: float = Field(gt=0)
+    """The highest score on the sheet (what societies, the association and experts score)."""
+    weight: float | None = Field(None, gt=0)
+    """The points the indicator carries in the total (a full score gives all of them);
+    default: its maximum, so the total is the plain sum of the scores."""
 
 
 class Capacity(Strict):
@@ -363,6 +370,103 @@ def _default_sheet() -> list[Capacity]:
         for (c, n, e), inds in rows.items()]
 
 
+def _threshold_problems(thresholds: dict[int, float], scale: float) -> list[str]:
+    """What is wrong with a set of star thresholds on a sheet of `scale` points."""
+    out: list[str] = []
+    if not thresholds:
+        return ["no star level is defined: no society could get a star"]
+    bad = sorted(lv for lv in thresholds if not 1 <= lv <= 5)
+    if bad:
+        out.append(f"star levels are 1 to 5, got {bad}")
+    ordered = sorted(thresholds.items())
+    for (lo, a), (hi, b) in zip(ordered, ordered[1:]):
+        if not a < b:
+            out.append(f"{hi} stars ({b:g}) must need more than {lo} stars ({a:g}): thresholds "
+                       "descend with the level")
+    for lv, v in ordered:
+        if not 0 < v <= scale:
+            out.append(f"{lv} stars = {v:g} must be within 0..{scale:g} (the sheet's scale)")
+    return out
+
+
+class StarClass(Strict):
+    """One class of society's own rule in a star call (整体规划，分类实施, 因会制宜).
+
+    Societies of the class are rated on the call's sheet with these changes; what is
+    not given is the call's. A class's indicators must still add up to the scale.
+    """
+
+    id: str = Field(min_length=1, max_length=64)
+    """The class as societies carry it (the `class` column of `society import`)."""
+    name_en: str = ""
+    maxima: dict[str, PositiveFloat] = {}
+    """Indicator -> its maximum score on this class's sheet."""
+    weights: dict[str, PositiveFloat] = {}
+    """Indicator -> the points it carries in this class's total (default: as on the call's
+    sheet, or this class's maximum when only the maximum is changed)."""
+    thresholds: dict[int, float] | None = None
+    """Star level -> lowest total for it in this class (default: the call's thresholds)."""
+    reward_share: float | None = Field(None, gt=0, le=100)
+    """Percent of the reward pool (budget_total) this class's rewards may take; given for
+    one class, it must be given for all, adding up to 100."""
+
+
+class ModelRule(Strict):
+    """One way a society is named a model society (示范学会) at the end of a star call."""
+
+    min_level: int = Field(ge=1, le=5)
+    """The star level the society needs in this call (and in the calls counted by in_a_row)."""
+    in_a_row: int = Field(1, ge=1, le=10)
+    """Star calls in a row, this one included, that each awarded it at least min_level."""
+    clean_years: int = Field(0, ge=0, le=20)
+    """And no project of the society terminated or graded the fail grade in the project
+    calls created in the last clean_years years (0: not asked)."""
+
+
+class ModelSocieties(Strict):
+    """Model societies (示范学会, 示范带动): named by the first rule a starred society meets."""
+
+    rules: list[ModelRule] = []
+    """Any one of them names the society; none (the default): no model societies."""
+    validity_years: int | None = Field(None, ge=1, le=10)
+    """How long the title lasts (default: star.validity_years)."""
+
+
+@dataclass(frozen=True)
+class ClassSheet:
+    """What rates the societies of one class in a star call: the sheet's maxima and weights,
+    the thresholds and the class's reward pool. `cls` "" is the call's own sheet."""
+
+    cls: str
+    scale: float
+    maxima: dict[str, float]
+    weights: dict[str, float]
+    thresholds: dict[int, float]
+    pool: int | None = None
+    share: float | None = None
+
+    def level_of(self, total: float) -> int:
+        """The star level a total reaches (0: none)."""
+        return max((lv for lv, bound in self.thresholds.items() if total >= bound), default=0)
+
+    def points(self, scores: dict[str, float]) -> float:
+        """Indicator scores in points of the total: each weighted by weight / maximum."""
+        return sum(v if self.weights[i] == self.maxima[i] else v * self.weights[i] / self.maxima[i]
+                   for i, v in scores.items() if i in self.maxima)
+
+    def total(self, finals: dict[str, float]) -> float:
+        """The total of final indicator scores (one decimal)."""
+        return round(self.points(finals), 1)
+
+    @property
+    def plain(self) -> bool:
+        """The total is the plain sum of the scores (every weight equals its maximum)."""
+        return all(abs(self.weights[i] - m) < 1e-9 for i, m in self.maxima.items())
+
+    def thresholds_text(self) -> str:
+        return "/".join(f"{v:g}" for _, v in sorted(self.thresholds.items(), reverse=True))
+
+
 class Star(Strict):
     """The star rating (星级学会, 以奖代补): indicator sheet, thresholds, rewards, validity."""
 
@@ -378,6 +482,10 @@ class Star(Strict):
     bar_calls_after_revocation: int = Field(1, ge=0)
     """A star revoked for a failed inspection or a penalty bars the next star calls."""
     capacities: list[Capacity] = Field(default_factory=_default_sheet, min_length=1)
+    classes: list[StarClass] = []
+    """Classes of society with a rule of their own; a society of another class (or of none)
+    is rated on the call's sheet, unless the classes share the reward pool."""
+    model: ModelSocieties = ModelSocieties()
 
     def _rules(self, say: _Say) -> None:
         if say.usable("capacities"):
@@ -390,26 +498,15 @@ class Star(Strict):
             if dup:
                 say("capacities", f"indicator ids must be unique ({', '.join(dup)})", dup)
         if say.usable("capacities", "scale"):
-            total = sum(i.max for c in self.capacities for i in c.indicators)
+            weighted = any(i.weight is not None for c in self.capacities for i in c.indicators)
+            total = sum(i.weight or i.max for c in self.capacities for i in c.indicators)
             if abs(total - self.scale) > 1e-6:
-                say("capacities", f"the indicators' maxima add up to {total:g}, not the scale "
+                what = "weights" if weighted else "maxima"
+                say("capacities", f"the indicators' {what} add up to {total:g}, not the scale "
                                   f"{self.scale:g}", total)
-        if say.usable("thresholds"):
-            if not self.thresholds:
-                say("thresholds", "no star level is defined: no society could get a star", {})
-            bad = sorted(lv for lv in self.thresholds if not 1 <= lv <= 5)
-            if bad:
-                say("thresholds", f"star levels are 1 to 5, got {bad}", bad)
-            ordered = sorted(self.thresholds.items())
-            for (lo, a), (hi, b) in zip(ordered, ordered[1:]):
-                if not a < b:
-                    say("thresholds", f"{hi} stars ({b:g}) must need more than {lo} stars "
-                                      f"({a:g}): thresholds descend with the level", b)
         if say.usable("thresholds", "scale"):
-            for lv, v in sorted(self.thresholds.items()):
-                if not 0 < v <= self.scale:
-                    say("thresholds", f"{lv} stars = {v:g} must be within 0..{self.scale:g} "
-                                      "(the sheet's scale)", v)
+            for problem in _threshold_problems(self.thresholds, self.scale):
+                say("thresholds", problem, self.thresholds)
         if say.usable("thresholds", "rewards"):
             missing = sorted(set(self.thresholds) - set(self.rewards))
             if missing:
@@ -419,13 +516,87 @@ class Star(Strict):
                 if amount < 0:
                     say(("rewards", str(lv)), f"{amount} is negative: a reward is paid, never "
                                               "charged", amount)
+        if say.usable("classes", "capacities", "scale", "thresholds", "rewards"):
+            self._class_rules(say)
+
+    def _class_rules(self, say: _Say) -> None:
+        known = self.indicators()
+        seen: set[str] = set()
+        for n, k in enumerate(self.classes):
+            if k.id in seen:
+                say(("classes", n, "id"), f"class {k.id!r} is listed twice: ids must be unique",
+                    k.id)
+            seen.add(k.id)
+            for kind in ("maxima", "weights"):
+                unknown = [i for i in getattr(k, kind) if i not in known]
+                if unknown:
+                    say(("classes", n, kind), f"class {k.id}: unknown indicator(s) "
+                                              f"{', '.join(unknown)} (the sheet has "
+                                              f"{', '.join(known)})", unknown)
+            sheet = self._sheet_of(k)
+            total = sum(sheet.weights.values())
+            if abs(total - self.scale) > 1e-6:
+                what = "weights" if k.weights else "maxima"
+                say(("classes", n, what), f"class {k.id}: the indicators' {what} add up to "
+                                          f"{total:g}, not the scale {self.scale:g}", total)
+            if k.thresholds is not None:
+                for problem in _threshold_problems(k.thresholds, self.scale):
+                    say(("classes", n, "thresholds"), f"class {k.id}: {problem}", k.thresholds)
+                missing = sorted(set(k.thresholds) - set(self.rewards))
+                if missing:
+                    say(("classes", n, "thresholds"), f"class {k.id}: no reward for "
+                                                      f"{missing} star(s) (star.rewards)", missing)
+        shares = [k.reward_share for k in self.classes]
+        if any(v is not None for v in shares):
+            bare = [k.id for k in self.classes if k.reward_share is None]
+            if bare:
+                say("classes", f"class(es) {', '.join(bare)} have no reward_share while "
+                               "others do: give every class its share of the pool", bare)
+            else:
+                total = sum(v for v in shares if v is not None)
+                if abs(total - 100) > 1e-6:
+                    say("classes", f"the classes' reward shares add up to {total:g}%, not 100%",
+                        total)
 
     def indicators(self) -> dict[str, tuple[Capacity, Indicator]]:
         return {i.id: (c, i) for c in self.capacities for i in c.indicators}
 
     def level_of(self, total: float) -> int:
-        """The star level a total reaches (0: none)."""
-        return max((lv for lv, bound in self.thresholds.items() if total >= bound), default=0)
+        """The star level a total reaches on the call's own sheet (0: none)."""
+        return self.sheet_for("").level_of(total)
+
+    @property
+    def pooled(self) -> bool:
+        """The classes share the reward pool: only societies of these classes are rated."""
+        return any(k.reward_share is not None for k in self.classes)
+
+    def _sheet_of(self, k: StarClass | None, pool_total: int | None = None) -> ClassSheet:
+        maxima, weights = {}, {}
+        for i, (_, ind) in self.indicators().items():
+            own = k.maxima.get(i) if k is not None else None
+            maxima[i] = own or ind.max
+            given = k.weights.get(i) if k is not None else None
+            weights[i] = given or ind.weight or maxima[i]
+        if k is None:
+            return ClassSheet("", self.scale, maxima, weights, dict(self.thresholds))
+        pool = int(pool_total * k.reward_share / 100) \
+            if pool_total is not None and k.reward_share is not None else None
+        return ClassSheet(k.id, self.scale, maxima, weights,
+                          dict(k.thresholds if k.thresholds is not None else self.thresholds),
+                          pool, k.reward_share)
+
+    def own_sheet(self) -> ClassSheet:
+        """The call's own sheet (societies of no listed class, when they are rated)."""
+        return self._sheet_of(None)
+
+    def sheet_for(self, cls: str, pool_total: int | None = None) -> ClassSheet | None:
+        """What rates a society of class `cls`: its class's sheet, else the call's own; None
+        when the classes share the reward pool and `cls` is none of them (not rated here).
+        `pool_total`: the call's budget_total, to size the class's reward pool."""
+        for k in self.classes:
+            if k.id == cls:
+                return self._sheet_of(k, pool_total)
+        return None if self.pooled else self._sheet_of(None)
 
 
 class Reminders(Strict):
@@ -461,6 +632,47 @@ class Separation(Strict):
     approver_not_auditor: bool = True
 
 
+class FundClass(Strict):
+    """One class of society's share of a project call's budget (分类实施): its applications
+    rank within the class (per category where the class gives the category a budget)."""
+
+    id: str = Field(min_length=1, max_length=64)
+    """The class as societies carry it (the `class` column of `society import`)."""
+    name_en: str = ""
+    budget: int = Field(gt=0)
+    """The class's share of budget_total; the classes' budgets add up to it."""
+    categories: dict[str, PositiveInt] = {}
+    """Category -> its budget within the class; categories not named share what is left."""
+
+
+SUPPORT_EFFECTS = ("bonus", "extra_declarations", "cap_percent", "continue_without_competing")
+
+
+class SupportRule(Strict):
+    """Steady support for outstanding results (重点支持，激励进步): what an earlier result earns
+    a society in this call. Applied by the batch loaders, like the bar on failed societies."""
+
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
+    earned_by: Literal["grade", "star"]
+    """"grade": a project of the society whose final checkpoint was graded one of `grades`
+    in the last `within_calls` project calls; "star": a star of at least `min_level` held now."""
+    grades: list[str] = ["优秀"]
+    within_calls: int = Field(1, ge=1, le=10)
+    min_level: int | None = Field(None, ge=1, le=5)
+    bonus: float = Field(0, ge=0, le=SCORE_SCALE)
+    """Points added to the ranking score (the pass mark still applies to the experts' score)."""
+    extra_declarations: int = Field(0, ge=0, le=10)
+    """Declarations per category beyond the one eligibility allows."""
+    cap_percent: float = Field(0, ge=0, le=1000)
+    """The category cap (most one project may request) raised by this percentage."""
+    continue_without_competing: bool = False
+    """A declaration continuing the outstanding project (its `continues` column) is funded
+    from its budget at the formal check, without review and ranking."""
+
+    def gives(self) -> list[str]:
+        return [e for e in SUPPORT_EFFECTS if getattr(self, e)]
+
+
 def _default_criteria() -> list[Criterion]:
     rows = [("content", "内容与意义", "Content and significance", 30),
             ("method", "方法与可行性", "Method and feasibility", 25),
@@ -487,6 +699,10 @@ class CallConfig(Strict):
     eligibility: Eligibility = Eligibility()
     reminders: Reminders = Reminders()
     separation: Separation = Separation()
+    classes: list[FundClass] = []
+    """Project calls: the budget divided by class of society (default: one budget for all)."""
+    support: list[SupportRule] = []
+    """Project calls: what earlier outstanding results earn (default: nothing)."""
     extra: dict[str, Any] = {}
     """Settings of later stages and other workflows (kept as given)."""
 
@@ -517,6 +733,8 @@ class CallConfig(Strict):
                             "languages notifications are written in)", self.language)
         self._category_rules(say)
         self._criteria_rules(say)
+        self._class_rules(say)
+        self._support_rules(say)
         if self.workflow == "project":
             self._project_rules(say)
 
@@ -529,6 +747,8 @@ class CallConfig(Strict):
                 say(("categories", n, "id"), f"category id {c.id!r} is used twice: ids must be "
                                              "unique", c.id)
             seen.add(c.id)
+        if self.workflow == "project" and say.usable("classes") and self.classes:
+            return  # the budget is divided by class (_class_rules)
         if not say.usable("budget_total"):
             return
         budgets = sum(c.budget or 0 for c in self.categories)
@@ -555,6 +775,116 @@ class CallConfig(Strict):
                                               f"{grant:,}) but budget_total leaves only "
                                               f"{left:,} to the categories without a budget: "
                                               "such a request could never be funded", c.cap)
+
+    def _class_rules(self, say: _Say) -> None:
+        if not say.usable("workflow", "classes"):
+            return
+        if self.workflow != "project":
+            if self.classes:
+                say("classes", "only a project call divides its budget by class; a star call "
+                               "rates by class under star.classes", [k.id for k in self.classes])
+            return
+        if say.usable("star") and self.star.classes:
+            say("star.classes", "only a star call rates by class; a project call divides its "
+                                "budget by class under classes", [k.id for k in self.star.classes])
+        if not self.classes:
+            return
+        seen: set[str] = set()
+        for n, k in enumerate(self.classes):
+            if k.id in seen:
+                say(("classes", n, "id"), f"class {k.id!r} is listed twice: ids must be unique",
+                    k.id)
+            seen.add(k.id)
+        if say.usable("budget_total"):
+            total = sum(k.budget for k in self.classes)
+            if total != self.budget_total:
+                say("classes", f"the class budgets add up to {total:,}, not budget_total "
+                               f"{self.budget_total:,}", total)
+        if not say.usable("categories"):
+            return
+        for n, c in enumerate(self.categories):
+            if c.budget is not None:
+                say(("categories", n, "budget"), f"category {c.id} has a budget of its own, but "
+                                                 "the call divides its budget by class: give "
+                                                 "category budgets per class "
+                                                 "(classes.N.categories)", c.budget)
+        percent = self.review.grant_percent if say.usable("review") else 100.0
+        for n, k in enumerate(self.classes):
+            unknown = [c for c in k.categories if self.category(c) is None]
+            if unknown:
+                say(("classes", n, "categories"), f"class {k.id}: unknown category "
+                                                  f"{', '.join(unknown)} (the call has "
+                                                  f"{', '.join(self.categories_by_id)})", unknown)
+            given = sum(k.categories.values())
+            if given > k.budget:
+                say(("classes", n, "categories"), f"class {k.id}: the category budgets add up "
+                                                  f"to {given:,}, more than the class's budget "
+                                                  f"{k.budget:,}", given)
+                continue
+            left = k.budget - given
+            for c in self.categories:
+                grant = int(round(c.cap * percent / 100))
+                own = k.categories.get(c.id)
+                if own is None and left == 0:
+                    say(("classes", n, "categories"), f"class {k.id}: category {c.id} has no "
+                                                      "budget in the class and the other "
+                                                      "categories take the whole class budget: "
+                                                      "nothing could be granted in it", c.id)
+                elif grant > (own if own is not None else left):
+                    say(("classes", n, "categories"), f"class {k.id}: a {c.id} project may ask "
+                                                      f"for {c.cap:,} (a grant of {grant:,}) but "
+                                                      f"only {(own if own is not None else left):,}"
+                                                      f" is there for it: such a request could "
+                                                      "never be funded", c.id)
+
+    def _support_rules(self, say: _Say) -> None:
+        if not say.usable("workflow", "support") or not self.support:
+            return
+        if self.workflow != "project":
+            say("support", "support rules (steady support for earlier results) are for project "
+                           "calls", [r.id for r in self.support])
+            return
+        seen: set[str] = set()
+        grades = set(self.assessment.grades) if say.usable("assessment") else None
+        for n, r in enumerate(self.support):
+            if r.id in seen:
+                say(("support", n, "id"), f"support rule {r.id!r} is listed twice: ids must be "
+                                          "unique", r.id)
+            seen.add(r.id)
+            if not r.gives():
+                say(("support", n), f"support rule {r.id} gives nothing: set bonus, "
+                                    "extra_declarations, cap_percent or "
+                                    "continue_without_competing")
+            if r.earned_by == "star":
+                if r.min_level is None:
+                    say(("support", n, "min_level"), f"support rule {r.id} is earned by a star: "
+                                                     "say which level (1 to 5) earns it")
+                if r.continue_without_competing:
+                    say(("support", n, "continue_without_competing"),
+                        f"support rule {r.id} is earned by a star, but only an outstanding "
+                        "project can be continued", True)
+            else:
+                if r.min_level is not None:
+                    say(("support", n, "min_level"), f"support rule {r.id} is earned by a grade; "
+                                                     "min_level is for star rules", r.min_level)
+                if not r.grades:
+                    say(("support", n, "grades"), f"support rule {r.id}: no grade earns it", [])
+                elif grades is not None:
+                    unknown = [g for g in r.grades if g not in grades]
+                    if unknown:
+                        say(("support", n, "grades"), f"support rule {r.id}: {', '.join(unknown)} "
+                                                      "is not one of assessment.grades "
+                                                      f"({', '.join(sorted(grades))})", unknown)
+            if r.extra_declarations and say.usable("eligibility") and \
+                    not self.eligibility.one_per_society_per_category:
+                say(("support", n, "extra_declarations"),
+                    f"support rule {r.id}: the call sets no limit per category "
+                    "(eligibility.one_per_society_per_category = false), so there is nothing "
+                    "to go beyond", r.extra_declarations)
+
+    def class_of(self, cls: str) -> FundClass | None:
+        """A project call's class by id (None: the call does not list it)."""
+        return next((k for k in self.classes if k.id == cls), None)
 
     def _criteria_rules(self, say: _Say) -> None:
         lists: list[tuple[Loc, list[Criterion]]] = []

@@ -52,6 +52,9 @@ class Society(Base):
     language: Mapped[str] = mapped_column(String(8), default="zh")
     annual_inspection_passed: Mapped[bool] = mapped_column(Boolean, default=True)
     penalty: Mapped[bool] = mapped_column(Boolean, default=False)
+    society_class: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    """The society's class (理科, 工科, ... as the programme names them; migration 0007): a call
+    may rate, fund and rank each class by its own rule (callconfig `classes`, `star.classes`)."""
 
 
 class Expert(Base):
@@ -99,6 +102,9 @@ class Application(Base):
     """Star calls: the level the total reaches (0: none)."""
     amount_to_recover: Mapped[int | None] = mapped_column(Integer, nullable=True)
     """Terminated projects: what the society is to pay back."""
+    society_class: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    """The society's class when the application was declared (migration 0007): the class whose
+    rules decide it, kept so a later change of the society's class never moves it half-way."""
 
     __table_args__ = (
         Index("ix_applications_call_state", "call_id", "state"),
@@ -394,6 +400,34 @@ class StarRecord(Base):
         Index("ix_stars_society", "society_id", "awarded_at"),
         Index("ix_stars_call", "call_id"),
     )
+
+
+class ModelStatus(StrEnum):
+    """A model society title's status (its own vocabulary, like StarStatus)."""
+
+    ACTIVE = "active"
+    SUPERSEDED = "superseded"
+    REVOKED = "revoked"
+
+
+class ModelSociety(Base):
+    """A model society title (示范学会) named by a star call's rule, valid for a period
+    (migration 0007); revoked with a reason, or ended with the star it rests on."""
+
+    __tablename__ = "model_societies"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    society_id: Mapped[str] = mapped_column(ForeignKey("societies.id"))
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id"))
+    application_id: Mapped[str] = mapped_column(ForeignKey("applications.id"))
+    rule: Mapped[str] = mapped_column(Text)
+    """Why it was named: the rule it met, in words."""
+    named_at: Mapped[datetime]
+    valid_until: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    end_reason: Mapped[str] = mapped_column(Text, default="")
+
+    __table_args__ = (Index("ix_model_societies_society", "society_id", "named_at"),)
 
 
 class Meta(Base):

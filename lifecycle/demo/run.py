@@ -36,7 +36,16 @@ from lifecycle.core.errors import UserError
 from lifecycle.core.machine import for_workflow
 from lifecycle.core.models import Application, Base, Call, Meta
 from lifecycle.demo import years as demo_years
-from lifecycle.demo.data.names import DISCIPLINES, GIVEN, INSTITUTIONS, SURNAMES, TITLES
+from lifecycle.demo.data.names import (
+    CLASS_OF,
+    DISCIPLINES,
+    GIVEN,
+    INSTITUTIONS,
+    PROJECT_CLASSES,
+    SUPPORT,
+    SURNAMES,
+    TITLES,
+)
 from lifecycle.rules import ranking
 from lifecycle.scheduling import firing
 from notifications.channels import DEFAULT_SENDER, FileChannel
@@ -256,7 +265,7 @@ class Demo:
                 "email": f"office@s{i + 1:03d}.societies.example.org",
                 "institution": rng.choice(INSTITUTIONS), "language": "en" if i % 10 == 9 else "zh",
                 "annual_inspection_passed": "否" if rng.random() < 0.05 else "是",
-                "penalty": "否"})
+                "penalty": "否", "class": CLASS_OF[d]})
         experts = []
         for i in range(n_experts):
             (s, se), (g, ge) = rng.choice(SURNAMES), rng.choice(GIVEN)
@@ -289,6 +298,9 @@ class Demo:
             v = config["calendar"][k]
             config["calendar"][k] = v.replace(year=v.year + shift)
         config["calendar"]["holidays"] = []
+        for c in config["categories"]:
+            c["budget"] = None  # the budget is divided by class, ranked within each class
+        config["classes"], config["support"] = PROJECT_CLASSES, SUPPORT
         demo_years.with_checkpoints(config, year)
         call = callconfig.from_dict(config, "examples/call.toml")
         cal = call.calendar
@@ -299,7 +311,8 @@ class Demo:
 
         self.at(cal.declaration_opens + timedelta(days=10), "societies' declarations imported")
         cats = [c for c in call.categories]
-        rows, used = [], set()
+        rows, used = demo_years.continuations(self, call_id, year), set()
+        used.update((r["society_id"], r["category"]) for r in rows)
         while len(rows) < n_apps:
             soc = rng.choice(self.societies)
             cat = rng.choice(cats)
@@ -338,6 +351,7 @@ class Demo:
         self.send()
         self.counts(call_id)
 
+        demo_years.fund_continuations(self, call_id, cal.declaration_closes + timedelta(days=1))
         self.at(cal.declaration_closes + timedelta(days=2), "experts assigned, review starts")
         with db.transaction(self.db) as s:
             r = reviewing.assign(s.connection(), call_id, self.staff[COORDINATOR], seed=year)
@@ -359,6 +373,7 @@ class Demo:
         self.at(cal.review_due + timedelta(days=3), "fair competition: rank and cut by budget")
         self.panel_decisions(call_id)
         self.advance(call_id, "rank")
+        demo_years.bonuses(self, call_id)
         self.at(cal.review_due + timedelta(days=7), "leadership decision, public notice (公示)")
         self.advance(call_id, "propose")
         self.objections(call_id)
@@ -485,6 +500,9 @@ def run(url: str, years: int, seed: int, outbox: str, fresh: bool,
               f"  starfund --db {url} --as {STAFF[AUDITOR]} audit verify --anchors anchors\n"
               f"  starfund --db {url} --as {STAFF[OFFICER]} stars {star}        (the star table)\n"
               f"  starfund --db {url} --as {STAFF[OFFICER]} user roles   (who may do what)\n"
+              f"  starfund --db {url} --as {STAFF[OFFICER]} society show S001   (stars and projects of one society)\n"
+              f"  starfund --db {url} --as {STAFF[OFFICER]} rank {last}   (ranking per class, bonuses in the reasons)\n"
+              f"  starfund --db {url} --as {STAFF[OFFICER]} model list       (model societies, 示范学会)\n"
               f"  ls {outbox}/ | head   (the notifications, as .eml files)")
 
 

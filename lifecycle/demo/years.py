@@ -1,6 +1,7 @@
 """The demo's later acts of each programme year: assessment and money, the star rating, and
-what one year carries into the next (bars, stars, rewards). Driven through the same engine,
-importers and commands' functions as real work, with the clock moved step by step.
+what one year carries into the next (bars, stars, rewards, steady support for outstanding
+projects, model societies). Driven through the same engine, importers and commands' functions
+as real work, with the clock moved step by step.
 """
 from __future__ import annotations
 
@@ -11,13 +12,23 @@ from typing import TYPE_CHECKING, Any
 from rich.table import Table
 from sqlalchemy import func, select
 
-from lifecycle.acts import assessing, calls, payments, stars
-from lifecycle.core import accounts, callconfig, clock, db  # noqa: F401
-from lifecycle.core.models import Account, Application, AuditEvent, Expert, StarRecord, StarStatus
+from lifecycle.acts import assessing, calls, notice, payments, stars
+from lifecycle.core import accounts, callconfig, clock, db, engine
+from lifecycle.core.models import (
+    Account,
+    Application,
+    AssessmentRecord,
+    AuditEvent,
+    Call,
+    Expert,
+    StarRecord,
+    StarStatus,
+)
+from lifecycle.demo.data.names import MODEL_RULES, STAR_CLASSES
 from lifecycle.rules.eligibility import barred_societies
 from states import star_declaration
 from states.assessment import ASSESSMENT_DUE
-from states.declaration import INELIGIBLE
+from states.declaration import ELIGIBLE, INELIGIBLE
 from states.outcome import BARS_NEXT_CALLS, OUTCOMES, TERMINATED
 from states.roles import APPROVER, COORDINATOR, FINANCE, OFFICER
 
@@ -56,6 +67,68 @@ def carried_over(d: "Demo", call_id: str) -> None:
             d.out.print(f"    {s}: {why}")
         if len(hit) > 6:
             d.out.print(f"    ... and {len(hit) - 6} more (starfund society show ID)")
+
+
+def continuations(d: "Demo", call_id: str, year: int, most: int = 3) -> list[dict[str, Any]]:
+    """A few societies whose project of last year's call was graded 优秀 at its final acceptance
+    declare its continuation (the `continues` column): steady support may fund it without
+    competing."""
+    last = f"{year - 1}-project"
+    with d.db.connect() as conn:
+        if conn.execute(select(Call.id).where(Call.id == last)).first() is None:
+            return []
+        best = conn.execute(select(Application.id, Application.society_id, Application.category,
+                                   Application.title, Application.title_en,
+                                   Application.requested_amount, Application.discipline)
+                            .join(AssessmentRecord,
+                                  AssessmentRecord.application_id == Application.id)
+                            .where(AssessmentRecord.call_id == last,
+                                   AssessmentRecord.checkpoint == "final",
+                                   AssessmentRecord.grade == "优秀")
+                            .order_by(Application.id)).all()
+    rows = [{"society_id": a.society_id, "category": a.category,
+             "title": f"{a.title}（延续）", "title_en": f"{a.title_en} (continued)",
+             "requested_amount": a.requested_amount, "discipline": a.discipline,
+             "summary": f"延续 {a.id}。", "continues": a.id} for a in best[:most]]
+    if rows:
+        d.out.print(f"  {len(rows)} societies graded 优秀 in {last} declare a continuation: "
+                    + ", ".join(f"{r['society_id']} ({r['continues']})" for r in rows))
+    return rows
+
+
+def fund_continuations(d: "Demo", call_id: str, when: datetime) -> None:
+    """Continuations of outstanding projects go to funding without competing (稳定支持)."""
+    with d.db.connect() as conn:
+        waiting = conn.execute(select(Application.id, Application.fields).where(
+            Application.call_id == call_id, Application.state == ELIGIBLE)).all()
+    if not any((a.fields or {}).get("continues") for a in waiting):
+        return
+    d.at(when, "continuations of outstanding projects funded without competing (稳定支持)")
+    with d.db.begin() as conn:
+        r = engine.advance(conn, call_id, "fund_continuation", d.staff[OFFICER])
+    for app_id in r.moved_ids:
+        with d.db.connect() as conn:
+            why = conn.execute(select(Application.decision_reason)
+                               .where(Application.id == app_id)).scalar()
+        d.out.print(f"  {app_id}: {why}")
+    d.out.print(f"  {r.moved_total} continued; the other {r.skipped_total} eligible declarations "
+                "compete")
+
+
+def bonuses(d: "Demo", call_id: str) -> None:
+    """Which rankings an earlier 优秀 changed, as the `support` audit events say."""
+    with d.db.connect() as conn:
+        used = conn.execute(select(AuditEvent.application_id).where(
+            AuditEvent.call_id == call_id, AuditEvent.action == "support")
+            .order_by(AuditEvent.seq)).scalars().all()
+        ranked = conn.execute(select(Application.id, Application.decision_reason).where(
+            Application.id.in_(used), Application.rank.is_not(None))
+            .order_by(Application.recommended.desc(), Application.id)).all()
+    if ranked:
+        d.out.print(f"  {len(ranked)} ranked with a bonus for an earlier 优秀 (starfund rank "
+                    f"{call_id}), e.g.:")
+        for a in ranked[:2]:
+            d.out.print(f"    {a.id}: {a.decision_reason}")
 
 
 def pay(d: "Demo", call_id: str) -> None:
@@ -132,6 +205,7 @@ def assessment(d: "Demo", call_id: str, year: int, between=None) -> None:
 
 def _star_config(year: int) -> callconfig.CallConfig:
     cfg = callconfig.load(STAR_EXAMPLE).model_dump()
+    cfg["star"]["classes"], cfg["star"]["model"] = STAR_CLASSES, MODEL_RULES
     cfg["id"], cfg["title"] = f"{year}-star", f"{year}年度星级学会评定"
     cfg["title_en"] = f"{year} star rating of societies"
     for k in ("declaration_opens", "declaration_closes", "review_due"):
@@ -161,12 +235,16 @@ def star_year(d: "Demo", year: int, n: int = 24) -> str:
     for s in chosen:  # a society's work drifts from year to year
         d.star_quality[s] = min(0.98, max(0.4, d.star_quality[s] + rng.gauss(0, 0.06)))
         quality[s] = d.star_quality[s]
-    sheet = call.star.indicators()
+    cls = {s["id"]: s.get("class", "") for s in d.societies}
 
     def rows(column: str, bias: float, noise: float, who: list[str]) -> list[dict]:
-        return [{"society_id": s, "indicator": i, column: round(min(ind.max, max(0, ind.max * (
-            quality[s] + bias + rng.gauss(0, noise)))), 1)}
-            for s in who for i, (_, ind) in sheet.items()]
+        """Scores on each society's class sheet (its own maxima)."""
+        out = []
+        for s in who:
+            sheet = call.star.sheet_for(cls[s]) or call.star.own_sheet()
+            out += [{"society_id": s, "indicator": i, column: round(min(top, max(0, top * (
+                quality[s] + bias + rng.gauss(0, noise)))), 1)} for i, top in sheet.maxima.items()]
+        return out
 
     d.at(cal.declaration_opens + timedelta(days=14), "self-evaluations filed (自评)")
     with db.transaction(d.db) as s:
@@ -202,7 +280,11 @@ def star_year(d: "Demo", year: int, n: int = 24) -> str:
     d.out.print(f"  {r['sheets']} expert sheets for {r['declarations']} societies")
     d.at(cal.review_due + timedelta(minutes=1), "review closes: totals and star levels")
     d.advance(call.id, "close_review", actor=accounts.system())
-    d.advance(call.id, "open_notice")
+    with d.db.begin() as conn:
+        r = notice.publish(conn, call.id, d.work / f"{call.id}-notice.html",
+                           d.staff[APPROVER])
+    d.out.print(f"  notice published: {r['listed']} stars, {r['total']:,} yuan in rewards; "
+                f"model societies (示范学会) proposed: {', '.join(r['models']) or 'none'}")
     d.send()
     with d.db.connect() as conn:
         from lifecycle.core.models import Deadline
@@ -211,10 +293,28 @@ def star_year(d: "Demo", year: int, n: int = 24) -> str:
                            .where(Deadline.key == f"{call.id}:notice_ends")).scalar()
     d.at(end, "star notice ends: stars awarded with their rewards")
     d.advance(call.id, "close_notice", actor=accounts.system())
+    name_models(d, call.id)
     d.send()
     star_table(d, call.id)
     pay(d, call.id)
     return call.id
+
+
+def name_models(d: "Demo", call_id: str) -> None:
+    """After the notice: the model societies (示范学会) the call's rule names."""
+    with d.db.begin() as conn:
+        r = engine.advance(conn, call_id, "name_models", d.staff[APPROVER])
+    if not r.moved_total:
+        d.out.print("  model societies (示范学会): none named yet (the rule needs three star "
+                    "calls in a row)")
+        return
+    with d.db.connect() as conn:
+        named = conn.execute(select(Application.society_id, Application.decision_reason)
+                             .where(Application.id.in_(r.moved_ids))
+                             .order_by(Application.society_id)).all()
+    d.out.print(f"  advance name_models: {r.moved_total} named a model society (示范学会):")
+    for a in named:
+        d.out.print(f"    {a.society_id}: {a.decision_reason}")
 
 
 def carried_over_star(d: "Demo", call_id: str, chosen: list[str]) -> None:
@@ -237,10 +337,10 @@ def star_table(d: "Demo", call_id: str) -> None:
     with d.db.connect() as conn:
         rows = stars.star_table(conn, call_id)
     t = Table(title=f"{call_id}: stars awarded (starfund stars {call_id})", title_justify="left")
-    for c in ("society", "stars", "total", "change", "reward"):
+    for c in ("society", "class", "stars", "total", "change", "reward"):
         t.add_column(c, justify="right" if c in ("total", "reward") else "left")
     for r in rows:
-        t.add_row(r["society"], r["stars"], f"{r['total']:g}",
+        t.add_row(r["society"], r["class"], r["stars"], f"{r['total']:g}",
                   r["change"] + (f" (was {r['previous_level']})" if r["previous_level"] else ""),
                   f"{r['reward']:,}")
     d.out.print(t)
@@ -249,6 +349,15 @@ def star_table(d: "Demo", call_id: str) -> None:
         changes[r["change"]] = changes.get(r["change"], 0) + 1
     d.out.print(f"  {len(rows)} stars, rewards {sum(r['reward'] for r in rows):,} yuan; "
                 + ", ".join(f"{k} {v}" for k, v in sorted(changes.items())))
+    with d.db.connect() as conn:
+        call = engine.load_call(conn, call_id)
+    for k in call.star.classes:
+        mine = [r for r in rows if r["class"] == k.id]
+        full = sum(call.star.rewards.get(r["level"], 0) for r in mine)
+        paid = sum(r["reward"] for r in mine)
+        if paid < full:
+            d.out.print(f"  {k.id}: rewards of {full:,} cut to {paid:,} to fit the class's "
+                        f"{k.reward_share:g}% of the pool ({call.budget_total:,})")
 
 
 def dynamic_management(d: "Demo", star_call: str, year: int) -> None:

@@ -15,14 +15,19 @@ Aggregation, per application, from its live submitted reviews:
   and cannot be ranked until a panel decision gives its score (`review panel`).
 
 Ranking, per category: score (higher first), then the higher minimum total, then
-the earlier declaration, then the application id: never database order.
+the earlier declaration, then the application id: never database order. A call
+with classes (`classes`) ranks per class and category. A support bonus
+(`lifecycle.rules.support`) is added to the score it ranks by, and said so in the
+reason; the pass mark applies to the experts' score alone.
 
 Cut: an application is proposed when its score reaches `pass_mark` and its grant
-(`grant_percent` of the request) fits what is left of its category's budget; the
-cut is strict, so once one does not fit no lower-ranked one of that category is
-proposed. Categories without a budget share what the call's total leaves
-unallocated. With `move_leftover`, money left in any category then goes to the
-best-scored applications across categories that passed but missed their budget.
+(`grant_percent` of the request) fits what is left of its budget; the cut is
+strict, so once one does not fit no lower-ranked one of that budget is
+proposed. Budgets (`pool_budgets`): each category with a budget has its own,
+and the categories without one share what the call's total leaves; with
+classes, each class's budget is split the same way by its own category budgets.
+With `move_leftover`, money left in any budget then goes to the best-scored
+applications across budgets that passed but missed theirs.
 """
 from __future__ import annotations
 
@@ -35,8 +40,11 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
+from lifecycle.core import clock
 from lifecycle.core.callconfig import CallConfig
 from lifecycle.core.models import Application, Assignment, PanelDecision
+from lifecycle.rules import support
+from lifecycle.rules.support import Earned
 
 SCALE = 100.0
 
@@ -128,6 +136,16 @@ class Entry:
     requested_amount: int
     declared_at: datetime
     agg: Aggregate
+    cls: str = ""
+    """The class of its society (calls with classes rank and cut per class)."""
+    bonus: float = 0.0
+    """Support points added to the score it ranks by (lifecycle.rules.support)."""
+    bonus_text: str = ""
+
+    @property
+    def score(self) -> float:
+        """The score it ranks by: the experts' score plus any support bonus."""
+        return round(self.agg.score + self.bonus, 2)
 
 
 def grant_of(call: CallConfig, requested: int) -> int:
@@ -135,58 +153,109 @@ def grant_of(call: CallConfig, requested: int) -> int:
     return int(round(requested * call.review.grant_percent / 100))
 
 
+Pool = tuple[str, str]
+"""A budget an application draws on: (class, category), or (class, "*") for the categories
+of a class (or of the call, class "") without a budget of their own."""
+
+
+def pool_of(call: CallConfig, cls: str, category: str) -> Pool:
+    """The budget an application of class `cls` in `category` draws on."""
+    if call.classes:
+        k = call.class_of(cls)
+        if k is None:
+            return (cls, "?")  # the call has no budget for this class
+        return (cls, category) if category in k.categories else (cls, "*")
+    c = call.category(category)
+    return ("", category) if c is not None and c.budget is not None else ("", "*")
+
+
+def pool_budgets(call: CallConfig) -> dict[Pool, int]:
+    """Every budget of the call, in order: category budgets first, then the shared one(s)."""
+    out: dict[Pool, int] = {}
+    if call.classes:
+        for k in call.classes:
+            for cat, amount in k.categories.items():
+                out[(k.id, cat)] = amount
+            out[(k.id, "*")] = k.budget - sum(k.categories.values())
+        return out
+    for c in call.categories:
+        if c.budget is not None:
+            out[("", c.id)] = c.budget
+    out[("", "*")] = call.budget_total - sum(out.values())
+    return out
+
+
+def pool_name(pool: Pool) -> str:
+    """The budget as reasons name it ("category budget", "医科/academic budget" ...)."""
+    cls, cat = pool
+    if cat == "?":
+        return f"budget of class {cls or '(none)'} (the call has none)"
+    if not cls:
+        return "shared budget" if cat == "*" else "category budget"
+    return f"{cls} budget" if cat == "*" else f"{cls}/{cat} budget"
+
+
+def _group(e: Entry) -> str:
+    return f"{e.cls}/{e.category}" if e.cls else e.category
+
+
 def _key(e: Entry) -> tuple:
-    return (-e.agg.score, -e.agg.minimum, e.declared_at, e.id)
+    return (-e.score, -e.agg.minimum, e.declared_at, e.id)
 
 
 def cut(entries: list[Entry], call: CallConfig,
-        committed: dict[str, int] | None = None) -> dict[str, dict[str, Any]]:
-    """Rank per category and cut by budget; returns per application the columns to write."""
+        committed: dict[Pool, int] | None = None) -> dict[str, dict[str, Any]]:
+    """Rank per category (per class and category with classes) and cut by budget; returns per
+    application the columns to write. `committed`: per budget, what is already granted."""
     committed = committed or {}
     rc = call.review
-    by_cat: dict[str, list[Entry]] = defaultdict(list)
+    by_group: dict[tuple[str, str], list[Entry]] = defaultdict(list)
     for e in entries:
-        by_cat[e.category].append(e)
+        by_group[(e.cls, e.category)].append(e)
     rank: dict[str, int] = {}
-    for rows in by_cat.values():
+    for rows in by_group.values():
         rows.sort(key=_key)
         for r, e in enumerate(rows, start=1):
             rank[e.id] = r
-    capped = {c.id: c.budget for c in call.categories if c.budget is not None}
-    shared_left = call.budget_total - sum(capped.values()) - sum(
-        v for k, v in committed.items() if k not in capped)
+    budgets = pool_budgets(call)
+    by_pool: dict[Pool, list[Entry]] = defaultdict(list)
+    for e in entries:
+        by_pool[pool_of(call, e.cls, e.category)].append(e)
     out: dict[str, dict[str, Any]] = {}
     missed: list[Entry] = []
+
+    def head(e: Entry) -> str:
+        score = f"score {e.score:.2f}" + (f" ({e.agg.score:.2f} {e.bonus_text})"
+                                          if e.bonus else "")
+        return f"rank {rank[e.id]} in {_group(e)}, {score}"
 
     def walk(rows: list[Entry], left: int, what: str) -> int:
         stopped: tuple[int, int, str] | None = None
         for e in rows:
-            s, r, grant = e.agg.score, rank[e.id], grant_of(call, e.requested_amount)
-            head = f"rank {r} in {e.category}, score {s:.2f}"
-            if s < rc.pass_mark:
-                out[e.id] = _row(e, r, False, 0, f"{head}: below the pass mark {rc.pass_mark:g}")
+            r, grant = rank[e.id], grant_of(call, e.requested_amount)
+            if e.agg.score < rc.pass_mark:
+                mark = "the experts' score is below" if e.bonus else "below"
+                out[e.id] = _row(e, r, False, 0, f"{head(e)}: {mark} the pass mark "
+                                                 f"{rc.pass_mark:g}")
             elif stopped is not None or grant > left:
                 if stopped is None:
-                    stopped = (r, left, e.category)
-                k, at_left, cat = stopped
-                out[e.id] = _row(e, r, False, 0, f"{head}: {what} exhausted at rank {k} in {cat} "
-                                                 f"({at_left:,} left, {grant:,} needed)")
+                    stopped = (r, left, _group(e))
+                k, at_left, grp = stopped
+                out[e.id] = _row(e, r, False, 0, f"{head(e)}: {what} exhausted at rank {k} in "
+                                                 f"{grp} ({at_left:,} left, {grant:,} needed)")
                 missed.append(e)
             else:
                 left -= grant
-                out[e.id] = _row(e, r, True, grant, f"{head}: proposed, {grant:,} within the "
+                out[e.id] = _row(e, r, True, grant, f"{head(e)}: proposed, {grant:,} within the "
                                                     f"{what} ({left:,} left)")
         return left
 
     spent = 0
-    for cat, budget in capped.items():
-        left = budget - committed.get(cat, 0)
-        spent += left - walk(by_cat.get(cat, []), left, "category budget")
-    shared = sorted((e for c, rows in by_cat.items() if c not in capped for e in rows), key=_key)
-    if shared:
-        before = shared_left
-        shared_left = walk(shared, shared_left, "shared budget")
-        spent += before - shared_left
+    for pool in list(budgets) + [p for p in by_pool if p not in budgets]:
+        rows = sorted(by_pool.get(pool, []), key=_key)
+        if rows:
+            left = budgets.get(pool, 0) - committed.get(pool, 0)
+            spent += left - walk(rows, left, pool_name(pool))
     if rc.move_leftover and missed:
         pool = call.budget_total - sum(committed.values()) - spent
         for e in sorted(missed, key=_key):
@@ -198,15 +267,14 @@ def cut(entries: list[Entry], call: CallConfig,
                 continue
             pool -= grant
             r = rank[e.id]
-            out[e.id] = _row(e, r, True, grant, f"rank {r} in {e.category}, score "
-                                                f"{e.agg.score:.2f}: proposed, {grant:,} from "
+            out[e.id] = _row(e, r, True, grant, f"{head(e)}: proposed, {grant:,} from "
                                                 f"budget left over in other categories "
                                                 f"({pool:,} left)")
     return out
 
 
 def _row(e: Entry, rank: int, rec: bool, grant: int, reason: str) -> dict[str, Any]:
-    return {"score": e.agg.score, "rank": rank, "recommended": rec, "granted_amount": grant,
+    return {"score": e.score, "rank": rank, "recommended": rec, "granted_amount": grant,
             "decision_reason": reason}
 
 
@@ -231,33 +299,33 @@ def call_aggregates(conn: Connection, call: CallConfig) -> dict[str, Aggregate]:
     return aggregates(load_reviews(conn, call.id), call, load_panel(conn, call.id))
 
 
-def committed_budget(conn: Connection, call_id: str, uncommitted: Iterable[str]
-                     ) -> dict[str, int]:
-    """Per category, grants already proposed or awarded in the call (not to be spent twice).
-
-    `uncommitted`: the states whose applications hold no grant of the budget.
-    """
-    out: dict[str, int] = defaultdict(int)
-    for cat, amount in conn.execute(
-            select(Application.category, Application.granted_amount)
-            .where(Application.call_id == call_id, Application.recommended.is_(True),
+def committed_budget(conn: Connection, call: CallConfig, uncommitted: Iterable[str]
+                     ) -> dict[Pool, int]:
+    """Per budget (`pool_of`), grants already proposed or awarded in the call (not to be spent
+    twice). `uncommitted`: the states whose applications hold no grant of the budget."""
+    out: dict[Pool, int] = defaultdict(int)
+    for cls, cat, amount in conn.execute(
+            select(Application.society_class, Application.category, Application.granted_amount)
+            .where(Application.call_id == call.id, Application.recommended.is_(True),
                    Application.state.notin_(tuple(uncommitted)))):
-        out[cat] += amount or 0
+        out[pool_of(call, cls if call.classes else "", cat)] += amount or 0
     return dict(out)
 
 
 def rank_call(conn: Connection, call: CallConfig, app_ids: list[str], rankable: Iterable[str],
-              uncommitted: Iterable[str]) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
-    """Column updates for the applications that can be ranked now, and why the others wait.
+              uncommitted: Iterable[str], now: datetime | None = None
+              ) -> tuple[dict[str, dict[str, Any]], dict[str, str], dict[str, list[Earned]]]:
+    """Column updates for the applications that can be ranked now, why the others wait, and
+    the support each ranked one's score relies on (its bonus notes).
 
     `rankable`: the states an application is ranked from; `uncommitted`: as for
-    `committed_budget`.
+    `committed_budget`; `now`: when stars held count for support (default: the clock's).
     """
     aggs = call_aggregates(conn, call)
     wanted = set(app_ids)
     apps = conn.execute(
-        select(Application.id, Application.category, Application.requested_amount,
-               Application.declared_at)
+        select(Application.id, Application.society_id, Application.society_class,
+               Application.category, Application.requested_amount, Application.declared_at)
         .where(Application.call_id == call.id, Application.state.in_(tuple(rankable)))).all()
     apps = [a for a in apps if a.id in wanted]
     waiting: dict[str, str] = {}
@@ -272,10 +340,18 @@ def rank_call(conn: Connection, call: CallConfig, app_ids: list[str], rankable: 
                 + ", ".join(flagged[:5]) + (" ..." if len(flagged) > 5 else ""))
         for a in apps:
             waiting.setdefault(a.id, note if a.id in aggs else "no score to rank")
-        return {}, waiting
-    entries = [Entry(a.id, a.category, a.requested_amount, a.declared_at, aggs[a.id])
-               for a in apps if a.id in aggs]
+        return {}, waiting, {}
+    earned = support.earned(conn, call, {a.society_id for a in apps}, now or clock.now())
+    used: dict[str, list[Earned]] = {}
+    entries = []
     for a in apps:
         if a.id not in aggs:
             waiting[a.id] = "no score to rank"
-    return cut(entries, call, committed_budget(conn, call.id, uncommitted)), waiting
+            continue
+        points, notes = support.of_effect(earned.get(a.society_id, []), "bonus")
+        if notes:
+            used[a.id] = notes
+        entries.append(Entry(a.id, a.category, a.requested_amount, a.declared_at, aggs[a.id],
+                             a.society_class if call.classes else "", points,
+                             "; ".join(n.text() for n in notes)))
+    return cut(entries, call, committed_budget(conn, call, uncommitted)), waiting, used

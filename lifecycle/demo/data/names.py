@@ -16,6 +16,57 @@ DISCIPLINES = [
     ("金属", "Metals"), ("纺织工程", "Textile Engineering"),
 ]
 
+CLASS_OF = {
+    **dict.fromkeys(("物理", "化学", "数学", "气象", "地理", "心理", "海洋", "地质", "光学", "统计"),
+                    "理科"),
+    **dict.fromkeys(("计算机", "机械工程", "电子", "土木建筑", "水利", "汽车工程", "航空", "测绘地理信息",
+                     "自动化", "人工智能", "通信", "材料研究", "能源研究", "金属", "纺织工程"), "工科"),
+    **dict.fromkeys(("农学", "林学", "植物保护", "畜牧兽医", "生态"), "农科"),
+    **dict.fromkeys(("生物医学工程", "营养", "药学", "中医药", "医学", "预防医学", "护理"), "医科"),
+    **dict.fromkeys(("环境科学", "科技史", "科普作家"), "交叉综合"),
+}
+"""Discipline -> the class of society (理科, 工科, 农科, 医科, 交叉综合) its society belongs to."""
+
+PROJECT_CLASSES = [
+    {"id": "理科", "name_en": "Sciences", "budget": 600_000},
+    {"id": "工科", "name_en": "Engineering", "budget": 1_000_000,
+     "categories": {"academic": 300_000}},
+    {"id": "农科", "name_en": "Agriculture", "budget": 400_000},
+    {"id": "医科", "name_en": "Medicine", "budget": 600_000},
+    {"id": "交叉综合", "name_en": "Interdisciplinary", "budget": 400_000},
+]
+"""The demo's project calls: the 3,000,000 budget divided by class (工科 with its own academic
+budget), ranked within each class."""
+
+STAR_CLASSES = [
+    {"id": "理科", "name_en": "Sciences", "reward_share": 20},
+    {"id": "工科", "name_en": "Engineering", "reward_share": 35},
+    {"id": "农科", "name_en": "Agriculture", "reward_share": 15,
+     "thresholds": {5: 880, 4: 780, 3: 680, 2: 580, 1: 480}},
+    {"id": "医科", "name_en": "Medicine", "reward_share": 20,
+     "maxima": {"IN1": 80, "IN2": 60, "SG5": 90}},
+    {"id": "交叉综合", "name_en": "Interdisciplinary", "reward_share": 10,
+     "maxima": {"SG5": 80, "SG4": 15, "SW4": 15}},
+]
+"""The demo's star calls: the reward pool shared by class; 农科 with lower thresholds, 医科 and
+交叉综合 with their own maxima (more on popularisation of science, less on standards or
+certification), each still adding up to 1,000."""
+
+SUPPORT = [
+    {"id": "excellent", "earned_by": "grade", "grades": ["优秀"], "within_calls": 1, "bonus": 3,
+     "continue_without_competing": True},
+    {"id": "four-stars", "earned_by": "star", "min_level": 4, "extra_declarations": 1},
+]
+"""The demo's project calls: a 优秀 final grade in the last call earns 3 points and lets its
+continuation go without competing; a star of four or more allows a second declaration in a
+category."""
+
+MODEL_RULES = {"validity_years": 2, "rules": [
+    {"min_level": 5, "in_a_row": 3},
+    {"min_level": 4, "in_a_row": 3, "clean_years": 3}]}
+"""The demo's star calls: a model society (示范学会) holds five stars three calls in a row, or four
+with no failed project in three years: the first can be named in the third year."""
+
 SURNAMES = [("王", "Wang"), ("李", "Li"), ("张", "Zhang"), ("刘", "Liu"), ("陈", "Chen"),
             ("杨", "Yang"), ("赵", "Zhao"), ("黄", "Huang"), ("周", "Zhou"), ("吴", "Wu"),
             ("徐", "Xu"), ("孙", "Sun"), ("胡", "Hu"), ("朱", "Zhu"), ("高", "Gao"), ("林", "Lin")]
