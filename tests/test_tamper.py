@@ -454,3 +454,6 @@ def test_an_anchor_re_signed_by_the_thief_fails_under_the_auditors_public_key(an
     path.write_text(json.dumps(body))
     report, problem = anchor_problem(cli, folder, False, "--public-key", public)
     assert report["problems"] == [] and "the signature does not hold" in problem
+    # without --public-key, verify trusts the database's own anchor key, not the anchor's
+    report, problem = anchor_problem(cli, folder, False)
+    assert report["problems"] == [] and "the signature does not hold" in problem

@@ -94,7 +94,8 @@ def audit_query(env: Env, call_id: str | None, application_id: str | None, actor
 @click.option("--anchors", "anchors_dir", type=SafePath(file_okay=False, exists=True),
               metavar="DIR", help="Also prove the trail still holds every head anchored in DIR.")
 @click.option("--public-key", metavar="BASE64",
-              help="The anchor public key to trust (the auditor's copy; `audit public-key`).")
+              help="The anchor public key to trust (the auditor's copy; `audit public-key`) "
+                   "[default: this database's own anchor key, else the anchors' own].")
 @json_option
 @common
 def audit_verify(env: Env, key_file: str | None, unkeyed: bool, anchors_dir: str | None,
@@ -118,6 +119,8 @@ def audit_verify(env: Env, key_file: str | None, unkeyed: bool, anchors_dir: str
     with env.engine.connect() as conn:
         key, why = _key(conn, key_file, unkeyed)
         result = audit.check(conn, key)
+        if anchors_dir and public_key is None:
+            public_key = _own_public_key(conn)
         found = anchoring.verify(conn, Path(anchors_dir), public_key) if anchors_dir else []
     bad = [f for f in found if f.problem]
     ok = result.ok and not bad
@@ -151,6 +154,18 @@ def audit_verify(env: Env, key_file: str | None, unkeyed: bool, anchors_dir: str
                 echo(f"  {p.message}", err=True)
     if not ok:
         sys.exit(1)
+
+
+def _own_public_key(conn) -> str | None:
+    """Without --public-key, trust this database's own anchor key (not the key an anchor
+    carries, which whoever forged the anchor chose); None when its file is not at hand."""
+    from lifecycle.core import anchors as anchoring
+    from lifecycle.core.errors import UserError
+
+    try:
+        return anchoring.public_key_of(conn)
+    except UserError:
+        return None
 
 
 def _key(conn, key_file: str | None, unkeyed: bool):
