@@ -122,6 +122,17 @@ def test_init_with_now_on_a_new_database_writes_nothing(new_db, _own_config_dir)
     assert not any(fingerprint(db).values()), "a refused init left rows behind"
 
 
+def test_a_failed_founding_leaves_no_key_files(new_db, _own_config_dir):
+    """The keys are written inside init's transaction; when it fails (here: a first account
+    named like the system identity) the key files go with it."""
+    db = new_db("fresh")
+    r = run(db, "init", "--account", "scheduler")
+    assert r.exit_code == 1 and "system's own identity" in r.output, r.output
+    keys = _own_config_dir / "keys"
+    assert not keys.exists() or not any(keys.iterdir()), sorted(p.name for p in keys.iterdir())
+    assert run(db, "init", "--account", ME).exit_code == 0  # and a second try founds it
+
+
 def test_events_carry_the_real_time_they_were_written(live):
     before = clock.wall()
     live("user", "add", "clerk", "--role", "officer")

@@ -76,11 +76,12 @@ def test_scheduler_run_fires_two_near_deadlines_and_stops_on_sigterm(cli, tmp_pa
     people(cli, tmp_path, 10, 8)
     closes1 = near_call(cli, tmp_path, "near1", 8, submit=4)    # one draft will lapse
     log, mail = tmp_path / "scheduler.log", tmp_path / "mail"
-    proc = spawn(cli.db, log, "--outbox", str(mail))
+    anchors = tmp_path / "anchors"
+    proc = spawn(cli.db, log, "--outbox", str(mail), "--anchor-dir", str(anchors))
     try:
         def running():
-            """the scheduler to start"""
-            return "scheduler running" in log.read_text()
+            """the scheduler to start and anchor the trail"""
+            return "scheduler running" in log.read_text() and "anchored event" in log.read_text()
         wait_for(running, procs=[proc])
         closes2 = near_call(cli, tmp_path, "near2", 3)          # added while it runs
 
@@ -111,6 +112,8 @@ def test_scheduler_run_fires_two_near_deadlines_and_stops_on_sigterm(cli, tmp_pa
     assert {x.actor for x in audit_rows(cli.db, action="close_declaration")} == {"scheduler"}
     assert len(list(mail.glob("formal_check_passed_*.eml"))) == 9
     assert len(list(mail.glob("remind_declaration_*.eml"))) == 1   # near1's last draft
+    assert len(list(anchors.glob("anchor-*.json"))) == 1            # at start; the next in a day
+    assert cli("audit", "verify", "--anchors", anchors).exit_code == 0
 
 
 def test_three_workers_fire_every_deadline_and_deliver_every_message_once(founded_pg_url, tmp_path):

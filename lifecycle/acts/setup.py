@@ -49,8 +49,9 @@ def initialise(e: Engine, mode: str, account: str | None = None,
     """Bring a database to the newest schema and found it: id, mode, keys, first account.
 
     `mode` is that of a new database; an existing one keeps its own (asking to make a
-    live one a simulation is refused). Idempotent: on a founded database only the schema is upgraded. A database whose
-    chain key has gone missing is not given a new one (that is what replacing the key
+    live one a simulation is refused). Idempotent: on a founded database only the schema
+    is upgraded. Key files written for a database whose founding then fails are removed.
+    A database whose chain key has gone missing is not given a new one (that is what replacing the key
     would look like): the command says where the key was expected.
     """
     if clock.simulated():  # a live database's first act is at the real time too
@@ -60,37 +61,52 @@ def initialise(e: Engine, mode: str, account: str | None = None,
                 existing = meta.mode(conn)
         meta.refuse_simulated_time(existing or mode, True)
     done = db.upgrade(e) if migrate else "created"
-    with e.begin() as conn:
-        facts = meta.read(conn)
-        if mode == meta.SIMULATION and facts.get(meta.MODE) == meta.LIVE:
-            raise BadValue("this database is live; its mode is set once, when it is made, and "
-                           "never changed (a live database cannot become a simulation)")
-        mode = facts.get(meta.MODE) or mode
-        database_id = meta.claim(conn, mode)
-        result = Founded(done, database_id, mode)
-        if meta.KEYED_FROM not in facts:
-            head = conn.execute(select(AuditHead.seq)).scalar() or 0
-            made = keys.create_chain_key(database_id, head + 1, chain_key)
-            meta.put(conn, meta.KEYED_FROM, str(head + 1))
-            meta.put(conn, meta.CHAIN_KEY, str(made.path.resolve()))
-            result.chain_key = made.path
-        else:
-            keys.load_chain_key(database_id, chain_key, facts.get(meta.CHAIN_KEY))
-        if meta.ANCHOR_KEY not in facts:
-            path = keys.create_anchor_key(database_id, anchor_key)
-            meta.put(conn, meta.ANCHOR_KEY, str(path.resolve()))
-            result.anchor_key = path
-        if not conn.execute(select(func.count()).select_from(Account)).scalar():
-            name = account or _os_user()
-            accounts.add(conn, name, permissions.grantable(roles))
-            result.accounts.append(name)
-        if result.chain_key is not None:
-            key = keys.load_chain_key(database_id, result.chain_key)
-            audit.record(conn, result.accounts[0] if result.accounts else "starfund-init",
-                         [audit.Event(audit.INIT, payload={
-                             meta.MODE: result.mode, meta.DATABASE_ID: database_id,
-                             "chain_key": key.id, "first_keyed_event": key.first_seq,
-                             "first_accounts": result.accounts})])
+    written: list[Path] = []
+    try:
+        with e.begin() as conn:
+            return _found(conn, done, mode, account, roles, chain_key, anchor_key, written)
+    except BaseException:
+        for path in written:  # keys of a database that was not founded are no one's keys
+            path.unlink(missing_ok=True)
+        raise
+
+
+def _found(conn, done: str, mode: str, account: str | None, roles: tuple[str, ...],
+           chain_key: str | Path | None, anchor_key: str | Path | None,
+           written: list[Path]) -> Founded:
+    """`initialise`'s transaction; the key files it writes are listed in `written`."""
+    facts = meta.read(conn)
+    if mode == meta.SIMULATION and facts.get(meta.MODE) == meta.LIVE:
+        raise BadValue("this database is live; its mode is set once, when it is made, and "
+                       "never changed (a live database cannot become a simulation)")
+    mode = facts.get(meta.MODE) or mode
+    database_id = meta.claim(conn, mode)
+    result = Founded(done, database_id, mode)
+    key = None
+    if meta.KEYED_FROM not in facts:
+        head = conn.execute(select(AuditHead.seq)).scalar() or 0
+        key = keys.create_chain_key(database_id, head + 1, chain_key)
+        written.append(key.path)
+        meta.put(conn, meta.KEYED_FROM, str(head + 1))
+        meta.put(conn, meta.CHAIN_KEY, str(key.path.resolve()))
+        result.chain_key = key.path
+    else:
+        keys.load_chain_key(database_id, chain_key, facts.get(meta.CHAIN_KEY))
+    if meta.ANCHOR_KEY not in facts:
+        path = keys.create_anchor_key(database_id, anchor_key)
+        written.append(path)
+        meta.put(conn, meta.ANCHOR_KEY, str(path.resolve()))
+        result.anchor_key = path
+    if not conn.execute(select(func.count()).select_from(Account)).scalar():
+        name = account or _os_user()
+        accounts.add(conn, name, permissions.grantable(roles))
+        result.accounts.append(name)
+    if key is not None:
+        audit.record(conn, result.accounts[0] if result.accounts else "starfund-init",
+                     [audit.Event(audit.INIT, payload={
+                         meta.MODE: result.mode, meta.DATABASE_ID: database_id,
+                         "chain_key": key.id, "first_keyed_event": key.first_seq,
+                         "first_accounts": result.accounts})])
     return result
 
 

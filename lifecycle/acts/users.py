@@ -251,18 +251,9 @@ def whoami(env: Env) -> None:
 
 
 def _open(env: Env):
-    """The database without finding who acts (login and logout come before that)."""
-    import os
-
-    from lifecycle.core import db
-    from lifecycle.core.console import open_database, sqlite_file
-    from lifecycle.core.errors import NotFound
-
-    path = sqlite_file(env.db_arg)
-    if path and not os.path.exists(path):
-        raise NotFound(f"no starfund database at {path}: run `starfund init` first")
-    e = open_database(env.db_arg)
-    db.require_schema(e)
+    """The database without finding who acts (login and logout come before that); a
+    simulated time is refused on a live one here too."""
+    e = env.database()
     with e.connect() as conn:
         meta.refuse_simulated_time(meta.mode(conn), clock.simulated())
     return e

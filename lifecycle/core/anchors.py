@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -130,13 +129,3 @@ def public_key_of(conn: Connection, anchor_key: str | None = None) -> str:
     return public_key_text(keys.load_anchor_key(meta.database_id(conn), anchor_key,
                                                 facts.get(meta.ANCHOR_KEY)))
 
-
-def newest(folder: Path) -> datetime | None:
-    """When the newest anchor in `folder` was written (the scheduler's daily anchor asks)."""
-    times = []
-    for path in folder.glob("anchor-*.json"):
-        try:
-            times.append(datetime.fromisoformat(json.loads(path.read_text())["written_at"]))
-        except (ValueError, KeyError):
-            continue
-    return max(times, default=None)

@@ -116,7 +116,7 @@ class Env:
     user; `--as NAME` acts as another account: freely on a simulation, and on a live
     database only for an officer acting for a society's or expert's account (both names
     go in the trail). An unknown or disabled account is refused, and so is a society's
-    or expert's own account on a live database (the command line is the staff's door).
+    or expert's own account (the command line is the staff's door).
     """
 
     def __init__(self, db_arg: str | None, as_name: str | None, as_json: bool = False,
@@ -132,17 +132,23 @@ class Env:
     @property
     def engine(self):
         if self._engine is None:
-            from lifecycle.core import db  # inside: keeps `starfund --help` fast (Alembic)
-
-            path = sqlite_file(self.db_arg)
-            if path and not os.path.exists(path):  # asking must not leave an empty file behind
-                raise NotFound(f"no starfund database at {path}: run `starfund init` first")
-            e = open_database(self.db_arg)
-            db.require_schema(e)
+            e = self.database()
             with e.connect() as conn:
                 self._actor = self._identify(conn)
             self._engine = e
         return self._engine
+
+    def database(self):
+        """The database, checked to exist at the newest schema, before anyone is identified
+        (`login` and `logout` come before that); `engine` is the usual door."""
+        from lifecycle.core import db  # inside: keeps `starfund --help` fast (Alembic)
+
+        path = sqlite_file(self.db_arg)
+        if path and not os.path.exists(path):  # asking must not leave an empty file behind
+            raise NotFound(f"no starfund database at {path}: run `starfund init` first")
+        e = open_database(self.db_arg)
+        db.require_schema(e)
+        return e
 
     @property
     def actor(self):

@@ -16,7 +16,6 @@ import logging
 import os
 import signal
 import threading
-import time as walltime
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -191,7 +190,7 @@ class Runner:
                 if self.anchor_dir:
                     self.scheduler.add_job(self.anchor, "interval", seconds=self.anchor_every,
                                            id="anchor", jobstore="default",
-                                           next_run_time=datetime.now(self.zone))
+                                           next_run_time=clock.wall().replace(tzinfo=self.zone))
             if n is not None and n >= 0:
                 log.info("scheduler running: %d deadline job(s) rebuilt from the deadline rows", n)
             else:
@@ -278,8 +277,7 @@ class Runner:
 
     def _wall(self, programme_time: datetime) -> datetime:
         """When the wall clock reaches a programme time (the same unless the clock is simulated)."""
-        wall_now = datetime.fromtimestamp(walltime.time(), self.zone)
-        offset = wall_now.replace(tzinfo=None) - clock.now()
+        offset = clock.wall() - clock.now()
         if abs(offset) < timedelta(seconds=2):
             offset = timedelta(0)
         return (programme_time + offset).replace(tzinfo=self.zone)
