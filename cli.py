@@ -38,6 +38,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
                "account)."),
     "whoami": ("lifecycle.acts.users:whoami",
                "Who you act as on this database, with which roles, and how starfund knows."),
+    "serve": ("web.serve:serve",
+              "Serve the portal (societies, experts, staff, the public 公示) on uvicorn."),
     "demo": ("lifecycle.demo.run:demo",
              "Simulate a whole programme year (or several) on a new database, printing each "
              "step."),

@@ -20,7 +20,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 
 from lifecycle.core import audit
-from lifecycle.core.models import Application
+from lifecycle.core.models import Application, Attachment
 from lifecycle.rules import support
 from lifecycle.rules.eligibility import barred_societies
 from states.names import DECLARED, DRAFT, ELIGIBLE, INELIGIBLE, LAPSED, WITHDRAWN
@@ -62,6 +62,14 @@ def within_category_cap(app, ctx: Context) -> str | None:
         return f"requested amount outside the category cap of {cap}" + \
             (f" (raised from {category.cap} by support)" if cap != category.cap else "")
     return None
+
+
+def has_required_attachments(app, ctx: Context) -> str | None:
+    """The call's required files (申报书, budget sheet) are uploaded (`load_attachments`)."""
+    held = ctx.data["attachments"].get(app.id, set())
+    missing = [a.name for a in ctx.call.eligibility.attachments
+               if a.required and a.id not in held]
+    return f"missing required attachments: {', '.join(missing)}" if missing else None
 
 
 def declaration_window_open(_app, ctx: Context) -> str | None:
@@ -165,6 +173,17 @@ def load_declared_pairs(conn, ctx: Context, apps) -> None:
     ctx.data["declared_pairs"] = Counter({(s, c): n for s, c, n in rows})
 
 
+def load_attachments(conn, ctx: Context, apps) -> None:
+    """The kinds of file each application of the batch holds now, in one query."""
+    held: dict[str, set[str]] = {}
+    if any(a.required for a in ctx.call.eligibility.attachments):
+        rows = conn.execute(select(Attachment.application_id, Attachment.kind).distinct()
+                            .where(Attachment.call_id == ctx.call.id, Attachment.current))
+        for app_id, kind in rows:
+            held.setdefault(app_id, set()).add(kind)
+    ctx.data["attachments"] = held
+
+
 def load_barred(conn, ctx: Context, apps) -> None:
     """Societies barred by earlier failures (filled by the outcome stage's record)."""
     ctx.data["barred"] = barred_societies(conn, BARS_NEXT_CALLS, ctx.call)
@@ -201,9 +220,9 @@ STATES = (
 
 MOVES = (
     Move("submit", (DRAFT,), DECLARED,
-         (declaration_window_open, has_required_fields, within_category_cap,
-          one_per_society_and_category),
-         prepare=(load_declared_pairs, load_support), decide=(takes_society_and_category,),
+         (declaration_window_open, has_required_fields, has_required_attachments,
+          within_category_cap, one_per_society_and_category),
+         prepare=(load_declared_pairs, load_support, load_attachments), decide=(takes_society_and_category,),
          effects=(record_support,), help="declare a draft",
          who=(SOCIETY, OFFICER)),
     Move("withdraw", (DRAFT, DECLARED), WITHDRAWN, help="the society withdraws",

@@ -67,6 +67,8 @@ ACTS = (
     Act("call.create", (OFFICER, APPROVER), "create a call from its file"),
     Act("registry.import", (OFFICER,), "import societies and experts"),
     Act("declaration.import", (OFFICER,), "import declarations (drafts)"),
+    Act("declaration.edit", (OFFICER, SOCIETY),
+        "write a society's draft declaration and upload its attachments (the portal's form)"),
     Act("review.assign", (COORDINATOR,), "assign experts, reassign"),
     Act("review.recuse", (COORDINATOR, EXPERT), "record an expert's conflict of interest"),
     Act("score.import", (COORDINATOR,), "import score sheets, record a panel decision"),

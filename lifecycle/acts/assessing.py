@@ -15,7 +15,7 @@ from typing import Any
 import click
 from sqlalchemy import Connection, bindparam, select, update
 
-from lifecycle.core import audit, clock, engine, permissions
+from lifecycle.core import audit, clock, engine, permissions, uploads
 from lifecycle.core.console import (
     Env,
     SafePath,
@@ -28,6 +28,7 @@ from lifecycle.core.console import (
     show_report,
     table,
 )
+from lifecycle.core.errors import BadValue
 from lifecycle.core.models import Application, AssessmentRecord
 from lifecycle.core.tabular import ID_LIMIT, Float, InputError, Row, cell, read_table
 from lifecycle.rules.grades import grade_of, proposal_of
@@ -57,18 +58,28 @@ def _app(conn: Connection, app_id: str) -> Any:
     return app
 
 
-def record_report(conn: Connection, app_id: str, path: str | Path, actor: str) -> dict[str, Any]:
-    """Record the society's report for its current checkpoint (stored with its SHA-256)."""
+def record_report(conn: Connection, app_id: str, path: str | Path | tuple[str, bytes],
+                  actor: str) -> dict[str, Any]:
+    """Record the society's report for its current checkpoint (stored with its SHA-256);
+    `path` is a file, or (name, bytes) as the portal receives an upload."""
     actor = permissions.require(conn, actor, "assessment.report")
-    path = Path(path)
     app = _app(conn, app_id)
     permissions.check_scope(actor, society_id=app.society_id)
     if app.state != ASSESSMENT_DUE:
         raise AssessmentError(f"{app_id} is {app.state}, not awaiting a performance report "
                               "(open the assessment first: starfund advance CALL open_assessment)")
-    if not path.is_file():
-        raise InputError(str(path), [f"{path}: no such file"])
-    data = path.read_bytes()
+    if isinstance(path, tuple):
+        name, data = uploads.safe_name(path[0]), path[1]
+        try:
+            uploads.check(name, data, ("pdf", "docx", "xlsx"), MAX_REPORT_BYTES)
+        except BadValue as e:
+            raise InputError(name, [str(e)]) from None
+        path = Path(name)
+    else:
+        path = Path(path)
+        if not path.is_file():
+            raise InputError(str(path), [f"{path}: no such file"])
+        data = path.read_bytes()
     if not data:
         raise InputError(str(path), [f"{path}: the report is empty"])
     if len(data) > MAX_REPORT_BYTES:

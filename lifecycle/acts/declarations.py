@@ -141,3 +141,6 @@ def application_import(env: Env, call_id: str, file: str, encoding: str | None) 
     """
     r = run_import(env, import_applications, call_id, file, encoding=encoding)
     echo(f"applications: {r['created']} drafts created in {call_id}")
+
+
+from . import drafts  # noqa: E402,F401  (registers `application attach`; it imports the row model)

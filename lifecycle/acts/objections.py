@@ -18,7 +18,7 @@ import click
 from sqlalchemy import Connection, insert, select, update
 
 from lifecycle.acts.reports import known
-from lifecycle.core import audit, clock, engine, permissions
+from lifecycle.core import audit, clock, engine, permissions, uploads
 from lifecycle.core.console import (
     ROW_ID,
     Env,
@@ -29,6 +29,7 @@ from lifecycle.core.console import (
     json_option,
     table,
 )
+from lifecycle.core.errors import BadValue
 from lifecycle.core.models import Application, Deadline, Objection
 from states import award
 
@@ -60,9 +61,10 @@ def _app(conn: Connection, app_id: str) -> Any:
 
 
 def file(conn: Connection, app_id: str, by: str, contact: str, reason: str, actor: str,
-         evidence: str | Path | None = None) -> dict[str, Any]:
+         evidence: str | Path | tuple[str, bytes] | None = None) -> dict[str, Any]:
     """File a named objection against an application in public notice; it cannot be awarded
-    until the objection is resolved. Runs in the caller's transaction (`conn`)."""
+    until the objection is resolved. Runs in the caller's transaction (`conn`). `evidence` is
+    a file, or (name, bytes) as the portal receives an upload (checked by content)."""
     actor = permissions.require(conn, actor, "objection.file")
     by, contact, reason = by.strip(), contact.strip(), reason.strip()
     if not by or by.lower() in ANONYMOUS:
@@ -73,7 +75,14 @@ def file(conn: Connection, app_id: str, by: str, contact: str, reason: str, acto
     if not reason:
         raise ObjectionError("an objection must say what is objected to (--reason)")
     data, described = None, ""
-    if evidence is not None:
+    if isinstance(evidence, tuple):
+        name, data = uploads.safe_name(evidence[0]), evidence[1]
+        try:
+            uploads.check(name, data, ("pdf", "docx", "xlsx", "png", "jpeg"), MAX_EVIDENCE)
+        except BadValue as e:
+            raise ObjectionError(str(e)) from None
+        described = f"{name} ({len(data)} bytes, sha256 {hashlib.sha256(data).hexdigest()})"
+    elif evidence is not None:
         path = Path(evidence)
         if not path.is_file():
             raise ObjectionError(f"{path}: no such evidence file")

@@ -295,7 +295,7 @@ def save(conn: Connection, call: CallConfig, sheets: list[Sheet], actor: str,
     if rows:
         stmt = (update(Assignment).where(Assignment.id == bindparam("b_id"))
                 .values(scores=bindparam("b_scores"), total=bindparam("b_total"),
-                        status="submitted", submitted_at=now))
+                        status="submitted", submitted_at=now, draft=None, draft_at=None))
         for start in range(0, len(rows), 5000):
             conn.execute(stmt, rows[start:start + 5000])
     events.append(audit.Event("score_import", call.id, payload={
@@ -336,3 +336,37 @@ def record(conn: Connection, call_id: str, triples: list[tuple[str, str, dict[st
     r = save(conn, call, sheets, actor, "api")
     return r["scored"] + r["corrected"]
 
+
+
+def save_draft(conn: Connection, call_id: str, expert_id: str, app_id: str,
+               scores: dict[str, float | None], actor: accounts.Actor | str) -> dict[str, float]:
+    """Keep an expert's unfinished scores (the portal's "save draft"): each given score is
+    checked against its range now; submitting (`record`) checks them all and clears the draft."""
+    call = engine.load_call(conn, call_id)
+    actor = permissions.require(conn, actor, "score.submit", call)
+    permissions.check_scope(actor, expert_id=expert_id)
+    row = conn.execute(select(Assignment.id, Application.state, Application.category)
+                       .join(Application, Application.id == Assignment.application_id)
+                       .where(Assignment.call_id == call_id, Assignment.expert_id == expert_id,
+                              Assignment.application_id == app_id,
+                              Assignment.status.in_(("assigned", "submitted")))).first()
+    if row is None:
+        raise ScoreError(f"expert {expert_id} is not assigned to {app_id} in {call_id}")
+    if row.state not in SCORING:
+        raise ScoreError(f"{app_id} is {row.state}; scores are kept only while it is under "
+                         "review or reviewed")
+    crit = {c.id: c for c in call.criteria_for(row.category)}
+    kept: dict[str, float] = {}
+    for c, v in scores.items():
+        if v is None:
+            continue
+        if c not in crit:
+            raise ScoreError(f"criterion {c!r} is not scored in category {row.category}")
+        if not (math.isfinite(v) and 0 <= v <= crit[c].max):
+            raise ScoreError(f"{crit[c].name} ({c}): {v:g} outside 0..{crit[c].max:g}")
+        kept[c] = float(v)
+    conn.execute(update(Assignment).where(Assignment.id == row.id)
+                 .values(draft=kept, draft_at=clock.now()))
+    audit.record(conn, actor, [audit.Event("score_draft", call_id, app_id, payload={
+        "expert": expert_id, "scores": kept})])
+    return kept

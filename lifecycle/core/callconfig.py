@@ -619,9 +619,33 @@ class Reminders(Strict):
                           f"0), got {bad}: a reminder goes out before its deadline", bad)
 
 
+class AttachmentKind(Strict):
+    """A file a declaration carries (申报书, budget sheet): checked by content, not by name."""
+
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")
+    name: str
+    name_en: str = ""
+    required: bool = False
+    """A draft without a current file of a required kind cannot be submitted."""
+    types: list[str] = ["pdf", "docx", "xlsx"]
+    """The content types accepted (lifecycle.core.uploads.TYPES)."""
+
+
+def _default_attachments() -> list[AttachmentKind]:
+    return [AttachmentKind(id="application_form", name="申报书", name_en="Application form",
+                           types=["pdf", "docx"]),
+            AttachmentKind(id="budget", name="经费预算表", name_en="Budget sheet",
+                           types=["xlsx", "pdf"])]
+
+
 class Eligibility(Strict):
     required_fields: list[str] = ["title", "summary"]
     one_per_society_per_category: bool = True
+    attachments: list[AttachmentKind] = Field(default_factory=_default_attachments)
+    """The files a declaration may carry; those `required` must be there before `submit`."""
+
+    def attachment(self, kind: str) -> AttachmentKind | None:
+        return next((a for a in self.attachments if a.id == kind), None)
 
 
 class Separation(Strict):

@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -160,6 +161,9 @@ class Assignment(Base):
     submitted_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     replaces: Mapped[str | None] = mapped_column(String(64), nullable=True)
     """The expert whose freed slot this assignment fills (`review reassign`; migration 0002)."""
+    draft: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    """Scores the expert saved in the portal but has not submitted (migration 0009)."""
+    draft_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
     __table_args__ = (
         UniqueConstraint("application_id", "expert_id", name="uq_assignment"),
@@ -465,3 +469,39 @@ class AccountToken(Base):
     expires_at: Mapped[datetime]
 
     __table_args__ = (Index("ix_account_tokens_account", "account"),)
+
+
+class Attachment(Base):
+    """A file uploaded with a declaration (申报书, budget sheet, ...; migration 0009): kept in
+    the database with its SHA-256, never in a served folder. A new upload of the same kind
+    replaces the old as `current`; the old stays, as the trail names both."""
+
+    __tablename__ = "attachments"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id"))
+    application_id: Mapped[str] = mapped_column(ForeignKey("applications.id"))
+    kind: Mapped[str] = mapped_column(String(64))
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    uploaded_by: Mapped[str] = mapped_column(String(100))
+    uploaded_at: Mapped[datetime]
+    current: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+
+    __table_args__ = (Index("ix_attachments_application", "application_id", "kind"),)
+
+
+class LoginAttempt(Base):
+    """A failed portal login (migration 0009): counted per account and per address to slow
+    guessing down."""
+
+    __tablename__ = "login_attempts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    account: Mapped[str] = mapped_column(String(100))
+    address: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_login_attempts_account", "account", "at"),
+                      Index("ix_login_attempts_address", "address", "at"))

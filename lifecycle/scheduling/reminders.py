@@ -74,8 +74,9 @@ def _society_messages(kind: str, states: tuple[str, ...], extra: Any = None,
 
 
 def _experts_missing_scores(conn: Connection, call: CallConfig, deadline: dict, label: str,
-                            now: datetime, value: str = "") -> list[Message]:
-    """One message per expert, listing the applications it has not scored yet."""
+                            now: datetime, value: str = "",
+                            only: str | None = None) -> list[Message]:
+    """One message per expert (or the expert `only`), listing what it has not scored yet."""
     a, e = Assignment.__table__, Expert.__table__
     rows = conn.execute(
         select(e.c.id.label("expert_id"), e.c.name, e.c.name_en, e.c.email, e.c.language,
@@ -83,7 +84,7 @@ def _experts_missing_scores(conn: Connection, call: CallConfig, deadline: dict, 
                _apps.c.requested_amount)
         .join(a, a.c.expert_id == e.c.id).join(_apps, _apps.c.id == a.c.application_id)
         .where(a.c.call_id == call.id, a.c.status == "assigned",
-               _apps.c.state == UNDER_REVIEW)
+               _apps.c.state == UNDER_REVIEW, *([e.c.id == only] if only else []))
         .order_by(e.c.id, _apps.c.id))
     by_expert: dict[str, list[Any]] = defaultdict(list)
     for r in rows:
@@ -153,3 +154,21 @@ def fire(conn: Connection, row: Any, now: datetime) -> tuple[str, str, int]:
         return "fired", f"nobody to remind: no {audience.help}", 0
     return "fired", f"{len(messages)} {audience.message} reminder(s) to {audience.help}", \
         len(messages)
+
+
+def remind_expert(conn: Connection, call_id: str, expert_id: str, actor: Any) -> int:
+    """Staff's one-click reminder to one expert who still owes scores: one message through
+    the outbox (a second click in the same minute is the same message), audited."""
+    from lifecycle.core import audit, clock, engine, permissions
+
+    call = engine.load_call(conn, call_id)
+    actor = permissions.require(conn, actor, "notify.send", call)
+    now = clock.now()
+    due = contexts.deadline("reviews_due", call.calendar.review_due, now)
+    messages = _experts_missing_scores(conn, call, due, f"manual-{now:%Y%m%dT%H%M}", now,
+                                       only=expert_id)
+    sent = enqueue(conn, messages, now)
+    audit.record(conn, actor, [audit.Event("remind", call_id, payload={
+        "expert": expert_id, "kind": "remind_review", "queued": sent,
+        "applications": len(messages[0].context.get("applications", [])) if messages else 0})])
+    return sent

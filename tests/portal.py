@@ -1,0 +1,132 @@
+"""The portal's world and its doors for tests: a call whose declarations need a 申报书, the
+people, one account per role with a password, a live uvicorn server in a thread, and a
+Starlette TestClient for the fast checks.
+
+The server runs in the test's own process, so `clock.set_now` in a test moves the portal's
+time too (tests move time explicitly; nothing sleeps waiting for it).
+"""
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from click.testing import CliRunner
+from databases import World
+from worlds import ADMIN, FOUNDED, Cli, call_file, experts, societies, write_csv
+
+from lifecycle.core import clock
+from lifecycle.core.db import make_engine
+
+CALL = "2025-project"
+PASSWORD = "correct horse battery"
+OPEN = "2025-03-20T10:00"
+"""A time inside the call's declaration window."""
+
+ACCOUNTS = {  # name -> (roles, society, expert)
+    "officer-li": (("officer",), None, None),
+    "coord-zhou": (("coordinator",), None, None),
+    "approver-wang": (("approver",), None, None),
+    "finance-chen": (("finance",), None, None),
+    "auditor-sun": (("auditor",), None, None),
+    "s005": (("society",), "S005", None),
+    "s006": (("society",), "S006", None),
+    "e001": (("expert",), None, "E001"),
+    "e002": (("expert",), None, "E002"),
+}
+ATTACHMENTS = {"eligibility": {"attachments": [
+    {"id": "application_form", "name": "申报书", "name_en": "Application form", "required": True,
+     "types": ["pdf", "docx"]},
+    {"id": "budget", "name": "经费预算表", "name_en": "Budget sheet", "types": ["xlsx", "pdf"]}]},
+    "review": {"min_reviews": 2, "per_application": 2}}
+
+
+def pdf_bytes(text: str = "shenbaoshu") -> bytes:
+    """A small valid PDF (its first bytes are what the upload check reads)."""
+    return (b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[]"
+            b"/Count 0>>endobj\n% " + text.encode() + b"\ntrailer<</Root 1 0 R>>\n%%EOF\n")
+
+
+def build(db: str, tmp_path: Path) -> None:
+    cli = Cli(db)
+    cli("call", "create", call_file(tmp_path, ATTACHMENTS), now="2025-02-01")
+    cli("society", "import", write_csv(tmp_path / "soc.csv", societies(10)), now="2025-02-01")
+    cli("expert", "import", write_csv(tmp_path / "exp.csv", experts(6)), now="2025-02-01")
+    from cli import main
+
+    runner = CliRunner()
+    for name, (roles, society, expert) in ACCOUNTS.items():
+        args = ["--db", db, "--as", ADMIN, "--now", "2025-02-01", "user", "add", name,
+                "--password-stdin"]
+        for r in roles:
+            args += ["--role", r]
+        if society:
+            args += ["--society", society]
+        if expert:
+            args += ["--expert", expert]
+        result = runner.invoke(main, args, input=PASSWORD + "\n", catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+    clock.set_now(None)
+
+
+PORTAL = World("portal", build, base=FOUNDED)
+
+
+@contextmanager
+def served(db: str) -> Iterator[str]:
+    """The portal on uvicorn on a free loopback port, in a thread; yields its base URL."""
+    import uvicorn
+
+    from web.app import create_app
+
+    engine = make_engine(db)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = uvicorn.Config(create_app(engine), host="127.0.0.1", port=port, log_level="warning",
+                            lifespan="off")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        while not server.started:  # the server says when it listens (no timed wait)
+            thread.join(0.01)
+            if not thread.is_alive():
+                raise RuntimeError("the portal did not start")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join()
+        engine.dispose()
+
+
+def client(db: str):
+    """A Starlette TestClient on the portal (in-process ASGI; no server)."""
+    from starlette.testclient import TestClient
+
+    from web.app import create_app
+
+    return TestClient(create_app(make_engine(db)), base_url="http://testserver",
+                      follow_redirects=False)
+
+
+def login(c, name: str, password: str = PASSWORD):
+    """Log a TestClient in (the login form's CSRF token from its pre-login cookie)."""
+    page = c.get("/login")
+    token = _csrf(page.text)
+    return c.post("/login", data={"name": name, "password": password, "csrf": token})
+
+
+def _csrf(html: str) -> str:
+    import re
+
+    m = re.search(r'name="csrf" value="([0-9a-f]*)"', html)
+    assert m, "no CSRF token on the page"
+    return m.group(1)
+
+
+def csrf_of(c, path: str) -> str:
+    """The CSRF token a page's forms carry."""
+    return _csrf(c.get(path).text)

@@ -1,0 +1,63 @@
+"""The portal's ASGI application: routes, security headers, a bounded body, static files."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.responses import PlainTextResponse
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from lifecycle.core import uploads
+
+from .pages import account, application, expert, public, society, staff
+
+STATIC = Path(__file__).parent / "static"
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+       "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+HEADERS = [(b"content-security-policy", CSP.encode()),
+           (b"x-content-type-options", b"nosniff"),
+           (b"x-frame-options", b"DENY"),
+           (b"referrer-policy", b"same-origin"),
+           (b"cross-origin-opener-policy", b"same-origin")]
+MAX_BODY = uploads.MAX_BYTES + 2**20
+
+
+class Guard:
+    """Security headers on every response (no-store on pages), and a body size cap."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > MAX_BODY:
+            response = PlainTextResponse(f"request larger than {MAX_BODY // 2**20} MB", 413)
+            await response(scope, receive, send)
+            return
+        static = scope["path"].startswith("/static/")
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", [])) + HEADERS
+                if not static:
+                    headers.append((b"cache-control", b"no-store"))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def create_app(database) -> Starlette:
+    """The portal on an open database (a SQLAlchemy Engine)."""
+    routes = [*account.routes, *public.routes, *application.routes, *society.routes,
+              *expert.routes,
+              *staff.routes, Mount("/static", StaticFiles(directory=STATIC), name="static")]
+    app = Starlette(routes=routes, middleware=[Middleware(Guard)])
+    app.state.db = database
+    return app

@@ -1,0 +1,184 @@
+"""How a page runs: one wrapper around every route.
+
+`page` does, in order: read the form (bounded in size), check the CSRF token of a
+POST, find the account from the session cookie (or send a stranger to the login
+page), run the handler in a worker thread inside one database transaction, and
+turn what it returns into a response. A user's mistake becomes a message on the
+page it came from (the transaction rolled back, so nothing was written); a
+refusal is 403 and an unknown or foreign object 404, with the same page for
+"not there" and "not yours" so ids cannot be probed.
+"""
+from __future__ import annotations
+
+import urllib.parse
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from lifecycle.core import clock, uploads
+from lifecycle.core.accounts import Actor, Refused
+from lifecycle.core.errors import NotFound, UserError
+
+from . import i18n, session
+from .render import render
+
+FLASH = "starfund_flash"
+
+
+@dataclass
+class Ctx:
+    """What a handler gets: the request, its form, the account, the open transaction."""
+
+    request: Request
+    conn: Any
+    actor: Actor | None
+    lang: str
+    form: dict[str, str] = field(default_factory=dict)
+    files: dict[str, tuple[str, bytes]] = field(default_factory=dict)
+    cookies: list[tuple[str, str, dict]] = field(default_factory=list)
+
+    def tr(self, zh: str, en: str) -> str:
+        return en if self.lang == "en" else zh
+
+    @property
+    def params(self) -> dict[str, str]:
+        return self.request.path_params
+
+
+@dataclass
+class Page:
+    """A page to render: its template and what it shows."""
+
+    template: str
+    data: dict[str, Any] = field(default_factory=dict)
+    status: int = 200
+
+
+@dataclass
+class Redirect:
+    """Where to go after a POST, with a message for the next page."""
+
+    to: str
+    message: str = ""
+
+
+class Gone(NotFound):
+    """A route's object is not there, or not the caller's: the same 404 either way."""
+
+
+def _flash_cookie(response: Response, message: str, error: bool = False) -> None:
+    if message:
+        value = urllib.parse.quote(("!" if error else "") + message[:600])
+        response.set_cookie(FLASH, value, max_age=60, httponly=True, samesite="lax", path="/")
+
+
+def flash_of(request: Request) -> tuple[str, bool]:
+    raw = urllib.parse.unquote(request.cookies.get(FLASH, ""))
+    return (raw[1:], True) if raw.startswith("!") else (raw, False)
+
+
+async def _read_form(request: Request) -> tuple[dict[str, str], dict[str, tuple[str, bytes]]]:
+    form = await request.form(max_files=10, max_fields=200, max_part_size=uploads.MAX_BYTES)
+    fields: dict[str, str] = {}
+    files: dict[str, tuple[str, bytes]] = {}
+    for key, value in form.multi_items():
+        if isinstance(value, UploadFile):
+            data = await value.read(uploads.MAX_BYTES + 1)
+            if value.filename:
+                files[key] = (value.filename, data)
+        else:
+            fields.setdefault(key, value)
+    await form.close()
+    return fields, files
+
+
+def _back(request: Request, ctx_form: dict[str, str]) -> str:
+    """Where a failed POST returns: the form's `back`, else the page it was posted from."""
+    back = ctx_form.get("back") or request.headers.get("referer") or "/"
+    parsed = urllib.parse.urlsplit(back)
+    if parsed.netloc and parsed.netloc != request.url.netloc:
+        return "/"  # never redirect off the site
+    return urllib.parse.urlunsplit(("", "", parsed.path or "/", parsed.query, ""))
+
+
+def page(handler: Callable[[Ctx], Any] | None = None, *, login: bool = True,
+         csrf: bool = True) -> Callable:
+    """Wrap a handler (see the module docstring); `login=False` for public pages."""
+    def wrap(fn: Callable[[Ctx], Any]) -> Callable:
+        async def endpoint(request: Request) -> Response:
+            fields: dict[str, str] = {}
+            files: dict[str, tuple[str, bytes]] = {}
+            if request.method == "POST":
+                fields, files = await _read_form(request)
+                if csrf and not session.csrf_ok(request, fields.get("csrf")):
+                    return _error(request, 403, "the form was out of date or not sent from "
+                                  "this site (CSRF check failed); go back, reload and try again")
+            return await run_in_threadpool(_run, fn, request, fields, files, login)
+        endpoint.__name__ = fn.__name__
+        endpoint.__doc__ = fn.__doc__
+        return endpoint
+    return wrap(handler) if handler is not None else wrap
+
+
+def _run(fn: Callable[[Ctx], Any], request: Request, fields: dict[str, str],
+         files: dict[str, tuple[str, bytes]], login: bool) -> Response:
+    db = request.app.state.db
+    lang = i18n.of(request)
+    try:
+        with db.begin() as conn:
+            actor = session.actor_of(conn, request)
+            if login and actor is None:
+                if request.method == "POST":
+                    return _error(request, 403, "log in first")
+                nxt = urllib.parse.quote(request.url.path)
+                return RedirectResponse(f"/login?next={nxt}", status_code=303)
+            ctx = Ctx(request, conn, actor, lang, fields, files)
+            result = fn(ctx)
+            response = _respond(request, ctx, result)
+    except (Gone, NotFound):
+        return _error(request, 404, "not found (or not yours to see)")
+    except Refused as e:
+        return _error(request, 403, str(e))
+    except UserError as e:
+        if request.method == "POST":
+            response = RedirectResponse(_back(request, fields), status_code=303)
+            _flash_cookie(response, str(e), error=True)
+            return response
+        return _error(request, 400, str(e))
+    return response
+
+
+def _respond(request: Request, ctx: Ctx, result: Any) -> Response:
+    if isinstance(result, Response):
+        response = result
+    elif isinstance(result, Redirect):
+        response = RedirectResponse(result.to, status_code=303)
+        _flash_cookie(response, result.message)
+    else:
+        response = render(request, result.template, result.data, actor=ctx.actor,
+                          status=result.status)
+    for name, value, options in ctx.cookies:
+        response.set_cookie(name, value, **options)
+    if request.cookies.get(FLASH) and not isinstance(result, Redirect):
+        response.delete_cookie(FLASH, path="/")
+    return response
+
+
+def _error(request: Request, status: int, message: str) -> HTMLResponse:
+    return render(request, "error.html", {"status": status, "message": message},
+                  actor=None, status=status)
+
+
+def cookie_options(request: Request, max_age: int | None = None) -> dict[str, Any]:
+    """HttpOnly, SameSite=Lax, and Secure when the site is served over HTTPS."""
+    return {"httponly": True, "samesite": "lax", "secure": request.url.scheme == "https",
+            "path": "/", "max_age": max_age}
+
+
+def now() -> Any:
+    return clock.now()

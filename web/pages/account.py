@@ -1,0 +1,90 @@
+"""Logging in and out, and the language switch."""
+from __future__ import annotations
+
+import urllib.parse
+
+from starlette.routing import Route
+
+from lifecycle.core import accounts
+from lifecycle.core.accounts import Refused
+from states.roles import EXPERT, SOCIETY
+
+from .. import i18n, session
+from ..http import Ctx, Page, Redirect, cookie_options, page
+
+
+def home_of(actor) -> str:
+    """Where an account lands: its own work first."""
+    if actor.holds((SOCIETY,)) and not actor.holds(("officer", "coordinator", "approver",
+                                                    "finance", "auditor")):
+        return "/society"
+    if actor.holds((EXPERT,)) and actor.roles == {EXPERT}:
+        return "/expert"
+    return "/staff"
+
+
+def _next(value: str | None) -> str:
+    """Only a path on this site (never another host)."""
+    value = value or ""
+    parsed = urllib.parse.urlsplit(value)
+    if parsed.scheme or parsed.netloc or not value.startswith("/") or value.startswith("//"):
+        return ""
+    return value
+
+
+@page(login=False)
+def login_form(ctx: Ctx):
+    """The login page; it sets the pre-login cookie its CSRF token is made from."""
+    if ctx.actor is not None:
+        return Redirect(home_of(ctx.actor))
+    pre = ctx.request.cookies.get(session.PRE_COOKIE)
+    if not pre:
+        pre = session.new_pre_token()
+        ctx.cookies.append((session.PRE_COOKIE, pre, cookie_options(ctx.request, 3600)))
+    import hashlib
+
+    csrf = hashlib.sha256(b"csrf:" + pre.encode()).hexdigest()
+    return Page("login.html", {"next": _next(ctx.request.query_params.get("next")),
+                               "csrf": csrf, "error": ""})
+
+
+@page(login=False)
+def login(ctx: Ctx):
+    name = ctx.form.get("name", "").strip()[:100]
+    password = ctx.form.get("password", "")
+    try:
+        actor, token = session.log_in(ctx.conn, name, password, session.address_of(ctx.request))
+    except Refused as e:
+        return Page("login.html", {"next": _next(ctx.form.get("next")), "error": str(e),
+                                   "name": name}, status=401)
+    ctx.cookies.append((session.COOKIE, token,
+                        cookie_options(ctx.request, session.SESSION_DAYS * 86400)))
+    return Redirect(_next(ctx.form.get("next")) or home_of(actor),
+                    ctx.tr(f"欢迎，{actor.name}", f"Welcome, {actor.name}"))
+
+
+@page
+def logout(ctx: Ctx):
+    token = ctx.request.cookies.get(session.COOKIE)
+    if token:
+        accounts.end_token(ctx.conn, token)
+    ctx.cookies.append((session.COOKIE, "", {**cookie_options(ctx.request, 0)}))
+    return Redirect("/", ctx.tr("已退出", "Logged out"))
+
+
+@page(login=False, csrf=False)
+def language(ctx: Ctx):
+    """Switch the language (a preference cookie; nothing in the database changes)."""
+    lang = ctx.params["lang"]
+    if lang not in i18n.LANGS:
+        return Redirect("/")
+    ctx.cookies.append((i18n.COOKIE, lang, cookie_options(ctx.request, 365 * 86400)))
+    return Redirect(_next(ctx.request.query_params.get("next")) or "/")
+
+
+routes = [
+    Route("/login", login_form, methods=["GET"]),
+    Route("/login", login, methods=["POST"]),
+    Route("/logout", logout, methods=["POST"]),
+    Route("/lang/{lang}", language, methods=["GET"]),
+]

@@ -1,0 +1,142 @@
+"""A society contact's pages: its calls, its declarations, and what it files."""
+from __future__ import annotations
+
+from starlette.routing import Route
+
+from lifecycle.acts import assessing, drafts, objections, views
+from lifecycle.core import engine
+from lifecycle.core.errors import BadValue, NotFound
+from states.roles import SOCIETY
+
+from ..http import Ctx, Page, Redirect, page
+
+
+def _society(ctx: Ctx) -> str:
+    """The caller's society (404 for an account that speaks for none)."""
+    if not ctx.actor.holds((SOCIETY,)) or not ctx.actor.society_id:
+        raise NotFound("this page is for a society's account")
+    return ctx.actor.society_id
+
+
+@page
+def home(ctx: Ctx):
+    """The calls (open ones first) and the society's own applications."""
+    society = _society(ctx)
+    calls = views.calls(ctx.conn)
+    return Page("society/home.html", {
+        "calls": sorted(calls, key=lambda c: not c["open"]),
+        "apps": views.society_applications(ctx.conn, society),
+        "society": views.society_name(ctx.conn, society)})
+
+
+def _values(ctx: Ctx) -> dict[str, str]:
+    return {k: v for k, v in ctx.form.items() if k not in ("csrf", "back")}
+
+
+@page
+def declare_form(ctx: Ctx):
+    _society(ctx)
+    call = engine.load_call(ctx.conn, ctx.params["call"])
+    return Page("society/declare.html", {"call": call, "values": {}, "app": None})
+
+
+@page
+def declare(ctx: Ctx):
+    _society(ctx)
+    app_id = drafts.declare(ctx.conn, ctx.params["call"], _values(ctx), ctx.actor)
+    return Redirect(f"/app/{app_id}", ctx.tr(f"草稿 {app_id} 已保存；请上传附件后提交",
+                                             f"Draft {app_id} saved; upload its files, "
+                                             "then submit"))
+
+
+@page
+def edit(ctx: Ctx):
+    app = views.application(ctx.conn, ctx.actor, ctx.params["app"])
+    changed = drafts.edit(ctx.conn, app.id, _values(ctx), ctx.actor)
+    return Redirect(f"/app/{app.id}", ctx.tr("已保存", "Saved") + (
+        f": {', '.join(changed)}" if changed else ctx.tr("（无变化）", " (nothing changed)")))
+
+
+@page
+def attach(ctx: Ctx):
+    app = views.application(ctx.conn, ctx.actor, ctx.params["app"])
+    if "file" not in ctx.files:
+        raise BadValue(ctx.tr("请选择要上传的文件", "choose a file to upload"))
+    name, data = ctx.files["file"]
+    r = drafts.attach(ctx.conn, app.id, ctx.form.get("kind", ""), name, data, ctx.actor)
+    return Redirect(f"/app/{app.id}", ctx.tr(f"已上传 {r['file']}", f"Uploaded {r['file']}"))
+
+
+def _move(ctx: Ctx, trigger: str, done_zh: str, done_en: str):
+    app = views.application(ctx.conn, ctx.actor, ctx.params["app"])
+    report = engine.advance(ctx.conn, app.call_id, trigger, ctx.actor, only=[app.id])
+    if not report.moved_total:
+        reason = report.skipped_ids.get(app.id, "not allowed now")
+        raise BadValue(ctx.tr(f"未能{done_zh}：{reason}", f"Not {done_en}: {reason}"))
+    return Redirect(f"/app/{app.id}", ctx.tr(f"已{done_zh}", done_en.capitalize()))
+
+
+@page
+def submit(ctx: Ctx):
+    return _move(ctx, "submit", "提交", "submitted")
+
+
+@page
+def withdraw(ctx: Ctx):
+    return _move(ctx, "withdraw", "撤回", "withdrawn")
+
+
+@page
+def report(ctx: Ctx):
+    """A progress report for the current checkpoint (checked by content)."""
+    app = views.application(ctx.conn, ctx.actor, ctx.params["app"])
+    if "file" not in ctx.files:
+        raise BadValue(ctx.tr("请选择报告文件", "choose the report file"))
+    r = assessing.record_report(ctx.conn, app.id, ctx.files["file"], ctx.actor)
+    return Redirect(f"/app/{app.id}", ctx.tr(f"已提交 {r['checkpoint']} 报告",
+                                             f"Report for {r['checkpoint']} received"))
+
+
+@page
+def objection_form(ctx: Ctx):
+    app = _listed(ctx)
+    return Page("society/objection.html", {"app": app})
+
+
+def _listed(ctx: Ctx):
+    """An application on a running notice (any society may object to any listed one)."""
+    from sqlalchemy import select
+
+    from lifecycle.core.models import Application
+    from states.award import LISTED
+
+    app = ctx.conn.execute(select(Application.id, Application.title, Application.call_id,
+                                  Application.state)
+                           .where(Application.id == ctx.params["app"])).first()
+    if app is None or app.state not in LISTED:
+        raise NotFound("not on a public notice")
+    return app
+
+
+@page
+def object_(ctx: Ctx):
+    app = _listed(ctx)
+    evidence = ctx.files.get("evidence")
+    r = objections.file(ctx.conn, app.id, ctx.form.get("by", ""), ctx.form.get("contact", ""),
+                        ctx.form.get("reason", ""), ctx.actor, evidence=evidence)
+    return Redirect(f"/notice/{app.call_id}",
+                    ctx.tr(f"异议 {r['objection']} 已受理", f"Objection {r['objection']} filed"))
+
+
+routes = [
+    Route("/society", home, methods=["GET"]),
+    Route("/society/declare/{call}", declare_form, methods=["GET"]),
+    Route("/society/declare/{call}", declare, methods=["POST"]),
+    Route("/app/{app}/edit", edit, methods=["POST"]),
+    Route("/app/{app}/attach", attach, methods=["POST"]),
+    Route("/app/{app}/submit", submit, methods=["POST"]),
+    Route("/app/{app}/withdraw", withdraw, methods=["POST"]),
+    Route("/app/{app}/report", report, methods=["POST"]),
+    Route("/object/{app}", objection_form, methods=["GET"]),
+    Route("/object/{app}", object_, methods=["POST"]),
+]

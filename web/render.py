@@ -1,0 +1,42 @@
+"""Jinja2 pages: one environment, autoescaped, with the language helpers in every page."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.responses import HTMLResponse
+
+from lifecycle.core import clock
+
+from . import i18n, session
+
+TEMPLATES = Path(__file__).parent / "templates"
+_env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]),
+                   trim_blocks=True, lstrip_blocks=True)
+
+
+def _money(value: Any) -> str:
+    return "" if value is None else f"{int(value):,}"
+
+
+def _when(value: Any) -> str:
+    return "" if value is None else f"{value:%Y-%m-%d %H:%M}"
+
+
+_env.filters["money"] = _money
+_env.filters["when"] = _when
+
+
+def render(request, template: str, data: dict[str, Any], *, actor: Any,
+           status: int = 200) -> HTMLResponse:
+    from .http import flash_of  # the wrapper module renders through here
+
+    lang = i18n.of(request)
+    message, error = flash_of(request)
+    csrf = data.pop("csrf", None) or session.csrf_of(request)
+    html = _env.get_template(template).render(
+        **data, csrf=csrf, request=request, actor=actor, lang=lang, tr=i18n.tr_for(lang),
+        label=i18n.label_for(lang), now=clock.now(),
+        flash=message, flash_error=error, path=request.url.path)
+    return HTMLResponse(html, status_code=status)
