@@ -148,7 +148,7 @@ MOVES = (
          who=(APPROVER,)),
     Move("object", (IN_NOTICE, OBJECTION_RAISED), OBJECTION_RAISED, (has_open_objection,),
          prepare=(load_objections,), help="an objection was filed (by `starfund objection file`)",
-         who=(OFFICER, SOCIETY)),
+         who=(OFFICER, SOCIETY), any_society=True),
     Move("dismiss_objection", (OBJECTION_RAISED,), AWARDED,
          (objection_resolved, notice_period_over), prepare=(load_objections, load_notice_end),
          help="the objection was dismissed (`starfund objection resolve --dismiss`)",

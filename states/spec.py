@@ -123,3 +123,6 @@ class Move:
     decide: tuple[Decide, ...] = ()
     """Run in order once all conditions hold; their results are merged (later wins) into
     the column values written with the state (`Context.updates`)."""
+    any_society: bool = False
+    """A society's account may fire it on another society's application (an objection
+    during the public notice); otherwise a society moves only its own."""

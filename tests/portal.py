@@ -53,7 +53,7 @@ def build(db: str, tmp_path: Path) -> None:
     cli = Cli(db)
     cli("call", "create", call_file(tmp_path, ATTACHMENTS), now="2025-02-01")
     cli("society", "import", write_csv(tmp_path / "soc.csv", societies(10)), now="2025-02-01")
-    cli("expert", "import", write_csv(tmp_path / "exp.csv", experts(6)), now="2025-02-01")
+    cli("expert", "import", write_csv(tmp_path / "exp.csv", experts(2)), now="2025-02-01")
     from cli import main
 
     runner = CliRunner()
@@ -130,3 +130,38 @@ def _csrf(html: str) -> str:
 def csrf_of(c, path: str) -> str:
     """The CSRF token a page's forms carry."""
     return _csrf(c.get(path).text)
+
+
+def declared(db: str, society_account: str, title: str, category: str = "academic",
+             amount: int = 50000) -> str:
+    """A draft declared, given its 申报书 and submitted through the engine API (not the
+    browser) as the society's account, at OPEN; returns its id."""
+    from lifecycle.acts import drafts
+    from lifecycle.core import engine as engine_api
+
+    e = make_engine(db)
+    try:
+        with clock.frozen(OPEN), e.begin() as conn:
+            app_id = drafts.declare(conn, CALL, {"category": category, "title": title,
+                                                 "requested_amount": amount,
+                                                 "summary": "摘要"}, society_account)
+            drafts.attach(conn, app_id, "application_form", "申报书.pdf", pdf_bytes(title),
+                          society_account)
+            engine_api.advance(conn, CALL, "submit", society_account, only=[app_id])
+    finally:
+        e.dispose()
+    return app_id
+
+
+def _in_review(db: str, tmp_path: Path) -> None:
+    declared(db, "s005", "学会学术年会")
+    declared(db, "s006", "科普进社区")
+    cli = Cli(db)
+    cli("advance", CALL, "close_declaration", now="2025-04-08")
+    cli("review", "assign", CALL, now="2025-04-09")
+    cli("advance", CALL, "start_review", now="2025-04-09")
+
+
+IN_REVIEW = World("portal-in-review", _in_review, base=PORTAL)
+"""S005's and S006's declarations (2025-project-00001 and -00002) under review by E001, E002."""
+REVIEWING = "2025-04-20T10:00"

@@ -160,9 +160,36 @@ def import_self_evaluation(conn: Connection, call_id: str, path: str | Path,
                            actor: str, *, encoding: str | None = None) -> dict[str, int]:
     """Declarations with their self-evaluations, one per society, created as drafts."""
     actor = permissions.require(conn, actor, "star.import", engine.load_call(conn, call_id))
-    source = str(path)
     call = _star_call(conn, call_id)
     rows = read_table(path, SelfRow, encoding=encoding)
+    return _declare_self_evaluations(conn, call, rows, str(path), Path(path).name, actor)
+
+
+def self_evaluate(conn: Connection, call_id: str, scores: dict[str, float | None],
+                  actor: Any) -> str:
+    """A society's own self-evaluation, filled in online (the portal's form): its declaration
+    of the star call, created as a draft with one score per indicator; returns its id."""
+    call = _star_call(conn, call_id)
+    actor = permissions.require(conn, actor, "declaration.edit", call)
+    society = actor.society_id
+    if not society:
+        raise StarError(f"{actor.label} speaks for no society")
+    permissions.check_scope(actor, society_id=society)
+    cal = call.calendar
+    if not cal.declaration_opens <= clock.now() <= cal.declaration_closes:
+        raise StarError(f"the declaration window of {call_id} is "
+                        f"{cal.declaration_opens:%Y-%m-%d %H:%M} to "
+                        f"{cal.declaration_closes:%Y-%m-%d %H:%M}")
+    rows = [(n, {"society_id": society, "indicator": ind, "self_score": v})
+            for n, (ind, v) in enumerate(scores.items(), start=1)]
+    _declare_self_evaluations(conn, call, rows, "the self-evaluation form", "online", actor)
+    return f"{call_id}-{society}"
+
+
+def _declare_self_evaluations(conn: Connection, call: CallConfig, rows: list[tuple[int, dict]],
+                              source: str, name: str, actor: Any) -> dict[str, int]:
+    """Check the rows (indicators, ranges, one sheet per society) and create the drafts."""
+    call_id = call.id
     problems: list[str] = []
     societies = {v["society_id"] for _, v in rows}
     found = conn.execute(select(Society.id, Society.name, Society.society_class)
@@ -198,7 +225,7 @@ def import_self_evaluation(conn: Connection, call_id: str, path: str | Path,
     engine.create_applications(conn, call, apps, actor)
     conn.execute(insert(StarScore), scores)
     audit.record(conn, actor, [audit.Event("star_self_evaluation", call_id, a["id"], payload={
-        "file": Path(path).name, "self_total": a["fields"]["self_total"]}) for a in apps])
+        "file": name, "self_total": a["fields"]["self_total"]}) for a in apps])
     return {"declarations": len(apps), "scores": len(scores)}
 
 

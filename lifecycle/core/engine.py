@@ -17,7 +17,7 @@ from sqlalchemy.exc import OperationalError
 from lifecycle.core import accounts, audit, bulk, clock, deadlines, permissions
 from lifecycle.core.accounts import Actor
 from lifecycle.core.callconfig import CallConfig
-from lifecycle.core.errors import UserError
+from lifecycle.core.errors import NotFound, UserError
 from lifecycle.core.machine import for_workflow
 from lifecycle.core.models import Application, Assignment, Call, Expert, Society
 from notifications import contexts
@@ -34,6 +34,10 @@ class EngineError(UserError):
 
 class ConflictError(EngineError):
     """Someone else changed the same applications first; nothing was written."""
+
+
+class NoSuchCall(EngineError, NotFound):
+    """The call named does not exist (a page answers 404, as for any unknown object)."""
 
 
 class NothingToMove(EngineError):
@@ -87,7 +91,7 @@ def load_call(conn: Connection, call_id: str, lock: bool = False) -> CallConfig:
                                 "nothing was written, run the command again") from None
         raise
     if config is None:
-        raise EngineError(f"no call {call_id!r}: create it with `starfund call create FILE`")
+        raise NoSuchCall(f"no call {call_id!r}: create it with `starfund call create FILE`")
     return CallConfig.model_validate(config)
 
 
@@ -148,7 +152,7 @@ def advance(conn: Connection, call_id: str, trigger: str, actor: Actor | str, *,
     1. veto: the trigger exists in the call's workflow, the actor is an enabled account (or
        the scheduler) whose roles may fire it (`Move.who`), and the call's separation-of-
        duties rules allow it on this batch (`lifecycle.core.permissions`); a society's
-       account moves only its own society's applications;
+       account moves only its own society's applications (but for `Move.any_society`);
     2. lock the call (PostgreSQL row lock; SQLite's write lock) and load the candidates
        in the trigger's source states with one query;
     3. prepare: each move's loaders run once for the whole batch;
@@ -181,7 +185,8 @@ def advance(conn: Connection, call_id: str, trigger: str, actor: Actor | str, *,
         by_source = {src: ms for src, ms in by_source.items() if ms}
         if only:
             _check_only(conn, call_id, only)
-        society = actor.society_id if not (actor.roles - {SOCIETY}) else None
+        society = actor.society_id if not (actor.roles - {SOCIETY}) and not all(
+            m.any_society for ms in by_source.values() for m in ms) else None
         apps = _candidates(conn, call_id, by_source, only, society)
         if society is not None and not apps and only:
             raise accounts.Refused(f"{actor.label} speaks for society {society}; "

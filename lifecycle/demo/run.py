@@ -503,7 +503,42 @@ def run(url: str, years: int, seed: int, outbox: str, fresh: bool,
               f"  starfund --db {url} --as {STAFF[OFFICER]} society show S001   (stars and projects of one society)\n"
               f"  starfund --db {url} --as {STAFF[OFFICER]} rank {last}   (ranking per class, bonuses in the reasons)\n"
               f"  starfund --db {url} --as {STAFF[OFFICER]} model list       (model societies, 示范学会)\n"
-              f"  ls {outbox}/ | head   (the notifications, as .eml files)")
+              f"  ls {outbox}/ | head   (the notifications, as .eml files)\n"
+              f"  starfund --db {url} serve --demo   (the portal: a fresh demo, a call open "
+              f"for declarations, a login for every role)")
+
+
+# --- the portal's demo: starfund serve --demo ---------------------------------------------------
+
+DEMO_PASSWORD = "starfund-demo"
+"""The password `serve --demo` gives every demo account (a simulation; never on a live database)."""
+
+
+def seed_portal(env: Env) -> tuple[str, list[tuple[str, str, str]]]:
+    """The demo's year on its own database, then a next call whose declaration window is open
+    at the demo's last moment, and a password for each account: what `serve --demo` serves.
+    Returns the database and (account, roles, password) for the logins it prints."""
+    url = env.db_arg or DEFAULT_DB
+    run(url, years=1, seed=2025, outbox="outbox", fresh=True, out=rich_console())
+    e = db.make_engine(url)
+    try:
+        now = clock.now()
+        config = callconfig.load(EXAMPLE).model_dump()
+        config["id"], config["title"] = "2026-project", "2026年度学会重点活动项目资助"
+        config["title_en"] = "2026 key-activity project funding for societies"
+        closes = now + timedelta(days=30)
+        config["calendar"].update(declaration_opens=now - timedelta(days=1),
+                                  declaration_closes=closes, review_due=closes + timedelta(days=30),
+                                  assessment_due=closes + timedelta(days=250), holidays=[])
+        call = callconfig.from_dict(config, "examples/call.toml")
+        with e.begin() as conn:
+            calls.create(conn, call, STAFF[OFFICER], "examples/call.toml")
+            rows = accounts.listing(conn)
+            for r in rows:
+                users.set_password(conn, STAFF[APPROVER], r["name"], DEMO_PASSWORD)
+    finally:
+        e.dispose()
+    return url, [(r["name"], "/".join(r["roles"]), DEMO_PASSWORD) for r in rows]
 
 
 # --- the command: starfund demo ------------------------------------------------------------------

@@ -67,7 +67,7 @@ def score(ctx: Ctx):
     call = engine.load_call(ctx.conn, a.call_id)
     app = views.application(ctx.conn, ctx.actor, a.application_id)
     criteria = call.criteria_for(app.category)
-    if ctx.form.get("action") == "draft":
+    if ctx.form.get("action") == "save":
         scoresheets.save_draft(ctx.conn, a.call_id, a.expert_id, a.application_id,
                                _scores(ctx, criteria, partial=True), ctx.actor)
         return Redirect(f"/review/{a.id}", ctx.tr("草稿已保存", "Draft saved"))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from lifecycle.acts import assessing, drafts, objections, views
+from lifecycle.acts import assessing, drafts, objections, stars, views
 from lifecycle.core import engine
 from lifecycle.core.errors import BadValue, NotFound
 from states.roles import SOCIETY
@@ -67,23 +67,24 @@ def attach(ctx: Ctx):
     return Redirect(f"/app/{app.id}", ctx.tr(f"已上传 {r['file']}", f"Uploaded {r['file']}"))
 
 
-def _move(ctx: Ctx, trigger: str, done_zh: str, done_en: str):
+def _move(ctx: Ctx, trigger: str, zh: str, en: str):
+    """Fire the society's own move on this application; a refusal shows the move's reasons."""
     app = views.application(ctx.conn, ctx.actor, ctx.params["app"])
     report = engine.advance(ctx.conn, app.call_id, trigger, ctx.actor, only=[app.id])
     if not report.moved_total:
         reason = report.skipped_ids.get(app.id, "not allowed now")
-        raise BadValue(ctx.tr(f"未能{done_zh}：{reason}", f"Not {done_en}: {reason}"))
-    return Redirect(f"/app/{app.id}", ctx.tr(f"已{done_zh}", done_en.capitalize()))
+        raise BadValue(ctx.tr(f"未能{zh}：{reason}", f"{en} refused: {reason}"))
+    return Redirect(f"/app/{app.id}", ctx.tr(f"已{zh}", f"{en}: done"))
 
 
 @page
 def submit(ctx: Ctx):
-    return _move(ctx, "submit", "提交", "submitted")
+    return _move(ctx, "submit", "提交", "Submission")
 
 
 @page
 def withdraw(ctx: Ctx):
-    return _move(ctx, "withdraw", "撤回", "withdrawn")
+    return _move(ctx, "withdraw", "撤回", "Withdrawal")
 
 
 @page
@@ -128,7 +129,40 @@ def object_(ctx: Ctx):
                     ctx.tr(f"异议 {r['objection']} 已受理", f"Objection {r['objection']} filed"))
 
 
+@page
+def star_form(ctx: Ctx):
+    """The star programme's self-evaluation sheet of the society's class, to fill online."""
+    society = _society(ctx)
+    from sqlalchemy import select
+
+    from lifecycle.core.models import Society
+
+    call = engine.load_call(ctx.conn, ctx.params["call"])
+    if call.workflow != "star":
+        raise NotFound("not a star call")
+    cls = ctx.conn.execute(select(Society.society_class).where(Society.id == society)).scalar()
+    return Page("society/star.html", {"call": call, "rows": stars.sheet(call, cls or "")})
+
+
+@page
+def star_declare(ctx: Ctx):
+    _society(ctx)
+    scores: dict[str, float | None] = {}
+    for key, value in ctx.form.items():
+        if key.startswith("self_"):
+            try:
+                scores[key[5:]] = float(value) if value.strip() else None
+            except ValueError:
+                raise BadValue(f"{key[5:]}: {value!r} is not a number") from None
+    app_id = stars.self_evaluate(ctx.conn, ctx.params["call"], scores, ctx.actor)
+    return Redirect(f"/app/{app_id}", ctx.tr("自评已保存为草稿，请核对后提交",
+                                             "Self-evaluation saved as a draft: check it, "
+                                             "then submit"))
+
+
 routes = [
+    Route("/society/star/{call}", star_form, methods=["GET"]),
+    Route("/society/star/{call}", star_declare, methods=["POST"]),
     Route("/society", home, methods=["GET"]),
     Route("/society/declare/{call}", declare_form, methods=["GET"]),
     Route("/society/declare/{call}", declare, methods=["POST"]),

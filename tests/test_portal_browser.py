@@ -1,0 +1,172 @@
+"""A whole round in a real browser (Debian's chromium, driven by Playwright): a society
+declares online with its 申报书, staff run the formal check, an expert scores online, staff
+rank and publish the notice, the public page shows the proposed award, another society files
+an objection with evidence. Screenshots of the main pages go to test-output/portal/<backend>/
+(Chinese text must render: look at them)."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import portal
+import pytest
+from databases import backend
+from portal import CALL, PASSWORD, served
+from worlds import Cli
+
+from lifecycle.core import clock
+
+CHROMIUM = "/usr/bin/chromium"
+OUT = Path(__file__).resolve().parent.parent / "test-output" / "portal"
+
+pytestmark = pytest.mark.skipif(
+    not os.path.exists(CHROMIUM) and not os.environ.get("CI"),
+    reason="Debian's chromium is not installed (.ci/run installs it: apt-get install chromium "
+           "fonts-noto-cjk)")
+
+
+def _at(when: str) -> None:
+    clock.set_now(when)
+
+
+def _login(context, base: str, name: str):
+    page = context.new_page()
+    page.goto(f"{base}/login")
+    page.fill("input[name=name]", name)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("form.card button[type=submit]")
+    return page
+
+
+def _flash(page) -> str:
+    page.wait_for_load_state()
+    return page.inner_text("p.flash")
+
+
+def test_a_whole_round_in_the_browser(new_db, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    db = new_db("starfund", world=portal.PORTAL)
+    shots = OUT / backend()
+    shutil.rmtree(shots, ignore_errors=True)
+    shots.mkdir(parents=True)
+    cli = Cli(db)
+    pdf = tmp_path / "申报书.pdf"
+    pdf.write_bytes(portal.pdf_bytes("学会学术年会"))
+    evidence = tmp_path / "evidence.pdf"
+    evidence.write_bytes(portal.pdf_bytes("evidence"))
+    _at(portal.OPEN)
+    with served(db) as base, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM)
+        try:
+            # 1. a society declares online, is refused without its 申报书, uploads it, submits
+            s = _login(browser.new_context(locale="zh-CN"), base, "s005")
+            assert s.url.endswith("/society")
+            assert "2025年度学会重点活动项目资助" in s.inner_text("main")
+            s.screenshot(path=shots / "society-home.png", full_page=True)
+            s.click("text=在线申报")
+            s.select_option("select[name=category]", "academic")
+            s.fill("input[name=title]", "学会学术年会")
+            s.fill("input[name=requested_amount]", "50000")
+            s.fill("textarea[name=summary]", "年会摘要")
+            s.get_by_role("button", name="保存草稿", exact=True).click()
+            s.wait_for_url("**/app/*")
+            app = s.url.rsplit("/", 1)[1]
+            assert app == f"{CALL}-00001" and "草稿" in _flash(s)
+            s.get_by_role("button", name="提交申报", exact=True).click()
+            assert "missing required attachments: 申报书" in _flash(s)
+            s.select_option("select[name=kind]", "application_form")
+            s.set_input_files("input[name=file]", str(pdf))
+            s.get_by_role("button", name="上传", exact=True).click()
+            assert "申报书.pdf" in s.inner_text("main")
+            s.get_by_role("button", name="提交申报", exact=True).click()
+            assert s.get_attribute("[data-state]", "data-state") == "declared"
+            assert "已申报" in s.inner_text("main")
+            s.screenshot(path=shots / "society-application.png", full_page=True)
+
+            # 2. staff run the formal check from the dashboard: dry run first, then confirm
+            _at("2025-04-08T09:00")
+            o = _login(browser.new_context(locale="zh-CN"), base, "officer-li")
+            o.click(f"a[href='/staff/call/{CALL}']")
+            o.select_option("select[name=trigger]", "close_declaration")
+            o.get_by_role("button", name="预演（不写入）", exact=True).click()
+            assert "declared" in o.inner_text("table") and "eligible" in o.inner_text("table")
+            o.click("button.primary")
+            assert "close_declaration：移动 1" in _flash(o)
+            o.screenshot(path=shots / "staff-dashboard.png", full_page=True)
+
+            # 3. the coordinator assigns the two experts (command line)
+            cli("review", "assign", CALL, now="2025-04-09", actor="coord-zhou")
+            cli("advance", CALL, "start_review", now="2025-04-09", actor="coord-zhou")
+
+            # 4. an expert scores online: the range is enforced as it types, drafts, submits
+            _at("2025-04-20T10:00")
+            e = _login(browser.new_context(locale="zh-CN"), base, "e001")
+            assert e.url.endswith("/expert") and app in e.inner_text("main")
+            e.click("text=评分 >> nth=-1")
+            inputs = e.locator("form.scores input[type=number]")
+            first = inputs.nth(0)
+            first.fill("999")
+            assert first.evaluate("el => el.validity.rangeOverflow")
+            first.fill("20")
+            e.get_by_role("button", name="保存草稿", exact=True).click()
+            assert "草稿已保存" in _flash(e)
+            assert e.input_value("form.scores input[type=number] >> nth=0") == "20"
+            for i in range(inputs.count()):
+                inputs.nth(i).fill(inputs.nth(i).get_attribute("max"))
+            e.screenshot(path=shots / "expert-score.png", full_page=True)
+            e.get_by_role("button", name="提交评分", exact=True).click()
+            assert "评分已提交" in _flash(e)
+            # the other expert answered on paper; the coordinator enters it
+            sheet = tmp_path / "e002.csv"
+            sheet.write_text("expert_id,application_id,content,method,team,outputs,budget\n"
+                             f"E002,{app},30,25,15,20,10\n", encoding="utf-8")
+            cli("review", "import", CALL, sheet, now="2025-04-21", actor="coord-zhou")
+
+            # 5. review closes, the leadership ranks, proposes and publishes the notice
+            cli("advance", CALL, "close_review", now="2025-05-07", actor="coord-zhou")
+            cli("advance", CALL, "rank", now="2025-05-08", actor="approver-wang")
+            cli("advance", CALL, "propose", now="2025-05-09", actor="approver-wang")
+            cli("notice", "publish", CALL, "--html", tmp_path / "notice.html",
+                now="2025-05-10T10:00", actor="approver-wang")
+
+            # 6. the public page shows the proposed award, with no login
+            _at("2025-05-11T10:00")
+            pub = browser.new_context(locale="zh-CN").new_page()
+            pub.goto(f"{base}/")
+            pub.click(f"a[href='/notice/{CALL}']")
+            text = pub.inner_text("main")
+            assert "学会学术年会" in text and "市测试5学会" in text and "50,000" in text
+            assert "公示期" in text and "如何提出异议" in text
+            pub.screenshot(path=shots / "public-notice.png", full_page=True)
+            pub.click("text=English")
+            assert "Proposed amount (yuan)" in pub.inner_text("main")
+            pub.screenshot(path=shots / "public-notice-en.png", full_page=True)
+
+            # 7. another society objects, with evidence
+            o6 = _login(browser.new_context(locale="zh-CN"), base, "s006")
+            o6.goto(f"{base}/notice/{CALL}")
+            o6.click("text=提出异议")
+            o6.fill("input[name=by]", "赵六")
+            o6.fill("input[name=contact]", "13900000000")
+            o6.fill("textarea[name=reason]", "预算与往年重复")
+            o6.set_input_files("input[name=evidence]", str(evidence))
+            o6.get_by_role("button", name="提交异议", exact=True).click()
+            o6.wait_for_load_state()
+            assert "已受理" in _flash(o6)
+        finally:
+            browser.close()
+    shown = json.loads(cli("show", app, "--json").output)
+    assert shown["application"]["state"] == "objection_raised"
+    assert [o["by"] for o in shown["objections"]] == ["赵六"]
+    actors = {h["action"]: h["actor"] for h in shown["history"]}
+    assert actors["declaration_online"] == "s005" and actors["attachment"] == "s005"
+    assert actors["objection_file"] == "s006"
+    submitted = [h for h in shown["history"] if h["to_state"] == "declared"]
+    assert submitted[0]["actor"] == "s005"
+    assert [r["total"] for r in shown["reviews"]] == [100.0, 100.0]
+    assert all((shots / f).stat().st_size > 10_000 for f in (
+        "society-home.png", "society-application.png", "staff-dashboard.png",
+        "expert-score.png", "public-notice.png"))
