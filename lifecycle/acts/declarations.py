@@ -165,8 +165,9 @@ def application_list(env: Env, call_id: str | None, state: str | None,
                      listing: dict[str, Any]) -> None:
     """Applications (of CALL, or of every call), with totals, sorted and paged.
 
-    The table fits 80 columns; --json has every field (title, class, rank,
-    grade, stars, declared); --csv and --xlsx export every matching row.
+    The table fits 80 columns; --json has every field (category, title,
+    class, rank, grade, stars, declared); --csv and --xlsx export every
+    matching row.
 
     \b
     Example:  starfund application list 2025-project --state funded --sort -granted
@@ -182,7 +183,7 @@ def application_list(env: Env, call_id: str | None, state: str | None,
               "granted": sum(r["granted"] or 0 for r in rows)}
     emit_list(env, listing, f"applications of {call_id or 'every call'}", rows,
               [Listed("id", "id", width=22), Listed("society", "society", width=14),
-               Listed("category", "category", width=9), Listed("state", "state", width=12),
+               Listed("state", "state", width=14),
                Listed("requested", "requested", number=True),
                Listed("granted", "granted", number=True),
                Listed("score", "score", number=True, show=lambda v: f"{v:.1f}")],

@@ -282,7 +282,7 @@ def society_list(env: Env, society_class: str | None, listing: dict[str, Any]) -
         rows = lists.societies(conn, society_class, reveal=env.actor.holds((FINANCE,)))
     emit_list(env, listing, "societies", rows,
               [Listed("id", "id", width=8), Listed("name", "name", width=20),
-               Listed("class", "class", width=6),
+               Listed("class", "class", width=8),
                Listed("stars", "stars", show=lambda v: "★" * v if v else ""),
                Listed("inspection", "年检", show=lambda v: "ok" if v else "FAILED"),
                Listed("applications", "apps", number=True),

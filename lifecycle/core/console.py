@@ -598,17 +598,14 @@ def list_options(sorts: tuple[str, ...], default: str) -> Callable:
     return apply
 
 
-def _sort_value(v: Any) -> tuple[int, Any]:
-    return (1, "") if v is None else (0, v)
-
-
 def emit_list(env: Env, listing: dict[str, Any], title: str, rows: list[dict[str, Any]],
               columns: list[Listed], totals: dict[str, Any], noun: str) -> None:
     """Sort `rows` (plain dicts, every field) and show one page as an 80-column table with the
     totals under it, or all of it as JSON / CSV / XLSX."""
     key = listing["sort"].lstrip("-")
-    rows = sorted(rows, key=lambda r: _sort_value(r.get(key)),
-                  reverse=listing["sort"].startswith("-"))
+    rows = sorted((r for r in rows if r.get(key) is not None), key=lambda r: r[key],
+                  reverse=listing["sort"].startswith("-")) + \
+        [r for r in rows if r.get(key) is None]  # empty values last, either way
     limit, page = listing["limit"], listing["page"]
     shown = rows[(page - 1) * limit: page * limit] if limit else rows
     pages = max(1, -(-len(rows) // limit)) if limit else 1
@@ -635,13 +632,14 @@ def emit_list(env: Env, listing: dict[str, Any], title: str, rows: list[dict[str
     if env.as_json:
         return emit_json({"total": len(rows), "page": page, "pages": pages, "limit": limit,
                           "totals": totals, "rows": shown})
+    from rich import box
     from rich.console import Console
     from rich.markup import escape as rich_escape
     from rich.table import Table
 
     width = rich_console().width if sys.stdout.isatty() else LIST_WIDTH
-    t = Table(title=rich_escape(printable(title)), title_justify="left", pad_edge=False,
-              collapse_padding=True)
+    t = Table(title=rich_escape(printable(title)), title_justify="left", box=box.SIMPLE_HEAD,
+              show_edge=False, pad_edge=False)
     for c in columns:
         t.add_column(c.header, justify="right" if c.number else "left", no_wrap=True,
                      overflow="ellipsis", max_width=c.width)

@@ -490,8 +490,13 @@ def run(url: str, years: int, seed: int, outbox: str, fresh: bool,
         v = audit.check(conn, audit.chain_key(conn))
     out.print(f"\naudit chain: {v.checked} events, keyed, " + (
         "intact" if v.ok else f"BROKEN: {'; '.join(p.message for p in v.problems)}"))
-    out.print(f"done in {walltime.perf_counter() - started:.1f} s. Look next (a simulation: "
-              f"--as picks the account):\n"
+    out.print(f"done in {walltime.perf_counter() - started:.1f} s. The year as a report with "
+              f"charts (one HTML file, opens offline):\n"
+              f"  starfund --db {url} --as {STAFF[OFFICER]} report --year {2024 + years} "
+              f"--html report.html\n"
+              f"  starfund --db {url} --as {STAFF[OFFICER]} notice export {last} --pdf notice.pdf"
+              f"   (the 公示; awards export: the 立项名单)\n"
+              f"Look next (a simulation: --as picks the account):\n"
               f"  starfund --db {url} --as {STAFF[OFFICER]} status {last}\n"
               f"  starfund --db {url} --as {STAFF[OFFICER]} show {last}-00001\n"
               f"  starfund --db {url} --as {STAFF[AUDITOR]} audit query --call {last} "

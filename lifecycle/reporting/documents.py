@@ -27,7 +27,8 @@ LABELS: dict[str, dict[str, str]] = {
            "paid": "已拨付", "due": "待拨付", "planned": "计划拨付", "recovered": "已退回",
            "to_recover": "应退回", "instalment": "款项", "status": "状态", "voucher": "凭证号",
            "paid_on": "拨付日期", "due_on": "应付日期", "application": "项目",
-           "generated": "生成日期"},
+           "generated": "生成日期", "colon": "：", "comma": "，", "stop": "。",
+           "lp": "（", "rp": "）"},
     "en": {"notice": "Public notice of the proposed projects",
            "notice_star": "Public notice of the star ratings",
            "awards": "Award list", "awards_star": "Star-rated societies",
@@ -36,7 +37,7 @@ LABELS: dict[str, dict[str, str]] = {
            "category": "Category", "total": "Total", "period": "Notice period",
            "channel": "Objections", "draft": "Draft: the notice has not been published",
            "count": "projects", "yuan": "yuan", "to": "to",
-           "object_by": "Objections during the notice are accepted until",
+           "object_by": "Objections during the notice are accepted until ",
            "objection_rule": "Objections must be signed and give reasons and evidence; "
                              "anonymous objections are not considered.",
            "publisher": "Society Affairs Department", "awarded_on": "Awarded",
@@ -44,7 +45,8 @@ LABELS: dict[str, dict[str, str]] = {
            "paid": "Paid", "due": "Due", "planned": "Planned", "recovered": "Recovered",
            "to_recover": "To recover", "instalment": "Instalment", "status": "Status",
            "voucher": "Voucher", "paid_on": "Paid on", "due_on": "Due on",
-           "application": "Project", "generated": "Generated"},
+           "application": "Project", "generated": "Generated", "colon": ": ", "comma": ", ",
+           "stop": ". ", "lp": " (", "rp": ")"},
 }
 
 
@@ -114,3 +116,91 @@ def write(html: str, path: str | Path, kind: str) -> None:
         Path(path).write_bytes(pdf(html))
     else:
         Path(path).write_text(html, encoding="utf-8")
+
+
+REPORT = {
+    "zh": {"report": "年度报告", "applications": "申报项目", "awarded": "立项金额（元）",
+           "paid": "已拨付（元）", "to_recover": "应退回（元）", "requested": "申报金额",
+           "cut": "分数线", "years": "历年对比", "year": "年度", "funded": "资助项目",
+           "terminated": "终止", "rewards": "星级奖励（元）", "call": "批次", "score": "评分",
+           "grade": "等级/星级", "society": "学会历年情况"},
+    "en": {"report": "Report", "applications": "applications", "awarded": "awarded (yuan)",
+           "paid": "paid (yuan)", "to_recover": "to recover (yuan)", "requested": "requested",
+           "cut": "cut line", "years": "Year by year", "year": "year", "funded": "funded",
+           "terminated": "terminated", "rewards": "star rewards (yuan)", "call": "call",
+           "score": "score", "grade": "grade / stars", "society": "A society's history"},
+}
+
+
+def report_html(calls: list[dict[str, Any]], years: list[dict[str, Any]] | None = None,
+                society: dict[str, Any] | None = None, title: str = "",
+                lang: str = "zh", generated: str = "") -> str:
+    """The report as one self-contained page: each call's figures with its charts, the years
+    side by side with the star moves, or a society's history."""
+    from lifecycle.reporting import charts
+
+    lang = "en" if lang == "en" else "zh"
+    svgs = []
+    for c in calls:
+        svgs.append({
+            "funnel": charts.svg_funnel(c, lang),
+            "budget": charts.svg_budget(c, lang) if c["call"]["workflow"] != "star" else "",
+            "scores": charts.svg_scores(c, lang) if any(s["scores"] for s in c["scores"]) else "",
+            "experts": charts.svg_experts(c, lang) if c["experts"] else "",
+            "assessment": charts.svg_assessment(c, lang)
+            if c["assessment"]["grades"] or any(c["assessment"]["outcomes"].values()) else "",
+            "stars": charts.svg_stars(c, lang) if c.get("stars") else ""})
+    moves = charts.svg_moves(years, lang) if years and any(
+        sum(y["moves"].values()) for y in years) else ""
+    return render("report.html", {}, lang, calls=calls, svgs=svgs, years=years or [],
+                  moves_svg=moves, society=society,
+                  society_svg=charts.svg_society(society, lang)
+                  if society and society["history"] else "",
+                  title=title, generated=generated, r=REPORT[lang])
+
+
+def report_xlsx(path: str | Path, calls: list[dict[str, Any]],
+                years: list[dict[str, Any]] | None = None,
+                society: dict[str, Any] | None = None) -> None:
+    """The report's tables as a workbook: one sheet per kind of figure (text cells inert)."""
+    from lifecycle.core.tabular import new_workbook, xlsx_append
+
+    wb = new_workbook()
+    sheets = {
+        "funnel": (["call", "stage", "count"],
+                   [[c["call"]["id"], s["stage"], s["count"]] for c in calls for s in c["funnel"]]),
+        "budget": (["call", "category", "name", "budget", "requested", "awarded", "paid"],
+                   [[c["call"]["id"], b["category"], b["name"], b["budget"], b["requested"],
+                     b["awarded"], b["paid"]] for c in calls for b in c["budget"]]),
+        "scores": (["call", "category", "ranked", "funded", "cut line", "scores"],
+                   [[c["call"]["id"], s["category"], s["ranked"], s["funded"], s["cut"],
+                     ", ".join(f"{v:g}" for v in s["scores"])] for c in calls for s in c["scores"]]),
+        "experts": (["call", "expert", "name", "reviews", "mean", "normalised mean"],
+                    [[c["call"]["id"], e["expert"], e["name"], e["reviews"], e["mean"],
+                      e["normalised"]] for c in calls for e in c["experts"]]),
+        "outcomes": (["call", "outcome", "count"],
+                     [[c["call"]["id"], o, n] for c in calls
+                      for o, n in c["assessment"]["outcomes"].items()]),
+    }
+    if years:
+        sheets["years"] = (["year", "funded", "terminated", "ineligible", "paid", "withheld",
+                            "recovered", "to recover", "star declarations", "new", "raised",
+                            "kept", "lowered", "lost", "revoked", "rewards"],
+                           [[y["year"], y["funded"], y["terminated"], y["ineligible"], y["paid"],
+                             y["withheld"], y["recovered"], y["to_recover"], y["star_declared"]]
+                            + [y["moves"][m] for m in ("new", "raised", "kept", "lowered",
+                                                       "lost", "revoked")] + [y["rewards"]]
+                            for y in years])
+    if society:
+        name = society["society"]["name"]
+        sheets["society"] = (["society", "year", "call", "application", "category", "state",
+                              "score", "requested", "granted", "grade", "stars"],
+                             [[name, h["year"], h["call"], h["application"], h["category"],
+                               h["state"], h["score"], h["requested"], h["granted"], h["grade"],
+                               h["stars"]] for h in society["history"]])
+    for name, (headers, rows) in sheets.items():
+        ws = wb.create_sheet(name)
+        xlsx_append(ws, headers)
+        for row in rows:
+            xlsx_append(ws, row)
+    wb.save(path)

@@ -6,10 +6,11 @@ again after a second review gets a notice of its own: the notice shown is the la
 last opening, with every entry whose period was still running then)."""
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
 
 from lifecycle.core import clock
 from lifecycle.core.callconfig import CallConfig
@@ -65,6 +66,22 @@ def _call(call: CallConfig, lang: str) -> dict[str, Any]:
                         else call.review.objection_channel)}
 
 
+def _amounts_at(conn: Connection, call_id: str, when: dict[str, Any]) -> dict[str, int]:
+    """Each application's granted amount as it stood at `when[app]` (its entry into the notice,
+    its award): the last move that set it by then, so a later cut or a rejection does not
+    change what was published. One query for the call."""
+    out: dict[str, int] = {}
+    for app_id, at, payload in conn.execute(
+            select(AuditEvent.application_id, AuditEvent.at, AuditEvent.payload)
+            .where(AuditEvent.call_id == call_id, AuditEvent.application_id.in_(list(when)),
+                   AuditEvent.payload.like('%"granted_amount"%'))
+            .order_by(AuditEvent.seq)):
+        amount = (json.loads(payload).get("set") or {}).get("granted_amount")
+        if amount is not None and at <= when[app_id]:
+            out[app_id] = int(amount)
+    return out
+
+
 def _rewards(conn: Connection, call_id: str) -> dict[str, int]:
     return dict(conn.execute(select(StarRecord.application_id, StarRecord.reward)
                              .where(StarRecord.call_id == call_id)).all())
@@ -83,7 +100,8 @@ def notice_data(conn: Connection, call: CallConfig, lang: str = "zh") -> dict[st
     if not rows:
         raise NothingPublished(f"{call.id} has no public notice yet: nothing is proposed "
                                f"(`starfund advance {call.id} propose` first)")
-    amount = _rewards(conn, call.id) if call.workflow == "star" else None
+    amount = _rewards(conn, call.id) if call.workflow == "star" else \
+        _amounts_at(conn, call.id, opened) if opened else None
     groups = _groups(call, rows, amount, lang)
     items = [it for g in groups for it in g["projects"]]
     starts = min(opened.values()) if opened else None
@@ -105,13 +123,15 @@ def awards_data(conn: Connection, call: CallConfig, lang: str = "zh") -> dict[st
         raise NothingPublished(f"the public notice of {call.id} has not closed: {len(waiting)} "
                                "application(s) still proposed or in notice; the award list "
                                "follows the notice")
-    ids = list(conn.execute(select(AuditEvent.application_id).distinct()
-                            .where(AuditEvent.call_id == call.id,
-                                   AuditEvent.to_state.in_((AWARDED, STARRED)))).scalars())
-    if not ids:
+    when = dict(conn.execute(select(AuditEvent.application_id, func.max(AuditEvent.at))
+                             .where(AuditEvent.call_id == call.id,
+                                    AuditEvent.to_state.in_((AWARDED, STARRED)))
+                             .group_by(AuditEvent.application_id)).all())
+    if not when:
         raise NothingPublished(f"{call.id} has awarded nothing yet")
-    rows = _rows(conn, call.id, ids=ids)
-    amount = _rewards(conn, call.id) if call.workflow == "star" else None
+    rows = _rows(conn, call.id, ids=list(when))
+    amount = _rewards(conn, call.id) if call.workflow == "star" else \
+        _amounts_at(conn, call.id, when)
     groups = _groups(call, rows, amount, lang)
     items = [it for g in groups for it in g["projects"]]
     closed = conn.execute(select(AuditEvent.at).where(
