@@ -182,7 +182,7 @@ def _exported(env: Env, call_id: str, kind: str, lang: str, files: dict[str, str
     what = "public notice" if kind == "notice" else "award list"
     echo(f"{call_id} {what}: {r['count']} listed, {r['total']:,} yuan"
          + (f"; notice {r['starts']} to {r['last_day']}" if r.get("starts") else "")
-         + ("; a draft (the notice has not opened)" if r.get("draft") else ""))
+         + ("; a draft (the notice has not opened)" if kind == "notice" and r["draft"] else ""))
     for path in r["files"].values():
         echo(f"  written: {path}")
 

@@ -39,8 +39,13 @@ def _svg(fig: Any) -> str:
 
 
 def _label(item: dict[str, Any], lang: str) -> str:
-    return (item.get("name_en") or item.get("name") or item.get("category", "")) \
-        if lang == "en" else (item.get("name") or item.get("category", ""))
+    """A category's name as an axis label, wrapped so that neighbours never overlap."""
+    import textwrap
+
+    if lang == "en":
+        return textwrap.fill(item.get("name_en") or item.get("name") or item.get("category", ""), 16)
+    text = item.get("name") or item.get("category", "")
+    return "\n".join(text[i:i + 7] for i in range(0, len(text), 7))
 
 
 T = {"zh": {"funnel": "申报到结题", "applications": "项目数", "budget": "预算：申报、立项、已拨付（元）",
@@ -51,7 +56,7 @@ T = {"zh": {"funnel": "申报到结题", "applications": "项目数", "budget": 
             "moves": "星级变动（历年）", "granted": "资助金额（元）", "score": "评分"},
      "en": {"funnel": "From declared to completed", "applications": "applications",
             "budget": "Budget: requested, awarded, paid (yuan)", "requested": "requested",
-            "awarded": "awarded", "paid": "paid", "scores": "Scores per category, with the cut line",
+            "awarded": "awarded amount", "paid": "paid", "scores": "Scores per category, with the cut line",
             "cut": "cut line", "pass": "pass mark", "reviews": "Reviews per expert",
             "normalised": "Experts' normalised means (vs. co-reviewers)", "grades": "Assessment grades",
             "outcomes": "Outcomes of dynamic management", "levels": "Stars this year",
@@ -59,9 +64,10 @@ T = {"zh": {"funnel": "申报到结题", "applications": "项目数", "budget": 
             "score": "score"}}
 
 
-STAGES_ZH = {"declared": "申报", "eligible": "形式审查通过", "reviewed": "完成评审",
-             "proposed": "拟资助", "awarded": "立项", "funded": "拨款", "assessed": "考核",
-             "completed": "结题", "rated": "评定", "in notice": "公示", "starred": "授星"}
+def _stage(label: str, lang: str) -> str:
+    """A state's label ("已立项 awarded") in one language."""
+    zh, _, en = label.partition(" ")
+    return (en or zh) if lang == "en" else zh
 
 
 def svg_funnel(data: dict[str, Any], lang: str = "zh") -> str:
@@ -69,8 +75,7 @@ def svg_funnel(data: dict[str, Any], lang: str = "zh") -> str:
     stages = data["funnel"]
     with _figure(7, 0.35 * len(stages) + 0.9) as fig:
         ax = fig.add_subplot()
-        names = [s["stage"] if lang == "en" else STAGES_ZH.get(s["stage"], s["stage"])
-                 for s in stages][::-1]
+        names = [_stage(s["label"], lang) for s in stages][::-1]
         counts = [s["count"] for s in stages][::-1]
         bars = ax.barh(names, counts, color=COLOURS[0])
         ax.bar_label(bars, padding=3)

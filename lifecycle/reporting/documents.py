@@ -126,8 +126,8 @@ REPORT = {
            "grade": "等级/星级", "society": "学会历年情况"},
     "en": {"report": "Report", "applications": "applications", "awarded": "awarded (yuan)",
            "paid": "paid (yuan)", "to_recover": "to recover (yuan)", "requested": "requested",
-           "cut": "cut line", "years": "Year by year", "year": "year", "funded": "funded",
-           "terminated": "terminated", "rewards": "star rewards (yuan)", "call": "call",
+           "cut": "cut line", "years": "Year by year", "year": "year", "funded": "projects funded",
+           "terminated": "projects terminated", "rewards": "star rewards (yuan)", "call": "call",
            "score": "score", "grade": "grade / stars", "society": "A society's history"},
 }
 

@@ -13,6 +13,7 @@ from sqlalchemy import Connection, func, select
 
 from lifecycle.core.callconfig import CallConfig
 from lifecycle.core.errors import NotFound
+from lifecycle.core.machine import for_workflow
 from lifecycle.core.models import (
     Application,
     AssessmentRecord,
@@ -30,11 +31,9 @@ from states import names as S
 from states.outcome import OUTCOMES
 
 FUNNEL = {
-    "project": (("declared", S.DECLARED), ("eligible", S.ELIGIBLE), ("reviewed", S.REVIEWED),
-                ("proposed", S.PROPOSED), ("awarded", S.AWARDED), ("funded", S.FUNDED),
-                ("assessed", S.ASSESSED), ("completed", S.COMPLETED)),
-    "star": (("declared", S.DECLARED), ("eligible", S.ELIGIBLE), ("rated", S.RATED),
-             ("in notice", S.IN_NOTICE), ("starred", S.STARRED)),
+    "project": (S.DECLARED, S.ELIGIBLE, S.REVIEWED, S.PROPOSED, S.AWARDED, S.FUNDED, S.ASSESSED,
+                S.COMPLETED),
+    "star": (S.DECLARED, S.ELIGIBLE, S.RATED, S.IN_NOTICE, S.STARRED),
 }
 """The funnel's stages per workflow: how many applications ever entered each state."""
 MOVES = ("new", "raised", "kept", "lowered", "lost", "revoked")
@@ -69,8 +68,10 @@ def report_data(conn: Connection, call_id: str) -> dict[str, Any]:
                                       .where(AuditEvent.call_id == call_id,
                                              AuditEvent.to_state.is_not(None)).distinct()):
         reached[state].add(app_id)
-    funnel = [{"stage": name, "count": len(reached.get(state, ()))}
-              for name, state in FUNNEL.get(call.workflow, FUNNEL["project"])]
+    workflow = for_workflow(call.workflow).workflow
+    funnel = [{"stage": state, "label": workflow.state(state).label,
+               "count": len(reached.get(state, ()))}
+              for state in FUNNEL.get(call.workflow, FUNNEL["project"])]
     declared = reached.get(S.DECLARED, set())
     awarded = reached.get(S.AWARDED, set()) | reached.get(S.STARRED, set())
     paid = dict(conn.execute(select(Application.category, func.sum(Payment.amount))
