@@ -46,10 +46,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "config": ("lifecycle.acts.configuring:config_group",
                "The settings (STARFUND_* environment variables and their options)."),
     "call": ("lifecycle.acts.calls:call_group", "Create and list calls (funding rounds)."),
-    "society": ("lifecycle.acts.registry:society_group", "Societies (学会): import them."),
-    "expert": ("lifecycle.acts.registry:expert_group", "Experts (专家): import them."),
+    "society": ("lifecycle.acts.registry:society_group", "Societies (学会): import, list and show them."),
+    "expert": ("lifecycle.acts.registry:expert_group", "Experts (专家): import them, list who still owes scores."),
     "application": ("lifecycle.acts.declarations:application_group",
-                    "Applications (申报项目): import declarations."),
+                    "Applications (申报项目): import and list declarations."),
     "advance": ("lifecycle.acts.advancing:advance",
                 "Fire TRIGGER on every application of CALL that can take it, as one "
                 "transaction."),
@@ -63,7 +63,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "outcome": ("lifecycle.acts.assessing:outcome_group",
                 "Dynamic management (动态管理): override one application's outcome."),
     "payments": ("lifecycle.acts.payments:payments_group",
-                 "Grant and reward instalments: list them, record payments."),
+                 "Grant and reward instalments: list, pay, recover, export, statements."),
     "stars": ("lifecycle.acts.stars:stars_table",
               "The star table of a star CALL (with each star's status now), or every star "
               "valid now."),
@@ -89,6 +89,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
              "The ranking table of CALL per category, with each application's reason."),
     "notice": ("lifecycle.acts.notice:notice_group",
                "The public notice (公示) of the proposed list."),
+    "awards": ("lifecycle.acts.notice:awards_group",
+               "The final award list (立项名单) of a call, after its public notice."),
+    "report": ("lifecycle.acts.reports:report",
+               "A call's or a year's report with charts, as one self-contained HTML file."),
     "objection": ("lifecycle.acts.objections:objection_group",
                   "Objections (异议) filed during the public notice."),
 }

@@ -25,7 +25,8 @@ def test_two_checkpoints_money_and_outcomes(cli, tmp_path: Path):
     a = {s: f"{call_id}-{s}" for s in S}
     assert states(cli, call_id) == {"funded": 6}
     money = json_of(cli("status", call_id, "--json"))["money"]
-    assert money == {"planned": 60000, "due": 60000, "paid": 0, "withheld": 0, "to_recover": 0}
+    assert money == {"planned": 60000, "due": 60000, "paid": 0, "withheld": 0, "recovered": 0,
+                     "to_recover": 0}
     r = cli("payments", "pay", call_id, now="2025-05-25", actor=FINANCE)
     assert "paid 6 instalments to 6 applications: 60,000 yuan" in r.output
 
@@ -71,7 +72,7 @@ def test_two_checkpoints_money_and_outcomes(cli, tmp_path: Path):
     assert [p["status"] for p in terminated["payments"]] == ["paid", "cancelled", "cancelled"]
     money = json_of(cli("status", call_id, "--json"))["money"]
     assert money == {"paid": 60000, "due": 4 * 6000 + 4800, "planned": 4 * 4000 + 3200,
-                     "withheld": 2000 + 10000, "to_recover": 10000}
+                     "withheld": 2000 + 10000, "recovered": 0, "to_recover": 10000}
     shown = cli("show", a["S003"]).output
     assert "paid 10,000  due 4,800  planned 3,200  withheld 2,000" in shown
 
@@ -95,7 +96,7 @@ def test_two_checkpoints_money_and_outcomes(cli, tmp_path: Path):
     assert states(cli, call_id) == {"terminated": 1, "completed": 5}
     money = json_of(cli("status", call_id, "--json"))["money"]
     assert money == {"paid": 60000 + 4 * 10000 + 8000, "due": 0, "planned": 0,
-                     "withheld": 12000, "to_recover": 10000}
+                     "withheld": 12000, "recovered": 0, "to_recover": 10000}
     assert cli("audit", "verify").exit_code == 0
 
 

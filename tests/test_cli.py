@@ -1,9 +1,13 @@
 """The command line surface: help everywhere, workflow diagrams, status and show, init, demo."""
 import json
+import shutil
+import subprocess
 from pathlib import Path
 
 import click
+import pytest
 from click.testing import CliRunner
+from databases import backend
 
 from cli import main
 
@@ -61,7 +65,9 @@ def test_init_twice_upgrades_in_place(cli):
     assert "database upgraded" in r.output
 
 
-def test_demo_runs_a_whole_year(tmp_path, monkeypatch):
+def test_demo_runs_a_whole_year_and_its_report_and_notice_read_as_pages(tmp_path, monkeypatch):
+    """The demo's year; its closing lines point to the report, which opens offline in a real
+    browser (Debian's chromium) with its key figures, and its 公示 as PDF pages (pdftoppm)."""
     monkeypatch.chdir(tmp_path)
     r = CliRunner().invoke(main, ["demo", "--db", "demo.db", "--outbox", "mail"],
                            catch_exceptions=False)
@@ -74,3 +80,68 @@ def test_demo_runs_a_whole_year(tmp_path, monkeypatch):
     assert status["total"] == 150
     assert counts.get("completed", 0) > 0 and counts.get("rejected", 0) > 0
     assert len(list(Path("mail").glob("*.eml"))) > 150
+    assert "report --year 2025 --html report.html" in r.output
+    if backend() == "postgres":
+        return  # pages, browser and PDF do not depend on the backend: checked in the SQLite run
+    run = CliRunner()
+    as_officer = ["--db", "demo.db", "--as", "li-na"]
+    r = run.invoke(main, [*as_officer, "report", "--year", "2025", "--html", "report.html",
+                          "--json"], catch_exceptions=False)
+    year = json.loads(r.output)["calls"]
+    project = next(c for c in year if c["call"]["workflow"] == "project")
+    stars = next(c for c in year if c["call"]["workflow"] == "star")
+    page = _browse(Path("report.html"))
+    assert page["requests"] == [], "the report fetched something: it must open offline"
+    assert page["kpis"]["applications"][0] == f"{status['total']}"
+    awarded = sum(b["awarded"] for b in project["budget"])
+    assert page["kpis"]["awarded"][0] == f"{awarded:,}" and awarded > 0
+    declared = next(s["count"] for s in project["funnel"] if s["stage"] == "declared")
+    assert str(declared) in page["figures"]["fig-2025-project-funnel"]
+    assert page["figures"]["fig-2025-project-scores"] and page["svg_width"] > 300
+    assert "★★★★★" in page["figures"]["fig-2025-star-stars"]
+    assert sum(stars["stars"]["levels"].values()) == stars["stars"]["stars"] > 0
+
+    r = run.invoke(main, [*as_officer, "notice", "export", "2025-project", "--pdf", "notice.pdf",
+                          "--json"], catch_exceptions=False)
+    notice = json.loads(r.output)
+    subprocess.run(["pdftoppm", "-r", "40", "-png", "notice.pdf", "page"], check=True)
+    pages = sorted(Path().glob("page-*.png"))
+    assert pages and all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pages)
+    text = subprocess.run(["pdftotext", "notice.pdf", "-"], check=True, capture_output=True,
+                          text=True).stdout
+    assert "拟资助项目公示" in text and f"{notice['total']:,}" in text
+    assert f"{notice['count']} 项" in text and notice["last_day"] in text
+    first = notice["rows"][0]
+    assert first["society"] in text and first["id"] in text
+
+
+def _browse(html: Path) -> dict:
+    """Open a page in Debian's chromium (Playwright, no browser download), every request
+    outside the file refused and recorded; return its key figures, figures' text and size."""
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(chromium).exists():
+        pytest.skip("no chromium (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    requests = []
+
+    def route(r):
+        if r.request.url.startswith("file:"):
+            return r.continue_()
+        requests.append(r.request.url)
+        return r.abort()
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium)
+        try:
+            page = browser.new_page()
+            page.route("**/*", route)
+            page.goto(html.resolve().as_uri())
+            kpis = {k: page.locator(f"b.{k}").all_inner_texts()
+                    for k in ("applications", "awarded", "paid")}
+            figures = {f.get_attribute("id"): f.inner_text()
+                       for f in page.locator("div.figure").all()}
+            width = page.locator("div.figure svg").first.bounding_box()["width"]
+        finally:
+            browser.close()
+    return {"requests": requests, "kpis": kpis, "figures": figures, "svg_width": width}

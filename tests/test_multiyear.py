@@ -46,7 +46,7 @@ def test_two_years_of_both_workflows(cli, tmp_path):
     assert states(cli, p1) == {"terminated": 1, "completed": 2}
     assert json_of(cli("status", p1, "--json"))["money"] == {
         "planned": 0, "due": 0, "paid": 10000 + 20000 + 18000, "withheld": 2000 + 10000,
-        "to_recover": 10000}
+        "recovered": 0, "to_recover": 10000}
 
     # year 2: the failure bars S001 from both calls; stars move; rewards follow the levels
     p2, _ = funded_project_call(cli, tmp_path, ["S001", "S002", "S004"],
@@ -90,6 +90,15 @@ def test_the_demo_runs_three_years_with_classes_support_and_model_societies(db_u
     assert "intact" in out.split("audit chain:")[1].splitlines()[0]
     assert json_of(cli("stars", "2026-star", "--json"))  # read as the demo's auditor
     assert "who did what" in out and "chen-jing" in out.split("who did what")[1]
+    # the report's years are the demo's closing tables (lifecycle.reporting.figures)
+    years = json_of(cli("report", "--year", "2027", "--json"))["years"]
+    table = out.split("star rating per year")[1]
+    for y in years:
+        row = next(line for line in table.splitlines() if f"│ {y['year']} │" in line)
+        cells = [c.strip() for c in row.strip("│ ").split("│")]
+        assert cells[3:9] == [str(y["moves"][m]) for m in
+                              ("new", "raised", "kept", "lowered", "lost", "revoked")], cells
+    assert [y["year"] for y in years] == [2025, 2026, 2027]
     star_apps = [e for e in audit_events(cli, call="2026-star", trigger="close_declaration")
                  if e["to_state"] == "ineligible"]
     assert any("star of 2025-star revoked" in why for e in star_apps

@@ -45,7 +45,8 @@ def test_single_payment_after_completion(cli, tmp_path):
     assert adj["application"]["granted_amount"] == 12800
     cli("payments", "pay", call_id, "--only", a, now="2025-12-21", actor=FINANCE)
     m = json_of(cli("payments", "list", call_id, "--json"))
-    assert m == {"planned": 0, "due": 12800, "paid": 20000, "withheld": 7200, "to_recover": 0}
+    assert m == {"planned": 0, "due": 12800, "paid": 20000, "withheld": 7200, "recovered": 0,
+                 "to_recover": 0}
     out = cli("status", call_id).output
     assert "paid 20,000  due 12,800  planned 0  withheld 7,200  to recover 0" in out
     assert [e["payload"]["amount"] for e in audit_events(cli, trigger="payment_paid")] == [20000]

@@ -14,7 +14,17 @@ import click
 from sqlalchemy import Connection, func, select
 
 from lifecycle.core import audit, engine, permissions
-from lifecycle.core.console import Env, SafePath, common, echo, encoding_option, run_import
+from lifecycle.core.console import (
+    Env,
+    Listed,
+    SafePath,
+    common,
+    echo,
+    emit_list,
+    encoding_option,
+    list_options,
+    run_import,
+)
 from lifecycle.core.models import Application, Society
 from lifecycle.core.tabular import (
     ID_LIMIT,
@@ -120,7 +130,7 @@ def import_applications(conn: Connection, call_id: str, path: str | Path,
 
 @click.group("application")
 def application_group() -> None:
-    """Applications (申报项目): import declarations."""
+    """Applications (申报项目): import and list declarations."""
 
 
 @application_group.command("import")
@@ -141,6 +151,43 @@ def application_import(env: Env, call_id: str, file: str, encoding: str | None) 
     """
     r = run_import(env, import_applications, call_id, file, encoding=encoding)
     echo(f"applications: {r['created']} drafts created in {call_id}")
+
+
+@application_group.command("list")
+@click.argument("call_id", metavar="[CALL]", required=False)
+@click.option("--state", help="Only applications in this state.")
+@click.option("--society", "society_id", metavar="ID", help="Only this society's.")
+@click.option("--category", help="Only this category.")
+@list_options(("id", "society", "category", "state", "requested", "granted", "score"), "id")
+@common
+def application_list(env: Env, call_id: str | None, state: str | None,
+                     society_id: str | None, category: str | None,
+                     listing: dict[str, Any]) -> None:
+    """Applications (of CALL, or of every call), with totals, sorted and paged.
+
+    The table fits 80 columns; --json has every field (category, title,
+    class, rank, grade, stars, declared); --csv and --xlsx export every
+    matching row.
+
+    \b
+    Example:  starfund application list 2025-project --state funded --sort -granted
+              starfund application list --society S012 --xlsx s012.xlsx
+    """
+    from lifecycle.acts.reports import known
+    from lifecycle.reporting import lists
+
+    with env.engine.connect() as conn:
+        known(conn, call_id=call_id, society_id=society_id)
+        rows = lists.applications(conn, call_id, state, society_id, category)
+    totals = {"requested": sum(r["requested"] or 0 for r in rows),
+              "granted": sum(r["granted"] or 0 for r in rows)}
+    emit_list(env, listing, f"applications of {call_id or 'every call'}", rows,
+              [Listed("id", "id", width=22), Listed("society", "society", width=14),
+               Listed("state", "state", width=14),
+               Listed("requested", "requested", number=True),
+               Listed("granted", "granted", number=True),
+               Listed("score", "score", number=True, show=lambda v: f"{v:.1f}")],
+              totals, "applications")
 
 
 from . import drafts  # noqa: E402,F401  (registers `application attach`; it imports the row model)

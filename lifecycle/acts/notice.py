@@ -1,4 +1,5 @@
-"""The public notice (公示): open it and render the proposed list as an HTML page.
+"""The public notice (公示): open it and render the proposed list as an HTML page; export the
+notice and the final award list (立项名单) read-only, as HTML, XLSX and PDF.
 
 `publish` fires `open_notice` for the applications the leadership proposed (so
 the notice period starts when the list is published), then renders
@@ -8,19 +9,18 @@ the notice period starts when the list is published), then renders
 from __future__ import annotations
 
 import hashlib
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import click
 from sqlalchemy import Connection, select
 
-from lifecycle.acts import objections
 from lifecycle.core import audit, clock, engine, permissions
 from lifecycle.core.callconfig import CallConfig
 from lifecycle.core.console import Env, OutputPath, common, echo, emit_json, json_option
-from lifecycle.core.models import Application, Society
+from lifecycle.core.models import Application
 from lifecycle.core.workdays import NotCovered
+from lifecycle.reporting import documents, published
 from lifecycle.rules import model_societies
 from notifications.render import environment
 from states import award
@@ -39,44 +39,28 @@ def period_text(call: CallConfig, language: str) -> str:
 
 
 def context(conn: Connection, call: CallConfig, language: str) -> dict[str, Any]:
-    """What the notice shows: the listed projects per category, amounts, period and channel;
+    """What the published page shows: the applications that entered the notice per category,
+    amounts, the period their entries gave them and the channel (`published.notice_data`, so a
+    page published again after the notice shows the list and period that were published);
     for a star call, also the model societies (示范学会) its rule would name."""
-    ends = objections.notice_end(conn, call.id)
-    opened = award.opened_at(conn, call.id)
-    if ends is None:
+    if award.opened_at(conn, call.id) == {}:
         raise engine.EngineError(f"the public notice of {call.id} has not opened: propose first "
                                  f"(`starfund advance {call.id} propose`)")
-    rows = conn.execute(
-        select(Application.id, Application.title, Application.title_en, Application.category,
-               Application.granted_amount, Application.rank, Application.society_id,
-               Application.star_level, Society.name, Society.name_en)
-        .join(Society, Society.id == Application.society_id)
-        .where(Application.call_id == call.id, Application.state.in_(award.LISTED))
-        .order_by(Application.category, Application.rank, Application.id)).all()
-    times = [opened[r.id] for r in rows if r.id in opened]
-    if times:  # the listed applications' own notice (later than the call's after a re-review)
-        ends = max(call.notice_end(t) for t in times)
-    groups = []
-    for c in call.categories:
-        items = [{"id": r.id, "title": r.title, "title_en": r.title_en, "society": r.name,
-                  "society_en": r.name_en, "amount": r.granted_amount or 0}
-                 for r in rows if r.category == c.id]
-        if items:
-            groups.append({"name": c.name, "name_en": c.name_en, "projects": items})
+    d = published.notice_data(conn, call, language)
+    groups = [{"name": g["name"], "name_en": g["name"], "projects": [
+        {**p, "title_en": p["title"], "society_en": p["society"]} for p in g["projects"]]}
+        for g in d["groups"]]
     items = [it for g in groups for it in g["projects"]]
-    starts = (min(times) if times else clock.now()).date()
-    named = model_societies.named(conn, call, {r.society_id: r.star_level or 0 for r in rows},
-                                  clock.now(), BARS_NEXT_CALLS) \
+    levels = {p["society_id"]: p["stars"] for p in items}
+    names = {p["society_id"]: p["society"] for p in items}
+    named = model_societies.named(conn, call, levels, clock.now(), BARS_NEXT_CALLS) \
         if call.workflow == "star" else {}
-    models = [{"society": r.name, "society_en": r.name_en, "stars": "★" * (r.star_level or 0),
-               "why": named[r.society_id]} for r in rows if r.society_id in named]
+    models = [{"society": names[s], "society_en": names[s], "stars": "★" * levels[s],
+               "why": why} for s, why in sorted(named.items())]
     return {"call": {"id": call.id, "title": call.title, "title_en": call.title_en},
-            "groups": groups, "items": items, "total": sum(it["amount"] for it in items),
-            "models": models,
-            "starts": starts.isoformat(),
-            "last_day": (ends - timedelta(seconds=1)).date().isoformat(),
-            "ends": ends.isoformat(sep=" "), "period": period_text(call, language),
-            "channel": call.review.objection_channel,
+            "groups": groups, "items": items, "total": d["total"], "models": models,
+            "starts": d["starts"], "last_day": d["last_day"], "ends": d["ends"],
+            "period": period_text(call, language), "channel": d["call"]["channel"],
             "published": clock.now().date().isoformat()}
 
 
@@ -153,3 +137,89 @@ def notice_publish(env: Env, call_id: str, html: str, language: str | None) -> N
          + "notice "
          + (f"opened for {r['opened']}, " if r["opened"] else "")
          + f"runs until {r['last_day']} (ends {r['ends']})")
+
+
+def export(conn: Connection, call_id: str, kind: str, lang: str,
+           files: dict[str, str | None]) -> dict[str, Any]:
+    """Write the notice (`kind` "notice") or the award list ("awards") of CALL to the files
+    given per format (html, xlsx, pdf); read-only: nothing in the database changes."""
+    call = engine.load_call(conn, call_id)
+    data = (published.notice_data if kind == "notice" else published.awards_data)(conn, call, lang)
+    html = (documents.notice_html if kind == "notice" else documents.awards_html)(data)
+    for fmt, path in files.items():
+        if not path:
+            continue
+        if fmt == "xlsx":
+            headers, rows = documents.listing_rows(data)
+            documents.write_xlsx(path, "公示" if kind == "notice" else "立项名单", headers, rows)
+        else:
+            documents.write(html, path, fmt)
+    return {k: data[k] for k in data if k not in ("groups",)} | {
+        "rows": [{"category": g["id"], **p} for g in data["groups"] for p in g["projects"]],
+        "files": {k: v for k, v in files.items() if v}}
+
+
+def export_options(fn: Any) -> Any:
+    for option in reversed([
+        click.option("--html", "html_file", type=OutputPath(), metavar="FILE",
+                     help="Write an HTML page (self-contained)."),
+        click.option("--xlsx", "xlsx_file", type=OutputPath(), metavar="FILE",
+                     help="Write a spreadsheet (text cells made inert)."),
+        click.option("--pdf", "pdf_file", type=OutputPath(), metavar="FILE",
+                     help="Write a PDF (A4, CJK fonts)."),
+        click.option("--lang", type=click.Choice(["zh", "en"]), default="zh",
+                     show_default=True, help="Headings and names in Chinese or English."),
+        json_option]):
+        fn = option(fn)
+    return fn
+
+
+def _exported(env: Env, call_id: str, kind: str, lang: str, files: dict[str, str | None]) -> None:
+    with env.engine.connect() as conn:
+        r = export(conn, call_id, kind, lang, files)
+    if env.as_json:
+        return emit_json(r)
+    what = "public notice" if kind == "notice" else "award list"
+    echo(f"{call_id} {what}: {r['count']} listed, {r['total']:,} yuan"
+         + (f"; notice {r['starts']} to {r['last_day']}" if r.get("starts") else "")
+         + ("; a draft (the notice has not opened)" if kind == "notice" and r["draft"] else ""))
+    for path in r["files"].values():
+        echo(f"  written: {path}")
+
+
+@notice_group.command("export")
+@click.argument("call_id", metavar="CALL")
+@export_options
+@common
+def notice_export(env: Env, call_id: str, html_file: str | None, xlsx_file: str | None,
+                  pdf_file: str | None, lang: str) -> None:
+    """The public notice (公示) list of CALL, at any time, read-only: the applications that
+    entered the notice (before it opens: a draft of those proposed), per category, with
+    society names, amounts, the notice period and the objection channel of the call.
+
+    \b
+    Example:  starfund notice export 2025-project --pdf notice.pdf --xlsx notice.xlsx
+    """
+    _exported(env, call_id, "notice", lang, {"html": html_file, "xlsx": xlsx_file,
+                                             "pdf": pdf_file})
+
+
+@click.group("awards")
+def awards_group() -> None:
+    """The final award list (立项名单) of a call, after its public notice."""
+
+
+@awards_group.command("export")
+@click.argument("call_id", metavar="CALL")
+@export_options
+@common
+def awards_export(env: Env, call_id: str, html_file: str | None, xlsx_file: str | None,
+                  pdf_file: str | None, lang: str) -> None:
+    """The final award list (立项名单) of CALL once its notice has closed: every application the
+    notice awarded (a star call: every society it starred), with society names and amounts.
+
+    \b
+    Example:  starfund awards export 2025-project --pdf awards.pdf
+    """
+    _exported(env, call_id, "awards", lang, {"html": html_file, "xlsx": xlsx_file,
+                                             "pdf": pdf_file})

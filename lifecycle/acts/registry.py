@@ -20,12 +20,15 @@ from lifecycle.acts import stars
 from lifecycle.core import audit, permissions
 from lifecycle.core.console import (
     Env,
+    Listed,
     SafePath,
     common,
     echo,
     emit_json,
+    emit_list,
     encoding_option,
     json_option,
+    list_options,
     run_import,
     table,
 )
@@ -62,6 +65,11 @@ class SocietyRow(_Person):
     penalty: Bool = cell(False)
     society_class: str = cell("", aliases=("class",), limit=64,
                               about="the class of society (理科, 工科, ...) a call's rules may name")
+    payee_name: str = cell("", aliases=("account_name", "户名"),
+                           about="the account holder grants are paid to")
+    payee_bank: str = cell("", aliases=("bank", "开户行"), about="the bank of that account")
+    payee_account: str = cell("", aliases=("account_number", "账号"), limit=64,
+                              about="the account number (shown masked but to finance)")
 
 
 class ExpertRow(_Person):
@@ -160,7 +168,7 @@ def import_experts(conn: Connection, path: str | Path, actor: str, *,
 
 @click.group("society")
 def society_group() -> None:
-    """Societies (学会): import them."""
+    """Societies (学会): import, list and show them."""
 
 
 @society_group.command("import")
@@ -172,7 +180,8 @@ def society_import(env: Env, file: str, encoding: str | None) -> None:
 
     Columns: id, name, email; optional name_en, institution, language,
     annual_inspection_passed, penalty, class (理科, 工科 ... as the programme's
-    calls name their classes).
+    calls name their classes), payee_name, payee_bank, payee_account (where
+    grants are paid; the account number is shown masked but to finance).
 
     \b
     Example:  starfund society import societies.xlsx
@@ -232,7 +241,7 @@ def society_show(env: Env, society_id: str) -> None:
 
 @click.group("expert")
 def expert_group() -> None:
-    """Experts (专家): import them."""
+    """Experts (专家): import them, list who still owes scores."""
 
 
 @expert_group.command("import")
@@ -251,3 +260,61 @@ def expert_import(env: Env, file: str, encoding: str | None) -> None:
     """
     r = run_import(env, import_experts, file, encoding=encoding)
     echo(f"experts: {r['created']} created, {r['updated']} updated")
+
+
+@society_group.command("list")
+@click.option("--class", "society_class", metavar="CLASS", help="Only societies of this class.")
+@list_options(("id", "name", "class", "stars", "applications", "granted"), "id")
+@common
+def society_list(env: Env, society_class: str | None, listing: dict[str, Any]) -> None:
+    """Societies with their current star, applications and money granted, with totals.
+
+    Account numbers are masked (**** 1234) except for the finance role; --json
+    has every field (email, institution, payee).
+
+    \b
+    Example:  starfund society list --sort -granted
+    """
+    from lifecycle.reporting import lists
+    from states.roles import FINANCE
+
+    with env.engine.connect() as conn:
+        rows = lists.societies(conn, society_class, reveal=env.actor.holds((FINANCE,)))
+    emit_list(env, listing, "societies", rows,
+              [Listed("id", "id", width=8), Listed("name", "name", width=20),
+               Listed("class", "class", width=8),
+               Listed("stars", "stars", show=lambda v: "★" * v if v else ""),
+               Listed("inspection", "年检", show=lambda v: "ok" if v else "FAILED"),
+               Listed("applications", "apps", number=True),
+               Listed("granted", "granted", number=True)],
+              {"granted": sum(r["granted"] for r in rows)}, "societies")
+
+
+@expert_group.command("list")
+@click.option("--call", "call_id", metavar="CALL", help="Only assignments of this call.")
+@click.option("--outstanding", is_flag=True,
+              help="Only experts who still owe scores (how many, since when).")
+@list_options(("id", "name", "assigned", "returned", "outstanding", "since"), "id")
+@common
+def expert_list(env: Env, call_id: str | None, outstanding: bool,
+                listing: dict[str, Any]) -> None:
+    """Experts and their review load: assigned, returned, still owed and since when.
+
+    \b
+    Example:  starfund expert list --call 2025-project --outstanding --sort since
+    """
+    from lifecycle.acts.reports import known
+    from lifecycle.reporting import lists
+
+    with env.engine.connect() as conn:
+        known(conn, call_id=call_id)
+        rows = lists.experts(conn, call_id, outstanding)
+    emit_list(env, listing, "experts" + (f" of {call_id}" if call_id else "")
+              + (" who still owe scores" if outstanding else ""), rows,
+              [Listed("id", "id", width=8), Listed("name", "name", width=12),
+               Listed("institution", "institution", width=16),
+               Listed("assigned", "assigned", number=True),
+               Listed("returned", "returned", number=True),
+               Listed("outstanding", "owed", number=True),
+               Listed("since", "owed since", show=lambda v: v[:10])],
+              {"owed": sum(r["outstanding"] for r in rows)}, "experts")

@@ -1,11 +1,15 @@
-"""Read-only views for people: a call's status and one application's whole story."""
+"""Read-only views for people: a call's status, one application's whole story, and the report
+(`starfund report`: figures from `lifecycle.reporting.figures`, charts, HTML and XLSX)."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import click
 from sqlalchemy import Connection, func, select
 
 from lifecycle.core import audit, clock, engine
+from lifecycle.core.console import Env, OutputPath, common, echo, emit_json, json_option
 from lifecycle.core.errors import NotFound
 from lifecycle.core.machine import for_workflow
 from lifecycle.core.models import (
@@ -110,3 +114,74 @@ def known(conn: Connection, call_id: str | None = None, application_id: str | No
     if society_id is not None and conn.execute(
             select(Society.id).where(Society.id == society_id)).first() is None:
         raise NotFound(f"no society {society_id!r}")
+
+
+# --- command: starfund report ---------------------------------------------------------------
+
+@click.command("report")
+@click.argument("call_id", metavar="[CALL]", required=False)
+@click.option("--year", type=click.IntRange(2000, 2100), help="Every call of this programme "
+              "year (the year its declarations open), with the years before it side by side.")
+@click.option("--society", "society_id", metavar="ID",
+              help="One society's history across calls and years.")
+@click.option("--html", "html_file", type=OutputPath(), metavar="FILE",
+              help="Write the report as one self-contained HTML page (charts inline as SVG).")
+@click.option("--xlsx", "xlsx_file", type=OutputPath(), metavar="FILE",
+              help="Write the report's tables to a workbook.")
+@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True,
+              help="Language of the headings and chart titles.")
+@json_option
+@common
+def report(env: Env, call_id: str | None, year: int | None, society_id: str | None,
+           html_file: str | None, xlsx_file: str | None, lang: str) -> None:
+    """A call's or a year's report with charts, as one self-contained HTML file.
+
+    The funnel from declared to completed, budget requested/awarded/paid per
+    category, scores per category with the cut line, reviews per expert and
+    their normalised means, assessment grades and outcomes, the stars and
+    their moves across years; with --society, one society's history. Opening
+    the page needs no network. Without --html or --xlsx: the key figures.
+
+    \b
+    Example:  starfund report 2025-project --html report.html
+              starfund report --year 2026 --html 2026.html --xlsx 2026.xlsx
+    """
+    from lifecycle.reporting import documents, figures
+
+    if sum(x is not None for x in (call_id, year, society_id)) != 1:
+        raise click.UsageError("name one of CALL, --year YEAR or --society ID")
+    with env.engine.connect() as conn:
+        years = society = None
+        if call_id:
+            calls = [figures.report_data(conn, call_id)]
+            title = calls[0]["call"]["title"]
+        elif year:
+            d = figures.year_data(conn, year)
+            calls, years, title = d["calls"], d["years"], str(year)
+        else:
+            known(conn, society_id=society_id)
+            calls, society = [], figures.society_data(conn, society_id)
+            title = society["society"]["name"]
+    title = f"{title} {documents.REPORT[lang]['society' if society else 'report']}"
+    if html_file:
+        Path(html_file).write_text(documents.report_html(
+            calls, years, society, title, lang, clock.now().date().isoformat()),
+            encoding="utf-8")
+    if xlsx_file:
+        documents.report_xlsx(xlsx_file, calls, years, society)
+    if env.as_json:
+        return emit_json({"calls": calls, "years": years, "society": society})
+    for c in calls:
+        m = c["money"]
+        echo(f"{c['call']['id']}: " + " → ".join(f"{s['stage']} {s['count']}"
+                                                 for s in c["funnel"]))
+        echo(f"  awarded {sum(b['awarded'] for b in c['budget']):,}  paid {m['paid']:,}  "
+             f"to recover {m['to_recover']:,}")
+    for y in years or []:
+        echo(f"{y['year']}: funded {y['funded']}, terminated {y['terminated']}; stars "
+             + ", ".join(f"{k} {v}" for k, v in y["moves"].items()))
+    if society:
+        echo(f"{society['society']['id']}: {len(society['history'])} applications")
+    for path in (html_file, xlsx_file):
+        if path:
+            echo(f"written: {path}")

@@ -202,6 +202,9 @@ class Review(Strict):
     """Where an application goes when an objection against it is upheld."""
     objection_channel: str = "书面实名异议请寄送市科协学会工作部，并附证据材料"
     """How to file an objection, printed on the public notice."""
+    objection_channel_en: str = ("Objections must be signed and written, with evidence, and "
+                                 "sent to the Society Affairs Department of the association")
+    """The same in English (the notice with --lang en)."""
 
     def _rules(self, say: _Say) -> None:
         if say.usable("pass_mark") and self.pass_mark > SCORE_SCALE:

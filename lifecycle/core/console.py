@@ -545,3 +545,122 @@ def show_report(env: Env, report: Any) -> None:
 def csv_cell(value: Any) -> Any:
     """A CSV cell: control characters escaped when the CSV goes to a terminal, kept in a file."""
     return printable(value) if isinstance(value, str) and sys.stdout.isatty() else value
+
+
+# --- lists: filters, totals, sorting, paging, exports ----------------------------------------
+
+LIST_WIDTH = 80
+"""Lists fit an 80-column terminal (a wider one gets its own width); details go to --json."""
+
+
+class Listed:
+    """One column of a list: the row key, its header, right-aligned (numbers) or text that is
+    cut with … when the terminal is narrow, and how a value is shown in the table."""
+
+    def __init__(self, key: str, header: str, number: bool = False, width: int | None = None,
+                 show: Callable[[Any], str] | None = None) -> None:
+        self.key, self.header, self.number, self.width = key, header, number, width
+        self.show = show or ((lambda v: f"{v:,}" if isinstance(v, int) else
+                              (f"{v:g}" if isinstance(v, float) else str(v)))
+                             if number else str)
+
+
+def list_options(sorts: tuple[str, ...], default: str) -> Callable:
+    """--sort, --limit, --page and the formats (--json, --csv, --xlsx FILE) of a list command;
+    the command receives `listing` (a dict of them) instead."""
+
+    def apply(fn: Callable) -> Callable:
+        options = [
+            click.option("--sort", "sort_key", default=default, show_default=True,
+                         type=click.Choice(list(sorts) + [f"-{s}" for s in sorts]),
+                         help="Sort by this column; a leading - sorts descending."),
+            click.option("--limit", default=50, show_default=True,
+                         type=click.IntRange(0, MAX_COUNT), help="Rows per page (0: all)."),
+            click.option("--page", default=1, show_default=True,
+                         type=click.IntRange(1, MAX_COUNT), help="Which page."),
+            click.option("--json", "as_json", is_flag=True,
+                         help="Print JSON (every field, the totals, this page) instead."),
+            click.option("--csv", "as_csv", is_flag=True,
+                         help="Print every matching row as CSV (text cells made inert)."),
+            click.option("--xlsx", "xlsx_file", type=OutputPath(), metavar="FILE",
+                         help="Write every matching row to an XLSX file (text cells inert)."),
+        ]
+        for option in reversed(options):
+            fn = option(fn)
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, sort_key: str, limit: int, page: int, as_csv: bool,
+                    xlsx_file: str | None, **kwargs: Any) -> Any:
+            listing = {"sort": sort_key, "limit": limit, "page": page, "csv": as_csv,
+                       "xlsx": xlsx_file}
+            return fn(*args, listing=listing, **kwargs)
+        return wrapper
+    return apply
+
+
+def emit_list(env: Env, listing: dict[str, Any], title: str, rows: list[dict[str, Any]],
+              columns: list[Listed], totals: dict[str, Any], noun: str) -> None:
+    """Sort `rows` (plain dicts, every field) and show one page as an 80-column table with the
+    totals under it, or all of it as JSON / CSV / XLSX."""
+    key = listing["sort"].lstrip("-")
+    rows = sorted((r for r in rows if r.get(key) is not None), key=lambda r: r[key],
+                  reverse=listing["sort"].startswith("-")) + \
+        [r for r in rows if r.get(key) is None]  # empty values last, either way
+    limit, page = listing["limit"], listing["page"]
+    shown = rows[(page - 1) * limit: page * limit] if limit else rows
+    pages = max(1, -(-len(rows) // limit)) if limit else 1
+    if listing["xlsx"] or listing["csv"]:
+        fields = list(dict.fromkeys(k for r in rows for k in r)) or [c.key for c in columns]
+        if listing["xlsx"]:
+            from lifecycle.core.tabular import new_workbook, xlsx_append
+
+            wb = new_workbook()
+            ws = wb.create_sheet(noun)
+            xlsx_append(ws, fields)
+            for r in rows:
+                xlsx_append(ws, [_flat(r.get(f)) for f in fields])
+            wb.save(listing["xlsx"])
+            echo(f"{listing['xlsx']}: {len(rows)} {noun}")
+        if listing["csv"]:
+            from lifecycle.core.tabular import csv_writer
+
+            w = csv_writer(sys.stdout, lineterminator="\n")
+            w.writerow(fields)
+            for r in rows:
+                w.writerow([csv_cell(_flat(r.get(f))) for f in fields])
+        return
+    if env.as_json:
+        return emit_json({"total": len(rows), "page": page, "pages": pages, "limit": limit,
+                          "totals": totals, "rows": shown})
+    from rich import box
+    from rich.console import Console
+    from rich.markup import escape as rich_escape
+    from rich.table import Table
+
+    width = rich_console().width if sys.stdout.isatty() else LIST_WIDTH
+    t = Table(title=rich_escape(printable(title)), title_justify="left", box=box.SIMPLE_HEAD,
+              show_edge=False, pad_edge=False)
+    for c in columns:
+        t.add_column(c.header, justify="right" if c.number else "left", no_wrap=True,
+                     overflow="ellipsis", max_width=c.width)
+    for r in shown:
+        t.add_row(*["" if r.get(c.key) is None else rich_escape(printable(c.show(r[c.key])))
+                    for c in columns])
+    Console(highlight=False, width=width, soft_wrap=False).print(t)
+    parts = [f"{len(rows):,} {noun}"] + [f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}"
+                                         for k, v in totals.items()]
+    echo("total: " + "; ".join(parts))
+    if pages > 1:
+        echo(f"page {page} of {pages}" + (f" (--page {page + 1} for more)" if page < pages
+                                          else ""))
+
+
+def _flat(v: Any) -> Any:
+    """A value as one spreadsheet cell: lists joined, None empty."""
+    if v is None:
+        return ""
+    if isinstance(v, (list, tuple)):
+        return "; ".join(map(str, v))
+    if isinstance(v, dict):
+        return json.dumps(v, ensure_ascii=False)
+    return v

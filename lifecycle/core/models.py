@@ -56,6 +56,11 @@ class Society(Base):
     society_class: Mapped[str] = mapped_column(String(64), default="", server_default="")
     """The society's class (理科, 工科, ... as the programme names them; migration 0007): a call
     may rate, fund and rank each class by its own rule (callconfig `classes`, `star.classes`)."""
+    payee_name: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    payee_bank: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    payee_account: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    """Where grants are paid (migration 0010): masked everywhere but the finance export and the
+    finance role's views (`lifecycle.core.names.mask_account`)."""
 
 
 class Expert(Base):
@@ -301,11 +306,29 @@ class Payment(Base):
     released_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     paid_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     note: Mapped[str] = mapped_column(Text, default="")
+    voucher: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    """The finance office's voucher number of the payment (migration 0010)."""
 
     __table_args__ = (
         UniqueConstraint("application_id", "seq", name="uq_payment_seq"),
         Index("ix_payments_call_status", "call_id", "status"),
     )
+
+
+class Recovery(Base):
+    """Money a society paid back on a terminated project (migration 0010): recoveries settle
+    the application's `amount_to_recover`."""
+
+    __tablename__ = "recoveries"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id"))
+    application_id: Mapped[str] = mapped_column(ForeignKey("applications.id"))
+    amount: Mapped[int] = mapped_column(Integer)
+    voucher: Mapped[str] = mapped_column(String(64))
+    recovered_at: Mapped[datetime]
+    recorded_by: Mapped[str] = mapped_column(String(100))
+
+    __table_args__ = (Index("ix_recoveries_call", "call_id"),)
 
 
 class AssessmentRecord(Base):

@@ -82,3 +82,15 @@ def printable(value: object, multiline: bool = False) -> str:
     if not any(_unsafe(ch) and ch not in keep for ch in text):
         return text
     return "".join(_escape_char(ch) if _unsafe(ch) and ch not in keep else ch for ch in text)
+
+
+def mask_account(number: str | None) -> str:
+    """A bank account number as tables, letters and statements show it: all but the last four
+    characters hidden (`**** **** 1234`); the full number is only in the finance export and in
+    what the finance role reads."""
+    digits = (number or "").replace(" ", "")
+    if not digits:
+        return ""
+    if len(digits) <= 4:
+        return "*" * len(digits)
+    return "**** " + digits[-4:]

@@ -65,6 +65,9 @@ class NotADemo(UserError):
     """The target database was not made by the demo; nothing was written to it."""
 
 
+BANKS = ("中国工商银行市分行营业部", "中国建设银行市分行", "中国银行市分行", "交通银行市分行")
+
+
 def _refuse(target: str, why: str) -> NotADemo:
     return NotADemo(f"{target}: {why}. The demo writes only to a database it made itself, and "
                     "nothing was changed. Run it on a new file (e.g. `starfund demo --db "
@@ -265,7 +268,10 @@ class Demo:
                 "email": f"office@s{i + 1:03d}.societies.example.org",
                 "institution": rng.choice(INSTITUTIONS), "language": "en" if i % 10 == 9 else "zh",
                 "annual_inspection_passed": "否" if rng.random() < 0.05 else "是",
-                "penalty": "否", "class": CLASS_OF[d]})
+                "penalty": "否", "class": CLASS_OF[d],
+                # payee details (no random draw: the simulation's sequence stays as it was)
+                "payee_name": f"市{d}{form}", "payee_bank": BANKS[i % len(BANKS)],
+                "payee_account": f"6222 0210 {i + 1:04d} {(i + 1) * 7919 % 10000:04d}"})
         experts = []
         for i in range(n_experts):
             (s, se), (g, ge) = rng.choice(SURNAMES), rng.choice(GIVEN)
@@ -490,8 +496,13 @@ def run(url: str, years: int, seed: int, outbox: str, fresh: bool,
         v = audit.check(conn, audit.chain_key(conn))
     out.print(f"\naudit chain: {v.checked} events, keyed, " + (
         "intact" if v.ok else f"BROKEN: {'; '.join(p.message for p in v.problems)}"))
-    out.print(f"done in {walltime.perf_counter() - started:.1f} s. Look next (a simulation: "
-              f"--as picks the account):\n"
+    out.print(f"done in {walltime.perf_counter() - started:.1f} s. The year as a report with "
+              f"charts (one HTML file, opens offline):\n"
+              f"  starfund --db {url} --as {STAFF[OFFICER]} report --year {2024 + years} "
+              f"--html report.html\n"
+              f"  starfund --db {url} --as {STAFF[OFFICER]} notice export {last} --pdf notice.pdf"
+              f"   (the 公示; awards export: the 立项名单)\n"
+              f"Look next (a simulation: --as picks the account):\n"
               f"  starfund --db {url} --as {STAFF[OFFICER]} status {last}\n"
               f"  starfund --db {url} --as {STAFF[OFFICER]} show {last}-00001\n"
               f"  starfund --db {url} --as {STAFF[AUDITOR]} audit query --call {last} "

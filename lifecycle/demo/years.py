@@ -25,11 +25,12 @@ from lifecycle.core.models import (
     StarStatus,
 )
 from lifecycle.demo.data.names import MODEL_RULES, STAR_CLASSES
+from lifecycle.reporting import figures
 from lifecycle.rules.eligibility import barred_societies
 from states import star_declaration
 from states.assessment import ASSESSMENT_DUE
-from states.declaration import ELIGIBLE, INELIGIBLE
-from states.outcome import BARS_NEXT_CALLS, OUTCOMES, TERMINATED
+from states.declaration import ELIGIBLE
+from states.outcome import BARS_NEXT_CALLS
 from states.roles import APPROVER, COORDINATOR, FINANCE, OFFICER
 
 if TYPE_CHECKING:
@@ -389,7 +390,8 @@ def dynamic_management(d: "Demo", star_call: str, year: int) -> None:
 
 
 def summary(d: "Demo", years: list[int]) -> None:
-    """Per year: what the project call and the star call came to, side by side."""
+    """Per year: what the project call and the star call came to, side by side (the figures of
+    `lifecycle.reporting.figures.years_table`, which `starfund report --year` draws too)."""
     proj = Table(title="project funding per year", title_justify="left")
     for c in ("year", "funded", "terminated", "ineligible", "paid", "withheld", "to recover"):
         proj.add_column(c, justify="right")
@@ -399,29 +401,13 @@ def summary(d: "Demo", years: list[int]) -> None:
               "rewards"):
         star.add_column(c, justify="right")
     with d.db.connect() as conn:
-        for y in years:
-            pc, sc = f"{y}-project", f"{y}-star"
-            count = {c: dict(conn.execute(select(Application.state, func.count())
-                                          .where(Application.call_id == c)
-                                          .group_by(Application.state)).all()) for c in (pc, sc)}
-            m = payments.money(conn, pc)
-            funded = sum(v for k, v in count[pc].items() if k in OUTCOMES)
-            proj.add_row(str(y), str(funded), str(count[pc].get(TERMINATED, 0)),
-                         str(count[pc].get(INELIGIBLE, 0)), f"{m['paid']:,}",
-                         f"{m['withheld']:,}", f"{m['to_recover']:,}")
-            rows = stars.star_table(conn, sc)
-            ch = {k: sum(1 for r in rows if r["change"] == k)
-                  for k in ("new", "raised", "kept", "lowered")}
-            ended = conn.execute(select(StarRecord.status, StarRecord.end_reason)
-                                 .where(StarRecord.status.in_((StarStatus.LOST,
-                                                               StarStatus.REVOKED)))).all()
-            lost = sum(1 for r in ended if r.status == StarStatus.LOST
-                       and r.end_reason.startswith(f"rating of {sc}:"))
-            revoked = sum(1 for r in rows if r["status"] == StarStatus.REVOKED)
-            star.add_row(str(y), str(sum(count[sc].values())),
-                         str(count[sc].get(star_declaration.INELIGIBLE, 0)),
-                         *(str(ch[k]) for k in ("new", "raised", "kept", "lowered")),
-                         str(lost), str(revoked), f"{sum(r['reward'] for r in rows):,}")
+        rows = figures.years_table(conn, years)
+    for y in rows:
+        proj.add_row(str(y["year"]), str(y["funded"]), str(y["terminated"]),
+                     str(y["ineligible"]), f"{y['paid']:,}", f"{y['withheld']:,}",
+                     f"{y['to_recover']:,}")
+        star.add_row(str(y["year"]), str(y["star_declared"]), str(y["star_ineligible"]),
+                     *(str(y["moves"][k]) for k in figures.MOVES), f"{y['rewards']:,}")
     d.out.print(proj)
     d.out.print(star)
 

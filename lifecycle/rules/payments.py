@@ -13,11 +13,11 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from lifecycle.core import audit
 from lifecycle.core.callconfig import CallConfig
-from lifecycle.core.models import Payment
+from lifecycle.core.models import Application, Payment, Recovery
 
 _pay = Payment.__table__
 OPEN = ("planned", "due")
@@ -128,3 +128,30 @@ def cancel(conn: Connection, call_id: str, reasons: dict[str, str], now: datetim
         conn.execute(update(_pay).where(_pay.c.id == bindparam("b_id"))
                      .values(status="cancelled", note=bindparam("note")), rows)
     audit.record(conn, actor, events, at=now)
+
+
+def money(conn: Connection, call_id: str | None = None,
+          application_id: str | None = None) -> dict[str, int]:
+    """Planned, due (released, unpaid), paid, withheld (cut or cancelled), recovered (paid back)
+    and still to recover (what terminated projects owe, less what was paid back)."""
+    stmt = select(_pay.c.status, func.coalesce(func.sum(_pay.c.amount), 0),
+                  func.coalesce(func.sum(_pay.c.original_amount), 0)).group_by(_pay.c.status)
+    rec = select(func.coalesce(func.sum(Application.amount_to_recover), 0))
+    back = select(func.coalesce(func.sum(Recovery.amount), 0))
+    if call_id:
+        stmt, rec = stmt.where(_pay.c.call_id == call_id), rec.where(Application.call_id == call_id)
+        back = back.where(Recovery.call_id == call_id)
+    if application_id:
+        stmt = stmt.where(_pay.c.application_id == application_id)
+        rec = rec.where(Application.id == application_id)
+        back = back.where(Recovery.application_id == application_id)
+    out = {"planned": 0, "due": 0, "paid": 0, "withheld": 0, "recovered": 0, "to_recover": 0}
+    for status, amount, original in conn.execute(stmt):
+        if status == "cancelled":
+            out["withheld"] += int(original)
+        else:
+            out[status] += int(amount)
+            out["withheld"] += int(original) - int(amount)
+    out["recovered"] = int(conn.execute(back).scalar() or 0)
+    out["to_recover"] = int(conn.execute(rec).scalar() or 0) - out["recovered"]
+    return out
