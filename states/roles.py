@@ -80,6 +80,7 @@ ACTS = (
     Act("star.review", (COORDINATOR,), "import the experts' star reviews"),
     Act("payment.pay", (FINANCE,), "mark payments paid, recoveries made"),
     Act("notify.send", (OFFICER, COORDINATOR), "deliver the outbox, requeue, send reminders"),
+    Act("notify.review", (OFFICER,), "review held messages: edit, release or discard them"),
     Act("deadlines.run", (OFFICER, COORDINATOR), "run due deadlines, start the scheduler"),
     Act("audit.read", (AUDITOR, APPROVER, OFFICER), "query and verify the audit trail"),
     Act("audit.anchor", (AUDITOR, OFFICER), "sign the trail's head"),

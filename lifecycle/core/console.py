@@ -473,6 +473,19 @@ def channel_options(fn: Callable) -> Callable:
     return fn
 
 
+def letterhead(env: Env) -> Any:
+    """Who the run's mail comes from (notifications.render.Letterhead), from its settings."""
+    from notifications.render import Letterhead
+
+    get = env.settings.get if env.settings is not None else (lambda _name: None)
+    return Letterhead(address=get("mail_from") or Letterhead.address,
+                      name=get("mail_from_name") or "", reply_to=get("mail_reply_to") or "",
+                      domain=get("mail_domain") or "starfund",
+                      signature=get("mail_signature") or "",
+                      signature_en=get("mail_signature_en") or "",
+                      portal_url=get("portal_url") or "")
+
+
 def channel_factory(make: Callable[..., Any], kw: dict[str, Any],
                     env: Env | None = None) -> Callable[[], Any]:
     """A maker of the channel `channel_options` chose (`make`: notifications.channels.make),
@@ -482,8 +495,7 @@ def channel_factory(make: Callable[..., Any], kw: dict[str, Any],
                     port=kw["smtp_port"], starttls=kw["smtp_starttls"], user=kw["smtp_user"],
                     timeout=kw["smtp_timeout"])
     if env is not None and env.settings is not None:
-        settings.update(password=env.settings.get("smtp_password"),
-                        sender=env.settings.get("mail_from"))
+        settings.update(password=env.settings.get("smtp_password"), sender=letterhead(env))
     try:
         make(**settings)
     except OSError as e:  # the outbox folder cannot be made

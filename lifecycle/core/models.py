@@ -94,6 +94,8 @@ class Application(Base):
     recommended: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     granted_amount: Mapped[int | None] = mapped_column(Integer, nullable=True)
     decision_reason: Mapped[str] = mapped_column(Text, default="")
+    reason_code: Mapped[str] = mapped_column(Text, default="", server_default="")
+    """The decision reason's code and parameters (notifications.reasons; migration 0009)."""
     assessment_score: Mapped[float | None] = mapped_column(Float, nullable=True)
     assessment_grade: Mapped[str | None] = mapped_column(String(16), nullable=True)
     checkpoint: Mapped[str | None] = mapped_column(String(32), nullable=True)
@@ -230,6 +232,8 @@ class Notification(Base):
     created_at: Mapped[datetime]
     next_attempt_at: Mapped[datetime]
     sent_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    edited: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    """Subject and body an administrator wrote for a held message (migration 0009)."""
 
     __table_args__ = (
         Index("ix_notifications_status_next", "status", "next_attempt_at"),
