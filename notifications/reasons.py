@@ -58,7 +58,7 @@ class Reason(str):
     code: str
     params: dict[str, Any]
 
-    def __new__(cls, code: str, **params: Any) -> "Reason":
+    def __new__(cls, code: str, /, **params: Any) -> "Reason":
         entry = codes().get(code)
         if entry is None:
             raise KeyError(f"no reason code {code!r} in notifications/reasons.toml")

@@ -99,6 +99,21 @@ def test_held_reasons_in_each_language_with_the_letterhead(new_db, tmp_path, let
     # a kind that does not apply to the application is refused, with the reason
     out = refused(cli, "templates", "preview", "awarded", "--application", "A0001")
     assert "awarded does not apply to A0001" in out and "ineligible" in out
+    # the trail, readable: one line per event in either language, totals, zoned times
+    zh_trail = cli("audit", "query", "--application", "A0001", "--limit", "2", "--page", "2").output
+    assert "形式审查未通过 (close_declaration)；原因：学会年检未通过" in zh_trail
+    assert "page 2 of" in zh_trail and "event(s); shown 3-4" in zh_trail
+    en_trail = cli("audit", "query", "--application", "A0001", "--lang", "en").output
+    assert "declared → ineligible (close_declaration); because: society did not pass" in en_trail
+    assert "held message formal_check_failed" in en_trail and "edited" in en_trail
+    (event,) = json_of(cli("audit", "query", "--trigger", "close_declaration", "--application",
+                           "A0001", "--json"))
+    assert event["at"] == "2025-04-08T00:00:00+08:00" and "学会年检未通过" in event["summary"]
+    csv_lines = cli("audit", "query", "--trigger", "close_declaration", "--csv").output.splitlines()
+    assert len(csv_lines) == 4 and ",2025-04-08T00:00:00+08:00," in csv_lines[1]
+    r = cli("audit", "query", "--since", "2025-04-31", ok=False)
+    assert r.exit_code == 2 and len(r.output.strip().splitlines()) == 1
+    assert "--since: '2025-04-31' is not a valid time" in r.output and "accepted: an ISO 8601" in r.output
 
 
 def test_review_assignment_gives_the_deadline_and_attaches_the_score_sheet(new_db, tmp_path,

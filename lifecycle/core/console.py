@@ -49,6 +49,13 @@ MAX_COUNT = 1_000_000  # --limit and --page: their product stays a 64-bit offset
 ROW_ID = click.IntRange(1, 2**31 - 1)  # a numbered row (notification, objection)
 
 
+class TimeError(click.ClickException):
+    """A bad time given to an option: one line naming the option and the accepted form (exit 2,
+    as click's usage errors)."""
+
+    exit_code = 2
+
+
 class IsoTime(click.ParamType):
     """An ISO 8601 date or date-time, as programme-local time; names the accepted form when wrong."""
 
@@ -60,8 +67,9 @@ class IsoTime(click.ParamType):
             return value
         try:
             return clock.parse(value)
-        except BadValue as e:
-            self.fail(str(e), param, ctx)
+        except BadValue as e:  # one line, naming the option and the accepted form
+            opt = param.opts[0] if param is not None and param.opts else "the time"
+            raise TimeError(f"{opt}: {e}") from None
 
 
 ISO_TIME = IsoTime()

@@ -22,6 +22,8 @@ from lifecycle.core.machine import for_workflow
 from lifecycle.core.models import Application, Assignment, Call, Expert, Society
 from notifications import contexts
 from notifications.queue import Message, enqueue
+from notifications.reasons import Reason
+from notifications.reasons import data as reason_data
 from notifications.reasons import stored as stored_reason
 from states.roles import SOCIETY
 from states.spec import Context, Move, State
@@ -283,9 +285,13 @@ def _write(conn: Connection, call: CallConfig, workflow, trigger: str, actor: st
             payload: dict[str, Any] = {"version": app.version + 1}
             if reasons:
                 payload["because"] = reasons
+                if any(isinstance(r, Reason) for r in reasons):  # to say it in Chinese too
+                    payload["because_codes"] = [reason_data(r) for r in reasons]
             extra = updates.get(app.id)
             if extra:
                 payload["set"] = extra
+                if isinstance(extra.get("decision_reason"), Reason):
+                    payload["reason_code"] = reason_data(extra["decision_reason"])
             if options:
                 payload["options"] = options
             yield audit.Event(trigger, call.id, app.id, app.state, move.dest, payload)

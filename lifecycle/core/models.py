@@ -264,6 +264,9 @@ class Deadline(Base):
     """After a failed firing: not before this time (exponential backoff)."""
     note: Mapped[str] = mapped_column(Text, default="")
     """What firing did (moved/skipped counts, reminders sent, or why a reminder was skipped)."""
+    outcome: Mapped[str] = mapped_column(String(16), default="", server_default="")
+    """How it ended once fired_at is set: fired, or skipped (a reminder no longer useful);
+    "" on rows fired before migration 0009 (read as fired)."""
 
     __table_args__ = (Index("ix_deadlines_due", "fired_at", "due_at"),)
 

@@ -251,7 +251,7 @@ def cut(entries: list[Entry], call: CallConfig,
             else:
                 left -= grant
                 out[e.id] = _row(e, r, True, grant, Reason(
-                    "proposed", head=head(e), grant=grant, budget=what, left=left))
+                    "proposed_within", head=head(e), grant=grant, budget=what, left=left))
         return left
 
     spent = 0

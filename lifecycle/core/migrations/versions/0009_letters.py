@@ -1,4 +1,4 @@
-"""letters: an application's decision reason as a code; outbox messages edited before release
+"""letters: decision reasons as codes; held messages edited; how a deadline ended
 
 Revision ID: 0009_letters
 Revises: 0008_classes
@@ -9,6 +9,8 @@ Create Date: 2026-11-26
 letter written after the move says it in the recipient's language.
 `notifications.edited` holds the subject and body an administrator wrote for a
 held message (`notify outbox edit`); delivery sends them instead of the template.
+`deadlines.outcome` says how a fired deadline ended: fired, or skipped (a reminder
+no longer useful); "" on rows fired before it existed (read as fired).
 """
 import sqlalchemy as sa
 from alembic import op
@@ -25,9 +27,14 @@ def upgrade() -> None:
                                       server_default=''))
     with op.batch_alter_table('notifications', schema=None) as batch_op:
         batch_op.add_column(sa.Column('edited', sa.JSON(), nullable=True))
+    with op.batch_alter_table('deadlines', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('outcome', sa.String(length=16), nullable=False,
+                                      server_default=''))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('deadlines', schema=None) as batch_op:
+        batch_op.drop_column('outcome')
     with op.batch_alter_table('notifications', schema=None) as batch_op:
         batch_op.drop_column('edited')
     with op.batch_alter_table('applications', schema=None) as batch_op:
