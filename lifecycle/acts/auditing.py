@@ -92,7 +92,7 @@ def summary(row: dict[str, Any], lang: str, labels: dict[str, tuple[str, str]]) 
         if given:
             text += phrase["sep"] + phrase["reason"] + str(given)
     elif entry:
-        text = entry[lang].format_map(fields)
+        text = f"{entry[lang].format_map(fields)} ({row['action']})"
     else:
         scalars = [f"{k}={_short(v, lang)}" for k, v in payload.items()
                    if not isinstance(v, dict | list) and k != "version"][:6]
@@ -167,7 +167,7 @@ def audit_query(env: Env, call_id: str | None, application_id: str | None, actor
     table(f"audit events: page {page} of {pages}, {total} in all "
           f"(times {clock.zone().key}; 'written' shown where it differs)",
           ["seq", "at", "written", "actor", "application", "what"],
-          [[r["seq"], r["at"][:16], (r["written_at"] or "")[:16] if r["written_at"] != r["at"] else "",
+          [[r["seq"], r["at"], r["written_at"] if r["written_at"] != r["at"] else "",
             f"{r['by']} as {r['actor']}" if r["by"] else r["actor"], r["application_id"] or "",
             summary(r, lang, labels)] for r in rows])
     shown = f"{q.offset + 1}-{q.offset + len(rows)}" if rows else "none"
