@@ -98,6 +98,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+DELIVERING = ("notify", "scheduler", "demo")
+"""Commands that deliver mail: before one runs, the modules that register what messages carry
+attached (notifications.delivery.ATTACHERS) are imported (ATTACHING)."""
+ATTACHING = ("lifecycle.acts.scoresheets",)
+
+
 class LazyGroup(click.Group):
     """click's lazy-loading group: a command is imported from "module:attribute" only when it
     is invoked (or its own help is asked for); the group's help lists the registry's one-liners."""
@@ -113,6 +119,9 @@ class LazyGroup(click.Group):
         if cmd_name not in self.lazy:
             return None
         module, attribute = self.lazy[cmd_name][0].split(":")
+        if cmd_name in DELIVERING:
+            for extra in ATTACHING:
+                importlib.import_module(extra)
         return getattr(importlib.import_module(module), attribute)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:

@@ -25,6 +25,7 @@ from typing import Any
 
 from lifecycle.core.callconfig import CallConfig
 from lifecycle.core.deadlines import entry_rows
+from notifications import reasons
 
 REMINDER_KINDS = {"remind_declaration": "declaration_closes", "remind_review": "reviews_due",
                   "remind_report": "report_due"}
@@ -73,18 +74,27 @@ def state_change(shared: dict[str, Any], app: Any, state: Any, deadlines: Iterab
                         "category": app.category, "requested_amount": app.requested_amount,
                         "granted_amount": get("granted_amount", app.granted_amount),
                         "score": get("score", app.score),
-                        "decision_reason": get("decision_reason", app.decision_reason),
+                        "decision_reason": _decision_reason(app, extra),
                         "checkpoint": get("checkpoint", getattr(app, "checkpoint", None))},
         "society": {"id": app.society_id, "name": app.society_name,
                     "name_en": app.society_name_en},
         "state": state.name, "state_label": state.label,
-        "because": because if because is not None else [],
+        "because": [reasons.data(r) for r in because or ()],
         "due": {spec.kind: row.due_at.isoformat(sep=" ")
                 for spec, row in zip(state.schedule, deadlines)},
     }
     if expert is not None:
-        context["expert"] = {"id": expert.id, "name": expert.name}
+        context["expert"] = {"id": expert.id, "name": expert.name,
+                             "name_en": getattr(expert, "name_en", "") or ""}
     return context
+
+
+def _decision_reason(app: Any, extra: dict | None) -> Any:
+    """The decision reason as a letter needs it: the move's own (a code, when it has one),
+    else the one the row keeps (`reason_code`, else its text)."""
+    if extra and "decision_reason" in extra:
+        return reasons.data(extra["decision_reason"])
+    return reasons.from_stored(getattr(app, "reason_code", ""), app.decision_reason)
 
 
 def _summary(app: Any) -> dict[str, Any]:
@@ -155,7 +165,7 @@ def sample(kind: str, sender: tuple[Any, str] | None = None) -> dict[str, Any]:
         return society_reminder(shared, due, app)
     state, to = sender
     return state_change(shared, app, state, entry_rows(call, state, app, {}, now),
-                        because=["示例原因"], expert=sample_expert() if to == "experts" else None)
+                        because=[reasons.Reason("inspection_failed")], expert=sample_expert() if to == "experts" else None)
 
 
 def samples(senders: Mapping[str, tuple[Any, str]]) -> dict[str, dict[str, Any]]:

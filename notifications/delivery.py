@@ -43,10 +43,31 @@ from lifecycle.core.db import transaction
 from lifecycle.core.errors import NotFound
 from lifecycle.core.models import Notification
 from notifications.channels import DEFAULT_SENDER, DeliveryError, PermanentError, build
-from notifications.render import render
+from notifications.queue import HELD
+from notifications.render import Attachment, Letterhead, Rendered, render
 
 _table = Notification.__table__
 LEASE = timedelta(minutes=10)
+
+Attacher = Callable[[Engine, Any, dict], list[Attachment]]
+ATTACHERS: dict[str, Attacher] = {}
+"""Message kind -> what it carries attached (e.g. review_assigned: the expert's score sheet),
+registered by the act that makes it (lifecycle.acts.scoresheets). Called at delivery with
+the database, the outbox row and a dict it may cache in for the round."""
+
+
+def letter(db: Engine, row: Any, templates: str | None, letterhead: Letterhead,
+           cache: dict | None = None) -> Rendered:
+    """The message an outbox row sends: the administrator's edit, else its template; with
+    its attachments."""
+    if row.edited:
+        out = Rendered(row.edited["subject"], row.edited["body"].rstrip() + "\n")
+    else:
+        out = render(row.kind, row.language, row.context, templates, letterhead)
+    attacher = ATTACHERS.get(row.kind)
+    if attacher is not None:
+        out.attachments = attacher(db, row, {} if cache is None else cache)
+    return out
 
 
 @dataclass
@@ -174,6 +195,8 @@ def drain(db: Engine, channel: Any, limit: int = 200, max_attempts: int = 5,
     """
     report = DrainReport()
     sender = getattr(channel, "sender", DEFAULT_SENDER)
+    head = sender if isinstance(sender, Letterhead) else Letterhead(address=sender)
+    cache: dict = {}
     report.resolved = resolve_in_doubt(db, channel, now or clock.now(), actor)
     opened = getattr(channel, "open", None)
     if opened:
@@ -190,11 +213,11 @@ def drain(db: Engine, channel: Any, limit: int = 200, max_attempts: int = 5,
             for i, r in enumerate(rows):
                 try:
                     try:
-                        rendered = render(r.kind, r.language, r.context, templates)
+                        rendered = letter(db, r, templates, head, cache)
                     except Exception as e:  # noqa: BLE001 - a broken template will not heal itself
                         raise PermanentError(f"template {r.language}/{r.kind}: "
                                              f"{type(e).__name__}: {e}") from e
-                    channel.deliver(build(r.recipient, rendered, r.dedupe_key, sender), r.dedupe_key)
+                    channel.deliver(build(r.recipient, rendered, r.dedupe_key, head), r.dedupe_key)
                     outcomes.append((r, "sent", ""))
                     report.sent += 1
                 except Exception as e:  # noqa: BLE001 - any delivery failure is recorded, not raised
@@ -251,7 +274,8 @@ def listing(conn: Connection, status: str | None = None, call_id: str | None = N
         return v.isoformat(sep=" ") if v else None
 
     return [{"id": r.id, "kind": r.kind, "to": r.recipient, "recipient": r.recipient_id,
-             "language": r.language, "status": r.status, "attempts": r.attempts,
+             "language": r.language, "status": r.status, "edited": bool(r.edited),
+             "created_at": iso(r.created_at), "attempts": r.attempts,
              "last_error": r.last_error, "next_attempt_at": iso(r.next_attempt_at),
              "sent_at": iso(r.sent_at), "call": r.call_id, "application": r.application_id,
              "dedupe_key": r.dedupe_key} for r in conn.execute(stmt)]
@@ -290,4 +314,82 @@ def requeue(conn: Connection, actor: str, ids: list[int] | None = None, in_doubt
         "notification_requeued", r.call_id, r.application_id, None, None,
         {"notification": r.id, "kind": r.kind, "dedupe_key": r.dedupe_key, "was": r.status,
          "attempts": r.attempts, "last_error": r.last_error}) for r in rows], at=now)
+    return len(rows)
+
+
+# --- the held outbox: an administrator reviews, edits, releases or discards -----------
+
+DISCARDED = "discarded"
+
+
+def _held(conn: Connection, ids: list[int] | None, what: str, kind: str | None = None,
+          call_id: str | None = None) -> list[Any]:
+    t = _table
+    stmt = select(t).where(t.c.status == HELD).order_by(t.c.id)
+    if ids:
+        stmt = stmt.where(t.c.id.in_(ids))
+    if kind:
+        stmt = stmt.where(t.c.kind == kind)
+    if call_id:
+        stmt = stmt.where(t.c.call_id == call_id)
+    rows = conn.execute(stmt).all()
+    if ids:
+        missing = sorted(set(ids) - {r.id for r in rows})
+        if missing:
+            raise NotFound(f"notification(s) {', '.join(map(str, missing))} are not held; "
+                           f"nothing was {what}")
+    return rows
+
+
+def held_one(conn: Connection, notification_id: int) -> Any:
+    """One outbox row, any status (for `notify outbox show`)."""
+    row = conn.execute(select(_table).where(_table.c.id == notification_id)).first()
+    if row is None:
+        raise NotFound(f"no notification {notification_id}")
+    return row
+
+
+def edit(conn: Connection, actor: Any, notification_id: int, subject: str, body: str,
+         before: Rendered, now: datetime | None = None) -> None:
+    """Replace a held message's subject and body (`before`: what it said), audited with both."""
+    row = _held(conn, [notification_id], "edited")[0]
+    now = now or clock.now()
+    conn.execute(update(_table).where(_table.c.id == row.id, _table.c.status == HELD)
+                 .values(edited={"subject": subject, "body": body, "by": getattr(actor, "name", actor),
+                                 "at": now.isoformat(sep=" ")}))
+    audit.record(conn, actor, [audit.Event(
+        "notification_edited", row.call_id, row.application_id, None, None,
+        {"notification": row.id, "kind": row.kind, "recipient": row.recipient_id,
+         "dedupe_key": row.dedupe_key, "subject": {"old": before.subject, "new": subject},
+         "body": {"old": before.body, "new": body}})], at=now)
+
+
+def release(conn: Connection, actor: str, ids: list[int] | None = None, kind: str | None = None,
+            call_id: str | None = None, now: datetime | None = None) -> int:
+    """Let held messages go: back to the queue (pending, due now), each audited."""
+    now = now or clock.now()
+    rows = _held(conn, ids, "released", kind, call_id)
+    if rows:
+        conn.execute(update(_table).where(_table.c.id.in_([r.id for r in rows]),
+                                          _table.c.status == HELD)
+                     .values(status="pending", next_attempt_at=now))
+        audit.record(conn, actor, [audit.Event(
+            "notification_released", r.call_id, r.application_id, None, None,
+            {"notification": r.id, "kind": r.kind, "recipient": r.recipient_id,
+             "dedupe_key": r.dedupe_key, "edited": bool(r.edited)}) for r in rows], at=now)
+    return len(rows)
+
+
+def discard(conn: Connection, actor: str, ids: list[int], reason: str,
+            now: datetime | None = None) -> int:
+    """Never send these held messages; each audited with the reason."""
+    now = now or clock.now()
+    rows = _held(conn, ids, "discarded")
+    conn.execute(update(_table).where(_table.c.id.in_([r.id for r in rows]),
+                                      _table.c.status == HELD)
+                 .values(status=DISCARDED, last_error=f"discarded: {reason}"))
+    audit.record(conn, actor, [audit.Event(
+        "notification_discarded", r.call_id, r.application_id, None, None,
+        {"notification": r.id, "kind": r.kind, "recipient": r.recipient_id,
+         "dedupe_key": r.dedupe_key, "reason": reason}) for r in rows], at=now)
     return len(rows)

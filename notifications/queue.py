@@ -6,6 +6,7 @@ scheduler catching up) stores one message. Delivering them after commit is
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -34,13 +35,22 @@ class Message:
     application_id: str | None = None
 
 
-def enqueue(conn: Connection, messages: list[Message], now: datetime | None = None) -> int:
-    """Write messages to the outbox in the caller's transaction; duplicates are ignored."""
+HELD = "held"
+"""The status of a message waiting for an administrator (`notify outbox`); delivery skips it."""
+
+
+def enqueue(conn: Connection, messages: list[Message], now: datetime | None = None,
+            hold: Callable[[str], bool] | None = None) -> int:
+    """Write messages to the outbox in the caller's transaction; duplicates are ignored.
+
+    `hold(kind)` says whether a kind waits for review (the call's `mail.hold`): such
+    messages are written `held`, and go only once an administrator releases them.
+    """
     now = now or clock.now()
     rows = [{"dedupe_key": m.dedupe_key, "call_id": m.call_id, "application_id": m.application_id,
              "recipient_kind": m.recipient_kind, "recipient_id": m.recipient_id,
              "recipient": m.recipient, "kind": m.kind, "language": m.language,
-             "context": m.context, "status": "pending", "attempts": 0, "last_error": "",
+             "context": m.context, "status": HELD if hold and hold(m.kind) else "pending", "attempts": 0, "last_error": "",
              "created_at": now, "next_attempt_at": now} for m in messages]
     insert_ignore(conn, _table, rows, ["dedupe_key"])
     return len(rows)

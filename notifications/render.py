@@ -23,9 +23,18 @@ from typing import Any
 from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined, TemplateSyntaxError, nodes
 from jinja2.sandbox import SandboxedEnvironment
 
+from notifications import reasons
+
 BUILTIN = Path(__file__).parent / "templates"
 LANGUAGES = ("zh", "en")
 DEFAULT_LANGUAGE = "zh"
+
+
+@dataclass
+class Attachment:
+    filename: str
+    content: bytes
+    mime: str = "application/octet-stream"
 
 
 @dataclass
@@ -33,6 +42,33 @@ class Rendered:
     subject: str
     body: str
     html: str | None = None
+    attachments: list[Attachment] = field(default_factory=list)
+
+
+SIGNATURES = {"zh": "市科协学会工作部",
+              "en": "Society Affairs Department, City Association for Science and Technology"}
+"""The sign-off of every built-in template unless the settings give one (mail_signature)."""
+
+
+@dataclass(frozen=True)
+class Letterhead:
+    """Who the mail comes from, from the settings (lifecycle.core.settings, STARFUND_MAIL_*):
+    the From address and display name, Reply-To, the Message-ID domain, the signature per
+    language and the portal's address (an empty value: not configured)."""
+
+    address: str = "starfund@kexie.example.org"
+    name: str = ""
+    reply_to: str = ""
+    domain: str = "starfund"
+    signature: str = ""
+    signature_en: str = ""
+    portal_url: str = ""
+
+    def mail(self, language: str) -> dict[str, Any]:
+        """What templates see as `mail`: the signature in `language` and the portal's address."""
+        own = self.signature_en if language == "en" else self.signature
+        return {"signature": own or SIGNATURES.get(language, SIGNATURES[DEFAULT_LANGUAGE]),
+                "portal_url": self.portal_url.rstrip("/")}
 
 
 def yuan(value: Any) -> str:
@@ -55,10 +91,17 @@ def template_name(kind: str, language: str) -> str:
 
 
 def render(kind: str, language: str, context: dict[str, Any],
-           override: str | None = None) -> Rendered:
-    """Render one message; raises jinja2 errors for unknown kinds or missing values."""
+           override: str | None = None, letterhead: Letterhead | None = None) -> Rendered:
+    """Render one message; raises jinja2 errors for unknown kinds or missing values.
+
+    Reasons in the context are said in `language` (notifications.reasons); `mail`
+    (signature, portal address) comes from `letterhead`, the settings' (default: built-in).
+    """
     env = environment(override)
     template = env.get_template(template_name(kind, language))
+    language = language if language in LANGUAGES else DEFAULT_LANGUAGE
+    context = {**reasons.localise(context, language),
+               "mail": (letterhead or Letterhead()).mail(language)}
     ctx = template.new_context(dict(context))
     subject = " ".join("".join(template.blocks["subject"](ctx)).split())
     body = "".join(template.blocks["body"](ctx)).strip() + "\n"
@@ -201,7 +244,7 @@ def check(samples: Mapping[str, dict[str, Any]], override: str | None = None) ->
                                            "by any workflow or reminder (unused template)",
                                            "warning"))
             continue
-        sample = samples[kind]
+        sample = {**reasons.localise(samples[kind], lang), "mail": Letterhead().mail(lang)}
         for line, missing in _placeholders(ast, sample):
             report.problems.append(Problem(
                 str(path), line, f"unknown placeholder {missing!r}: the {kind} context has "

@@ -13,6 +13,7 @@ from sqlalchemy import insert
 
 from lifecycle.core.models import AssessmentRecord
 from lifecycle.rules import payments
+from notifications.reasons import Reason
 from states.names import ADJUSTED, ASSESSED, ASSESSMENT_DUE, AWARDED, CONTINUED, FUNDED
 from states.roles import APPROVER, COORDINATOR, OFFICER, SCHEDULER
 from states.spec import Context, Move, Notify, Schedule, State
@@ -40,7 +41,7 @@ def _next(app, ctx: Context):
 
 
 def has_next_checkpoint(app, ctx: Context) -> str | None:
-    return "all checkpoints assessed: complete the project" if _next(app, ctx) is None else None
+    return Reason("all_assessed") if _next(app, ctx) is None else None
 
 
 def has_grade(app, _ctx: Context) -> str | None:

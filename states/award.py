@@ -17,6 +17,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 
 from lifecycle.core.models import Objection
+from notifications.reasons import Reason
 from states.competition import DECIDED
 from states.names import (
     AWARDED,
@@ -41,35 +42,35 @@ def notice_ends(call, entered: datetime) -> datetime:
 # --- conditions -------------------------------------------------------------
 
 def recommended_by_ranking(app, _ctx: Context) -> str | None:
-    return None if app.recommended else (app.decision_reason or "not recommended")
+    return None if app.recommended else (app.decision_reason or Reason("not_recommended"))
 
 
 def notice_period_over(app, ctx: Context) -> str | None:
     """Each application's own notice (from when it entered it), else the call's notice."""
     opened = ctx.data["opened_at"].get(app.id)
     ends = ctx.call.notice_end(opened) if opened is not None else ctx.data["notice_ends"]
-    return None if ends is not None and ctx.now >= ends else "public notice still running"
+    return None if ends is not None and ctx.now >= ends else Reason("notice_running")
 
 
 def no_open_objection(app, ctx: Context) -> str | None:
-    return "open objection" if app.id in ctx.data["open_objections"] else None
+    return Reason("open_objection") if app.id in ctx.data["open_objections"] else None
 
 
 def objection_resolved(app, ctx: Context) -> str | None:
-    return "objection still open" if app.id in ctx.data["open_objections"] else None
+    return Reason("objection_still_open") if app.id in ctx.data["open_objections"] else None
 
 
 def has_open_objection(app, ctx: Context) -> str | None:
-    return None if app.id in ctx.data["open_objections"] else "no open objection on file"
+    return None if app.id in ctx.data["open_objections"] else Reason("no_open_objection")
 
 
 def has_upheld_objection(app, ctx: Context) -> str | None:
-    return None if app.id in ctx.data["upheld"] else "no upheld objection"
+    return None if app.id in ctx.data["upheld"] else Reason("no_upheld_objection")
 
 
 def call_sends_back_to_review(_app, ctx: Context) -> str | None:
     if ctx.call.review.upheld_objection != "review":
-        return "the call rejects applications whose objection is upheld"
+        return Reason("call_rejects_upheld")
     return None
 
 
@@ -79,13 +80,13 @@ def back_to_review_terms(app, ctx: Context) -> dict:
     """The ranking is undone: the application is scored and ranked again."""
     oid, why = ctx.data["upheld"][app.id]
     return {"score": None, "rank": None, "recommended": None, "granted_amount": None,
-            "decision_reason": f"objection {oid} upheld ({why}): back to review"}
+            "decision_reason": Reason("objection_upheld_review", oid=oid, why=why)}
 
 
 def rejected_by_objection(app, ctx: Context) -> dict:
     oid, why = ctx.data["upheld"][app.id]
     return {"recommended": False, "granted_amount": 0,
-            "decision_reason": f"objection {oid} upheld: {why}"}
+            "decision_reason": Reason("objection_upheld", oid=oid, why=why)}
 
 
 # --- batch loaders ----------------------------------------------------------

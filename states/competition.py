@@ -15,6 +15,7 @@ budget, without review and ranking; the others stay eligible and compete.
 from __future__ import annotations
 
 from lifecycle.rules import ranking, support
+from notifications.reasons import Reason
 from states.declaration import load_support, record_support
 from states.names import (
     CONTINUING,
@@ -85,7 +86,7 @@ def load_budget_left(conn, ctx: Context, apps) -> None:
 def continues_outstanding_project(app, ctx: Context) -> str | None:
     earlier = (app.fields or {}).get("continues")
     if not earlier:
-        return "declares no earlier project it continues"
+        return Reason("no_continuation")
     if _continuation(app, ctx) is None:
         return (f"continues {earlier}, which earns no continuation under the call's support "
                 "rules (continue_without_competing and a grade it got)")

@@ -23,6 +23,7 @@ from lifecycle.core import audit
 from lifecycle.core.models import Application, Attachment
 from lifecycle.rules import support
 from lifecycle.rules.eligibility import barred_societies
+from notifications.reasons import Reason
 from states.names import DECLARED, DRAFT, ELIGIBLE, INELIGIBLE, LAPSED, WITHDRAWN
 from states.outcome import BARS_NEXT_CALLS
 from states.roles import OFFICER, SCHEDULER, SOCIETY
@@ -41,7 +42,7 @@ def declaration_closes(call, _entered: datetime) -> datetime:
 def has_required_fields(app, ctx: Context) -> str | None:
     missing = [f for f in ctx.call.eligibility.required_fields
                if not str(getattr(app, f, None) or (app.fields or {}).get(f) or "").strip()]
-    return f"missing required fields: {', '.join(missing)}" if missing else None
+    return Reason("missing_fields", fields=", ".join(missing)) if missing else None
 
 
 def _cap_raise(app, ctx: Context) -> tuple[float, list[support.Earned]]:
@@ -56,11 +57,11 @@ def _cap(app, ctx: Context, base: int) -> int:
 def within_category_cap(app, ctx: Context) -> str | None:
     category = ctx.call.category(app.category)
     if category is None:
-        return f"unknown category {app.category}"
+        return Reason("unknown_category", category=app.category)
     cap = _cap(app, ctx, category.cap)
     if not 0 < app.requested_amount <= cap:
-        return f"requested amount outside the category cap of {cap}" + \
-            (f" (raised from {category.cap} by support)" if cap != category.cap else "")
+        return Reason("over_cap_raised", cap=cap, base=category.cap) if cap != category.cap \
+            else Reason("over_cap", cap=cap)
     return None
 
 
@@ -75,15 +76,15 @@ def has_required_attachments(app, ctx: Context) -> str | None:
 def declaration_window_open(_app, ctx: Context) -> str | None:
     cal = ctx.call.calendar
     if ctx.now < cal.declaration_opens:
-        return "declaration window not yet open"
+        return Reason("window_not_open")
     if ctx.now > cal.declaration_closes:
-        return "declaration window closed"
+        return Reason("window_closed")
     return None
 
 
 def declaration_window_closed(_app, ctx: Context) -> str | None:
     if ctx.now < ctx.call.calendar.declaration_closes:
-        return "declaration window still open"
+        return Reason("window_still_open")
     return None
 
 
@@ -103,9 +104,9 @@ def one_per_society_and_category(app, ctx: Context) -> str | None:
     allowed, notes = _allowed(app, ctx)
     if held >= allowed:
         if allowed == 1:
-            return "society already declared in this category"
-        return (f"society already declared {held} in this category, as many as its support "
-                f"allows ({'; '.join(n.text() for n in notes)})")
+            return Reason("already_declared")
+        return Reason("already_declared_support", held=held,
+                      notes="; ".join(n.text() for n in notes))
     return None
 
 
@@ -115,22 +116,22 @@ def class_in_call(app, ctx: Context) -> str | None:
         return None
     listed = ", ".join(k.id for k in ctx.call.classes)
     if not app.society_class:
-        return f"society has no class; {ctx.call.id} divides its budget by class ({listed})"
-    return f"society class {app.society_class} has no share of {ctx.call.id} ({listed})"
+        return Reason("no_class", call=ctx.call.id, listed=listed)
+    return Reason("class_not_in_call", cls=app.society_class, call=ctx.call.id, listed=listed)
 
 
 def society_in_good_standing(app, _ctx: Context) -> str | None:
     if not app.annual_inspection_passed:
-        return "society did not pass the annual inspection (年检)"
+        return Reason("inspection_failed")
     if app.penalty:
-        return "society is under a penalty"
+        return Reason("under_penalty")
     return None
 
 
 def not_barred(app, ctx: Context) -> str | None:
     """A society whose earlier project failed sits out the call's number of later calls."""
     reason = ctx.data.get("barred", {}).get(app.society_id)
-    return f"society barred: {reason}" if reason else None
+    return Reason("barred", reason=reason) if reason else None
 
 
 # --- decisions --------------------------------------------------------------

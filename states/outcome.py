@@ -12,6 +12,7 @@ A terminated or failed project bars its society from the next calls
 from __future__ import annotations
 
 from lifecycle.rules import payments
+from notifications.reasons import Reason
 from states.names import ADJUSTED, ASSESSED, COMPLETED, CONTINUED, TERMINATED
 from states.roles import APPROVER
 from states.spec import Context, Move, Notify, State
@@ -19,16 +20,18 @@ from states.spec import Context, Move, Notify, State
 # --- conditions -------------------------------------------------------------
 
 
-def _where(app, ctx: Context) -> str:
-    name = next((c.name for c in ctx.call.checkpoints() if c.id == app.checkpoint),
-                app.checkpoint or "")
-    return f"{name} grade {app.assessment_grade} ({app.assessment_score:g})" \
-        if app.assessment_score is not None else f"{name} grade {app.assessment_grade}"
+def _where(app, ctx: Context) -> Reason:
+    cp = next((c for c in ctx.call.checkpoints() if c.id == app.checkpoint), None)
+    name = Reason.literal(cp.name_en or cp.name, cp.name) if cp else (app.checkpoint or "")
+    if app.assessment_score is not None:
+        return Reason("grade_at", checkpoint=name, grade=app.assessment_grade,
+                      score=app.assessment_score)
+    return Reason("grade_at_unscored", checkpoint=name, grade=app.assessment_grade)
 
 
 def grade_continues(app, ctx: Context) -> str | None:
     ok = app.assessment_grade in ctx.call.assessment.continue_grades
-    return None if ok else f"grade {app.assessment_grade} does not continue"
+    return None if ok else Reason("grade_not_continue", grade=app.assessment_grade)
 
 
 def _grade_cut(app, ctx: Context) -> float | None:
@@ -45,23 +48,23 @@ def _override_cut(app, ctx: Context) -> float | None:
 
 
 def grade_adjusts(app, ctx: Context) -> str | None:
-    return f"grade {app.assessment_grade} is not adjusted" if _grade_cut(app, ctx) is None \
+    return Reason("grade_not_adjusted", grade=app.assessment_grade) if _grade_cut(app, ctx) is None \
         else None
 
 
 def grade_fails(app, ctx: Context) -> str | None:
     fail = ctx.call.assessment.fail_grade
-    return None if app.assessment_grade == fail else f"grade is not {fail}"
+    return None if app.assessment_grade == fail else Reason("grade_not_fail", grade=fail)
 
 
 def reason_given(_app, ctx: Context) -> str | None:
     return None if str(ctx.options.get("reason") or "").strip() else \
-        "an override needs a reason (--reason)"
+        Reason("override_needs_reason")
 
 
 def _chose(outcome: str):
     def check(_app, ctx: Context) -> str | None:
-        return None if ctx.options.get("outcome") == outcome else f"override is not {outcome}"
+        return None if ctx.options.get("outcome") == outcome else Reason("override_is_not", outcome=outcome)
     check.__name__ = f"override_to_{outcome}"
     return check
 
@@ -73,7 +76,7 @@ override_to_continue, override_to_adjust, override_to_terminate = (
 def override_cut_valid(app, ctx: Context) -> str | None:
     cut = _override_cut(app, ctx)
     if cut is None or not 0 < cut < 100:
-        return "an adjusting override needs a cut between 0 and 100 percent (--cut)"
+        return Reason("override_cut_invalid")
     return None
 
 
@@ -85,25 +88,25 @@ def all_checkpoints_done(app, ctx: Context) -> str | None:
 
 # --- decisions --------------------------------------------------------------
 
-def _adjusted(app, ctx: Context, cut: float, why: str) -> dict:
+def _adjusted(app, ctx: Context, cut: float, why: Reason) -> dict:
     unpaid = [p for p in ctx.data["payments"].get(app.id, []) if p.status in payments.OPEN]
     remaining = sum(p.amount for p in unpaid)
     new_remaining = remaining - int(round(remaining * cut / 100))
     old = app.granted_amount or 0
     new = old - (remaining - new_remaining)
     return {"granted_amount": new,
-            "decision_reason": f"{why}: unpaid grant cut {cut:g}% "
-                               f"({remaining} -> {new_remaining}); grant {old} -> {new}"}
+            "decision_reason": Reason("adjusted", why=why, cut=cut, remaining=remaining,
+                                      new_remaining=new_remaining, old=old, new=new)}
 
 
-def _terminated(app, ctx: Context, why: str) -> dict:
+def _terminated(app, ctx: Context, why: Reason) -> dict:
     mine = ctx.data["payments"].get(app.id, [])
     paid = sum(p.amount for p in mine if p.status == "paid")
     stopped = sum(p.amount for p in mine if p.status in payments.OPEN)
     recover = int(round(paid * ctx.call.payments.recover_percent / 100))
     return {"granted_amount": paid, "amount_to_recover": recover,
-            "decision_reason": f"{why}: terminated; {stopped} unpaid cancelled, "
-                               f"{paid} paid, {recover} to recover"}
+            "decision_reason": Reason("terminated", why=why, stopped=stopped, paid=paid,
+                                      recover=recover)}
 
 
 def adjusted_by_grade(app, ctx: Context) -> dict:
@@ -115,17 +118,19 @@ def terminated_by_grade(app, ctx: Context) -> dict:
 
 
 def continued_by_override(app, ctx: Context) -> dict:
-    return {"decision_reason": f"{_where(app, ctx)}: continued by override: "
-                               f"{ctx.options['reason']}"}
+    return {"decision_reason": Reason("continued_override", why=_where(app, ctx),
+                                      reason=str(ctx.options["reason"]))}
 
 
 def adjusted_by_override(app, ctx: Context) -> dict:
     return _adjusted(app, ctx, _override_cut(app, ctx),
-                     f"{_where(app, ctx)}: adjusted by override ({ctx.options['reason']})")
+                     Reason("adjusted_override", why=_where(app, ctx),
+                            reason=str(ctx.options["reason"])))
 
 
 def terminated_by_override(app, ctx: Context) -> dict:
-    return _terminated(app, ctx, f"{_where(app, ctx)}: by override ({ctx.options['reason']})")
+    return _terminated(app, ctx, Reason("terminated_override", why=_where(app, ctx),
+                                         reason=str(ctx.options["reason"])))
 
 
 # --- batch loaders and effects -------------------------------------------------

@@ -13,6 +13,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 
 from lifecycle.core.models import Assignment
+from notifications.reasons import Reason
 from states.names import ELIGIBLE, REVIEWED, UNDER_REVIEW
 from states.roles import COORDINATOR, SCHEDULER
 from states.spec import Context, Move, Notify, Schedule, State
@@ -33,13 +34,13 @@ def review_due(call, _entered: datetime) -> datetime:
 def has_enough_experts(app, ctx: Context) -> str | None:
     have = ctx.data["assigned"].get(app.id, 0)
     need = ctx.call.review.min_reviews
-    return f"fewer than {need} experts assigned" if have < need else None
+    return Reason("fewer_experts", need=need) if have < need else None
 
 
 def has_min_reviews(app, ctx: Context) -> str | None:
     have = ctx.data["submitted"].get(app.id, 0)
     need = ctx.call.review.min_reviews
-    return f"fewer than {need} reviews" if have < need else None
+    return Reason("fewer_reviews", need=need) if have < need else None
 
 
 # --- batch loaders ----------------------------------------------------------

@@ -84,6 +84,7 @@ ACTS = (
     Act("payment.recover", (FINANCE,), "record money paid back"),
     Act("payment.export", (FINANCE,), "export payments with full account numbers"),
     Act("notify.send", (OFFICER, COORDINATOR), "deliver the outbox, requeue, send reminders"),
+    Act("notify.review", (OFFICER,), "review held messages: edit, release or discard them"),
     Act("deadlines.run", (OFFICER, COORDINATOR), "run due deadlines, start the scheduler"),
     Act("audit.read", (AUDITOR, APPROVER, OFFICER), "query and verify the audit trail"),
     Act("audit.anchor", (AUDITOR, OFFICER), "sign the trail's head"),

@@ -22,6 +22,7 @@ from sqlalchemy import bindparam, insert, select, update
 from lifecycle.core import audit
 from lifecycle.core.models import ModelSociety, ModelStatus, StarRecord, StarStatus
 from lifecycle.rules import model_societies, payments
+from notifications.reasons import Reason
 from states.award import (
     has_open_objection,
     has_upheld_objection,
@@ -71,16 +72,16 @@ def results_published(_app, ctx: Context) -> str | None:
     """Unrated results are final once the notice ended (or when nobody reached a star)."""
     ends = ctx.data["notice_ends"]
     if ends is None:
-        return None if ctx.now >= ctx.call.calendar.review_due else "review still running"
-    return None if ctx.now >= ends else "public notice still running"
+        return None if ctx.now >= ctx.call.calendar.review_due else Reason("review_running")
+    return None if ctx.now >= ends else Reason("notice_running")
 
 
 def star_current(app, ctx: Context) -> str | None:
     rec = ctx.data["current_star"].get(app.id)
     if rec is None:
-        return "star no longer current (superseded, lost or revoked)"
+        return Reason("star_not_current")
     if rec.valid_until <= ctx.now:
-        return f"star expired on {rec.valid_until:%Y-%m-%d}"
+        return Reason("star_expired", date=f"{rec.valid_until:%Y-%m-%d}")
     return None
 
 
@@ -92,60 +93,62 @@ def _revocation_given(_app, ctx: Context) -> tuple[str, str]:
 def _standing_lost(app, _ctx: Context) -> tuple[str, str] | None:
     """The (kind, reason) a society lost its standing for, or None while in good standing."""
     if not app.annual_inspection_passed:
-        return ("inspection", "society did not pass the annual inspection (年检)")
+        return ("inspection", Reason("inspection_failed"))
     if app.penalty:
-        return ("penalty", "society is under a penalty")
+        return ("penalty", Reason("under_penalty"))
     return None
 
 
 def revocation_reason_given(app, ctx: Context) -> str | None:
     kind, reason = _revocation_given(app, ctx)
     if kind not in REVOKE_KINDS:
-        return f"a revocation needs its kind ({', '.join(REVOKE_KINDS)})"
+        return Reason("revocation_needs_kind", kinds=", ".join(REVOKE_KINDS))
     if not reason:
-        return "a revocation needs a reason (--reason)"
+        return Reason("revocation_needs_reason")
     return None
 
 
 def society_lost_standing(app, ctx: Context) -> str | None:
-    return "society in good standing" if _standing_lost(app, ctx) is None else None
+    return Reason("in_good_standing") if _standing_lost(app, ctx) is None else None
 
 
 def meets_model_rule(app, ctx: Context) -> str | None:
     if not ctx.call.star.model.rules:
-        return "the call names no model societies (no star.model.rules)"
+        return Reason("no_model_rules")
     if app.society_id in ctx.data["model_named"]:
         return None
-    return f"{stars(app.star_level or 0)}: meets no model society rule of {ctx.call.id}"
+    return Reason("meets_no_model_rule", stars=stars(app.star_level or 0), call=ctx.call.id)
 
 
 def model_current(app, ctx: Context) -> str | None:
     rec = ctx.data["current_model"].get(app.id)
     if rec is None:
-        return "no current model society title (superseded, ended or revoked)"
+        return Reason("no_current_model")
     if rec.valid_until <= ctx.now:
-        return f"model society title expired on {rec.valid_until:%Y-%m-%d}"
+        return Reason("model_expired", date=f"{rec.valid_until:%Y-%m-%d}")
     return None
 
 
 def model_revocation_reason_given(_app, ctx: Context) -> str | None:
     return None if str(ctx.options.get("reason") or "").strip() else \
-        "revoking a model society title needs a reason (--reason)"
+        Reason("model_revocation_needs_reason")
 
 
 # --- decisions --------------------------------------------------------------
 
 def star_withheld_by_objection(app, ctx: Context) -> dict:
     oid, why = ctx.data["upheld"][app.id]
-    return {"granted_amount": 0, "decision_reason": f"objection {oid} upheld: {why}"}
+    return {"granted_amount": 0, "decision_reason": Reason("objection_upheld", oid=oid, why=why)}
 
 
 def revoked_as_given(app, ctx: Context) -> dict:
-    return {"decision_reason": "star revoked ({}): {}".format(*_revocation_given(app, ctx))}
+    kind, reason = _revocation_given(app, ctx)
+    return {"decision_reason": Reason("star_revoked", kind=kind, reason=reason)}
 
 
 def revoked_for_standing(app, ctx: Context) -> dict:
-    return {"decision_reason": "star revoked ({}): {}".format(*_standing_lost(app, ctx))}
+    kind, reason = _standing_lost(app, ctx)
+    return {"decision_reason": Reason("star_revoked", kind=kind, reason=reason)}
 
 
 def _model_until(ctx: Context):
@@ -154,12 +157,12 @@ def _model_until(ctx: Context):
 
 
 def model_terms(app, ctx: Context) -> dict:
-    return {"decision_reason": f"示范学会 model society: {ctx.data['model_named'][app.society_id]}"
-                               f"; valid until {_model_until(ctx):%Y-%m-%d}"}
+    return {"decision_reason": Reason("model_named", why=ctx.data["model_named"][app.society_id],
+                                      date=f"{_model_until(ctx):%Y-%m-%d}")}
 
 
 def model_revoked_as_given(_app, ctx: Context) -> dict:
-    return {"decision_reason": f"model society title revoked: {ctx.options['reason'].strip()}"}
+    return {"decision_reason": Reason("model_revoked", reason=ctx.options["reason"].strip())}
 
 
 # --- batch loaders ----------------------------------------------------------

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from lifecycle.core.models import Call, StarRecord, StarScore, StarStatus
 from lifecycle.rules.eligibility import barred_societies
+from notifications.reasons import Reason
 from states.declaration import (
     declaration_closes,
     declaration_window_closed,
@@ -30,7 +31,7 @@ from states.spec import Context, Move, Notify, Schedule, State
 def self_evaluation_complete(app, ctx: Context) -> str | None:
     have = ctx.data["sheet_counts"].get(app.id, (0, 0))[0]
     need = len(ctx.call.star.indicators())
-    return None if have >= need else f"self-evaluation has {have} of {need} indicators"
+    return None if have >= need else Reason("self_evaluation_incomplete", have=have, need=need)
 
 
 def class_is_rated(app, ctx: Context) -> str | None:
@@ -38,8 +39,9 @@ def class_is_rated(app, ctx: Context) -> str | None:
     if ctx.call.star.sheet_for(app.society_class) is not None:
         return None
     listed = ", ".join(k.id for k in ctx.call.star.classes)
-    who = f"society class {app.society_class}" if app.society_class else "a society of no class"
-    return f"{ctx.call.id} shares its reward pool among the classes {listed}: {who} is not rated"
+    who = Reason.literal(f"society class {app.society_class}", f"{app.society_class}类学会") \
+        if app.society_class else Reason.literal("a society of no class", "未分类的学会")
+    return Reason("class_not_rated", call=ctx.call.id, listed=listed, who=who)
 
 
 # --- batch loaders ----------------------------------------------------------

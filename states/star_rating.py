@@ -20,6 +20,7 @@ from sqlalchemy import bindparam, func, select, update
 from lifecycle.core import audit
 from lifecycle.core.callconfig import ClassSheet
 from lifecycle.core.models import Application, StarReview, StarScore
+from notifications.reasons import Reason
 from states.names import ELIGIBLE, RATED, UNDER_REVIEW, UNRATED
 from states.roles import COORDINATOR, SCHEDULER
 from states.spec import Context, Move, Schedule, State
@@ -30,8 +31,8 @@ def review_due(call, _entered: datetime) -> datetime:
     return call.calendar.review_due
 
 
-def stars(level: int) -> str:
-    return "★" * level if level else "no star"
+def stars(level: int) -> Reason:
+    return Reason.literal("★" * level) if level else Reason.literal("no star", "无星")
 
 
 # --- conditions -------------------------------------------------------------
@@ -39,13 +40,13 @@ def stars(level: int) -> str:
 def checked_scores_complete(app, ctx: Context) -> str | None:
     checked = ctx.data["sheet_counts"].get(app.id, (0, 0))[1]
     need = len(ctx.call.star.indicators())
-    return None if checked >= need else f"checked scores for {checked} of {need} indicators"
+    return None if checked >= need else Reason("checked_incomplete", have=checked, need=need)
 
 
 def enough_expert_reviews(app, ctx: Context) -> str | None:
     have = len(ctx.data["star_reviews"].get(app.id, []))
     need = ctx.call.star.min_experts
-    return None if have >= need else f"{have} of {need} expert reviews"
+    return None if have >= need else Reason("star_reviews_incomplete", have=have, need=need)
 
 
 def _totals(app, ctx: Context) -> tuple[float, int] | None:
@@ -55,23 +56,24 @@ def _totals(app, ctx: Context) -> tuple[float, int] | None:
 def reaches_a_star(app, ctx: Context) -> str | None:
     found = _totals(app, ctx)
     if found is None:
-        return "not rated in this call (no sheet for its class)"
+        return Reason("not_rated_class")
     total, level = found
-    return None if level else f"total {total:g} reaches no star"
+    return None if level else Reason("reaches_no_star", total=total)
 
 
 def below_one_star(app, ctx: Context) -> str | None:
     found = _totals(app, ctx)
     if found is None:
-        return "not rated in this call (no sheet for its class)"
+        return Reason("not_rated_class")
     total, level = found
-    return f"total {total:g} reaches {level} star(s)" if level else None
+    return Reason("reaches_stars", total=total, level=level) if level else None
 
 
 # --- decisions --------------------------------------------------------------
 
-def _by_rule(sheet: ClassSheet) -> str:
-    return f" by the {sheet.cls} rule (thresholds {sheet.thresholds_text()})" if sheet.cls else ""
+def _by_rule(sheet: ClassSheet) -> Reason | str:
+    return Reason("by_class_rule", cls=sheet.cls, thresholds=sheet.thresholds_text()) \
+        if sheet.cls else ""
 
 
 def rating_terms(app, ctx: Context) -> dict:
@@ -81,9 +83,9 @@ def rating_terms(app, ctx: Context) -> dict:
     reward, note = ctx.data["star_rewards"].get(app.id, (0, ""))
     checked, experts = ctx.data["star_parts"][app.id]
     bound = min(sheet.thresholds.values())
-    why = (f"{stars(level)} ({level}): total {total:g} (checked {checked:g}, experts {experts:g})"
-           f"{_by_rule(sheet)}; reward {reward:,}{note}") if level else \
-        f"no star: total {total:g} below one star ({bound:g}){_by_rule(sheet)}"
+    why = Reason("star_rated", stars=stars(level), level=level, total=total, checked=checked,
+                 experts=experts, rule=_by_rule(sheet), reward=reward, note=note) if level else \
+        Reason("no_star", total=total, bound=bound, rule=_by_rule(sheet))
     return {"score": total, "star_level": level, "granted_amount": reward,
             "decision_reason": why}
 

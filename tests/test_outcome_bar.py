@@ -49,7 +49,7 @@ def test_ineligibility_carries_into_the_next_calls_and_then_ends(cli, tmp_path):
                    "(bars the next 1 call(s))"]
     d = app_state(cli, f"{nxt}-S003")  # failed, kept going by an override: still barred
     assert d["application"]["state"] == "ineligible"
-    assert "failed its midterm assessment (不合格" in \
+    assert "failed its Mid-term check assessment (fail" in \
         [h for h in d["history"] if h["action"] == "close_declaration"][0]["payload"]["because"][0]
     prof = json_of(cli("society", "show", "S001", "--json"))
     assert prof["barred_from_next_project_call"] is None  # one call only: served in 2026

@@ -147,6 +147,12 @@ def test_staff_remind_an_expert_browse_the_trail_and_export_inert(reviewing):
     cells = [cell for row in ws.iter_rows() for cell in row if cell.value and
              str(cell.value).startswith("=HYPERLINK")]
     assert cells and all(cell.data_type == "s" for cell in cells)
+    assert 'data-stage="declared">2<' in page  # the report's own funnel, on the dashboard
+    svg = c.get(f"/staff/call/{CALL}/chart/funnel.svg")
+    assert svg.status_code == 200 and svg.headers["content-type"] == "image/svg+xml"
+    assert svg.text.startswith("<svg") and "已申报" in svg.text
+    assert svg.headers.get_list("content-security-policy") == [
+        "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"]
     en = client(reviewing)
     login(en, "coord-zhou")
     en.get("/lang/en")

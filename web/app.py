@@ -12,7 +12,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from lifecycle.core import uploads
 
-from .pages import account, application, expert, public, society, staff
+from .pages import account, application, charts, expert, public, society, staff
 
 STATIC = Path(__file__).parent / "static"
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -44,7 +44,9 @@ class Guard:
 
         async def send_with_headers(message):
             if message["type"] == "http.response.start":
-                headers = list(message.get("headers", [])) + HEADERS
+                headers = list(message.get("headers", []))
+                given = {k.lower() for k, _ in headers}
+                headers += [(k, v) for k, v in HEADERS if k not in given]
                 if not static:
                     headers.append((b"cache-control", b"no-store"))
                 message = {**message, "headers": headers}
@@ -56,7 +58,7 @@ class Guard:
 def create_app(database) -> Starlette:
     """The portal on an open database (a SQLAlchemy Engine)."""
     routes = [*account.routes, *public.routes, *application.routes, *society.routes,
-              *expert.routes,
+              *expert.routes, *charts.routes,
               *staff.routes, Mount("/static", StaticFiles(directory=STATIC), name="static")]
     app = Starlette(routes=routes, middleware=[Middleware(Guard)])
     app.state.db = database

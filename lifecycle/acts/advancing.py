@@ -11,7 +11,7 @@ import json
 import click
 
 from lifecycle.acts import reports
-from lifecycle.core import engine
+from lifecycle.core import clock, deadlines, engine
 from lifecycle.core.console import Env, common, echo, emit_json, json_option, show_report, table
 from lifecycle.core.machine import UnknownWorkflow, for_workflow
 
@@ -53,6 +53,10 @@ def status(env: Env, call_id: str) -> None:
     """
     with env.engine.connect() as conn:
         s = reports.status(conn, call_id)
+        s["deadlines"] = [{k: d[k] for k in ("kind", "due_at", "fires", "action", "fired_at",
+                                             "standing", "note")}
+                          for d in deadlines.listing(conn, call_id)]
+    s["zone"] = clock.zone().key
     if env.as_json:
         return emit_json(s)
     table(f"{s['call']} {s['title']} ({s['total']} applications, now {s['now']})",
@@ -64,8 +68,10 @@ def status(env: Env, call_id: str) -> None:
              f"withheld {m['withheld']:,}  to recover {m['to_recover']:,}")
     echo(f"possible triggers now: {', '.join(s['possible_triggers']) or 'none'}")
     if s["deadlines"]:
-        table("deadlines", ["kind", "due", "fires", "fired"],
-              [[d["kind"], d["due_at"], d["fires"], d["fired_at"] or "pending"]
+        table(f"deadlines (times {deadlines.zone_label()})", ["kind", "due", "fires", "status"],
+              [[d["kind"], d["due_at"][:16], d["fires"],
+                d["standing"] + (f" {d['fired_at'][:16]}" if d["fired_at"] else "")
+                + (f": {d['note'][:40]}" if d["standing"] == "skipped" else "")]
                for d in s["deadlines"]])
 
 

@@ -133,4 +133,4 @@ def notify_experts(conn: Connection, call: Any, pairs: list[tuple[Any, str]], no
                                     ex.language or call.language,
                                     f"{note.kind}:{app.id}:late:{ex.id}", context, call.id,
                                     app.id))
-    return enqueue(conn, messages, now)
+    return enqueue(conn, messages, now, call.mail.holds)

@@ -8,11 +8,12 @@ import json
 import sys
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import click
 
 from lifecycle.acts.reports import known
-from lifecycle.core import anchoring, audit, permissions
+from lifecycle.core import anchoring, audit, clock, permissions
 from lifecycle.core.console import (
     ISO_TIME,
     MAX_COUNT,
@@ -27,11 +28,83 @@ from lifecycle.core.console import (
     table,
 )
 from lifecycle.core.tabular import csv_writer
+from notifications import reasons
+from states.workflows import WORKFLOWS
 
 
 @click.group("audit")
 def audit_group() -> None:
     """The audit trail: who moved what, when and why."""
+
+
+# --- one line per event -------------------------------------------------------------------
+
+class _Fields(dict):
+    def __missing__(self, key: str) -> str:
+        return "—"
+
+
+def _labels() -> dict[str, tuple[str, str]]:
+    """State name -> (Chinese, English) from the states' labels ("草稿 draft")."""
+    out: dict[str, tuple[str, str]] = {}
+    for wf in WORKFLOWS.values():
+        for st in wf.states:
+            zh, _, en = st.label.partition(" ")
+            out.setdefault(st.name, (zh, en or st.name))
+    return out
+
+
+def _short(value: Any, lang: str) -> str:
+    if isinstance(value, dict) and "reason" in value and "params" in value:
+        return str(reasons.localise(value, lang))
+    if isinstance(value, list):
+        return ", ".join(_short(v, lang) for v in value[:6]) + (" …" if len(value) > 6 else "")
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, dict):
+        return "{…}"
+    return "—" if value is None else str(value)
+
+
+def summary(row: dict[str, Any], lang: str, labels: dict[str, tuple[str, str]]) -> str:
+    """What an event changed and why, in one line of `lang` (texts: notifications/reasons.toml)."""
+    table_ = reasons.table()
+    phrase = {k: v[lang] for k, v in table_["phrases"].items()}
+    payload = row["payload"] if isinstance(row["payload"], dict) else {}
+    fields = _Fields({k: _short(v, lang) for k, v in payload.items()})
+    i = 0 if lang == "zh" else 1
+
+    def label(state: str | None) -> str:
+        return labels.get(state, (state, state))[i] if state else "—"
+
+    fields["to"] = label(row["to_state"]) if row["action"] == "create" else fields["to"]
+    entry = table_["events"].get(row["action"])
+    if row["from_state"] and row["to_state"]:
+        text = f"{label(row['from_state'])} → {label(row['to_state'])} ({row['action']})"
+        because = payload.get("because_codes") or payload.get("because")
+        if because:
+            text += phrase["sep"] + phrase["because"] + phrase["sep"].join(
+                _short(b, lang) for b in because)
+        decided = payload.get("reason_code") or (payload.get("set") or {}).get("decision_reason")
+        if decided:
+            text += phrase["sep"] + _short(decided, lang)
+        given = (payload.get("options") or {}).get("reason")
+        if given:
+            text += phrase["sep"] + phrase["reason"] + str(given)
+    elif entry:
+        text = f"{entry[lang].format_map(fields)} ({row['action']})"
+    else:
+        scalars = [f"{k}={_short(v, lang)}" for k, v in payload.items()
+                   if not isinstance(v, dict | list) and k != "version"][:6]
+        text = row["action"] + (": " + ", ".join(scalars) if scalars else "")
+    return " ".join(text.split())
+
+
+def _zoned(value: str | None) -> str | None:
+    """A stored programme-local time as ISO 8601 with the zone's offset."""
+    if not value:
+        return value
+    return datetime.fromisoformat(value).replace(tzinfo=clock.zone()).isoformat()
 
 
 @audit_group.command("query")
@@ -47,43 +120,59 @@ def audit_group() -> None:
 @click.option("--page", default=1, show_default=True, type=click.IntRange(1, MAX_COUNT),
               help="Page number.")
 @click.option("--csv", "as_csv", is_flag=True, help="Write CSV to stdout.")
+@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True,
+              help="Language of the one-line summaries.")
 @json_option
 @common
 def audit_query(env: Env, call_id: str | None, application_id: str | None, actor: str | None,
                 action: str | None, since: datetime | None, until: datetime | None,
                 newest_first: bool,
-                limit: int, page: int, as_csv: bool) -> None:
-    """Query the audit trail.
+                limit: int, page: int, as_csv: bool, lang: str) -> None:
+    """Query the audit trail: one line per event, what changed and why.
+
+    The table gives the total and the page; --json and --csv add the full payload,
+    and their times are ISO 8601 with the programme's zone offset. Times given to
+    --since/--until are programme-local unless they carry an offset.
 
     \b
     Example:  starfund audit query --call 2025-project --trigger close_declaration
+              starfund audit query --application 2025-project-00004 --lang en
               starfund audit query --actor scheduler --since 2025-04-01 --csv > audit.csv
     """
     permissions.check(env.engine, env.actor, "audit.read")
     q = audit.Query(call_id=call_id, application_id=application_id, actor=actor, action=action,
                     since=since, until=until, newest_first=newest_first,
                     limit=limit or None, offset=(page - 1) * limit if limit else 0)
+    labels = _labels()
     with env.engine.connect() as conn:
         known(conn, call_id, application_id)
         if as_csv:
             w = csv_writer(sys.stdout)
             cols = ["seq", "at", "written_at", "actor", "by", "action", "call_id",
-                    "application_id", "from_state", "to_state", "payload", "hash"]
+                    "application_id", "from_state", "to_state", "summary", "payload", "hash"]
             w.writerow(cols)
             rows = audit.iter_rows(conn, q) if not limit else audit.query(conn, q)
             for r in rows:
+                r = {**r, "at": _zoned(r["at"]), "written_at": _zoned(r["written_at"]),
+                     "summary": summary(r, lang, labels)}
                 w.writerow([csv_cell(json.dumps(r[c], ensure_ascii=False) if c == "payload"
                                      else r[c]) for c in cols])
             return
         rows = audit.query(conn, q)
+        total = audit.count(conn, q)
     if env.as_json:
-        return emit_json(rows)
-    table(f"audit events (page {page}; 'written' shown where it differs from the programme time)",
-          ["seq", "at", "written", "actor", "action", "application", "from", "to", "details"],
+        return emit_json([{**r, "at": _zoned(r["at"]), "written_at": _zoned(r["written_at"]),
+                           "summary": summary(r, lang, labels)} for r in rows])
+    pages = max(1, -(-total // limit)) if limit else 1
+    table(f"audit events: page {page} of {pages}, {total} in all "
+          f"(times {clock.zone().key}; 'written' shown where it differs)",
+          ["seq", "at", "written", "actor", "application", "what"],
           [[r["seq"], r["at"], r["written_at"] if r["written_at"] != r["at"] else "",
-            f"{r['by']} as {r['actor']}" if r["by"] else r["actor"], r["action"],
-            r["application_id"], r["from_state"], r["to_state"],
-            json.dumps(r["payload"], ensure_ascii=False)[:70]] for r in rows])
+            f"{r['by']} as {r['actor']}" if r["by"] else r["actor"], r["application_id"] or "",
+            summary(r, lang, labels)] for r in rows])
+    shown = f"{q.offset + 1}-{q.offset + len(rows)}" if rows else "none"
+    echo(f"{total} event(s); shown {shown}" + (f"; next: --page {page + 1}"
+                                               if limit and page < pages else ""))
 
 
 @audit_group.command("verify")

@@ -27,32 +27,15 @@ from lifecycle.core.console import (
 )
 from lifecycle.core.models import Application, Society
 from lifecycle.core.tabular import (
-    ID_LIMIT,
     InputError,
-    Int,
     Problems,
-    Row,
-    TextList,
-    cell,
     check_unique,
     chunked,
     iter_table,
 )
 
-
-class DeclarationRow(Row):
-    """One declaration (申报) of the declaration file: a draft of the call."""
-
-    id: str = cell("", limit=ID_LIMIT, about="generated as CALL-00001 when empty")
-    society_id: str = cell(limit=ID_LIMIT)
-    category: str = cell(limit=ID_LIMIT)
-    title: str = cell(limit=300)
-    title_en: str = cell("", limit=300)
-    discipline: str = cell("", limit=100)
-    requested_amount: Int = cell()
-    summary: str = cell("", limit=5000, multiline=True)
-    excluded_experts: TextList = cell(list, multiline=True)
-    continues: str = cell("", limit=ID_LIMIT, about="the earlier project this one continues")
+from . import drafts
+from .drafts import DeclarationRow
 
 
 def import_applications(conn: Connection, call_id: str, path: str | Path,
@@ -190,4 +173,20 @@ def application_list(env: Env, call_id: str | None, state: str | None,
               totals, "applications")
 
 
-from . import drafts  # noqa: E402,F401  (registers `application attach`; it imports the row model)
+@application_group.command("attach")
+@click.argument("app_id", metavar="APP")
+@click.argument("file", type=SafePath(exists=True, dir_okay=False))
+@click.option("--kind", required=True,
+              help="The call's attachment kind (application_form, budget, ...).")
+@common
+def application_attach(env: Env, app_id: str, file: str, kind: str) -> None:
+    """Attach FILE to the draft APP as KIND (checked by content; replaces the kind's earlier file).
+
+    \b
+    Example:  starfund application attach 2025-project-00001 shenbaoshu.pdf --kind application_form
+    """
+    data = Path(file).read_bytes()
+    with env.engine.begin() as conn:
+        r = drafts.attach(conn, app_id, kind, Path(file).name, data, env.actor)
+    echo(f"{r['application']}: {r['kind']} {r['file']} ({r['type']}, {r['bytes']:,} bytes, "
+         f"sha256 {r['sha256'][:12]}...)")

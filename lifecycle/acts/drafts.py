@@ -10,20 +10,33 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-import click
 from pydantic import ValidationError
 from sqlalchemy import Connection, insert, select, update
 
 from lifecycle.core import audit, clock, engine, permissions, uploads
 from lifecycle.core.accounts import Actor
 from lifecycle.core.callconfig import CallConfig
-from lifecycle.core.console import Env, SafePath, common, echo
 from lifecycle.core.errors import BadValue, NotFound
 from lifecycle.core.models import Application, Attachment, Society
+from lifecycle.core.tabular import ID_LIMIT, Int, Row, TextList, cell
 from states.names import DRAFT
 from states.roles import SOCIETY
 
-from .declarations import DeclarationRow, application_group
+
+class DeclarationRow(Row):
+    """One declaration (申报) of the declaration file: a draft of the call."""
+
+    id: str = cell("", limit=ID_LIMIT, about="generated as CALL-00001 when empty")
+    society_id: str = cell(limit=ID_LIMIT)
+    category: str = cell(limit=ID_LIMIT)
+    title: str = cell(limit=300)
+    title_en: str = cell("", limit=300)
+    discipline: str = cell("", limit=100)
+    requested_amount: Int = cell()
+    summary: str = cell("", limit=5000, multiline=True)
+    excluded_experts: TextList = cell(list, multiline=True)
+    continues: str = cell("", limit=ID_LIMIT, about="the earlier project this one continues")
+
 
 EDITABLE = ("category", "title", "title_en", "discipline", "requested_amount")
 """The columns a draft's form may change; everything else the form gives goes in `fields`."""
@@ -171,25 +184,3 @@ def attachment(conn: Connection, attachment_id: int) -> Any:
     if row is None:
         raise NotFound(f"no attachment {attachment_id}")
     return row
-
-
-# --- command: starfund application attach -----------------------------------------------
-
-@application_group.command("attach")
-@click.argument("app_id", metavar="APP")
-@click.argument("file", type=SafePath(exists=True, dir_okay=False))
-@click.option("--kind", required=True, help="The call's attachment kind (application_form, budget, ...).")
-@common
-def application_attach(env: Env, app_id: str, file: str, kind: str) -> None:
-    """Attach FILE to the draft APP as KIND (checked by content; replaces the kind's earlier file).
-
-    \b
-    Example:  starfund application attach 2025-project-00001 shenbaoshu.pdf --kind application_form
-    """
-    from pathlib import Path
-
-    data = Path(file).read_bytes()
-    with env.engine.begin() as conn:
-        r = attach(conn, app_id, kind, Path(file).name, data, env.actor)
-    echo(f"{r['application']}: {r['kind']} {r['file']} ({r['type']}, {r['bytes']:,} bytes, "
-         f"sha256 {r['sha256'][:12]}...)")

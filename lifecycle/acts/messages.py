@@ -16,7 +16,15 @@ from sqlalchemy import Connection, select
 from lifecycle.core import clock, engine
 from lifecycle.core.deadlines import entry_rows
 from lifecycle.core.errors import NotFound
-from lifecycle.core.models import Application, Assignment, Deadline, Expert, Society
+from lifecycle.core.models import (
+    Application,
+    Assignment,
+    AuditEvent,
+    Deadline,
+    Expert,
+    Notification,
+    Society,
+)
 from notifications import contexts, render
 from states.spec import State
 from states.workflows import WORKFLOWS
@@ -47,6 +55,49 @@ def check(override: str | None = None) -> render.CheckReport:
     return render.check(samples(), override)
 
 
+def _reachable(wf: Any, start: str) -> set[str]:
+    """The states an application in `start` can still get to (start included)."""
+    seen, todo = {start}, [start]
+    while todo:
+        here = todo.pop()
+        for m in wf.moves:
+            if here in m.sources and m.dest not in seen:
+                seen.add(m.dest)
+                todo.append(m.dest)
+    return seen
+
+
+def not_applicable(conn: Connection, kind: str, app: Any, workflow: str) -> str | None:
+    """Why `kind` is no message `app` ever gets, or None: the state that sends it (or, for a
+    reminder, the state that schedules its deadline) must be one the application is in, was
+    in, or can still reach in its workflow."""
+    wf = WORKFLOWS[workflow]
+    if kind == contexts.ANCHOR_KIND:
+        return "it goes to the auditors, not about an application"
+    if kind in contexts.REMINDER_KINDS:
+        main = contexts.REMINDER_KINDS[kind]
+        states = [st for st in wf.states
+                  if any(sp.kind == main and sp.action == "advance" for sp in st.schedule)]
+        what = f"reminds of the {main} deadline, which"
+    else:
+        states = [st for st in wf.states if any(n.kind == kind for n in st.notify)]
+        what = "is sent on entering"
+    if not states:
+        return f"the {workflow} workflow never sends it"
+    names = {st.name for st in states}
+    if kind in contexts.REMINDER_KINDS:  # a reminder only while the deadline is ahead
+        if app.state in names:
+            return None
+        return (f"it {what} applications in {', '.join(sorted(names))} have; "
+                f"{app.id} is {app.state}")
+    past = set(conn.execute(select(AuditEvent.to_state).where(
+        AuditEvent.application_id == app.id).distinct()).scalars())
+    if names & (_reachable(wf, app.state) | past):
+        return None
+    return (f"it {what} {', '.join(sorted(names))}, which {app.id} ({app.state}) never was in "
+            "and can no longer reach")
+
+
 def preview(conn: Connection, kind: str, app_id: str, expert_id: str | None = None,
             now: datetime | None = None) -> tuple[dict[str, Any], str, str]:
     """The context `kind` would get for a real application: (context, recipient, language)."""
@@ -62,6 +113,9 @@ def preview(conn: Connection, kind: str, app_id: str, expert_id: str | None = No
     senders = state_kinds()
     if kind not in kinds():
         raise NotFound(f"no message kind {kind!r}; kinds: {', '.join(sorted(kinds()))}")
+    why = not_applicable(conn, kind, app, call.workflow)
+    if why:
+        raise NotFound(f"{kind} does not apply to {app_id}: {why}")
     expert = None
     needs_expert = kind == "remind_review" or (kind in senders and senders[kind][1] == "experts")
     if needs_expert:
@@ -97,6 +151,13 @@ def preview(conn: Connection, kind: str, app_id: str, expert_id: str | None = No
             raise NotFound(f"{app_id} has no {spec.per} yet (it is {app.state}): a {kind} message "
                            f"names its {spec.kind} deadline, so preview it with an application "
                            f"that has a {spec.per}")
+    n = Notification.__table__
+    queued = conn.execute(select(n.c.context).where(
+        n.c.application_id == app_id, n.c.kind == kind,
+        n.c.recipient_id == (expert.id if expert else app.society_id))
+        .order_by(n.c.id.desc()).limit(1)).scalar()
+    if queued is not None:  # the message already written: exactly what it says (its reasons)
+        return queued, recipient, language
     ctx = contexts.state_change(shared, app, state, entry_rows(call, state, app, {}, now),
                                 expert=expert)
     return ctx, recipient, language

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import math
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +33,8 @@ from lifecycle.core.tabular import (
     read_table,
     xlsx_append,
 )
+from notifications import delivery
+from notifications.render import Attachment
 from states.review import SCORING
 from states.roles import COORDINATOR
 
@@ -370,3 +373,28 @@ def save_draft(conn: Connection, call_id: str, expert_id: str, app_id: str,
     audit.record(conn, actor, [audit.Event("score_draft", call_id, app_id, payload={
         "expert": expert_id, "scores": kept})])
     return kept
+
+
+# --- the score sheet a review assignment carries ----------------------------------------
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def attached_sheet(db, row, cache: dict) -> list[Attachment]:
+    """The expert's blank score sheet of the call, attached to its review assignment mail
+    (one sheet per expert and call per delivery round); none once it has no assignment."""
+    key = ("score-sheet", row.call_id, row.recipient_id)
+    if key not in cache:
+        with tempfile.TemporaryDirectory() as folder, db.connect() as conn:
+            path = Path(folder) / "sheet.xlsx"
+            try:
+                blank(conn, row.call_id, row.recipient_id, path)
+            except ScoreError:
+                cache[key] = []
+            else:
+                cache[key] = [Attachment(f"score-sheet-{row.call_id}-{row.recipient_id}.xlsx",
+                                         path.read_bytes(), XLSX)]
+    return cache[key]
+
+
+delivery.ATTACHERS["review_assigned"] = attached_sheet

@@ -403,10 +403,8 @@ class Query:
     offset: int = 0
 
 
-def query(conn: Connection, q: Query) -> list[dict[str, Any]]:
-    """Audit events matching `q`, as plain dicts with the payload decoded."""
+def _filtered(stmt: Any, q: Query) -> Any:
     t = _table
-    stmt = select(t)
     if q.call_id:
         stmt = stmt.where(t.c.call_id == q.call_id)
     if q.application_id:
@@ -419,6 +417,18 @@ def query(conn: Connection, q: Query) -> list[dict[str, Any]]:
         stmt = stmt.where(t.c.at >= q.since)
     if q.until:
         stmt = stmt.where(t.c.at < q.until)
+    return stmt
+
+
+def count(conn: Connection, q: Query) -> int:
+    """How many events match `q` (all pages)."""
+    return conn.execute(_filtered(select(func.count()).select_from(_table), q)).scalar() or 0
+
+
+def query(conn: Connection, q: Query) -> list[dict[str, Any]]:
+    """Audit events matching `q`, as plain dicts with the payload decoded."""
+    t = _table
+    stmt = _filtered(select(t), q)
     stmt = stmt.order_by(t.c.seq.desc() if q.newest_first else t.c.seq)
     if q.limit is not None:
         stmt = stmt.limit(q.limit)

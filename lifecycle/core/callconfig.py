@@ -14,6 +14,7 @@ that read a bad field, so one run names every problem.
 """
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -602,6 +603,23 @@ class Star(Strict):
         return None if self.pooled else self._sheet_of(None)
 
 
+class Mail(Strict):
+    """How the call's messages go out: `hold` names the message kinds (e.g. "rejected",
+    "formal_check_failed"; "*" for every kind) that wait in the outbox for an administrator
+    to review, edit or discard and release (`notify outbox`); the others are sent at once."""
+
+    hold: list[str] = []
+
+    def holds(self, kind: str) -> bool:
+        return "*" in self.hold or kind in self.hold
+
+    def _rules(self, say: _Say) -> None:
+        if say.usable("hold"):
+            for i, kind in enumerate(self.hold):
+                if kind != "*" and not re.fullmatch(r"[a-z][a-z0-9_]{0,63}", kind):
+                    say(("hold", i), f"{kind!r} is not a message kind (e.g. rejected, or *)")
+
+
 class Reminders(Strict):
     """Days before each deadline kind that reminders go out (fractions allowed: 0.5 = 12 hours).
 
@@ -725,6 +743,7 @@ class CallConfig(Strict):
     star: Star = Field(default_factory=Star)
     eligibility: Eligibility = Eligibility()
     reminders: Reminders = Reminders()
+    mail: Mail = Mail()
     separation: Separation = Separation()
     classes: list[FundClass] = []
     """Project calls: the budget divided by class of society (default: one budget for all)."""

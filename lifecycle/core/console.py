@@ -49,6 +49,13 @@ MAX_COUNT = 1_000_000  # --limit and --page: their product stays a 64-bit offset
 ROW_ID = click.IntRange(1, 2**31 - 1)  # a numbered row (notification, objection)
 
 
+class TimeError(click.ClickException):
+    """A bad time given to an option: one line naming the option and the accepted form (exit 2,
+    as click's usage errors)."""
+
+    exit_code = 2
+
+
 class IsoTime(click.ParamType):
     """An ISO 8601 date or date-time, as programme-local time; names the accepted form when wrong."""
 
@@ -60,8 +67,9 @@ class IsoTime(click.ParamType):
             return value
         try:
             return clock.parse(value)
-        except BadValue as e:
-            self.fail(str(e), param, ctx)
+        except BadValue as e:  # one line, naming the option and the accepted form
+            opt = param.opts[0] if param is not None and param.opts else "the time"
+            raise TimeError(f"{opt}: {e}") from None
 
 
 ISO_TIME = IsoTime()
@@ -473,6 +481,19 @@ def channel_options(fn: Callable) -> Callable:
     return fn
 
 
+def letterhead(env: Env) -> Any:
+    """Who the run's mail comes from (notifications.render.Letterhead), from its settings."""
+    from notifications.render import Letterhead
+
+    get = env.settings.get if env.settings is not None else (lambda _name: None)
+    return Letterhead(address=get("mail_from") or Letterhead.address,
+                      name=get("mail_from_name") or "", reply_to=get("mail_reply_to") or "",
+                      domain=get("mail_domain") or "starfund",
+                      signature=get("mail_signature") or "",
+                      signature_en=get("mail_signature_en") or "",
+                      portal_url=get("portal_url") or "")
+
+
 def channel_factory(make: Callable[..., Any], kw: dict[str, Any],
                     env: Env | None = None) -> Callable[[], Any]:
     """A maker of the channel `channel_options` chose (`make`: notifications.channels.make),
@@ -482,8 +503,7 @@ def channel_factory(make: Callable[..., Any], kw: dict[str, Any],
                     port=kw["smtp_port"], starttls=kw["smtp_starttls"], user=kw["smtp_user"],
                     timeout=kw["smtp_timeout"])
     if env is not None and env.settings is not None:
-        settings.update(password=env.settings.get("smtp_password"),
-                        sender=env.settings.get("mail_from"))
+        settings.update(password=env.settings.get("smtp_password"), sender=letterhead(env))
     try:
         make(**settings)
     except OSError as e:  # the outbox folder cannot be made

@@ -151,8 +151,18 @@ def schedule(conn: Connection, rows: list[DeadlineRow]) -> None:
          "created_at": now} for r in rows], ["key"])
 
 
-def listing(conn: Connection, call_id: str | None = None, pending: bool = False) -> list[dict]:
-    """Deadlines for `deadlines list`, due order."""
+def standing(fired_at: datetime | None, outcome: str, due_at: datetime, now: datetime) -> str:
+    """Where a deadline stands: fired, skipped (a reminder no longer useful), overdue (due,
+    not yet fired: the scheduler is behind, or its firing fails) or upcoming."""
+    if fired_at is not None:
+        return outcome or "fired"
+    return "overdue" if due_at <= now else "upcoming"
+
+
+def listing(conn: Connection, call_id: str | None = None, pending: bool = False,
+            now: datetime | None = None) -> list[dict]:
+    """Deadlines for `deadlines list` and `status`, due order, each with where it stands."""
+    now = now or clock.now()
     stmt = select(_table).order_by(_table.c.due_at, _table.c.id)
     if call_id:
         stmt = stmt.where(_table.c.call_id == call_id)
@@ -165,4 +175,13 @@ def listing(conn: Connection, call_id: str | None = None, pending: bool = False)
     return [{"key": d.key, "call": d.call_id, "kind": d.kind, "due_at": iso(d.due_at),
              "action": d.action, "fires": d.fires, "fired_at": iso(d.fired_at),
              "attempts": d.attempts, "last_error": d.last_error, "note": d.note,
-             "retry_at": iso(d.next_attempt_at)} for d in conn.execute(stmt)]
+             "retry_at": iso(d.next_attempt_at),
+             "standing": standing(d.fired_at, d.outcome, d.due_at, now)}
+            for d in conn.execute(stmt)]
+
+
+def zone_label(now: datetime | None = None) -> str:
+    """The programme's zone as people read it: `Asia/Shanghai (UTC+08:00)`."""
+    at = (now or clock.now()).replace(tzinfo=clock.zone())
+    offset = at.strftime("%z")
+    return f"{clock.zone().key} (UTC{offset[:3]}:{offset[3:]})"

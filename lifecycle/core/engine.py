@@ -22,6 +22,9 @@ from lifecycle.core.machine import for_workflow
 from lifecycle.core.models import Application, Assignment, Call, Expert, Society
 from notifications import contexts
 from notifications.queue import Message, enqueue
+from notifications.reasons import Reason
+from notifications.reasons import data as reason_data
+from notifications.reasons import stored as stored_reason
 from states.roles import SOCIETY
 from states.spec import Context, Move, State
 
@@ -262,6 +265,8 @@ def _write(conn: Connection, call: CallConfig, workflow, trigger: str, actor: st
     updates = ctx.updates
     for app, move, _ in decided:
         extra = updates.get(app.id)
+        if extra and "decision_reason" in extra:  # its code too, so letters can translate it
+            extra = {**extra, "reason_code": stored_reason(extra["decision_reason"])}
         if extra:
             columns = tuple(sorted(extra))
             groups[(move.dest, columns)].append([app.id, app.version,
@@ -285,9 +290,13 @@ def _write(conn: Connection, call: CallConfig, workflow, trigger: str, actor: st
             payload: dict[str, Any] = {"version": app.version + 1}
             if reasons:
                 payload["because"] = reasons
+                if any(isinstance(r, Reason) for r in reasons):  # to say it in Chinese too
+                    payload["because_codes"] = [reason_data(r) for r in reasons]
             extra = updates.get(app.id)
             if extra:
                 payload["set"] = extra
+                if isinstance(extra.get("decision_reason"), Reason):
+                    payload["reason_code"] = reason_data(extra["decision_reason"])
             if options:
                 payload["options"] = options
             yield audit.Event(trigger, call.id, app.id, app.state, move.dest, payload)
@@ -343,9 +352,9 @@ def enter_states(conn: Connection, call: CallConfig,
                         f"{note.kind}:{app.id}:v{version}:expert:{ex.id}", context, call.id,
                         app.id))
         if len(messages) >= chunk:
-            queued += enqueue(conn, messages, now)
+            queued += enqueue(conn, messages, now, call.mail.holds)
             messages = []
-    queued += enqueue(conn, messages, now)
+    queued += enqueue(conn, messages, now, call.mail.holds)
     deadlines.schedule(conn, deadlines.own_entries(conn, list(scheduled.values())))
     return queued, len(scheduled)
 
@@ -353,7 +362,7 @@ def enter_states(conn: Connection, call: CallConfig,
 def _assigned_experts(conn: Connection, call_id: str, app_ids: list[str]) -> dict[str, list[Any]]:
     wanted = set(app_ids)
     rows = conn.execute(select(Assignment.application_id, Expert.id, Expert.email, Expert.name,
-                               Expert.language)
+                               Expert.name_en, Expert.language)
                         .join(Expert, Expert.id == Assignment.expert_id)
                         .where(Assignment.call_id == call_id,
                                Assignment.status.in_(("assigned", "submitted")))

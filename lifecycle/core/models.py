@@ -100,6 +100,8 @@ class Application(Base):
     recommended: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     granted_amount: Mapped[int | None] = mapped_column(Integer, nullable=True)
     decision_reason: Mapped[str] = mapped_column(Text, default="")
+    reason_code: Mapped[str] = mapped_column(Text, default="", server_default="")
+    """The decision reason's code and parameters (notifications.reasons; migration 0011)."""
     assessment_score: Mapped[float | None] = mapped_column(Float, nullable=True)
     assessment_grade: Mapped[str | None] = mapped_column(String(16), nullable=True)
     checkpoint: Mapped[str | None] = mapped_column(String(32), nullable=True)
@@ -239,6 +241,8 @@ class Notification(Base):
     created_at: Mapped[datetime]
     next_attempt_at: Mapped[datetime]
     sent_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    edited: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    """Subject and body an administrator wrote for a held message (migration 0011)."""
 
     __table_args__ = (
         Index("ix_notifications_status_next", "status", "next_attempt_at"),
@@ -269,6 +273,9 @@ class Deadline(Base):
     """After a failed firing: not before this time (exponential backoff)."""
     note: Mapped[str] = mapped_column(Text, default="")
     """What firing did (moved/skipped counts, reminders sent, or why a reminder was skipped)."""
+    outcome: Mapped[str] = mapped_column(String(16), default="", server_default="")
+    """How it ended once fired_at is set: fired, or skipped (a reminder no longer useful);
+    "" on rows fired before migration 0011 (read as fired)."""
 
     __table_args__ = (Index("ix_deadlines_due", "fired_at", "due_at"),)
 

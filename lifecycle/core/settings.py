@@ -66,6 +66,17 @@ class Settings(BaseSettings):
     smtp_timeout: float = Field(10.0, gt=0, **_about(
         "Seconds to wait for the SMTP server; one timeout ends the round", "--smtp-timeout"))
     mail_from: str = Field(DEFAULT_SENDER, **_about("The From address of every message"))
+    mail_from_name: str = Field("", **_about(
+        "The From display name (e.g. 市科协学会工作部); default: the address alone"))
+    mail_reply_to: str = Field("", **_about("The Reply-To address (default: none)"))
+    mail_domain: str = Field("starfund", pattern=r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,250})$", **_about(
+        "The domain of every Message-ID (`<key@DOMAIN>`), e.g. kexie.example.org"))
+    mail_signature: str = Field("", **_about(
+        "The sign-off of Chinese messages (default: 市科协学会工作部)"))
+    mail_signature_en: str = Field("", **_about(
+        "The sign-off of English messages (default: Society Affairs Department, ...)"))
+    portal_url: str = Field("", pattern=r"^(https?://\S+)?$", **_about(
+        "The portal's address; review assignments then link to it (default: none)"))
 
 
 class KeyPaths(BaseSettings):

@@ -13,10 +13,11 @@ from sqlalchemy import Connection, select
 
 from lifecycle.core.callconfig import CallConfig
 from lifecycle.core.models import Application, AssessmentRecord, Call
+from notifications.reasons import Reason
 
 
 def barred_societies(conn: Connection, terminated: Iterable[str], call: CallConfig | None = None
-                     ) -> dict[str, str]:
+                     ) -> dict[str, Reason]:
     """Societies barred by a terminated or failed project of an earlier project call.
 
     A project call bars for its own `assessment.bar_calls_after_failure` later
@@ -39,16 +40,19 @@ def barred_societies(conn: Connection, terminated: Iterable[str], call: CallConf
     reach = {c.id: (c.config.get("assessment") or {}).get("bar_calls_after_failure", 2)
              for c in prior}
     fail = {c.id: (c.config.get("assessment") or {}).get("fail_grade", "不合格") for c in prior}
+    names = {(c.id, cp.get("id")): Reason.literal(cp.get("name_en") or cp.get("name") or "",
+                                                  cp.get("name") or cp.get("id"))
+             for c in prior for cp in (c.config.get("assessment") or {}).get("checkpoints") or []}
     barring = [c.id for i, c in enumerate(prior) if here - i <= reach[c.id]]
     if not barring:
         return {}
-    out: dict[str, str] = {}
+    out: dict[str, Reason] = {}
     for r in conn.execute(select(Application.society_id, Application.id, Application.call_id)
                           .where(Application.call_id.in_(barring),
                                  Application.state.in_(tuple(terminated)))
                           .order_by(Application.id)):
-        out.setdefault(r.society_id, f"project {r.id} of call {r.call_id} was terminated "
-                                     f"(bars the next {reach[r.call_id]} call(s))")
+        out.setdefault(r.society_id, Reason("barred_terminated", app=r.id, call=r.call_id,
+                                            calls=reach[r.call_id]))
     for r in conn.execute(select(Application.society_id, AssessmentRecord.application_id,
                                  AssessmentRecord.call_id, AssessmentRecord.checkpoint,
                                  AssessmentRecord.grade)
@@ -56,7 +60,8 @@ def barred_societies(conn: Connection, terminated: Iterable[str], call: CallConf
                           .where(AssessmentRecord.call_id.in_(barring))
                           .order_by(AssessmentRecord.application_id)):
         if r.grade == fail[r.call_id]:
-            out.setdefault(r.society_id, f"project {r.application_id} of call {r.call_id} failed "
-                                         f"its {r.checkpoint} assessment ({r.grade}; bars the "
-                                         f"next {reach[r.call_id]} call(s))")
+            out.setdefault(r.society_id, Reason(
+                "barred_failed", app=r.application_id, call=r.call_id,
+                checkpoint=names.get((r.call_id, r.checkpoint), r.checkpoint),
+                grade=r.grade, calls=reach[r.call_id]))
     return out

@@ -45,6 +45,7 @@ from lifecycle.core.callconfig import CallConfig
 from lifecycle.core.models import Application, Assignment, PanelDecision
 from lifecycle.rules import support
 from lifecycle.rules.support import Earned
+from notifications.reasons import Reason
 
 SCALE = 100.0
 
@@ -185,14 +186,15 @@ def pool_budgets(call: CallConfig) -> dict[Pool, int]:
     return out
 
 
-def pool_name(pool: Pool) -> str:
+def pool_name(pool: Pool) -> Reason:
     """The budget as reasons name it ("category budget", "医科/academic budget" ...)."""
     cls, cat = pool
     if cat == "?":
-        return f"budget of class {cls or '(none)'} (the call has none)"
+        return Reason("budget_missing", cls=cls or "(none)")
     if not cls:
-        return "shared budget" if cat == "*" else "category budget"
-    return f"{cls} budget" if cat == "*" else f"{cls}/{cat} budget"
+        return Reason("budget_shared") if cat == "*" else Reason("budget_category")
+    return Reason("budget_class", cls=cls) if cat == "*" else \
+        Reason("budget_class_category", cls=cls, category=cat)
 
 
 def _group(e: Entry) -> str:
@@ -224,30 +226,32 @@ def cut(entries: list[Entry], call: CallConfig,
     out: dict[str, dict[str, Any]] = {}
     missed: list[Entry] = []
 
-    def head(e: Entry) -> str:
-        score = f"score {e.score:.2f}" + (f" ({e.agg.score:.2f} {e.bonus_text})"
-                                          if e.bonus else "")
-        return f"rank {rank[e.id]} in {_group(e)}, {score}"
+    def head(e: Entry) -> Reason:
+        if e.bonus:
+            return Reason("rank_head_bonus", rank=rank[e.id], group=_group(e), score=e.score,
+                          experts=e.agg.score, bonus=e.bonus_text)
+        return Reason("rank_head", rank=rank[e.id], group=_group(e), score=e.score)
 
-    def walk(rows: list[Entry], left: int, what: str) -> int:
+    def walk(rows: list[Entry], left: int, what: Reason) -> int:
         stopped: tuple[int, int, str] | None = None
         for e in rows:
             r, grant = rank[e.id], grant_of(call, e.requested_amount)
             if e.agg.score < rc.pass_mark:
-                mark = "the experts' score is below" if e.bonus else "below"
-                out[e.id] = _row(e, r, False, 0, f"{head(e)}: {mark} the pass mark "
-                                                 f"{rc.pass_mark:g}")
+                out[e.id] = _row(e, r, False, 0, Reason(
+                    "experts_below_pass" if e.bonus else "below_pass", head=head(e),
+                    mark=rc.pass_mark))
             elif stopped is not None or grant > left:
                 if stopped is None:
                     stopped = (r, left, _group(e))
                 k, at_left, grp = stopped
-                out[e.id] = _row(e, r, False, 0, f"{head(e)}: {what} exhausted at rank {k} in "
-                                                 f"{grp} ({at_left:,} left, {grant:,} needed)")
+                out[e.id] = _row(e, r, False, 0, Reason(
+                    "budget_exhausted", head=head(e), budget=what, at=k, group=grp,
+                    left=at_left, grant=grant))
                 missed.append(e)
             else:
                 left -= grant
-                out[e.id] = _row(e, r, True, grant, f"{head(e)}: proposed, {grant:,} within the "
-                                                    f"{what} ({left:,} left)")
+                out[e.id] = _row(e, r, True, grant, Reason(
+                    "proposed_within", head=head(e), grant=grant, budget=what, left=left))
         return left
 
     spent = 0
@@ -261,19 +265,17 @@ def cut(entries: list[Entry], call: CallConfig,
         for e in sorted(missed, key=_key):
             grant = grant_of(call, e.requested_amount)
             if grant > pool:
-                out[e.id]["decision_reason"] += f"; leftover of other categories exhausted " \
-                                                f"({pool:,} left)"
+                out[e.id]["decision_reason"] += Reason("leftover_exhausted", left=pool)
                 pool = -1  # strict: nobody below gets leftover either
                 continue
             pool -= grant
             r = rank[e.id]
-            out[e.id] = _row(e, r, True, grant, f"{head(e)}: proposed, {grant:,} from "
-                                                f"budget left over in other categories "
-                                                f"({pool:,} left)")
+            out[e.id] = _row(e, r, True, grant, Reason(
+                "proposed_leftover", head=head(e), grant=grant, left=pool))
     return out
 
 
-def _row(e: Entry, rank: int, rec: bool, grant: int, reason: str) -> dict[str, Any]:
+def _row(e: Entry, rank: int, rec: bool, grant: int, reason: Reason) -> dict[str, Any]:
     return {"score": e.score, "rank": rank, "recommended": rec, "granted_amount": grant,
             "decision_reason": reason}
 

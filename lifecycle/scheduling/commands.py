@@ -36,22 +36,41 @@ def deadlines_group() -> None:
 @json_option
 @common
 def deadlines_list(env: Env, call_id: str | None, pending: bool) -> None:
-    """List deadlines (of one call or all): due time, what they fire, when they fired, errors.
+    """List deadlines (of one call or all): overdue, upcoming, and done (fired or skipped).
+
+    Times are the programme's (STARFUND_TZ), named in the first line. Overdue:
+    due but not fired yet (the scheduler has not run, or firing fails and is
+    retried). A reminder that was no longer useful is `skipped`, with why.
 
     \b
     Example:  starfund deadlines list 2025-project
               starfund deadlines list --pending --json
     """
+    now = clock.now()
     with env.engine.connect() as conn:
         if call_id is not None:
             engine.load_call(conn, call_id)  # refuse a call that does not exist
-        rows = deadlines.listing(conn, call_id, pending)
+        rows = deadlines.listing(conn, call_id, pending, now)
     if env.as_json:
         return emit_json(rows)
-    table("deadlines", ["call", "kind", "due", "action", "fires", "fired", "tries", "note / error"],
-          [[r["call"], r["kind"], r["due_at"], r["action"], r["fires"], r["fired_at"] or "pending",
-            r["attempts"], (r["note"] or (f"retry after {r['retry_at']}: {r['last_error']}"
-                                          if r["last_error"] else ""))[:70]] for r in rows])
+    zone = deadlines.zone_label(now)
+    echo(f"now {now:%Y-%m-%d %H:%M}, times in {zone}")
+    overdue = [r for r in rows if r["standing"] == "overdue"]
+    upcoming = [r for r in rows if r["standing"] == "upcoming"]
+    done = [r for r in rows if r["standing"] not in ("overdue", "upcoming")]
+    if overdue:
+        table(f"overdue: due, not fired ({len(overdue)})",
+              ["call", "kind", "due", "fires", "tries", "why not yet"],
+              [[r["call"], r["kind"], r["due_at"][:16], r["fires"], r["attempts"],
+                (f"retry after {r['retry_at'][:16]}: {r['last_error']}" if r["last_error"]
+                 else "waiting for the scheduler (`deadlines run-due`)")[:60]] for r in overdue])
+    table(f"upcoming ({len(upcoming)})", ["call", "kind", "due", "action", "fires"],
+          [[r["call"], r["kind"], r["due_at"][:16], r["action"], r["fires"]] for r in upcoming])
+    if done:
+        table(f"done ({len(done)}: {sum(r['standing'] == 'skipped' for r in done)} skipped)",
+              ["call", "kind", "due", "fired", "outcome", "note"],
+              [[r["call"], r["kind"], r["due_at"][:16], r["fired_at"][:16], r["standing"],
+                r["note"][:50]] for r in done])
 
 
 @deadlines_group.command("run-due")

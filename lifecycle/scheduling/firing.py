@@ -131,7 +131,8 @@ def fire_next(db: Engine, now: datetime | None = None, actor: Actor = SCHEDULER_
                 log.warning("deadline %s", firing.line())
                 return firing
             conn.execute(update(_table).where(_table.c.id == row.id).values(
-                fired_at=now, attempts=attempts, note=note, next_attempt_at=None))
+                fired_at=now, attempts=attempts, note=note, next_attempt_at=None,
+                outcome=outcome))
             audit.record(conn, actor, [audit.Event(
                 "deadline_fired" if outcome == "fired" else "reminder_skipped", row.call_id,
                 row.application_id, None, None,

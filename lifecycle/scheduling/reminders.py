@@ -149,7 +149,7 @@ def fire(conn: Connection, row: Any, now: datetime) -> tuple[str, str, int]:
     call = CallConfig.model_validate(config)
     messages = audience.load(conn, call, contexts.deadline(base, main.due_at, now), label, now,
                              value)
-    enqueue(conn, messages, now)
+    enqueue(conn, messages, now, call.mail.holds)
     if not messages:
         return "fired", f"nobody to remind: no {audience.help}", 0
     return "fired", f"{len(messages)} {audience.message} reminder(s) to {audience.help}", \

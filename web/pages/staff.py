@@ -12,18 +12,17 @@ from lifecycle.acts import reports, views
 from lifecycle.core import audit, clock, engine, permissions
 from lifecycle.core.errors import BadValue, NotFound
 from lifecycle.core.machine import for_workflow
-from lifecycle.core.models import Application, AuditEvent, Society
+from lifecycle.core.models import Application, Society
 from lifecycle.core.tabular import DictWriter, new_workbook, xlsx_append
+from lifecycle.reporting import figures
 from lifecycle.scheduling import reminders
 
 from ..http import Ctx, Page, Redirect, page
 
 PAGE = 50
-FUNNEL = (("declared", "已申报"), ("eligible", "形式审查通过"), ("reviewed", "评审完成"),
-          ("proposed", "拟资助"), ("awarded", "已立项"), ("completed", "结项"))
 
 
-def _staff(ctx: Ctx) -> None:
+def staff_only(ctx: Ctx) -> None:
     """Staff only (the `read` act); others get 404, as for anything not theirs."""
     if not views.is_staff(ctx.actor):
         raise NotFound("staff only")
@@ -31,36 +30,11 @@ def _staff(ctx: Ctx) -> None:
 
 @page
 def home(ctx: Ctx):
-    _staff(ctx)
+    staff_only(ctx)
     calls = views.calls(ctx.conn)
     counts = dict(ctx.conn.execute(select(Application.call_id, func.count())
                                    .group_by(Application.call_id)).all())
     return Page("staff/home.html", {"calls": calls, "counts": counts})
-
-
-def _funnel(conn, call_id: str) -> list[dict[str, Any]]:
-    """How many applications ever reached each stage (from the trail's moves, one query)."""
-    reached = dict(conn.execute(
-        select(AuditEvent.to_state, func.count(func.distinct(AuditEvent.application_id)))
-        .where(AuditEvent.call_id == call_id, AuditEvent.to_state.is_not(None))
-        .group_by(AuditEvent.to_state)).all())
-    return [{"state": s, "zh": zh, "count": reached.get(s, 0)} for s, zh in FUNNEL]
-
-
-def _budget(conn, call) -> list[dict[str, Any]]:
-    rows = {r.category: r for r in conn.execute(
-        select(Application.category, func.coalesce(func.sum(Application.requested_amount), 0)
-               .label("requested"),
-               func.coalesce(func.sum(Application.granted_amount), 0).label("granted"))
-        .where(Application.call_id == call.id).group_by(Application.category))}
-    out = []
-    for c in call.categories:
-        r = rows.get(c.id)
-        granted = int(r.granted) if r else 0
-        out.append({"id": c.id, "name": c.name, "name_en": c.name_en, "budget": c.budget,
-                    "requested": int(r.requested) if r else 0, "granted": granted,
-                    "used": round(100 * granted / c.budget) if c.budget else None})
-    return out
 
 
 def _apps(conn, call_id: str, state: str | None, offset: int, limit: int | None):
@@ -79,17 +53,17 @@ def _apps(conn, call_id: str, state: str | None, offset: int, limit: int | None)
 
 @page
 def dashboard(ctx: Ctx):
-    """Applications per state, the funnel, budget per category, outstanding reviews,
-    deadlines coming and overdue, and the applications (filtered, paged)."""
-    _staff(ctx)
+    """Applications per state, the funnel, budget per category (the report's own figures and
+    charts), outstanding reviews, deadlines coming and overdue, and the applications."""
+    staff_only(ctx)
     call_id = ctx.params["call"]
     call = engine.load_call(ctx.conn, call_id)
     status = reports.status(ctx.conn, call_id)
     state = ctx.request.query_params.get("state") or None
     offset = max(0, int(ctx.request.query_params.get("offset", "0") or 0))
     return Page("staff/call.html", {
-        "call": call, "status": status, "funnel": _funnel(ctx.conn, call_id),
-        "budget": _budget(ctx.conn, call), "outstanding": views.outstanding(ctx.conn, call_id),
+        "call": call, "status": status, "figures": figures.report_data(ctx.conn, call_id),
+        "outstanding": views.outstanding(ctx.conn, call_id),
         "deadlines": views.deadlines(ctx.conn, call_id), "state": state, "offset": offset,
         "apps": _apps(ctx.conn, call_id, state, offset, PAGE), "page": PAGE,
         "triggers": for_workflow(call.workflow).triggers})
@@ -97,7 +71,7 @@ def dashboard(ctx: Ctx):
 
 @page
 def remind(ctx: Ctx):
-    _staff(ctx)
+    staff_only(ctx)
     call_id, expert_id = ctx.params["call"], ctx.params["expert"]
     sent = reminders.remind_expert(ctx.conn, call_id, expert_id, ctx.actor)
     return Redirect(f"/staff/call/{call_id}",
@@ -108,7 +82,7 @@ def remind(ctx: Ctx):
 @page
 def advance_preview(ctx: Ctx):
     """The dry run of a trigger, and a confirmation form (refused as on the CLI)."""
-    _staff(ctx)
+    staff_only(ctx)
     call_id, trigger = ctx.params["call"], ctx.request.query_params.get("trigger", "")
     call = engine.load_call(ctx.conn, call_id)
     if trigger not in for_workflow(call.workflow).triggers:
@@ -119,7 +93,7 @@ def advance_preview(ctx: Ctx):
 
 @page
 def advance(ctx: Ctx):
-    _staff(ctx)
+    staff_only(ctx)
     call_id, trigger = ctx.params["call"], ctx.form.get("trigger", "")
     report = engine.advance(ctx.conn, call_id, trigger, ctx.actor)
     return Redirect(f"/staff/call/{call_id}",
@@ -180,7 +154,7 @@ def _export(name: str, fmt: str, columns: list[str], rows: list[dict[str, Any]])
 
 @page
 def export_apps(ctx: Ctx):
-    _staff(ctx)
+    staff_only(ctx)
     call_id = ctx.params["call"]
     engine.load_call(ctx.conn, call_id)
     rows = _apps(ctx.conn, call_id, ctx.request.query_params.get("state") or None, 0, None)
@@ -201,7 +175,7 @@ def export_trail(ctx: Ctx):
 
 @page
 def export_outstanding(ctx: Ctx):
-    _staff(ctx)
+    staff_only(ctx)
     call_id = ctx.params["call"]
     engine.load_call(ctx.conn, call_id)
     return _export(f"{call_id}-outstanding", ctx.params["fmt"],
