@@ -2,6 +2,7 @@
 uploads its progress report at its checkpoint (checked by content)."""
 from __future__ import annotations
 
+import io
 import json
 import re
 
@@ -48,6 +49,17 @@ def test_an_expert_recuses_and_a_funded_society_reports(new_db, tmp_path):
                         ("open_notice", "2025-05-09"), ("close_notice", "2025-05-20")):
         cli("advance", CALL, trigger, now=at, actor="approver-wang")
     cli("advance", CALL, "fund", now="2025-05-21", actor="approver-wang")
+    staff = client(db)
+    login(staff, "approver-wang")
+    awards = staff.get(f"/staff/call/{CALL}/awards.xlsx")
+    assert awards.status_code == 200 and awards.content.startswith(b"PK")
+    from openpyxl import load_workbook
+
+    cells = [str(c.value) for row in load_workbook(io.BytesIO(awards.content)).active.iter_rows()
+             for c in row if c.value is not None]
+    assert "市测试5学会" in cells and APP6 not in cells
+    pdf = staff.get(f"/staff/call/{CALL}/awards.pdf")
+    assert pdf.content.startswith(b"%PDF-")
     cli("advance", CALL, "open_assessment", now="2025-12-01", actor="officer-li")
     clock.set_now("2025-12-05T10:00")
     s = client(db)

@@ -153,6 +153,13 @@ def test_staff_remind_an_expert_browse_the_trail_and_export_inert(reviewing):
     assert svg.text.startswith("<svg") and "已申报" in svg.text
     assert svg.headers.get_list("content-security-policy") == [
         "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"]
+    report = c.get(f"/staff/call/{CALL}/report.html")
+    assert report.headers["content-disposition"].startswith("attachment;")
+    assert "<svg" in report.text and "2025年度学会重点活动项目资助" in report.text
+    notice = c.get(f"/staff/call/{CALL}/notice.xlsx")
+    assert notice.status_code == 400 and "has no public notice" in notice.text
+    awards = c.get(f"/staff/call/{CALL}/awards.pdf")
+    assert awards.status_code == 400 and "awarded nothing yet" in awards.text
     en = client(reviewing)
     login(en, "coord-zhou")
     en.get("/lang/en")

@@ -60,7 +60,7 @@ def _foreign(account: str, mine: dict[str, str]) -> list[dict[str, str]]:
     ours = mine.get(account, {})
     apps = [a for a in (APP5, APP6, f"{CALL}-99999", "x' OR 1=1") if a not in ours.get("apps", ())]
     return [{"app": a, "file": f, "assignment": s, "call": c, "expert": "E001", "fmt": "csv",
-             "lang": "en", "name": "funnel"}
+             "lang": "en", "name": "funnel", "kind": "notice"}
             for a, f, s, c in zip(apps, ["999999", *ours.get("foreign_files", [])] * 4,
                                   [*ours.get("foreign_assignments", []), "999999", "abc"] * 2,
                                   ["nope", CALL, "nope", CALL])]
@@ -90,7 +90,7 @@ def test_every_route_refuses_strangers_and_other_roles(reviewing):
         for method in route.methods - {"HEAD"}:
             path = route.path.format(app=APP5, file=file5, assignment=ids["E001"][APP5],
                                      call=CALL, expert="E001", fmt="csv", lang="en",
-                                     name="funnel")
+                                     name="funnel", kind="notice")
             r = stranger.request(method, path, data={"csrf": "x"})
             if route.path in PUBLIC:
                 continue

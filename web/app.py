@@ -58,8 +58,8 @@ class Guard:
 def create_app(database) -> Starlette:
     """The portal on an open database (a SQLAlchemy Engine)."""
     routes = [*account.routes, *public.routes, *application.routes, *society.routes,
-              *expert.routes, *charts.routes,
-              *staff.routes, Mount("/static", StaticFiles(directory=STATIC), name="static")]
+              *expert.routes, *staff.routes, *charts.routes,  # charts last: its {kind}.{fmt}
+              Mount("/static", StaticFiles(directory=STATIC), name="static")]
     app = Starlette(routes=routes, middleware=[Middleware(Guard)])
     app.state.db = database
     return app

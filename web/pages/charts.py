@@ -1,12 +1,17 @@
-"""The report's charts on the staff dashboard: the same figures and SVG as `starfund report`
-(lifecycle.reporting), served as images so the page itself keeps its strict CSP."""
+"""The report and the published lists on the staff dashboard, from the same implementation as
+`starfund report`, `notice export` and `awards export` (lifecycle.reporting): charts served
+as images (so the page keeps its strict CSP), the documents as downloads."""
 from __future__ import annotations
+
+import tempfile
+from pathlib import Path
 
 from starlette.responses import Response
 from starlette.routing import Route
 
+from lifecycle.core import clock, engine
 from lifecycle.core.errors import NotFound
-from lifecycle.reporting import charts, figures
+from lifecycle.reporting import charts, documents, figures, published
 
 from ..http import Ctx, page
 from .staff import staff_only
@@ -31,4 +36,45 @@ def chart(ctx: Ctx):
                     headers={"content-security-policy": SVG_CSP})
 
 
-routes = [Route("/staff/call/{call}/chart/{name}.svg", chart, methods=["GET"])]
+@page
+def report(ctx: Ctx):
+    """The call's report: one self-contained HTML file (as `starfund report CALL --html`)."""
+    staff_only(ctx)
+    data = figures.report_data(ctx.conn, ctx.params["call"])
+    title = f"{data['call']['title']} {documents.REPORT[ctx.lang]['report']}"
+    html = documents.report_html([data], None, None, title, ctx.lang,
+                                 clock.now().date().isoformat())
+    return _download(html.encode(), f"{ctx.params['call']}-report.html", "text/html")
+
+
+@page
+def published_list(ctx: Ctx):
+    """The 公示 list or the 立项名单 as PDF or XLSX (as `notice export` / `awards export`)."""
+    staff_only(ctx)
+    kind, fmt = ctx.params["kind"], ctx.params["fmt"]
+    if kind not in ("notice", "awards") or fmt not in ("pdf", "xlsx"):
+        raise NotFound("no such document")
+    call = engine.load_call(ctx.conn, ctx.params["call"])
+    data = (published.notice_data if kind == "notice" else published.awards_data)(
+        ctx.conn, call, ctx.lang)
+    name = f"{call.id}-{kind}.{fmt}"
+    if fmt == "pdf":
+        html = (documents.notice_html if kind == "notice" else documents.awards_html)(data)
+        return _download(documents.pdf(html), name, "application/pdf")
+    headers, rows = documents.listing_rows(data)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / name
+        documents.write_xlsx(path, "公示" if kind == "notice" else "立项名单", headers, rows)
+        body = path.read_bytes()
+    return _download(body, name, "application/vnd.openxmlformats-officedocument."
+                                 "spreadsheetml.sheet")
+
+
+def _download(body: bytes, name: str, media: str) -> Response:
+    return Response(body, media_type=media,
+                    headers={"content-disposition": f'attachment; filename="{name}"'})
+
+
+routes = [Route("/staff/call/{call}/chart/{name}.svg", chart, methods=["GET"]),
+          Route("/staff/call/{call}/report.html", report, methods=["GET"]),
+          Route("/staff/call/{call}/{kind}.{fmt}", published_list, methods=["GET"])]
