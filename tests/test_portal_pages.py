@@ -115,10 +115,10 @@ def test_an_expert_keeps_a_draft_and_the_server_checks_every_range(reviewing):
     assert "专家1" not in e2.get(f"/app/{APP5}").text
 
 
-def test_staff_remind_an_expert_browse_the_trail_and_export_inert(reviewing):
+def test_staff_remind_an_expert_browse_the_trail_and_export_inert(reviewing, tmp_path):
     cli = Cli(reviewing)
     cli("society", "import", portal.write_csv(
-        portal.Path(reviewing).parent / "evil.csv",
+        tmp_path / "evil.csv",
         [{"id": "S005", "name": "=HYPERLINK(\"http://x\")", "email": "s5@example.org"}]),
         now=portal.REVIEWING)
     clock.set_now(portal.REVIEWING)
