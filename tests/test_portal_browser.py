@@ -14,7 +14,7 @@ import portal
 import pytest
 from databases import backend
 from portal import CALL, PASSWORD, served
-from worlds import Cli
+from worlds import STAR_CALL, Cli
 
 from lifecycle.core import clock
 
@@ -38,6 +38,17 @@ def _login(context, base: str, name: str):
     page.fill("input[name=password]", PASSWORD)
     page.click("form.card button[type=submit]")
     return page
+
+
+def _advance(page, base: str, trigger: str) -> str:
+    """Staff fire a trigger from the call's dashboard: the dry run first, then confirm."""
+    page.goto(f"{base}/staff/call/{CALL}")
+    page.select_option("select[name=trigger]", trigger)
+    page.get_by_role("button", name="预演（不写入）", exact=True).click()
+    page.wait_for_load_state()
+    assert "预演" in page.inner_text("main")
+    page.click("button.primary")
+    return _flash(page)
 
 
 def _flash(page) -> str:
@@ -75,6 +86,9 @@ def test_a_whole_round_in_the_browser(new_db, tmp_path):
             s.wait_for_url("**/app/*")
             app = s.url.rsplit("/", 1)[1]
             assert app == f"{CALL}-00001" and "草稿" in _flash(s)
+            s.fill("form[action$='/edit'] input[name=requested_amount]", "48000")
+            s.get_by_role("button", name="保存", exact=True).click()
+            assert "requested_amount" in _flash(s) and "48,000" in s.inner_text("dl.fields")
             s.get_by_role("button", name="提交申报", exact=True).click()
             assert "missing required attachments: 申报书" in _flash(s)
             s.select_option("select[name=kind]", "application_form")
@@ -85,16 +99,21 @@ def test_a_whole_round_in_the_browser(new_db, tmp_path):
             assert s.get_attribute("[data-state]", "data-state") == "declared"
             assert "已申报" in s.inner_text("main")
             s.screenshot(path=shots / "society-application.png", full_page=True)
+            s.goto(f"{base}/society/declare/{CALL}")  # a second draft, then taken back
+            s.select_option("select[name=category]", "policy")
+            s.fill("input[name=title]", "政策研究")
+            s.fill("input[name=requested_amount]", "10000")
+            s.get_by_role("button", name="保存草稿", exact=True).click()
+            s.wait_for_url("**/app/*")
+            s.get_by_role("button", name="撤回申报", exact=True).click()
+            assert "已撤回" in _flash(s)
+            assert s.get_attribute("[data-state]", "data-state") == "withdrawn"
 
             # 2. staff run the formal check from the dashboard: dry run first, then confirm
             _at("2025-04-08T09:00")
             o = _login(browser.new_context(locale="zh-CN"), base, "officer-li")
             o.click(f"a[href='/staff/call/{CALL}']")
-            o.select_option("select[name=trigger]", "close_declaration")
-            o.get_by_role("button", name="预演（不写入）", exact=True).click()
-            assert "declared" in o.inner_text("table") and "eligible" in o.inner_text("table")
-            o.click("button.primary")
-            assert "close_declaration：移动 1" in _flash(o)
+            assert "close_declaration：移动 1" in _advance(o, base, "close_declaration")
             o.screenshot(path=shots / "staff-dashboard.png", full_page=True)
 
             # 3. the coordinator assigns the two experts (command line)
@@ -125,12 +144,17 @@ def test_a_whole_round_in_the_browser(new_db, tmp_path):
                              f"E002,{app},30,25,15,20,10\n", encoding="utf-8")
             cli("review", "import", CALL, sheet, now="2025-04-21", actor="coord-zhou")
 
-            # 5. review closes, the leadership ranks, proposes and publishes the notice
-            cli("advance", CALL, "close_review", now="2025-05-07", actor="coord-zhou")
-            cli("advance", CALL, "rank", now="2025-05-08", actor="approver-wang")
-            cli("advance", CALL, "propose", now="2025-05-09", actor="approver-wang")
-            cli("notice", "publish", CALL, "--html", tmp_path / "notice.html",
-                now="2025-05-10T10:00", actor="approver-wang")
+            # 5. review closes; the leadership ranks, proposes and opens the notice, all online
+            _at("2025-05-07T09:00")
+            co = _login(browser.new_context(locale="zh-CN"), base, "coord-zhou")
+            assert "close_review：移动 1" in _advance(co, base, "close_review")
+            ap = _login(browser.new_context(locale="zh-CN"), base, "approver-wang")
+            _at("2025-05-08T09:00")
+            assert "rank：移动 1" in _advance(ap, base, "rank")
+            _at("2025-05-09T09:00")
+            assert "propose：移动 1" in _advance(ap, base, "propose")
+            _at("2025-05-10T10:00")
+            assert "open_notice：移动 1" in _advance(ap, base, "open_notice")
 
             # 6. the public page shows the proposed award, with no login
             _at("2025-05-11T10:00")
@@ -138,7 +162,7 @@ def test_a_whole_round_in_the_browser(new_db, tmp_path):
             pub.goto(f"{base}/")
             pub.click(f"a[href='/notice/{CALL}']")
             text = pub.inner_text("main")
-            assert "学会学术年会" in text and "市测试5学会" in text and "50,000" in text
+            assert "学会学术年会" in text and "市测试5学会" in text and "48,000" in text
             assert "公示期" in text and "如何提出异议" in text
             pub.screenshot(path=shots / "public-notice.png", full_page=True)
             pub.click("text=English")
@@ -156,11 +180,30 @@ def test_a_whole_round_in_the_browser(new_db, tmp_path):
             o6.get_by_role("button", name="提交异议", exact=True).click()
             o6.wait_for_load_state()
             assert "已受理" in _flash(o6)
+            assert json.loads(cli("show", app, "--json").output)["application"]["state"] == \
+                "objection_raised"
+
+            # 8. the objection is dismissed; the notice closes, the project is funded, and at
+            # its checkpoint the society uploads its progress report online
+            cli("objection", "resolve", "1", "--dismiss", "--reason", "预算不重复",
+                now="2025-05-12T10:00", actor="approver-wang")
+            _at("2025-05-19T09:00")
+            assert "close_notice：移动 1" in _advance(ap, base, "close_notice")
+            assert "fund：移动 1" in _advance(ap, base, "fund")
+            _at("2025-12-01T09:00")
+            assert "open_assessment：移动 1" in _advance(o, base, "open_assessment")
+            s.goto(f"{base}/app/{app}")
+            s.set_input_files("form[action$='/report'] input[name=file]", str(pdf))
+            s.get_by_role("button", name="提交报告", exact=True).click()
+            assert "报告" in _flash(s)
+            s.screenshot(path=shots / "society-report.png", full_page=True)
+            assert "消息" in s.inner_text("main")  # the society's messages are on its page
         finally:
             browser.close()
     shown = json.loads(cli("show", app, "--json").output)
-    assert shown["application"]["state"] == "objection_raised"
-    assert [o["by"] for o in shown["objections"]] == ["赵六"]
+    assert shown["application"]["state"] == "assessment_due"
+    assert [a["report"] for a in shown["assessments"]] == ["申报书.pdf"]
+    assert [(o["by"], o["status"]) for o in shown["objections"]] == [("赵六", "dismissed")]
     actors = {h["action"]: h["actor"] for h in shown["history"]}
     assert actors["declaration_online"] == "s005" and actors["attachment"] == "s005"
     assert actors["objection_file"] == "s006"
@@ -170,3 +213,61 @@ def test_a_whole_round_in_the_browser(new_db, tmp_path):
     assert all((shots / f).stat().st_size > 10_000 for f in (
         "society-home.png", "society-application.png", "staff-dashboard.png",
         "expert-score.png", "public-notice.png"))
+
+
+def test_experts_staff_and_the_star_programme_in_the_browser(new_db, tmp_path):
+    """An expert declares a conflict; the coordinator reminds the expert who still owes
+    scores; the auditor filters the trail and downloads it as CSV; a society fills its star
+    self-evaluation online, in English."""
+    from playwright.sync_api import sync_playwright
+
+    db = new_db("starfund", world=portal.IN_REVIEW)
+    shots = OUT / backend()
+    shots.mkdir(parents=True, exist_ok=True)
+    cli = Cli(db)
+    cli("call", "create", STAR_CALL, now="2025-05-01")
+    _at(portal.REVIEWING)
+    with served(db) as base, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM)
+        try:
+            e = _login(browser.new_context(locale="zh-CN"), base, "e002")
+            e.click(f"tr:has-text('{CALL}-00002') a")
+            e.click("text=利益冲突：申请回避")
+            e.fill("input[name=reason]", "同一单位")
+            e.get_by_role("button", name="声明回避", exact=True).click()
+            assert "已声明回避" in _flash(e) and f"{CALL}-00002" not in e.inner_text("table")
+
+            c = _login(browser.new_context(locale="zh-CN"), base, "coord-zhou")
+            c.goto(f"{base}/staff/call/{CALL}")
+            c.click("form[action$='/remind/E001'] button")
+            assert "E001" in _flash(c)
+
+            a = _login(browser.new_context(locale="zh-CN", accept_downloads=True), base,
+                       "auditor-sun")
+            a.click("text=审计日志")
+            a.fill("input[name=action]", "recuse")
+            a.get_by_role("button", name="筛选", exact=True).click()
+            rows = a.inner_text("table.trail tbody")
+            assert "e002" in rows and "recuse" in rows and "remind" not in rows
+            a.screenshot(path=shots / "staff-audit.png", full_page=True)
+            with a.expect_download() as got:
+                a.click("text=CSV")
+            text = Path(got.value.path()).read_text(encoding="utf-8-sig")
+            assert text.startswith("seq,") and "recuse" in text and "remind" not in text
+
+            _at("2025-06-10T10:00")
+            s = _login(browser.new_context(locale="en-US"), base, "s006")
+            s.click("text=English")
+            s.click("text=Self-evaluate online")
+            inputs = s.locator("form.scores input[type=number]")
+            for i in range(inputs.count()):
+                inputs.nth(i).fill(inputs.nth(i).get_attribute("max"))
+            s.get_by_role("button", name="Save the self-evaluation", exact=True).click()
+            assert "Self-evaluation saved as a draft" in _flash(s)
+            assert s.url.endswith("/app/2025-star-S006")
+            s.screenshot(path=shots / "society-star-en.png", full_page=True)  # (after: a full-page
+            # screenshot before a click below the fold made Chromium drop the click)
+        finally:
+            browser.close()
+    messages = json.loads(cli("notify", "list", "--json").output)
+    assert [m["kind"] for m in messages].count("remind_review") == 1

@@ -79,6 +79,8 @@ def test_a_society_fills_its_star_self_evaluation_online(new_db, tmp_path):
     assert f"is outside 0..{float(names[0][1]):g}" in _flash(c, r)
     r = c.post("/society/star/2025-star", data={"csrf": token, **dict(names)})
     assert r.headers["location"] == "/app/2025-star-S006"
+    page = c.get("/app/2025-star-S006")
+    assert page.status_code == 200 and "星级学会评定" in page.text
     shown = json.loads(Cli(db)("show", "2025-star-S006", "--json").output)
     assert shown["application"]["state"] == "draft"
     assert sum(s["self"] for s in shown["star_scores"]) == pytest.approx(
