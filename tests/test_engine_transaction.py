@@ -11,6 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import func, select, text
+from sqlalchemy.exc import OperationalError
 from worlds import CALL, fingerprint, workflow_call
 
 from lifecycle.core import audit, clock, db, engine
@@ -106,4 +107,25 @@ def test_an_error_inside_advance_undoes_only_the_advance(founded_db_url, tmp_pat
         assert (_notes(conn), _states(conn)) == (2, {"declared": 20})
         assert conn.execute(select(func.count()).select_from(AuditEvent)
                             .where(AuditEvent.action == "explode")).scalar_one() == 0
+    e.dispose()
+
+
+def test_a_reading_transaction_waits_for_no_writer_and_writes_nothing(small_call):
+    """The portal's GETs run in `db.reading`: on SQLite it reads while another connection
+    holds the write lock, a write in it fails at once (query_only), and the connection
+    writes again in its next ordinary transaction."""
+    e = db.make_engine(small_call.db)
+    with e.begin() as writer:  # BEGIN IMMEDIATE on SQLite: the write lock
+        _note(writer)
+        with db.reading(e) as conn:
+            assert conn.execute(select(func.count()).select_from(Application)).scalar_one()
+            assert _notes(conn) == 0  # the writer's note is not committed yet
+            if db.is_sqlite(e):
+                with pytest.raises(OperationalError, match="readonly"):
+                    conn.execute(text("DELETE FROM applications"))
+    for _ in range(2):  # the pooled connections write again
+        with e.begin() as conn:
+            _note(conn)
+    with db.reading(e) as conn:
+        assert _notes(conn) == 3
     e.dispose()

@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from lifecycle.core import clock, uploads
+from lifecycle.core import db as database
 from lifecycle.core.accounts import Actor, Refused
 from lifecycle.core.errors import NotFound, UserError
 
@@ -41,6 +42,8 @@ class Ctx:
     form: dict[str, str] = field(default_factory=dict)
     files: dict[str, tuple[str, bytes]] = field(default_factory=dict)
     cookies: list[tuple[str, str, dict]] = field(default_factory=list)
+    before: Any = None
+    """What the page's `before` step found (see `page`)."""
 
     def tr(self, zh: str, en: str) -> str:
         return en if self.lang == "en" else zh
@@ -107,8 +110,14 @@ def _back(request: Request, ctx_form: dict[str, str]) -> str:
 
 
 def page(handler: Callable[[Ctx], Any] | None = None, *, login: bool = True,
-         csrf: bool = True) -> Callable:
-    """Wrap a handler (see the module docstring); `login=False` for public pages."""
+         csrf: bool = True, reads_only: bool | None = None,
+         before: Callable[[Any, Request, dict[str, str]], Any] | None = None) -> Callable:
+    """Wrap a handler (see the module docstring); `login=False` for public pages.
+
+    A GET runs in a transaction that only reads (`db.reading`: on SQLite it never waits for
+    the write lock); `reads_only=False` for a GET that writes (a dry run). `before(database,
+    request, form)` runs first, outside the handler's transaction (slow work that must not
+    hold SQLite's write lock: a login's Argon2); its result is `ctx.before`."""
     def wrap(fn: Callable[[Ctx], Any]) -> Callable:
         async def endpoint(request: Request) -> Response:
             fields: dict[str, str] = {}
@@ -118,7 +127,9 @@ def page(handler: Callable[[Ctx], Any] | None = None, *, login: bool = True,
                 if csrf and not session.csrf_ok(request, fields.get("csrf")):
                     return _error(request, 403, "the form was out of date or not sent from "
                                   "this site (CSRF check failed); go back, reload and try again")
-            return await run_in_threadpool(_run, fn, request, fields, files, login)
+            read = request.method in ("GET", "HEAD") if reads_only is None else reads_only
+            return await run_in_threadpool(_run, fn, request, fields, files, login, read,
+                                           before)
         endpoint.__name__ = fn.__name__
         endpoint.__doc__ = fn.__doc__
         return endpoint
@@ -126,18 +137,20 @@ def page(handler: Callable[[Ctx], Any] | None = None, *, login: bool = True,
 
 
 def _run(fn: Callable[[Ctx], Any], request: Request, fields: dict[str, str],
-         files: dict[str, tuple[str, bytes]], login: bool) -> Response:
+         files: dict[str, tuple[str, bytes]], login: bool, read: bool,
+         before: Callable | None) -> Response:
     db = request.app.state.db
     lang = i18n.of(request)
     try:
-        with db.begin() as conn:
+        found = before(db, request, fields) if before is not None else None
+        with (database.reading(db) if read else db.begin()) as conn:
             actor = session.actor_of(conn, request)
             if login and actor is None:
                 if request.method == "POST":
                     return _error(request, 403, "log in first")
                 nxt = urllib.parse.quote(request.url.path)
                 return RedirectResponse(f"/login?next={nxt}", status_code=303)
-            ctx = Ctx(request, conn, actor, lang, fields, files)
+            ctx = Ctx(request, conn, actor, lang, fields, files, before=found)
             result = fn(ctx)
             response = _respond(request, ctx, result)
     except (Gone, NotFound):

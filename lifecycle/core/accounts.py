@@ -170,18 +170,26 @@ def set_password(conn: Connection, name: str, password: str) -> None:
 def check_password(conn: Connection, name: str, password: str) -> Actor:
     """The account, if `password` is its password; the same refusal for every failure, so
     a guesser learns nothing about which accounts exist."""
+    row = conn.execute(select(Account.__table__).where(Account.name == name)).first()
+    if row is None or row.disabled_at is not None or not password_matches(row.password_hash,
+                                                                          password):
+        raise Refused("wrong account name or password")
+    return _actor(row)
+
+
+def password_matches(password_hash: str | None, password: str) -> bool:
+    """Whether `password` is the one `password_hash` was made from (Argon2: slow on purpose,
+    a third of a second of CPU with the default parameters; the portal checks it outside
+    any write lock)."""
     from argon2 import PasswordHasher
     from argon2.exceptions import InvalidHashError, VerificationError
 
-    refused = Refused("wrong account name or password")
-    row = conn.execute(select(Account.__table__).where(Account.name == name)).first()
-    if row is None or not row.password_hash or row.disabled_at is not None:
-        raise refused
+    if not password_hash:
+        return False
     try:
-        PasswordHasher().verify(row.password_hash, password)
+        return PasswordHasher().verify(password_hash, password)
     except (VerificationError, InvalidHashError):
-        raise refused from None
-    return _actor(row)
+        return False
 
 
 def _token_hash(token: str) -> str:

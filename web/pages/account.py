@@ -48,12 +48,11 @@ def login_form(ctx: Ctx):
                                "csrf": csrf, "error": ""})
 
 
-@page(login=False)
+@page(login=False, before=session.verify)
 def login(ctx: Ctx):
     name = ctx.form.get("name", "").strip()[:100]
-    password = ctx.form.get("password", "")
     try:
-        actor, token = session.log_in(ctx.conn, name, password, session.address_of(ctx.request))
+        actor, token = session.log_in(ctx.conn, name, ctx.before, session.address_of(ctx.request))
     except Refused as e:
         return Page("login.html", {"next": _next(ctx.form.get("next")), "error": str(e),
                                    "name": name}, status=401)

@@ -79,7 +79,7 @@ def remind(ctx: Ctx):
                            f"Reminder to {expert_id} queued ({sent} message)"))
 
 
-@page
+@page(reads_only=False)  # the dry run writes, then rolls back
 def advance_preview(ctx: Ctx):
     """The dry run of a trigger, and a confirmation form (refused as on the CLI)."""
     staff_only(ctx)
