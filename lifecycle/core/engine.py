@@ -5,6 +5,8 @@
 """
 from __future__ import annotations
 
+import functools
+import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -95,7 +97,14 @@ def load_call(conn: Connection, call_id: str, lock: bool = False) -> CallConfig:
         raise
     if config is None:
         raise NoSuchCall(f"no call {call_id!r}: create it with `starfund call create FILE`")
-    return CallConfig.model_validate(config)
+    return _validated(json.dumps(config, sort_keys=True, default=str))
+
+
+@functools.lru_cache(maxsize=64)
+def _validated(config: str) -> CallConfig:
+    """A call's configuration validated once per process per distinct text (a call's
+    configuration never changes once stored; the portal loads it on every request)."""
+    return CallConfig.model_validate(json.loads(config))
 
 
 def _candidates(conn: Connection, call_id: str, states: Iterable[str],

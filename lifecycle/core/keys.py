@@ -15,6 +15,7 @@ A file that others may read is refused: a secret that leaked is no secret.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import os
@@ -27,10 +28,22 @@ from lifecycle.core.errors import BadValue, NotFound
 from lifecycle.core.settings import KeyPaths
 
 
+@functools.lru_cache(maxsize=8)
+def _key_paths(_environment: tuple[str | None, ...]) -> KeyPaths:
+    return KeyPaths()
+
+
+def key_paths() -> KeyPaths:
+    """The key-path settings, read once per set of their environment variables (the portal
+    asks on every write; a test or a command that changes them gets a fresh reading)."""
+    return _key_paths(tuple(os.environ.get(f"STARFUND_{name.upper()}")
+                            for name in KeyPaths.model_fields))
+
+
 def config_dir() -> Path:
     """The user's starfund folder: STARFUND_CONFIG_DIR, else $XDG_CONFIG_HOME/starfund, else
     ~/.config/starfund."""
-    folder = KeyPaths().config_dir
+    folder = key_paths().config_dir
     if folder:
         return Path(folder)
     base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
@@ -45,13 +58,13 @@ def chain_key_path(database_id: str, path: str | os.PathLike | None = None,
                    stored: str | None = None) -> Path:
     """Where the chain key is: the path given > STARFUND_AUDIT_KEY > the path `init` stored
     (a path, never the key) > the config directory."""
-    return Path(path or KeyPaths().audit_key or stored or _default(database_id, ".key"))
+    return Path(path or key_paths().audit_key or stored or _default(database_id, ".key"))
 
 
 def anchor_key_path(database_id: str, path: str | os.PathLike | None = None,
                     stored: str | None = None) -> Path:
     """Where the anchor signing key is, in the same order as `chain_key_path`."""
-    return Path(path or KeyPaths().anchor_key or stored
+    return Path(path or key_paths().anchor_key or stored
                 or _default(database_id, ".anchor.pem"))
 
 
