@@ -46,7 +46,8 @@ def has_required_fields(app, ctx: Context) -> str | None:
 
 def _cap_raise(app, ctx: Context) -> tuple[float, list[support.Earned]]:
     """The percentage the society's support raises its category caps by, and why."""
-    return support.of_effect(ctx.data.get("support", {}).get(app.society_id, []), "cap_percent")
+    notes = ctx.data.get("support", {}).get(app.society_id)
+    return support.of_effect(notes, "cap_percent") if notes else (0.0, [])
 
 
 def _cap(app, ctx: Context, base: int) -> int:
@@ -57,7 +58,7 @@ def within_category_cap(app, ctx: Context) -> str | None:
     category = ctx.call.category(app.category)
     if category is None:
         return f"unknown category {app.category}"
-    cap = _cap(app, ctx, category.cap)
+    cap = _cap(app, ctx, category.cap) if ctx.data.get("support") else category.cap
     if not 0 < app.requested_amount <= cap:
         return f"requested amount outside the category cap of {cap}" + \
             (f" (raised from {category.cap} by support)" if cap != category.cap else "")
@@ -173,7 +174,7 @@ def load_barred(conn, ctx: Context, apps) -> None:
 def load_support(conn, ctx: Context, apps) -> None:
     """What the call's support rules give the batch's societies (one query per kind of
     earlier result, like the bar)."""
-    ctx.data["support"] = support.earned(conn, ctx.call, {a.society_id for a in apps}, ctx.now)
+    ctx.data["support"] = support.earned(conn, ctx.call, None, ctx.now)  # only who earned some
 
 
 def record_support(conn, ctx: Context, apps) -> None:

@@ -60,8 +60,22 @@ returns the column values to write with the new state. Run by the engine only on
 move's conditions hold; a decide may also note, in ctx.data, what later applications of the
 same batch must see (e.g. the (society, category) a declaration takes)."""
 
-Prepare = Callable[["Connection", Context, list[Any]], None]
-"""Loads or computes, for the whole batch at once, what the conditions and updates need."""
+Prepare = Callable[["Connection", Context, "Batch"], None]
+"""Loads or computes, for the whole batch at once, what the conditions and updates need.
+It is given the batch, not its rows: better one query that asks the database for what the
+whole batch needs (a count per society, a budget left) than a pass over the candidates."""
+
+
+class Batch(Protocol):
+    """The candidates of an advance (lifecycle.core.engine.Batch): read again from the
+    database, a chunk at a time, each time it is iterated; never held as a list."""
+
+    call_id: str
+    states: list[str]
+
+    def __iter__(self) -> Any: ...
+
+    def ids(self) -> Any: ...
 
 DueAt = Callable[["CallConfig", datetime], datetime]
 """Computes a deadline's time from the call's calendar and the moment the state is entered."""
