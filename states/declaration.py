@@ -157,10 +157,13 @@ def takes_society_and_category(app, ctx: Context) -> dict:
 # --- batch loaders and effects ----------------------------------------------
 
 def load_declared_pairs(conn, ctx: Context, apps) -> None:
-    """Declarations already held per (society, category) in this call, before this batch."""
+    """Declarations held per (society, category) by the societies of this chunk: those held
+    before the batch and those its earlier chunks took (already written), in one query;
+    `takes_society_and_category` counts those the chunk itself takes."""
     rows = conn.execute(
         select(Application.society_id, Application.category, func.count())
         .where(Application.call_id == ctx.call.id,
+               Application.society_id.in_(sorted({a.society_id for a in apps})),
                Application.state.notin_(NOT_DECLARED))
         .group_by(Application.society_id, Application.category))
     ctx.data["declared_pairs"] = Counter({(s, c): n for s, c, n in rows})
@@ -204,7 +207,8 @@ MOVES = (
     Move("submit", (DRAFT,), DECLARED,
          (declaration_window_open, has_required_fields, within_category_cap,
           one_per_society_and_category),
-         prepare=(load_declared_pairs, load_support), decide=(takes_society_and_category,),
+         prepare=(load_support,), prepare_chunk=(load_declared_pairs,),
+         decide=(takes_society_and_category,),
          effects=(record_support,), help="declare a draft",
          who=(SOCIETY, OFFICER)),
     Move("withdraw", (DRAFT, DECLARED), WITHDRAWN, help="the society withdraws",

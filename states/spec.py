@@ -5,9 +5,9 @@ they use (conditions, which only check; decide functions, which compute what a
 move writes; loaders; effects) and the named state sets the acts use (the names
 themselves are spelled once, in `states.names`). The engine
 (`lifecycle.core.engine`) reads these records; nothing in `states/` touches the
-database except the `prepare` loaders, which load related data for a whole
-batch in one query each, and the effects. `states.workflows.validate` checks
-the graph the tables make.
+database except the loaders (`prepare`: for a whole batch, `prepare_chunk`: for
+a chunk of it), which load related data in one query each, and the effects.
+`states.workflows.validate` checks the graph the tables make.
 """
 from __future__ import annotations
 
@@ -77,6 +77,9 @@ class Batch(Protocol):
 
     def ids(self) -> Any: ...
 
+PrepareChunk = Callable[["Connection", Context, list[Any]], None]
+"""Loads, for one chunk of the batch (its rows), what its conditions need (`Move.prepare_chunk`)."""
+
 DueAt = Callable[["CallConfig", datetime], datetime]
 """Computes a deadline's time from the call's calendar and the moment the state is entered."""
 
@@ -132,6 +135,11 @@ class Move:
     who: tuple[str, ...] = ()
     """The roles (states.roles) that may fire it; `workflows.validate` refuses a move without."""
     prepare: tuple[Prepare, ...] = ()
+    prepare_chunk: tuple[PrepareChunk, ...] = ()
+    """Run before each chunk of the batch is decided, given the chunk's rows: for what a
+    condition needs of the whole batch that earlier chunks changed in the database (the
+    declarations a society holds, counting those this batch's earlier chunks took), so
+    nothing about every application of the batch is kept in memory."""
     help: str = ""
     effects: tuple[Effect, ...] = ()
     decide: tuple[Decide, ...] = ()

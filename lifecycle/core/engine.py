@@ -224,7 +224,8 @@ def advance(conn: Connection, call_id: str, trigger: str, actor: Actor | str, *,
        the candidates in the trigger's source states (`Batch`), read a chunk at a time;
     3. prepare: each move's loaders run once for the whole batch (given the `Batch`, not
        its rows: what the whole batch needs comes from the database);
-    then, per chunk of ADVANCE_CHUNK applications, in the batch's order:
+    then, per chunk of ADVANCE_CHUNK applications, in the batch's order (the moves'
+    `prepare_chunk` loaders first, given the chunk):
     4. decide: per application, the first move whose conditions (pure checks) all hold,
        else a skip reason; then that move's `decide` functions compute what it writes;
     5. save: new states with a version check, and the values the moves computed;
@@ -282,8 +283,12 @@ def advance(conn: Connection, call_id: str, trigger: str, actor: Actor | str, *,
         report = Report(call_id, trigger, actor.label, dry_run)
         writer = _Writer(conn, call, wm.workflow, trigger, actor, now, ctx, report)
         moved, skipped = report.moved, report.skipped
+        per_chunk = list(dict.fromkeys(loader for moves in by_source.values()
+                                       for move in moves for loader in move.prepare_chunk))
         with _gc_frozen():
             for part in chain([first], chunks):
+                for loader in per_chunk:
+                    loader(conn, ctx, part)
                 decided: list[tuple[Any, Move, list[str]]] = []
                 for app in part:
                     move, reasons = _decide(app, by_source[app.state], ctx)
@@ -384,7 +389,8 @@ class _Writer:
                 effects.setdefault(effect, []).append(app)
         for effect, moved in effects.items():
             effect(conn, ctx, moved)
-        updates.clear()
+        for app, _, _ in decided:           # the chunk's values are written: drop them
+            updates.pop(app.id, None)
 
     def _events(self, decided: list[tuple[Any, Move, list[str]]]) -> Iterator[audit.Event]:
         options, updates, trigger, call_id = self.ctx.options, self.ctx.updates, self.trigger, \
