@@ -452,8 +452,3 @@ def stream_rows(conn: Connection, stmt: Select, json_columns: Iterable[str],
             cur.close()
         except Exception:  # noqa: BLE001 - the transaction already failed; its error is raised
             pass
-
-
-def load_rows(conn: Connection, stmt: Select, json_columns: Iterable[str]) -> list[Any]:
-    """All rows of `stmt` (for small results: an import's freshly created applications)."""
-    return [r for part in stream_rows(conn, stmt, json_columns, 10000) for r in part]

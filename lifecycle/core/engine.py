@@ -153,16 +153,6 @@ class Batch:
         """The candidates' ids (one narrow query, read as it is consumed)."""
         return iter(self._conn.execute(self._where(select(_apps.c.id))).scalars())
 
-    def exists(self) -> bool:
-        return self._conn.execute(self._where(select(_apps.c.id)).limit(1)).first() is not None
-
-
-def _candidates(conn: Connection, call_id: str, states: Iterable[str],
-                only: list[str] | None, society: str | None = None) -> list[Any]:
-    """The candidates as a list (for small sets only: an import's new applications)."""
-    return [a for part in Batch(conn, call_id, states, only, society).chunks(10000)
-            for a in part]
-
 
 @contextmanager
 def _gc_frozen() -> Iterator[None]:
