@@ -160,13 +160,15 @@ def load_declared_pairs(conn, ctx: Context, apps) -> None:
     """Declarations held per (society, category) by the societies of this chunk: those held
     before the batch and those its earlier chunks took (already written), in one query;
     `takes_society_and_category` counts those the chunk itself takes."""
+    # by society only (its index: a few rows each), the call picked out here; with the call
+    # in the WHERE, SQLite would walk the call's whole (call_id, state) index every chunk
     rows = conn.execute(
-        select(Application.society_id, Application.category, func.count())
-        .where(Application.call_id == ctx.call.id,
-               Application.society_id.in_(sorted({a.society_id for a in apps})),
+        select(Application.call_id, Application.society_id, Application.category, func.count())
+        .where(Application.society_id.in_(sorted({a.society_id for a in apps})),
                Application.state.notin_(NOT_DECLARED))
-        .group_by(Application.society_id, Application.category))
-    ctx.data["declared_pairs"] = Counter({(s, c): n for s, c, n in rows})
+        .group_by(Application.call_id, Application.society_id, Application.category))
+    ctx.data["declared_pairs"] = Counter({(s, c): n for call, s, c, n in rows
+                                          if call == ctx.call.id})
 
 
 def load_barred(conn, ctx: Context, apps) -> None:

@@ -466,12 +466,13 @@ def enter_states(conn: Connection, call: CallConfig,
 
 
 def _assigned_experts(conn: Connection, call_id: str, app_ids: list[str]) -> dict[str, list[Any]]:
-    """The assigned experts of these applications (a chunk's: one query)."""
+    """The assigned experts of these applications (a chunk's: one query, by application
+    only: an application is of one call, and with the call in the WHERE, SQLite would walk
+    the call's whole index every chunk)."""
     rows = conn.execute(select(Assignment.application_id, Expert.id, Expert.email, Expert.name,
                                Expert.language)
                         .join(Expert, Expert.id == Assignment.expert_id)
-                        .where(Assignment.call_id == call_id,
-                               Assignment.application_id.in_(app_ids),
+                        .where(Assignment.application_id.in_(app_ids),  # its unique index
                                Assignment.status.in_(("assigned", "submitted")))
                         .order_by(Assignment.application_id, Expert.id))
     out: dict[str, list[Any]] = defaultdict(list)
