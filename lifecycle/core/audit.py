@@ -486,24 +486,29 @@ def query(conn: Connection, q: Query) -> list[dict[str, Any]]:
     cur.close()
     names = _QUERIED
     out = []
-    for r in rows:                  # the times come as text already (`_shown`)
+    if d.name == "sqlite":          # the times come as text already (`_shown`)
+        for r in rows:
+            row = dict(zip(names, r))
+            row["payload"] = _payload(row["payload"])
+            out.append(row)
+        return out
+    for r in rows:                  # psycopg's datetimes (made in C): isoformat is cheap
         row = dict(zip(names, r))
         row["payload"] = _payload(row["payload"])
+        row["at"] = row["at"].isoformat(sep=" ")
+        if row["written_at"] is not None:
+            row["written_at"] = row["written_at"].isoformat(sep=" ")
         out.append(row)
     return out
 
 
 def _shown(column: str, dialect: str) -> str:
-    """A column as `query` selects it: an event time comes as the text `datetime.isoformat(" ")`
-    gives, made by the database (SQLite: the stored text without ".000000")."""
+    """A column as `query` selects it: on SQLite an event time comes as the text
+    `datetime.isoformat(" ")` gives (the stored text without ".000000", cut by SQLite)."""
     c = f'"{column}"'
-    if column not in ("at", "written_at"):
-        return c
-    if dialect == "sqlite":
+    if dialect == "sqlite" and column in ("at", "written_at"):
         return f"CASE WHEN substr({c}, 20) = '.000000' THEN substr({c}, 1, 19) ELSE {c} END"
-    return (f"CASE WHEN date_trunc('second', {c}) = {c} "
-            f"THEN to_char({c}, 'YYYY-MM-DD HH24:MI:SS') "
-            f"ELSE to_char({c}, 'YYYY-MM-DD HH24:MI:SS.US') END")
+    return c
 
 
 _scan = json.scanner.make_scanner(json.JSONDecoder())
