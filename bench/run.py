@@ -212,18 +212,15 @@ def audit_queries(url: str, e, rows: list, n: int, out) -> list[tuple[str, str]]
     pages = [i * 50 for i in range(20)]
     cases = [
         ("one application", lambda a: audit.Query(application_id=a, limit=None), app_ids,
-         f"SELECT {cols} FROM audit_events WHERE application_id = ? "
-         "ORDER BY application_id, seq",
+         f"SELECT {cols} FROM audit_events WHERE application_id = ? ORDER BY seq",
          lambda a: (a,)),
         ("one call, a page of 50, newest first",
          lambda o: audit.Query(call_id=_seed.CALL_ID, newest_first=True, limit=50, offset=o),
-         pages, f"SELECT {cols} FROM audit_events WHERE call_id = ? "
-                "ORDER BY call_id DESC, seq DESC "
+         pages, f"SELECT {cols} FROM audit_events WHERE call_id = ? ORDER BY seq DESC "
                 "LIMIT 50 OFFSET ?", lambda o: (_seed.CALL_ID, o)),
         ("one trigger (submit), a page of 50",
          lambda o: audit.Query(action="submit", limit=50, offset=o), pages,
-         f"SELECT {cols} FROM audit_events WHERE action = ? "
-         "ORDER BY action, seq LIMIT 50 OFFSET ?",
+         f"SELECT {cols} FROM audit_events WHERE action = ? ORDER BY seq LIMIT 50 OFFSET ?",
          lambda o: ("submit", o)),
         ("one actor over a month", lambda w: audit.Query(actor=w, since=since, until=until,
                                                          limit=None), actors,

@@ -459,16 +459,9 @@ def query(conn: Connection, q: Query) -> list[dict[str, Any]]:
     if sql is None:
         mark = "%s" if d.name == "postgresql" else "?"
         where = " AND ".join(f'"{col}" {op} {mark}' for _, col, op in given)
-        # in the order of the index that serves the filter, (application_id | action |
-        # call_id, seq): the same order, since the filter fixes its first column, but a
-        # planner then walks that index instead of the whole trail by seq (PostgreSQL did,
-        # for a trigger whose events sit millions of events in)
-        desc = " DESC" if q.newest_first else ""
-        lead = next((f'"{col}"{desc}, ' for col in ("application_id", "action", "call_id")
-                     if any(c == col for _, c, _ in given)), "")
         sql = (f"SELECT {', '.join(_shown(c, d.name) for c in _QUERIED)} "
                f"FROM audit_events{' WHERE ' + where if where else ''} "
-               f"ORDER BY {lead}seq{desc}"
+               f"ORDER BY seq{' DESC' if q.newest_first else ''}"
                + (f" LIMIT {mark}" if q.limit is not None else "")
                + (f" OFFSET {mark}" if q.offset else ""))
         _SQL[shape] = sql
