@@ -1,8 +1,9 @@
 """Batch advance against the database's own floor.
 
 One call with N applications (default 100,000) in state 'declared' (reached
-through the engine: create_applications, then advance submit). Then, on two
-identical copies of that database:
+through the engine: create_applications, then advance submit). Then, on
+identical copies of that database (a fresh one for each run, so `measure` may be
+repeated on the same seeded database):
 
 - starfund: `engine.advance(call, "close_declaration")`, run in a child process
   so that its peak memory is the child's own peak resident set (whole
@@ -191,7 +192,11 @@ def measure(url: str, out=print) -> dict:
         finally:
             drop()
     out("  starfund advance (child process) ...")
-    s = time_starfund(url)
+    clone, drop = _seed.clone_database(url)
+    try:
+        s = time_starfund(clone)
+    finally:
+        drop()
     if s["moved"] != f["moved"]:
         raise SystemExit(f"starfund moved {s['moved']} but the floor moved {f['moved']}")
     return {"starfund": s["seconds"], "floor": f["seconds"], "ratio": s["seconds"] / f["seconds"],

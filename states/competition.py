@@ -47,7 +47,7 @@ DECIDED = (RANKED, CONTINUING)
 
 def load_ranking(conn, ctx: Context, apps) -> None:
     """Rank every reviewed application of the call together (ranking is a whole-call act)."""
-    updates, waiting, used = ranking.rank_call(conn, ctx.call, [a.id for a in apps], RANKABLE,
+    updates, waiting, used = ranking.rank_call(conn, ctx.call, list(apps.ids()), RANKABLE,
                                                UNCOMMITTED, ctx.now)
     ctx.data["ranking"], ctx.data["ranking_waits"] = updates, waiting
     ctx.data["support_used"] = used

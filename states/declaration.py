@@ -47,7 +47,8 @@ def has_required_fields(app, ctx: Context) -> str | None:
 
 def _cap_raise(app, ctx: Context) -> tuple[float, list[support.Earned]]:
     """The percentage the society's support raises its category caps by, and why."""
-    return support.of_effect(ctx.data.get("support", {}).get(app.society_id, []), "cap_percent")
+    notes = ctx.data.get("support", {}).get(app.society_id)
+    return support.of_effect(notes, "cap_percent") if notes else (0.0, [])
 
 
 def _cap(app, ctx: Context, base: int) -> int:
@@ -58,7 +59,7 @@ def within_category_cap(app, ctx: Context) -> str | None:
     category = ctx.call.category(app.category)
     if category is None:
         return Reason("unknown_category", category=app.category)
-    cap = _cap(app, ctx, category.cap)
+    cap = _cap(app, ctx, category.cap) if ctx.data.get("support") else category.cap
     if not 0 < app.requested_amount <= cap:
         return Reason("over_cap_raised", cap=cap, base=category.cap) if cap != category.cap \
             else Reason("over_cap", cap=cap)
@@ -165,21 +166,28 @@ def takes_society_and_category(app, ctx: Context) -> dict:
 # --- batch loaders and effects ----------------------------------------------
 
 def load_declared_pairs(conn, ctx: Context, apps) -> None:
-    """Declarations already held per (society, category) in this call, before this batch."""
+    """Declarations held per (society, category) by the societies of this chunk: those held
+    before the batch and those its earlier chunks took (already written), in one query;
+    `takes_society_and_category` counts those the chunk itself takes."""
+    # by society only (its index: a few rows each), the call picked out here; with the call
+    # in the WHERE, SQLite would walk the call's whole (call_id, state) index every chunk
     rows = conn.execute(
-        select(Application.society_id, Application.category, func.count())
-        .where(Application.call_id == ctx.call.id,
+        select(Application.call_id, Application.society_id, Application.category, func.count())
+        .where(Application.society_id.in_(sorted({a.society_id for a in apps})),
                Application.state.notin_(NOT_DECLARED))
-        .group_by(Application.society_id, Application.category))
-    ctx.data["declared_pairs"] = Counter({(s, c): n for s, c, n in rows})
+        .group_by(Application.call_id, Application.society_id, Application.category))
+    ctx.data["declared_pairs"] = Counter({(s, c): n for call, s, c, n in rows
+                                          if call == ctx.call.id})
 
 
 def load_attachments(conn, ctx: Context, apps) -> None:
-    """The kinds of file each application of the batch holds now, in one query."""
+    """The kinds of file each application of the chunk holds now, in one query (only when
+    the call requires a file)."""
     held: dict[str, set[str]] = {}
     if any(a.required for a in ctx.call.eligibility.attachments):
         rows = conn.execute(select(Attachment.application_id, Attachment.kind).distinct()
-                            .where(Attachment.call_id == ctx.call.id, Attachment.current))
+                            .where(Attachment.application_id.in_([a.id for a in apps]),
+                                   Attachment.current))
         for app_id, kind in rows:
             held.setdefault(app_id, set()).add(kind)
     ctx.data["attachments"] = held
@@ -193,7 +201,7 @@ def load_barred(conn, ctx: Context, apps) -> None:
 def load_support(conn, ctx: Context, apps) -> None:
     """What the call's support rules give the batch's societies (one query per kind of
     earlier result, like the bar)."""
-    ctx.data["support"] = support.earned(conn, ctx.call, {a.society_id for a in apps}, ctx.now)
+    ctx.data["support"] = support.earned(conn, ctx.call, None, ctx.now)  # only who earned some
 
 
 def record_support(conn, ctx: Context, apps) -> None:
@@ -223,7 +231,8 @@ MOVES = (
     Move("submit", (DRAFT,), DECLARED,
          (declaration_window_open, has_required_fields, has_required_attachments,
           within_category_cap, one_per_society_and_category),
-         prepare=(load_declared_pairs, load_support, load_attachments), decide=(takes_society_and_category,),
+         prepare=(load_support,), prepare_chunk=(load_declared_pairs, load_attachments),
+         decide=(takes_society_and_category,),
          effects=(record_support,), help="declare a draft",
          who=(SOCIETY, OFFICER)),
     Move("withdraw", (DRAFT, DECLARED), WITHDRAWN, help="the society withdraws",

@@ -136,7 +136,7 @@ def terminated_by_override(app, ctx: Context) -> dict:
 # --- batch loaders and effects -------------------------------------------------
 
 def load_payments(conn, ctx: Context, apps) -> None:
-    ctx.data["payments"] = payments.open_payments(conn, ctx.call.id, [a.id for a in apps])
+    ctx.data["payments"] = payments.open_payments(conn, ctx.call.id, apps.ids())
 
 
 def release_checkpoint(conn, ctx: Context, apps) -> None:

@@ -5,9 +5,9 @@ they use (conditions, which only check; decide functions, which compute what a
 move writes; loaders; effects) and the named state sets the acts use (the names
 themselves are spelled once, in `states.names`). The engine
 (`lifecycle.core.engine`) reads these records; nothing in `states/` touches the
-database except the `prepare` loaders, which load related data for a whole
-batch in one query each, and the effects. `states.workflows.validate` checks
-the graph the tables make.
+database except the loaders (`prepare`: for a whole batch, `prepare_chunk`: for
+a chunk of it), which load related data in one query each, and the effects.
+`states.workflows.validate` checks the graph the tables make.
 """
 from __future__ import annotations
 
@@ -60,8 +60,25 @@ returns the column values to write with the new state. Run by the engine only on
 move's conditions hold; a decide may also note, in ctx.data, what later applications of the
 same batch must see (e.g. the (society, category) a declaration takes)."""
 
-Prepare = Callable[["Connection", Context, list[Any]], None]
-"""Loads or computes, for the whole batch at once, what the conditions and updates need."""
+Prepare = Callable[["Connection", Context, "Batch"], None]
+"""Loads or computes, for the whole batch at once, what the conditions and updates need.
+It is given the batch, not its rows: better one query that asks the database for what the
+whole batch needs (a count per society, a budget left) than a pass over the candidates."""
+
+
+class Batch(Protocol):
+    """The candidates of an advance (lifecycle.core.engine.Batch): read again from the
+    database, a chunk at a time, each time it is iterated; never held as a list."""
+
+    call_id: str
+    states: list[str]
+
+    def __iter__(self) -> Any: ...
+
+    def ids(self) -> Any: ...
+
+PrepareChunk = Callable[["Connection", Context, list[Any]], None]
+"""Loads, for one chunk of the batch (its rows), what its conditions need (`Move.prepare_chunk`)."""
 
 DueAt = Callable[["CallConfig", datetime], datetime]
 """Computes a deadline's time from the call's calendar and the moment the state is entered."""
@@ -118,6 +135,11 @@ class Move:
     who: tuple[str, ...] = ()
     """The roles (states.roles) that may fire it; `workflows.validate` refuses a move without."""
     prepare: tuple[Prepare, ...] = ()
+    prepare_chunk: tuple[PrepareChunk, ...] = ()
+    """Run before each chunk of the batch is decided, given the chunk's rows: for what a
+    condition needs of the whole batch that earlier chunks changed in the database (the
+    declarations a society holds, counting those this batch's earlier chunks took), so
+    nothing about every application of the batch is kept in memory."""
     help: str = ""
     effects: tuple[Effect, ...] = ()
     decide: tuple[Decide, ...] = ()

@@ -43,20 +43,22 @@ from states.roles import OFFICER
 from states.spec import Move
 
 N = 500
-CHUNK = 100     # rows per chunk in the writer (STARFUND_FAULT_CHUNK_ROWS): 5 chunks per table
+CHUNK = 100     # rows per chunk (STARFUND_FAULT_CHUNK_ROWS): the batch streams in 5 chunks
 # Where the writer is killed: (pause once at least this many rows are written, the table
 # it is then writing; rows are counted per statement or chunk).
-# An advance of N declared applications writes N states (chunks of CHUNK per destination
-# group), then N audit events (chunks of CHUNK), then N outbox rows (chunks of CHUNK);
-# close_declaration schedules no deadline. The last point is after the last row, just
-# before the commit.
+# An advance of N declared applications streams: per chunk of CHUNK applications it writes
+# their CHUNK states, then CHUNK audit events, then CHUNK outbox rows, then reads the next
+# chunk; close_declaration schedules no deadline. The last point is after the last row,
+# just before the commit.
 CLOSE_AT = "2025-04-08T09:00"   # when the batches here advance (processes.command's default)
+PER_CHUNK = 3 * CHUNK
 KILL_POINTS = (
-    (1, "applications"),                  # early: the first group of states
-    (N + 1, "audit_events"),              # the first chunk of audit events
-    (N + N // 2, "audit_events"),         # the middle of the batch, chunks on either side
-    (2 * N + 1, "notifications"),         # the first chunk of outbox rows
-    (2 * N + N // 2, "notifications"),
+    (1, "applications"),                             # early: the first chunk's states
+    (CHUNK + 1, "audit_events"),                     # the first chunk's audit events
+    (2 * CHUNK + 1, "notifications"),                # the first chunk's outbox rows
+    (2 * PER_CHUNK + 1, "applications"),             # the middle of the batch: chunk 3,
+    (2 * PER_CHUNK + CHUNK + 1, "audit_events"),     # chunks written before and after
+    (2 * PER_CHUNK + 2 * CHUNK + 1, "notifications"),
     (3 * N, "notifications"),             # late: everything written, not yet committed
 )
 

@@ -172,5 +172,5 @@ def test_conditions_write_nothing():
 def test_only_the_engine_fills_the_decided_values():
     """Loaders and decide functions leave ctx.updates to the engine (decide returns values)."""
     written = [f"{name} {m.trigger}: {w}" for name, m in _moves()
-               for f in (*m.prepare, *m.decide) for w in _writes(f, set()) if "updates" in w]
+               for f in (*m.prepare, *m.prepare_chunk, *m.decide) for w in _writes(f, set()) if "updates" in w]
     assert not written, "\n".join(written)

@@ -25,10 +25,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import json.scanner
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from functools import lru_cache
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, func, insert, select, update
 
@@ -43,9 +45,9 @@ INIT = "database_init"
 _table = AuditEvent.__table__
 
 
-@dataclass(frozen=True)
-class Event:
-    """What one audit event says before it gets its place in the chain."""
+class Event(NamedTuple):
+    """What one audit event says before it gets its place in the chain (a tuple: a batch
+    makes one per application)."""
 
     action: str
     call_id: str | None = None
@@ -209,6 +211,31 @@ class Verification:
         return not self.problems
 
 
+@lru_cache(maxsize=8)
+def _at_text(dialect: Any) -> Any:
+    """How a stored event time becomes the text the chain hashes (`datetime.isoformat(" ")`).
+
+    PostgreSQL gives datetimes. SQLite gives the text SQLAlchemy stored
+    ("2025-04-08 09:00:00.000000"): its isoformat is that text, without ".000000" when
+    there are no microseconds; any other spelling is parsed, as SQLAlchemy would.
+    """
+    if dialect.name != "sqlite":
+        return lambda v: None if v is None else v.isoformat(sep=" ")
+    parse = _table.c.at.type.dialect_impl(dialect).result_processor(dialect, None)
+
+    def text(v: Any) -> str | None:
+        if v.__class__ is str and len(v) == 26 and v[19] == "." and v[10] == " ":
+            return v[:19] if v.endswith(".000000") else v
+        if v is None:
+            return None
+        return (parse(v) if isinstance(v, str) else v).isoformat(sep=" ")
+    return text
+
+
+_WALKED = ("seq", "prev_hash", "hash", "at", "written_at", "actor", "by", "action", "call_id",
+           "application_id", "from_state", "to_state", "payload")
+
+
 def _walk(conn: Connection, batch: int, key: keys.ChainKey | None,
           keyed_from: int) -> tuple[int, int, str, list[Break], int]:
     """Stream the chain in seq order: (events read, last seq, last hash, first breaks, breaks).
@@ -217,7 +244,8 @@ def _walk(conn: Connection, batch: int, key: keys.ChainKey | None,
     without it only their links are (the caller says the check was unkeyed). Events
     before it (an upgraded database's) against their plain SHA-256. The walk does not
     stop at a break: after one it goes on from the stored row, so each edited, missing or
-    reordered event is counted once.
+    reordered event is counted once. Read through the raw driver, `batch` events a query
+    (by seq), as tuples: the walk costs little more than the hashing itself.
     """
     prev, expected, checked, last = GENESIS, 1, 0, 0
     breaks: list[Break] = []
@@ -231,34 +259,42 @@ def _walk(conn: Connection, batch: int, key: keys.ChainKey | None,
 
     edited = ("contents do not match the event's keyed hash (the row was edited, or the key "
               "file is not this trail's key)")
+    iso = _at_text(conn.dialect)
+    mark = "%s" if bulk.is_postgres(conn) else "?"
+    sql = (f"SELECT {', '.join(f'{chr(34)}{c}{chr(34)}' for c in _WALKED)} "
+           f"FROM audit_events WHERE seq > {mark} ORDER BY seq LIMIT {int(batch)}")
+    cur = bulk.raw_cursor(conn)
+    secret = key.secret if key is not None else None
+    mac, sep = hmac.digest, "\x1f"
     while True:
-        rows = conn.execute(select(_table).where(_table.c.seq > last)
-                            .order_by(_table.c.seq).limit(batch)).all()
+        cur.execute(sql, (last,))
+        rows = cur.fetchall()
         if not rows:
             break
-        for r in rows:
-            if r.seq != expected:
-                gap = f"event {expected}" if r.seq == expected + 1 else \
-                    f"events {expected} to {r.seq - 1}"
-                broken(expected, f"{gap} {'is' if r.seq == expected + 1 else 'are'} missing "
-                                 f"(next is {r.seq})")
-            elif r.prev_hash != prev:
-                broken(r.seq, "prev_hash does not match the previous event's hash")
-            at = r.at.isoformat(sep=" ")
-            if r.seq < keyed_from:
-                if _plain_digest(r.prev_hash, r.seq, at, r.actor, r.action, r.call_id,
-                                 r.application_id, r.from_state, r.to_state,
-                                 r.payload) != r.hash:
-                    broken(r.seq, "contents do not match the event's hash (the row was edited)")
-            elif r.written_at is None:
-                broken(r.seq, "a keyed event without the time it was written (the row was "
-                              "edited to pass as an unkeyed one)")
-            elif key is not None and _keyed_digest(
-                    key.secret, r.prev_hash, r.seq, at, r.written_at.isoformat(sep=" "),
-                    r.actor, r.by, r.action, r.call_id, r.application_id, r.from_state,
-                    r.to_state, r.payload) != r.hash:
-                broken(r.seq, edited)
-            prev, expected, checked, last = r.hash, r.seq + 1, checked + 1, r.seq
+        for (seq, prev_hash, digest, at, written_at, actor, by, action, call_id, app_id,
+             from_state, to_state, payload) in rows:
+            if seq != expected:
+                gap = f"event {expected}" if seq == expected + 1 else \
+                    f"events {expected} to {seq - 1}"
+                broken(expected, f"{gap} {'is' if seq == expected + 1 else 'are'} missing "
+                                 f"(next is {seq})")
+            elif prev_hash != prev:
+                broken(seq, "prev_hash does not match the previous event's hash")
+            if seq < keyed_from:
+                if _plain_digest(prev_hash, seq, iso(at), actor, action, call_id, app_id,
+                                 from_state, to_state, payload) != digest:
+                    broken(seq, "contents do not match the event's hash (the row was edited)")
+            elif written_at is None:
+                broken(seq, "a keyed event without the time it was written (the row was "
+                            "edited to pass as an unkeyed one)")
+            elif secret is not None and mac(secret, sep.join((
+                    prev_hash, str(seq), iso(at), iso(written_at), actor, by or "", action,
+                    call_id or "", app_id or "", from_state or "", to_state or "",
+                    payload)).encode("utf-8"), "sha256").hex() != digest:
+                broken(seq, edited)
+            prev, expected, last = digest, seq + 1, seq
+        checked += len(rows)
+    cur.close()
     return checked, last, prev, breaks, count
 
 
@@ -425,16 +461,92 @@ def count(conn: Connection, q: Query) -> int:
     return conn.execute(_filtered(select(func.count()).select_from(_table), q)).scalar() or 0
 
 
+_FILTERS = (("call_id", "call_id", "="), ("application_id", "application_id", "="),
+            ("actor", "actor", "="), ("action", "action", "="), ("since", "at", ">="),
+            ("until", "at", "<"))
+_QUERIED = tuple(c.name for c in _table.c)
+
+
 def query(conn: Connection, q: Query) -> list[dict[str, Any]]:
-    """Audit events matching `q`, as plain dicts with the payload decoded."""
-    t = _table
-    stmt = _filtered(select(t), q)
-    stmt = stmt.order_by(t.c.seq.desc() if q.newest_first else t.c.seq)
+    """Audit events matching `q`, as plain dicts with the payload decoded.
+
+    The page is read through the raw driver with SQL written once per shape of query
+    (which filters, which order) and kept: an auditor's small page (one application, one
+    call, one trigger) costs about what the SELECT itself costs, not the ORM's per-query work.
+    """
+    d = conn.dialect
+    given = tuple((f, col, op) for f, col, op in _FILTERS if getattr(q, f))
+    shape = (d.name, given, q.newest_first, q.limit is not None, bool(q.offset))
+    sql = _SQL.get(shape)
+    if sql is None:
+        mark = "%s" if d.name == "postgresql" else "?"
+        where = " AND ".join(f'"{col}" {op} {mark}' for _, col, op in given)
+        sql = (f"SELECT {', '.join(_shown(c, d.name) for c in _QUERIED)} "
+               f"FROM audit_events{' WHERE ' + where if where else ''} "
+               f"ORDER BY seq{' DESC' if q.newest_first else ''}"
+               + (f" LIMIT {mark}" if q.limit is not None else "")
+               + (f" OFFSET {mark}" if q.offset else ""))
+        _SQL[shape] = sql
+    params: list[Any] = []
+    for f, col, _ in given:
+        v = getattr(q, f)
+        params.append(_bind_at(d)(v) if col == "at" else v)
     if q.limit is not None:
-        stmt = stmt.limit(q.limit)
+        params.append(q.limit)
     if q.offset:
-        stmt = stmt.offset(q.offset)
-    return [as_dict(r) for r in conn.execute(stmt)]
+        params.append(q.offset)
+    cur = bulk.raw_cursor(conn)
+    cur.execute(sql, params)
+    rows = cur.fetchall()
+    cur.close()
+    names = _QUERIED
+    out = []
+    if d.name == "sqlite":          # the times come as text already (`_shown`)
+        for r in rows:
+            row = dict(zip(names, r))
+            row["payload"] = _payload(row["payload"])
+            out.append(row)
+        return out
+    for r in rows:                  # psycopg's datetimes (made in C): isoformat is cheap
+        row = dict(zip(names, r))
+        row["payload"] = _payload(row["payload"])
+        row["at"] = row["at"].isoformat(sep=" ")
+        if row["written_at"] is not None:
+            row["written_at"] = row["written_at"].isoformat(sep=" ")
+        out.append(row)
+    return out
+
+
+def _shown(column: str, dialect: str) -> str:
+    """A column as `query` selects it: on SQLite an event time comes as the text
+    `datetime.isoformat(" ")` gives (the stored text without ".000000", cut by SQLite)."""
+    c = f'"{column}"'
+    if dialect == "sqlite" and column in ("at", "written_at"):
+        return f"CASE WHEN substr({c}, 20) = '.000000' THEN substr({c}, 1, 19) ELSE {c} END"
+    return c
+
+
+_scan = json.scanner.make_scanner(json.JSONDecoder())
+
+
+def _payload(text: str) -> Any:
+    """A stored payload decoded (the C scanner straight away: payloads are canonical JSON)."""
+    try:
+        value, end = _scan(text, 0)
+        if end == len(text):
+            return value
+    except (StopIteration, ValueError):
+        pass
+    return json.loads(text)
+
+
+_SQL: dict[tuple, str] = {}
+
+
+@lru_cache(maxsize=8)
+def _bind_at(dialect: Any) -> Any:
+    p = _table.c.at.type.dialect_impl(dialect).bind_processor(dialect)
+    return p or (lambda v: v)
 
 
 def as_dict(row: Any) -> dict[str, Any]:

@@ -13,8 +13,9 @@ transaction, and hand the rows to the driver as tuples:
 
 Values go through the column types' own bind processors on SQLite (so
 datetimes and JSON are stored exactly as SQLAlchemy would store them).
-Reading a large batch (`load_rows`) decodes JSON columns in one pass and
-returns light named tuples.
+Reading a large batch (`stream_rows`) goes chunk by chunk through the raw
+driver and returns light tuples whose JSON and date columns are decoded only
+when read.
 
 Test hook (tests/test_faults.py), read once when the module is imported: with
 STARFUND_FAULT_PAUSE_AFTER_ROWS=N, once the writes of this module have put N
@@ -25,9 +26,9 @@ and in which table, and then blocks inside the open transaction, so a test can
 kill it exactly there. Not killed within STARFUND_FAULT_PAUSE_SECONDS (default
 300), it raises and the transaction rolls back. Unset, the cost is one test of
 a module constant per statement or chunk, nothing per row. With
-STARFUND_FAULT_CHUNK_ROWS=M, every batch write that goes in chunks (the states
-of an advance, its audit events, its outbox rows, `insert_dicts` and
-`insert_ignore`) takes M rows a chunk instead of its own thousands, so a test
+STARFUND_FAULT_CHUNK_ROWS=M, everything that goes in chunks (an advance, which
+reads, decides and writes M applications at a time; audit events, `insert_dicts`
+and `insert_ignore`) takes M rows a chunk instead of its own thousands, so a test
 spans many chunks with a few hundred rows (`chunk_rows`).
 """
 from __future__ import annotations
@@ -35,10 +36,9 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections import namedtuple
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date, datetime
-from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import (
@@ -155,8 +155,12 @@ def as_tuples(conn: Connection, table: Table, columns: Sequence[str],
     return out
 
 
-def _cursor(conn: Connection):
+def raw_cursor(conn: Connection):
+    """A cursor of the driver itself (sqlite3, psycopg) on this connection."""
     return conn.connection.driver_connection.cursor()
+
+
+_cursor = raw_cursor
 
 
 def _json_default(value: Any) -> Any:
@@ -267,6 +271,33 @@ def insert_ignore(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]
             _wrote(len(part), table.name)
 
 
+def insert_ready_ignore(conn: Connection, table: Table, columns: Sequence[str],
+                        rows: Sequence[Sequence[Any]], conflict: Sequence[str]) -> None:
+    """`insert_ignore` for rows already in the driver's values (tuples in `columns` order;
+    JSON columns as their text): no per-row processing at all."""
+    if not rows:
+        return
+    on_conflict = f"ON CONFLICT ({_quoted(conflict)}) DO NOTHING"
+    cur = _cursor(conn)
+    if is_postgres(conn):
+        scratch = f"_bulk_{table.name}"
+        cur.execute(f'CREATE TEMP TABLE IF NOT EXISTS "{scratch}" ON COMMIT DROP AS '
+                    f'SELECT {_quoted(columns)} FROM "{table.name}" WITH NO DATA')
+        cur.execute(f'TRUNCATE "{scratch}"')
+        with cur.copy(f'COPY "{scratch}" ({_quoted(columns)}) FROM STDIN') as copy:
+            for r in rows:
+                copy.write_row(r)
+        cur.execute(f'INSERT INTO "{table.name}" ({_quoted(columns)}) SELECT {_quoted(columns)} '
+                    f'FROM "{scratch}" {on_conflict}')
+        cur.execute(f'DROP TABLE "{scratch}"')
+    else:
+        marks = ", ".join("?" * len(columns))
+        cur.executemany(f'INSERT INTO "{table.name}" ({_quoted(columns)}) VALUES ({marks}) '
+                        f'{on_conflict}', rows)
+    if _PAUSE_AFTER:
+        _wrote(len(rows), table.name)
+
+
 def _scratch_table(table: Table, name: str, columns: Sequence[str]) -> Table:
     from sqlalchemy import Column, MetaData
 
@@ -346,55 +377,78 @@ def _update_executemany(conn: Connection, table: Table, set_values: dict[str, An
 # --- reading many rows --------------------------------------------------------------
 
 def json_as_text(columns: Iterable[Any]) -> list[Any]:
-    """Select JSON columns as their text, for `load_rows` to decode all at once."""
+    """Select JSON columns as their text, for the rows to decode when (if ever) they are read."""
     return [cast(c, Text).label(c.name) if isinstance(c.type, JSON) else c for c in columns]
 
 
-@lru_cache(maxsize=64)
-def _record(keys: tuple[str, ...]) -> type:
-    return namedtuple("Record", keys)
+_TUPLE_NAMES = frozenset(dir(tuple))
 
 
-def load_rows(conn: Connection, stmt: Select, json_columns: Iterable[str]) -> list[Any]:
-    """All rows of `stmt` as light named tuples, its JSON-as-text columns decoded in one pass.
+def _lazy(i: int, convert: Callable[[Any], Any]) -> property:
+    def get(self: tuple) -> Any:
+        v = self[i]
+        return None if v is None else convert(v)
+    return property(get)
 
-    Decoding 200,000 small JSON values one by one cost more than the query; one
-    `json.loads` of a joined array per column is several times faster and the
-    named tuples take less memory than Row objects.
+
+def _record_type(keys: tuple[str, ...], converters: dict[int, Callable[[Any], Any]]) -> type:
+    """A tuple of the driver's own values whose attributes are the columns: plain values
+    straight from the tuple (a C getter), the others (JSON text, SQLite's dates and
+    booleans) converted when a condition or a message reads them, not for every row."""
+    clash = [k for k in keys if k in _TUPLE_NAMES or not k.isidentifier()]
+    if clash:
+        raise ValueError(f"columns {clash} cannot be attributes of a row")
+    ns: dict[str, Any] = {"__slots__": (), "_fields": keys}
+    for i, k in enumerate(keys):
+        ns[k] = _lazy(i, converters[i]) if i in converters else property(itemgetter(i))
+    return type("Row", (tuple,), ns)
+
+
+def stream_rows(conn: Connection, stmt: Select, json_columns: Iterable[str],
+                size: int) -> Iterator[list[Any]]:
+    """The rows of `stmt`, `size` at a time, as light tuples with the columns as attributes.
+
+    Read through the raw driver inside the caller's transaction, so the statements run
+    between two chunks (the writes of an advance) go on the same connection:
+
+    - PostgreSQL: a server-side cursor (DECLARE ... FETCH); a cursor sees the snapshot
+      it was declared in, never the rows written after it in the same transaction;
+    - SQLite: `stmt` must end in an ORDER BY no index gives (the engine's candidates:
+      declared_at, id), so SQLite sorts the whole result before returning its first row
+      and later writes to the table cannot change what the rest of the read returns.
+
+    Only one chunk is held at a time. JSON columns (selected as text, `json_as_text`) are
+    decoded on access, like the other values the driver does not give as Python wants.
     """
-    # a server-side cursor on PostgreSQL: the driver holds one partition, not the whole result
-    result = conn.execute(stmt.execution_options(stream_results=True, max_row_buffer=10000))
-    keys = tuple(result.keys())
-    record = _record(keys)
-    wanted = [i for i, k in enumerate(keys) if k in set(json_columns)]
-    shared: dict[int, dict[Any, Any] | None] = {}
-    out: list[Any] = []
-    for part in result.partitions(10000):
-        cols = list(zip(*part))
-        del part
-        for i in wanted:
-            cols[i] = json.loads("[" + ",".join("null" if v is None else v for v in cols[i]) + "]")
-        for i, col in enumerate(cols):
-            # Values repeated down a column (state, call, category, dates, the society of
-            # several applications) share one object instead of one per row.
-            if i in wanted:
-                continue
-            if i not in shared:
-                shared[i] = _worth_sharing(col)
-            known = shared[i]
-            if known is not None:
-                cols[i] = [known.setdefault(v, v) for v in col]
-        out.extend(map(record._make, zip(*cols)))
-    return out
-
-
-def _worth_sharing(col: Sequence[Any]) -> dict[Any, Any] | None:
-    """A dict to share a column's repeated values through, if it has few distinct ones.
-
-    Only text and dates: values of those types are equal only to their own kind, so
-    sharing never swaps 1 for True or 1.0 for 1.
-    """
-    sample = col[:2000]
-    if not all(v is None or isinstance(v, (str, datetime, date)) for v in sample):
-        return None
-    return {} if len(set(sample)) <= len(sample) // 2 else None
+    d = conn.dialect
+    compiled = stmt.compile(dialect=d, compile_kwargs={"render_postcompile": True})
+    if is_postgres(conn):
+        cur = conn.connection.driver_connection.cursor(name=f"sf_stream_{id(compiled):x}")
+        cur.itersize = size
+        cur.execute(str(compiled), compiled.params)
+    else:
+        cur = _cursor(conn)
+        cur.execute(str(compiled), [compiled.params[k] for k in compiled.positiontup])
+    wanted = set(json_columns)
+    keys = tuple(c.key for c in stmt.selected_columns)
+    converters: dict[int, Callable[[Any], Any]] = {}
+    for i, (c, described) in enumerate(zip(stmt.selected_columns, cur.description)):
+        if c.key in wanted:
+            converters[i] = json.loads
+            continue
+        p = c.type.dialect_impl(d).result_processor(d, described[1])
+        if p is not None:
+            converters[i] = p
+    record = _record_type(keys, converters)
+    try:
+        while True:
+            part = cur.fetchmany(size)
+            if not part:
+                break
+            yield list(map(record, part))
+            del part
+    finally:
+        try:
+            cur.close()
+        except Exception:  # noqa: BLE001 - the transaction already failed; its error is raised
+            pass

@@ -6,11 +6,14 @@
 from __future__ import annotations
 
 import functools
+import gc
 import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
+from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import chain
 from typing import Any
 
 from sqlalchemy import JSON, Connection, Engine, select
@@ -22,8 +25,7 @@ from lifecycle.core.callconfig import CallConfig
 from lifecycle.core.errors import NotFound, UserError
 from lifecycle.core.machine import for_workflow
 from lifecycle.core.models import Application, Assignment, Call, Expert, Society
-from notifications import contexts
-from notifications.queue import Message, enqueue
+from notifications import contexts, queue
 from notifications.reasons import Reason
 from notifications.reasons import data as reason_data
 from notifications.reasons import stored as stored_reason
@@ -60,7 +62,10 @@ class Report:
     moved: Counter = field(default_factory=Counter)          # (from, to) -> count
     skipped: Counter = field(default_factory=Counter)        # reason -> count
     moved_ids: list[str] = field(default_factory=list)
+    """The first KEEP_IDS moved ids (all of them unless `ids_complete` is False)."""
     skipped_ids: dict[str, str] = field(default_factory=dict)
+    """The first KEEP_IDS skipped ids, with why."""
+    ids_complete: bool = True
     notifications: int = 0
     deadlines: int = 0
 
@@ -107,22 +112,78 @@ def _validated(config: str) -> CallConfig:
     return CallConfig.model_validate(json.loads(config))
 
 
-def _candidates(conn: Connection, call_id: str, states: Iterable[str],
-                only: list[str] | None, society: str | None = None) -> list[Any]:
-    """The applications of the call in `states`, with their society, as light named tuples."""
-    s = Society.__table__
-    stmt = (select(*bulk.json_as_text(_apps.c), s.c.email.label("society_email"),
+ADVANCE_CHUNK = 5000
+"""Applications read, decided and written per chunk of an advance (STARFUND_FAULT_CHUNK_ROWS
+sets another, lifecycle.core.bulk): what an advance holds at once, whatever the batch's size."""
+
+KEEP_IDS = 10_000
+"""How many moved and skipped ids a `Report` keeps (all of them for any batch up to this)."""
+
+_JSON = tuple(c.name for c in _apps.c if isinstance(c.type, JSON))
+
+
+class Batch:
+    """The candidates of one advance: the call's applications in the trigger's source
+    states (`only` those, of `society` only), with their society, in declaration order.
+
+    Never a list: it is read from the database whenever it is iterated, a chunk at a time
+    (`chunks`), so a batch of 1,000,000 is never held. A loader that needs the whole batch
+    (a ranking, a budget, one per society) reads what it needs from it or, better, asks the
+    database for it with one query.
+    """
+
+    def __init__(self, conn: Connection, call_id: str, states: Iterable[str],
+                 only: list[str] | None = None, society: str | None = None) -> None:
+        self._conn = conn
+        self.call_id = call_id
+        self.states = list(states)
+        self.only = only
+        self.society = society
+
+    def _where(self, stmt: Any) -> Any:
+        stmt = stmt.where(_apps.c.call_id == self.call_id, _apps.c.state.in_(self.states))
+        if self.only:
+            stmt = stmt.where(_apps.c.id.in_(self.only))
+        if self.society is not None:
+            stmt = stmt.where(_apps.c.society_id == self.society)
+        return stmt
+
+    def chunks(self, size: int | None = None) -> Iterator[list[Any]]:
+        """The candidates, `size` (default: the advance's chunk) at a time."""
+        s = Society.__table__
+        stmt = self._where(
+            select(*bulk.json_as_text(_apps.c), s.c.email.label("society_email"),
                    s.c.name.label("society_name"), s.c.name_en.label("society_name_en"),
                    s.c.language.label("society_language"), s.c.annual_inspection_passed,
                    s.c.penalty)
             .join(s, s.c.id == _apps.c.society_id)
-            .where(_apps.c.call_id == call_id, _apps.c.state.in_(list(states)))
-            .order_by(_apps.c.declared_at, _apps.c.id))
-    if only:
-        stmt = stmt.where(_apps.c.id.in_(only))
-    if society is not None:
-        stmt = stmt.where(_apps.c.society_id == society)
-    return bulk.load_rows(conn, stmt, [c.name for c in _apps.c if isinstance(c.type, JSON)])
+            .order_by(_apps.c.declared_at, _apps.c.id))  # no index gives it: see stream_rows
+        return bulk.stream_rows(self._conn, stmt, _JSON, size or bulk.chunk_rows(ADVANCE_CHUNK))
+
+    def __iter__(self) -> Iterator[Any]:
+        with closing(self.chunks()) as chunks:
+            for part in chunks:
+                yield from part
+
+    def ids(self) -> Iterator[str]:
+        """The candidates' ids (one narrow query, read as it is consumed)."""
+        return iter(self._conn.execute(self._where(select(_apps.c.id))).scalars())
+
+
+@contextmanager
+def _gc_frozen() -> Iterator[None]:
+    """Keep the collector off the objects alive before the batch (the interpreter's, the
+    modules'): it then scans only what the batch makes, a chunk at a time. Restored after;
+    left alone if someone else froze the heap."""
+    if gc.get_freeze_count():
+        yield
+        return
+    gc.collect(0)
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def _decide(app: Any, options: list[Move], ctx: Context) -> tuple[Move | None, list[str]]:
@@ -165,15 +226,19 @@ def advance(conn: Connection, call_id: str, trigger: str, actor: Actor | str, *,
        the scheduler) whose roles may fire it (`Move.who`), and the call's separation-of-
        duties rules allow it on this batch (`lifecycle.core.permissions`); a society's
        account moves only its own society's applications (but for `Move.any_society`);
-    2. lock the call (PostgreSQL row lock; SQLite's write lock) and load the candidates
-       in the trigger's source states with one query;
-    3. prepare: each move's loaders run once for the whole batch;
+    2. lock the call (PostgreSQL row lock; SQLite's write lock) and open one query over
+       the candidates in the trigger's source states (`Batch`), read a chunk at a time;
+    3. prepare: each move's loaders run once for the whole batch (given the `Batch`, not
+       its rows: what the whole batch needs comes from the database);
+    then, per chunk of ADVANCE_CHUNK applications, in the batch's order (the moves'
+    `prepare_chunk` loaders first, given the chunk):
     4. decide: per application, the first move whose conditions (pure checks) all hold,
        else a skip reason; then that move's `decide` functions compute what it writes;
     5. save: new states with a version check, and the values the moves computed;
     6. log: one hash-chained audit event per move;
-    7. queue the mail: the destination states' notifications go to the outbox;
-    8. schedule: the destination states' deadlines are written;
+    7. queue the mail: the destination states' notifications go to the outbox; the
+       moves' effects run; the chunk is dropped and the next one read;
+    8. schedule: after the last chunk, the deadlines the entered states need are written;
     9. release the savepoint (a dry run rolls back to it instead); the caller commits.
     Any error rolls the whole batch back: it moves whole or not at all.
     """
@@ -181,7 +246,7 @@ def advance(conn: Connection, call_id: str, trigger: str, actor: Actor | str, *,
         raise RuntimeError("engine.advance needs a connection inside a transaction it does not "
                            "own: `with sa_engine.begin() as conn: advance(conn, ...)`, or advance_in_tx")
     now = clock.now()
-    with conn.begin_nested() as savepoint:
+    with conn.begin_nested() as savepoint, ExitStack() as stack:
         actor = accounts.resolve(conn, actor)
         call = load_call(conn, call_id, lock=True)
         wm = for_workflow(call.workflow)
@@ -199,14 +264,17 @@ def advance(conn: Connection, call_id: str, trigger: str, actor: Actor | str, *,
             _check_only(conn, call_id, only)
         society = actor.society_id if not (actor.roles - {SOCIETY}) and not all(
             m.any_society for ms in by_source.values() for m in ms) else None
-        apps = _candidates(conn, call_id, by_source, only, society)
-        if society is not None and not apps and only:
+        batch = Batch(conn, call_id, by_source, only, society)
+        # the candidates are read from here on (one snapshot of them, before the loaders)
+        chunks = stack.enter_context(closing(batch.chunks()))
+        first = next(chunks, None)
+        found = first is not None
+        if society is not None and not found and only:
             raise accounts.Refused(f"{actor.label} speaks for society {society}; "
                                    f"{', '.join(only)} is not its application")
         permissions.check_moves(conn, actor, call,
-                                [m for ms in by_source.values() for m in ms],
-                                [a.id for a in apps])
-        if not apps:
+                                [m for ms in by_source.values() for m in ms], batch.ids())
+        if not found:
             raise NothingToMove(f"no application of {call_id} can take {trigger} now "
                               f"(it needs state {', '.join(by_source)}); "
                               f"possible now: {_possible_now(conn, call_id, wm, only)}")
@@ -217,22 +285,38 @@ def advance(conn: Connection, call_id: str, trigger: str, actor: Actor | str, *,
                 for loader in move.prepare:
                     if loader not in seen:
                         seen.add(loader)
-                        loader(conn, ctx, apps)
+                        loader(conn, ctx, batch)
 
         report = Report(call_id, trigger, actor.label, dry_run)
-        decided: list[tuple[Any, Move, list[str]]] = []
-        for app in apps:
-            move, reasons = _decide(app, by_source[app.state], ctx)
-            if move is None:
-                reason = reasons[0] if reasons else "not allowed"
-                report.skipped[reason] += 1
-                report.skipped_ids[app.id] = reason
-            else:
-                decided.append((app, move, reasons))
-                report.moved[(app.state, move.dest)] += 1
-                report.moved_ids.append(app.id)
-        if decided:
-            _write(conn, call, wm.workflow, trigger, actor, now, decided, ctx, report)
+        writer = _Writer(conn, call, wm.workflow, trigger, actor, now, ctx, report)
+        moved, skipped = report.moved, report.skipped
+        per_chunk = list(dict.fromkeys(loader for moves in by_source.values()
+                                       for move in moves for loader in move.prepare_chunk))
+        with _gc_frozen():
+            for part in chain([first], chunks):
+                for loader in per_chunk:
+                    loader(conn, ctx, part)
+                decided: list[tuple[Any, Move, list[str]]] = []
+                for app in part:
+                    move, reasons = _decide(app, by_source[app.state], ctx)
+                    if move is None:
+                        reason = reasons[0] if reasons else "not allowed"
+                        skipped[reason] += 1
+                        if len(report.skipped_ids) < KEEP_IDS:
+                            report.skipped_ids[app.id] = reason
+                        else:
+                            report.ids_complete = False
+                    else:
+                        decided.append((app, move, reasons))
+                        moved[(app.state, move.dest)] += 1
+                        if len(report.moved_ids) < KEEP_IDS:
+                            report.moved_ids.append(app.id)
+                        else:
+                            report.ids_complete = False
+                del part
+                if decided:
+                    writer.write(decided)
+            writer.finish()
         if dry_run:
             savepoint.rollback()
     return report
@@ -262,39 +346,65 @@ def _possible_now(conn: Connection, call_id: str, wm, only: list[str] | None = N
     return ", ".join(wm.triggers_from(states)) or "none (no application is in a state with moves)"
 
 
-def _write(conn: Connection, call: CallConfig, workflow, trigger: str, actor: str, now: datetime,
-           decided: list[tuple[Any, Move, list[str]]], ctx: Context, report: Report) -> None:
-    """Save, log, queue the mail and schedule, for all moved applications at once.
+class _Writer:
+    """Save, log, queue the mail and run the effects of one advance, a chunk at a time.
 
-    States go in one version-checked statement per (destination, columns) group
-    and the other rows straight through the driver (lifecycle.core.bulk); a batch of
-    100,000 stays within a small factor of the raw driver doing the same writes.
+    States go in one version-checked statement per (destination, columns) group of the
+    chunk and the other rows straight through the driver (lifecycle.core.bulk); the
+    chunk's values (`ctx.updates`) are dropped once its effects ran. The deadlines the
+    entered states need are few (one per kind and due time, shared by the batch) and
+    written once, at the end (`finish`).
     """
-    groups: dict[tuple[str, tuple[str, ...]], list[list[Any]]] = defaultdict(list)
-    updates = ctx.updates
-    for app, move, _ in decided:
-        extra = updates.get(app.id)
-        if extra and "decision_reason" in extra:  # its code too, so letters can translate it
-            extra = {**extra, "reason_code": stored_reason(extra["decision_reason"])}
-        if extra:
-            columns = tuple(sorted(extra))
-            groups[(move.dest, columns)].append([app.id, app.version,
-                                                 *(extra[c] for c in columns)])
-        else:
-            groups[(move.dest, ())].append([app.id, app.version])
-    written = 0
-    chunk = bulk.chunk_rows(20000)
-    for (dest, columns), rows in groups.items():
-        for start in range(0, len(rows), chunk):
-            written += bulk.update_versioned(conn, _apps, {"state": dest, "updated_at": now},
-                                             columns, rows[start:start + chunk])
-    del groups
-    if written != len(decided):
-        raise ConflictError(f"{len(decided) - written} application(s) of {call.id} were changed by "
-                            "someone else during this advance; nothing was written, run it again")
 
-    def events() -> Iterator[audit.Event]:
-        options = ctx.options
+    def __init__(self, conn: Connection, call: CallConfig, workflow, trigger: str, actor: Any,
+                 now: datetime, ctx: Context, report: Report) -> None:
+        self.conn, self.call, self.trigger, self.actor, self.now = conn, call, trigger, actor, now
+        self.ctx, self.report = ctx, report
+        self.dest_state = {s.name: s for s in workflow.states}
+        self.entering = _Entering(conn, call, now)
+        self.fixed = {"state": None, "updated_at": now}
+
+    def write(self, decided: list[tuple[Any, Move, list[str]]]) -> None:
+        conn, call, ctx, now = self.conn, self.call, self.ctx, self.now
+        updates = ctx.updates
+        groups: dict[tuple[str, tuple[str, ...]], list[list[Any]]] = defaultdict(list)
+        for app, move, _ in decided:
+            extra = updates.get(app.id)
+            if extra and "decision_reason" in extra:  # its code too, so letters can translate it
+                extra = {**extra, "reason_code": stored_reason(extra["decision_reason"])}
+            if extra:
+                columns = tuple(sorted(extra))
+                groups[(move.dest, columns)].append([app.id, app.version,
+                                                     *(extra[c] for c in columns)])
+            else:
+                groups[(move.dest, ())].append([app.id, app.version])
+        written = 0
+        for (dest, columns), rows in groups.items():
+            written += bulk.update_versioned(conn, _apps, {"state": dest, "updated_at": now},
+                                             columns, rows)
+        del groups
+        if written != len(decided):
+            raise ConflictError(f"{len(decided) - written} application(s) of {call.id} were "
+                                "changed by someone else during this advance; nothing was "
+                                "written, run it again")
+        audit.record(conn, self.actor, self._events(decided), at=now)
+        dest_state = self.dest_state
+        self.report.notifications += self.entering.enter(
+            [(app, dest_state[move.dest], updates.get(app.id) or {}, reasons)
+             for app, move, reasons in decided])
+        effects: dict[Any, list[Any]] = {}
+        for app, move, _ in decided:
+            for effect in move.effects:
+                effects.setdefault(effect, []).append(app)
+        for effect, moved in effects.items():
+            effect(conn, ctx, moved)
+        for app, _, _ in decided:           # the chunk's values are written: drop them
+            updates.pop(app.id, None)
+
+    def _events(self, decided: list[tuple[Any, Move, list[str]]]) -> Iterator[audit.Event]:
+        options, updates, trigger, call_id = self.ctx.options, self.ctx.updates, self.trigger, \
+            self.call.id
+        event = audit.Event
         for app, move, reasons in decided:
             payload: dict[str, Any] = {"version": app.version + 1}
             if reasons:
@@ -308,78 +418,93 @@ def _write(conn: Connection, call: CallConfig, workflow, trigger: str, actor: st
                     payload["reason_code"] = reason_data(extra["decision_reason"])
             if options:
                 payload["options"] = options
-            yield audit.Event(trigger, call.id, app.id, app.state, move.dest, payload)
+            yield event(trigger, call_id, app.id, app.state, move.dest, payload)
 
-    audit.record(conn, actor, events(), at=now)
-    dest_state = {s.name: s for s in workflow.states}
-    entered = [(app, dest_state[move.dest], updates.get(app.id, {}), reasons)
-               for app, move, reasons in decided]
-    report.notifications, report.deadlines = enter_states(conn, call, entered, now)
-    effects: dict[Any, list[Any]] = {}
-    for app, move, _ in decided:
-        for effect in move.effects:
-            effects.setdefault(effect, []).append(app)
-    for effect, moved in effects.items():
-        effect(conn, ctx, moved)
+    def finish(self) -> None:
+        self.report.deadlines = self.entering.finish()
+
+
+class _Entering:
+    """The notifications and deadlines of states just entered, chunk by chunk.
+
+    Each chunk's outbox rows are built as tuples (each context encoded once) and written
+    before the next chunk is read; the deadline rows, one per kind and due time however
+    many applications need them, are kept and written by `finish`.
+    """
+
+    def __init__(self, conn: Connection, call: CallConfig, now: datetime) -> None:
+        self.conn, self.call, self.now = conn, call, now
+        self.shared = contexts.common(call, now)
+        self.scheduled: dict[str, deadlines.DeadlineRow] = {}
+        self.tail = queue.row_tail(conn, now)
+        self.held_tail = queue.row_tail(conn, now, queue.HELD)
+        self.holds = call.mail.holds
+
+    def enter(self, entered: list[tuple[Any, State, dict, list[str]]]) -> int:
+        conn, call, shared, scheduled = self.conn, self.call, self.shared, self.scheduled
+        expert_apps = [app.id for app, state, _, _ in entered
+                       if any(n.to == "experts" for n in state.notify)]
+        experts = _assigned_experts(conn, call.id, expert_apps) if expert_apps else {}
+        encode, call_id, holds = queue.encode, call.id, self.holds
+        tails = {True: self.held_tail, False: self.tail}
+        state_change, entry_rows, now = contexts.state_change, deadlines.entry_rows, self.now
+        rows: list[tuple] = []
+        for app, state, extra, because in entered:
+            version = app.version + 1
+            if state.schedule:
+                due = entry_rows(call, state, app, extra, now)
+                for row in due:
+                    scheduled.setdefault(row.key, row)
+            else:
+                due = ()
+            for note in state.notify:
+                if note.to == "society":
+                    context = state_change(shared, app, state, due, because=because,
+                                           extra=extra)
+                    rows.append((f"{note.kind}:{app.id}:v{version}:society", call_id, app.id,
+                                 "society", app.society_id, app.society_email, note.kind,
+                                 app.society_language or call.language, encode(context))
+                                + tails[holds(note.kind)])
+                else:
+                    for ex in experts.get(app.id, ()):
+                        context = state_change(shared, app, state, due, because=because,
+                                               extra=extra, expert=ex)
+                        rows.append((f"{note.kind}:{app.id}:v{version}:expert:{ex.id}", call_id,
+                                     app.id, "expert", ex.id, ex.email, note.kind,
+                                     ex.language or call.language, encode(context))
+                                    + tails[holds(note.kind)])
+        return queue.enqueue_rows(conn, rows)
+
+    def finish(self) -> int:
+        wanted = list(self.scheduled.values())
+        deadlines.schedule(self.conn, deadlines.own_entries(self.conn, wanted))
+        return len(wanted)
 
 
 def enter_states(conn: Connection, call: CallConfig,
                  entered: list[tuple[Any, State, dict, list[str]]],
                  now: datetime) -> tuple[int, int]:
-    """Queue the notifications and write the deadlines of states just entered.
-
-    Messages are enqueued every few thousand applications, so a batch of 100,000
-    never holds all its rendered contexts in memory at once.
-    """
-    messages: list[Message] = []
-    queued = 0
-    shared = contexts.common(call, now)
-    expert_apps = [app.id for app, state, _, _ in entered
-                   if any(n.to == "experts" for n in state.notify)]
-    experts = _assigned_experts(conn, call.id, expert_apps) if expert_apps else {}
-    scheduled: dict[str, deadlines.DeadlineRow] = {}
-    chunk = bulk.chunk_rows(5000)
-    for app, state, extra, because in entered:
-        version = app.version + 1
-        rows = deadlines.entry_rows(call, state, app, extra, now)
-        for row in rows:
-            scheduled.setdefault(row.key, row)
-        for note in state.notify:
-            if note.to == "society":
-                context = contexts.state_change(shared, app, state, rows, because=because,
-                                                extra=extra)
-                messages.append(Message(
-                    note.kind, "society", app.society_id, app.society_email,
-                    app.society_language or call.language,
-                    f"{note.kind}:{app.id}:v{version}:society", context, call.id, app.id))
-            else:
-                for ex in experts.get(app.id, []):
-                    context = contexts.state_change(shared, app, state, rows, because=because,
-                                                    extra=extra, expert=ex)
-                    messages.append(Message(
-                        note.kind, "expert", ex.id, ex.email, ex.language or call.language,
-                        f"{note.kind}:{app.id}:v{version}:expert:{ex.id}", context, call.id,
-                        app.id))
-        if len(messages) >= chunk:
-            queued += enqueue(conn, messages, now, call.mail.holds)
-            messages = []
-    queued += enqueue(conn, messages, now, call.mail.holds)
-    deadlines.schedule(conn, deadlines.own_entries(conn, list(scheduled.values())))
-    return queued, len(scheduled)
+    """Queue the notifications and write the deadlines of states just entered."""
+    entering = _Entering(conn, call, now)
+    chunk = bulk.chunk_rows(ADVANCE_CHUNK)
+    queued = sum(entering.enter(entered[start:start + chunk])
+                 for start in range(0, len(entered), chunk))
+    return queued, entering.finish()
 
 
 def _assigned_experts(conn: Connection, call_id: str, app_ids: list[str]) -> dict[str, list[Any]]:
-    wanted = set(app_ids)
+    """The assigned experts of these applications (a chunk's: one query, by application
+    only: an application is of one call, and with the call in the WHERE, SQLite would walk
+    the call's whole index every chunk)."""
     rows = conn.execute(select(Assignment.application_id, Expert.id, Expert.email, Expert.name,
                                Expert.name_en, Expert.language)
                         .join(Expert, Expert.id == Assignment.expert_id)
-                        .where(Assignment.call_id == call_id,
+                        .where(Assignment.application_id.in_(app_ids),  # its unique index
                                Assignment.status.in_(("assigned", "submitted")))
                         .order_by(Assignment.application_id, Expert.id))
     out: dict[str, list[Any]] = defaultdict(list)
     for r in rows:
-        if r.application_id in wanted:
-            out[r.application_id].append(r)
+        out[r.application_id].append(r)
     return out
 
 
@@ -394,12 +519,15 @@ def create_applications(conn: Connection, call: CallConfig, rows: list[dict[str,
     bulk.insert_dicts(conn, _apps, records)
     audit.record(conn, actor, (audit.Event("create", call.id, r["id"], None, initial.name,
                                            {"version": 1}) for r in records), at=now)
-    loaded = _candidates(conn, call.id, [initial.name], [r["id"] for r in records]) \
-        if len(records) <= 30000 else _candidates(conn, call.id, [initial.name], None)
     new_ids = {r["id"] for r in records}
-    entered = [(_Entered(a), initial, {}, []) for a in loaded if a.id in new_ids]
-    enter_states(conn, call, entered, now)
-    return len(records)
+    del records
+    entering = _Entering(conn, call, now)
+    only = list(new_ids) if len(new_ids) <= 30000 else None
+    with closing(Batch(conn, call.id, [initial.name], only).chunks()) as chunks:
+        for part in chunks:
+            entering.enter([(_Entered(a), initial, {}, []) for a in part if a.id in new_ids])
+    entering.finish()
+    return len(new_ids)
 
 
 class _Entered:

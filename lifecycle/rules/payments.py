@@ -60,14 +60,22 @@ def plan(conn: Connection, call: CallConfig, apps: list[tuple[str, int]], now: d
 
 
 def open_payments(conn: Connection, call_id: str, app_ids: Iterable[str]) -> dict[str, list[Any]]:
-    """Every instalment of these applications, by application, in order (one query)."""
+    """Every instalment of these applications, by application, in order (one query).
+
+    A chunk of an advance (up to a few thousand) is looked up by application (the
+    (application_id, seq) index); a whole batch reads the call's instalments once.
+    """
     wanted = set(app_ids)
     out: dict[str, list[Any]] = defaultdict(list)
-    for r in conn.execute(select(_pay).where(_pay.c.call_id == call_id)
-                          .order_by(_pay.c.application_id, _pay.c.seq)):
-        if r.application_id in wanted:
+    stmt = select(_pay).where(_pay.c.application_id.in_(sorted(wanted))) \
+        if len(wanted) <= _BY_APPLICATION else select(_pay).where(_pay.c.call_id == call_id)
+    for r in conn.execute(stmt.order_by(_pay.c.application_id, _pay.c.seq)):
+        if r.application_id in wanted and r.call_id == call_id:
             out[r.application_id].append(r)
     return out
+
+
+_BY_APPLICATION = 5000
 
 
 def release(conn: Connection, call_id: str, keys: dict[str, str], now: datetime,
