@@ -114,6 +114,8 @@ def test_a_whole_round_in_the_browser(new_db, tmp_path):
             o = _login(browser.new_context(locale="zh-CN"), base, "officer-li")
             o.click(f"a[href='/staff/call/{CALL}']")
             assert "close_declaration：移动 1" in _advance(o, base, "close_declaration")
+            o.wait_for_function("() => [...document.querySelectorAll('.charts img')]"
+                                ".every(i => i.complete && i.naturalWidth > 0)")  # the charts drew
             o.screenshot(path=shots / "staff-dashboard.png", full_page=True)
 
             # 3. the coordinator assigns the two experts (command line)
