@@ -7,6 +7,7 @@ time too (tests move time explicitly; nothing sleeps waiting for it).
 """
 from __future__ import annotations
 
+import re
 import socket
 import threading
 from collections.abc import Iterator
@@ -120,11 +121,17 @@ def login(c, name: str, password: str = PASSWORD):
 
 
 def _csrf(html: str) -> str:
-    import re
-
     m = re.search(r'name="csrf" value="([0-9a-f]*)"', html)
     assert m, "no CSRF token on the page"
     return m.group(1)
+
+
+def flash_after(c, response) -> str:
+    """The message a POST left for the page it redirected to (asserting it redirected)."""
+    assert response.status_code == 303, response.text[:500]
+    page = c.get(response.headers["location"]).text
+    m = re.search(r'<p class="flash[^"]*"[^>]*>(.*?)</p>', page, re.S)
+    return m.group(1) if m else ""
 
 
 def csrf_of(c, path: str) -> str:

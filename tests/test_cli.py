@@ -1,11 +1,10 @@
 """The command line surface: help everywhere, workflow diagrams, status and show, init, demo."""
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
 import click
-import pytest
+import system
 from click.testing import CliRunner
 from databases import backend
 
@@ -83,6 +82,7 @@ def test_demo_runs_a_whole_year_and_its_report_and_notice_read_as_pages(tmp_path
     assert "report --year 2025 --html report.html" in r.output
     if backend() == "postgres":
         return  # pages, browser and PDF do not depend on the backend: checked in the SQLite run
+    system.need("chromium", "pango", "poppler")
     run = CliRunner()
     as_officer = ["--db", "demo.db", "--as", "li-na"]
     r = run.invoke(main, [*as_officer, "report", "--year", "2025", "--html", "report.html",
@@ -118,9 +118,7 @@ def test_demo_runs_a_whole_year_and_its_report_and_notice_read_as_pages(tmp_path
 def _browse(html: Path) -> dict:
     """Open a page in Debian's chromium (Playwright, no browser download), every request
     outside the file refused and recorded; return its key figures, figures' text and size."""
-    chromium = shutil.which("chromium") or "/usr/bin/chromium"
-    if not Path(chromium).exists():
-        pytest.skip("no chromium (apt-get install chromium)")
+    chromium = system.CHROMIUM
     from playwright.sync_api import sync_playwright
 
     requests = []

@@ -6,25 +6,23 @@ an objection with evidence. Screenshots of the main pages go to test-output/port
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
 import portal
 import pytest
+import system
 from databases import backend
 from portal import CALL, PASSWORD, served
 from worlds import STAR_CALL, Cli
 
 from lifecycle.core import clock
 
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = system.CHROMIUM
 OUT = Path(__file__).resolve().parent.parent / "test-output" / "portal"
 
-pytestmark = pytest.mark.skipif(
-    not os.path.exists(CHROMIUM) and not os.environ.get("CI"),
-    reason="Debian's chromium is not installed (.ci/run installs it: apt-get install chromium "
-           "fonts-noto-cjk)")
+pytestmark = pytest.mark.skipif(bool(system.missing("chromium")),
+                                reason=system.missing("chromium") or "")
 
 
 def _at(when: str) -> None:

@@ -7,19 +7,14 @@ import json
 import re
 
 import portal
+import system
 from portal import CALL, client, csrf_of, login
+from portal import flash_after as _flash
 from worlds import Cli
 
 from lifecycle.core import clock
 
 APP5, APP6 = f"{CALL}-00001", f"{CALL}-00002"
-
-
-def _flash(c, response) -> str:
-    assert response.status_code == 303, response.text[:500]
-    page = c.get(response.headers["location"]).text
-    m = re.search(r'<p class="flash[^"]*"[^>]*>(.*?)</p>', page, re.S)
-    return m.group(1) if m else ""
 
 
 def test_an_expert_recuses_and_a_funded_society_reports(new_db, tmp_path):
@@ -58,8 +53,9 @@ def test_an_expert_recuses_and_a_funded_society_reports(new_db, tmp_path):
     cells = [str(c.value) for row in load_workbook(io.BytesIO(awards.content)).active.iter_rows()
              for c in row if c.value is not None]
     assert "市测试5学会" in cells and APP6 not in cells
-    pdf = staff.get(f"/staff/call/{CALL}/awards.pdf")
-    assert pdf.content.startswith(b"%PDF-")
+    if system.missing("pango") is None:  # WeasyPrint needs pango (CI always has it)
+        pdf = staff.get(f"/staff/call/{CALL}/awards.pdf")
+        assert pdf.content.startswith(b"%PDF-")
     cli("advance", CALL, "open_assessment", now="2025-12-01", actor="officer-li")
     clock.set_now("2025-12-05T10:00")
     s = client(db)

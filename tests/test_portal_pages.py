@@ -11,6 +11,7 @@ import re
 import portal
 import pytest
 from portal import CALL, client, csrf_of, login
+from portal import flash_after as _flash
 from worlds import STAR_CALL, Cli
 
 from lifecycle.core import clock
@@ -23,13 +24,6 @@ def reviewing(new_db):
     db = new_db("starfund", world=portal.IN_REVIEW)
     clock.set_now(portal.REVIEWING)
     return db
-
-
-def _flash(c, response) -> str:
-    assert response.status_code == 303, response.text[:500]
-    page = c.get(response.headers["location"]).text
-    m = re.search(r'<p class="flash[^"]*"[^>]*>(.*?)</p>', page, re.S)
-    return m.group(1) if m else ""
 
 
 def test_a_society_edits_and_withdraws_its_draft_until_the_window_closes(new_db):

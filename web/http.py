@@ -20,8 +20,8 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from lifecycle.core import clock, uploads
 from lifecycle.core import db as database
+from lifecycle.core import uploads
 from lifecycle.core.accounts import Actor, Refused
 from lifecycle.core.errors import NotFound, UserError
 
@@ -68,10 +68,6 @@ class Redirect:
 
     to: str
     message: str = ""
-
-
-class Gone(NotFound):
-    """A route's object is not there, or not the caller's: the same 404 either way."""
 
 
 def _flash_cookie(response: Response, message: str, error: bool = False) -> None:
@@ -153,7 +149,7 @@ def _run(fn: Callable[[Ctx], Any], request: Request, fields: dict[str, str],
             ctx = Ctx(request, conn, actor, lang, fields, files, before=found)
             result = fn(ctx)
             response = _respond(request, ctx, result)
-    except (Gone, NotFound):
+    except NotFound:  # not there, or not the caller's: the same 404 either way
         return _error(request, 404, "not found (or not yours to see)")
     except Refused as e:
         return _error(request, 403, str(e))
@@ -192,6 +188,3 @@ def cookie_options(request: Request, max_age: int | None = None) -> dict[str, An
     return {"httponly": True, "samesite": "lax", "secure": request.url.scheme == "https",
             "path": "/", "max_age": max_age}
 
-
-def now() -> Any:
-    return clock.now()

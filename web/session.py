@@ -38,10 +38,14 @@ def actor_of(conn: Connection, request) -> Actor | None:
         return None
 
 
+def csrf_for(token: str) -> str:
+    """The CSRF token of a session (or pre-login) token: nothing secret is kept for it."""
+    return hashlib.sha256(b"csrf:" + token.encode()).hexdigest() if token else ""
+
+
 def csrf_of(request) -> str:
     """The token forms must echo: derived from the session, else the pre-login cookie."""
-    token = request.cookies.get(COOKIE) or request.cookies.get(PRE_COOKIE) or ""
-    return hashlib.sha256(b"csrf:" + token.encode()).hexdigest() if token else ""
+    return csrf_for(request.cookies.get(COOKIE) or request.cookies.get(PRE_COOKIE) or "")
 
 
 def csrf_ok(request, given: str | None) -> bool:

@@ -11,7 +11,7 @@ import hashlib
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 
 from lifecycle.core import audit, clock, engine, permissions, uploads
 from lifecycle.core.accounts import Actor
@@ -42,7 +42,8 @@ EDITABLE = ("category", "title", "title_en", "discipline", "requested_amount")
 """The columns a draft's form may change; everything else the form gives goes in `fields`."""
 
 
-def _window(call: CallConfig) -> None:
+def check_window(call: CallConfig) -> None:
+    """Refuse a declaration written outside the call's window (BadValue naming it)."""
     now, cal = clock.now(), call.calendar
     if now < cal.declaration_opens:
         raise BadValue(f"the declaration window of {call.id} opens at "
@@ -82,10 +83,11 @@ def _society(conn: Connection, actor: Actor, society_id: str | None) -> str:
 
 
 def _next_id(conn: Connection, call_id: str) -> str:
-    taken = set(conn.execute(select(Application.id).where(Application.call_id == call_id))
-                .scalars())
-    n = len(taken) + 1
-    while f"{call_id}-{n:05d}" in taken:
+    """CALL-NNNNN after the call's count, as the import numbers them (past any id a file gave)."""
+    n = (conn.execute(select(func.count()).select_from(Application)
+                      .where(Application.call_id == call_id)).scalar() or 0) + 1
+    while conn.execute(select(Application.id)
+                       .where(Application.id == f"{call_id}-{n:05d}")).first() is not None:
         n += 1
     return f"{call_id}-{n:05d}"
 
@@ -96,7 +98,7 @@ def declare(conn: Connection, call_id: str, values: dict[str, Any], actor: Actor
     call = engine.load_call(conn, call_id, lock=True)
     actor = permissions.require(conn, actor, "declaration.edit", call)
     society = _society(conn, actor, society_id)
-    _window(call)
+    check_window(call)
     row = _checked(call, values)
     klass = conn.execute(select(Society.society_class).where(Society.id == society)).scalar()
     app_id = _next_id(conn, call_id)
@@ -118,7 +120,7 @@ def _draft(conn: Connection, app_id: str, actor: Actor | str) -> tuple[Any, Call
     permissions.check_scope(actor, society_id=app.society_id)
     if app.state != DRAFT:
         raise BadValue(f"{app_id} is {app.state}: only a draft can change")
-    _window(call)
+    check_window(call)
     return app, call, actor
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import click
 from sqlalchemy import Connection, bindparam, insert, select, update
 
+from lifecycle.acts import drafts
 from lifecycle.core import audit, clock, engine, permissions
 from lifecycle.core.callconfig import CallConfig
 from lifecycle.core.console import (
@@ -175,11 +176,7 @@ def self_evaluate(conn: Connection, call_id: str, scores: dict[str, float | None
     if not society:
         raise StarError(f"{actor.label} speaks for no society")
     permissions.check_scope(actor, society_id=society)
-    cal = call.calendar
-    if not cal.declaration_opens <= clock.now() <= cal.declaration_closes:
-        raise StarError(f"the declaration window of {call_id} is "
-                        f"{cal.declaration_opens:%Y-%m-%d %H:%M} to "
-                        f"{cal.declaration_closes:%Y-%m-%d %H:%M}")
+    drafts.check_window(call)
     rows = [(n, {"society_id": society, "indicator": ind, "self_score": v})
             for n, (ind, v) in enumerate(scores.items(), start=1)]
     _declare_self_evaluations(conn, call, rows, "the self-evaluation form", "online", actor)

@@ -7,7 +7,7 @@ by default, English with lang="en"."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from lifecycle.core.errors import BadValue
 
@@ -89,7 +89,9 @@ def listing_rows(data: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
     return headers, rows
 
 
-def write_xlsx(path: str | Path, sheet: str, headers: list[str], rows: list[list[Any]]) -> None:
+def write_xlsx(path: str | Path | IO[bytes], sheet: str, headers: list[str],
+               rows: list[list[Any]]) -> None:
+    """One sheet of inert cells, to a file or an open binary stream (the portal's downloads)."""
     from lifecycle.core.tabular import new_workbook, xlsx_append
 
     wb = new_workbook()

@@ -41,11 +41,8 @@ def login_form(ctx: Ctx):
     if not pre:
         pre = session.new_pre_token()
         ctx.cookies.append((session.PRE_COOKIE, pre, cookie_options(ctx.request, 3600)))
-    import hashlib
-
-    csrf = hashlib.sha256(b"csrf:" + pre.encode()).hexdigest()
     return Page("login.html", {"next": _next(ctx.request.query_params.get("next")),
-                               "csrf": csrf, "error": ""})
+                               "csrf": session.csrf_for(pre), "error": ""})
 
 
 @page(login=False, before=session.verify)

@@ -1,6 +1,8 @@
 """One application's page, as its reader may see it, and its files."""
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -47,8 +49,6 @@ def download(ctx: Ctx):
         raise NotFound("no such file") from None
     row = drafts.attachment(ctx.conn, file_id)
     views.application(ctx.conn, ctx.actor, row.application_id)  # NotFound when not theirs
-    from urllib.parse import quote
-
     return Response(bytes(row.data), media_type="application/octet-stream", headers={
         "content-disposition": f"attachment; filename*=UTF-8''{quote(row.filename)}",
         "x-content-type-options": "nosniff"})

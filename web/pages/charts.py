@@ -3,8 +3,7 @@
 as images (so the page keeps its strict CSP), the documents as downloads."""
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
+import io
 
 from starlette.responses import Response
 from starlette.routing import Route
@@ -14,7 +13,7 @@ from lifecycle.core.errors import NotFound
 from lifecycle.reporting import charts, documents, figures, published
 
 from ..http import Ctx, page
-from .staff import staff_only
+from .staff import XLSX, staff_only
 
 CHARTS = {"funnel": charts.svg_funnel, "budget": charts.svg_budget, "scores": charts.svg_scores,
           "experts": charts.svg_experts, "assessment": charts.svg_assessment,
@@ -62,12 +61,9 @@ def published_list(ctx: Ctx):
         html = (documents.notice_html if kind == "notice" else documents.awards_html)(data)
         return _download(documents.pdf(html), name, "application/pdf")
     headers, rows = documents.listing_rows(data)
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / name
-        documents.write_xlsx(path, "公示" if kind == "notice" else "立项名单", headers, rows)
-        body = path.read_bytes()
-    return _download(body, name, "application/vnd.openxmlformats-officedocument."
-                                 "spreadsheetml.sheet")
+    out = io.BytesIO()
+    documents.write_xlsx(out, "公示" if kind == "notice" else "立项名单", headers, rows)
+    return _download(out.getvalue(), name, XLSX)
 
 
 def _download(body: bytes, name: str, media: str) -> Response:

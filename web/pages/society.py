@@ -1,11 +1,14 @@
 """A society contact's pages: its calls, its declarations, and what it files."""
 from __future__ import annotations
 
+from sqlalchemy import select
 from starlette.routing import Route
 
 from lifecycle.acts import assessing, drafts, objections, stars, views
 from lifecycle.core import engine
 from lifecycle.core.errors import BadValue, NotFound
+from lifecycle.core.models import Application, Society
+from states.award import LISTED
 from states.roles import SOCIETY
 
 from ..http import Ctx, Page, Redirect, page
@@ -106,11 +109,6 @@ def objection_form(ctx: Ctx):
 
 def _listed(ctx: Ctx):
     """An application on a running notice (any society may object to any listed one)."""
-    from sqlalchemy import select
-
-    from lifecycle.core.models import Application
-    from states.award import LISTED
-
     app = ctx.conn.execute(select(Application.id, Application.title, Application.call_id,
                                   Application.state)
                            .where(Application.id == ctx.params["app"])).first()
@@ -133,10 +131,6 @@ def object_(ctx: Ctx):
 def star_form(ctx: Ctx):
     """The star programme's self-evaluation sheet of the society's class, to fill online."""
     society = _society(ctx)
-    from sqlalchemy import select
-
-    from lifecycle.core.models import Society
-
     call = engine.load_call(ctx.conn, ctx.params["call"])
     if call.workflow != "star":
         raise NotFound("not a star call")

@@ -13,13 +13,14 @@ from lifecycle.core import audit, clock, engine, permissions
 from lifecycle.core.errors import BadValue, NotFound
 from lifecycle.core.machine import for_workflow
 from lifecycle.core.models import Application, Society
-from lifecycle.core.tabular import DictWriter, new_workbook, xlsx_append
-from lifecycle.reporting import figures
+from lifecycle.core.tabular import DictWriter
+from lifecycle.reporting import documents, figures
 from lifecycle.scheduling import reminders
 
 from ..http import Ctx, Page, Redirect, page
 
 PAGE = 50
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def staff_only(ctx: Ctx) -> None:
@@ -137,15 +138,9 @@ def _export(name: str, fmt: str, columns: list[str], rows: list[dict[str, Any]])
         writer.writerows(rows)
         body, media = ("\ufeff" + buffer.getvalue()).encode(), "text/csv; charset=utf-8"
     elif fmt == "xlsx":
-        wb = new_workbook()
-        ws = wb.create_sheet(name[:31])
-        xlsx_append(ws, columns)
-        for r in rows:
-            xlsx_append(ws, [r.get(c) for c in columns])
         out = io.BytesIO()
-        wb.save(out)
-        body = out.getvalue()
-        media = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        documents.write_xlsx(out, name[:31], columns, [[r.get(c) for c in columns] for r in rows])
+        body, media = out.getvalue(), XLSX
     else:
         raise NotFound(f"no export as {fmt}")
     return Response(body, media_type=media, headers={
