@@ -15,13 +15,14 @@ applications:
    10,000,000 at N = 1,000,000) through `audit.record`, then `audit verify` against
    the raw driver reading every event and recomputing the keyed chain, and small pages
    of the trail as an auditor asks for them (one application, one call, one trigger,
-   and one actor over a month) against the same SQL through the raw driver, with the
-   query plans printed to show the index each uses.
+   and one actor over a month) against the same SQL (`audit.page_sql`) through the raw
+   driver, with the plain SELECT of the same page beside it and the query plans printed.
 
     .venv/bin/python bench/run.py                   # both backends, 10,000 and 100,000
     .venv/bin/python bench/run.py --n 1000000       # the growth table up to 1,000,000
     .venv/bin/python bench/run.py --n 10000 --repeat 1   # a quick run
     .venv/bin/python bench/run.py --backend sqlite
+    .venv/bin/python bench/run.py --n 1000000 --audit-only   # 10,000,000 events, no growth
 """
 from __future__ import annotations
 
@@ -230,30 +231,43 @@ def audit_queries(url: str, e, rows: list, n: int, out) -> list[tuple[str, str]]
     plans = []
     raw = _seed.raw_connect(url)
     cur = raw.cursor()
+
+    def timed(run, k) -> float:
+        t = time.perf_counter()
+        for _ in range(5):
+            run(k)
+        return (time.perf_counter() - t) / 5
+
     with e.connect() as conn:
-        for what, make, keys, sql, params in cases:
-            raw_sql = sql if sqlite else sql.replace("?", "%s")
-            # paired, key by key: both warmed once, then 5 of each back to back (the machine's
+        for what, make, keys, plain, params in cases:
+            plain = plain if sqlite else plain.replace("?", "%s")
+
+            def mine(k, make=make):
+                return audit.query(conn, make(k))
+
+            def same(k, make=make):   # audit.query's own SQL (audit.page_sql), raw driver
+                cur.execute(*audit.page_sql(conn, make(k)))
+                return cur.fetchall()
+
+            def simple(k, plain=plain, params=params):   # the plain SELECT of the same page
+                cur.execute(plain, params(k))
+                return cur.fetchall()
+            # paired, key by key: each warmed once, then 5 of each back to back (the machine's
             # load changes by the second, so each key's pair shares it); medians over the keys
-            counts, mine_each, floor_each = [], [], []
+            counts, mine_each, floor_each, plain_each = [], [], [], []
             for k in keys:
-                counts.append(len(audit.query(conn, make(k))))
-                cur.execute(raw_sql, params(k))
-                if len(cur.fetchall()) != counts[-1]:
-                    raise SystemExit(f"the floor query found other rows than starfund: {sql}")
-                t = time.perf_counter()
-                for _ in range(5):
-                    audit.query(conn, make(k))
-                mine_each.append((time.perf_counter() - t) / 5)
-                t = time.perf_counter()
-                for _ in range(5):
-                    cur.execute(raw_sql, params(k))
-                    cur.fetchall()
-                floor_each.append((time.perf_counter() - t) / 5)
+                counts.append(len(mine(k)))
+                if len(same(k)) != counts[-1] or len(simple(k)) != counts[-1]:
+                    raise SystemExit(f"the floor query found other rows than starfund: {what}")
+                mine_each.append(timed(mine, k))
+                floor_each.append(timed(same, k))
+                plain_each.append(timed(simple, k))
             rows.append((f"audit query, {what} ({total:,} events)",
                          statistics.median(mine_each), statistics.median(floor_each),
-                         f"{sum(counts) / len(keys):.0f} events each"))
-            plans.append((what, _plan(url, sql, params(keys[0]))))
+                         f"{sum(counts) / len(keys):.0f} events each; the plain SELECT "
+                         f"{fmt(statistics.median(plain_each))}"))
+            sql, values = audit.page_sql(conn, make(keys[0]))
+            plans.append((what, _plan(url, sql, tuple(values))))
     if not sqlite:
         raw.rollback()
     raw.close()
@@ -326,16 +340,18 @@ def growth_sizes(n: int) -> list[int]:
     return [s for s in SIZES if s < n] + [n]
 
 
-def run_backend(backend: str, n: int, audit_events: int, repeats: int, out=print
-                ) -> tuple[list, list, list]:
+def run_backend(backend: str, n: int, audit_events: int, repeats: int, out=print,
+                audit_only: bool = False) -> tuple[list, list, list]:
     """The growth of the advance (each size: `repeats` paired runs on copies of one seeded
     database, medians), the other figures at min(N, 100,000), the audit trail at
-    `audit_events` on the largest database."""
+    `audit_events` on the largest database; with `audit_only`, only the audit trail on a
+    database of N declared applications."""
     rows: list = []
     growth: list = []
     plans: list = []
-    sizes = growth_sizes(n)
-    extras_at = min(n, 100_000) if min(n, 100_000) in sizes else sizes[0]
+    sizes = [n] if audit_only else growth_sizes(n)
+    extras_at = None if audit_only else \
+        min(n, 100_000) if min(n, 100_000) in sizes else sizes[0]
     for size in sizes:
         url, drop = _seed.new_database(backend)
         try:
@@ -348,12 +364,13 @@ def run_backend(backend: str, n: int, audit_events: int, repeats: int, out=print
                 status(url, e, rows, size)
                 e.dispose()
             runs = []
-            for i in range(repeats):
+            for i in range(0 if audit_only else repeats):
                 r = advance_bench.measure(url, out=out)
                 out(f"  run {i + 1}: starfund {r['starfund']:.2f} s, floor {r['floor']:.2f} s, "
                     f"ratio {r['ratio']:.2f}x, peak {r['rss_peak_mb']:.0f} MB")
                 runs.append(r)
-            growth.append(summarise(size, runs))
+            if runs:
+                growth.append(summarise(size, runs))
             if size == sizes[-1]:
                 e = db.make_engine(url)
                 fill_audit(e, audit_events, size, out)
@@ -395,6 +412,8 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3,
                     help="paired runs of the advance per size (default 3; medians)")
     ap.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
+    ap.add_argument("--audit-only", action="store_true",
+                    help="only the audit trail (verify, queries) on one database of N")
     args = ap.parse_args()
     audit_events = args.audit_events or 10 * args.n
     backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
@@ -404,7 +423,8 @@ def main() -> None:
         print(f"PostgreSQL skipped: no server at {_seed.PG_ADMIN}: {why}")
         backends.remove("postgres")
     t0 = time.perf_counter()
-    results = {b: run_backend(b, args.n, audit_events, args.repeat) for b in backends}
+    results = {b: run_backend(b, args.n, audit_events, args.repeat, audit_only=args.audit_only)
+               for b in backends}
     lines = ["", f"starfund benchmark: N = {args.n:,} applications, {audit_events:,} audit events, "
              f"{platform.node()}, {os.cpu_count()} CPUs, "
              f"{datetime.now().astimezone().strftime('%Y-%m-%d %H:%M %Z')}", "",

@@ -78,6 +78,23 @@ def test_audit_query_filters_and_pages(worked):
     assert [e["action"] for e in one] == ["create", "submit", "close_declaration"]
 
 
+def test_pages_of_one_trigger_call_or_application_are_slices_of_the_whole(worked):
+    """On PostgreSQL such a page is read through the filter's (x, seq) index (a range form
+    of the filter, `audit.page_sql`): it must give exactly the rows of the plain filter."""
+    def seqs(*args):
+        return [e["seq"] for e in json.loads(worked("audit", "query", *args, "--json").output)]
+    for given in (("--trigger", "submit"), ("--call", "2025-project"),
+                  ("--application", "A0007"), ("--call", "2025-project", "--trigger", "submit")):
+        whole = seqs(*given, "--limit", "0")
+        assert whole == sorted(whole) and len(whole) >= 3
+        pages = [seqs(*given, "--limit", "4", "--page", str(p)) for p in (1, 2, 3)]
+        assert sum(pages, []) == whole[:12]
+        newest = [seqs(*given, "--limit", "2", "--newest-first", "--page", str(p))
+                  for p in (1, 2)]
+        assert sum(newest, []) == whole[::-1][:4]
+    assert seqs("--trigger", "nothing-of-the-kind", "--limit", "5") == []
+
+
 def test_audit_query_time_window_and_csv(worked):
     r = worked("audit", "query", "--since", "2025-04-01", "--until", "2025-05-01", "--csv",
                "--limit", "0")

@@ -129,3 +129,18 @@ def test_a_reading_transaction_waits_for_no_writer_and_writes_nothing(small_call
     with db.reading(e) as conn:
         assert _notes(conn) == 3
     e.dispose()
+
+
+def test_a_reading_transaction_reads_one_snapshot(small_call):
+    """`audit verify` walks the trail in many queries inside `db.reading`: a commit made
+    meanwhile must not show half-way (on PostgreSQL's default READ COMMITTED it did, and
+    the head then looked moved past the walked chain)."""
+    e = db.make_engine(small_call.db)
+    with db.reading(e) as conn:
+        before = _notes(conn)
+        with e.begin() as writer:
+            _note(writer)
+        assert _notes(conn) == before
+    with db.reading(e) as conn:
+        assert _notes(conn) == before + 1
+    e.dispose()

@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from lifecycle.acts.reports import known
-from lifecycle.core import anchoring, audit, clock, permissions
+from lifecycle.core import anchoring, audit, clock, db, permissions
 from lifecycle.core.console import (
     ISO_TIME,
     MAX_COUNT,
@@ -205,7 +205,7 @@ def audit_verify(env: Env, key_file: str | None, unkeyed: bool, anchors_dir: str
     from lifecycle.core import anchors as anchoring
 
     permissions.check(env.engine, env.actor, "audit.read")
-    with env.engine.connect() as conn:
+    with db.reading(env.engine) as conn:   # one snapshot: others may write meanwhile
         key, why = _key(conn, key_file, unkeyed)
         result = audit.check(conn, key)
         if anchors_dir and public_key is None:

@@ -32,7 +32,15 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import distinct_on
 
 from lifecycle.core import bulk, clock, keys, meta
 from lifecycle.core.models import Application, AuditEvent, AuditHead
@@ -325,13 +333,6 @@ def _head_break(conn: Connection, last: int, prev: str,
     return None
 
 
-def _first(conn: Connection, stmt: Any, label: Any) -> tuple[int, list[Any]]:
-    """Run a problem query once: the total (a window count) and its first SHOW rows."""
-    rows = conn.execute(stmt.add_columns(func.count().over().label("n_total"))
-                        .order_by(label).limit(SHOW)).all()
-    return (rows[0].n_total if rows else 0), rows
-
-
 def _ids(rows: list[Any], total: int) -> str:
     shown = ", ".join(str(r[0]) for r in rows)
     return shown + (f" and {total - len(rows)} more" if total > len(rows) else "")
@@ -340,15 +341,14 @@ def _ids(rows: list[Any], total: int) -> str:
 def check(conn: Connection, key: keys.ChainKey | None, batch: int = 20000) -> Verification:
     """Check the trail as a chain and against the applications it explains.
 
-    Beside the hash chain (streamed, `batch` events at a time) and its head,
-    one set-based query each: every application's state is the destination
-    (to_state) of its last state-carrying event; every application has its
-    "create" event; every "create" event's application still exists; a
-    database with applications has a trail at all. Every problem is
-    reported, with its count and the first few ids. Without `key` the events' contents
-    are not checked (`Verification.keyed` is False and the command says so).
+    Beside the hash chain (streamed, `batch` events at a time) and its head, one
+    set-based query (`_data_problems`) holds the applications against their trail, and a
+    database with applications must have a trail at all. Every problem is reported, with
+    its count and the first few ids. Without `key` the events' contents are not checked
+    (`Verification.keyed` is False and the command says so). Run it in `db.reading`: the
+    walk, the head and the data are then read from one snapshot, even while others write.
     """
-    t, a = _table, Application.__table__
+    a = Application.__table__
     problems: list[Problem] = []
     checked, last, prev, breaks, n_breaks = _walk(conn, batch, key, _keyed_from(conn, key))
     if breaks:
@@ -367,14 +367,90 @@ def check(conn: Connection, key: keys.ChainKey | None, batch: int = 20000) -> Ve
         problems.append(Problem("empty", apps, [], f"the audit trail is empty but the database "
                                                     f"holds {apps} application(s)"))
 
-    moves = (select(t.c.application_id, func.max(t.c.seq).label("seq"))
-             .where(t.c.application_id.is_not(None), t.c.to_state.is_not(None))
-             .group_by(t.c.application_id).subquery("last_move"))
-    ev = t.alias("ev")
-    n, rows = _first(conn, select(a.c.id, a.c.state, ev.c.seq, ev.c.to_state)
-                     .join(moves, moves.c.application_id == a.c.id)
-                     .join(ev, ev.c.seq == moves.c.seq)
-                     .where(ev.c.to_state != a.c.state), a.c.id)
+    problems += _data_problems(conn)
+    problems += _mode_problems(conn)
+    return Verification(checked, apps, problems, breaks[0] if breaks else head, key is not None,
+                        meta.mode(conn))
+
+
+def _last_moves(conn: Connection) -> Any:
+    """Each application's last state-carrying event (application_id, seq, to_state), read
+    in order off `ix_audit_moves`: PostgreSQL's DISTINCT ON, SQLite's max() whose bare
+    columns come from the row holding the maximum (documented SQLite behaviour)."""
+    t = _table
+    moved = (t.c.application_id.is_not(None), t.c.to_state.is_not(None))
+    if bulk.is_postgres(conn):
+        return (select(t.c.application_id, t.c.seq, t.c.to_state).where(*moved)
+                .ext(distinct_on(t.c.application_id))
+                .order_by(t.c.application_id.desc(), t.c.seq.desc()).subquery("last"))
+    return (select(t.c.application_id, func.max(t.c.seq).label("seq"), t.c.to_state)
+            .where(*moved).group_by(t.c.application_id).subquery("last"))
+
+
+def _joined(conn: Connection) -> Iterator[tuple[str, Any]]:
+    """PostgreSQL: one full join of the applications, their last moves and the creation
+    events (hash joins: a few seconds for a million applications)."""
+    t, a = _table, Application.__table__
+    last = _last_moves(conn)
+    made = select(t.c.application_id).where(t.c.action == CREATE).subquery("made")
+    key = func.coalesce(a.c.id, last.c.application_id, made.c.application_id)
+    stmt = (select(key.label("id"), a.c.state, last.c.seq, last.c.to_state,
+                   a.c.id.label("held"), made.c.application_id.label("created"))
+            .select_from(a.join(last, last.c.application_id == a.c.id, full=True)
+                         .join(made, made.c.application_id
+                               == func.coalesce(a.c.id, last.c.application_id), full=True))
+            .where(or_(a.c.id.is_(None), made.c.application_id.is_(None),
+                       last.c.to_state != a.c.state))
+            .order_by(key))
+    seen = None
+    for row in conn.execution_options(stream_results=True, yield_per=1000).execute(stmt):
+        if row.id == seen:          # an application with two creation events: once
+            continue
+        seen = row.id
+        if row.held is None:
+            yield "orphan", row
+            continue
+        if row.created is None:
+            yield "creation", row
+        if row.to_state is not None and row.to_state != row.state:
+            yield "state", row
+
+
+def _separately(conn: Connection) -> Iterator[tuple[str, Any]]:
+    """SQLite: one query per problem, each an index search per application (SQLite runs a
+    full join as nested scans)."""
+    t, a = _table, Application.__table__
+    last = _last_moves(conn)
+    queries = {
+        "state": select(a.c.id, a.c.state, last.c.seq, last.c.to_state)
+        .join(last, last.c.application_id == a.c.id)
+        .where(last.c.to_state != a.c.state).order_by(a.c.id),
+        "creation": select(a.c.id).where(~select(t.c.seq).where(
+            t.c.application_id == a.c.id, t.c.action == CREATE).exists()).order_by(a.c.id),
+        "orphan": select(last.c.application_id.label("id")).where(~select(a.c.id).where(
+            a.c.id == last.c.application_id).exists()).order_by(last.c.application_id),
+    }
+    for kind, stmt in queries.items():
+        for row in conn.execution_options(yield_per=1000).execute(stmt):
+            yield kind, row
+
+
+def _data_problems(conn: Connection) -> list[Problem]:
+    """The applications against their trail: every application is in the state (to_state)
+    its last state-carrying event left it in; every application has its "create" event; no
+    application moved or created in the trail is missing from the database.
+
+    Only the rows with a problem come back (none on a sound trail), streamed in id order,
+    so a million problems are counted without being held.
+    """
+    found: dict[str, list[Any]] = {"state": [], "creation": [], "orphan": []}
+    counts = dict.fromkeys(found, 0)
+    for kind, row in (_joined if bulk.is_postgres(conn) else _separately)(conn):
+        counts[kind] += 1
+        if len(found[kind]) < SHOW:
+            found[kind].append(row)
+    problems = []
+    n, rows = counts["state"], found["state"]
     if n:
         detail = "; ".join(f"{r.id} is {r.state}, event {r.seq} left it {r.to_state}"
                            for r in rows)
@@ -382,25 +458,19 @@ def check(conn: Connection, key: keys.ChainKey | None, batch: int = 20000) -> Ve
                                 f"{n} application(s) not in the state their last audit event "
                                 f"left them in (changed behind the engine's back): {detail}"
                                 + (f" and {n - len(rows)} more" if n > len(rows) else "")))
-
-    created = select(t.c.seq).where(t.c.application_id == a.c.id, t.c.action == CREATE)
-    n, rows = _first(conn, select(a.c.id).where(~created.exists()), a.c.id)
+    n, rows = counts["creation"], found["creation"]
     if n:
         problems.append(Problem("creation", n, [r.id for r in rows],
                                 f"{n} application(s) without a creation event "
                                 f"(inserted behind the engine's back, or their events were "
                                 f"deleted): {_ids(rows, n)}"))
-
-    alive = select(a.c.id).where(a.c.id == t.c.application_id)
-    n, rows = _first(conn, select(t.c.application_id, t.c.seq)
-                     .where(t.c.action == CREATE, ~alive.exists()), t.c.seq)
+    n, rows = counts["orphan"], found["orphan"]
     if n:
-        problems.append(Problem("orphan", n, [r.application_id for r in rows],
-                                f"{n} application(s) created in the trail are missing from the "
-                                f"database (deleted behind the engine's back): {_ids(rows, n)}"))
-    problems += _mode_problems(conn)
-    return Verification(checked, apps, problems, breaks[0] if breaks else head, key is not None,
-                        meta.mode(conn))
+        problems.append(Problem("orphan", n, [r.id for r in rows],
+                                f"{n} application(s) created or moved in the trail are missing "
+                                f"from the database (deleted behind the engine's back): "
+                                f"{_ids(rows, n)}"))
+    return problems
 
 
 def _mode_problems(conn: Connection) -> list[Problem]:
@@ -465,54 +535,82 @@ _FILTERS = (("call_id", "call_id", "="), ("application_id", "application_id", "=
             ("actor", "actor", "="), ("action", "action", "="), ("since", "at", ">="),
             ("until", "at", "<"))
 _QUERIED = tuple(c.name for c in _table.c)
+_PAYLOAD, _AT, _WRITTEN = (_QUERIED.index(c) for c in ("payload", "at", "written_at"))
+
+
+def page_sql(conn: Connection, q: Query) -> tuple[str, list[Any]]:
+    """The SQL `query` runs for `q`, and its parameters.
+
+    Written once per shape of query (which filters, which order, paged or not) and kept.
+    On PostgreSQL a page of one application, call or trigger is read off that filter's
+    (x, seq) index in order: asked for `x = v ORDER BY seq LIMIT 50`, the planner may walk
+    the primary key and filter, reading every older event before the first match (the first
+    page of a trigger whose events all come late cost as long as a scan of the trail). As
+    `x >= v AND x <= v ORDER BY x, seq` (the same rows) only the (x, seq) index gives the
+    order, so the page costs its own 50 rows.
+    """
+    d = conn.dialect.name
+    given = tuple(f for f in _FILTERS if getattr(q, f[0]))
+    bound = next((f for f in given if f[0] in _BOUNDED), None) \
+        if d == "postgresql" and q.limit is not None else None
+    shape = (d, given, bound, q.newest_first, q.limit is not None, bool(q.offset))
+    sql = _SQL.get(shape)
+    if sql is None:
+        sql = _SQL[shape] = _write_sql(d, given, bound, q)
+    params: list[Any] = []
+    for f in given:
+        v = getattr(q, f[0])
+        params += (v, v) if f is bound else (_bind_at(conn.dialect)(v) if f[1] == "at" else v,)
+    if q.limit is not None:
+        params.append(q.limit)
+    if q.offset:
+        params.append(q.offset)
+    return sql, params
+
+
+_BOUNDED = ("application_id", "call_id", "action")
+"""The filters with an (x, seq) index."""
+
+
+def _write_sql(dialect: str, given: tuple, bound: tuple | None, q: Query) -> str:
+    mark = "%s" if dialect == "postgresql" else "?"
+    where = [f'"{col}" >= {mark} AND "{col}" <= {mark}' if f is bound else
+             f'"{col}" {op} {mark}' for f in given for _, col, op in (f,)]
+    desc = " DESC" if q.newest_first else ""
+    order = (f'"{bound[1]}"{desc}, ' if bound else "") + f"seq{desc}"
+    return (f"SELECT {', '.join(_shown(c, dialect) for c in _QUERIED)} FROM audit_events"
+            + (f" WHERE {' AND '.join(where)}" if where else "")
+            + f" ORDER BY {order}"
+            + (f" LIMIT {mark}" if q.limit is not None else "")
+            + (f" OFFSET {mark}" if q.offset else ""))
 
 
 def query(conn: Connection, q: Query) -> list[dict[str, Any]]:
     """Audit events matching `q`, as plain dicts with the payload decoded.
 
-    The page is read through the raw driver with SQL written once per shape of query
-    (which filters, which order) and kept: an auditor's small page (one application, one
-    call, one trigger) costs about what the SELECT itself costs, not the ORM's per-query work.
+    Read through the raw driver with the SQL of `page_sql`: an auditor's small page (one
+    application, one call, one trigger) costs about what the SELECT itself costs, not the
+    ORM's per-query work.
     """
-    d = conn.dialect
-    given = tuple((f, col, op) for f, col, op in _FILTERS if getattr(q, f))
-    shape = (d.name, given, q.newest_first, q.limit is not None, bool(q.offset))
-    sql = _SQL.get(shape)
-    if sql is None:
-        mark = "%s" if d.name == "postgresql" else "?"
-        where = " AND ".join(f'"{col}" {op} {mark}' for _, col, op in given)
-        sql = (f"SELECT {', '.join(_shown(c, d.name) for c in _QUERIED)} "
-               f"FROM audit_events{' WHERE ' + where if where else ''} "
-               f"ORDER BY seq{' DESC' if q.newest_first else ''}"
-               + (f" LIMIT {mark}" if q.limit is not None else "")
-               + (f" OFFSET {mark}" if q.offset else ""))
-        _SQL[shape] = sql
-    params: list[Any] = []
-    for f, col, _ in given:
-        v = getattr(q, f)
-        params.append(_bind_at(d)(v) if col == "at" else v)
-    if q.limit is not None:
-        params.append(q.limit)
-    if q.offset:
-        params.append(q.offset)
+    sql, params = page_sql(conn, q)
     cur = bulk.raw_cursor(conn)
     cur.execute(sql, params)
     rows = cur.fetchall()
     cur.close()
-    names = _QUERIED
-    out = []
-    if d.name == "sqlite":          # the times come as text already (`_shown`)
-        for r in rows:
-            row = dict(zip(names, r))
-            row["payload"] = _payload(row["payload"])
-            out.append(row)
-        return out
-    for r in rows:                  # psycopg's datetimes (made in C): isoformat is cheap
+    names, scan, out = _QUERIED, _scan, []
+    sqlite = conn.dialect.name == "sqlite"
+    for r in rows:
         row = dict(zip(names, r))
-        row["payload"] = _payload(row["payload"])
-        row["at"] = row["at"].isoformat(sep=" ")
-        if row["written_at"] is not None:
-            row["written_at"] = row["written_at"].isoformat(sep=" ")
+        text = r[_PAYLOAD]
+        try:                        # payloads are canonical JSON: the C scanner at once
+            value, end = scan(text, 0)
+            row["payload"] = value if end == len(text) else json.loads(text)
+        except (StopIteration, ValueError):
+            row["payload"] = json.loads(text)
+        if not sqlite:              # SQLite gives the times as text already (`_shown`)
+            row["at"] = r[_AT].isoformat(sep=" ")
+            if r[_WRITTEN] is not None:
+                row["written_at"] = r[_WRITTEN].isoformat(sep=" ")
         out.append(row)
     return out
 
@@ -527,17 +625,6 @@ def _shown(column: str, dialect: str) -> str:
 
 
 _scan = json.scanner.make_scanner(json.JSONDecoder())
-
-
-def _payload(text: str) -> Any:
-    """A stored payload decoded (the C scanner straight away: payloads are canonical JSON)."""
-    try:
-        value, end = _scan(text, 0)
-        if end == len(text):
-            return value
-    except (StopIteration, ValueError):
-        pass
-    return json.loads(text)
 
 
 _SQL: dict[tuple, str] = {}

@@ -75,11 +75,15 @@ def is_sqlite(engine: Engine) -> bool:
 
 @contextmanager
 def reading(engine: Engine) -> Iterator[Connection]:
-    """A transaction that only reads. On SQLite (WAL) it does not take the write lock, so
-    readers never wait for writers nor for each other, and any write in it fails at once
-    (query_only); on PostgreSQL it is an ordinary transaction."""
+    """A transaction that only reads, on one snapshot throughout (a page, a report or `audit
+    verify` never mixes data from before and after another's commit). On SQLite (WAL) it does
+    not take the write lock, so readers never wait for writers nor for each other, and any
+    write in it fails at once (query_only); on PostgreSQL it is REPEATABLE READ, READ ONLY
+    (which never fails for serialisation)."""
     with engine.connect() as conn:
         conn.execution_options(**{READ_ONLY: True})
+        if engine.dialect.name == "postgresql":
+            conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
         with conn.begin():
             yield conn
 

@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
     true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -207,6 +208,9 @@ class AuditEvent(Base):
         Index("ix_audit_call", "call_id", "seq"),
         Index("ix_audit_action", "action", "seq"),
         Index("ix_audit_at", "at"),
+        Index("ix_audit_moves", "application_id", "seq", "to_state",
+              sqlite_where=text("application_id IS NOT NULL AND to_state IS NOT NULL"),
+              postgresql_where=text("application_id IS NOT NULL AND to_state IS NOT NULL")),
     )
 
 
