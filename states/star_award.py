@@ -187,15 +187,14 @@ def load_current_models(conn, ctx: Context, apps) -> None:
 
 
 def _active_elsewhere(conn, ctx: Context, society_ids: set[str]) -> dict[str, object]:
-    """Each society's current star from earlier calls (valid now), one query."""
-    out = {}
-    for r in conn.execute(select(StarRecord).where(StarRecord.status == StarStatus.ACTIVE,
-                                                   StarRecord.call_id != ctx.call.id,
-                                                   StarRecord.valid_until > ctx.now)
-                          .order_by(StarRecord.awarded_at)):
-        if r.society_id in society_ids:
-            out[r.society_id] = r
-    return out
+    """Each society's current star from earlier calls (valid now), one query for the chunk's
+    societies (not every active star, once per chunk)."""
+    return {r.society_id: r for r in conn.execute(
+        select(StarRecord).where(StarRecord.status == StarStatus.ACTIVE,
+                                 StarRecord.call_id != ctx.call.id,
+                                 StarRecord.valid_until > ctx.now,
+                                 StarRecord.society_id.in_(sorted(society_ids)))
+        .order_by(StarRecord.awarded_at))}
 
 
 def _end(conn, records: list[tuple[object, str, str, str]], ctx: Context) -> None:
@@ -248,8 +247,8 @@ def _end_titles(conn, ctx: Context, ends: dict[str, tuple[str, str]]) -> None:
     """End the societies' active model society titles: society -> (status, reason); audited."""
     if not ends:
         return
-    rows = [r for r in conn.execute(select(ModelSociety).where(
-        ModelSociety.status == ModelStatus.ACTIVE)) if r.society_id in ends]
+    rows = list(conn.execute(select(ModelSociety).where(
+        ModelSociety.status == ModelStatus.ACTIVE, ModelSociety.society_id.in_(sorted(ends)))))
     if not rows:
         return
     conn.execute(update(ModelSociety).where(ModelSociety.id == bindparam("b_id"))

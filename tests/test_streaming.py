@@ -16,6 +16,7 @@ import json
 import os
 import subprocess
 
+import pytest
 from databases import World
 from processes import command, finish
 from sqlalchemy import select
@@ -30,6 +31,8 @@ from worlds import (
     write_csv,
 )
 
+from lifecycle.core import bulk
+from lifecycle.core.db import make_engine
 from lifecycle.core.models import Application, AuditEvent, Deadline, Notification
 
 N = 35
@@ -94,3 +97,21 @@ def test_a_batch_streamed_in_many_chunks_ends_as_one_chunk(new_db):
     assert len(a["audit"]) > 2 * N and len(a["outbox"]) == 50
     for part in a:
         assert a[part] == b[part], part
+
+
+def test_a_stream_an_index_orders_is_refused_on_sqlite(new_db):
+    """SQLite streams rows from the table the advance writes between chunks: only a read
+    sorted whole before its first row is safe, and `stream_rows` checks the plan."""
+    db = new_db("drafts", world=DRAFTS)
+    engine = make_engine(db)
+    if engine.dialect.name != "sqlite":
+        engine.dispose()
+        pytest.skip("PostgreSQL streams through a cursor on its snapshot; no plan to check")
+    apps = Application.__table__
+    with engine.begin() as conn:
+        ordered = select(apps.c.id, apps.c.state).order_by(apps.c.declared_at, apps.c.id)
+        assert sum(len(c) for c in bulk.stream_rows(conn, ordered, (), 10)) == N
+        by_key = select(apps.c.id, apps.c.state).order_by(apps.c.id)   # the primary key's order
+        with pytest.raises(RuntimeError, match="sorted whole before its first row"):
+            next(bulk.stream_rows(conn, by_key, (), 10))
+    engine.dispose()

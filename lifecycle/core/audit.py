@@ -538,6 +538,25 @@ _QUERIED = tuple(c.name for c in _table.c)
 _PAYLOAD, _AT, _WRITTEN = (_QUERIED.index(c) for c in ("payload", "at", "written_at"))
 
 
+class _Times:
+    """psycopg's datetimes of one column as `isoformat(" ")` text, the last one remembered: the
+    events of one batch share their time and the time they were written, so a page formats
+    a few."""
+
+    __slots__ = ("last", "shown")
+
+    def __init__(self) -> None:
+        self.last: datetime | None = None
+        self.shown: str | None = None
+
+    def text(self, value: datetime | None) -> str | None:
+        if value is None:
+            return None
+        if value != self.last:
+            self.last, self.shown = value, value.isoformat(sep=" ")
+        return self.shown
+
+
 def page_sql(conn: Connection, q: Query) -> tuple[str, list[Any]]:
     """The SQL `query` runs for `q`, and its parameters.
 
@@ -598,7 +617,9 @@ def query(conn: Connection, q: Query) -> list[dict[str, Any]]:
     rows = cur.fetchall()
     cur.close()
     names, scan, out = _QUERIED, _scan, []
-    sqlite = conn.dialect.name == "sqlite"
+    at = written = None
+    if conn.dialect.name != "sqlite":    # SQLite gives the times as text already (`_shown`)
+        at, written = _Times(), _Times()
     for r in rows:
         row = dict(zip(names, r))
         text = r[_PAYLOAD]
@@ -607,10 +628,9 @@ def query(conn: Connection, q: Query) -> list[dict[str, Any]]:
             row["payload"] = value if end == len(text) else json.loads(text)
         except (StopIteration, ValueError):
             row["payload"] = json.loads(text)
-        if not sqlite:              # SQLite gives the times as text already (`_shown`)
-            row["at"] = r[_AT].isoformat(sep=" ")
-            if r[_WRITTEN] is not None:
-                row["written_at"] = r[_WRITTEN].isoformat(sep=" ")
+        if at is not None:
+            row["at"] = at.text(r[_AT])
+            row["written_at"] = written.text(r[_WRITTEN])
         out.append(row)
     return out
 

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date, datetime
@@ -404,6 +405,29 @@ def _record_type(keys: tuple[str, ...], converters: dict[int, Callable[[Any], An
     return type("Row", (tuple,), ns)
 
 
+def _sorted_whole(cur: Any, sql: str, params: list[Any]) -> None:
+    """Refuse a SQLite stream whose rows would come straight off a table being written.
+
+    Safe are a sort of the whole result ("USE TEMP B-TREE FOR ORDER BY", not its "RIGHT
+    PART"), finished before the first row, and a search by primary key (`only` these ids:
+    each row met once, by its key). Read off another index, the rows an advance updates
+    between two chunks could be met again or skipped: an index added later that happens to
+    give the candidates' order fails here, loudly, not in a batch's result.
+    """
+    if sql in _SORTED:
+        return
+    plan = [row[-1] for row in cur.execute("EXPLAIN QUERY PLAN " + sql, params)]
+    if "USE TEMP B-TREE FOR ORDER BY" not in plan and not _BY_KEY.match(plan[0]):
+        raise RuntimeError("a streamed read on SQLite must be sorted whole before its first "
+                           f"row, but its plan is {plan}: {sql}")
+    if len(_SORTED) < 256:
+        _SORTED.add(sql)
+
+
+_SORTED: set[str] = set()
+_BY_KEY = re.compile(r"SEARCH \w+ USING (COVERING )?INDEX sqlite_autoindex_\w+_1 \(id=\?\)$")
+
+
 def stream_rows(conn: Connection, stmt: Select, json_columns: Iterable[str],
                 size: int) -> Iterator[list[Any]]:
     """The rows of `stmt`, `size` at a time, as light tuples with the columns as attributes.
@@ -415,7 +439,8 @@ def stream_rows(conn: Connection, stmt: Select, json_columns: Iterable[str],
       it was declared in, never the rows written after it in the same transaction;
     - SQLite: `stmt` must end in an ORDER BY no index gives (the engine's candidates:
       declared_at, id), so SQLite sorts the whole result before returning its first row
-      and later writes to the table cannot change what the rest of the read returns.
+      and later writes to the table cannot change what the rest of the read returns. Its
+      plan is checked first (`_sorted_whole`): a statement an index orders is refused.
 
     Only one chunk is held at a time. JSON columns (selected as text, `json_as_text`) are
     decoded on access, like the other values the driver does not give as Python wants.
@@ -428,7 +453,9 @@ def stream_rows(conn: Connection, stmt: Select, json_columns: Iterable[str],
         cur.execute(str(compiled), compiled.params)
     else:
         cur = _cursor(conn)
-        cur.execute(str(compiled), [compiled.params[k] for k in compiled.positiontup])
+        sql, params = str(compiled), [compiled.params[k] for k in compiled.positiontup]
+        _sorted_whole(cur, sql, params)
+        cur.execute(sql, params)
     wanted = set(json_columns)
     keys = tuple(c.key for c in stmt.selected_columns)
     converters: dict[int, Callable[[Any], Any]] = {}
