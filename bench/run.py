@@ -42,7 +42,7 @@ import advance as advance_bench  # noqa: E402
 from sqlalchemy import select, text  # noqa: E402
 
 from lifecycle.acts import reports  # noqa: E402
-from lifecycle.core import audit, clock, db, engine
+from lifecycle.core import audit, bulk, clock, db, engine
 from lifecycle.core.models import Deadline  # noqa: E402
 
 GOALS = {"advance_sqlite": 1.5, "advance_postgres": 1.3, "memory_mb": 250.0, "verify": 1.5,
@@ -232,13 +232,27 @@ def audit_queries(url: str, e, rows: list, n: int, out) -> list[tuple[str, str]]
     raw = _seed.raw_connect(url)
     cur = raw.cursor()
 
-    def timed(run, k) -> float:
+    def paired(k, a, b) -> tuple[float, float]:
+        """a's and b's mean times over 6 rounds of the two in turn, each first every other
+        round (what runs just before a query warms or cools the caches it finds)."""
+        spent = {a: 0.0, b: 0.0}
+        for i in range(6):
+            for run in ((a, b) if i % 2 == 0 else (b, a)):
+                t = time.perf_counter()
+                run(k)
+                spent[run] += time.perf_counter() - t
+        return spent[a] / 6, spent[b] / 6
+
+    def alone(k, run) -> float:
         t = time.perf_counter()
-        for _ in range(5):
+        for _ in range(3):
             run(k)
-        return (time.perf_counter() - t) / 5
+        return (time.perf_counter() - t) / 3
 
     with e.connect() as conn:
+        # the floor runs on the driver connection under audit.query: the same server process
+        # (on 2 CPUs, another connection's round trip is 45 or 85 µs as the scheduler places it)
+        own = bulk.raw_cursor(conn)
         for what, make, keys, plain, params in cases:
             plain = plain if sqlite else plain.replace("?", "%s")
 
@@ -246,28 +260,35 @@ def audit_queries(url: str, e, rows: list, n: int, out) -> list[tuple[str, str]]
                 return audit.query(conn, make(k))
 
             def same(k, make=make):   # audit.query's own SQL (audit.page_sql), raw driver
-                cur.execute(*audit.page_sql(conn, make(k)))
-                return cur.fetchall()
+                own.execute(*audit.page_sql(conn, make(k)))
+                return own.fetchall()
 
             def simple(k, plain=plain, params=params):   # the plain SELECT of the same page
                 cur.execute(plain, params(k))
                 return cur.fetchall()
-            # paired, key by key: each warmed once, then 5 of each back to back (the machine's
-            # load changes by the second, so each key's pair shares it); medians over the keys
-            counts, mine_each, floor_each, plain_each = [], [], [], []
+            # paired, key by key: each warmed once, then starfund and its floor in turn (so both
+            # share the moment's load); medians over the keys. The plain SELECTs after all the
+            # pairs: on PostgreSQL one may read the whole trail, cooling the caches a pair finds
+            counts, mine_each, floor_each = [], [], []
             for k in keys:
                 counts.append(len(mine(k)))
-                if len(same(k)) != counts[-1] or len(simple(k)) != counts[-1]:
+                if len(same(k)) != counts[-1]:
                     raise SystemExit(f"the floor query found other rows than starfund: {what}")
-                mine_each.append(timed(mine, k))
-                floor_each.append(timed(same, k))
-                plain_each.append(timed(simple, k))
+                m, f = paired(k, mine, same)
+                mine_each.append(m)
+                floor_each.append(f)
+            plain_each = []
+            for k, n in zip(keys, counts):
+                if len(simple(k)) != n:
+                    raise SystemExit(f"the plain query found other rows than starfund: {what}")
+                plain_each.append(alone(k, simple))
             rows.append((f"audit query, {what} ({total:,} events)",
                          statistics.median(mine_each), statistics.median(floor_each),
                          f"{sum(counts) / len(keys):.0f} events each; the plain SELECT "
                          f"{fmt(statistics.median(plain_each))}"))
             sql, values = audit.page_sql(conn, make(keys[0]))
             plans.append((what, _plan(url, sql, tuple(values))))
+        own.close()
     if not sqlite:
         raw.rollback()
     raw.close()
