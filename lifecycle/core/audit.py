@@ -14,8 +14,8 @@ once; events are written in the same transaction as the change they record
 
 `check` (`starfund audit verify`) walks the chain and also holds the trail against
 the data it explains: every application in the state its last event left it in,
-every application with its creation event, no creation event without its
-application, no empty trail beside applications, the database's mode and id as its
+every application with its creation event, no application the trail creates or
+moves missing from the database, no empty trail beside applications, the database's mode and id as its
 `database_init` event recorded them. Without the key it still checks the links and the
 data, and says that it is unkeyed; anchors (`lifecycle.core.anchors`) then prove
 that the heads signed earlier are still in the trail.
@@ -403,7 +403,7 @@ def _joined(conn: Connection) -> Iterator[tuple[str, Any]]:
                        last.c.to_state != a.c.state))
             .order_by(key))
     seen = None
-    for row in conn.execution_options(stream_results=True, yield_per=1000).execute(stmt):
+    for row in conn.execute(stmt.execution_options(stream_results=True, yield_per=1000)):
         if row.id == seen:          # an application with two creation events: once
             continue
         seen = row.id
@@ -431,7 +431,7 @@ def _separately(conn: Connection) -> Iterator[tuple[str, Any]]:
             a.c.id == last.c.application_id).exists()).order_by(last.c.application_id),
     }
     for kind, stmt in queries.items():
-        for row in conn.execution_options(yield_per=1000).execute(stmt):
+        for row in conn.execute(stmt.execution_options(yield_per=1000)):
             yield kind, row
 
 
