@@ -12,13 +12,13 @@ keyed MAC of the head), which keeps the chain linear when several processes writ
 once; events are written in the same transaction as the change they record
 (invariant 2). On a live database no event is written at a simulated time.
 
-`check` (`starfund audit verify`) walks the chain and also holds the trail against
-the data it explains: every application in the state its last event left it in,
-every application with its creation event, no application the trail creates or
-moves missing from the database, no empty trail beside applications, the database's mode and id as its
+`check` (`starfund audit verify`) walks the chain and also holds the trail against the
+data it explains: every application in the state its last event left it in, every
+application with its creation event, no application the trail creates or moves missing
+from the database, no empty trail beside applications, the database's mode and id as its
 `database_init` event recorded them. Without the key it still checks the links and the
-data, and says that it is unkeyed; anchors (`lifecycle.core.anchors`) then prove
-that the heads signed earlier are still in the trail.
+data, and says that it is unkeyed; anchors (`lifecycle.core.anchors`) then prove that
+the heads signed earlier are still in the trail.
 """
 from __future__ import annotations
 
@@ -333,11 +333,6 @@ def _head_break(conn: Connection, last: int, prev: str,
     return None
 
 
-def _ids(rows: list[Any], total: int) -> str:
-    shown = ", ".join(str(r[0]) for r in rows)
-    return shown + (f" and {total - len(rows)} more" if total > len(rows) else "")
-
-
 def check(conn: Connection, key: keys.ChainKey | None, batch: int = 20000) -> Verification:
     """Check the trail as a chain and against the applications it explains.
 
@@ -450,27 +445,25 @@ def _data_problems(conn: Connection) -> list[Problem]:
         if len(found[kind]) < SHOW:
             found[kind].append(row)
     problems = []
-    n, rows = counts["state"], found["state"]
-    if n:
-        detail = "; ".join(f"{r.id} is {r.state}, event {r.seq} left it {r.to_state}"
-                           for r in rows)
-        problems.append(Problem("state", n, [r.id for r in rows],
-                                f"{n} application(s) not in the state their last audit event "
-                                f"left them in (changed behind the engine's back): {detail}"
-                                + (f" and {n - len(rows)} more" if n > len(rows) else "")))
-    n, rows = counts["creation"], found["creation"]
-    if n:
-        problems.append(Problem("creation", n, [r.id for r in rows],
-                                f"{n} application(s) without a creation event "
-                                f"(inserted behind the engine's back, or their events were "
-                                f"deleted): {_ids(rows, n)}"))
-    n, rows = counts["orphan"], found["orphan"]
-    if n:
-        problems.append(Problem("orphan", n, [r.id for r in rows],
-                                f"{n} application(s) created or moved in the trail are missing "
-                                f"from the database (deleted behind the engine's back): "
-                                f"{_ids(rows, n)}"))
+    for kind, what, named, between in _DATA_PROBLEMS:
+        n, rows = counts[kind], found[kind]
+        if n:
+            names = between.join(named(r) for r in rows)
+            more = f" and {n - len(rows)} more" if n > len(rows) else ""
+            problems.append(Problem(kind, n, [r.id for r in rows],
+                                    f"{n} application(s) {what}: {names}{more}"))
     return problems
+
+
+_DATA_PROBLEMS = (  # kind, what the applications are, how one is named, between two names
+    ("state", "not in the state their last audit event left them in (changed behind the "
+              "engine's back)",
+     lambda r: f"{r.id} is {r.state}, event {r.seq} left it {r.to_state}", "; "),
+    ("creation", "without a creation event (inserted behind the engine's back, or their "
+                 "events were deleted)", lambda r: str(r.id), ", "),
+    ("orphan", "created or moved in the trail are missing from the database (deleted behind "
+               "the engine's back)", lambda r: str(r.id), ", "),
+)
 
 
 def _mode_problems(conn: Connection) -> list[Problem]:

@@ -180,6 +180,10 @@ class Assignment(Base):
     )
 
 
+_MOVES = "application_id IS NOT NULL AND to_state IS NOT NULL"
+"""The events that move an application: `ix_audit_moves` holds only these."""
+
+
 class AuditEvent(Base):
     """The permanent, hash-chained record of one action. Never updated or deleted."""
 
@@ -209,8 +213,7 @@ class AuditEvent(Base):
         Index("ix_audit_action", "action", "seq"),
         Index("ix_audit_at", "at"),
         Index("ix_audit_moves", "application_id", "seq", "to_state",
-              sqlite_where=text("application_id IS NOT NULL AND to_state IS NOT NULL"),
-              postgresql_where=text("application_id IS NOT NULL AND to_state IS NOT NULL")),
+              sqlite_where=text(_MOVES), postgresql_where=text(_MOVES)),
     )
 
 
