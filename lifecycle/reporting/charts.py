@@ -9,6 +9,7 @@ draw the same charts from the same figures.
 from __future__ import annotations
 
 import io
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -17,12 +18,19 @@ COLOURS = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b
 FONTS = ["Noto Sans CJK SC", "Noto Sans CJK JP", "DejaVu Sans", "sans-serif"]
 
 
+_DRAWING = threading.Lock()
+"""matplotlib's settings (`rcParams`) are one global: while one thread draws under its
+`rc_context`, another's entering or leaving one would change its fonts mid-drawing (the
+portal's dashboard asks for its charts at once). One chart is drawn at a time."""
+
+
 @contextmanager
 def _figure(width: float = 7.0, height: float = 3.2, lang: str = "zh") -> Iterator[Any]:
+    """A Figure under the charts' settings; draw it (`_svg`) inside the block."""
     import matplotlib
     from matplotlib.figure import Figure
 
-    with matplotlib.rc_context({"svg.fonttype": "none", "font.family": FONTS,
+    with _DRAWING, matplotlib.rc_context({"svg.fonttype": "none", "font.family": FONTS,
                                 "font.size": 9, "axes.spines.top": False,
                                 "axes.spines.right": False, "svg.hashsalt": "starfund"}):
         fig = Figure(figsize=(width, height), layout="constrained")
