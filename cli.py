@@ -1,7 +1,7 @@
 """The starfund command line's root: the group, its shared options, and the registry of commands.
 
 Each area's commands live beside their act (the registry below says where) and
-use the shared plumbing of `lifecycle.core.console`: --db, --as and --now on
+use the shared plumbing of `lifecycle.console`: --db, --as and --now on
 every command, --json on every command that prints data. An option given on
 the command line (after the command name, else before it) beats its
 environment variable, which beats the default.
@@ -24,7 +24,7 @@ from datetime import datetime
 
 import click
 
-from lifecycle.core.console import shared_options
+from lifecycle.console import shared_options
 
 # name -> ("module:attribute" of the click command, its one-line help as `--help` lists it)
 COMMANDS: dict[str, tuple[str, str]] = {

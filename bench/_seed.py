@@ -23,9 +23,11 @@ if str(ROOT) not in sys.path:
 
 from sqlalchemy import insert  # noqa: E402
 
+from lifecycle import kinds
 from lifecycle.acts import calls  # noqa: E402
-from lifecycle.core import callconfig, clock, db, engine
+from lifecycle.core import clock, db
 from lifecycle.core.models import Society  # noqa: E402
+from lifecycle.engine import engine
 
 PG_ADMIN = os.environ.get("STARFUND_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 CALL_ID = "bench"
@@ -131,7 +133,7 @@ def seed_declared(url: str, n: int, out=print,
     t = time.perf_counter()
     clock.set_now("2025-02-01 09:00")
     found(e)
-    config = callconfig.load(ROOT / "examples" / "call.toml").model_copy(update={"id": CALL_ID})
+    config = kinds.load(ROOT / "examples" / "call.toml").model_copy(update={"id": CALL_ID})
     societies = (n + len(CATEGORIES) - 1) // len(CATEGORIES)
     with db.transaction(e) as s:
         conn = s.connection()

@@ -47,7 +47,8 @@ def _hwm_kb() -> int:
 
 
 def _child(url: str) -> None:
-    from lifecycle.core import clock, db, engine
+    from lifecycle.core import clock, db
+    from lifecycle.engine import engine
 
     e = db.make_engine(url)
     with e.connect() as c:  # open the pool's connection before measuring

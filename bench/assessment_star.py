@@ -25,9 +25,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _seed  # noqa: E402
 from sqlalchemy import insert, select  # noqa: E402
 
+from lifecycle import kinds
 from lifecycle.acts import assessing, calls, payments, reviewing, stars  # noqa: E402
-from lifecycle.core import callconfig, clock, db, engine
+from lifecycle.core import clock, db
 from lifecycle.core.models import Application, Assignment, Expert, Society  # noqa: E402
+from lifecycle.engine import engine
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -53,7 +55,7 @@ def in_tx(e, fn, *args):
 
 
 def project(e, n: int, work: Path, rng: random.Random) -> None:
-    cfg = callconfig.load(ROOT / "examples" / "call.toml").model_dump()
+    cfg = kinds.load(ROOT / "examples" / "call.toml").model_dump()
     cfg.update(id="bench-p", budget_total=10 ** 10)
     for c in cfg["categories"]:
         c["budget"] = None
@@ -65,7 +67,7 @@ def project(e, n: int, work: Path, rng: random.Random) -> None:
         {"label": "first", "percent": 50, "release": "award"},
         {"label": "mid", "percent": 30, "release": "midterm"},
         {"label": "last", "percent": 20, "release": "final"}]}
-    call = callconfig.from_dict(cfg)
+    call = kinds.parse(cfg)
     clock.set_now("2025-02-01 09:00")
     n_soc = n // 5 + 1
     with db.transaction(e) as s:
@@ -130,11 +132,11 @@ def project(e, n: int, work: Path, rng: random.Random) -> None:
 def star(e, n: int, work: Path, rng: random.Random) -> None:
     quality = {f"S{i:06d}": rng.uniform(0.45, 0.97) for i in range(n)}
     for year in (2025, 2026):
-        cfg = callconfig.load(ROOT / "examples" / "star-call.toml").model_dump()
+        cfg = kinds.load(ROOT / "examples" / "star-call.toml").model_dump()
         cfg["id"] = f"bench-star-{year}"
         for k in ("declaration_opens", "declaration_closes", "review_due"):
             cfg["calendar"][k] = cfg["calendar"][k].replace(year=year)
-        call = callconfig.from_dict(cfg)
+        call = kinds.parse(cfg)
         sheet = call.star.indicators()
         print(f"  star call {call.id}: {n} societies x {len(sheet)} indicators")
         clock.set_now(f"{year}-06-01 10:00")

@@ -64,8 +64,9 @@ def run_one(path: Path, backend: str) -> dict:
     """In this (fresh) process: a new database, the call and societies, then the import."""
     from sqlalchemy import insert
 
+    from lifecycle import kinds
     from lifecycle.acts import calls, declarations
-    from lifecycle.core import callconfig, clock, db
+    from lifecycle.core import clock, db
     from lifecycle.core.models import Society
 
     url, drop = _seed.new_database(backend)
@@ -73,7 +74,7 @@ def run_one(path: Path, backend: str) -> dict:
         e = db.make_engine(url)
         _seed.found(e)
         clock.set_now("2025-02-01 09:00")
-        config = callconfig.load(_seed.ROOT / "examples" / "call.toml").model_copy(
+        config = kinds.load(_seed.ROOT / "examples" / "call.toml").model_copy(
             update={"id": _seed.CALL_ID})
         with db.transaction(e) as s:
             conn = s.connection()

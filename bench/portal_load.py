@@ -52,8 +52,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _seed  # noqa: E402
 from sqlalchemy import func, insert, select, update  # noqa: E402
 
+from lifecycle import kinds
 from lifecycle.acts import assignment, calls, scoresheets  # noqa: E402
-from lifecycle.core import accounts, audit, callconfig, clock, db, engine  # noqa: E402
+from lifecycle.core import accounts, audit, clock, db  # noqa: E402
 from lifecycle.core.models import (  # noqa: E402
     Account,
     Application,
@@ -62,6 +63,7 @@ from lifecycle.core.models import (  # noqa: E402
     Expert,
     Society,
 )
+from lifecycle.engine import engine
 
 ROOT = _seed.ROOT
 STARFUND = Path(sys.executable).parent / "starfund"
@@ -95,7 +97,7 @@ def seed(url: str, n_experts: int, n_societies: int, apps_per_society: int, per:
     e = db.make_engine(url)
     _at("2025-02-01 09:00")
     _seed.found(e)
-    base = callconfig.load(ROOT / "examples" / "call.toml")
+    base = kinds.load(ROOT / "examples" / "call.toml")
     load_call = base.model_copy(update={
         "id": LOAD, "review": base.review.model_copy(update={"per_application": per,
                                                                "min_reviews": min(3, per)})})

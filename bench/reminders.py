@@ -23,9 +23,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _seed  # noqa: E402
 from sqlalchemy import func, insert, select  # noqa: E402
 
+from lifecycle import kinds
 from lifecycle.acts import calls  # noqa: E402
-from lifecycle.core import callconfig, clock, db, engine
+from lifecycle.core import clock, db
 from lifecycle.core.models import Notification, Society  # noqa: E402
+from lifecycle.engine import engine
 from lifecycle.scheduling import firing, reminders
 from notifications import contexts
 
@@ -34,7 +36,7 @@ def seed(url: str, n: int) -> None:
     e = db.make_engine(url)
     _seed.found(e)
     clock.set_now("2025-02-01 09:00")
-    config = callconfig.load(_seed.ROOT / "examples" / "call.toml").model_copy(
+    config = kinds.load(_seed.ROOT / "examples" / "call.toml").model_copy(
         update={"id": _seed.CALL_ID})
     cats = _seed.CATEGORIES
     with db.transaction(e) as s:

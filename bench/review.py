@@ -28,8 +28,9 @@ import _seed  # noqa: E402
 from sqlalchemy import bindparam, insert, select, update  # noqa: E402
 
 from lifecycle.acts import assignment, scoresheets  # noqa: E402
-from lifecycle.core import clock, db, engine
+from lifecycle.core import clock, db
 from lifecycle.core.models import Application, Assignment, Expert  # noqa: E402
+from lifecycle.engine import engine
 from lifecycle.rules import ranking
 from lifecycle.rules.assignment import plan
 

@@ -42,8 +42,9 @@ import advance as advance_bench  # noqa: E402
 from sqlalchemy import select, text  # noqa: E402
 
 from lifecycle.acts import reports  # noqa: E402
-from lifecycle.core import audit, bulk, clock, db, engine
+from lifecycle.core import audit, bulk, clock, db
 from lifecycle.core.models import Deadline  # noqa: E402
+from lifecycle.engine import engine
 
 GOALS = {"advance_sqlite": 1.5, "advance_postgres": 1.3, "memory_mb": 250.0, "verify": 1.5,
          "audit_query": 2.0}

@@ -48,7 +48,7 @@ DECIDED = (RANKED, CONTINUING)
 def load_ranking(conn, ctx: Context, apps) -> None:
     """Rank every reviewed application of the call together (ranking is a whole-call act)."""
     updates, waiting, used = ranking.rank_call(conn, ctx.call, list(apps.ids()), RANKABLE,
-                                               UNCOMMITTED, ctx.now)
+                                               UNCOMMITTED, ctx.now, ctx.history.earns_support)
     ctx.data["ranking"], ctx.data["ranking_waits"] = updates, waiting
     ctx.data["support_used"] = used
 

@@ -195,13 +195,14 @@ def load_attachments(conn, ctx: Context, apps) -> None:
 
 def load_barred(conn, ctx: Context, apps) -> None:
     """Societies barred by earlier failures (filled by the outcome stage's record)."""
-    ctx.data["barred"] = barred_societies(conn, BARS_NEXT_CALLS, ctx.call)
+    ctx.data["barred"] = barred_societies(conn, BARS_NEXT_CALLS, ctx.call, kinds=ctx.history.bars)
 
 
 def load_support(conn, ctx: Context, apps) -> None:
     """What the call's support rules give the batch's societies (one query per kind of
     earlier result, like the bar)."""
-    ctx.data["support"] = support.earned(conn, ctx.call, None, ctx.now)  # only who earned some
+    ctx.data["support"] = support.earned(conn, ctx.call, None, ctx.now,  # only who earned some
+                                         ctx.history.earns_support)
 
 
 def record_support(conn, ctx: Context, apps) -> None:

@@ -5,7 +5,7 @@ holds the rest of the permission table as data: the roles a person can hold, whi
 roles may perform each administrative act, the role pairs no one may hold together,
 and the separation-of-duties rules a call applies (configurable per call, in the
 call file's `[separation]` table; defaults below). The engine and the acts check both
-tables through `lifecycle.core.permissions`; `starfund user roles` prints this one.
+tables through `lifecycle.engine.permissions`; `starfund user roles` prints this one.
 """
 from __future__ import annotations
 
@@ -65,6 +65,7 @@ class Act:
 ACTS = (
     Act("read", STAFF, "status, show, lists, exports, workflow and deadline listings"),
     Act("call.create", (OFFICER, APPROVER), "create a call from its file"),
+    Act("call.migrate", (APPROVER,), "move a running call to the current workflow definition"),
     Act("registry.import", (OFFICER,), "import societies and experts"),
     Act("declaration.import", (OFFICER,), "import declarations (drafts)"),
     Act("declaration.edit", (OFFICER, SOCIETY),

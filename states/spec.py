@@ -4,7 +4,7 @@ A stage module holds two short tables, STATES and MOVES, the named functions
 they use (conditions, which only check; decide functions, which compute what a
 move writes; loaders; effects) and the named state sets the acts use (the names
 themselves are spelled once, in `states.names`). The engine
-(`lifecycle.core.engine`) reads these records; nothing in `states/` touches the
+(`lifecycle.engine.engine`) reads these records; nothing in `states/` touches the
 database except the loaders (`prepare`: for a whole batch, `prepare_chunk`: for
 a chunk of it), which load related data in one query each, and the effects.
 `states.workflows.validate` checks the graph the tables make.
@@ -22,6 +22,19 @@ if TYPE_CHECKING:
     from lifecycle.core.callconfig import CallConfig
 
 
+@dataclass(frozen=True)
+class History:
+    """Which kinds of call the rules that read history look at, from each kind's policy
+    (`lifecycle.kinds.history`): the engine gives it to every batch in its Context."""
+
+    bars: tuple[str, ...] = ()
+    """Kinds whose failed or terminated projects bar the society from later calls."""
+    earns_support: tuple[str, ...] = ()
+    """Kinds whose top grades earn steady support."""
+    counts_for_models: tuple[str, ...] = ()
+    """Kinds whose projects count when model societies are named."""
+
+
 @dataclass
 class Context:
     """What conditions may look at besides the application: the call, now, and batch-loaded data."""
@@ -36,6 +49,8 @@ class Context:
     effects read it. Conditions never write it (nor anything else)."""
     options: dict[str, Any] = field(default_factory=dict)
     """Options given with this advance (e.g. an override reason)."""
+    history: History = field(default_factory=History)
+    """Which kinds' calls count for the history rules (bars, steady support, models)."""
 
 
 class App(Protocol):
@@ -67,7 +82,7 @@ whole batch needs (a count per society, a budget left) than a pass over the cand
 
 
 class Batch(Protocol):
-    """The candidates of an advance (lifecycle.core.engine.Batch): read again from the
+    """The candidates of an advance (lifecycle.engine.engine.Batch): read again from the
     database, a chunk at a time, each time it is iterated; never held as a list."""
 
     call_id: str

@@ -177,7 +177,7 @@ def load_model_named(conn, ctx: Context, apps) -> None:
     """Whom the call's model society rules name among the batch, and why (a few queries)."""
     ctx.data["model_named"] = model_societies.named(
         conn, ctx.call, {a.society_id: a.star_level or 0 for a in apps}, ctx.now,
-        BARS_NEXT_CALLS)
+        BARS_NEXT_CALLS, ctx.history.counts_for_models)
 
 
 def load_current_models(conn, ctx: Context, apps) -> None:

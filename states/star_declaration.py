@@ -58,8 +58,8 @@ def load_sheet_counts(conn, ctx: Context, apps) -> None:
 def load_star_barred(conn, ctx: Context, apps) -> None:
     """Barred: a failed project (as for the next project call), or a star revoked for cause
     before this call, within the call's `star.bar_calls_after_revocation` star calls."""
-    barred = barred_societies(conn, BARS_NEXT_CALLS, ctx.call)
-    calls = conn.execute(select(Call.id, Call.created_at).where(Call.workflow == "star")
+    barred = barred_societies(conn, BARS_NEXT_CALLS, ctx.call, kinds=ctx.history.bars)
+    calls = conn.execute(select(Call.id, Call.created_at).where(Call.workflow == ctx.call.workflow)
                          .order_by(Call.created_at, Call.id)).all()
     me = next((c for c in calls if c.id == ctx.call.id), None)
     reach = ctx.call.star.bar_calls_after_revocation

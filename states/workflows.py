@@ -1,34 +1,30 @@
-"""The workflows, each composed from stage tables. Add a workflow by listing its stages.
+"""A workflow is its stage tables, listed in order; `validate` checks the graph they make.
 
-`validate` checks a workflow's graph; every workflow here is validated when this module
-is imported, so one that fails cannot load. That the message kinds its states send have
+The kinds of call (`lifecycle.kinds`) compose the workflows; each is validated when its kind
+is registered, so one that fails cannot load. A stage is reusable: its moves from states the
+workflow does not have are left out (公示 follows ranking in a project call and an approval
+on the pass mark in a grant call), and what is left must still make a sound graph. That the message kinds its states send have
 templates in every language is checked by `starfund templates check` and the tests
 (templates are files of `notifications`, which `states` does not import).
 """
 from __future__ import annotations
 
+import hashlib
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import cached_property
 from types import ModuleType
 
-from states import (
-    assessment,
-    award,
-    competition,
-    declaration,
-    outcome,
-    review,
-    star_award,
-    star_declaration,
-    star_rating,
-)
-from states.names import DRAFT
+from states import names
 from states.roles import ROLE_NAMES, SCHEDULER
 from states.spec import Move, State
 
 ROLES = ROLE_NAMES
 RECIPIENTS = ("society", "experts")
 ACTIONS = ("advance", "remind")
+KNOWN = {v for k, v in vars(names).items() if k.isupper() and isinstance(v, str)}
+"""Every state name (`states.names`): a move from a name outside it is a typo, kept so
+`validate` names it; a move from a known state the workflow lacks is left out."""
 
 
 @dataclass(frozen=True)
@@ -38,13 +34,38 @@ class Workflow:
     initial: str
     stages: tuple[ModuleType, ...]
 
-    @property
+    @cached_property
     def states(self) -> tuple[State, ...]:
         return tuple(s for stage in self.stages for s in stage.STATES)
 
-    @property
+    @cached_property
     def moves(self) -> tuple[Move, ...]:
-        return tuple(m for stage in self.stages for m in stage.MOVES)
+        """The stages' moves, each from the sources this workflow has (none left: no move)."""
+        have = {s.name for s in self.states}
+        out = []
+        for m in (m for stage in self.stages for m in stage.MOVES):
+            sources = tuple(s for s in m.sources if s in have or s not in KNOWN)
+            if sources:
+                out.append(m if sources == m.sources else replace(m, sources=sources))
+        return tuple(out)
+
+    @cached_property
+    def digest(self) -> str:
+        """The definition's version: a digest of its states and moves (names, sources,
+        destinations, conditions, who), so a call can keep the definition it started with."""
+        parts = [f"initial {self.initial}"]
+        parts += [f"state {s.name} final={s.final} notify={[(n.kind, n.to) for n in s.notify]} "
+                  f"schedule={[(d.kind, d.fires, d.action, d.per) for d in s.schedule]}"
+                  for s in self.states]
+        parts += [f"move {m.trigger} {','.join(m.sources)}->{m.dest} "
+                  f"if {','.join(c.__name__ for c in m.conditions)} by {','.join(m.who)}"
+                  for m in self.moves]
+        return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+    def outline(self) -> set[str]:
+        """The definition as lines (one per state and move), to name what differs."""
+        return ({f"state {s.name}" for s in self.states}
+                | {f"move {m.trigger}: {','.join(m.sources)} -> {m.dest}" for m in self.moves})
 
     def state(self, name: str) -> State:
         return next(s for s in self.states if s.name == name)
@@ -133,19 +154,3 @@ def validate(workflow: Workflow) -> Workflow:
         raise InvalidWorkflow(workflow, found)
     return workflow
 
-
-PROJECT = Workflow(
-    name="project",
-    title="重点活动项目资助 key-activity project funding",
-    initial=DRAFT,
-    stages=(declaration, review, competition, award, assessment, outcome),
-)
-
-STAR = Workflow(
-    name="star",
-    title="星级学会评定（以奖代补） star-rated societies (reward in lieu of subsidy)",
-    initial=DRAFT,
-    stages=(star_declaration, star_rating, star_award),
-)
-
-WORKFLOWS: dict[str, Workflow] = {w.name: validate(w) for w in (PROJECT, STAR)}

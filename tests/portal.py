@@ -144,7 +144,7 @@ def declared(db: str, society_account: str, title: str, category: str = "academi
     """A draft declared, given its 申报书 and submitted through the engine API (not the
     browser) as the society's account, at OPEN; returns its id."""
     from lifecycle.acts import drafts
-    from lifecycle.core import engine as engine_api
+    from lifecycle.engine import engine as engine_api
 
     e = make_engine(db)
     try:

@@ -13,13 +13,14 @@ from worlds import (
     write_csv,
 )
 
+from lifecycle import kinds
 from lifecycle.core import callconfig
 from lifecycle.rules.grades import grade_of, proposal_of
 
 
 @pytest.fixture(scope="module")
 def default_call(tmp_path_factory) -> callconfig.CallConfig:
-    return callconfig.load(call_file(tmp_path_factory.mktemp("g")))
+    return kinds.load(call_file(tmp_path_factory.mktemp("g")))
 
 
 @pytest.mark.parametrize("score, grade, outcome", [
@@ -32,7 +33,7 @@ def test_every_boundary_of_the_default_scale(default_call, score, grade, outcome
 
 
 def test_a_configured_scale_moves_the_boundaries(tmp_path):
-    call = callconfig.load(call_file(tmp_path, {"assessment": {
+    call = kinds.load(call_file(tmp_path, {"assessment": {
         "grades": {"优秀": None, "良好": None, "合格": None, "A": 135, "B": 105},
         "continue_grades": ["A"], "adjust_grades": {"合格": None, "B": 50}, "fail_grade": "F",
         "scale": 150}}))
@@ -54,7 +55,7 @@ def test_a_configured_scale_moves_the_boundaries(tmp_path):
 ])
 def test_bad_assessment_settings_are_refused_naming_the_field(tmp_path, patch, message):
     with pytest.raises(callconfig.ConfigError) as e:
-        callconfig.load(call_file(tmp_path, patch, checkpoints=True))
+        kinds.load(call_file(tmp_path, patch, checkpoints=True))
     assert message in str(e.value)
 
 

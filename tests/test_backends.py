@@ -4,7 +4,7 @@ lifecycle.core.bulk hands rows to the driver (executemany on SQLite; COPY and
 set-based statements on PostgreSQL). These tests read the results back through
 SQLAlchemy and the CLI on the backend under test, and exercise the version
 check that guards the set-based state update. Test-only moves are stage data
-registered in states.workflows.WORKFLOWS (not mocks of the engine).
+registered in lifecycle.kinds.KINDS (not mocks of the engine).
 """
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ import pytest
 from sqlalchemy import select, text, update
 from worlds import CALL, fingerprint, register_workflow, workflow_call
 
-from lifecycle.core import clock, db, engine
+from lifecycle.core import clock, db
 from lifecycle.core.models import Application, AuditEvent, Notification
+from lifecycle.engine import engine
 from notifications.queue import Message, enqueue
 from states.roles import OFFICER
 from states.spec import Move

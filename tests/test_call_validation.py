@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from worlds import EXAMPLE_CALL, STAR_CALL, call_file, refused
 
+from lifecycle import kinds
 from lifecycle.core import callconfig
 
 
@@ -86,20 +87,20 @@ def test_star_call_settings_named_together(cli, tmp_path):
 ])
 def test_each_impossible_setting_names_its_field(tmp_path, patch, path, message):
     with pytest.raises(callconfig.ConfigError) as e:
-        callconfig.load(call_file(tmp_path, patch))
+        kinds.load(call_file(tmp_path, patch))
     lines = [line.strip() for line in str(e.value).splitlines()[1:]]
     assert any(line.startswith(f"field {path}:") and message in line for line in lines), lines
 
 
 def test_a_project_call_without_any_criteria_is_refused(tmp_path):
     with pytest.raises(callconfig.ConfigError) as e:
-        callconfig.load(call_file(tmp_path, {"criteria": []}, name="no-criteria.toml"))
+        kinds.load(call_file(tmp_path, {"criteria": []}, name="no-criteria.toml"))
     assert "field criteria: no score criteria, and categories academic, policy" in str(e.value)
 
 
 def test_a_star_call_without_star_levels_is_refused(tmp_path):
     with pytest.raises(callconfig.ConfigError) as e:
-        callconfig.load(call_file(tmp_path, {"star": {"thresholds": {
+        kinds.load(call_file(tmp_path, {"star": {"thresholds": {
             "5": None, "4": None, "3": None, "2": None, "1": None}}}, example="star"))
     assert "field star.thresholds: no star level is defined" in str(e.value)
 

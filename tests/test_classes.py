@@ -22,7 +22,7 @@ from worlds import (
     write_csv,
 )
 
-from lifecycle.core import callconfig
+from lifecycle import kinds
 
 MEDICINE = {"id": "医科", "name_en": "Medicine", "maxima": {"IN1": 120, "SG5": 30},
             "thresholds": {"5": 880, "4": 780, "3": 680, "2": 580, "1": 480}}
@@ -65,7 +65,7 @@ def test_class_maxima_are_enforced_at_import_with_the_row_named(cli, tmp_path):
     people(cli, tmp_path, n_societies=2, n_experts=1, classes={"S001": "医科"})
     path = call_file(tmp_path, {"star": {"classes": [MEDICINE]}}, example="star")
     cli("call", "create", path, now="2025-06-01")
-    call = callconfig.load(path)
+    call = kinds.load(path)
     rows = star_rows(call, {"S001": 0.5, "S002": 0.5}, classes={"S001": "医科"})
     for r in rows:
         if r["indicator"] == "IN1":

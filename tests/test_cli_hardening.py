@@ -312,7 +312,7 @@ def test_bad_time_zone_is_a_usage_error(small_call):
 
 def test_only_typed_user_errors_are_caught():
     """A ValueError or LookupError out of starfund is a bug: the CLI must not hide its traceback."""
-    from lifecycle.core.console import EXPECTED_ERRORS
+    from lifecycle.console import EXPECTED_ERRORS
 
     assert not issubclass(ValueError, EXPECTED_ERRORS)
     assert not issubclass(LookupError, EXPECTED_ERRORS)

@@ -59,6 +59,6 @@ def test_help_imports_no_command_module_nor_the_database_or_table_libraries():
              ("alembic", "sqlalchemy", "rich", "pydantic", "openpyxl", "jinja2", "apscheduler",
               "transitions", "states", "notifications")
              or (m.startswith("lifecycle.") and m not in
-                 ("lifecycle.core", "lifecycle.core.console", "lifecycle.core.clock",
+                 ("lifecycle.core", "lifecycle.console", "lifecycle.core.clock",
                   "lifecycle.core.errors", "lifecycle.core.names"))]
     assert not heavy, f"`starfund --help` imported {heavy}"

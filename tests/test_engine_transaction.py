@@ -7,6 +7,7 @@ failed statement would otherwise poison the whole transaction), and a dry run ro
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from types import SimpleNamespace
 
 import pytest
@@ -14,11 +15,13 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import OperationalError
 from worlds import CALL, fingerprint, workflow_call
 
-from lifecycle.core import audit, clock, db, engine
+from lifecycle import kinds
+from lifecycle.core import audit, clock, db
 from lifecycle.core.models import Application, AuditEvent
+from lifecycle.engine import engine
 from states.roles import OFFICER
 from states.spec import Move
-from states.workflows import PROJECT, WORKFLOWS, Workflow
+from states.workflows import Workflow
 
 
 class Stop(Exception):
@@ -93,8 +96,11 @@ def test_an_error_inside_advance_undoes_only_the_advance(founded_db_url, tmp_pat
     stage = SimpleNamespace(STATES=(), MOVES=(
         Move("explode", ("declared",), "eligible", effects=(fails_after_writing,),
              who=(OFFICER,)),))
-    monkeypatch.setitem(WORKFLOWS, "project-explode", Workflow(
-        "project-explode", "test workflow", PROJECT.initial, (stage, *PROJECT.stages)))
+    project = kinds.of("project")
+    monkeypatch.setitem(kinds.KINDS, "project-explode", replace(
+        project, name="project-explode", workflow=Workflow(
+            "project-explode", "test workflow", project.workflow.initial,
+            (stage, *project.workflow.stages))))
     cli = workflow_call(founded_db_url, tmp_path, "project-explode")
     e = db.make_engine(cli.db)
     with clock.frozen("2025-04-08"), e.begin() as conn:

@@ -13,7 +13,7 @@
   (CI runs the suite on SQLite and on PostgreSQL).
 - A condition that raises on one application rolls the whole batch back. The
   failing condition comes from a test-only workflow registered in
-  states.workflows.WORKFLOWS: stage data like any other, not a mock of the engine.
+  lifecycle.kinds.KINDS: stage data like any other, not a mock of the engine.
 """
 from __future__ import annotations
 
@@ -37,7 +37,8 @@ from worlds import (
     workflow_call,
 )
 
-from lifecycle.core import clock, db, engine
+from lifecycle.core import clock, db
+from lifecycle.engine import engine
 from states import declaration
 from states.roles import OFFICER
 from states.spec import Move

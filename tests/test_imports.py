@@ -11,7 +11,7 @@ from pathlib import Path
 import grimp
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("lifecycle", "states", "notifications")
+PACKAGES = ("lifecycle", "states", "notifications", "web")
 SOURCES = [ROOT / "cli.py", *(p for pkg in PACKAGES for p in sorted((ROOT / pkg).rglob("*.py"))
                               if "migrations" not in p.parts)]
 

@@ -18,10 +18,10 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from states.workflows import WORKFLOWS
+from lifecycle.kinds import KINDS
 
 ROOT = Path(__file__).resolve().parent.parent
-STATE_NAMES = {s.name for w in WORKFLOWS.values() for s in w.states}
+STATE_NAMES = {s.name for w in (k.workflow for k in KINDS.values()) for s in w.states}
 OUTSIDE_STATES = [ROOT / "cli.py", *sorted((ROOT / "lifecycle").rglob("*.py")),
                   *sorted((ROOT / "notifications").rglob("*.py")),
                   *sorted((ROOT / "web").rglob("*.py"))]

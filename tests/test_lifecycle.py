@@ -15,11 +15,12 @@ from worlds import (
     write_csv,
 )
 
-from lifecycle.core import clock, engine
+from lifecycle.core import clock
 from lifecycle.core.accounts import Refused, system
 from lifecycle.core.db import make_engine
-from lifecycle.core.machine import for_workflow
 from lifecycle.core.models import Application
+from lifecycle.engine import engine
+from lifecycle.engine.machine import for_workflow
 
 
 def test_a_whole_year(small_call, tmp_path):

@@ -16,7 +16,7 @@ from worlds import (
     state_of,
 )
 
-from lifecycle.core import callconfig
+from lifecycle import kinds
 
 
 def test_publish_lists_projects_amounts_channel_and_end_date(cli, tmp_path):
@@ -83,10 +83,10 @@ def test_notice_end_counts_calendar_or_working_days():
     data = call_data()
     data["calendar"].update(notice_working_days=True, notice_days=5,
                             holidays=["2025-10-01", "2025-10-02", "2025-10-03"])
-    c = callconfig.from_dict(data)
+    c = kinds.parse(data)
     # Tuesday 2025-09-30: officially Oct 1-8 off (not only the 1-3 the call lists), then
     # Thu 9, Fri 10, the make-up Saturday 11, Mon 13, Tue 14 (tests/test_workdays.py has more)
     assert c.notice_end(datetime(2025, 9, 30, 15, 0)) == datetime(2025, 10, 15)
     data["calendar"].update(notice_working_days=False, notice_days=7)
-    assert callconfig.from_dict(data).notice_end(datetime(2025, 9, 30, 15, 0)) == \
+    assert kinds.parse(data).notice_end(datetime(2025, 9, 30, 15, 0)) == \
         datetime(2025, 10, 7)

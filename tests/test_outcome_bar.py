@@ -12,11 +12,12 @@ from worlds import (
     write_csv,
 )
 
+from lifecycle import kinds
+
 
 def _declare(cli, tmp_path, call_file, societies):
-    from lifecycle.core import callconfig
 
-    call = callconfig.load(call_file)
+    call = kinds.load(call_file)
     cli("call", "create", call_file, now=call.calendar.declaration_opens.isoformat())
     cli("application", "import", call.id, write_csv(tmp_path / f"{call.id}.csv", [
         {"id": f"{call.id}-{s}", "society_id": s, "category": "policy", "title": "课题",

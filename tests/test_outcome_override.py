@@ -16,8 +16,8 @@ from worlds import (
     people,
 )
 
-from lifecycle.core import engine
 from lifecycle.core.db import make_engine
+from lifecycle.engine import engine
 
 CALL_ID = "2025-project"
 IDS = [f"{CALL_ID}-S00{i}" for i in (1, 2, 3, 4)]

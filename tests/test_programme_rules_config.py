@@ -5,7 +5,7 @@ from __future__ import annotations
 from test_call_validation import field_lines
 from worlds import call_config, call_file
 
-from lifecycle.core import callconfig
+from lifecycle import kinds
 
 
 def test_defaults_keep_one_sheet_one_budget_no_support_and_no_model_societies():
@@ -73,7 +73,7 @@ def test_bad_class_budgets_and_support_rules_of_a_project_call_are_all_named(cli
 
 
 def test_a_valid_file_with_every_new_section_loads(tmp_path):
-    star = callconfig.load(call_file(tmp_path, {"budget_total": 1_000_000, "star": {
+    star = kinds.load(call_file(tmp_path, {"budget_total": 1_000_000, "star": {
         "classes": [{"id": "医科", "maxima": {"IN1": 120, "SG5": 30}, "weights": {"IN1": 100,
                                                                                "SG5": 50},
                      "thresholds": {"5": 880, "4": 780}, "reward_share": 40},

@@ -16,6 +16,7 @@ from worlds import (
     CALL,
     EXAMPLE_CALL,
     FINANCE,
+    GRANT_CALL,
     STAR_CALL,
     Cli,
     experts,
@@ -26,21 +27,23 @@ from worlds import (
     write_csv,
 )
 
-from lifecycle.core import accounts, engine, permissions
+from lifecycle.core import accounts
 from lifecycle.core.db import make_engine
-from lifecycle.core.machine import for_workflow
+from lifecycle.engine import engine, permissions
+from lifecycle.engine.machine import for_workflow
+from lifecycle.kinds import KINDS
 from states import roles as R
-from states.workflows import WORKFLOWS
 
-CALLS = {"project": CALL, "star": "2025-star"}
+CALLS = {"project": CALL, "star": "2025-star", "grant": "2025-grant"}
 SOCIETY_ID, EXPERT_ID = "S001", "E001"
 
 
 def one_role_accounts(cli: Cli, tmp_path: Path) -> dict[str, str]:
-    """Both example calls, two societies and two experts, and per person role an account
+    """The example calls of every kind, two societies and two experts, and per person role an account
     holding only that role (the society and expert ones speak for S001 and E001)."""
     cli("call", "create", EXAMPLE_CALL, now="2025-02-01")
     cli("call", "create", STAR_CALL, now="2025-02-01")
+    cli("call", "create", GRANT_CALL, now="2025-02-01")
     cli("society", "import", write_csv(tmp_path / "soc.csv", societies(2)), now="2025-02-01")
     cli("expert", "import", write_csv(tmp_path / "exp.csv", experts(2)), now="2025-02-01")
     names = {}
@@ -73,7 +76,7 @@ def actor_of(conn, names: dict[str, str], role: str) -> accounts.Actor:
 def trigger_roles(workflow: str) -> dict[str, set[str]]:
     """Per trigger of the workflow, the union of its moves' `who` (from the stage tables)."""
     out: dict[str, set[str]] = {}
-    for move in WORKFLOWS[workflow].moves:
+    for move in KINDS[workflow].workflow.moves:
         out.setdefault(move.trigger, set()).update(move.who)
     return out
 
@@ -81,16 +84,16 @@ def trigger_roles(workflow: str) -> dict[str, set[str]]:
 def test_the_tables_cover_every_role_and_trigger():
     """The matrix below is only as good as its inputs: every trigger the machine knows has
     a `who`, and every role fires some trigger or may do some act."""
-    for name in WORKFLOWS:
+    for name in KINDS:
         table = trigger_roles(name)
         assert set(for_workflow(name).triggers) == set(table)
         assert all(table.values())
-    used = {r for name in WORKFLOWS for who in trigger_roles(name).values() for r in who}
+    used = {r for name in KINDS for who in trigger_roles(name).values() for r in who}
     used |= {r for act in R.ACTS for r in act.who}
     assert used == set(R.ROLE_NAMES)
 
 
-@pytest.mark.parametrize("workflow", sorted(WORKFLOWS))
+@pytest.mark.parametrize("workflow", sorted(KINDS))
 def test_every_trigger_refuses_exactly_the_roles_not_in_its_moves(matrix, workflow):
     cli, names = matrix
     table = trigger_roles(workflow)

@@ -16,6 +16,8 @@ from worlds import (
     write_csv,
 )
 
+from lifecycle import kinds
+
 YEAR1 = {"S001": 0.95, "S002": 0.85, "S003": 0.75, "S004": 0.65, "S005": 0.55, "S006": 0.45,
          "S007": 0.65}
 YEAR2 = {"S001": 0.85, "S002": 0.95, "S003": 0.75, "S004": 0.9, "S005": 0.9, "S006": 0.55,
@@ -91,9 +93,8 @@ def test_two_years_of_stars(cli, tmp_path):
     r = cli("star", "revoke", "S005", "--kind", "other", "--reason", "again", ok=False)
     assert r.exit_code == 1 and "S005 has no current star" in r.output
     third = call_file(tmp_path, example="star", years=2)
-    from lifecycle.core import callconfig
 
-    cfg = callconfig.load(third)
+    cfg = kinds.load(third)
     cli("call", "create", third, now="2027-06-01")
     cli("star", "declare", cfg.id, write_csv(tmp_path / "s3.csv", star_rows(cfg, {"S005": 0.9})),
         now="2027-06-05")

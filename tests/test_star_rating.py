@@ -16,6 +16,7 @@ from worlds import (
     write_csv,
 )
 
+from lifecycle import kinds
 from lifecycle.core import callconfig
 
 # totals: 0.95 -> 950 (5 stars), 0.85 -> 850 (4), 0.6 -> 600 (2, on the bound), 0.45 -> 450
@@ -72,7 +73,7 @@ def test_review_needs_enough_experts_and_checked_scores(cli, tmp_path):
 def test_checked_scores_and_expert_weight_make_the_total(cli, tmp_path):
     people(cli, tmp_path, n_societies=1, n_experts=3)
     path = call_file(tmp_path, example="star")
-    call = callconfig.load(path)
+    call = kinds.load(path)
     cli("call", "create", path, now="2025-06-01")
     cli("star", "declare", call.id, write_csv(tmp_path / "self.csv",
                                               star_rows(call, {"S001": 0.9})), now="2025-06-05")
@@ -96,7 +97,7 @@ def test_checked_scores_and_expert_weight_make_the_total(cli, tmp_path):
 def test_a_bad_self_evaluation_is_refused_whole_with_rows_named(cli, tmp_path):
     people(cli, tmp_path, n_societies=3, n_experts=3)
     path = call_file(tmp_path, example="star")
-    call = callconfig.load(path)
+    call = kinds.load(path)
     cli("call", "create", path, now="2025-06-01")
     rows = star_rows(call, {"S001": 0.9, "S002": 0.9, "S003": 0.9})
     rows[0]["self_score"] = 101          # row 2: IN1 max 100
@@ -152,7 +153,7 @@ def test_bad_checked_and_expert_files_are_refused(cli, tmp_path):
 ])
 def test_bad_star_settings_are_refused_naming_the_field(tmp_path, patch, message):
     with pytest.raises(callconfig.ConfigError) as e:
-        callconfig.load(call_file(tmp_path, patch, example="star"))
+        kinds.load(call_file(tmp_path, patch, example="star"))
     assert message in str(e.value) and "field star" in str(e.value)
 
 

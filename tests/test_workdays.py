@@ -7,11 +7,12 @@ from datetime import date, datetime
 import pytest
 from worlds import CALL, call_data, call_file, json_of, proposed, reviewed, state_of
 
+from lifecycle import kinds
 from lifecycle.core import callconfig
 
 
 def working_call(notice_days: int = 5, **calendar) -> callconfig.CallConfig:
-    return callconfig.from_dict(call_data({"calendar": {"notice_working_days": True,
+    return kinds.parse(call_data({"calendar": {"notice_working_days": True,
                                                         "notice_days": notice_days, **calendar}}))
 
 
@@ -39,7 +40,7 @@ def test_local_days_off_and_working_days_lie_over_the_official_calendar():
     assert off.notice_end(opened) == datetime(2025, 10, 16)
     worked = working_call(working_days=["2025-10-12"])  # a local working Sunday: Thu 9 .. Mon 13
     assert worked.notice_end(opened) == datetime(2025, 10, 14)
-    calendar_days = callconfig.from_dict(call_data({"calendar": {"notice_days": 7}}))
+    calendar_days = kinds.parse(call_data({"calendar": {"notice_days": 7}}))
     assert calendar_days.notice_end(datetime(2025, 9, 30, 15)) == datetime(2025, 10, 7)
 
 

@@ -17,10 +17,11 @@ from types import ModuleType
 
 import pytest
 
-from lifecycle.core.machine import WorkflowMachine
+from lifecycle.engine.machine import WorkflowMachine
+from lifecycle.kinds import KINDS
 from states.roles import APPROVER, SCHEDULER
 from states.spec import Move, Notify, Schedule, State
-from states.workflows import WORKFLOWS, InvalidWorkflow, Workflow, problems, validate
+from states.workflows import InvalidWorkflow, Workflow, problems, validate
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "notifications" / "templates"
@@ -44,7 +45,7 @@ END = Move("end", ("b",), "c", who=(APPROVER,))
 
 
 def test_the_real_workflows_validate():
-    for workflow in WORKFLOWS.values():
+    for workflow in (k.workflow for k in KINDS.values()):
         assert problems(workflow) == [], workflow.name
         assert validate(workflow) is workflow
 
@@ -111,7 +112,7 @@ def test_a_workflow_that_fails_validate_cannot_load():
     code = ("import states.review as r\n"
             "from states.spec import Move\n"
             "r.MOVES = r.MOVES + (Move('close_review', ('reviewed',), 'nowhere', who=('approver',)),)\n"
-            "import states.workflows\n")
+            "import lifecycle.kinds\n")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                           text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=60)
     assert done.returncode != 0
@@ -120,7 +121,7 @@ def test_a_workflow_that_fails_validate_cannot_load():
 
 
 def test_every_notified_kind_has_templates_in_both_languages():
-    kinds = {n.kind for w in WORKFLOWS.values() for s in w.states for n in s.notify}
+    kinds = {n.kind for w in (k.workflow for k in KINDS.values()) for s in w.states for n in s.notify}
     missing = [f"{lang}/{kind}.txt" for kind in sorted(kinds) for lang in ("zh", "en")
                if not (TEMPLATES / lang / f"{kind}.txt").is_file()]
     assert kinds and not missing, missing
@@ -159,7 +160,7 @@ def _writes(fn, seen: set) -> list[str]:
 
 
 def _moves():
-    return [(w.name, m) for w in WORKFLOWS.values() for m in w.moves]
+    return [(w.name, m) for w in (k.workflow for k in KINDS.values()) for m in w.moves]
 
 
 def test_conditions_write_nothing():

@@ -20,6 +20,7 @@ import sqlite3
 import tomllib
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing, contextmanager, nullcontext
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from click.testing import CliRunner
 from databases import World, backend, need_postgres, new_pg_database
 from sqlalchemy import select, text
 
+from lifecycle import kinds
 from lifecycle.core import callconfig, clock
 from lifecycle.core.db import make_engine, resolve_url, transaction
 from lifecycle.core.models import Assignment, AuditEvent
@@ -37,7 +39,8 @@ from lifecycle.core.models import Assignment, AuditEvent
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_CALL = ROOT / "examples" / "call.toml"
 STAR_CALL = ROOT / "examples" / "star-call.toml"
-EXAMPLES = {"project": EXAMPLE_CALL, "star": STAR_CALL}
+GRANT_CALL = ROOT / "examples" / "grant-call.toml"
+EXAMPLES = {"project": EXAMPLE_CALL, "star": STAR_CALL, "grant": GRANT_CALL}
 CALL = "2025-project"
 CATEGORIES = ("academic", "policy", "popsci", "talent", "capacity")
 CRITERIA = {"content": 30, "method": 25, "team": 15, "outputs": 20, "budget": 10}
@@ -165,7 +168,7 @@ def call_file(tmp_path: Path, patch: dict | None = None, *, name: str | None = N
 
 def call_config(patch: dict | None = None, **kw: Any) -> callconfig.CallConfig:
     """`call_data(patch, **kw)` validated by the config loader."""
-    return callconfig.from_dict(call_data(patch, **kw))
+    return kinds.parse(call_data(patch, **kw))
 
 
 def create_call(db: str, data: dict[str, Any], now: str | None = None,
@@ -176,7 +179,7 @@ def create_call(db: str, data: dict[str, Any], now: str | None = None,
     e = make_engine(db)
     try:
         with clock.frozen(now) if now else nullcontext(), transaction(e) as s:
-            return calls.create(s.connection(), callconfig.from_dict(data), actor)
+            return calls.create(s.connection(), kinds.parse(data), actor)
     finally:
         e.dispose()
 
@@ -312,7 +315,7 @@ def overdue_call(cli: Cli, tmp_path: Path, call_id: str, n: int = 3) -> datetime
 
 def workflow_call(db: str, tmp_path: Path, workflow: str) -> Cli:
     """On an initialised database, the example call on workflow `workflow` (e.g. a test-only
-    one registered in states.workflows.WORKFLOWS), 10 societies, 20 applications submitted."""
+    one registered as a kind in lifecycle.kinds.KINDS), 10 societies, 20 applications submitted."""
     cli = Cli(db)
     create_call(db, call_data({"workflow": workflow}), now="2025-02-01")
     cli("society", "import", write_csv(tmp_path / "soc.csv", societies(10)), now="2025-02-01")
@@ -324,14 +327,17 @@ def workflow_call(db: str, tmp_path: Path, workflow: str) -> Cli:
 
 def register_workflow(monkeypatch: pytest.MonkeyPatch, name: str, *moves: Any) -> None:
     """A test-only workflow `name`: the project workflow with a first stage of `moves`,
-    registered in states.workflows.WORKFLOWS for one test (stage data, not a mock)."""
+    registered as a kind (lifecycle.kinds.KINDS) for one test (stage data, not a mock)."""
     from types import SimpleNamespace
 
-    from states.workflows import PROJECT, WORKFLOWS, Workflow
+    from lifecycle import kinds
+    from states.workflows import Workflow
 
+    project = kinds.of("project")
     stage = SimpleNamespace(STATES=(), MOVES=moves)
-    monkeypatch.setitem(WORKFLOWS, name, Workflow(name, f"test workflow {name}",
-                                                  PROJECT.initial, (stage, *PROJECT.stages)))
+    workflow = Workflow(name, f"test workflow {name}", project.workflow.initial,
+                        (stage, *project.workflow.stages))
+    monkeypatch.setitem(kinds.KINDS, name, replace(project, name=name, workflow=workflow))
 
 
 def declared_batch(cli: Cli, tmp_path: Path, n: int) -> None:
@@ -427,7 +433,7 @@ def score_assigned(db: str, quality: float | Callable[[str], float] = 0.9,
     each criterion `quality` (or quality(application)) of its maximum, except the
     (expert, application) pairs in `skip`. Returns how many were recorded."""
     from lifecycle.acts import reviewing
-    from lifecycle.core import engine
+    from lifecycle.engine import engine
 
     share = quality if callable(quality) else (lambda app: quality)
     skip = set(skip)
@@ -462,7 +468,7 @@ def funded_project_call(cli: Cli, tmp_path: Path, societies_: list[str], call_fi
 
     Application ids are CALL-Snnn. Returns (call id, config).
     """
-    call = callconfig.load(call_file)
+    call = kinds.load(call_file)
     cal = call.calendar
     cli("call", "create", call_file, now=_at(cal.declaration_opens, days=-1))
     rows = [{"id": f"{call.id}-{s}", "society_id": s, "category": "academic",
@@ -538,7 +544,7 @@ def rated_star_call(cli: Cli, tmp_path: Path, call_file: Path, quality: dict[str
 
     With `finish`, it runs to the end: notice closed, stars awarded.
     """
-    call = callconfig.load(call_file)
+    call = kinds.load(call_file)
     cal = call.calendar
     cli("call", "create", call_file, now=_at(cal.declaration_opens, days=-1))
     cli("star", "declare", call.id,

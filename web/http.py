@@ -27,8 +27,7 @@ from lifecycle.core.errors import NotFound, UserError
 
 from . import i18n, session
 from .render import render
-
-FLASH = "starfund_flash"
+from .session import FLASH
 
 
 @dataclass
@@ -74,11 +73,6 @@ def _flash_cookie(response: Response, message: str, error: bool = False) -> None
     if message:
         value = urllib.parse.quote(("!" if error else "") + message[:600])
         response.set_cookie(FLASH, value, max_age=60, httponly=True, samesite="lax", path="/")
-
-
-def flash_of(request: Request) -> tuple[str, bool]:
-    raw = urllib.parse.unquote(request.cookies.get(FLASH, ""))
-    return (raw[1:], True) if raw.startswith("!") else (raw, False)
 
 
 async def _read_form(request: Request) -> tuple[dict[str, str], dict[str, tuple[str, bytes]]]:

@@ -30,10 +30,8 @@ _env.filters["when"] = _when
 
 def render(request, template: str, data: dict[str, Any], *, actor: Any,
            status: int = 200) -> HTMLResponse:
-    from .http import flash_of  # the wrapper module renders through here
-
     lang = i18n.of(request)
-    message, error = flash_of(request)
+    message, error = session.flash_of(request)
     csrf = data.pop("csrf", None) or session.csrf_of(request)
     html = _env.get_template(template).render(
         **data, csrf=csrf, request=request, actor=actor, lang=lang, tr=i18n.tr_for(lang),

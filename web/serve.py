@@ -5,7 +5,7 @@ import os
 
 import click
 
-from lifecycle.core.console import Env, common, echo
+from lifecycle.console import Env, common, echo
 
 ENV_DB = "STARFUND_DB"
 

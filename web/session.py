@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import urllib.parse
 from datetime import timedelta
 
 from sqlalchemy import Connection, delete, func, insert, or_, select
@@ -21,6 +22,8 @@ from lifecycle.core.models import Account, LoginAttempt
 
 COOKIE = "starfund_session"
 PRE_COOKIE = "starfund_pre"
+FLASH = "starfund_flash"
+"""A one-shot message for the next page (set by `http.page`, read by `render`)."""
 SESSION_DAYS = 1
 WINDOW = timedelta(minutes=15)
 MAX_PER_ACCOUNT = 5
@@ -109,3 +112,9 @@ def log_in(conn: Connection, name: str, verified: str | None, address: str
     actor = accounts.load(conn, name)
     conn.execute(delete(LoginAttempt).where(LoginAttempt.account == name))
     return actor, accounts.issue_token(conn, name, days=SESSION_DAYS)
+
+
+def flash_of(request) -> tuple[str, bool]:
+    """The flash message the last response left for this page, and whether it is an error."""
+    raw = urllib.parse.unquote(request.cookies.get(FLASH, ""))
+    return (raw[1:], True) if raw.startswith("!") else (raw, False)

@@ -1,6 +1,6 @@
 """Moving applications and looking at them: `advance`, `status`, `show`, `workflow show`.
 
-`starfund advance` goes cli.py -> here -> lifecycle.core.engine (which writes through
+`starfund advance` goes cli.py -> here -> lifecycle.engine.engine (which writes through
 lifecycle.core.bulk and lifecycle.core.audit, and queues and schedules through
 notifications.queue and lifecycle.core.deadlines), in one transaction this module opens.
 """
@@ -11,9 +11,10 @@ import json
 import click
 
 from lifecycle.acts import reports
-from lifecycle.core import clock, deadlines, engine
-from lifecycle.core.console import Env, common, echo, emit_json, json_option, show_report, table
-from lifecycle.core.machine import UnknownWorkflow, for_workflow
+from lifecycle.console import Env, common, echo, emit_json, json_option, show_report, table
+from lifecycle.core import clock, deadlines
+from lifecycle.engine import engine
+from lifecycle.engine.machine import UnknownWorkflow, for_workflow
 
 
 @click.command()

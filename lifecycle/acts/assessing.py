@@ -1,7 +1,7 @@
 """Performance assessment acts: reports recorded, grades imported, outcomes proposed and overridden.
 
 Reports and grades are administrative acts, each audited; they do not move an
-application. Outcomes move applications only through `lifecycle.core.engine`:
+application. Outcomes move applications only through `lifecycle.engine.engine`:
 `decide_outcome` confirms the proposals in batch, `override` decides one
 application otherwise with a required reason.
 """
@@ -15,8 +15,7 @@ from typing import Any
 import click
 from sqlalchemy import Connection, bindparam, select, update
 
-from lifecycle.core import audit, clock, engine, permissions, uploads
-from lifecycle.core.console import (
+from lifecycle.console import (
     Env,
     SafePath,
     common,
@@ -28,9 +27,11 @@ from lifecycle.core.console import (
     show_report,
     table,
 )
+from lifecycle.core import audit, clock, uploads
 from lifecycle.core.errors import BadValue
 from lifecycle.core.models import Application, AssessmentRecord
 from lifecycle.core.tabular import ID_LIMIT, Float, InputError, Row, cell, read_table
+from lifecycle.engine import engine, permissions
 from lifecycle.rules.grades import grade_of, proposal_of
 from states.assessment import ASSESSED, ASSESSMENT_DUE
 

@@ -12,14 +12,15 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select
 
-from lifecycle.core import audit, clock, engine, permissions
+from lifecycle import kinds
+from lifecycle.core import audit, clock
 from lifecycle.core.deadlines import entry_rows
 from lifecycle.core.models import Application, Assignment, Expert, Society
+from lifecycle.engine import engine, permissions
 from lifecycle.rules.assignment import Applicant, Reviewer, plan
 from notifications import contexts
 from notifications.queue import Message, enqueue
 from states.review import IN_REVIEW, UNDER_REVIEW
-from states.workflows import WORKFLOWS
 
 LIVE = ("assigned", "submitted")
 
@@ -118,7 +119,7 @@ def notify_experts(conn: Connection, call: Any, pairs: list[tuple[Any, str]], no
         select(a, s.c.name.label("society_name"), s.c.name_en.label("society_name_en"))
         .join(s, s.c.id == a.c.society_id)
         .where(a.c.id.in_(sorted({app.id for app, _ in pairs}))))}
-    workflow = WORKFLOWS[call.workflow]
+    workflow = kinds.of(call.workflow).workflow
     shared = contexts.common(call, now)
     messages = []
     for pair, eid in pairs:

@@ -12,9 +12,9 @@ from typing import Any
 
 import click
 
+from lifecycle import kinds
 from lifecycle.acts.reports import known
-from lifecycle.core import anchoring, audit, clock, db, permissions
-from lifecycle.core.console import (
+from lifecycle.console import (
     ISO_TIME,
     MAX_COUNT,
     Env,
@@ -27,9 +27,10 @@ from lifecycle.core.console import (
     json_option,
     table,
 )
+from lifecycle.core import audit, clock, db
 from lifecycle.core.tabular import csv_writer
+from lifecycle.engine import anchoring, permissions
 from notifications import reasons
-from states.workflows import WORKFLOWS
 
 
 @click.group("audit")
@@ -47,7 +48,7 @@ class _Fields(dict):
 def _labels() -> dict[str, tuple[str, str]]:
     """State name -> (Chinese, English) from the states' labels ("草稿 draft")."""
     out: dict[str, tuple[str, str]] = {}
-    for wf in WORKFLOWS.values():
+    for wf in (k.workflow for k in kinds.all_kinds()):
         for st in wf.states:
             zh, _, en = st.label.partition(" ")
             out.setdefault(st.name, (zh, en or st.name))

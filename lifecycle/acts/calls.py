@@ -6,12 +6,14 @@ from pathlib import Path
 import click
 from sqlalchemy import Connection, insert, select
 
-from lifecycle.core import audit, callconfig, clock, permissions
+from lifecycle import kinds
+from lifecycle.console import Env, SafePath, common, echo, emit_json, json_option, table
+from lifecycle.core import audit, clock
 from lifecycle.core.callconfig import CallConfig, ConfigError
-from lifecycle.core.console import Env, SafePath, common, echo, emit_json, json_option, table
-from lifecycle.core.machine import UnknownWorkflow, for_workflow
 from lifecycle.core.models import Call
 from lifecycle.core.workdays import NotCovered
+from lifecycle.engine import engine, permissions
+from lifecycle.engine.machine import UnknownWorkflow, for_workflow
 
 
 def create(conn: Connection, config: CallConfig, actor: str, source: str = "<call>") -> CallConfig:
@@ -24,6 +26,7 @@ def create(conn: Connection, config: CallConfig, actor: str, source: str = "<cal
     if conn.execute(select(Call.id).where(Call.id == config.id)).first():
         raise ConfigError(f"{source}: field id: a call {config.id!r} already exists")
     check_notice_calendar(config, source)
+    config = engine.pinned(config)
     data = config.model_dump(mode="json")
     conn.execute(insert(Call).values(id=config.id, title=config.title, workflow=config.workflow,
                                      config=data, created_at=clock.now(), advance_count=0))
@@ -46,17 +49,9 @@ def check_notice_calendar(config: CallConfig, source: str) -> None:
                           f"working days: {e}") from None
 
 
-def _workflow_problem(name: str) -> str | None:
-    try:
-        for_workflow(name)
-    except UnknownWorkflow as e:
-        return str(e)
-    return None
-
-
 def create_from_file(conn: Connection, path: str | Path, actor: str) -> CallConfig:
     """Validate a call file (every bad field named at once, the workflow too) and store it."""
-    return create(conn, callconfig.load(path, _workflow_problem), actor, str(path))
+    return create(conn, kinds.load(path), actor, str(path))
 
 
 def list_calls(conn: Connection) -> list[dict]:
@@ -84,6 +79,51 @@ def call_create(env: Env, file: str) -> None:
         config = create_from_file(conn, file, env.actor)
     echo(f"call {config.id} created: {config.title} ({config.workflow}, "
          f"{len(config.categories)} categories, budget {config.budget_total:,})")
+
+
+def _mapping(pairs: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for n, pair in enumerate(pairs, start=1):
+        old, sep, new = pair.partition("=")
+        if not sep or not old.strip() or not new.strip():
+            raise click.BadParameter(f"--map number {n} ({pair!r}): write OLD_STATE=NEW_STATE",
+                                     param_hint="--map")
+        out[old.strip()] = new.strip()
+    return out
+
+
+@call_group.command("migrate")
+@click.argument("call_id", metavar="CALL")
+@click.option("--map", "pairs", multiple=True, metavar="OLD=NEW",
+              help="Where applications in a state the current definition lacks go (repeat).")
+@click.option("--dry-run", is_flag=True, help="Say what would change; change nothing.")
+@json_option
+@common
+def call_migrate(env: Env, call_id: str, pairs: tuple[str, ...], dry_run: bool) -> None:
+    """Move a running call to this starfund's definition of its workflow.
+
+    A call keeps the workflow definition it was created with; `advance` refuses a call
+    whose definition the code no longer has. This names what differs, moves the applications
+    of each state that disappeared as --map says (one audited act), and records the new
+    version. Run it with --dry-run first.
+
+    \b
+    Example:  starfund call migrate 2025-project --map ranked=reviewed --dry-run
+    """
+    mapping = _mapping(pairs)
+    with env.engine.begin() as conn:
+        done = engine.migrate(conn, call_id, mapping, env.actor, dry_run=dry_run)
+    if env.as_json:
+        return emit_json(done.as_dict())
+    verb = "would move" if dry_run else "moved"
+    echo(f"call {call_id}: definition {done.old or '(unversioned)'} -> {done.new}"
+         + (" (dry run: nothing changed)" if dry_run else ""))
+    for line in done.gone:
+        echo(f"  - {line}")
+    for line in done.added:
+        echo(f"  + {line}")
+    for what, n in done.moved.items():
+        echo(f"  {verb} {n} application(s) {what}")
 
 
 @call_group.command("list")

@@ -12,8 +12,7 @@ from typing import Any
 
 import click
 
-from lifecycle.core import settings
-from lifecycle.core.console import (
+from lifecycle.console import (
     SETTING,
     Env,
     common,
@@ -22,6 +21,7 @@ from lifecycle.core.console import (
     json_option,
     table,
 )
+from lifecycle.core import settings
 
 SHARED = set(SETTING.values())  # db, actor, now: the shared options --db, --as, --now
 PREFIX = "opt_"  # this command's own parameters, apart from the options `common` fills in

@@ -13,8 +13,7 @@ from typing import Any
 import click
 from sqlalchemy import Connection, func, select
 
-from lifecycle.core import audit, engine, permissions
-from lifecycle.core.console import (
+from lifecycle.console import (
     Env,
     Listed,
     SafePath,
@@ -25,6 +24,7 @@ from lifecycle.core.console import (
     list_options,
     run_import,
 )
+from lifecycle.core import audit
 from lifecycle.core.models import Application, Society
 from lifecycle.core.tabular import (
     InputError,
@@ -33,6 +33,7 @@ from lifecycle.core.tabular import (
     chunked,
     iter_table,
 )
+from lifecycle.engine import engine, permissions
 
 from . import drafts
 from .drafts import DeclarationRow

@@ -13,12 +13,13 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy import Connection, func, insert, select, update
 
-from lifecycle.core import audit, clock, engine, permissions, uploads
+from lifecycle.core import audit, clock, uploads
 from lifecycle.core.accounts import Actor
 from lifecycle.core.callconfig import CallConfig
 from lifecycle.core.errors import BadValue, NotFound
 from lifecycle.core.models import Application, Attachment, Society
 from lifecycle.core.tabular import ID_LIMIT, Int, Row, TextList, cell
+from lifecycle.engine import engine, permissions
 from states.names import DRAFT
 from states.roles import SOCIETY
 

@@ -13,7 +13,8 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from lifecycle.core import clock, engine
+from lifecycle import kinds as call_kinds
+from lifecycle.core import clock
 from lifecycle.core.deadlines import entry_rows
 from lifecycle.core.errors import NotFound
 from lifecycle.core.models import (
@@ -25,15 +26,15 @@ from lifecycle.core.models import (
     Notification,
     Society,
 )
+from lifecycle.engine import engine
 from notifications import contexts, render
 from states.spec import State
-from states.workflows import WORKFLOWS
 
 
 def state_kinds() -> dict[str, tuple[State, str]]:
     """Message kind -> (a state that sends it, recipient: society or experts), over all workflows."""
     out: dict[str, tuple[State, str]] = {}
-    for wf in WORKFLOWS.values():
+    for wf in (k.workflow for k in call_kinds.all_kinds()):
         for state in wf.states:
             for note in state.notify:
                 out.setdefault(note.kind, (state, note.to))
@@ -71,7 +72,7 @@ def not_applicable(conn: Connection, kind: str, app: Any, workflow: str) -> str 
     """Why `kind` is no message `app` ever gets, or None: the state that sends it (or, for a
     reminder, the state that schedules its deadline) must be one the application is in, was
     in, or can still reach in its workflow."""
-    wf = WORKFLOWS[workflow]
+    wf = call_kinds.of(workflow).workflow
     if kind == contexts.ANCHOR_KIND:
         return "it goes to the auditors, not about an application"
     if kind in contexts.REMINDER_KINDS:
@@ -142,7 +143,7 @@ def preview(conn: Connection, kind: str, app_id: str, expert_id: str | None = No
         if expert is not None:
             return contexts.expert_reminder(shared, deadline, expert, [app]), recipient, language
         return contexts.society_reminder(shared, deadline, app), recipient, language
-    wf = WORKFLOWS[call.workflow]
+    wf = call_kinds.of(call.workflow).workflow
     state = next((st for st in wf.states if any(n.kind == kind for n in st.notify)), None)
     if state is None:
         raise NotFound(f"workflow {call.workflow} sends no {kind!r} message")

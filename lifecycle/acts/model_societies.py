@@ -11,9 +11,9 @@ import click
 from sqlalchemy import Connection, select
 
 from lifecycle.acts.stars import StarError, model_table
-from lifecycle.core import engine
-from lifecycle.core.console import Env, common, emit_json, json_option, show_report, table
+from lifecycle.console import Env, common, emit_json, json_option, show_report, table
 from lifecycle.core.models import ModelSociety, ModelStatus
+from lifecycle.engine import engine
 
 
 def revoke(conn: Connection, society_id: str, reason: str, actor: str) -> engine.Report:

@@ -15,11 +15,13 @@ from typing import Any
 import click
 from sqlalchemy import Connection, select
 
-from lifecycle.core import audit, clock, engine, permissions
+from lifecycle import kinds
+from lifecycle.console import Env, OutputPath, common, echo, emit_json, json_option
+from lifecycle.core import audit, clock
 from lifecycle.core.callconfig import CallConfig
-from lifecycle.core.console import Env, OutputPath, common, echo, emit_json, json_option
 from lifecycle.core.models import Application
 from lifecycle.core.workdays import NotCovered
+from lifecycle.engine import engine, permissions
 from lifecycle.reporting import documents, published
 from lifecycle.rules import model_societies
 from notifications.render import environment
@@ -53,8 +55,9 @@ def context(conn: Connection, call: CallConfig, language: str) -> dict[str, Any]
     items = [it for g in groups for it in g["projects"]]
     levels = {p["society_id"]: p["stars"] for p in items}
     names = {p["society_id"]: p["society"] for p in items}
-    named = model_societies.named(conn, call, levels, clock.now(), BARS_NEXT_CALLS) \
-        if call.workflow == "star" else {}
+    named = model_societies.named(conn, call, levels, clock.now(), BARS_NEXT_CALLS,
+                                  kinds.history().counts_for_models) \
+        if kinds.of(call.workflow).rates_stars else {}
     models = [{"society": names[s], "society_en": names[s], "stars": "★" * levels[s],
                "why": why} for s, why in sorted(named.items())]
     return {"call": {"id": call.id, "title": call.title, "title_en": call.title_en},

@@ -9,8 +9,7 @@ import click
 
 from lifecycle.acts import messages
 from lifecycle.acts.reports import known
-from lifecycle.core import permissions
-from lifecycle.core.console import (
+from lifecycle.console import (
     MAX_COUNT,
     ROW_ID,
     Env,
@@ -26,6 +25,7 @@ from lifecycle.core.console import (
     table,
 )
 from lifecycle.core.errors import BadValue
+from lifecycle.engine import permissions
 from notifications import channels, delivery, render
 
 

@@ -18,8 +18,7 @@ import click
 from sqlalchemy import Connection, insert, select, update
 
 from lifecycle.acts.reports import known
-from lifecycle.core import audit, clock, engine, permissions, uploads
-from lifecycle.core.console import (
+from lifecycle.console import (
     ROW_ID,
     Env,
     SafePath,
@@ -29,8 +28,10 @@ from lifecycle.core.console import (
     json_option,
     table,
 )
+from lifecycle.core import audit, clock, uploads
 from lifecycle.core.errors import BadValue
 from lifecycle.core.models import Application, Deadline, Objection
+from lifecycle.engine import engine, permissions
 from states import award
 
 MAX_EVIDENCE = 20 * 1024 * 1024

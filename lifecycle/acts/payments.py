@@ -12,11 +12,12 @@ from typing import Any
 import click
 from sqlalchemy import Connection, func, insert, select, update
 
-from lifecycle.core import audit, clock, engine, permissions
-from lifecycle.core.console import Env, OutputPath, common, echo, emit_json, json_option, table
+from lifecycle.console import Env, OutputPath, common, echo, emit_json, json_option, table
+from lifecycle.core import audit, clock
 from lifecycle.core.errors import BadValue
 from lifecycle.core.models import Application, Payment, Recovery, Society
 from lifecycle.core.names import mask_account
+from lifecycle.engine import engine, permissions
 from lifecycle.rules.payments import money
 
 _pay = Payment.__table__

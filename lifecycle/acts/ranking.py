@@ -11,11 +11,12 @@ from typing import Any
 import click
 from sqlalchemy import Connection, select
 
-from lifecycle.core import audit, engine
+from lifecycle.console import Env, OutputPath, common, echo, emit_json, json_option
+from lifecycle.console import table as print_table
+from lifecycle.core import audit
 from lifecycle.core.callconfig import CallConfig
-from lifecycle.core.console import Env, OutputPath, common, echo, emit_json, json_option
-from lifecycle.core.console import table as print_table
 from lifecycle.core.models import Application
+from lifecycle.engine import engine
 from lifecycle.rules.ranking import Aggregate, call_aggregates, rank_call
 from states.competition import CONTINUING, RANKABLE, RANKED, UNCOMMITTED
 from states.review import IN_REVIEW

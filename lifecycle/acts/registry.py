@@ -17,8 +17,7 @@ import click
 from sqlalchemy import Connection, bindparam, insert, select, update
 
 from lifecycle.acts import stars
-from lifecycle.core import audit, permissions
-from lifecycle.core.console import (
+from lifecycle.console import (
     Env,
     Listed,
     SafePath,
@@ -32,6 +31,7 @@ from lifecycle.core.console import (
     run_import,
     table,
 )
+from lifecycle.core import audit
 from lifecycle.core.models import Expert, Society
 from lifecycle.core.tabular import (
     ID_LIMIT,
@@ -45,6 +45,7 @@ from lifecycle.core.tabular import (
     chunked,
     iter_table,
 )
+from lifecycle.engine import permissions
 
 EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 

@@ -8,10 +8,9 @@ from typing import Any
 import click
 from sqlalchemy import Connection, func, select
 
-from lifecycle.core import audit, clock, engine
-from lifecycle.core.console import Env, OutputPath, common, echo, emit_json, json_option
+from lifecycle.console import Env, OutputPath, common, echo, emit_json, json_option
+from lifecycle.core import audit, clock
 from lifecycle.core.errors import NotFound
-from lifecycle.core.machine import for_workflow
 from lifecycle.core.models import (
     Application,
     Assignment,
@@ -20,6 +19,8 @@ from lifecycle.core.models import (
     Objection,
     Society,
 )
+from lifecycle.engine import engine
+from lifecycle.engine.machine import for_workflow
 
 
 def status(conn: Connection, call_id: str) -> dict[str, Any]:

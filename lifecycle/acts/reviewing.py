@@ -12,8 +12,7 @@ import click
 from sqlalchemy import Connection, func, insert, select, update
 
 from lifecycle.acts import assignment, scoresheets
-from lifecycle.core import audit, clock, engine, permissions
-from lifecycle.core.console import (
+from lifecycle.console import (
     Env,
     OutputPath,
     SafePath,
@@ -25,7 +24,9 @@ from lifecycle.core.console import (
     run_import,
     table,
 )
+from lifecycle.core import audit, clock
 from lifecycle.core.models import Application, Assignment, Expert, PanelDecision, Society
+from lifecycle.engine import engine, permissions
 from lifecycle.rules import ranking
 from lifecycle.rules.assignment import Applicant, Reviewer, conflict_of
 from states.review import IN_REVIEW, SCORING, UNDER_REVIEW

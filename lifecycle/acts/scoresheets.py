@@ -19,7 +19,7 @@ from pathlib import Path
 from pydantic import create_model
 from sqlalchemy import Connection, bindparam, select, update
 
-from lifecycle.core import accounts, audit, clock, engine, permissions
+from lifecycle.core import accounts, audit, clock
 from lifecycle.core.callconfig import CallConfig, Criterion
 from lifecycle.core.models import Application, Assignment, Call, Expert
 from lifecycle.core.tabular import (
@@ -33,6 +33,7 @@ from lifecycle.core.tabular import (
     read_table,
     xlsx_append,
 )
+from lifecycle.engine import engine, permissions
 from notifications import delivery
 from notifications.render import Attachment
 from states.review import SCORING

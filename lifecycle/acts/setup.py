@@ -14,8 +14,7 @@ from pathlib import Path
 import click
 from sqlalchemy import Engine, func, inspect, select
 
-from lifecycle.core import accounts, audit, clock, db, keys, meta, permissions
-from lifecycle.core.console import (
+from lifecycle.console import (
     Env,
     OutputPath,
     common,
@@ -24,8 +23,10 @@ from lifecycle.core.console import (
     json_option,
     open_database,
 )
+from lifecycle.core import accounts, audit, clock, db, keys, meta
 from lifecycle.core.errors import BadValue
 from lifecycle.core.models import Account, AuditHead
+from lifecycle.engine import engine, permissions
 from states.roles import APPROVER, OFFICER
 
 FIRST_ROLES = (OFFICER, APPROVER)
@@ -41,6 +42,8 @@ class Founded:
     chain_key: Path | None = None
     anchor_key: Path | None = None
     accounts: list[str] = field(default_factory=list)
+    pinned: list[str] = field(default_factory=list)
+    """Calls made before definitions were versioned, given the version they run on."""
 
 
 def initialise(e: Engine, mode: str, account: str | None = None,
@@ -107,6 +110,7 @@ def _found(conn, done: str, mode: str, account: str | None, roles: tuple[str, ..
                          meta.MODE: result.mode, meta.DATABASE_ID: database_id,
                          "chain_key": key.id, "first_keyed_event": key.first_seq,
                          "first_accounts": result.accounts})])
+    result.pinned = engine.pin_unpinned(conn, "starfund-init")
     return result
 
 

@@ -17,10 +17,9 @@ from typing import Any
 import click
 from sqlalchemy import Connection, bindparam, insert, select, update
 
+from lifecycle import kinds
 from lifecycle.acts import drafts
-from lifecycle.core import audit, clock, engine, permissions
-from lifecycle.core.callconfig import CallConfig
-from lifecycle.core.console import (
+from lifecycle.console import (
     Env,
     SafePath,
     common,
@@ -33,6 +32,8 @@ from lifecycle.core.console import (
     show_report,
     table,
 )
+from lifecycle.core import audit, clock
+from lifecycle.core.callconfig import CallConfig
 from lifecycle.core.models import (
     Application,
     AuditEvent,
@@ -47,6 +48,7 @@ from lifecycle.core.models import (
     StarStatus,
 )
 from lifecycle.core.tabular import ID_LIMIT, Float, InputError, Row, cell, csv_writer, read_table
+from lifecycle.engine import engine, permissions
 from lifecycle.rules.eligibility import barred_societies
 from states.outcome import BARS_NEXT_CALLS
 from states.star_declaration import ELIGIBLE
@@ -90,7 +92,7 @@ class StarError(engine.EngineError):
 
 def _star_call(conn: Connection, call_id: str) -> CallConfig:
     call = engine.load_call(conn, call_id)
-    if call.workflow != "star":
+    if not kinds.of(call.workflow).rates_stars:
         raise StarError(f"{call_id} is a {call.workflow} call, not a star call")
     return call
 
@@ -442,7 +444,7 @@ def society_profile(conn: Connection, society_id: str) -> dict[str, Any]:
                                      .where(AuditEvent.action == "support",
                                             AuditEvent.application_id.in_([a["id"] for a in apps]))
                                      .order_by(AuditEvent.seq))] if apps else []
-    bar = barred_societies(conn, BARS_NEXT_CALLS).get(society_id)
+    bar = barred_societies(conn, BARS_NEXT_CALLS, kinds=kinds.history().bars).get(society_id)
     return {"society": {"id": s.id, "name": s.name, "name_en": s.name_en,
                         "institution": s.institution, "class": s.society_class,
                         "annual_inspection_passed": s.annual_inspection_passed,

@@ -11,10 +11,11 @@ import sys
 import click
 from sqlalchemy import Connection
 
-from lifecycle.core import accounts, audit, clock, logins, meta, permissions
+from lifecycle.console import Env, common, echo, emit_json, json_option, table
+from lifecycle.core import accounts, audit, clock, logins, meta
 from lifecycle.core.accounts import Actor
-from lifecycle.core.console import Env, common, echo, emit_json, json_option, table
 from lifecycle.core.errors import BadValue
+from lifecycle.engine import permissions
 from states import roles as R
 
 

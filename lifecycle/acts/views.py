@@ -14,10 +14,9 @@ from jinja2 import TemplateError
 from sqlalchemy import Connection, func, select
 
 from lifecycle.acts import objections
-from lifecycle.core import audit, clock, engine
+from lifecycle.core import audit, clock
 from lifecycle.core.accounts import Actor
 from lifecycle.core.errors import NotFound
-from lifecycle.core.machine import for_workflow
 from lifecycle.core.models import (
     Application,
     Assignment,
@@ -27,6 +26,8 @@ from lifecycle.core.models import (
     Notification,
     Society,
 )
+from lifecycle.engine import engine
+from lifecycle.engine.machine import for_workflow
 from notifications import render
 from states import award
 from states.roles import EXPERT, SOCIETY, STAFF

@@ -5,7 +5,7 @@ society or expert it speaks for, and `by`, the account that really issued the ac
 it is not the same (an officer entering a society's paper declaration; the account that
 runs the scheduler). Passwords (for `starfund login` and the portal) are argon2 hashes;
 login tokens are random and only their SHA-256 is stored. The permission tables
-themselves are data in `states.roles`; `lifecycle.core.permissions` applies them.
+themselves are data in `states.roles`; `lifecycle.engine.permissions` applies them.
 """
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import cache, cached_property
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol
 
 from pydantic import (
     BaseModel,
@@ -52,7 +52,7 @@ def _error(loc: Loc, kind: str, message: str, value: Any = None) -> InitErrorDet
                             loc=loc, input=value)
 
 
-class _Say:
+class Say:
     """Collects the problems a model's `_rules` find, each at its field path (relative)."""
 
     def __init__(self, bad: set[str], context: dict[str, Any] | None) -> None:
@@ -81,31 +81,31 @@ class Strict(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    def _rules(self, say: _Say) -> None:
+    def _rules(self, say: Say) -> None:
         """Cross-field checks; report with `say(field, message)`, guard with `say.usable(...)`."""
 
     @classmethod
-    def _prepare(cls, data: Any) -> Any:
+    def _prepare(cls, data: Any, context: dict[str, Any] | None) -> Any:
         """Fill in what the raw data implies before validation (see CallConfig)."""
         return data
 
     @model_validator(mode="wrap")
     @classmethod
     def _validate_all(cls, data: Any, handler: Callable[[Any], Any], info: ValidationInfo) -> Any:
-        data = cls._prepare(data)
+        data = cls._prepare(data, info.context)
         try:
             model = handler(data)
         except ValidationError as e:
             errors = [_error(x["loc"], x["type"], x["msg"], x.get("input")) for x in e.errors()]
             partial, bad = cls._partial(data, info.context)
             if partial is not None:
-                say = _Say(bad, info.context)
+                say = Say(bad, info.context)
                 partial._rules(say)
                 errors += say.found
             raise ValidationError.from_exception_data(cls.__name__, errors) from None
         if isinstance(data, BaseModel):
             return model  # an instance already checked when it was made
-        say = _Say(set(), info.context)
+        say = Say(set(), info.context)
         model._rules(say)
         if say.found:
             raise ValidationError.from_exception_data(cls.__name__, say.found)
@@ -127,6 +127,8 @@ class Strict(BaseModel):
                 good[name] = _adapter(cls, name).validate_python(data[name], context=context)
             except ValidationError:
                 bad.add(name)
+        if cls.model_config.get("extra") == "allow":
+            good.update((k, v) for k, v in data.items() if k not in cls.model_fields)
         return cls.model_construct(**good), bad
 
 
@@ -147,7 +149,7 @@ class Calendar(Strict):
     assessment_due: datetime | None = None
     """Final performance report due; required by project calls without assessment.checkpoints."""
 
-    def _rules(self, say: _Say) -> None:
+    def _rules(self, say: Say) -> None:
         order = [("declaration_opens", "declaration_closes"), ("declaration_closes", "review_due"),
                  ("review_due", "assessment_due")]
         for before, after in order:
@@ -207,7 +209,7 @@ class Review(Strict):
                                  "sent to the Society Affairs Department of the association")
     """The same in English (the notice with --lang en)."""
 
-    def _rules(self, say: _Say) -> None:
+    def _rules(self, say: Say) -> None:
         if say.usable("pass_mark") and self.pass_mark > SCORE_SCALE:
             say("pass_mark", f"{self.pass_mark:g} is above the highest possible score "
                              f"{SCORE_SCALE:g} (every total is weighted to {SCORE_SCALE:g} "
@@ -239,7 +241,7 @@ class Assessment(Strict):
     checkpoints: list[Checkpoint] = []
     """In order; empty: one final checkpoint ("final") due at calendar.assessment_due."""
 
-    def _rules(self, say: _Say) -> None:
+    def _rules(self, say: Say) -> None:
         if say.usable("grades", "scale"):
             for name, bound in self.grades.items():
                 if not 0 < bound <= self.scale:
@@ -311,7 +313,7 @@ class Payments(Strict):
     recover_percent: float = Field(100.0, ge=0, le=100)
     """On termination: the percentage of the amount already paid that is to be recovered."""
 
-    def _rules(self, say: _Say) -> None:
+    def _rules(self, say: Say) -> None:
         if say.usable("mode", "instalments") and self.mode == "instalments":
             total = sum(i.percent for i in self.instalments)
             if abs(total - 100) > 1e-6:
@@ -491,7 +493,7 @@ class Star(Strict):
     is rated on the call's sheet, unless the classes share the reward pool."""
     model: ModelSocieties = ModelSocieties()
 
-    def _rules(self, say: _Say) -> None:
+    def _rules(self, say: Say) -> None:
         if say.usable("capacities"):
             caps = [c.id for c in self.capacities]
             dup = sorted({c for c in caps if caps.count(c) > 1})
@@ -523,7 +525,7 @@ class Star(Strict):
         if say.usable("classes", "capacities", "scale", "thresholds", "rewards"):
             self._class_rules(say)
 
-    def _class_rules(self, say: _Say) -> None:
+    def _class_rules(self, say: Say) -> None:
         known = self.indicators()
         seen: set[str] = set()
         for n, k in enumerate(self.classes):
@@ -613,7 +615,7 @@ class Mail(Strict):
     def holds(self, kind: str) -> bool:
         return "*" in self.hold or kind in self.hold
 
-    def _rules(self, say: _Say) -> None:
+    def _rules(self, say: Say) -> None:
         if say.usable("hold"):
             for i, kind in enumerate(self.hold):
                 if kind != "*" and not re.fullmatch(r"[a-z][a-z0-9_]{0,63}", kind):
@@ -632,7 +634,7 @@ class Reminders(Strict):
     reviews_due: list[float] = [3, 1]
     report_due: list[float] = [14, 3]
 
-    def _rules(self, say: _Say) -> None:
+    def _rules(self, say: Say) -> None:
         for kind in ("declaration_closes", "reviews_due", "report_due"):
             bad = [d for d in getattr(self, kind) if not 0 < d <= 366] if say.usable(kind) else []
             if bad:
@@ -727,7 +729,35 @@ def _default_criteria() -> list[Criterion]:
     return [Criterion(id=i, name=n, name_en=e, max=w, weight=w) for i, n, e, w in rows]
 
 
+COMMON_SECTIONS = frozenset({"id", "title", "title_en", "workflow", "language", "calendar",
+                             "budget_total", "categories", "review", "eligibility", "reminders",
+                             "mail", "separation", "extra"})
+"""The settings every kind of call reads; a kind names the others it reads (`KindRules`)."""
+
+
+class KindRules(Protocol):
+    """What a kind of call (`lifecycle.kinds`) adds to its settings: the sections it reads
+    beyond the common ones, what the raw settings imply, and its own cross-field rules."""
+
+    name: str
+    sections: frozenset[str]
+
+    def prepare(self, data: dict[str, Any]) -> dict[str, Any]: ...
+
+    def check(self, config: CallConfig, say: Say) -> None: ...
+
+
+KindOf = Callable[[str], "KindRules | str"]
+"""A kind's rules by name, or what is wrong with the name (`lifecycle.kinds.rules_of`)."""
+
+
 class CallConfig(Strict):
+    """A call's settings. A kind's own section (e.g. `[grant]`) is kept as given and validated
+    by its kind when the call is read with the kinds (`lifecycle.kinds.parse`); any other
+    section a kind does not read is refused there, naming it."""
+
+    model_config = ConfigDict(extra="allow")
+
     id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
     title: str
     title_en: str = ""
@@ -750,15 +780,19 @@ class CallConfig(Strict):
     support: list[SupportRule] = []
     """Project calls: what earlier outstanding results earn (default: nothing)."""
     extra: dict[str, Any] = {}
-    """Settings of later stages and other workflows (kept as given)."""
+    """Free settings kept as given (read by no rule)."""
+    definition: str = ""
+    """The version (digest) of the workflow definition the call was created with; set by
+    `call create` and `starfund init`, changed only by `call migrate`."""
+    definition_outline: list[str] = []
+    """That definition's states and moves, one line each: what `advance` names when the
+    code's definition has changed."""
 
     @classmethod
-    def _prepare(cls, data: Any) -> Any:
-        """A star call rates whole societies: one implicit category unless the file names one."""
-        if isinstance(data, dict) and data.get("workflow") == "star" and "categories" not in data:
-            data = {**data, "categories": [{"id": "star", "name": "星级学会评定",
-                                            "name_en": "Star rating", "cap": 10_000_000}]}
-        return data
+    def _prepare(cls, data: Any, context: dict[str, Any] | None) -> Any:
+        """What the call's kind implies of its raw settings (a star call: one category)."""
+        kind = _kind(context, data.get("workflow", "project")) if isinstance(data, dict) else None
+        return kind.prepare(data) if kind is not None else data
 
     def checkpoints(self) -> list[Checkpoint]:
         """The assessment checkpoints in order (the default: one final one)."""
@@ -768,23 +802,47 @@ class CallConfig(Strict):
         return [Checkpoint(id="final", name="结题验收", name_en="Final acceptance",
                            report_due=due)] if due else []
 
-    def _rules(self, say: _Say) -> None:
-        known = say.context.get("workflow_problem")
-        if known is not None and say.usable("workflow"):
-            problem = known(self.workflow)
-            if problem:
-                say("workflow", problem, self.workflow)
+    def section(self, name: str) -> Any:
+        """A section kept as given (a kind's own), or None."""
+        return (self.model_extra or {}).get(name)
+
+    def _rules(self, say: Say) -> None:
+        kind = None
+        if "kind_of" in say.context and say.usable("workflow"):
+            found = say.context["kind_of"](self.workflow)
+            if isinstance(found, str):
+                say("workflow", found, self.workflow)
+            else:
+                kind = found
         if say.usable("language") and self.language not in LANGUAGES:
             say("language", f"{self.language!r} is not one of {', '.join(LANGUAGES)} (the "
                             "languages notifications are written in)", self.language)
         self._category_rules(say)
         self._criteria_rules(say)
-        self._class_rules(say)
-        self._support_rules(say)
-        if self.workflow == "project":
-            self._project_rules(say)
+        if kind is not None:
+            self._unread_sections(kind, say)
+            kind.check(self, say)
 
-    def _category_rules(self, say: _Say) -> None:
+    def given(self) -> set[str]:
+        """The top-level settings the call file gave other than at their defaults (a dumped
+        call gives every field; those at their default say nothing)."""
+        fields = type(self).model_fields
+        return {n for n in self.model_fields_set if n in fields
+                and (fields[n].is_required()
+                     or getattr(self, n) != fields[n].get_default(call_default_factory=True))} \
+            | set(self.model_extra or {})
+
+    def _unread_sections(self, kind: KindRules, say: Say) -> None:
+        """A section the call's kind does not read is refused, never silently ignored."""
+        reads = COMMON_SECTIONS | kind.sections
+        for name in sorted(self.given() - reads - {"definition", "definition_outline"}):
+            known = name in type(self).model_fields
+            say(name, f"a {kind.name} call does not read [{name}]"
+                      + ("" if known else " (no kind of call has such a section)")
+                      + f"; it reads {', '.join(sorted(reads - COMMON_SECTIONS)) or 'only the common sections'}"
+                      " besides the common ones", None)
+
+    def _category_rules(self, say: Say) -> None:
         if not say.usable("categories"):
             return
         seen: set[str] = set()
@@ -793,146 +851,18 @@ class CallConfig(Strict):
                 say(("categories", n, "id"), f"category id {c.id!r} is used twice: ids must be "
                                              "unique", c.id)
             seen.add(c.id)
-        if self.workflow == "project" and say.usable("classes") and self.classes:
-            return  # the budget is divided by class (_class_rules)
-        if not say.usable("budget_total"):
-            return
+        if self.classes or not say.usable("budget_total", "classes"):
+            return  # the budget is divided by class (the project kind's rules)
         budgets = sum(c.budget or 0 for c in self.categories)
         if budgets > self.budget_total:
             say("categories", f"the category budgets add up to {budgets:,}, more than "
                               f"budget_total {self.budget_total:,}", budgets)
-        if self.workflow != "project":
-            return
-        left = self.budget_total - budgets
-        percent = self.review.grant_percent if say.usable("review") else 100.0
-        for n, c in enumerate(self.categories):
-            grant = int(round(c.cap * percent / 100))
-            if c.budget is None and budgets >= self.budget_total:
-                say(("categories", n, "budget"), f"category {c.id} has no budget of its own and "
-                                                 "the other categories' budgets take the whole "
-                                                 "budget_total: nothing could be granted in it")
-            elif c.budget is not None and grant > c.budget:
-                say(("categories", n, "cap"), f"a project may ask for {c.cap:,} (a grant of "
-                                              f"{grant:,}) but category {c.id}'s budget is "
-                                              f"{c.budget:,}: such a request could never be "
-                                              "funded", c.cap)
-            elif c.budget is None and grant > left:
-                say(("categories", n, "cap"), f"a project may ask for {c.cap:,} (a grant of "
-                                              f"{grant:,}) but budget_total leaves only "
-                                              f"{left:,} to the categories without a budget: "
-                                              "such a request could never be funded", c.cap)
-
-    def _class_rules(self, say: _Say) -> None:
-        if not say.usable("workflow", "classes"):
-            return
-        if self.workflow != "project":
-            if self.classes:
-                say("classes", "only a project call divides its budget by class; a star call "
-                               "rates by class under star.classes", [k.id for k in self.classes])
-            return
-        if say.usable("star") and self.star.classes:
-            say("star.classes", "only a star call rates by class; a project call divides its "
-                                "budget by class under classes", [k.id for k in self.star.classes])
-        if not self.classes:
-            return
-        seen: set[str] = set()
-        for n, k in enumerate(self.classes):
-            if k.id in seen:
-                say(("classes", n, "id"), f"class {k.id!r} is listed twice: ids must be unique",
-                    k.id)
-            seen.add(k.id)
-        if say.usable("budget_total"):
-            total = sum(k.budget for k in self.classes)
-            if total != self.budget_total:
-                say("classes", f"the class budgets add up to {total:,}, not budget_total "
-                               f"{self.budget_total:,}", total)
-        if not say.usable("categories"):
-            return
-        for n, c in enumerate(self.categories):
-            if c.budget is not None:
-                say(("categories", n, "budget"), f"category {c.id} has a budget of its own, but "
-                                                 "the call divides its budget by class: give "
-                                                 "category budgets per class "
-                                                 "(classes.N.categories)", c.budget)
-        percent = self.review.grant_percent if say.usable("review") else 100.0
-        for n, k in enumerate(self.classes):
-            unknown = [c for c in k.categories if self.category(c) is None]
-            if unknown:
-                say(("classes", n, "categories"), f"class {k.id}: unknown category "
-                                                  f"{', '.join(unknown)} (the call has "
-                                                  f"{', '.join(self.categories_by_id)})", unknown)
-            given = sum(k.categories.values())
-            if given > k.budget:
-                say(("classes", n, "categories"), f"class {k.id}: the category budgets add up "
-                                                  f"to {given:,}, more than the class's budget "
-                                                  f"{k.budget:,}", given)
-                continue
-            left = k.budget - given
-            for c in self.categories:
-                grant = int(round(c.cap * percent / 100))
-                own = k.categories.get(c.id)
-                if own is None and left == 0:
-                    say(("classes", n, "categories"), f"class {k.id}: category {c.id} has no "
-                                                      "budget in the class and the other "
-                                                      "categories take the whole class budget: "
-                                                      "nothing could be granted in it", c.id)
-                elif grant > (own if own is not None else left):
-                    say(("classes", n, "categories"), f"class {k.id}: a {c.id} project may ask "
-                                                      f"for {c.cap:,} (a grant of {grant:,}) but "
-                                                      f"only {(own if own is not None else left):,}"
-                                                      f" is there for it: such a request could "
-                                                      "never be funded", c.id)
-
-    def _support_rules(self, say: _Say) -> None:
-        if not say.usable("workflow", "support") or not self.support:
-            return
-        if self.workflow != "project":
-            say("support", "support rules (steady support for earlier results) are for project "
-                           "calls", [r.id for r in self.support])
-            return
-        seen: set[str] = set()
-        grades = set(self.assessment.grades) if say.usable("assessment") else None
-        for n, r in enumerate(self.support):
-            if r.id in seen:
-                say(("support", n, "id"), f"support rule {r.id!r} is listed twice: ids must be "
-                                          "unique", r.id)
-            seen.add(r.id)
-            if not r.gives():
-                say(("support", n), f"support rule {r.id} gives nothing: set bonus, "
-                                    "extra_declarations, cap_percent or "
-                                    "continue_without_competing")
-            if r.earned_by == "star":
-                if r.min_level is None:
-                    say(("support", n, "min_level"), f"support rule {r.id} is earned by a star: "
-                                                     "say which level (1 to 5) earns it")
-                if r.continue_without_competing:
-                    say(("support", n, "continue_without_competing"),
-                        f"support rule {r.id} is earned by a star, but only an outstanding "
-                        "project can be continued", True)
-            else:
-                if r.min_level is not None:
-                    say(("support", n, "min_level"), f"support rule {r.id} is earned by a grade; "
-                                                     "min_level is for star rules", r.min_level)
-                if not r.grades:
-                    say(("support", n, "grades"), f"support rule {r.id}: no grade earns it", [])
-                elif grades is not None:
-                    unknown = [g for g in r.grades if g not in grades]
-                    if unknown:
-                        say(("support", n, "grades"), f"support rule {r.id}: {', '.join(unknown)} "
-                                                      "is not one of assessment.grades "
-                                                      f"({', '.join(sorted(grades))})", unknown)
-            if r.extra_declarations and say.usable("eligibility") and \
-                    not self.eligibility.one_per_society_per_category:
-                say(("support", n, "extra_declarations"),
-                    f"support rule {r.id}: the call sets no limit per category "
-                    "(eligibility.one_per_society_per_category = false), so there is nothing "
-                    "to go beyond", r.extra_declarations)
 
     def class_of(self, cls: str) -> FundClass | None:
         """A project call's class by id (None: the call does not list it)."""
         return next((k for k in self.classes if k.id == cls), None)
 
-    def _criteria_rules(self, say: _Say) -> None:
+    def _criteria_rules(self, say: Say) -> None:
         lists: list[tuple[Loc, list[Criterion]]] = []
         if say.usable("criteria"):
             lists.append((("criteria",), self.criteria))
@@ -946,34 +876,6 @@ class CallConfig(Strict):
                     say((*where, n, "id"), f"criterion id {x.id!r} is used twice: ids must be "
                                            "unique", x.id)
                 seen.add(x.id)
-        if self.workflow == "project" and say.usable("criteria", "categories") and \
-                not self.criteria:
-            bare = [c.id for c in self.categories if not c.criteria]
-            if bare:
-                say("criteria", f"no score criteria, and categories {', '.join(bare)} have none "
-                                "of their own: their applications could not be scored", [])
-
-    def _project_rules(self, say: _Say) -> None:
-        if not say.usable("calendar", "assessment"):
-            return
-        checkpoints = self.checkpoints()
-        if not checkpoints:
-            say("calendar.assessment_due", "required for a project call without "
-                                           "assessment.checkpoints")
-            return
-        first = checkpoints[0]
-        if first.report_due <= self.calendar.review_due:
-            where: str | Loc = ("assessment", "checkpoints", 0, "report_due") \
-                if self.assessment.checkpoints else "calendar.assessment_due"
-            say(where, f"the first report_due ({first.report_due}) must be after "
-                       f"calendar.review_due ({self.calendar.review_due})", str(first.report_due))
-        if not say.usable("payments"):
-            return
-        known = {"award", "completion"} | {c.id for c in checkpoints}
-        for n, inst in enumerate(self.payments.plan()):
-            if inst.release not in known:
-                say(("payments", "instalments", n, "release"),
-                    f"{inst.release!r} is not one of {', '.join(sorted(known))}", inst.release)
 
     @cached_property
     def categories_by_id(self) -> dict[str, Category]:
@@ -1018,19 +920,23 @@ def _describe(error: ValidationError, source: str) -> str:
     return "\n".join(lines)
 
 
+def _kind(context: dict[str, Any] | None, name: Any) -> KindRules | None:
+    found = context["kind_of"](str(name)) if context and "kind_of" in context else None
+    return None if found is None or isinstance(found, str) else found
+
+
 def from_dict(data: dict[str, Any], source: str = "<call>",
-              workflow_problem: Callable[[str], str | None] | None = None) -> CallConfig:
-    """Validate a call's settings; `workflow_problem(name)` says what is wrong with a workflow
-    name (None: it is known), so an unknown workflow is named with every other bad field."""
-    context = {"workflow_problem": workflow_problem} if workflow_problem else None
+              kind_of: KindOf | None = None) -> CallConfig:
+    """Validate a call's settings; with `kind_of` (`lifecycle.kinds.parse`), the call's kind
+    adds its rules, and an unknown kind is named with every other bad field."""
+    context = {"kind_of": kind_of} if kind_of else None
     try:
         return CallConfig.model_validate(data, context=context)
     except ValidationError as e:
         raise ConfigError(_describe(e, source)) from None
 
 
-def load(path: str | Path,
-         workflow_problem: Callable[[str], str | None] | None = None) -> CallConfig:
+def load(path: str | Path, kind_of: KindOf | None = None) -> CallConfig:
     """Read and validate a call TOML file."""
     path = Path(path)
     try:
@@ -1044,4 +950,4 @@ def load(path: str | Path,
         raise ConfigError(f"{path}: cannot be read: {e.strerror or e}") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: not valid TOML: {e}") from None
-    return from_dict(data, str(path), workflow_problem)
+    return from_dict(data, str(path), kind_of)

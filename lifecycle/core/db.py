@@ -3,7 +3,7 @@
 SQLite (a file, the embedded default) and PostgreSQL (psycopg 3) are chosen by
 URL. Every write on SQLite starts with BEGIN IMMEDIATE so that two writers
 serialise on the write lock instead of failing late; on PostgreSQL writers
-serialise on row locks (see `lifecycle.core.engine` and `lifecycle.core.audit`).
+serialise on row locks (see `lifecycle.engine.engine` and `lifecycle.core.audit`).
 """
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 The schema is owned by the Alembic migrations in `lifecycle/core/migrations`;
 `tests/test_migrations.py` checks that they and these models agree.
-Only `lifecycle.core.engine` writes `Application.state` (invariant 1).
+Only `lifecycle.engine.engine` writes `Application.state` (invariant 1).
 """
 from __future__ import annotations
 

@@ -28,12 +28,12 @@ from sqlalchemy import Engine, func, insert, inspect, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DatabaseError, NoSuchModuleError
 
+from lifecycle import kinds
 from lifecycle.acts import calls, reports, reviewing, setup, users
-from lifecycle.core import accounts, audit, callconfig, clock, db, engine, meta, tabular
+from lifecycle.console import Env, OutputPath, common, rich_console
+from lifecycle.core import accounts, audit, clock, db, meta, tabular
 from lifecycle.core.accounts import Actor
-from lifecycle.core.console import Env, OutputPath, common, rich_console
 from lifecycle.core.errors import UserError
-from lifecycle.core.machine import for_workflow
 from lifecycle.core.models import Application, Base, Call, Meta
 from lifecycle.demo import years as demo_years
 from lifecycle.demo.data.names import (
@@ -46,6 +46,8 @@ from lifecycle.demo.data.names import (
     SURNAMES,
     TITLES,
 )
+from lifecycle.engine import engine
+from lifecycle.engine.machine import for_workflow
 from lifecycle.rules import ranking
 from lifecycle.scheduling import firing
 from notifications.channels import DEFAULT_SENDER, FileChannel
@@ -295,7 +297,7 @@ class Demo:
     # --- one project-funding year --------------------------------------------
     def project_year(self, year: int, n_apps: int = 150) -> str:
         rng = self.rng
-        config = callconfig.load(EXAMPLE).model_dump()
+        config = kinds.load(EXAMPLE).model_dump()
         shift = year - 2025
         call_id = f"{year}-project"
         config["id"], config["title"] = call_id, f"{year}年度学会重点活动项目资助"
@@ -308,7 +310,7 @@ class Demo:
             c["budget"] = None  # the budget is divided by class, ranked within each class
         config["classes"], config["support"] = PROJECT_CLASSES, SUPPORT
         demo_years.with_checkpoints(config, year)
-        call = callconfig.from_dict(config, "examples/call.toml")
+        call = kinds.parse(config, "examples/call.toml")
         cal = call.calendar
 
         self.at(cal.declaration_opens - timedelta(days=1), f"call {call_id} created")
@@ -534,14 +536,14 @@ def seed_portal(env: Env) -> tuple[str, list[tuple[str, str, str]]]:
     e = db.make_engine(url)
     try:
         now = clock.now()
-        config = callconfig.load(EXAMPLE).model_dump()
+        config = kinds.load(EXAMPLE).model_dump()
         config["id"], config["title"] = "2026-project", "2026年度学会重点活动项目资助"
         config["title_en"] = "2026 key-activity project funding for societies"
         closes = now + timedelta(days=30)
         config["calendar"].update(declaration_opens=now - timedelta(days=1),
                                   declaration_closes=closes, review_due=closes + timedelta(days=30),
                                   assessment_due=closes + timedelta(days=250), holidays=[])
-        call = callconfig.from_dict(config, "examples/call.toml")
+        call = kinds.parse(config, "examples/call.toml")
         with e.begin() as conn:
             calls.create(conn, call, STAFF[OFFICER], "examples/call.toml")
             rows = accounts.listing(conn)

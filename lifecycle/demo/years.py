@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, Any
 from rich.table import Table
 from sqlalchemy import func, select
 
+from lifecycle import kinds
 from lifecycle.acts import assessing, calls, notice, payments, stars
-from lifecycle.core import accounts, callconfig, clock, db, engine
+from lifecycle.core import accounts, callconfig, clock, db
 from lifecycle.core.models import (
     Account,
     Application,
@@ -25,6 +26,7 @@ from lifecycle.core.models import (
     StarStatus,
 )
 from lifecycle.demo.data.names import MODEL_RULES, STAR_CLASSES
+from lifecycle.engine import engine
 from lifecycle.reporting import figures
 from lifecycle.rules.eligibility import barred_societies
 from states import star_declaration
@@ -55,9 +57,10 @@ def with_checkpoints(config: dict[str, Any], year: int) -> None:
 def carried_over(d: "Demo", call_id: str) -> None:
     """Print which societies last years' outcomes bar from this call, before its formal check."""
     with d.db.connect() as conn:
-        from lifecycle.core import engine
+        from lifecycle.engine import engine
 
-        barred = barred_societies(conn, BARS_NEXT_CALLS, engine.load_call(conn, call_id))
+        barred = barred_societies(conn, BARS_NEXT_CALLS, engine.load_call(conn, call_id),
+                                  kinds=kinds.history().bars)
         declared = set(conn.execute(select(Application.society_id)
                                     .where(Application.call_id == call_id)).scalars())
     hit = {s: why for s, why in barred.items() if s in declared}
@@ -205,14 +208,14 @@ def assessment(d: "Demo", call_id: str, year: int, between=None) -> None:
 
 
 def _star_config(year: int) -> callconfig.CallConfig:
-    cfg = callconfig.load(STAR_EXAMPLE).model_dump()
+    cfg = kinds.load(STAR_EXAMPLE).model_dump()
     cfg["star"]["classes"], cfg["star"]["model"] = STAR_CLASSES, MODEL_RULES
     cfg["id"], cfg["title"] = f"{year}-star", f"{year}年度星级学会评定"
     cfg["title_en"] = f"{year} star rating of societies"
     for k in ("declaration_opens", "declaration_closes", "review_due"):
         v = cfg["calendar"][k]
         cfg["calendar"][k] = v.replace(year=year)
-    return callconfig.from_dict(cfg, "examples/star-call.toml")
+    return kinds.parse(cfg, "examples/star-call.toml")
 
 
 def star_year(d: "Demo", year: int, n: int = 24) -> str:
@@ -319,7 +322,7 @@ def name_models(d: "Demo", call_id: str) -> None:
 
 
 def carried_over_star(d: "Demo", call_id: str, chosen: list[str]) -> None:
-    from lifecycle.core import engine
+    from lifecycle.engine import engine
     from states.spec import Context
     from states.star_declaration import load_star_barred
 

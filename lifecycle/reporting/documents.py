@@ -78,7 +78,7 @@ def statement_html(data: dict[str, Any], lang: str = "zh") -> str:
 def listing_rows(data: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
     """A notice's or award list's rows for a spreadsheet: headers in the data's language."""
     t = LABELS["en" if data["lang"] == "en" else "zh"]
-    star = data["call"]["workflow"] == "star"
+    star = data["call"]["stars"]
     headers = [t["no"], t["category"], t["id"], t["title"], t["society"]] + \
         ([t["stars"], t["reward"]] if star else [t["amount"]])
     rows = []

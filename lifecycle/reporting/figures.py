@@ -11,9 +11,9 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
+from lifecycle import kinds
 from lifecycle.core.callconfig import CallConfig
 from lifecycle.core.errors import NotFound
-from lifecycle.core.machine import for_workflow
 from lifecycle.core.models import (
     Application,
     AssessmentRecord,
@@ -30,12 +30,6 @@ from lifecycle.rules.payments import money
 from states import names as S
 from states.outcome import OUTCOMES
 
-FUNNEL = {
-    "project": (S.DECLARED, S.ELIGIBLE, S.REVIEWED, S.PROPOSED, S.AWARDED, S.FUNDED, S.ASSESSED,
-                S.COMPLETED),
-    "star": (S.DECLARED, S.ELIGIBLE, S.RATED, S.IN_NOTICE, S.STARRED),
-}
-"""The funnel's stages per workflow: how many applications ever entered each state."""
 MOVES = ("new", "raised", "kept", "lowered", "lost", "revoked")
 """Star moves across years: a star awarded new, raised, kept or lowered by a rating; a star
 lost by a later rating; a star revoked between ratings."""
@@ -68,10 +62,10 @@ def report_data(conn: Connection, call_id: str) -> dict[str, Any]:
                                       .where(AuditEvent.call_id == call_id,
                                              AuditEvent.to_state.is_not(None)).distinct()):
         reached[state].add(app_id)
-    workflow = for_workflow(call.workflow).workflow
-    funnel = [{"stage": state, "label": workflow.state(state).label,
+    kind = kinds.of(call.workflow)
+    funnel = [{"stage": state, "label": kind.workflow.state(state).label,
                "count": len(reached.get(state, ()))}
-              for state in FUNNEL.get(call.workflow, FUNNEL["project"])]
+              for state in kind.funnel]
     declared = reached.get(S.DECLARED, set())
     awarded = reached.get(S.AWARDED, set()) | reached.get(S.STARRED, set())
     paid = dict(conn.execute(select(Application.category, func.sum(Payment.amount))
@@ -101,7 +95,7 @@ def report_data(conn: Connection, call_id: str) -> dict[str, Any]:
             "states": dict(Counter(a.state for a in apps)),
             "funnel": funnel, "budget": budget, "scores": scores,
             "experts": experts(conn, call_id), "assessment": assessment(conn, call_id),
-            "stars": stars(conn, call_id) if call.workflow == "star" else None,
+            "stars": stars(conn, call_id) if kind.rates_stars else None,
             "money": money(conn, call_id)}
 
 
@@ -167,8 +161,8 @@ def years_table(conn: Connection, years: list[int] | None = None) -> list[dict[s
     out = []
     for y in sorted(years or by_year):
         mine = by_year.get(y, [])
-        project = [c.id for c in mine if c.workflow != "star"]
-        star = [c.id for c in mine if c.workflow == "star"]
+        star = [c.id for c in mine if kinds.of(c.workflow).rates_stars]
+        project = [c.id for c in mine if c.id not in star]
         counts = Counter()
         for state, n in conn.execute(select(Application.state, func.count())
                                      .where(Application.call_id.in_(project))

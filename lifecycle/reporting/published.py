@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
+from lifecycle import kinds
 from lifecycle.core import clock
 from lifecycle.core.callconfig import CallConfig
 from lifecycle.core.errors import BadValue
@@ -60,7 +61,7 @@ def _groups(call: CallConfig, rows: list[Any], amount: dict[str, int] | None = N
 
 
 def _call(call: CallConfig, lang: str) -> dict[str, Any]:
-    return {"id": call.id, "workflow": call.workflow,
+    return {"id": call.id, "workflow": call.workflow, "stars": kinds.of(call.workflow).rates_stars,
             "title": (call.title_en or call.title) if lang == "en" else call.title,
             "channel": (call.review.objection_channel_en if lang == "en"
                         else call.review.objection_channel)}
@@ -100,7 +101,7 @@ def notice_data(conn: Connection, call: CallConfig, lang: str = "zh") -> dict[st
     if not rows:
         raise NothingPublished(f"{call.id} has no public notice yet: nothing is proposed "
                                f"(`starfund advance {call.id} propose` first)")
-    amount = _rewards(conn, call.id) if call.workflow == "star" else \
+    amount = _rewards(conn, call.id) if kinds.of(call.workflow).rates_stars else \
         _amounts_at(conn, call.id, opened) if opened else None
     groups = _groups(call, rows, amount, lang)
     items = [it for g in groups for it in g["projects"]]
@@ -130,7 +131,7 @@ def awards_data(conn: Connection, call: CallConfig, lang: str = "zh") -> dict[st
     if not when:
         raise NothingPublished(f"{call.id} has awarded nothing yet")
     rows = _rows(conn, call.id, ids=list(when))
-    amount = _rewards(conn, call.id) if call.workflow == "star" else \
+    amount = _rewards(conn, call.id) if kinds.of(call.workflow).rates_stars else \
         _amounts_at(conn, call.id, when)
     groups = _groups(call, rows, amount, lang)
     items = [it for g in groups for it in g["projects"]]

@@ -16,18 +16,19 @@ from lifecycle.core.models import Application, AssessmentRecord, Call
 from notifications.reasons import Reason
 
 
-def barred_societies(conn: Connection, terminated: Iterable[str], call: CallConfig | None = None
-                     ) -> dict[str, Reason]:
-    """Societies barred by a terminated or failed project of an earlier project call.
+def barred_societies(conn: Connection, terminated: Iterable[str], call: CallConfig | None = None,
+                     *, kinds: Iterable[str]) -> dict[str, Reason]:
+    """Societies barred by a terminated or failed project of an earlier call of `kinds` (the
+    kinds whose failures bar: `History.bars`).
 
-    A project call bars for its own `assessment.bar_calls_after_failure` later
-    calls, counted in order of creation; a call of another workflow (a star
-    call) is barred as the next project call would be. Failed: any checkpoint
+    Such a call bars for its own `assessment.bar_calls_after_failure` later
+    calls of those kinds, counted in order of creation; a call of another kind (a star
+    call) is barred as the next such call would be. Failed: any checkpoint
     graded with the call's fail grade, even if an override kept the funding.
     Terminated: in one of the `terminated` states (the outcome stage names them).
     """
     calls = conn.execute(select(Call.id, Call.config, Call.created_at)
-                         .where(Call.workflow == "project")
+                         .where(Call.workflow.in_(tuple(kinds)))
                          .order_by(Call.created_at, Call.id)).all()
     if call is None:  # the next project call, not yet created
         prior = list(calls)

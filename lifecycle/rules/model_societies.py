@@ -27,9 +27,9 @@ def years_before(t: datetime, years: int) -> datetime:
         return t.replace(year=t.year - years, day=28)
 
 
-def earlier_star_calls(conn: Connection, call_id: str) -> list[str]:
-    """The star calls created before `call_id`, latest first."""
-    calls = conn.execute(select(Call.id, Call.created_at).where(Call.workflow == "star")
+def earlier_star_calls(conn: Connection, call_id: str, kind: str) -> list[str]:
+    """The calls of the star call's own kind created before `call_id`, latest first."""
+    calls = conn.execute(select(Call.id, Call.created_at).where(Call.workflow == kind)
                          .order_by(Call.created_at, Call.id)).all()
     me = next((c for c in calls if c.id == call_id), None)
     if me is None:
@@ -38,12 +38,13 @@ def earlier_star_calls(conn: Connection, call_id: str) -> list[str]:
 
 
 def failed_projects(conn: Connection, terminated: Iterable[str], since: datetime,
-                    societies: set[str]) -> dict[str, str]:
-    """Per society: a project of a project call created since `since` that was terminated
+                    societies: set[str], kinds: Iterable[str]) -> dict[str, str]:
+    """Per society: a project of a call of `kinds` created since `since` that was terminated
     (in one of the `terminated` states) or had a checkpoint graded its call's fail grade."""
     calls = {c.id: (c.config.get("assessment") or {}).get("fail_grade", "不合格")
              for c in conn.execute(select(Call.id, Call.config)
-                                   .where(Call.workflow == "project", Call.created_at >= since))}
+                                   .where(Call.workflow.in_(tuple(kinds)),
+                                          Call.created_at >= since))}
     if not calls:
         return {}
     out: dict[str, str] = {}
@@ -72,15 +73,15 @@ def _meets(rule: ModelRule, level: int, history: list[int | None]) -> bool:
 
 
 def named(conn: Connection, call: CallConfig, levels: dict[str, int], now: datetime,
-          terminated: Iterable[str]) -> dict[str, str]:
+          terminated: Iterable[str], projects: Iterable[str]) -> dict[str, str]:
     """Per society (of `levels`: society -> the level this call gives it): why the call's rule
     names it a model society; societies it does not name are left out. A few queries for the
-    whole call."""
+    whole call. `projects`: the kinds whose projects count (`History.counts_for_models`)."""
     rules = call.star.model.rules
     if not rules or not levels:
         return {}
     societies = set(levels)
-    earlier = earlier_star_calls(conn, call.id)
+    earlier = earlier_star_calls(conn, call.id, call.workflow)
     reach = max(r.in_a_row for r in rules) - 1
     looked = earlier[:reach]
     awarded: dict[tuple[str, str], int] = {}
@@ -91,7 +92,7 @@ def named(conn: Connection, call: CallConfig, levels: dict[str, int], now: datet
             if r.society_id in societies and r.status != StarStatus.REVOKED:
                 awarded[(r.society_id, r.call_id)] = r.level
     clean = max(r.clean_years for r in rules)
-    failed = failed_projects(conn, terminated, years_before(now, clean), societies) \
+    failed = failed_projects(conn, terminated, years_before(now, clean), societies, projects) \
         if clean else {}
     failed_in: dict[int, dict[str, str]] = {clean: failed}
     out: dict[str, str] = {}

@@ -315,13 +315,14 @@ def committed_budget(conn: Connection, call: CallConfig, uncommitted: Iterable[s
 
 
 def rank_call(conn: Connection, call: CallConfig, app_ids: list[str], rankable: Iterable[str],
-              uncommitted: Iterable[str], now: datetime | None = None
-              ) -> tuple[dict[str, dict[str, Any]], dict[str, str], dict[str, list[Earned]]]:
+              uncommitted: Iterable[str], now: datetime | None = None,
+              support_kinds: Iterable[str] = ()) -> tuple[dict[str, dict[str, Any]], dict[str, str], dict[str, list[Earned]]]:
     """Column updates for the applications that can be ranked now, why the others wait, and
     the support each ranked one's score relies on (its bonus notes).
 
     `rankable`: the states an application is ranked from; `uncommitted`: as for
-    `committed_budget`; `now`: when stars held count for support (default: the clock's).
+    `committed_budget`; `now`: when stars held count for support (default: the clock's);
+    `support_kinds`: the kinds whose grades earn support (`History.earns_support`).
     """
     aggs = call_aggregates(conn, call)
     wanted = set(app_ids)
@@ -343,7 +344,8 @@ def rank_call(conn: Connection, call: CallConfig, app_ids: list[str], rankable: 
         for a in apps:
             waiting.setdefault(a.id, note if a.id in aggs else "no score to rank")
         return {}, waiting, {}
-    earned = support.earned(conn, call, {a.society_id for a in apps}, now or clock.now())
+    earned = support.earned(conn, call, {a.society_id for a in apps}, now or clock.now(),
+                            support_kinds)
     used: dict[str, list[Earned]] = {}
     entries = []
     for a in apps:

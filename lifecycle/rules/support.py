@@ -62,10 +62,10 @@ def _last_checkpoint(config: dict[str, Any]) -> str:
     return cps[-1]["id"] if cps else "final"
 
 
-def _prior_project_calls(conn: Connection, call: CallConfig) -> list[Any]:
-    """The project calls created before `call`, oldest first (all of them if it is not stored)."""
+def _prior_calls(conn: Connection, call: CallConfig, kinds: Iterable[str]) -> list[Any]:
+    """The calls of `kinds` created before `call`, oldest first (all if it is not stored)."""
     calls = conn.execute(select(Call.id, Call.config, Call.created_at)
-                         .where(Call.workflow == "project")
+                         .where(Call.workflow.in_(tuple(kinds)))
                          .order_by(Call.created_at, Call.id)).all()
     me = conn.execute(select(Call.created_at).where(Call.id == call.id)).scalar()
     if me is None:
@@ -73,9 +73,10 @@ def _prior_project_calls(conn: Connection, call: CallConfig) -> list[Any]:
     return [c for c in calls if (c.created_at, c.id) < (me, call.id)]
 
 
-def earned(conn: Connection, call: CallConfig, societies: Iterable[str] | None, now: datetime
-           ) -> dict[str, list[Earned]]:
-    """Per society (of `societies`, or every one): what the call's support rules give it.
+def earned(conn: Connection, call: CallConfig, societies: Iterable[str] | None, now: datetime,
+           kinds: Iterable[str]) -> dict[str, list[Earned]]:
+    """Per society (of `societies`, or every one): what the call's support rules give it;
+    grades count in earlier calls of `kinds` (`History.earns_support`).
 
     One query for the graded projects of the earlier calls the rules look at and one for
     the stars held now, whatever the batch size.
@@ -87,7 +88,7 @@ def earned(conn: Connection, call: CallConfig, societies: Iterable[str] | None, 
     grade_rules = [r for r in call.support if r.earned_by == "grade"]
     star_rules = [r for r in call.support if r.earned_by == "star"]
     if grade_rules:
-        prior = _prior_project_calls(conn, call)
+        prior = _prior_calls(conn, call, kinds)
         reach = max(r.within_calls for r in grade_rules)
         looked = prior[-reach:]
         position = {c.id: len(prior) - i for i, c in enumerate(prior)}  # 1: the latest call

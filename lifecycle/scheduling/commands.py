@@ -8,8 +8,7 @@ from typing import Any
 
 import click
 
-from lifecycle.core import accounts, clock, deadlines, engine, permissions
-from lifecycle.core.console import (
+from lifecycle.console import (
     Env,
     OutputPath,
     channel_factory,
@@ -20,6 +19,8 @@ from lifecycle.core.console import (
     json_option,
     table,
 )
+from lifecycle.core import accounts, clock, deadlines
+from lifecycle.engine import engine, permissions
 from lifecycle.scheduling import firing
 from lifecycle.scheduling.runner import Runner, serve
 from notifications import channels

@@ -20,10 +20,11 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, exists, or_, select, update
 
-from lifecycle.core import accounts, audit, clock, engine, retry
+from lifecycle.core import accounts, audit, clock, retry
 from lifecycle.core.accounts import Actor
 from lifecycle.core.deadlines import ADVANCE, REMIND
 from lifecycle.core.models import Deadline
+from lifecycle.engine import engine
 from lifecycle.scheduling import reminders
 
 _table = Deadline.__table__

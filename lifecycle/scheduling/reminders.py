@@ -159,7 +159,8 @@ def fire(conn: Connection, row: Any, now: datetime) -> tuple[str, str, int]:
 def remind_expert(conn: Connection, call_id: str, expert_id: str, actor: Any) -> int:
     """Staff's one-click reminder to one expert who still owes scores: one message through
     the outbox (a second click in the same minute is the same message), audited."""
-    from lifecycle.core import audit, clock, engine, permissions
+    from lifecycle.core import audit, clock
+    from lifecycle.engine import engine, permissions
 
     call = engine.load_call(conn, call_id)
     actor = permissions.require(conn, actor, "notify.send", call)

@@ -30,10 +30,11 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Engine, create_engine, select
 
-from lifecycle.core import anchoring, clock
+from lifecycle.core import clock
 from lifecycle.core.accounts import Actor
 from lifecycle.core.models import Deadline
 from lifecycle.core.settings import FaultHooks
+from lifecycle.engine import anchoring
 from lifecycle.scheduling.firing import SCHEDULER_ACTOR, Firing, run_due
 from notifications.delivery import drain
 

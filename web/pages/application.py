@@ -7,8 +7,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from lifecycle.acts import drafts, reports, views
-from lifecycle.core import engine
 from lifecycle.core.errors import NotFound
+from lifecycle.engine import engine
 from states.assessment import ASSESSMENT_DUE
 from states.names import DECLARED, DRAFT
 from states.roles import SOCIETY

@@ -8,8 +8,9 @@ import io
 from starlette.responses import Response
 from starlette.routing import Route
 
-from lifecycle.core import clock, engine
+from lifecycle.core import clock
 from lifecycle.core.errors import NotFound
+from lifecycle.engine import engine
 from lifecycle.reporting import charts, documents, figures, published
 
 from ..http import Ctx, page

@@ -4,8 +4,8 @@ from __future__ import annotations
 from starlette.routing import Route
 
 from lifecycle.acts import drafts, reviewing, scoresheets, views
-from lifecycle.core import engine
 from lifecycle.core.errors import BadValue, NotFound
+from lifecycle.engine import engine
 from states.roles import EXPERT
 
 from ..http import Ctx, Page, Redirect, page

@@ -4,8 +4,8 @@ from __future__ import annotations
 from starlette.routing import Route
 
 from lifecycle.acts import notice, views
-from lifecycle.core import engine
 from lifecycle.core.errors import NotFound
+from lifecycle.engine import engine
 
 from ..http import Ctx, Page, page
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 from sqlalchemy import select
 from starlette.routing import Route
 
+from lifecycle import kinds
 from lifecycle.acts import assessing, drafts, objections, stars, views
-from lifecycle.core import engine
 from lifecycle.core.errors import BadValue, NotFound
 from lifecycle.core.models import Application, Society
+from lifecycle.engine import engine
 from states.award import LISTED
 from states.roles import SOCIETY
 
@@ -132,7 +133,7 @@ def star_form(ctx: Ctx):
     """The star programme's self-evaluation sheet of the society's class, to fill online."""
     society = _society(ctx)
     call = engine.load_call(ctx.conn, ctx.params["call"])
-    if call.workflow != "star":
+    if "star_sheet" not in kinds.of(call.workflow).portal:
         raise NotFound("not a star call")
     cls = ctx.conn.execute(select(Society.society_class).where(Society.id == society)).scalar()
     return Page("society/star.html", {"call": call, "rows": stars.sheet(call, cls or "")})

@@ -9,11 +9,12 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from lifecycle.acts import reports, views
-from lifecycle.core import audit, clock, engine, permissions
+from lifecycle.core import audit, clock
 from lifecycle.core.errors import BadValue, NotFound
-from lifecycle.core.machine import for_workflow
 from lifecycle.core.models import Application, Society
 from lifecycle.core.tabular import DictWriter
+from lifecycle.engine import engine, permissions
+from lifecycle.engine.machine import for_workflow
 from lifecycle.reporting import documents, figures
 from lifecycle.scheduling import reminders
 

@@ -11,9 +11,10 @@ from functools import cache
 
 from transitions.extensions import GraphMachine
 
+from lifecycle import kinds
 from lifecycle.core.errors import NotFound
 from states.spec import Move
-from states.workflows import WORKFLOWS, Workflow, validate
+from states.workflows import Workflow, validate
 
 
 class UnknownWorkflow(NotFound):
@@ -76,6 +77,6 @@ class WorkflowMachine:
 def for_workflow(name: str) -> WorkflowMachine:
     """The shared Machine of workflow `name`, built once per process."""
     try:
-        return WorkflowMachine(WORKFLOWS[name])
-    except KeyError:
-        raise UnknownWorkflow(f"unknown workflow {name!r}; known: {', '.join(WORKFLOWS)}") from None
+        return WorkflowMachine(kinds.of(name).workflow)
+    except kinds.UnknownKind as e:
+        raise UnknownWorkflow(str(e)) from None

@@ -548,7 +548,7 @@ def table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
 
 
 def show_report(env: Env, report: Any) -> None:
-    """An advance's report (`lifecycle.core.engine.Report`), as JSON or as lines of counts and
+    """An advance's report (`lifecycle.engine.engine.Report`), as JSON or as lines of counts and
     reasons."""
     if env.as_json:
         return emit_json(report.as_dict())

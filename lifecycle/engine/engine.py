@@ -16,15 +16,17 @@ from datetime import datetime
 from itertools import chain
 from typing import Any
 
-from sqlalchemy import JSON, Connection, Engine, select
+from sqlalchemy import JSON, Connection, Engine, func, select
 from sqlalchemy.exc import OperationalError
 
-from lifecycle.core import accounts, audit, bulk, clock, deadlines, permissions
+from lifecycle import kinds
+from lifecycle.core import accounts, audit, bulk, clock, deadlines
 from lifecycle.core.accounts import Actor
 from lifecycle.core.callconfig import CallConfig
 from lifecycle.core.errors import NotFound, UserError
-from lifecycle.core.machine import for_workflow
 from lifecycle.core.models import Application, Assignment, Call, Expert, Society
+from lifecycle.engine import permissions
+from lifecycle.engine.machine import for_workflow
 from notifications import contexts, queue
 from notifications.reasons import Reason
 from notifications.reasons import data as reason_data
@@ -103,6 +105,31 @@ def load_call(conn: Connection, call_id: str, lock: bool = False) -> CallConfig:
     if config is None:
         raise NoSuchCall(f"no call {call_id!r}: create it with `starfund call create FILE`")
     return _validated(json.dumps(config, sort_keys=True, default=str))
+
+
+class DefinitionChanged(EngineError):
+    """The call runs on an older definition of its workflow than the code's."""
+
+
+def definition_changes(call: CallConfig) -> tuple[list[str], list[str]]:
+    """What the code's definition of the call's workflow lacks of the call's, and adds."""
+    now = kinds.of(call.workflow).workflow.outline()
+    kept = set(call.definition_outline)
+    return sorted(kept - now), sorted(now - kept)
+
+
+def refuse_changed_definition(call: CallConfig) -> None:
+    """A call keeps the definition it was created with: one the code no longer has must be
+    migrated (`starfund call migrate`) before it moves again."""
+    if not call.definition or call.definition == kinds.of(call.workflow).workflow.digest:
+        return
+    gone, added = definition_changes(call)
+    lines = [f"  - {x}" for x in gone] + [f"  + {x}" for x in added]
+    raise DefinitionChanged(
+        f"call {call.id} runs on version {call.definition} of workflow {call.workflow}, but "
+        f"this starfund defines version {kinds.of(call.workflow).workflow.digest}; nothing "
+        "was moved. What differs:\n" + "\n".join(lines or ["  (conditions or messages)"])
+        + f"\nReview it, then `starfund call migrate {call.id}` (a dry run first).")
 
 
 @functools.lru_cache(maxsize=64)
@@ -224,7 +251,7 @@ def advance(conn: Connection, call_id: str, trigger: str, actor: Actor | str, *,
     Steps, in order:
     1. veto: the trigger exists in the call's workflow, the actor is an enabled account (or
        the scheduler) whose roles may fire it (`Move.who`), and the call's separation-of-
-       duties rules allow it on this batch (`lifecycle.core.permissions`); a society's
+       duties rules allow it on this batch (`lifecycle.engine.permissions`); a society's
        account moves only its own society's applications (but for `Move.any_society`);
     2. lock the call (PostgreSQL row lock; SQLite's write lock) and open one query over
        the candidates in the trigger's source states (`Batch`), read a chunk at a time;
@@ -250,6 +277,7 @@ def advance(conn: Connection, call_id: str, trigger: str, actor: Actor | str, *,
         actor = accounts.resolve(conn, actor)
         call = load_call(conn, call_id, lock=True)
         wm = for_workflow(call.workflow)
+        refuse_changed_definition(call)
         if trigger not in wm.triggers:
             raise EngineError(f"workflow {call.workflow} has no trigger {trigger!r}; "
                               f"possible now: {_possible_now(conn, call_id, wm)}")
@@ -278,7 +306,8 @@ def advance(conn: Connection, call_id: str, trigger: str, actor: Actor | str, *,
             raise NothingToMove(f"no application of {call_id} can take {trigger} now "
                               f"(it needs state {', '.join(by_source)}); "
                               f"possible now: {_possible_now(conn, call_id, wm, only)}")
-        ctx = Context(call=call, now=now, actor=actor, options=options or {})
+        ctx = Context(call=call, now=now, actor=actor, options=options or {},
+                      history=kinds.history())
         seen: set[Any] = set()
         for moves in by_source.values():
             for move in moves:
@@ -540,3 +569,97 @@ class _Entered:
         if name == "version":
             return 0
         return getattr(self._row, name)
+
+
+def pinned(config: CallConfig) -> CallConfig:
+    """The call's settings with the current definition of its workflow as the one it keeps."""
+    wf = kinds.of(config.workflow).workflow
+    return config.model_copy(update={"definition": wf.digest,
+                                     "definition_outline": sorted(wf.outline())})
+
+
+@dataclass
+class Migration:
+    """What `migrate` did (or, dry, would do): the versions, and the moves per mapping."""
+
+    call_id: str
+    old: str
+    new: str
+    gone: list[str]
+    added: list[str]
+    moved: dict[str, int]
+    dry_run: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"call": self.call_id, "from": self.old, "to": self.new, "gone": self.gone,
+                "added": self.added, "moved": self.moved, "dry_run": self.dry_run}
+
+
+def migrate(conn: Connection, call_id: str, mapping: dict[str, str], actor: Actor | str, *,
+            dry_run: bool = False) -> Migration:
+    """Move a call to the code's definition of its workflow, as one audited act.
+
+    Steps: 1. veto (`call.migrate`); 2. lock the call; 3. count its applications per state
+    (one query) and refuse unless every state they hold that the definition lacks is mapped
+    to a state it has; 4. move each mapped state's applications in one version-bumping
+    UPDATE, one `migrate` audit event each; 5. store the new version with one
+    `call_migrate` event. A dry run rolls back to its savepoint.
+    """
+    with conn.begin_nested() as savepoint:
+        actor = permissions.require(conn, actor, "call.migrate")
+        call = load_call(conn, call_id, lock=True)
+        wf = kinds.of(call.workflow).workflow
+        have = {s.name for s in wf.states}
+        held = dict(conn.execute(select(Application.state, func.count())
+                                 .where(Application.call_id == call_id)
+                                 .group_by(Application.state)).all())
+        problems = [f"--map {old}=STATE: {n} application(s) are in {old}, which the current "
+                    f"definition lacks" for old, n in sorted(held.items())
+                    if old not in have and old not in mapping]
+        problems += [f"--map {old}={new}: {new} is not a state of workflow {call.workflow} "
+                     f"({', '.join(sorted(have))})" for old, new in mapping.items()
+                     if new not in have]
+        problems += [f"--map {old}={new}: {old} is still a state of the workflow; only states "
+                     "that disappeared are mapped" for old, new in mapping.items() if old in have]
+        if problems:
+            raise EngineError(f"call {call_id} cannot be migrated; nothing was changed:\n  "
+                              + "\n  ".join(problems))
+        gone, added = definition_changes(call)
+        moved: dict[str, int] = {}
+        for old, new in sorted(mapping.items()):
+            ids = conn.execute(select(Application.id).where(Application.call_id == call_id,
+                                                            Application.state == old)
+                               .order_by(Application.id)).scalars().all()
+            if ids:
+                conn.execute(_apps.update().where(_apps.c.call_id == call_id,
+                                                  _apps.c.state == old)
+                             .values(state=new, version=_apps.c.version + 1))
+                audit.record(conn, actor, (audit.Event("migrate", call_id, i, old, new)
+                                           for i in ids))
+            moved[f"{old}->{new}"] = len(ids)
+        config = pinned(call).model_dump(mode="json")
+        conn.execute(Call.__table__.update().where(Call.id == call_id).values(config=config))
+        audit.record(conn, actor, [audit.Event("call_migrate", call_id, payload={
+            "from": call.definition or "(none)", "to": config["definition"], "gone": gone,
+            "added": added, "mapping": mapping, "moved": moved})])
+        result = Migration(call_id, call.definition, config["definition"], gone, added, moved,
+                           dry_run)
+        if dry_run:
+            savepoint.rollback()
+    return result
+
+
+def pin_unpinned(conn: Connection, actor: str) -> list[str]:
+    """Calls stored before definitions were versioned keep the one they run on now (what
+    `starfund init` does on an upgraded database); one `call_pin` event each."""
+    done = []
+    for call_id, config in conn.execute(select(Call.id, Call.config).order_by(Call.id)).all():
+        if config.get("definition"):
+            continue
+        pinned_config = pinned(_validated(json.dumps(config, sort_keys=True, default=str)))
+        stored = pinned_config.model_dump(mode="json")
+        conn.execute(Call.__table__.update().where(Call.id == call_id).values(config=stored))
+        audit.record(conn, actor, [audit.Event("call_pin", call_id, payload={
+            "definition": stored["definition"]})])
+        done.append(call_id)
+    return done
