@@ -7,6 +7,7 @@ from dataclasses import replace
 from types import SimpleNamespace
 
 import pytest
+from databases import backend
 from worlds import (
     advance,
     applications,
@@ -215,3 +216,42 @@ def test_a_call_keeps_its_definition_until_migrated(cli, tmp_path, monkeypatch):
         assert len(trail["events"] if isinstance(trail, dict) else trail) == 1
     finally:
         for_workflow.cache_clear()
+
+
+def test_the_grant_demo_runs_its_year(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from cli import main
+
+    if backend() != "sqlite":
+        pytest.skip("the demo runs on its own SQLite file; the SQLite run covers it")
+    monkeypatch.chdir(tmp_path)
+    r = CliRunner().invoke(main, ["demo", "--kind", "grant", "--db", "g.db", "--societies",
+                                  "20", "--outbox", "mail"], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    assert "intact" in r.output and "status 2025-grant" in r.output
+    status = json.loads(CliRunner().invoke(main, ["--db", "g.db", "--as", "li-na", "status",
+                                                  "2025-grant", "--json"]).output)
+    counts = {s["state"]: s["count"] for s in status["states"]}
+    assert counts.get("completed", 0) > 0 and sum(counts.values()) == 10
+
+
+def test_init_gives_calls_made_before_versioning_the_definition_they_run_on(cli, tmp_path):
+    from sqlalchemy import select, update
+
+    from lifecycle.core.db import make_engine
+    from lifecycle.core.models import Call
+
+    _grant_year(cli, tmp_path)
+    e = make_engine(cli.db)
+    with e.begin() as conn:  # as a database of the release before definitions were versioned
+        config = conn.execute(select(Call.config).where(Call.id == GRANT)).scalar()
+        config = {k: v for k, v in config.items()
+                  if k not in ("definition", "definition_outline")}
+        conn.execute(update(Call).where(Call.id == GRANT).values(config=config))
+    cli("init", "--simulation")
+    with e.connect() as conn:
+        config = conn.execute(select(Call.config).where(Call.id == GRANT)).scalar()
+    e.dispose()
+    assert config["definition"] == kinds.of("grant").workflow.digest
+    assert advance(cli, "submit", "2025-03-20", call=GRANT)["moved"] == 10

@@ -46,6 +46,7 @@ from lifecycle.demo.data.names import (
     SURNAMES,
     TITLES,
 )
+from lifecycle.demo.grant import grant_year
 from lifecycle.engine import engine
 from lifecycle.engine.machine import for_workflow
 from lifecycle.rules import ranking
@@ -475,7 +476,7 @@ class Demo:
 
 def run(url: str, years: int, seed: int, outbox: str, fresh: bool,
         out: Console, societies: int = 60, templates: str | None = None,
-        sender: str = DEFAULT_SENDER) -> None:
+        sender: str = DEFAULT_SENDER, kind: str = "programme") -> None:
     """Run the demo: a database it makes (see `prepare`), people, and `years` programme years."""
     started = walltime.perf_counter()
     clock.set_now(datetime(2025, 2, 20, 9, 0))
@@ -488,11 +489,15 @@ def run(url: str, years: int, seed: int, outbox: str, fresh: bool,
     for i in range(years):
         year = 2025 + i
         out.print(f"\n[bold reverse] programme year {year} [/bold reverse]")
+        if kind == "grant":
+            last = grant_year(d, year, n_apps=societies // 2)
+            continue
         last = d.project_year(year, n_apps=societies * 5 // 2)
         star = demo_years.star_year(d, year, n=min(24, societies * 2 // 5))
         demo_years.assessment(d, last, year, between=lambda star=star, year=year: demo_years.dynamic_management(
             d, star, year))
-    demo_years.summary(d, [2025 + i for i in range(years)])
+    if kind != "grant":
+        demo_years.summary(d, [2025 + i for i in range(years)])
     demo_years.who_did_what(d)
     with d.db.connect() as conn:
         v = audit.check(conn, audit.chain_key(conn))
@@ -511,12 +516,14 @@ def run(url: str, years: int, seed: int, outbox: str, fresh: bool,
               f"--trigger close_notice\n"
               f"  starfund --db {url} --as {STAFF[AUDITOR]} audit anchor --dir anchors\n"
               f"  starfund --db {url} --as {STAFF[AUDITOR]} audit verify --anchors anchors\n"
-              f"  starfund --db {url} --as {STAFF[OFFICER]} stars {star}        (the star table)\n"
-              f"  starfund --db {url} --as {STAFF[OFFICER]} user roles   (who may do what)\n"
+              + (f"  starfund --db {url} --as {STAFF[OFFICER]} stars {star}        (the star table)\n"
+                 if star else "")
+              + f"  starfund --db {url} --as {STAFF[OFFICER]} user roles   (who may do what)\n"
               f"  starfund --db {url} --as {STAFF[OFFICER]} society show S001   (stars and projects of one society)\n"
-              f"  starfund --db {url} --as {STAFF[OFFICER]} rank {last}   (ranking per class, bonuses in the reasons)\n"
-              f"  starfund --db {url} --as {STAFF[OFFICER]} model list       (model societies, 示范学会)\n"
-              f"  ls {outbox}/ | head   (the notifications, as .eml files)\n"
+              + (f"  starfund --db {url} --as {STAFF[OFFICER]} rank {last}   (ranking per class, bonuses in the reasons)\n"
+                 f"  starfund --db {url} --as {STAFF[OFFICER]} model list       (model societies, 示范学会)\n"
+                 if star else "")
+              + f"  ls {outbox}/ | head   (the notifications, as .eml files)\n"
               f"  starfund --db {url} serve --demo   (the portal: a fresh demo, a call open "
               f"for declarations, a login for every role)")
 
@@ -567,8 +574,13 @@ def seed_portal(env: Env) -> tuple[str, list[tuple[str, str, str]]]:
                    "simulation yet).")
 @click.option("--societies", default=60, show_default=True, type=click.IntRange(20, 80),
               help="Societies in the simulation (each year ~2.5 declarations per society).")
+@click.option("--kind", "kind", type=click.Choice(["programme", "grant"]), default="programme",
+              show_default=True,
+              help="programme: the 星级学会 year (project and star calls); grant: a one-off "
+                   "grant call (examples/grant-call.toml) run whole.")
 @common
-def demo(env: Env, years: int, seed: int, outbox: str, fresh: bool, societies: int) -> None:
+def demo(env: Env, years: int, seed: int, outbox: str, fresh: bool, societies: int,
+         kind: str) -> None:
     """Simulate a whole programme year (or several) on a new database, printing each step.
 
     The demo writes only to a database it made: a new SQLite file (default
@@ -578,7 +590,9 @@ def demo(env: Env, years: int, seed: int, outbox: str, fresh: bool, societies: i
     \b
     Example:  starfund demo
               starfund demo --years 3 --db demo.db
+              starfund demo --kind grant --db grant-demo.db
     """
     run(env.db_arg or DEFAULT_DB, years=years, seed=seed, outbox=outbox, fresh=fresh,
         out=rich_console(), societies=societies,
-        templates=env.settings.get("templates"), sender=env.settings.get("mail_from"))
+        templates=env.settings.get("templates"), sender=env.settings.get("mail_from"),
+        kind=kind)

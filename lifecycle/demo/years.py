@@ -145,7 +145,7 @@ def pay(d: "Demo", call_id: str) -> None:
                 f"{r['amount']:,} yuan")
 
 
-def _grade(d: "Demo", call_id: str, checkpoint: str, mean: float) -> None:
+def grade(d: "Demo", call_id: str, checkpoint: str, mean: float) -> None:
     with d.db.connect() as conn:
         due = list(conn.execute(select(Application.id).where(
             Application.call_id == call_id, Application.state == ASSESSMENT_DUE)
@@ -179,7 +179,7 @@ def assessment(d: "Demo", call_id: str, year: int, between=None) -> None:
         d.advance(call_id, "open_assessment")
         d.send()
         d.at(due, f"{checkpoint} reports due; grades imported")
-        _grade(d, call_id, checkpoint, 84 if checkpoint == "midterm" else 86)
+        grade(d, call_id, checkpoint, 84 if checkpoint == "midterm" else 86)
         d.advance(call_id, "assess", actor=accounts.system())
         d.at(due + timedelta(days=5), f"{checkpoint} outcomes (动态管理)")
         with d.db.connect() as conn:
