@@ -217,16 +217,24 @@ def record_support(conn, ctx: Context, apps) -> None:
 
 # --- the table --------------------------------------------------------------
 
-STATES = (
-    State(DRAFT, "草稿 draft", schedule=(
-        Schedule("declaration_closes", declaration_closes, fires="close_declaration"),)),
-    State(DECLARED, "已申报 declared", notify=(Notify("declaration_received"),)),
-    State(WITHDRAWN, "已撤回 withdrawn", notify=(Notify("withdrawn"),), final=True),
-    State(LAPSED, "逾期未提交 lapsed", final=True),
-    State(ELIGIBLE, "形式审查通过 formal check passed", notify=(Notify("formal_check_passed"),)),
-    State(INELIGIBLE, "形式审查未通过 ineligible", notify=(Notify("formal_check_failed"),),
-          final=True),
-)
+def declaration_states(draft: str = "草稿 draft",
+                       received: str = "declaration_received") -> tuple[State, ...]:
+    """The declaration and formal-check states; a kind names its draft and its receipt
+    letter (a star call's draft is a filed self-evaluation)."""
+    return (
+        State(DRAFT, draft, schedule=(
+            Schedule("declaration_closes", declaration_closes, fires="close_declaration"),)),
+        State(DECLARED, "已申报 declared", notify=(Notify(received),)),
+        State(WITHDRAWN, "已撤回 withdrawn", notify=(Notify("withdrawn"),), final=True),
+        State(LAPSED, "逾期未提交 lapsed", final=True),
+        State(ELIGIBLE, "形式审查通过 formal check passed",
+              notify=(Notify("formal_check_passed"),)),
+        State(INELIGIBLE, "形式审查未通过 ineligible", notify=(Notify("formal_check_failed"),),
+              final=True),
+    )
+
+
+STATES = declaration_states()
 
 MOVES = (
     Move("submit", (DRAFT,), DECLARED,

@@ -14,7 +14,7 @@ from lifecycle.core.models import Call, StarRecord, StarScore, StarStatus
 from lifecycle.rules.eligibility import barred_societies
 from notifications.reasons import Reason
 from states.declaration import (
-    declaration_closes,
+    declaration_states,
     declaration_window_closed,
     declaration_window_open,
     not_barred,
@@ -23,7 +23,7 @@ from states.declaration import (
 from states.names import DECLARED, DRAFT, ELIGIBLE, INELIGIBLE, LAPSED, WITHDRAWN
 from states.outcome import BARS_NEXT_CALLS
 from states.roles import OFFICER, SCHEDULER, SOCIETY
-from states.spec import Context, Move, Notify, Schedule, State
+from states.spec import Context, Move
 
 # --- conditions -------------------------------------------------------------
 
@@ -80,16 +80,7 @@ def load_star_barred(conn, ctx: Context, apps) -> None:
 
 # --- the table --------------------------------------------------------------
 
-STATES = (
-    State(DRAFT, "草稿 self-evaluation filed", schedule=(
-        Schedule("declaration_closes", declaration_closes, fires="close_declaration"),)),
-    State(DECLARED, "已申报 declared", notify=(Notify("star_declared"),)),
-    State(WITHDRAWN, "已撤回 withdrawn", notify=(Notify("withdrawn"),), final=True),
-    State(LAPSED, "逾期未提交 lapsed", final=True),
-    State(ELIGIBLE, "形式审查通过 formal check passed", notify=(Notify("formal_check_passed"),)),
-    State(INELIGIBLE, "形式审查未通过 ineligible", notify=(Notify("formal_check_failed"),),
-          final=True),
-)
+STATES = declaration_states("草稿 self-evaluation filed", "star_declared")
 
 MOVES = (
     Move("submit", (DRAFT,), DECLARED, (declaration_window_open, self_evaluation_complete),

@@ -250,16 +250,26 @@ def _classes(apps: dict[str, Any]) -> dict[str, str]:
     return {s: a.society_class for s, a in apps.items()}
 
 
+def _score_sheet(conn: Connection, call_id: str, path: str | Path, actor: str, act: str,
+                 row: Any, column: str, encoding: str | None
+                 ) -> tuple[Any, str, CallConfig, list, list[str], dict[str, Any]]:
+    """What both score imports begin with: the act allowed, the sheet read, its scores checked
+    against the indicator sheet of each society's class (problems collected, not raised)."""
+    actor = permissions.require(conn, actor, act, engine.load_call(conn, call_id))
+    source = str(path)
+    call = _star_call(conn, call_id)
+    rows = read_table(path, row, encoding=encoding)
+    problems: list[str] = []
+    apps = _apps_by_society(conn, call_id)
+    _check_scores(source, call, rows, column, problems, _classes(apps))
+    return actor, source, call, rows, problems, apps
+
+
 def import_checked(conn: Connection, call_id: str, path: str | Path, actor: str, *,
                    encoding: str | None = None) -> dict[str, int]:
     """The association's checked score per indicator, for declarations past the formal check."""
-    actor = permissions.require(conn, actor, "star.import", engine.load_call(conn, call_id))
-    source = str(path)
-    call = _star_call(conn, call_id)
-    rows = read_table(path, CheckRow, encoding=encoding)
-    problems: list[str] = []
-    apps = _apps_by_society(conn, call_id)
-    _check_scores(source, call, rows, "checked_score", problems, _classes(apps))
+    actor, source, call, rows, problems, apps = _score_sheet(conn, call_id, path, actor, "star.import",
+                                                             CheckRow, "checked_score", encoding)
     seen: dict[tuple[str, str], int] = {}
     found: dict[str, list[int]] = defaultdict(list)
     for n, v in rows:
@@ -297,13 +307,8 @@ def import_checked(conn: Connection, call_id: str, path: str | Path, actor: str,
 def import_reviews(conn: Connection, call_id: str, path: str | Path, actor: str, *,
                    encoding: str | None = None) -> dict[str, int]:
     """Experts' scores per indicator for declarations under review; conflicts are refused."""
-    actor = permissions.require(conn, actor, "star.review", engine.load_call(conn, call_id))
-    source = str(path)
-    call = _star_call(conn, call_id)
-    rows = read_table(path, StarReviewRow, encoding=encoding)
-    problems: list[str] = []
-    apps = _apps_by_society(conn, call_id)
-    _check_scores(source, call, rows, "score", problems, _classes(apps))
+    actor, source, call, rows, problems, apps = _score_sheet(conn, call_id, path, actor, "star.review",
+                                                             StarReviewRow, "score", encoding)
     named = {v["expert_id"] for _, v in rows}
     experts = {e.id: e for e in conn.execute(select(Expert.id, Expert.societies,
                                                     Expert.conflict_societies)

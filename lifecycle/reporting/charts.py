@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from lifecycle.reporting.figures import MOVES
+
 COLOURS = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1")
 FONTS = ["Noto Sans CJK SC", "Noto Sans CJK JP", "DejaVu Sans", "sans-serif"]
 
@@ -188,7 +190,7 @@ def svg_moves(years: list[dict[str, Any]], lang: str = "zh") -> str:
         ax = fig.add_subplot()
         labels = [str(y["year"]) for y in years]
         bottom = [0] * len(years)
-        for i, m in enumerate(("new", "raised", "kept", "lowered", "lost", "revoked")):
+        for i, m in enumerate(MOVES):
             values = [y["moves"][m] for y in years]
             ax.bar(labels, values, bottom=bottom, label=m, color=COLOURS[i])
             bottom = [b + v for b, v in zip(bottom, values)]

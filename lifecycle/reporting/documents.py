@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from lifecycle.core.errors import BadValue
+from lifecycle.reporting.figures import MOVES
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -60,7 +61,8 @@ def render(template: str, data: dict[str, Any], lang: str = "zh", **extra: Any) 
     """One of this package's templates over `data` (plain data from `published`, `figures` or
     a statement), with the labels of `lang`."""
     t = LABELS["en" if lang == "en" else "zh"]
-    return _env().get_template(template).render(d=data, t=t, lang=lang, **extra)
+    return _env().get_template(template).render(d=data, t=t, lang=lang, star_moves=MOVES,
+                                                **extra)
 
 
 def notice_html(data: dict[str, Any]) -> str:
@@ -186,12 +188,10 @@ def report_xlsx(path: str | Path, calls: list[dict[str, Any]],
     }
     if years:
         sheets["years"] = (["year", "funded", "terminated", "ineligible", "paid", "withheld",
-                            "recovered", "to recover", "star declarations", "new", "raised",
-                            "kept", "lowered", "lost", "revoked", "rewards"],
+                            "recovered", "to recover", "star declarations", *MOVES, "rewards"],
                            [[y["year"], y["funded"], y["terminated"], y["ineligible"], y["paid"],
                              y["withheld"], y["recovered"], y["to_recover"], y["star_declared"]]
-                            + [y["moves"][m] for m in ("new", "raised", "kept", "lowered",
-                                                       "lost", "revoked")] + [y["rewards"]]
+                            + [y["moves"][m] for m in MOVES] + [y["rewards"]]
                             for y in years])
     if society:
         name = society["society"]["name"]
