@@ -63,7 +63,7 @@ def test_bad_class_budgets_and_support_rules_of_a_project_call_are_all_named(cli
             "field classes.1.categories: class 理科: unknown category sports",
             "field classes.1.categories: class 理科: a academic project may ask for 100,000 "
             "(a grant of 100,000) but only 50,000 is there for it",
-            "field star.classes: only a star call rates by class",
+            "field star: a project call does not read [star]",
             "field support.1.grades: support rule a: 卓越 is not one of assessment.grades",
             "field support.2.min_level: support rule b is earned by a star: say which level",
             "field support.3.continue_without_competing: support rule c is earned by a star, "

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 from sqlalchemy import select
 
@@ -20,17 +20,15 @@ from lifecycle.core.models import Application, Deadline
 from lifecycle.demo import years as demo_years
 from states.roles import APPROVER, COORDINATOR, OFFICER
 
-if TYPE_CHECKING:
-    from lifecycle.demo.run import Demo
-
 GRANT_EXAMPLE = "examples/grant-call.toml"
 GRANT_FILE = Path(__file__).resolve().parents[2] / GRANT_EXAMPLE
 TITLES = {"exchange": ("{y}年{d}学术交流活动", "{y} {e} academic exchange"),
           "popsci": ("{y}年{d}科普项目", "{y} {e} popular-science project")}
 
 
-def grant_year(d: Demo, year: int, n_apps: int) -> str:
-    """One grant call of `year` with `n_apps` declarations, run to its final outcomes."""
+def grant_year(d: Any, year: int, n_apps: int) -> str:
+    """One grant call of `year` with `n_apps` declarations, run to its final outcomes (`d`:
+    the running `lifecycle.demo.run.Demo`)."""
     config = kinds.load(GRANT_FILE).model_dump()
     shift = year - 2025
     call_id = f"{year}-grant"
