@@ -193,3 +193,29 @@ def test_a_full_outbox_folder_defers_without_charging_attempts(small_call, small
         assert not [p for p in outbox.iterdir() if p.name.endswith(".tmp")]
     finally:
         e.dispose()
+
+
+def test_no_connection_left_is_one_line(new_db):
+    """The server has no connection slot for us (a role limited to none, as a full server
+    answers): one line naming database connections, no traceback, exit 1."""
+    if backend() != "postgres":
+        pytest.skip("SQLite has no connection limit to run out of")
+    db = new_db("starfund", founded=True)
+    role = f"sf_limited_{uuid.uuid4().hex[:10]}"
+    admin = dbmod.make_engine(os.environ.get("STARFUND_TEST_PG",
+                                             "postgresql://postgres@127.0.0.1:5432/postgres"))
+    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql(f"CREATE ROLE {role} LOGIN CONNECTION LIMIT 0")
+    try:
+        limited = db.replace("://postgres@", f"://{role}@", 1)
+        assert limited != db
+        r = subprocess.run([*command(limited, "status", CALL)], capture_output=True, text=True,
+                           timeout=120, env={**os.environ})
+        assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+        (line,) = r.stderr.strip().splitlines()
+        assert "out of database connections" in line and "too many connections" in line
+        assert "nothing was written" in line
+    finally:
+        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql(f"DROP ROLE IF EXISTS {role}")
+        admin.dispose()

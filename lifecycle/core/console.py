@@ -267,6 +267,11 @@ def open_database(db_arg: str | None):
             pass
     except DatabaseError as err:
         e.dispose()
+        from lifecycle.core.resources import shortage  # e.g. no connection slot left
+
+        short = shortage(err)
+        if short:
+            raise UserError(f"cannot open the database {shown!r}: {short}") from None
         raise NotFound(f"cannot open the database {shown!r}: "
                        f"{str(err.orig).strip().splitlines()[0]}") from None
     return e
