@@ -106,7 +106,7 @@ def test_disk_full_during_a_sqlite_advance(new_db, small_disk, tmp_path):
 
 @pytest.fixture
 def small_tablespace() -> Iterator[tuple[str, Path]]:
-    """A PostgreSQL tablespace on a 2 MB file system (the server runs here as `postgres`, and
+    """A PostgreSQL tablespace on a 16 MB file system (the server runs here as `postgres`, and
     must reach the folder: not under the tests' owner-only temporary folder)."""
     if backend() != "postgres":
         pytest.skip("the PostgreSQL case; SQLite's is test_disk_full_during_a_sqlite_advance")
@@ -117,7 +117,7 @@ def small_tablespace() -> Iterator[tuple[str, Path]]:
     admin = dbmod.make_engine(os.environ.get("STARFUND_TEST_PG",
                                              "postgresql://postgres@127.0.0.1:5432/postgres"))
     try:
-        _mount(where, "2m")
+        _mount(where, "16m")   # room for the table as built; the advance's rows will not fit
         os.chown(where, *ids)
         with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.exec_driver_sql(f"CREATE TABLESPACE {name} LOCATION '{where}'")
