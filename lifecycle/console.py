@@ -14,7 +14,8 @@ commands live beside their act (`lifecycle/acts/*`, `lifecycle/scheduling/comman
 - the output helpers, which escape what a terminal cannot show safely (`echo`, `table`,
   `emit_json`, `csv_cell`);
 - the user-error handler: a `lifecycle.core.errors.UserError` is one line on stderr and
-  exit 1; anything else is a bug and keeps its traceback.
+  exit 1, and so is running out of disk, memory or connections
+  (`lifecycle.core.resources`); anything else is a bug and keeps its traceback.
 
 Start-up: `starfund --help` imports this module and click only, so SQLAlchemy, the
 database module (Alembic) and rich are imported inside the functions that need them.
@@ -266,6 +267,11 @@ def open_database(db_arg: str | None):
             pass
     except DatabaseError as err:
         e.dispose()
+        from lifecycle.core.resources import shortage  # e.g. no connection slot left
+
+        short = shortage(err)
+        if short:
+            raise UserError(f"cannot open the database {shown!r}: {short}") from None
         raise NotFound(f"cannot open the database {shown!r}: "
                        f"{str(err.orig).strip().splitlines()[0]}") from None
     return e
@@ -432,6 +438,14 @@ def common(fn: Callable) -> Callable:
             return fn(env, *args, **kwargs)
         except EXPECTED_ERRORS as e:
             echo(f"error: {e}", err=True)
+            sys.exit(1)
+        except Exception as e:
+            from lifecycle.core.resources import shortage  # disk, memory, connections
+
+            line = shortage(e)
+            if line is None:
+                raise
+            echo(f"error: {line}", err=True)
             sys.exit(1)
     return wrapper
 

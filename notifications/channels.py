@@ -43,6 +43,15 @@ class DeliveryError(Exception):
         self.in_doubt, self.ends_round = in_doubt, ends_round
 
 
+class LocalError(DeliveryError):
+    """Our own side failed (disk full, folder missing, permission), not the receiver: the
+    message was not delivered nor answered, so it costs no attempt; the round ends and every
+    message in it is deferred, queued as it was."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, ends_round=True)
+
+
 DEFAULT_SENDER = Letterhead.address
 """The From address unless STARFUND_MAIL_FROM says otherwise (lifecycle.core.settings)."""
 
@@ -116,10 +125,20 @@ class FileChannel:
         self.folder.mkdir(parents=True, exist_ok=True)
 
     def deliver(self, msg: Message, dedupe_key: str) -> None:
+        """Write the message whole or not at all: a failed write leaves no temporary file and
+        is our side's failure (`LocalError`), never the message's."""
         target = self.folder / _file_name(dedupe_key)
         tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        tmp.write_bytes(bytes(msg))
-        tmp.replace(target)
+        try:
+            tmp.write_bytes(bytes(msg))
+            tmp.replace(target)
+        except OSError as e:
+            try:
+                tmp.unlink(missing_ok=True)
+            except OSError:
+                pass  # the folder itself is gone or closed to us: there is no file to leave
+            raise LocalError(f"cannot write to the outbox folder {self.folder}: "
+                             f"{e.strerror or e}") from e
 
     def delivered(self, dedupe_key: str) -> bool:
         """Whether a message with this key is in the folder (settles a crashed send)."""

@@ -16,7 +16,10 @@ When the channel says the server itself failed (`DeliveryError` with
 message in hand is recorded as above, and the rest of the claimed batch is
 *deferred*, put back to `pending` exactly as it was (its attempt not counted,
 its due time unchanged) for the next round. A hung server costs one timeout
-per round, not one per message.
+per round, not one per message. When our own side fails (`LocalError`: the
+outbox folder full, missing or closed to us) the message in hand is deferred
+too: only the receiving side's answers count as attempts, so a full local disk
+never uses up a message's attempts.
 
 A sender that crashes between 2 and 3 leaves the row `sending`; once its lease
 has run out the row is "in doubt". The file channel can tell whether the
@@ -42,7 +45,13 @@ from lifecycle.core import audit, clock, retry
 from lifecycle.core.db import transaction
 from lifecycle.core.errors import NotFound
 from lifecycle.core.models import Notification
-from notifications.channels import DEFAULT_SENDER, DeliveryError, PermanentError, build
+from notifications.channels import (
+    DEFAULT_SENDER,
+    DeliveryError,
+    LocalError,
+    PermanentError,
+    build,
+)
 from notifications.queue import HELD
 from notifications.render import Attachment, Letterhead, Rendered, render
 
@@ -78,12 +87,13 @@ class DrainReport:
     resolved: int = 0
     in_doubt: int = 0   # may have arrived: left for an administrator (notify list --in-doubt)
     deferred: int = 0   # not tried, the server having failed in this round: queued as they were
+    local: str = ""     # why our own side could not deliver (the round's messages deferred)
     errors: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {"sent": self.sent, "retrying": self.retrying, "failed": self.failed,
                 "resolved": self.resolved, "in_doubt": self.in_doubt, "deferred": self.deferred,
-                "errors": self.errors}
+                "local": self.local, "errors": self.errors}
 
 
 def claim(conn: Connection, limit: int, now: datetime, lease: timedelta = LEASE) -> list[Any]:
@@ -220,6 +230,13 @@ def drain(db: Engine, channel: Any, limit: int = 200, max_attempts: int = 5,
                     channel.deliver(build(r.recipient, rendered, r.dedupe_key, head), r.dedupe_key)
                     outcomes.append((r, "sent", ""))
                     report.sent += 1
+                except LocalError as e:  # our side, not the receiver: no attempt is charged
+                    rest = rows[i:]
+                    outcomes += [(d, "deferred", "") for d in rest]
+                    report.deferred += len(rest)
+                    report.local = str(e)
+                    round_over = True
+                    break
                 except Exception as e:  # noqa: BLE001 - any delivery failure is recorded, not raised
                     judged = isinstance(e, (PermanentError, DeliveryError))
                     error = str(e) if judged else f"{type(e).__name__}: {e}"

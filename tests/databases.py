@@ -18,9 +18,10 @@ asks for it gets a copy of it:
   still the template's (tables, columns, constraints, indexes, triggers, functions,
   sequences, the Alembic version) and it has not grown large; otherwise it is dropped.
 
-A founded database names its key files (meta: chain_key_path, anchor_key_path); a copy
-gets its own copies of them in the test's STARFUND_CONFIG_DIR, and names those, as
-founding it in the test would have (its database id and keys are the World's).
+A founded database notes where its key files were written (meta: chain_key_path,
+anchor_key_path); a copy gets its own copies of them in the test's STARFUND_CONFIG_DIR
+(where starfund looks for them: never where the database says), as founding it in the
+test would have (its database id and keys are the World's).
 
 A test that runs `init` itself asks for a new, empty database, made and dropped as before.
 """

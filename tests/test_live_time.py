@@ -177,6 +177,48 @@ def test_a_live_database_never_becomes_a_simulation(live):
     assert live("audit", "verify", ok=False).exit_code == 1
 
 
+
+def test_a_relabelled_live_database_still_refuses_a_simulated_time(live):
+    """Issue 29, case 4: the mode row flipped to 'simulation' behind starfund's back; an act
+    with --now is still refused (the trail says live), and nothing is written."""
+    live("user", "add", "clerk", "--role", "officer")
+    execute(live.db, "UPDATE meta SET value = 'simulation' WHERE key = 'mode'")
+    refused_here(live.db, "user", "add", "clerk-2", "--role", "officer", as_=ME,
+                 now="2020-01-01", says="this database is live")
+
+
+def test_a_back_dated_live_event_fails_verify(live):
+    """A key holder back-dates a live event and recomputes the chain with the real key: the
+    event's time is not when it was written, and the trail says the database is live."""
+    from test_tamper import hmac_with, rechain, tamper
+
+    from lifecycle.core import keys
+    from lifecycle.core.models import AuditEvent
+
+    live("user", "add", "clerk", "--role", "officer")
+    events = AuditEvent.__table__
+    (added,) = audit_rows(live.db, action="account_add")
+    database = json.loads(audit_rows(live.db, action="database_init")[0].payload)["database_id"]
+    secret = keys.load_chain_key(database).secret
+
+    def back_date(conn):
+        from sqlalchemy import update
+
+        conn.execute(update(events).where(events.c.seq == added.seq)
+                     .values(at=added.at.replace(year=2020)))
+        rechain(conn, hmac_with(secret), secret, start=added.seq)
+
+    tamper(live.db, back_date)
+    r = live("audit", "verify", "--json", ok=False)
+    assert r.exit_code == 1, r.output
+    found = {p["check"]: p for p in json.loads(r.output)["problems"]}
+    assert set(found) == {"time"}, found
+    assert found["time"]["first"] == [str(added.seq)]
+    out = live("audit", "verify", ok=False).output
+    assert "1 event(s) of a live database carry a time that is not when they were written" in out
+    assert f"event {added.seq} at 2020-" in out
+
+
 # --- identity ------------------------------------------------------------------------------
 
 def test_an_unknown_account_is_refused(live, new_db):

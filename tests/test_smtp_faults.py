@@ -152,6 +152,23 @@ def test_a_hung_server_costs_one_timeout_per_round(twenty, monkeypatch, phase):
     assert {n["status"] for n in listing(cli)} == {"sent"}
 
 
+def test_the_summary_line_shows_in_doubt_and_deferred(twenty):
+    """Issue 29, case 7: `notify send`'s own line, not only --json, says what is in doubt and
+    what was deferred (a server that hangs after taking the first message's text)."""
+    cli = twenty
+    handler, port = Inbox(), free_port()
+    server = serve(handler, port)
+    handler.hang_at = "DATA"
+    try:
+        r = cli("notify", "send", *smtp_args(port), "--smtp-timeout", "0.5",
+                now="2025-03-20T10:00")
+        assert "0 sent, 0 to retry, 0 failed, 1 in doubt, 19 deferred" in r.output, r.output
+        assert "notify list --in-doubt" in r.output
+    finally:
+        handler.release.set()
+        server.stop()
+
+
 def test_a_connection_lost_after_the_text_leaves_the_message_in_doubt_not_resent(twenty):
     """The server took the first message but the connection broke before its answer."""
     cli = twenty

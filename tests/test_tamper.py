@@ -88,7 +88,7 @@ def _one_trail(tmp_path_factory):
     folder = tmp_path_factory.mktemp("tamper")
     with shared_world(folder) as cli:
         build_trail(cli, folder)
-        key = chain_key(cli.db)
+        key = chain_key(cli)
         yield cli, fingerprint(cli.db), snapshot(cli.db), key.path, key.path.read_bytes()
 
 
@@ -124,15 +124,16 @@ def last_seq(db: str) -> int:
     return audit_rows(db)[-1].seq
 
 
-def chain_key(db: str) -> keys.ChainKey:
-    """The real chain key, read from its file (what a key thief would hold)."""
-    e = make_engine(db)
+def chain_key(cli: Cli) -> keys.ChainKey:
+    """The real chain key, read from its file in the operator's config folder (what a key
+    thief would hold)."""
+    e = make_engine(cli.db)
     try:
         with e.connect() as conn:
-            facts = meta.read(conn)
+            database = meta.database_id(conn)
     finally:
         e.dispose()
-    return keys.load_chain_key(facts[meta.DATABASE_ID], stored=facts[meta.CHAIN_KEY])
+    return keys.load_chain_key(database, cli.config / "keys" / f"{database}{keys.CHAIN}")
 
 
 # --- forging: recompute the chain as a tamperer would --------------------------------------
@@ -337,7 +338,7 @@ def test_two_events_swapped(trail):
 
 def test_a_replaced_key_file(trail):
     """A new key for the same database, where the old one was: every event fails."""
-    real = chain_key(trail.db)
+    real = chain_key(trail)
     real.path.unlink()
     keys.write_private(real.path, json.dumps({
         "database": real.database, "first_seq": real.first_seq,
@@ -379,7 +380,7 @@ def anchor_problem(cli: Cli, folder: Path, unkeyed: bool, *extra: Any) -> tuple[
 @pytest.mark.parametrize("unkeyed", [False, True], ids=["keyed", "unkeyed"])
 def test_anchors_find_a_truncation_even_with_the_head_mac_forged(anchored, unkeyed):
     cli, folder, seq = anchored
-    secret = chain_key(cli.db).secret
+    secret = chain_key(cli).secret
     tamper(cli.db, lambda conn: cut_after(conn, seq - 2, secret))
     report, problem = anchor_problem(cli, folder, unkeyed)
     assert report["problems"] == [], "with the key, the cut is otherwise invisible"
@@ -400,7 +401,7 @@ def test_anchors_find_a_consistent_rewrite_with_the_real_key(anchored, unkeyed):
     """A key thief edits an early event and recomputes every HMAC and the head's MAC with the
     key from the key file: the chain verifies, the anchored hash is gone."""
     cli, folder, seq = anchored
-    secret = chain_key(cli.db).secret
+    secret = chain_key(cli).secret
     edited = seq_of(cli.db, action="submit", application_id="A0002")
 
     def rewrite(conn):
@@ -437,7 +438,7 @@ def test_an_anchor_re_signed_by_the_thief_fails_under_the_auditors_public_key(an
 
     cli, folder, seq = anchored
     public = cli("audit", "public-key", actor=AUDITOR).output.strip()
-    secret = chain_key(cli.db).secret
+    secret = chain_key(cli).secret
     edited = seq_of(cli.db, action="submit", application_id="A0002")
 
     def rewrite(conn):
@@ -457,3 +458,127 @@ def test_an_anchor_re_signed_by_the_thief_fails_under_the_auditors_public_key(an
     # without --public-key, verify trusts the database's own anchor key, not the anchor's
     report, problem = anchor_problem(cli, folder, False)
     assert report["problems"] == [] and "the signature does not hold" in problem
+
+
+# --- nothing in the database decides how it is checked (issue 29) ---------------------------
+
+def test_the_database_cannot_point_verify_at_no_key(anchored):
+    """An edited event and the meta row naming a key that is not there: the auditor's own
+    command still checks with the key from the config folder, and finds the edit."""
+    cli, folder, seq = anchored
+    public = cli("audit", "public-key", actor=AUDITOR).output.strip()
+    edited = seq_of(cli.db, action="submit", application_id="A0001")
+    tamper(cli.db, lambda conn: (
+        conn.execute(update(EVENTS).where(EVENTS.c.seq == edited).values(actor="mallory")),
+        conn.execute(update(Meta).where(Meta.key == meta.CHAIN_KEY)
+                     .values(value="/nonexistent.key"))))
+    code, out, report = verify(cli, "--anchors", folder, "--public-key", public)
+    assert code == 1, out
+    assert report["keyed"] and "UNKEYED" not in out
+    assert f"audit chain BROKEN at event {edited}: contents do not match" in out
+
+
+def test_the_database_cannot_name_a_forged_key(trail, tmp_path):
+    """The meta row pointed at a key file made for this database (its id, another secret),
+    the trail rewritten under it: verify uses the operator's key, not the one named."""
+    real = chain_key(trail)
+    forged_secret = fresh_key()
+    forged = tmp_path / "forged.key"
+    keys.write_private(forged, json.dumps({
+        "database": real.database, "first_seq": real.first_seq,
+        "key": base64.b64encode(forged_secret).decode()}).encode())
+    edited = seq_of(trail.db, action="submit")
+
+    def forge(conn):
+        conn.execute(update(EVENTS).where(EVENTS.c.seq == edited).values(actor="mallory"))
+        rechain(conn, hmac_with(forged_secret), forged_secret, start=edited)
+        conn.execute(update(Meta).where(Meta.key == meta.CHAIN_KEY).values(value=str(forged)))
+
+    tamper(trail.db, forge)
+    code, out, report = verify(trail)
+    assert code == 1 and report["keyed"], out
+    assert {"chain", "head"} <= set(problems(report)), report["problems"]
+
+
+@pytest.mark.parametrize("how", ["--key-file", "STARFUND_AUDIT_KEY"])
+def test_a_named_key_that_is_missing_is_an_error(trail, tmp_path, monkeypatch, how):
+    missing = tmp_path / "missing.key"
+    extra: tuple[Any, ...] = ("--key-file", missing) if how == "--key-file" else ()
+    if how == "STARFUND_AUDIT_KEY":
+        monkeypatch.setenv(how, str(missing))
+    r = trail("audit", "verify", *extra, ok=False, actor=AUDITOR)
+    assert r.exit_code == 1, r.output
+    assert f"no audit chain key at {missing} (named by {how})" in r.output
+    assert "--unkeyed" in r.output and "intact" not in r.output
+
+
+def test_a_check_without_the_key_is_only_asked_for_and_says_it_proves_less(trail):
+    real = chain_key(trail)
+    code, out, report = verify(trail, "--unkeyed")
+    assert code == 3 and report["ok"] and not report["keyed"], out
+    assert "UNKEYED" in out and "as far as an UNKEYED check sees" in out
+    moved = real.path.with_name("elsewhere.key")
+    real.path.rename(moved)
+    try:
+        r = trail("audit", "verify", ok=False, actor=AUDITOR)
+        assert r.exit_code == 1 and f"no audit chain key at {real.path}" in r.output, r.output
+        assert "intact" not in r.output
+        r = trail("audit", "verify", "--key-file", moved, ok=False, actor=AUDITOR)
+        assert r.exit_code == 0 and "audit chain intact: " in r.output, r.output
+    finally:
+        moved.rename(real.path)
+
+
+def test_the_database_cannot_point_verify_at_the_anchors_own_key(anchored):
+    """A key thief rewrites the trail, re-signs the anchor with a key of its own and points
+    the anchor-key row away: without --public-key verify trusts the operator's anchor key
+    file, never the anchor's; with neither at hand it refuses to guess."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from lifecycle.core import anchors
+
+    cli, folder, seq = anchored
+    secret = chain_key(cli).secret
+    edited = seq_of(cli.db, action="submit", application_id="A0002")
+
+    def rewrite(conn):
+        conn.execute(update(EVENTS).where(EVENTS.c.seq == edited).values(actor="someone-else"))
+        rechain(conn, hmac_with(secret), secret, start=edited)
+        conn.execute(update(Meta).where(Meta.key == meta.ANCHOR_KEY)
+                     .values(value="/nonexistent.pem"))
+
+    tamper(cli.db, rewrite)
+    thief = Ed25519PrivateKey.generate()
+    for path in [*folder.glob("anchor-*.json"), folder / "anchor-0000000099-x.json"]:
+        body = json.loads(next(folder.glob("anchor-*.json")).read_text())
+        body["hash"] = audit_rows(cli.db, seq=seq)[0].hash
+        body["public_key"] = anchors.public_key_text(thief)
+        body["signature"] = base64.b64encode(thief.sign(anchors._message(body))).decode()
+        path.write_text(json.dumps(body))
+    code, out, report = verify(cli, "--anchors", folder)
+    assert code == 1 and "anchors: 0 of 2 held" in out, out
+    assert all("the signature does not hold" in a["problem"] for a in report["anchors"])
+    own = cli.config / "keys" / f"{chain_key(cli).database}{keys.ANCHOR}"
+    moved = own.with_name("away.pem")
+    own.rename(moved)
+    try:
+        r = cli("audit", "verify", "--anchors", folder, ok=False, actor=AUDITOR)
+        assert r.exit_code == 1 and "no anchor public key to trust" in r.output, r.output
+        assert "held" not in r.output
+    finally:
+        moved.rename(own)
+
+
+def test_a_forged_key_with_the_same_id_writes_nothing(trail):
+    """A key file for this database (its id) with another secret: the first write finds
+    that it does not verify the chain's head, and writes nothing."""
+    real = chain_key(trail)
+    real.path.unlink()
+    keys.write_private(real.path, json.dumps({
+        "database": real.database, "first_seq": real.first_seq,
+        "key": base64.b64encode(fresh_key()).decode()}).encode())
+    before = fingerprint(trail.db)
+    r = trail("user", "add", "clerk-3", "--role", "officer", ok=False)
+    assert r.exit_code == 1, r.output
+    assert "does not verify the chain's head" in r.output and "nothing was written" in r.output
+    assert fingerprint(trail.db) == before

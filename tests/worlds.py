@@ -51,8 +51,11 @@ CRITERIA = {"content": 30, "method": 25, "team": 15, "outputs": 20, "budget": 10
 class Cli:
     """Runs `starfund` commands in-process through click's CliRunner against one database."""
 
-    def __init__(self, db: str, actor: str = "admin-test") -> None:
+    def __init__(self, db: str, actor: str = "admin-test", config: Path | None = None) -> None:
         self.db, self.actor = db, actor
+        self.config = config
+        """The operator's own config folder for these commands (its keys), when not the
+        test's (STARFUND_CONFIG_DIR, conftest)."""
         self.runner = CliRunner()
 
     def __call__(self, *args: str, ok: bool = True, now: str | None = None,
@@ -62,7 +65,9 @@ class Cli:
         full = ["--db", self.db, "--as", actor or self.actor]
         if now:
             full += ["--now", now]
-        result = self.runner.invoke(main, full + [str(a) for a in args], catch_exceptions=False)
+        env = {"STARFUND_CONFIG_DIR": str(self.config)} if self.config else None
+        result = self.runner.invoke(main, full + [str(a) for a in args], catch_exceptions=False,
+                                    env=env)
         clock.set_now(None)
         if ok and result.exit_code != 0:
             raise AssertionError(f"starfund {' '.join(map(str, args))} exited {result.exit_code}:"
@@ -721,9 +726,9 @@ def fingerprint(db: str) -> dict[str, list[tuple]]:
 def shared_world(folder: Path) -> Iterator[Cli]:
     """A new database of the backend under test, founded (see `founded`) with its keys under
     folder/config, for a module-scoped fixture: built once, it saves a second or more per test
-    on PostgreSQL. The keys' paths are stored in the database, so each test's own config
-    folder (conftest) does not hide them. The tests that share it must leave it as they found
-    it (or put it back)."""
+    on PostgreSQL. Its commands keep using folder/config (`Cli.config`), so each test's own
+    config folder (conftest) does not hide its keys. The tests that share it must leave it as
+    they found it (or put it back)."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("STARFUND_CONFIG_DIR", str(folder / "config"))
         drop = None
@@ -733,7 +738,7 @@ def shared_world(folder: Path) -> Iterator[Cli]:
         else:
             url = str(folder / "shared.db")
         try:
-            yield founded(Cli(url))
+            yield founded(Cli(url, config=folder / "config"))
         finally:
             if drop:
                 drop()

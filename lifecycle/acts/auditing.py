@@ -176,16 +176,22 @@ def audit_query(env: Env, call_id: str | None, application_id: str | None, actor
                                                if limit and page < pages else ""))
 
 
+UNKEYED_EXIT = 3
+"""`audit verify --unkeyed` that found nothing wrong: not 0, since it proves less."""
+
+
 @audit_group.command("verify")
 @click.option("--key-file", type=SafePath(dir_okay=False), metavar="PATH",
-              help="The chain key [default: where init wrote it; env STARFUND_AUDIT_KEY].")
+              help="The chain key [default: env STARFUND_AUDIT_KEY, else "
+                   "<config>/keys/<database id>.key; never a path the database names].")
 @click.option("--unkeyed", is_flag=True,
-              help="Check without the chain key (links and data only); the report says so.")
+              help="Check without the chain key (links and data only): proves less, says so, "
+                   f"and exits {UNKEYED_EXIT} when nothing is wrong.")
 @click.option("--anchors", "anchors_dir", type=SafePath(file_okay=False, exists=True),
               metavar="DIR", help="Also prove the trail still holds every head anchored in DIR.")
 @click.option("--public-key", metavar="BASE64",
               help="The anchor public key to trust (the auditor's copy; `audit public-key`) "
-                   "[default: this database's own anchor key, else the anchors' own].")
+                   "[default: your own anchor key file's; never the key an anchor carries].")
 @json_option
 @common
 def audit_verify(env: Env, key_file: str | None, unkeyed: bool, anchors_dir: str | None,
@@ -193,11 +199,14 @@ def audit_verify(env: Env, key_file: str | None, unkeyed: bool, anchors_dir: str
     """Check the audit trail: its keyed hash chain, its anchors, and that it explains the data.
 
     Every event's keyed hash (HMAC-SHA256 under the chain key, a file outside the
-    database), the chain's head, every application's state against its last event,
-    every application's creation event, and the database's mode and id against the
-    event that recorded them. Without the key file the check is unkeyed (links and
-    data only) and says so; anchors (--anchors) then still prove that no anchored
-    head was truncated, deleted or rewritten. Every problem is one line (exit 1).
+    database), the chain's head, every live event's time against when it was
+    written, every application's state against its last event, every application's
+    creation event, and the database's mode and id against the event that recorded
+    them. The keys come from your files, options and environment only, never from
+    the database under check; a key that is named but missing is an error. Only
+    --unkeyed checks without the chain key (links and data only): it says so and
+    exits 3 when nothing is wrong. Anchors (--anchors) prove that no anchored head
+    was truncated, deleted or rewritten. Every problem is one line (exit 1).
 
     \b
     Example:  starfund audit verify
@@ -207,13 +216,14 @@ def audit_verify(env: Env, key_file: str | None, unkeyed: bool, anchors_dir: str
 
     permissions.check(env.engine, env.actor, "audit.read")
     with db.reading(env.engine) as conn:   # one snapshot: others may write meanwhile
-        key, why = _key(conn, key_file, unkeyed)
-        result = audit.check(conn, key)
+        key = None if unkeyed else _key(conn, key_file)
         if anchors_dir and public_key is None:
             public_key = _own_public_key(conn)
+        result = audit.check(conn, key)
         found = anchoring.verify(conn, Path(anchors_dir), public_key) if anchors_dir else []
     bad = [f for f in found if f.problem]
     ok = result.ok and not bad
+    why = "--unkeyed was asked for" if unkeyed else None
     if env.as_json:
         broken = result.first_break
         emit_json({"checked": result.checked, "ok": ok, "keyed": result.keyed,
@@ -226,17 +236,18 @@ def audit_verify(env: Env, key_file: str | None, unkeyed: bool, anchors_dir: str
                                for f in found]})
     else:
         if not result.keyed:
-            echo(f"UNKEYED check: {why}; the events' contents were not checked, only their "
-                 "links and the data (a consistent rewrite would not be seen here; anchors "
-                 "would show it)", err=True)
+            echo("UNKEYED check (--unkeyed): the events' contents were not checked, only their "
+                 "links and the data; whoever can write to the database could have rewritten "
+                 "the trail consistently and this check would not see it (anchors would)",
+                 err=True)
         if found:
             echo(f"anchors: {len(found) - len(bad)} of {len(found)} held", err=bool(bad))
             for f in bad:
                 echo(f"  {f.path.name}: {f.problem}", err=True)
         if result.ok:
-            echo(f"audit chain intact{'' if result.keyed else ' (unkeyed)'}: {result.checked} "
-                 f"events verified; {result.applications} applications agree with their "
-                 f"trail; database {result.mode}")
+            echo(f"audit chain intact{'' if result.keyed else ' as far as an UNKEYED check sees'}"
+                 f": {result.checked} events verified; {result.applications} applications "
+                 f"agree with their trail; database {result.mode}")
         else:
             echo(f"audit trail BROKEN: {len(result.problems)} problem(s) "
                  f"({result.checked} events read)", err=True)
@@ -244,34 +255,39 @@ def audit_verify(env: Env, key_file: str | None, unkeyed: bool, anchors_dir: str
                 echo(f"  {p.message}", err=True)
     if not ok:
         sys.exit(1)
+    if not result.keyed:
+        sys.exit(UNKEYED_EXIT)
 
 
-def _own_public_key(conn) -> str | None:
-    """Without --public-key, trust this database's own anchor key (not the key an anchor
-    carries, which whoever forged the anchor chose); None when its file is not at hand."""
+def _own_public_key(conn) -> str:
+    """Without --public-key, the public half of the operator's own anchor key (its file from
+    --anchor-key's places: STARFUND_ANCHOR_KEY, else the config folder); never the key an
+    anchor carries (whoever forged the anchor chose it), nor a path the database names."""
     from lifecycle.core import anchors as anchoring
-    from lifecycle.core.errors import UserError
+    from lifecycle.core.errors import NotFound
 
     try:
         return anchoring.public_key_of(conn)
-    except UserError:
-        return None
+    except NotFound as e:
+        raise NotFound(f"{e}: no anchor public key to trust; give the auditor's copy with "
+                       "--public-key (what `starfund audit public-key` printed)") from None
 
 
-def _key(conn, key_file: str | None, unkeyed: bool):
-    """(the chain key, None) or (None, why the check is unkeyed)."""
+def _key(conn, key_file: str | None):
+    """The chain key, from --key-file, STARFUND_AUDIT_KEY or the config folder; missing is an
+    error naming where it was looked for (an unkeyed check is only ever asked for)."""
     from lifecycle.core import keys, meta
 
-    if unkeyed:
-        return None, "--unkeyed was asked for"
     facts = meta.read(conn)
     if meta.DATABASE_ID not in facts:
-        return None, "the database has no id (made before starfund had keys)"
+        raise keys.NotFound("the database has no id and so no chain key (made before starfund "
+                            "had keys): check it with --unkeyed, or run `starfund init` on it")
     try:
-        return keys.load_chain_key(facts[meta.DATABASE_ID], key_file,
-                                   facts.get(meta.CHAIN_KEY)), None
+        return keys.load_chain_key(facts[meta.DATABASE_ID], key_file)
     except keys.NotFound as e:
-        return None, str(e)
+        raise keys.NotFound(f"{e}; give the chain key with --key-file PATH or "
+                            "STARFUND_AUDIT_KEY, or check without it with --unkeyed (proves "
+                            "less)") from None
 
 
 @audit_group.command("anchor")

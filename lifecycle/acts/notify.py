@@ -58,8 +58,13 @@ def notify_send(env: Env, **kw: Any) -> None:
     if env.as_json:
         return emit_json(r.as_dict())
     echo(f"notifications via {channel!r}: {r.sent} sent, {r.retrying} to retry, "
-         f"{r.failed} failed" + (f", {r.resolved} settled after an interrupted send"
-                                 if r.resolved else ""))
+         f"{r.failed} failed, {r.in_doubt} in doubt, {r.deferred} deferred"
+         + (f", {r.resolved} settled after an interrupted send" if r.resolved else ""))
+    if r.local:
+        echo(f"deferred without using an attempt: {r.local}", err=True)
+    if r.in_doubt:
+        echo(f"{r.in_doubt} in doubt (may have arrived): `starfund notify list --in-doubt`",
+             err=True)
     for line in r.errors[:20]:
         echo(f"  failed {line}", err=True)
 

@@ -1,7 +1,9 @@
 """Setting up: create or upgrade the database, its keys and its first account (`starfund init`).
 
 A new database is given, in one transaction: its id and mode (live, or a simulation),
-the paths of its two keys (the keys themselves are files outside it, written here),
+a note of where its two keys were written (the keys themselves are files outside it,
+written here; a key written outside the config folder is linked from it, since later
+commands look for it there, never where the database says),
 the first account, and the `database_init` audit event that records all of it, so
 that the label is covered by the chain from the first event on.
 """
@@ -90,14 +92,16 @@ def _found(conn, done: str, mode: str, account: str | None, roles: tuple[str, ..
         head = conn.execute(select(AuditHead.seq)).scalar() or 0
         key = keys.create_chain_key(database_id, head + 1, chain_key)
         written.append(key.path)
+        written += filter(None, [keys.link_default(database_id, keys.CHAIN, key.path)])
         meta.put(conn, meta.KEYED_FROM, str(head + 1))
         meta.put(conn, meta.CHAIN_KEY, str(key.path.resolve()))
         result.chain_key = key.path
     else:
-        keys.load_chain_key(database_id, chain_key, facts.get(meta.CHAIN_KEY))
+        keys.load_chain_key(database_id, chain_key)
     if meta.ANCHOR_KEY not in facts:
         path = keys.create_anchor_key(database_id, anchor_key)
         written.append(path)
+        written += filter(None, [keys.link_default(database_id, keys.ANCHOR, path)])
         meta.put(conn, meta.ANCHOR_KEY, str(path.resolve()))
         result.anchor_key = path
     if not conn.execute(select(func.count()).select_from(Account)).scalar():

@@ -43,8 +43,8 @@ def make(conn: Connection, folder: Path, anchor_key: str | None = None) -> tuple
     """Sign the current head and write it to `folder` as anchor-<seq>-<time>.json."""
     facts = meta.read(conn)
     database = meta.database_id(conn)
-    private = keys.load_anchor_key(database, anchor_key, facts.get(meta.ANCHOR_KEY))
-    chain = keys.load_chain_key(database, stored=facts.get(meta.CHAIN_KEY))
+    private = keys.load_anchor_key(database, anchor_key)
+    chain = keys.load_chain_key(database)
     head = conn.execute(select(AuditHead.seq, AuditHead.hash)).first()
     if head is None or head.seq == 0:
         raise BadValue("the audit trail is empty: nothing to anchor yet")
@@ -75,24 +75,28 @@ def _public(text: str) -> Any:
     return Ed25519PublicKey.from_public_bytes(base64.b64decode(text, validate=True))
 
 
-def verify(conn: Connection, folder: Path, public_key: str | None = None) -> list[Finding]:
-    """Check every anchor in `folder` against the trail: its signature (under `public_key`,
-    else the anchors' own key, which must then be the same in all of them), its database,
-    and that the trail still holds its event with its hash."""
+def verify(conn: Connection, folder: Path, public_key: str) -> list[Finding]:
+    """Check every anchor in `folder` against the trail: its signature under `public_key`
+    (the auditor's copy, or the operator's own anchor key: never the key an anchor carries,
+    which whoever forged it chose), its database, and that the trail still holds its event
+    with its hash."""
     from cryptography.exceptions import InvalidSignature
 
     files = sorted(folder.glob("anchor-*.json"))
     if not files:
         raise BadValue(f"no anchors (anchor-*.json) in {folder}")
     database = meta.read(conn).get(meta.DATABASE_ID)
-    keys_seen: set[str] = set()
+    try:
+        trusted = _public(public_key)
+    except (ValueError, TypeError) as e:
+        raise BadValue(f"--public-key: not an Ed25519 public key in base64 ({e}); accepted: "
+                       "what `starfund audit public-key` prints") from None
     found: list[Finding] = []
     t = AuditEvent.__table__
     for path in files:
         try:
             body = json.loads(path.read_text(encoding="utf-8"))
-            trusted = public_key or body["public_key"]
-            _public(trusted).verify(base64.b64decode(body["signature"]), _message(body))
+            trusted.verify(base64.b64decode(body["signature"]), _message(body))
         except InvalidSignature:
             found.append(Finding(path, None, "the signature does not hold (the anchor was "
                                              "edited, or signed by another key)"))
@@ -100,7 +104,6 @@ def verify(conn: Connection, folder: Path, public_key: str | None = None) -> lis
         except (ValueError, KeyError, TypeError) as e:
             found.append(Finding(path, None, f"not a starfund anchor ({type(e).__name__}: {e})"))
             continue
-        keys_seen.add(trusted)
         seq = int(body["seq"])
         if body["database"] != database:
             found.append(Finding(path, seq, f"anchors database {body['database']}, not this one "
@@ -116,16 +119,10 @@ def verify(conn: Connection, folder: Path, public_key: str | None = None) -> lis
                                             "trail was rewritten up to it)"))
         else:
             found.append(Finding(path, seq, None))
-    if public_key is None and len(keys_seen) > 1:
-        found.append(Finding(folder, None, f"the anchors are signed by {len(keys_seen)} "
-                                           "different keys: give the auditor's copy with "
-                                           "--public-key to say which one to trust"))
     return found
 
 
 def public_key_of(conn: Connection, anchor_key: str | None = None) -> str:
     """This database's anchor public key (base64), for the auditor to keep apart."""
-    facts = meta.read(conn)
-    return public_key_text(keys.load_anchor_key(meta.database_id(conn), anchor_key,
-                                                facts.get(meta.ANCHOR_KEY)))
+    return public_key_text(keys.load_anchor_key(meta.database_id(conn), anchor_key))
 

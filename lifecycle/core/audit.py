@@ -16,9 +16,13 @@ once; events are written in the same transaction as the change they record
 data it explains: every application in the state its last event left it in, every
 application with its creation event, no application the trail creates or moves missing
 from the database, no empty trail beside applications, the database's mode and id as its
-`database_init` event recorded them. Without the key it still checks the links and the
-data, and says that it is unkeyed; anchors (`lifecycle.core.anchors`) then prove that
-the heads signed earlier are still in the trail.
+`database_init` event recorded them, and, from the event that recorded a database live,
+every event's time the time it was written (`LAG`, `LEAD`). Without the key it still
+checks the links and the data, and says that it is unkeyed (and proves less: whoever can
+write to the database can rewrite an unkeyed-checked trail consistently); anchors
+(`lifecycle.core.anchors`) then prove that the heads signed earlier are still in the trail.
+The key comes from the operator's own files (`lifecycle.core.keys`), never from the
+database, and a writer whose key does not verify the head writes nothing.
 """
 from __future__ import annotations
 
@@ -28,7 +32,7 @@ import json
 import json.scanner
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any, NamedTuple
 
@@ -99,13 +103,28 @@ def head_mac(secret: bytes, seq: int, digest: str) -> str:
 
 
 def chain_key(conn: Connection) -> keys.ChainKey:
-    """The key this database's events are written with; refuses a simulated time on a live
-    database (every act's event passes here, so no door can back-date a live act)."""
+    """The key this database's events are written with (from the operator's files, never
+    from where the database says); refuses a simulated time on a live database, live by its
+    mode row or by its trail (every act's event passes here, so no door can back-date a live
+    act, even with the mode row relabelled)."""
     facts = meta.read(conn)
-    meta.refuse_simulated_time(facts.get(meta.MODE), clock.simulated())
+    if clock.simulated():
+        meta.refuse_simulated_time(facts.get(meta.MODE), True)
+        meta.refuse_simulated_time(trail_mode(conn), True)
     if meta.DATABASE_ID not in facts:
         raise keys.NotFound("this database has no id and no audit key yet: run `starfund init`")
-    return keys.load_chain_key(facts[meta.DATABASE_ID], stored=facts.get(meta.CHAIN_KEY))
+    return keys.load_chain_key(facts[meta.DATABASE_ID])
+
+
+def trail_mode(conn: Connection) -> str | None:
+    """The mode the trail last recorded (its `database_init` event's), None before one."""
+    row = conn.execute(select(_table.c.payload).where(_table.c.action == INIT)
+                       .order_by(_table.c.seq.desc()).limit(1)).first()
+    return json.loads(row.payload).get(meta.MODE) if row else None
+
+
+class WrongKey(keys.BadValue):
+    """The chain key at hand does not verify the chain's head: nothing is written with it."""
 
 
 def _who(actor: Any) -> tuple[str, str | None]:
@@ -115,15 +134,22 @@ def _who(actor: Any) -> tuple[str, str | None]:
     return actor.name, actor.by
 
 
-def _lock_head(conn: Connection) -> tuple[int, str]:
-    """Lock the chain's head row (creating it on first use) and return (seq, hash)."""
-    stmt = select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1)
+def _lock_head(conn: Connection, key: keys.ChainKey) -> tuple[int, str]:
+    """Lock the chain's head row (creating it on first use) and return (seq, hash), once
+    `key` verifies the head's MAC: an event written with another key (a forged one with this
+    database's id) would stay broken for good, so none is."""
+    stmt = select(AuditHead.seq, AuditHead.hash, AuditHead.mac).where(AuditHead.id == 1)
     if conn.dialect.name != "sqlite":
         stmt = stmt.with_for_update()
     row = conn.execute(stmt).first()
     if row is None:
         conn.execute(insert(AuditHead).values(id=1, seq=0, hash=GENESIS))
         return 0, GENESIS
+    if row.seq >= key.first_seq and row.mac != head_mac(key.secret, row.seq, row.hash):
+        raise WrongKey(f"the audit chain key {key.path} does not verify the chain's head "
+                       f"(event {row.seq}): it is not this trail's key, or the head was changed "
+                       "behind the engine's back; nothing was written (`starfund audit verify` "
+                       "with the right key says which)")
     return row.seq, row.hash
 
 
@@ -156,7 +182,7 @@ def record(conn: Connection, actor: Any, events: Sequence[Event] | Iterable[Even
     chunk = bulk.chunk_rows(_CHUNK)
     for ev in events:
         if head is None:
-            head = _lock_head(conn)
+            head = _lock_head(conn, key)
             seq, prev = head
             first = seq + 1
         seq += 1
@@ -196,7 +222,7 @@ class Problem:
     """One kind of inconsistency found by `check`: how many, the first few, and a one-line account."""
 
     check: str
-    """chain, head, empty, state, creation, orphan or mode."""
+    """chain, head, time, empty, state, creation, orphan or mode."""
     count: int
     first: list[str]
     message: str
@@ -244,9 +270,37 @@ _WALKED = ("seq", "prev_hash", "hash", "at", "written_at", "actor", "by", "actio
            "application_id", "from_state", "to_state", "payload")
 
 
+LAG, LEAD = timedelta(hours=1), timedelta(minutes=1)
+"""On a live database an event's time (`at`) is the clock's when the act began: at most LAG
+before the time it was written (a long command records the time it started), at most LEAD
+after it (the clock stepped back). Anything else was back- or forward-dated."""
+
+
+class _Walked(NamedTuple):
+    checked: int
+    last: int
+    prev: str
+    breaks: list[Break]
+    count: int
+    """Breaks in all (`breaks` holds the first SHOW)."""
+    dated: list[Break]
+    dated_count: int
+    """Events of a live trail whose time is not when they were written (`dated`: the first)."""
+
+
+def _apart(at: Any, written: Any) -> timedelta:
+    """written - at, the stored times as datetimes (SQLite gives text)."""
+    if isinstance(at, str):
+        at, written = datetime.fromisoformat(at), datetime.fromisoformat(written)
+    return written - at
+
+
 def _walk(conn: Connection, batch: int, key: keys.ChainKey | None,
-          keyed_from: int) -> tuple[int, int, str, list[Break], int]:
-    """Stream the chain in seq order: (events read, last seq, last hash, first breaks, breaks).
+          keyed_from: int) -> _Walked:
+    """Stream the chain in seq order (see `_Walked`).
+
+    The trail's own `database_init` events say whether the database is live from there on:
+    a live event's time must be when it was written (LAG, LEAD), whatever the mode row says.
 
     Events from `keyed_from` on are checked against their HMAC when `key` is given;
     without it only their links are (the caller says the check was unkeyed). Events
@@ -257,7 +311,9 @@ def _walk(conn: Connection, batch: int, key: keys.ChainKey | None,
     """
     prev, expected, checked, last = GENESIS, 1, 0, 0
     breaks: list[Break] = []
-    count = 0
+    dated: list[Break] = []
+    count = dated_count = 0
+    live = False
 
     def broken(seq: int, problem: str) -> None:
         nonlocal count
@@ -300,10 +356,17 @@ def _walk(conn: Connection, batch: int, key: keys.ChainKey | None,
                     call_id or "", app_id or "", from_state or "", to_state or "",
                     payload)).encode("utf-8"), "sha256").hex() != digest:
                 broken(seq, edited)
+            if action == INIT:
+                live = json.loads(payload).get(meta.MODE) == meta.LIVE
+            if live and at != written_at and written_at is not None and \
+                    not -LEAD <= _apart(at, written_at) <= LAG:
+                dated_count += 1
+                if len(dated) < SHOW:
+                    dated.append(Break(seq, f"event {seq} at {iso(at)}, written {iso(written_at)}"))
             prev, expected, last = digest, seq + 1, seq
         checked += len(rows)
     cur.close()
-    return checked, last, prev, breaks, count
+    return _Walked(checked, last, prev, breaks, count, dated, dated_count)
 
 
 def _keyed_from(conn: Connection, key: keys.ChainKey | None) -> int:
@@ -345,7 +408,8 @@ def check(conn: Connection, key: keys.ChainKey | None, batch: int = 20000) -> Ve
     """
     a = Application.__table__
     problems: list[Problem] = []
-    checked, last, prev, breaks, n_breaks = _walk(conn, batch, key, _keyed_from(conn, key))
+    walked = _walk(conn, batch, key, _keyed_from(conn, key))
+    checked, last, prev, breaks, n_breaks = walked[:5]
     if breaks:
         b = breaks[0]
         more = (f"; {n_breaks} breaks in all, at events "
@@ -362,6 +426,14 @@ def check(conn: Connection, key: keys.ChainKey | None, batch: int = 20000) -> Ve
         problems.append(Problem("empty", apps, [], f"the audit trail is empty but the database "
                                                     f"holds {apps} application(s)"))
 
+    if walked.dated_count:
+        n = walked.dated_count
+        problems.append(Problem(
+            "time", n, [str(b.seq) for b in walked.dated],
+            f"{n} event(s) of a live database carry a time that is not when they were written "
+            f"(more than {LAG} before or {LEAD} after: back- or forward-dated): "
+            + "; ".join(b.problem for b in walked.dated)
+            + (f" and {n - len(walked.dated)} more" if n > len(walked.dated) else "")))
     problems += _data_problems(conn)
     problems += _mode_problems(conn)
     return Verification(checked, apps, problems, breaks[0] if breaks else head, key is not None,

@@ -10,6 +10,13 @@ only, in the user's config directory unless a path is given:
 - the anchor key (`<database id>.anchor.pem`): an Ed25519 private key that signs anchors
   (`lifecycle.core.anchors`), which anyone holding only the public key can check.
 
+Where a key is comes only from whoever runs the command: the path given (--key-file,
+--anchor-key), else the environment (STARFUND_AUDIT_KEY, STARFUND_ANCHOR_KEY), else the
+config folder. Never from the database: whoever can write to it could otherwise point the
+check at a key of their own, or at none. A key `init` wrote elsewhere is linked from the
+config folder, so the operator's own folder still says where it is. A key that is named
+but missing is an error, never a reason to check less.
+
 A file that others may read is refused: a secret that leaked is no secret.
 """
 from __future__ import annotations
@@ -54,18 +61,49 @@ def _default(database_id: str, suffix: str) -> Path:
     return config_dir() / "keys" / f"{database_id}{suffix}"
 
 
-def chain_key_path(database_id: str, path: str | os.PathLike | None = None,
-                   stored: str | None = None) -> Path:
-    """Where the chain key is: the path given > STARFUND_AUDIT_KEY > the path `init` stored
-    (a path, never the key) > the config directory."""
-    return Path(path or key_paths().audit_key or stored or _default(database_id, ".key"))
+CHAIN, ANCHOR = ".key", ".anchor.pem"
+"""The suffixes of a database's two key files in the config folder."""
 
 
-def anchor_key_path(database_id: str, path: str | os.PathLike | None = None,
-                    stored: str | None = None) -> Path:
+_WHERE = {CHAIN: ("audit_key", "--key-file"), ANCHOR: ("anchor_key", "--anchor-key")}
+
+
+def _located(database_id: str, path: str | os.PathLike | None,
+             suffix: str) -> tuple[Path, str]:
+    """(where a key is, the option or variable that named it, "" for the config folder): the
+    path given > the environment > the config folder."""
+    variable, option = _WHERE[suffix]
+    if path:
+        return Path(path), option
+    named = getattr(key_paths(), variable)
+    if named:
+        return Path(named), f"STARFUND_{variable.upper()}"
+    return _default(database_id, suffix), ""
+
+
+def chain_key_path(database_id: str, path: str | os.PathLike | None = None) -> Path:
+    """Where the chain key is: the path given > STARFUND_AUDIT_KEY > the config folder's
+    `keys/<database id>.key` (never a path the database names)."""
+    return _located(database_id, path, CHAIN)[0]
+
+
+def anchor_key_path(database_id: str, path: str | os.PathLike | None = None) -> Path:
     """Where the anchor signing key is, in the same order as `chain_key_path`."""
-    return Path(path or key_paths().anchor_key or stored
-                or _default(database_id, ".anchor.pem"))
+    return _located(database_id, path, ANCHOR)[0]
+
+
+def link_default(database_id: str, suffix: str, target: Path) -> Path | None:
+    """Link `keys/<database id><suffix>` in the config folder to a key `init` wrote elsewhere
+    (the operator's own folder then says where it is); the link made, or None."""
+    default = _default(database_id, suffix)
+    if default.absolute() == target.absolute():
+        return None
+    default.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        default.symlink_to(target.resolve())
+    except FileExistsError:
+        raise BadValue(f"{default} already exists; starfund never overwrites a key") from None
+    return default
 
 
 def write_private(path: Path, data: bytes) -> None:
@@ -77,12 +115,13 @@ def write_private(path: Path, data: bytes) -> None:
         f.write(data)
 
 
-def read_private(path: Path, what: str) -> bytes:
+def read_private(path: Path, what: str, named_by: str = "") -> bytes:
     """A key file's bytes, refused when group or others may read or write it."""
     try:
         mode = path.stat().st_mode
     except FileNotFoundError:
-        raise NotFound(f"no {what} at {path}") from None
+        raise NotFound(f"no {what} at {path}" + (f" (named by {named_by})" if named_by else "")
+                       ) from None
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise BadValue(f"the {what} {path} may be read by others (mode {stat.filemode(mode)}); "
                        f"only its owner may: chmod 600 {path}")
@@ -120,12 +159,11 @@ def create_chain_key(database_id: str, first_seq: int,
     return ChainKey(database_id, secret, first_seq, target)
 
 
-def load_chain_key(database_id: str, path: str | os.PathLike | None = None,
-                   stored: str | None = None) -> ChainKey:
+def load_chain_key(database_id: str, path: str | os.PathLike | None = None) -> ChainKey:
     """The database's chain key; NotFound when the file is missing, BadValue when it is not
     this database's, not a key, or readable by others."""
-    target = chain_key_path(database_id, path, stored)
-    raw = read_private(target, "audit chain key")
+    target, named_by = _located(database_id, path, CHAIN)
+    raw = read_private(target, "audit chain key", named_by)
     try:
         body = json.loads(raw)
         key = ChainKey(str(body["database"]), base64.b64decode(body["key"], validate=True),
@@ -157,14 +195,13 @@ def create_anchor_key(database_id: str, path: str | os.PathLike | None = None) -
     return target
 
 
-def load_anchor_key(database_id: str, path: str | os.PathLike | None = None,
-                    stored: str | None = None):
+def load_anchor_key(database_id: str, path: str | os.PathLike | None = None):
     """The Ed25519 private key that signs this database's anchors."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    target = anchor_key_path(database_id, path, stored)
-    raw = read_private(target, "anchor signing key")
+    target, named_by = _located(database_id, path, ANCHOR)
+    raw = read_private(target, "anchor signing key", named_by)
     try:
         key = serialization.load_pem_private_key(raw, password=None)
     except ValueError:

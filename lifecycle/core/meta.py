@@ -19,8 +19,9 @@ LIVE, SIMULATION = "live", "simulation"
 MODES = (LIVE, SIMULATION)
 DATABASE_ID, MODE = "database_id", "mode"
 CHAIN_KEY, ANCHOR_KEY, KEYED_FROM = "chain_key_path", "anchor_key_path", "keyed_from"
-"""Where `init` wrote the keys (paths only: the keys never live in the database), and the
-first event the chain key covers (a hint for an unkeyed check; the key file says it too)."""
+"""A note of where `init` wrote the keys (paths only: the keys never live in the database;
+nothing reads these to find a key: whoever can write here could point them anywhere), and
+the first event the chain key covers (a hint for an unkeyed check; the key file says it)."""
 
 
 class LiveDatabase(UserError):
