@@ -188,7 +188,8 @@ def report_xlsx(path: str | Path, calls: list[dict[str, Any]],
     }
     if years:
         sheets["years"] = (["year", "funded", "terminated", "ineligible", "paid", "withheld",
-                            "recovered", "to recover", "star declarations", *MOVES, "rewards"],
+                            "recovered", "to recover", "star declarations"]
+                           + list(MOVES) + ["rewards"],
                            [[y["year"], y["funded"], y["terminated"], y["ineligible"], y["paid"],
                              y["withheld"], y["recovered"], y["to_recover"], y["star_declared"]]
                             + [y["moves"][m] for m in MOVES] + [y["rewards"]]
