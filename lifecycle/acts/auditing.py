@@ -27,6 +27,7 @@ from lifecycle.core.console import (
     json_option,
     table,
 )
+from lifecycle.core.progress_bar import shown
 from lifecycle.core.tabular import csv_writer
 from notifications import reasons
 from states.workflows import WORKFLOWS
@@ -205,9 +206,11 @@ def audit_verify(env: Env, key_file: str | None, unkeyed: bool, anchors_dir: str
     from lifecycle.core import anchors as anchoring
 
     permissions.check(env.engine, env.actor, "audit.read")
-    with db.reading(env.engine) as conn:   # one snapshot: others may write meanwhile
+    with shown(env, "audit verify", interrupted="the check did not finish; it only reads, "
+                                                "nothing was changed") as progress, \
+            db.reading(env.engine) as conn:   # one snapshot: others may write meanwhile
         key, why = _key(conn, key_file, unkeyed)
-        result = audit.check(conn, key)
+        result = audit.check(conn, key, progress=progress)
         if anchors_dir and public_key is None:
             public_key = _own_public_key(conn)
         found = anchoring.verify(conn, Path(anchors_dir), public_key) if anchors_dir else []

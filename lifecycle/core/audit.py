@@ -44,6 +44,7 @@ from sqlalchemy.dialects.postgresql import distinct_on
 
 from lifecycle.core import bulk, clock, keys, meta
 from lifecycle.core.models import Application, AuditEvent, AuditHead
+from lifecycle.core.progress import SILENT, Progress
 
 GENESIS = "0" * 64
 CREATE = "create"
@@ -244,8 +245,8 @@ _WALKED = ("seq", "prev_hash", "hash", "at", "written_at", "actor", "by", "actio
            "application_id", "from_state", "to_state", "payload")
 
 
-def _walk(conn: Connection, batch: int, key: keys.ChainKey | None,
-          keyed_from: int) -> tuple[int, int, str, list[Break], int]:
+def _walk(conn: Connection, batch: int, key: keys.ChainKey | None, keyed_from: int,
+          progress: Progress = SILENT) -> tuple[int, int, str, list[Break], int]:
     """Stream the chain in seq order: (events read, last seq, last hash, first breaks, breaks).
 
     Events from `keyed_from` on are checked against their HMAC when `key` is given;
@@ -302,6 +303,7 @@ def _walk(conn: Connection, batch: int, key: keys.ChainKey | None,
                 broken(seq, edited)
             prev, expected, last = digest, seq + 1, seq
         checked += len(rows)
+        progress.advance(len(rows))
     cur.close()
     return checked, last, prev, breaks, count
 
@@ -311,6 +313,11 @@ def _keyed_from(conn: Connection, key: keys.ChainKey | None) -> int:
     if key is not None:
         return key.first_seq
     return int(meta.read(conn).get(meta.KEYED_FROM, 1))
+
+
+def _head_seq(conn: Connection) -> int:
+    """How many events the chain's head says there are (0 without a head)."""
+    return conn.execute(select(AuditHead.seq)).scalar() or 0
 
 
 def _head_break(conn: Connection, last: int, prev: str,
@@ -333,7 +340,8 @@ def _head_break(conn: Connection, last: int, prev: str,
     return None
 
 
-def check(conn: Connection, key: keys.ChainKey | None, batch: int = 20000) -> Verification:
+def check(conn: Connection, key: keys.ChainKey | None, batch: int = 20000,
+          progress: Progress = SILENT) -> Verification:
     """Check the trail as a chain and against the applications it explains.
 
     Beside the hash chain (streamed, `batch` events at a time) and its head, one
@@ -342,10 +350,14 @@ def check(conn: Connection, key: keys.ChainKey | None, batch: int = 20000) -> Ve
     its count and the first few ids. Without `key` the events' contents are not checked
     (`Verification.keyed` is False and the command says so). Run it in `db.reading`: the
     walk, the head and the data are then read from one snapshot, even while others write.
+    `progress` is told the walk's pages ("verifying", of the events the head counts), then
+    the comparison with the applications ("comparing").
     """
     a = Application.__table__
     problems: list[Problem] = []
-    checked, last, prev, breaks, n_breaks = _walk(conn, batch, key, _keyed_from(conn, key))
+    progress.step("verifying", total=lambda: _head_seq(conn))
+    checked, last, prev, breaks, n_breaks = _walk(conn, batch, key, _keyed_from(conn, key),
+                                                  progress)
     if breaks:
         b = breaks[0]
         more = (f"; {n_breaks} breaks in all, at events "
@@ -357,6 +369,7 @@ def check(conn: Connection, key: keys.ChainKey | None, batch: int = 20000) -> Ve
     if head is not None:
         problems.append(Problem("head", 1, [str(head.seq)],
                                 f"audit chain BROKEN at event {head.seq}: {head.problem}"))
+    progress.step("comparing", total=None)
     apps = conn.execute(select(func.count()).select_from(a)).scalar_one()
     if apps and not checked:
         problems.append(Problem("empty", apps, [], f"the audit trail is empty but the database "
