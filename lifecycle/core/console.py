@@ -47,7 +47,6 @@ LONG_TEXT = {"reason": 2000, "contact": 500}  # free text options (still one lin
 PATH_LIMIT = 4096
 MAX_COUNT = 1_000_000  # --limit and --page: their product stays a 64-bit offset
 ROW_ID = click.IntRange(1, 2**31 - 1)  # a numbered row (notification, objection)
-INTERRUPTED_EXIT = 130  # 128 + SIGINT, as a shell reports a command stopped by Ctrl-C
 INTERRUPTED = ("stopped by Ctrl-C; the transaction under way was rolled back (what it had "
                "written is gone), what committed before it stays")
 
@@ -277,9 +276,18 @@ def open_database(db_arg: str | None):
 
 
 def run_import(env: Env, fn: Callable[..., dict], *args: Any, encoding: str | None = None) -> dict:
-    """Run an importer `fn(conn, *args, actor, encoding=...)` in one transaction (all or nothing)."""
-    with env.engine.begin() as conn:
-        return fn(conn, *args, env.actor, encoding=encoding)
+    """Run an importer `fn(conn, *args, actor, encoding=...)` in one transaction (all or
+    nothing), its rows read drawn as progress on a terminal (`lifecycle.core.progress_bar`)."""
+    from lifecycle.core.progress import watching  # inside: keeps `starfund --help` fast
+    from lifecycle.core.progress_bar import shown
+
+    actor = env.actor
+    what = f"{(click.get_current_context().command_path.split(' ', 1) + [''])[1]} " \
+           f"{Path(os.fsdecode(args[-1])).name}".strip()
+    with shown(env, what, interrupted="nothing was imported (the file's transaction was "
+                                      "rolled back)") as progress, \
+            watching(progress), env.engine.begin() as conn:
+        return fn(conn, *args, actor, encoding=encoding)
 
 
 # --- the shared options: declared once, resolved option > environment > default ------------
@@ -454,7 +462,9 @@ def common(fn: Callable) -> Callable:
         except EXPECTED_ERRORS as e:
             echo(f"error: {e}", err=True)
             sys.exit(1)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt:  # a long command says more (lifecycle.core.progress_bar)
+            from lifecycle.core.progress_bar import INTERRUPTED_EXIT
+
             echo(f"interrupted: {INTERRUPTED}", err=True)
             sys.exit(INTERRUPTED_EXIT)
     return wrapper

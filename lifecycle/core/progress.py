@@ -7,7 +7,9 @@ nothing (a script, a test, the portal, `--json`) pays a method call per chunk.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Protocol
 
 Total = int | Callable[[], int] | None
@@ -48,6 +50,25 @@ class Silent:
 
 
 SILENT: Progress = Silent()
+
+
+_watching: ContextVar[Progress] = ContextVar("starfund_progress", default=SILENT)
+
+
+@contextmanager
+def watching(progress: Progress) -> Iterator[Progress]:
+    """Make `progress` the sink of work too deep to be handed one (the rows an import's
+    reader reads, `lifecycle.core.tabular`), for the block."""
+    token = _watching.set(progress)
+    try:
+        yield progress
+    finally:
+        _watching.reset(token)
+
+
+def current() -> Progress:
+    """The sink `watching` set, else SILENT."""
+    return _watching.get()
 
 
 class Recorded:

@@ -1,6 +1,6 @@
 """The command line's progress bar: draws what long work reports (`lifecycle.core.progress`).
 
-The command line's side, beside `console.py`: the engine, the verifier and the imports
+The command line's side, beside `console.py` (which uses it): the engine, the verifier and the imports
 only call a `Progress` sink; this module gives a command the sink to pass them, drawn
 with rich on standard error (the step, rows done of rows to do, the rate and the time
 left, in English or, with `lang="zh"`, in Chinese), or the silent one when standard
@@ -19,8 +19,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from lifecycle.core.console import INTERRUPTED_EXIT, echo
+import click
+
+from lifecycle.core.names import printable
 from lifecycle.core.progress import GOING_ON, SILENT, GoingOn, Progress, Total
+
+INTERRUPTED_EXIT = 130  # 128 + SIGINT, as a shell reports a command stopped by Ctrl-C
 
 LABELS: dict[str, tuple[str, str]] = {  # step -> (Chinese, English)
     "loading": ("读取", "loading"),
@@ -37,8 +41,8 @@ LABELS: dict[str, tuple[str, str]] = {  # step -> (Chinese, English)
     "simulating": ("模拟", "simulating"),
     "reporting": ("生成报告", "reporting"),
 }
-WORDS = {"zh": {"rows": "行", "per_second": "行/秒", "left": "剩余"},
-         "en": {"rows": "rows", "per_second": "rows/s", "left": "left"}}
+WORDS = {"zh": {"per_second": "行/秒", "left": "剩余 {}"},
+         "en": {"per_second": "rows/s", "left": "{} left"}}
 
 
 def label(step: str, lang: str = "en") -> str:
@@ -70,32 +74,23 @@ def shown(env: Any, what: str, lang: str = "en",
             with _bar(what, lang) as bar:
                 yield bar
     except KeyboardInterrupt:
-        echo(f"interrupted: {what}: {interrupted}", err=True)
+        click.echo(printable(f"interrupted: {what}: {interrupted}"), err=True)
         sys.exit(INTERRUPTED_EXIT)
 
 
 @contextmanager
 def _bar(what: str, lang: str) -> Iterator[Progress]:
     from rich.console import Console  # inside: rich only when a bar is drawn
-    from rich.progress import (
-        BarColumn,
-        SpinnerColumn,
-        TaskProgressColumn,
-        TextColumn,
-        TimeRemainingColumn,
-    )
-    from rich.progress import (
-        Progress as Rich,
-    )
+    from rich.progress import BarColumn, SpinnerColumn, TextColumn
+    from rich.progress import Progress as Rich
 
     rows, rate, left = _columns()
     words = WORDS["zh" if lang == "zh" else "en"]
     console = Console(file=sys.stderr, highlight=False)
-    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-               TaskProgressColumn(), rows(words), rate(words), left(words),
-               TimeRemainingColumn())
-    rich = Rich(*columns, console=console, transient=True, refresh_per_second=4,
-                redirect_stdout=sys.stdout.isatty(), redirect_stderr=False)
+    rich = Rich(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(bar_width=10),
+                rows(words), rate(words), left(words), console=console, transient=True,
+                refresh_per_second=4, redirect_stdout=sys.stdout.isatty(),
+                redirect_stderr=False)
     with rich:
         yield _Sink(rich, what, lang)
 
@@ -109,7 +104,7 @@ class _Sink:
         self.task = rich.add_task(what, total=None)
 
     def step(self, name: str, total: Total | GoingOn = GOING_ON) -> None:
-        description = f"{self.what}: {label(name, self.lang)}"
+        description = label(name, self.lang)
         if isinstance(total, GoingOn):
             self.rich.update(self.task, description=description)
             return
@@ -122,37 +117,38 @@ class _Sink:
 
 @functools.cache
 def _columns() -> tuple[type, ...]:
-    """The columns rich lacks (rows, not bytes), made when a bar is first drawn."""
+    """The columns rich lacks (rows, not bytes; the words in the user's language), made when
+    a bar is first drawn; short, so that the bar fits an 80-column terminal."""
     from rich.progress import ProgressColumn  # inside: rich only when a bar is drawn
+    from rich.text import Text
 
     class Rows(ProgressColumn):
-        """Rows done of rows to do, with thousands separators."""
+        """Rows done of rows to do."""
 
         def __init__(self, words: dict[str, str]) -> None:
             super().__init__()
             self.words = words
 
         def render(self, task: Any) -> Any:
-            from rich.text import Text
-
             total = "?" if task.total is None else f"{int(task.total):,}"
-            return Text(f"{int(task.completed):,}/{total} {self.words['rows']}")
+            return Text(f"{int(task.completed):,}/{total}")
 
     class Rate(Rows):
         """Rows a second, over the last half minute."""
 
         def render(self, task: Any) -> Any:
-            from rich.text import Text
-
             speed = task.finished_speed or task.speed
             return Text("" if not speed else f"{speed:,.0f} {self.words['per_second']}")
 
     class Left(Rows):
-        """The word before the time left."""
+        """The time left, once the rate and the rows to do are known."""
 
         def render(self, task: Any) -> Any:
-            from rich.text import Text
-
-            return Text(self.words["left"] if task.total else "")
+            seconds = task.time_remaining
+            if seconds is None or not task.total:
+                return Text("")
+            h, rest = divmod(int(seconds), 3600)
+            shown = f"{h}:{rest // 60:02d}:{rest % 60:02d}"
+            return Text(self.words["left"].format(shown))
 
     return Rows, Rate, Left

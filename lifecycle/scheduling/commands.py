@@ -20,6 +20,7 @@ from lifecycle.core.console import (
     json_option,
     table,
 )
+from lifecycle.core.progress_bar import shown
 from lifecycle.scheduling import firing
 from lifecycle.scheduling.runner import Runner, serve
 from notifications import channels
@@ -90,7 +91,11 @@ def deadlines_run_due(env: Env) -> None:
               starfund deadlines run-due --now 2025-04-07T17:00
     """
     permissions.check(env.engine, env.actor, "deadlines.run")
-    firings = firing.run_due(env.engine, clock.now(), accounts.system(by=env.actor.name))
+    actor = accounts.system(by=env.actor.name)
+    with shown(env, "deadlines run-due",
+               interrupted="the deadline in hand was rolled back (it fires on the next run); "
+                           "those fired before it stay fired") as progress:
+        firings = firing.run_due(env.engine, clock.now(), actor, progress=progress)
     if env.as_json:
         emit_json([f.as_dict() for f in firings])
     else:
