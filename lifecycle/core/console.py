@@ -4,7 +4,7 @@ cli.py is the root (the group and the registry of commands); each area's
 commands live beside their act (`lifecycle/acts/*`, `lifecycle/scheduling/commands.py`,
 `lifecycle/demo/run.py`) and take from here:
 
-- the shared options --db, --as and --now, declared once (`SHARED_OPTIONS`), on the
+- the shared options --db, --as, --now and --quiet, declared once (`SHARED_OPTIONS`), on the
   root group (`shared_options(root=True)`) and on every command (`common`), resolved
   option after the command > option before it > environment variable > default;
 - `Env`, what every command receives: the database (opened on first use), the actor, --json;
@@ -314,7 +314,8 @@ SHARED_OPTIONS: tuple[tuple[str, str, dict[str, Any], str, str], ...] = (
 SHARED = tuple(name for _, name, _, _, _ in SHARED_OPTIONS)
 ENVVARS = {"db_arg": "STARFUND_DB", "as_actor": "STARFUND_ACTOR", "at_now": "STARFUND_NOW",
            "quiet": "STARFUND_QUIET"}
-SETTING = {"db_arg": "db", "as_actor": "actor", "at_now": "now", "quiet": "quiet"}  # their lifecycle.core.settings
+SETTING = {"db_arg": "db", "as_actor": "actor", "at_now": "now",  # their lifecycle.core.settings
+           "quiet": "quiet"}
 
 
 class SettingOption(click.Option):
@@ -444,8 +445,9 @@ def quiet_of(ctx: click.Context) -> bool:
 
 
 def common(fn: Callable) -> Callable:
-    """--db, --as and --now on a command (they may also be given before the command); the
-    command receives an `Env`, and a user's mistake it raises is one line on stderr, exit 1."""
+    """--db, --as, --now and --quiet on a command (they may also be given before the command);
+    the command receives an `Env`, and a user's mistake it raises is one line on stderr, exit
+    1; a Ctrl-C, once the command's transactions have unwound, one line, exit 130."""
 
     @shared_options
     @functools.wraps(fn)
