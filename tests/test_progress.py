@@ -121,8 +121,11 @@ def test_ctrl_c_inside_an_advance_rolls_it_back_says_so_and_exits_130(founded_db
     env = {**os.environ, "STARFUND_FAULT_PAUSE_AFTER_ROWS": str(2 * CHUNK + 1),
            "STARFUND_FAULT_CHUNK_ROWS": str(CHUNK), "STARFUND_FAULT_MARKER": str(marker),
            "STARFUND_FAULT_PAUSE_SECONDS": "120"}
+    # SIGINT as a terminal's Ctrl-C delivers it, even when this suite runs in the background
+    # (a shell's background job starts with SIGINT ignored, and a child inherits that)
     proc = subprocess.Popen(command(founded_db_url, "advance", CALL, "close_declaration"),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     wait_paused(proc, marker)                 # inside the batch's writes, chunks written
     proc.send_signal(signal.SIGINT)
     code, out, err = finish(proc, timeout=60)
