@@ -139,7 +139,7 @@ class LazyGroup(click.Group):
 @click.version_option("0.1.0", prog_name="starfund")
 @click.pass_context
 def main(ctx: click.Context, db_arg: str | None, as_actor: str | None,
-         at_now: datetime | None) -> None:
+         at_now: datetime | None, quiet: bool | None) -> None:
     """starfund: run a public funding programme from call to outcome.
 
     \b
@@ -147,7 +147,7 @@ def main(ctx: click.Context, db_arg: str | None, as_actor: str | None,
     Then:        starfund status 2025-project
                  starfund audit query --call 2025-project
     """
-    ctx.obj = {"db_arg": db_arg, "as_actor": as_actor, "at_now": at_now}
+    ctx.obj = {"db_arg": db_arg, "as_actor": as_actor, "at_now": at_now, "quiet": quiet}
 
 
 if __name__ == "__main__":

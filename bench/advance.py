@@ -13,17 +13,26 @@ repeated on the same seeded database):
   transaction: read the candidates, one UPDATE of the states, executemany of
   the hash-chained audit rows, executemany of the outbox rows.
 
+With --progress, the advance is also timed drawing its progress bar (the command
+line's, `lifecycle.progress_bar`) on a pseudo-terminal, as `starfund advance` does
+on a terminal, on a third copy; the load average is printed before each timing (the
+machine may be shared).
+
     .venv/bin/python bench/advance.py                  # SQLite, 100,000
     .venv/bin/python bench/advance.py --backend postgres --n 20000
+    .venv/bin/python bench/advance.py --progress       # also with the bar drawn
 """
 from __future__ import annotations
 
 import argparse
 import hmac
 import json
+import os
+import pty
 import resource
 import subprocess
 import sys
+import threading
 import time
 from datetime import datetime
 from pathlib import Path
@@ -46,30 +55,76 @@ def _hwm_kb() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
-def _child(url: str) -> None:
+def _child(url: str, progress: bool = False) -> None:
+    from contextlib import nullcontext
+    from types import SimpleNamespace
+
     from lifecycle.core import clock, db
+    from lifecycle.core.progress import SILENT
     from lifecycle.engine import engine
+    from lifecycle.progress_bar import drawn, shown
 
     e = db.make_engine(url)
     with e.connect() as c:  # open the pool's connection before measuring
         c.exec_driver_sql("SELECT 1")
     clock.set_now(_seed.CLOSE_AT)
     before = _hwm_kb()
+    watcher = SimpleNamespace(as_json=False, quiet=False)
+    if progress and not drawn(watcher):
+        raise SystemExit("--progress: standard error is not a terminal, no bar would be drawn")
+    cpu = time.process_time()
     t = time.perf_counter()
-    report = engine.advance_in_tx(e, _seed.CALL_ID, TRIGGER, "bench-admin")
+    with shown(watcher, f"{_seed.CALL_ID} {TRIGGER}") if progress else nullcontext(SILENT) as p:
+        report = engine.advance_in_tx(e, _seed.CALL_ID, TRIGGER, "bench-admin", progress=p)
     seconds = time.perf_counter() - t
+    cpu = time.process_time() - cpu  # every thread's: the bar's refreshes included
     peak = _hwm_kb()
-    print(json.dumps({"seconds": seconds, "rss_before_kb": before, "rss_peak_kb": peak,
+    print(json.dumps({"seconds": seconds, "cpu_seconds": cpu, "rss_before_kb": before, "rss_peak_kb": peak,
                       "moved": report.moved_total, "notifications": report.notifications}))
 
 
-def time_starfund(url: str) -> dict:
-    """Run the advance in a fresh process; its time and its peak RSS."""
-    out = subprocess.run([sys.executable, __file__, "--child", url], capture_output=True,
-                         text=True, check=False)
-    if out.returncode != 0:
-        raise SystemExit(f"advance failed:\n{out.stderr}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+def time_starfund(url: str, progress: bool = False) -> dict:
+    """Run the advance in a fresh process; its time and its peak RSS. With `progress`, its
+    standard error is a pseudo-terminal (read and thrown away as it is drawn) and the
+    command line's bar is drawn on it."""
+    argv = [sys.executable, __file__, "--child", url] + (["--progress"] if progress else [])
+    if not progress:
+        out = subprocess.run(argv, capture_output=True, text=True, check=False)
+        stdout, stderr, code = out.stdout, out.stderr, out.returncode
+    else:
+        master, slave = pty.openpty()
+        drawn: list[bytes] = []
+        reader = threading.Thread(target=_drain, args=(master, drawn), daemon=True)
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=slave, text=True,
+                                env={**os.environ, "TERM": "xterm"})
+        os.close(slave)
+        reader.start()
+        stdout, _ = proc.communicate()
+        reader.join(timeout=10)
+        os.close(master)
+        stderr, code = b"".join(drawn).decode("utf-8", "replace"), proc.returncode
+        if code == 0 and "rows" not in stderr:
+            raise SystemExit("--progress: the child drew no bar")
+    if code != 0:
+        raise SystemExit(f"advance failed:\n{stderr}")
+    return json.loads(stdout.strip().splitlines()[-1])
+
+
+def _drain(fd: int, into: list[bytes]) -> None:
+    """Read a pseudo-terminal until its other end is closed (the terminal's reader)."""
+    while True:
+        try:
+            data = os.read(fd, 65536)
+        except OSError:
+            return
+        if not data:
+            return
+        into.append(data)
+
+
+def load() -> str:
+    """The load average now (1, 5, 15 minutes), as `uptime` prints it."""
+    return "load average: " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 # --- the floor: the same writes with the raw driver -------------------------------
@@ -176,11 +231,12 @@ def floor(url: str, dest: str = "eligible", kind: str = "formal_check_passed",
     return {"seconds": seconds, "moved": len(apps)}
 
 
-def measure(url: str, out=print) -> dict:
-    """Both timings on two identical copies of the seeded database at `url`."""
+def measure(url: str, out=print, progress: bool = False) -> dict:
+    """Both timings on two identical copies of the seeded database at `url` (with
+    `progress`, a third: the advance drawing its bar on a pseudo-terminal)."""
     clone, drop = _seed.clone_database(url)
     try:
-        out("  floor (raw driver) ...")
+        out(f"  floor (raw driver) ... ({load()})")
         f = floor(clone)
     finally:
         drop()
@@ -192,27 +248,38 @@ def measure(url: str, out=print) -> dict:
             copy_floor = floor(clone, copy=True)["seconds"]
         finally:
             drop()
-    out("  starfund advance (child process) ...")
+    out(f"  starfund advance (child process) ... ({load()})")
     clone, drop = _seed.clone_database(url)
     try:
         s = time_starfund(clone)
     finally:
         drop()
+    drawing = None
+    if progress:
+        out(f"  starfund advance drawing its progress on a pseudo-terminal ... ({load()})")
+        clone, drop = _seed.clone_database(url)
+        try:
+            drawing = time_starfund(clone, progress=True)["seconds"]
+        finally:
+            drop()
     if s["moved"] != f["moved"]:
         raise SystemExit(f"starfund moved {s['moved']} but the floor moved {f['moved']}")
     return {"starfund": s["seconds"], "floor": f["seconds"], "ratio": s["seconds"] / f["seconds"],
             "moved": s["moved"], "rss_peak_mb": s["rss_peak_kb"] / 1024, "copy_floor": copy_floor,
-            "rss_before_mb": s["rss_before_kb"] / 1024}
+            "rss_before_mb": s["rss_before_kb"] / 1024, "with_progress": drawing,
+            "load_after": load()}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=100_000, help="applications (default 100,000)")
     ap.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite")
+    ap.add_argument("--progress", action="store_true",
+                    help="also time the advance drawing its progress bar on a pseudo-terminal")
     ap.add_argument("--child", metavar="URL", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        _child(args.child)
+        _child(args.child, args.progress)
         return
     if args.backend == "postgres" and (why := _seed.pg_available()):
         raise SystemExit(f"no PostgreSQL server at {_seed.PG_ADMIN}: {why}")
@@ -220,7 +287,7 @@ def main() -> None:
     try:
         print(f"{args.backend}: seeding {args.n:,} declared applications ...")
         _seed.seed_declared(url, args.n)
-        r = measure(url)
+        r = measure(url, progress=args.progress)
     finally:
         drop()
     print(f"\nbatch advance {TRIGGER} of {r['moved']:,} applications ({args.backend})")
@@ -228,6 +295,11 @@ def main() -> None:
     driver = "sqlite3" if args.backend == "sqlite" else "psycopg"
     print(f"  floor     {r['floor']:8.2f} s   (raw {driver}, executemany)")
     print(f"  ratio     {r['ratio']:8.2f} x")
+    if r["with_progress"]:
+        print(f"  drawing its progress on a pseudo-terminal {r['with_progress']:6.2f} s   "
+              f"(ratio {r['with_progress'] / r['floor']:.2f} x; "
+              f"{r['with_progress'] / r['starfund']:.3f} x without)")
+    print(f"  {r['load_after']} (after)")
     if r["copy_floor"]:
         print(f"  floor with COPY {r['copy_floor']:6.2f} s   (ratio "
               f"{r['starfund'] / r['copy_floor']:.2f} x)")

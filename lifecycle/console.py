@@ -4,7 +4,7 @@ cli.py is the root (the group and the registry of commands); each area's
 commands live beside their act (`lifecycle/acts/*`, `lifecycle/scheduling/commands.py`,
 `lifecycle/demo/run.py`) and take from here:
 
-- the shared options --db, --as and --now, declared once (`SHARED_OPTIONS`), on the
+- the shared options --db, --as, --now and --quiet, declared once (`SHARED_OPTIONS`), on the
   root group (`shared_options(root=True)`) and on every command (`common`), resolved
   option after the command > option before it > environment variable > default;
 - `Env`, what every command receives: the database (opened on first use), the actor, --json;
@@ -48,6 +48,8 @@ LONG_TEXT = {"reason": 2000, "contact": 500}  # free text options (still one lin
 PATH_LIMIT = 4096
 MAX_COUNT = 1_000_000  # --limit and --page: their product stays a 64-bit offset
 ROW_ID = click.IntRange(1, 2**31 - 1)  # a numbered row (notification, objection)
+INTERRUPTED = ("stopped by Ctrl-C; the transaction under way was rolled back (what it had "
+               "written is gone), what committed before it stays")
 
 
 class TimeError(click.ClickException):
@@ -131,6 +133,8 @@ class Env:
     def __init__(self, db_arg: str | None, as_name: str | None, as_json: bool = False,
                  settings: Any = None) -> None:
         self.db_arg, self.as_name, self.as_json = db_arg, as_name, as_json
+        self.quiet = False
+        """--quiet: no progress bar (`lifecycle.progress_bar`)."""
         self.settings = settings  # lifecycle.core.settings.Loaded, read once for the run
         self._engine = None
         self._actor = None
@@ -278,9 +282,18 @@ def open_database(db_arg: str | None):
 
 
 def run_import(env: Env, fn: Callable[..., dict], *args: Any, encoding: str | None = None) -> dict:
-    """Run an importer `fn(conn, *args, actor, encoding=...)` in one transaction (all or nothing)."""
-    with env.engine.begin() as conn:
-        return fn(conn, *args, env.actor, encoding=encoding)
+    """Run an importer `fn(conn, *args, actor, encoding=...)` in one transaction (all or
+    nothing), its rows read drawn as progress on a terminal (`lifecycle.progress_bar`)."""
+    from lifecycle.core.progress import watching  # inside: keeps `starfund --help` fast
+    from lifecycle.progress_bar import shown
+
+    actor = env.actor
+    what = f"{(click.get_current_context().command_path.split(' ', 1) + [''])[1]} " \
+           f"{Path(os.fsdecode(args[-1])).name}".strip()
+    with shown(env, what, interrupted="nothing was imported (the file's transaction was "
+                                      "rolled back)") as progress, \
+            watching(progress), env.engine.begin() as conn:
+        return fn(conn, *args, actor, encoding=encoding)
 
 
 # --- the shared options: declared once, resolved option > environment > default ------------
@@ -299,10 +312,16 @@ SHARED_OPTIONS: tuple[tuple[str, str, dict[str, Any], str, str], ...] = (
      "Pretend it is this time (simulations only) [env STARFUND_NOW].",
      "Pretend it is this time: simulations only; refused on a live database "
      "[env STARFUND_NOW]."),
+    ("--quiet", "quiet", {"is_flag": True, "default": None},
+     "Draw no progress bar (see any command) [env STARFUND_QUIET].",
+     "Draw no progress bar on the terminal; the summary is printed as always "
+     "[env STARFUND_QUIET]."),
 )
 SHARED = tuple(name for _, name, _, _, _ in SHARED_OPTIONS)
-ENVVARS = {"db_arg": "STARFUND_DB", "as_actor": "STARFUND_ACTOR", "at_now": "STARFUND_NOW"}
-SETTING = {"db_arg": "db", "as_actor": "actor", "at_now": "now"}  # their lifecycle.core.settings
+ENVVARS = {"db_arg": "STARFUND_DB", "as_actor": "STARFUND_ACTOR", "at_now": "STARFUND_NOW",
+           "quiet": "STARFUND_QUIET"}
+SETTING = {"db_arg": "db", "as_actor": "actor", "at_now": "now",  # their lifecycle.core.settings
+           "quiet": "quiet"}
 
 
 class SettingOption(click.Option):
@@ -395,7 +414,8 @@ def check_text(ctx: click.Context) -> None:
 
 def shared_settings(ctx: click.Context) -> tuple[str | None, str | None]:
     """Resolve --db, --as and --now (option > environment > default), checked; freezes the
-    clock. Returns (database, the --as name or None); who acts is found in `Env`."""
+    clock. Returns (database, the --as name or None); who acts is found in `Env` (--quiet:
+    `quiet_of`)."""
     db_arg, db_from = pick(ctx, "db_arg")
     actor, actor_from = pick(ctx, "as_actor")
     now, now_from = pick(ctx, "at_now")
@@ -421,24 +441,40 @@ def shared_settings(ctx: click.Context) -> tuple[str | None, str | None]:
     return db_arg, actor.strip() if actor else None
 
 
+def quiet_of(ctx: click.Context) -> bool:
+    """--quiet (after the command, else before it), else STARFUND_QUIET, else off."""
+    try:
+        value, _ = pick(ctx, "quiet")
+    except BadValue as e:
+        raise click.BadParameter(str(e), ctx, param_hint="'STARFUND_QUIET'") from None
+    return bool(value)
+
+
 def common(fn: Callable) -> Callable:
-    """--db, --as and --now on a command (they may also be given before the command); the
-    command receives an `Env`, and a user's mistake it raises is one line on stderr, exit 1."""
+    """--db, --as, --now and --quiet on a command (they may also be given before the command);
+    the command receives an `Env`, and a user's mistake it raises is one line on stderr, exit
+    1; a Ctrl-C, once the command's transactions have unwound, one line, exit 130."""
 
     @shared_options
     @functools.wraps(fn)
     def wrapper(*args: Any, db_arg: str | None, as_actor: str | None, at_now: datetime | None,
-                **kwargs: Any) -> Any:
+                quiet: bool | None, **kwargs: Any) -> Any:
         ctx = click.get_current_context()
         check_text(ctx)
         db_value, as_name = shared_settings(ctx)
         from_settings(ctx, kwargs)
         env = Env(db_value, as_name, kwargs.pop("as_json", False), settings_of(ctx))
+        env.quiet = quiet_of(ctx)
         try:
             return fn(env, *args, **kwargs)
         except EXPECTED_ERRORS as e:
             echo(f"error: {e}", err=True)
             sys.exit(1)
+        except KeyboardInterrupt:  # a long command says more (lifecycle.progress_bar)
+            from lifecycle.progress_bar import INTERRUPTED_EXIT
+
+            echo(f"interrupted: {INTERRUPTED}", err=True)
+            sys.exit(INTERRUPTED_EXIT)
         except Exception as e:
             from lifecycle.core.resources import shortage  # disk, memory, connections
 

@@ -45,6 +45,7 @@ from lifecycle.core import audit, clock, retry
 from lifecycle.core.db import transaction
 from lifecycle.core.errors import NotFound
 from lifecycle.core.models import Notification
+from lifecycle.core.progress import SILENT, Progress
 from notifications.channels import (
     DEFAULT_SENDER,
     DeliveryError,
@@ -108,6 +109,13 @@ def claim(conn: Connection, limit: int, now: datetime, lease: timedelta = LEASE)
                      .values(status="sending", attempts=_table.c.attempts + 1,
                              next_attempt_at=now + lease))
     return rows
+
+
+def due(db: Engine, now: datetime) -> int:
+    """How many pending messages are due now (what a drain has to do, for a progress bar)."""
+    with db.connect() as conn:
+        return conn.execute(select(func.count()).select_from(_table).where(
+            _table.c.status == "pending", _table.c.next_attempt_at <= now)).scalar_one()
 
 
 def _events(rows: list[tuple[Any, str, str]]) -> list[Any]:
@@ -196,12 +204,13 @@ class _Attempted:
 def drain(db: Engine, channel: Any, limit: int = 200, max_attempts: int = 5,
           now: datetime | None = None, backoff_seconds: float = 60, lease: timedelta = LEASE,
           actor: str = "outbox", templates: str | None = None,
-          stop: Callable[[], bool] | None = None) -> DrainReport:
+          stop: Callable[[], bool] | None = None, progress: Progress = SILENT) -> DrainReport:
     """Deliver every due pending message: claim (commit), send, record the outcome (commit).
 
     `stop` is asked between batches, so a shutting-down scheduler finishes the batch in hand.
     A `DeliveryError` with `ends_round` ends the round: the rest of the batch is
     deferred (back to pending as it was claimed) and no further batch is claimed.
+    `progress` is told each message delivered or not ("sending", of those due at the start).
     """
     report = DrainReport()
     sender = getattr(channel, "sender", DEFAULT_SENDER)
@@ -211,6 +220,7 @@ def drain(db: Engine, channel: Any, limit: int = 200, max_attempts: int = 5,
     opened = getattr(channel, "open", None)
     if opened:
         opened()
+    progress.step("sending", total=lambda: due(db, now or clock.now()))
     try:
         while not (stop and stop()):
             now_ = now or clock.now()
@@ -221,6 +231,7 @@ def drain(db: Engine, channel: Any, limit: int = 200, max_attempts: int = 5,
             outcomes: list[tuple[Any, str, str]] = []
             round_over = False
             for i, r in enumerate(rows):
+                progress.advance(1)
                 try:
                     try:
                         rendered = letter(db, r, templates, head, cache)

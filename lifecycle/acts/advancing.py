@@ -15,6 +15,7 @@ from lifecycle.console import Env, common, echo, emit_json, json_option, show_re
 from lifecycle.core import clock, deadlines
 from lifecycle.engine import engine
 from lifecycle.engine.machine import UnknownWorkflow, for_workflow
+from lifecycle.progress_bar import shown
 
 
 @click.command()
@@ -36,9 +37,14 @@ def advance(env: Env, call_id: str, trigger: str, only: tuple[str, ...], dry_run
     Example:  starfund advance 2025-project close_declaration --dry-run
               starfund advance 2025-project propose --only 2025-project-00012
     """
-    with env.engine.begin() as conn:
-        report = engine.advance(conn, call_id, trigger, env.actor, only=list(only) or None,
-                                dry_run=dry_run, options={"reason": reason} if reason else None)
+    actor = env.actor
+    with shown(env, f"{call_id} {trigger}",
+               interrupted="nothing was written (the batch's transaction was rolled back: "
+                           "it moves whole or not at all)") as progress, \
+            env.engine.begin() as conn:
+        report = engine.advance(conn, call_id, trigger, actor, only=list(only) or None,
+                                dry_run=dry_run, options={"reason": reason} if reason else None,
+                                progress=progress)
     show_report(env, report)
 
 

@@ -30,6 +30,7 @@ from lifecycle.console import (
 from lifecycle.core import audit, clock, db
 from lifecycle.core.tabular import csv_writer
 from lifecycle.engine import anchoring, permissions
+from lifecycle.progress_bar import shown
 from notifications import reasons
 
 
@@ -215,11 +216,13 @@ def audit_verify(env: Env, key_file: str | None, unkeyed: bool, anchors_dir: str
     from lifecycle.core import anchors as anchoring
 
     permissions.check(env.engine, env.actor, "audit.read")
-    with db.reading(env.engine) as conn:   # one snapshot: others may write meanwhile
+    with shown(env, "audit verify", interrupted="the check did not finish; it only reads, "
+                                                "nothing was changed") as progress, \
+            db.reading(env.engine) as conn:   # one snapshot: others may write meanwhile
         key = None if unkeyed else _key(conn, key_file)
         if anchors_dir and public_key is None:
             public_key = _own_public_key(conn)
-        result = audit.check(conn, key)
+        result = audit.check(conn, key, progress=progress)
         found = anchoring.verify(conn, Path(anchors_dir), public_key) if anchors_dir else []
     bad = [f for f in found if f.problem]
     ok = result.ok and not bad

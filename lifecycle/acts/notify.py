@@ -26,6 +26,7 @@ from lifecycle.console import (
 )
 from lifecycle.core.errors import BadValue
 from lifecycle.engine import permissions
+from lifecycle.progress_bar import shown
 from notifications import channels, delivery, render
 
 
@@ -52,9 +53,14 @@ def notify_send(env: Env, **kw: Any) -> None:
     """
     permissions.check(env.engine, env.actor, "notify.send")
     channel = channel_factory(channels.make, kw, env)()
-    r = delivery.drain(env.engine, channel, max_attempts=kw["max_attempts"],
-                       backoff_seconds=kw["backoff_seconds"], actor=env.actor,
-                       templates=kw["templates_dir"])
+    actor = env.actor
+    with shown(env, "notify send",
+               interrupted="what was sent and recorded stays; messages claimed but not yet "
+                           "recorded are settled by a later run once their lease ends "
+                           "(`notify list --in-doubt`)") as progress:
+        r = delivery.drain(env.engine, channel, max_attempts=kw["max_attempts"],
+                           backoff_seconds=kw["backoff_seconds"], actor=actor,
+                           templates=kw["templates_dir"], progress=progress)
     if env.as_json:
         return emit_json(r.as_dict())
     echo(f"notifications via {channel!r}: {r.sent} sent, {r.retrying} to retry, "

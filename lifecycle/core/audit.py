@@ -48,6 +48,7 @@ from sqlalchemy.dialects.postgresql import distinct_on
 
 from lifecycle.core import bulk, clock, keys, meta
 from lifecycle.core.models import Application, AuditEvent, AuditHead
+from lifecycle.core.progress import SILENT, Progress
 
 GENESIS = "0" * 64
 CREATE = "create"
@@ -296,7 +297,7 @@ def _apart(at: Any, written: Any) -> timedelta:
 
 
 def _walk(conn: Connection, batch: int, key: keys.ChainKey | None,
-          keyed_from: int) -> _Walked:
+          keyed_from: int, progress: Progress = SILENT) -> _Walked:
     """Stream the chain in seq order (see `_Walked`).
 
     The trail's own `database_init` events say whether the database is live from there on:
@@ -365,6 +366,7 @@ def _walk(conn: Connection, batch: int, key: keys.ChainKey | None,
                     dated.append(Break(seq, f"event {seq} at {iso(at)}, written {iso(written_at)}"))
             prev, expected, last = digest, seq + 1, seq
         checked += len(rows)
+        progress.advance(len(rows))
     cur.close()
     return _Walked(checked, last, prev, breaks, count, dated, dated_count)
 
@@ -374,6 +376,11 @@ def _keyed_from(conn: Connection, key: keys.ChainKey | None) -> int:
     if key is not None:
         return key.first_seq
     return int(meta.read(conn).get(meta.KEYED_FROM, 1))
+
+
+def _head_seq(conn: Connection) -> int:
+    """How many events the chain's head says there are (0 without a head)."""
+    return conn.execute(select(AuditHead.seq)).scalar() or 0
 
 
 def _head_break(conn: Connection, last: int, prev: str,
@@ -396,7 +403,8 @@ def _head_break(conn: Connection, last: int, prev: str,
     return None
 
 
-def check(conn: Connection, key: keys.ChainKey | None, batch: int = 20000) -> Verification:
+def check(conn: Connection, key: keys.ChainKey | None, batch: int = 20000,
+          progress: Progress = SILENT) -> Verification:
     """Check the trail as a chain and against the applications it explains.
 
     Beside the hash chain (streamed, `batch` events at a time) and its head, one
@@ -405,10 +413,13 @@ def check(conn: Connection, key: keys.ChainKey | None, batch: int = 20000) -> Ve
     its count and the first few ids. Without `key` the events' contents are not checked
     (`Verification.keyed` is False and the command says so). Run it in `db.reading`: the
     walk, the head and the data are then read from one snapshot, even while others write.
+    `progress` is told the walk's pages ("verifying", of the events the head counts), then
+    the comparison with the applications ("comparing").
     """
     a = Application.__table__
     problems: list[Problem] = []
-    walked = _walk(conn, batch, key, _keyed_from(conn, key))
+    progress.step("verifying", total=lambda: _head_seq(conn))
+    walked = _walk(conn, batch, key, _keyed_from(conn, key), progress)
     checked, last, prev, breaks, n_breaks = walked[:5]
     if breaks:
         b = breaks[0]
@@ -421,6 +432,7 @@ def check(conn: Connection, key: keys.ChainKey | None, batch: int = 20000) -> Ve
     if head is not None:
         problems.append(Problem("head", 1, [str(head.seq)],
                                 f"audit chain BROKEN at event {head.seq}: {head.problem}"))
+    progress.step("comparing", total=None)
     apps = conn.execute(select(func.count()).select_from(a)).scalar_one()
     if apps and not checked:
         problems.append(Problem("empty", apps, [], f"the audit trail is empty but the database "

@@ -48,6 +48,9 @@ class Settings(BaseSettings):
         "Pretend it is this time: simulations only, refused on a live database; default: the "
         "wall clock",
         "--now"))
+    quiet: bool = Field(False, **_about(
+        "Draw no progress bars on a terminal (never drawn when standard error is not a "
+        "terminal, or with --json)", "--quiet"))
     tz: str = Field(DEFAULT_ZONE, **_about("The programme's time zone (an IANA name)"))
     encoding: str | None = Field(None, **_about(
         "Text encoding of imported CSV files (default: detected, UTF-8 or GB18030)",

@@ -41,6 +41,7 @@ from typing import Annotated, Any, get_args
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
 from pydantic.fields import FieldInfo
 
+from lifecycle.core import progress as progress_sink
 from lifecycle.core.errors import BadValue
 
 CHUNK = 5000                      # rows validated and written at a time by streaming importers
@@ -440,6 +441,15 @@ class _Csv:
         self.encoding = _encoding(path, encoding)
         self.merged: list[tuple[str, int, int, int, int]] = []   # CSV has none
 
+    def lines(self) -> int:
+        """Lines in the file (a record with a line break in a cell counts them all): the
+        rows to do a progress bar shows, counted only when one is drawn."""
+        lines, last = 0, b"\n"
+        with self.path.open("rb") as f:
+            while block := f.read(1 << 20):
+                lines, last = lines + block.count(b"\n"), block[-1:]
+        return lines + (last != b"\n")
+
     def __iter__(self) -> Iterator[tuple[int, list[Any]]]:
         number = 0
         with self.path.open(newline="", encoding=self.encoding) as f:
@@ -596,13 +606,16 @@ def iter_table(path: str | Path, model: type[Row], problems: list[str],
     reader = _reader(path, encoding)
     rows = iter(reader)
     try:
-        yield from _typed(source, reader, rows, model, problems)
+        yield from _typed(source, reader, rows, model, problems, progress_sink.current())
     finally:
         rows.close()  # type: ignore[attr-defined]
 
 
 def _typed(source: str, reader: _Csv | _Xlsx, rows: Iterator[tuple[int, list[Any]]],
-           model: type[Row], problems: list[str]) -> Iterator[tuple[int, dict[str, Any]]]:
+           model: type[Row], problems: list[str],
+           progress: progress_sink.Progress) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The rows after the header, typed; each told to `progress` (of the CSV's lines after
+    the header; an XLSX's rows to do are not known before they are read)."""
     columns = list(columns_of(model))
     header: list[str] = []
     header_row = 0
@@ -620,7 +633,11 @@ def _typed(source: str, reader: _Csv | _Xlsx, rows: Iterator[tuple[int, list[Any
     reported: set[int] = set()
     plan = [(col, index.get(col.name), col.parse is as_str) for col in columns]
     count = 0
+    progress.step("importing", total=(lambda: reader.lines() - header_row)
+                  if isinstance(reader, _Csv) else None)
+    advance = progress.advance
     for number, cells in rows:
+        advance(1)
         if _blank(cells):
             continue
         count += 1

@@ -13,7 +13,6 @@ from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from itertools import chain
 from typing import Any
 
 from sqlalchemy import JSON, Connection, Engine, func, select
@@ -25,6 +24,7 @@ from lifecycle.core.accounts import Actor
 from lifecycle.core.callconfig import CallConfig
 from lifecycle.core.errors import NotFound, UserError
 from lifecycle.core.models import Application, Assignment, Call, Expert, Society
+from lifecycle.core.progress import SILENT, Progress
 from lifecycle.engine import permissions
 from lifecycle.engine.machine import for_workflow
 from notifications import contexts, queue
@@ -192,6 +192,10 @@ class Batch:
             for part in chunks:
                 yield from part
 
+    def count(self) -> int:
+        """How many candidates (one count over the call's state index: for a progress bar)."""
+        return self._conn.execute(self._where(select(func.count()).select_from(_apps))).scalar_one()
+
     def ids(self) -> Iterator[str]:
         """The candidates' ids (one narrow query, read as it is consumed)."""
         return iter(self._conn.execute(self._where(select(_apps.c.id))).scalars())
@@ -236,7 +240,7 @@ def _decide(app: Any, options: list[Move], ctx: Context) -> tuple[Move | None, l
 
 def advance(conn: Connection, call_id: str, trigger: str, actor: Actor | str, *,
             only: list[str] | None = None, dry_run: bool = False,
-            options: dict[str, Any] | None = None) -> Report:
+            options: dict[str, Any] | None = None, progress: Progress = SILENT) -> Report:
     """Fire `trigger` on every application of the call that can take it, in the caller's
     transaction: `conn` must be inside one (`with sa_engine.begin() as conn:`); the caller commits.
 
@@ -268,6 +272,9 @@ def advance(conn: Connection, call_id: str, trigger: str, actor: Actor | str, *,
     8. schedule: after the last chunk, the deadlines the entered states need are written;
     9. release the savepoint (a dry run rolls back to it instead); the caller commits.
     Any error rolls the whole batch back: it moves whole or not at all.
+
+    `progress` is told each step (loading, preparing, deciding, writing) and the rows of
+    each chunk once written; a dry run reports the same.
     """
     if not conn.in_transaction():
         raise RuntimeError("engine.advance needs a connection inside a transaction it does not "
@@ -294,6 +301,7 @@ def advance(conn: Connection, call_id: str, trigger: str, actor: Actor | str, *,
             m.any_society for ms in by_source.values() for m in ms) else None
         batch = Batch(conn, call_id, by_source, only, society)
         # the candidates are read from here on (one snapshot of them, before the loaders)
+        progress.step("loading", total=batch.count)
         chunks = stack.enter_context(closing(batch.chunks()))
         first = next(chunks, None)
         found = first is not None
@@ -308,6 +316,7 @@ def advance(conn: Connection, call_id: str, trigger: str, actor: Actor | str, *,
                               f"possible now: {_possible_now(conn, call_id, wm, only)}")
         ctx = Context(call=call, now=now, actor=actor, options=options or {},
                       history=kinds.history())
+        progress.step("preparing")
         seen: set[Any] = set()
         for moves in by_source.values():
             for move in moves:
@@ -322,7 +331,8 @@ def advance(conn: Connection, call_id: str, trigger: str, actor: Actor | str, *,
         per_chunk = list(dict.fromkeys(loader for moves in by_source.values()
                                        for move in moves for loader in move.prepare_chunk))
         with _gc_frozen():
-            for part in chain([first], chunks):
+            for part in _loaded(first, chunks, progress):
+                progress.step("deciding")
                 for loader in per_chunk:
                     loader(conn, ctx, part)
                 decided: list[tuple[Any, Move, list[str]]] = []
@@ -342,13 +352,30 @@ def advance(conn: Connection, call_id: str, trigger: str, actor: Actor | str, *,
                             report.moved_ids.append(app.id)
                         else:
                             report.ids_complete = False
+                rows = len(part)
                 del part
                 if decided:
+                    progress.step("writing")
                     writer.write(decided)
+                progress.advance(rows)
+            progress.step("scheduling")
             writer.finish()
         if dry_run:
             savepoint.rollback()
     return report
+
+
+def _loaded(first: list[Any], chunks: Iterator[list[Any]],
+            progress: Progress) -> Iterator[list[Any]]:
+    """The chunks, the first already read; the step is "loading" while each next one is."""
+    yield first
+    del first  # no chunk is held here while the engine writes it
+    while True:
+        progress.step("loading")
+        try:
+            yield next(chunks)
+        except StopIteration:
+            return
 
 
 def advance_in_tx(db: Engine, call_id: str, trigger: str, actor: Actor | str,

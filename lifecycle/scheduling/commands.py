@@ -21,6 +21,7 @@ from lifecycle.console import (
 )
 from lifecycle.core import accounts, clock, deadlines
 from lifecycle.engine import engine, permissions
+from lifecycle.progress_bar import shown
 from lifecycle.scheduling import firing
 from lifecycle.scheduling.runner import Runner, serve
 from notifications import channels
@@ -91,7 +92,11 @@ def deadlines_run_due(env: Env) -> None:
               starfund deadlines run-due --now 2025-04-07T17:00
     """
     permissions.check(env.engine, env.actor, "deadlines.run")
-    firings = firing.run_due(env.engine, clock.now(), accounts.system(by=env.actor.name))
+    actor = accounts.system(by=env.actor.name)
+    with shown(env, "deadlines run-due",
+               interrupted="the deadline in hand was rolled back (it fires on the next run); "
+                           "those fired before it stay fired") as progress:
+        firings = firing.run_due(env.engine, clock.now(), actor, progress=progress)
     if env.as_json:
         emit_json([f.as_dict() for f in firings])
     else:

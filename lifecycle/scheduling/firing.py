@@ -24,6 +24,7 @@ from lifecycle.core import accounts, audit, clock, retry
 from lifecycle.core.accounts import Actor
 from lifecycle.core.deadlines import ADVANCE, REMIND
 from lifecycle.core.models import Deadline
+from lifecycle.core.progress import SILENT, Progress
 from lifecycle.engine import engine
 from lifecycle.scheduling import reminders
 
@@ -81,10 +82,11 @@ def claim(conn: Connection, now: datetime) -> Any:
     return conn.execute(stmt).first()
 
 
-def _advance(conn: Connection, row: Any, actor: Actor = SCHEDULER_ACTOR) -> tuple[str, str]:
+def _advance(conn: Connection, row: Any, actor: Actor = SCHEDULER_ACTOR,
+             progress: Progress = SILENT) -> tuple[str, str]:
     """Fire the row's trigger as the scheduler, in the firing's transaction."""
     try:
-        report = engine.advance(conn, row.call_id, row.fires, actor)
+        report = engine.advance(conn, row.call_id, row.fires, actor, progress=progress)
     except engine.NothingToMove as e:
         return "fired", f"nothing to move: {e}"
     parts = [f"{n} {src}->{dst}" for (src, dst), n in sorted(report.moved.items())]
@@ -94,11 +96,13 @@ def _advance(conn: Connection, row: Any, actor: Actor = SCHEDULER_ACTOR) -> tupl
 
 def fire_next(db: Engine, now: datetime | None = None, actor: Actor = SCHEDULER_ACTOR,
               retry_base: timedelta = RETRY_BASE,
-              on_claim: Callable[[], None] | None = None) -> Firing | None:
+              on_claim: Callable[[], None] | None = None,
+              progress: Progress = SILENT) -> Firing | None:
     """Claim, fire and mark the next due deadline in one transaction; None when nothing is due.
 
     A failed effect is retried by `retry.DEADLINES` (first after `retry_base`). `on_claim`
-    runs once a row is claimed, its transaction open (the runner's test hook).
+    runs once a row is claimed, its transaction open (the runner's test hook). A closing
+    deadline's advance reports to `progress`.
     """
     now = now or clock.now()
     with db.connect() as conn:
@@ -113,7 +117,7 @@ def fire_next(db: Engine, now: datetime | None = None, actor: Actor = SCHEDULER_
             savepoint = conn.begin_nested()
             try:
                 if row.action == ADVANCE:
-                    outcome, note = _advance(conn, row, actor)
+                    outcome, note = _advance(conn, row, actor, progress)
                 elif row.action == REMIND:
                     outcome, note, sent = reminders.fire(conn, row, now)
                 else:
@@ -149,7 +153,8 @@ def fire_next(db: Engine, now: datetime | None = None, actor: Actor = SCHEDULER_
 def run_due(db: Engine, now: datetime | None = None, actor: Actor = SCHEDULER_ACTOR,
             limit: int | None = None, stop: Callable[[], bool] | None = None,
             retry_base: timedelta = RETRY_BASE,
-            on_claim: Callable[[], None] | None = None) -> list[Firing]:
+            on_claim: Callable[[], None] | None = None,
+            progress: Progress = SILENT) -> list[Firing]:
     """One pass: fire every deadline due by `now` (default clock.now()), earliest first.
 
     Each firing is its own transaction, so one failing deadline never blocks the
@@ -159,7 +164,7 @@ def run_due(db: Engine, now: datetime | None = None, actor: Actor = SCHEDULER_AC
     now = now or clock.now()
     firings: list[Firing] = []
     while (limit is None or len(firings) < limit) and not (stop and stop()):
-        f = fire_next(db, now, actor, retry_base, on_claim)
+        f = fire_next(db, now, actor, retry_base, on_claim, progress)
         if f is None:
             break
         firings.append(f)
