@@ -431,7 +431,8 @@ class ModelSocieties(Strict):
     """Model societies (示范学会, 示范带动): named by the first rule a starred society meets."""
 
     rules: list[ModelRule] = []
-    """Any one of them names the society; none (the default): no model societies."""
+    """Any one of them names the society; none (no [star.model] table): no model societies.
+    A [star.model] table written without a rule is refused (it would name nobody)."""
     validity_years: int | None = Field(None, ge=1, le=10)
     """How long the title lasts (default: star.validity_years)."""
 
@@ -522,6 +523,11 @@ class Star(Strict):
                                               "charged", amount)
         if say.usable("classes", "capacities", "scale", "thresholds", "rewards"):
             self._class_rules(say)
+        if say.context.get("written") and "model" in self.model_fields_set and \
+                say.usable("model") and not self.model.rules:
+            say(("model", "rules"), "[star.model] is written but has no rule: no society could "
+                                    "be named a model society; add [[star.model.rules]] or "
+                                    "remove [star.model]", [])
 
     def _class_rules(self, say: _Say) -> None:
         known = self.indicators()
@@ -718,6 +724,20 @@ class SupportRule(Strict):
         return [e for e in SUPPORT_EFFECTS if getattr(self, e)]
 
 
+COMMON_SECTIONS = ("calendar", "categories", "review", "payments", "eligibility", "reminders",
+                   "mail", "separation", "extra")
+SECTIONS_READ: dict[str, frozenset[str]] = {
+    "project": frozenset((*COMMON_SECTIONS, "criteria", "assessment", "classes", "support")),
+    "star": frozenset((*COMMON_SECTIONS, "star")),
+}
+"""Workflow -> the call file's sections (top-level tables and lists of tables) its kind reads.
+A section written in a call file of a kind that does not read it is refused, naming it
+(`CallConfig._section_rules`); a workflow not listed here (a test's own) reads them all."""
+ALL_SECTIONS = frozenset().union(*SECTIONS_READ.values())
+SECTION_HINTS = {("star", "classes"): "a star call rates by class under star.classes"}
+"""What a kind that does not read a section has instead, said when it is refused."""
+
+
 def _default_criteria() -> list[Criterion]:
     rows = [("content", "内容与意义", "Content and significance", 30),
             ("method", "方法与可行性", "Method and feasibility", 25),
@@ -777,12 +797,28 @@ class CallConfig(Strict):
         if say.usable("language") and self.language not in LANGUAGES:
             say("language", f"{self.language!r} is not one of {', '.join(LANGUAGES)} (the "
                             "languages notifications are written in)", self.language)
+        self._section_rules(say)
         self._category_rules(say)
         self._criteria_rules(say)
         self._class_rules(say)
         self._support_rules(say)
         if self.workflow == "project":
             self._project_rules(say)
+
+    def _section_rules(self, say: _Say) -> None:
+        """A written file's sections its kind does not read (SECTIONS_READ), each refused by
+        name: settings silently ignored would look as if they applied."""
+        read = SECTIONS_READ.get(self.workflow) if say.usable("workflow") else None
+        if read is None or not say.context.get("written"):
+            return  # a stored call's dump holds every section, read or not
+        given = self.model_fields_set | say.bad  # say.bad: given but invalid (all optional here)
+        for name in sorted((given & ALL_SECTIONS) - read):
+            readers = [k for k, v in SECTIONS_READ.items() if name in v]
+            hint = SECTION_HINTS.get((self.workflow, name))
+            fix = f'remove it, or set workflow = "{readers[0]}"' if len(readers) == 1 else \
+                "remove it"
+            say(name, f"a {self.workflow} call does not read [{name}] (only "
+                      f"{' and '.join(readers)} calls do{f'; {hint}' if hint else ''}): {fix}")
 
     def _category_rules(self, say: _Say) -> None:
         if not say.usable("categories"):
@@ -825,16 +861,8 @@ class CallConfig(Strict):
     def _class_rules(self, say: _Say) -> None:
         if not say.usable("workflow", "classes"):
             return
-        if self.workflow != "project":
-            if self.classes:
-                say("classes", "only a project call divides its budget by class; a star call "
-                               "rates by class under star.classes", [k.id for k in self.classes])
-            return
-        if say.usable("star") and self.star.classes:
-            say("star.classes", "only a star call rates by class; a project call divides its "
-                                "budget by class under classes", [k.id for k in self.star.classes])
-        if not self.classes:
-            return
+        if self.workflow != "project" or not self.classes:
+            return  # a star call's [classes] is refused as a section it does not read
         seen: set[str] = set()
         for n, k in enumerate(self.classes):
             if k.id in seen:
@@ -887,9 +915,7 @@ class CallConfig(Strict):
         if not say.usable("workflow", "support") or not self.support:
             return
         if self.workflow != "project":
-            say("support", "support rules (steady support for earlier results) are for project "
-                           "calls", [r.id for r in self.support])
-            return
+            return  # refused as a section the call does not read (_section_rules)
         seen: set[str] = set()
         grades = set(self.assessment.grades) if say.usable("assessment") else None
         for n, r in enumerate(self.support):
@@ -1020,9 +1046,13 @@ def _describe(error: ValidationError, source: str) -> str:
 
 def from_dict(data: dict[str, Any], source: str = "<call>",
               workflow_problem: Callable[[str], str | None] | None = None) -> CallConfig:
-    """Validate a call's settings; `workflow_problem(name)` says what is wrong with a workflow
-    name (None: it is known), so an unknown workflow is named with every other bad field."""
-    context = {"workflow_problem": workflow_problem} if workflow_problem else None
+    """Validate a call's settings as written (a file, a dict made for it: sections its kind
+    does not read are refused; a stored call's full dump is read with model_validate);
+    `workflow_problem(name)` says what is wrong with a workflow name (None: it is known), so an
+    unknown workflow is named with every other bad field."""
+    context: dict[str, Any] = {"written": True}
+    if workflow_problem:
+        context["workflow_problem"] = workflow_problem
     try:
         return CallConfig.model_validate(data, context=context)
     except ValidationError as e:
