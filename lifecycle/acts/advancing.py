@@ -80,7 +80,8 @@ def status(env: Env, call_id: str) -> None:
 @json_option
 @common
 def show(env: Env, app_id: str) -> None:
-    """One application: fields, scores, money, messages and its full history.
+    """One application: fields, scores, money, messages, its decisions with their reasons
+    (whole) and its full history.
 
     \b
     Example:  starfund show 2025-project-00001
@@ -98,6 +99,13 @@ def show(env: Env, app_id: str) -> None:
          f"score {a['score'] if a['score'] is not None else '-'}  rank {a['rank'] or '-'}")
     if a["decision_reason"]:
         echo(f"  decision: {a['decision_reason']}")
+    if d["decisions"]:
+        echo("decisions (each move that says why, its reasons whole)")
+        for m in d["decisions"]:
+            echo(f"  {m['at'][:16]}  {m['action']}: {m['from_state']} -> {m['to_state']}  "
+                 f"(by {m['actor']})")
+            for reason in m["reasons"]:
+                echo(f"    {reason}")
     if d.get("money") and d.get("payments"):
         m = d["money"]
         echo(f"  money: paid {m['paid']:,}  due {m['due']:,}  planned {m['planned']:,}  "
