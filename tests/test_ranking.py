@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from openpyxl import load_workbook
 from worlds import (
     CALL,
+    advance,
     call_config,
     call_file,
     fingerprint,
@@ -191,7 +192,7 @@ def test_flagged_application_blocks_ranking_until_a_panel_decision(cli, tmp_path
 
     reviewed(cli, tmp_path, totals)
     before = fingerprint(cli.db)
-    r = json_of(cli("advance", CALL, "rank", "--json", now="2025-05-08"))
+    r = advance(cli, "rank", "2025-05-08")  # refused: exit 3
     assert r["moved"] == 0
     reasons = {s["reason"]: s["count"] for s in r["skip_reasons"]}
     assert reasons["reviewers disagree (spread 40.00 > 30): record a panel decision with "

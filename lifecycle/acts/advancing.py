@@ -16,6 +16,11 @@ from lifecycle.core.console import Env, common, echo, emit_json, json_option, sh
 from lifecycle.core.machine import UnknownWorkflow, for_workflow
 
 
+NOTHING_MOVED = 3
+"""`advance`'s exit status when it moved nothing because every candidate was refused (the report
+is printed, --json too): a script can tell it from success (0), a mistake (1) and usage (2)."""
+
+
 @click.command()
 @click.argument("call_id", metavar="CALL")
 @click.argument("trigger")
@@ -29,7 +34,9 @@ def advance(env: Env, call_id: str, trigger: str, only: tuple[str, ...], dry_run
     """Fire TRIGGER on every application of CALL that can take it, as one transaction.
 
     Prints how many moved and why the others were skipped. See the triggers
-    with `starfund workflow show`.
+    with `starfund workflow show`. Exit status 3 when nothing moved because every
+    application that could take TRIGGER was refused (e.g. submit after the window
+    closed); the report (--json too) is printed all the same.
 
     \b
     Example:  starfund advance 2025-project close_declaration --dry-run
@@ -39,6 +46,8 @@ def advance(env: Env, call_id: str, trigger: str, only: tuple[str, ...], dry_run
         report = engine.advance(conn, call_id, trigger, env.actor, only=list(only) or None,
                                 dry_run=dry_run, options={"reason": reason} if reason else None)
     show_report(env, report)
+    if not report.moved_total and report.skipped_total:
+        click.get_current_context().exit(NOTHING_MOVED)
 
 
 @click.command()
