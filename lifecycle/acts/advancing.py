@@ -15,7 +15,6 @@ from lifecycle.core import clock, deadlines, engine
 from lifecycle.core.console import Env, common, echo, emit_json, json_option, show_report, table
 from lifecycle.core.machine import UnknownWorkflow, for_workflow
 
-
 NOTHING_MOVED = 3
 """`advance`'s exit status when it moved nothing because every candidate was refused (the report
 is printed, --json too): a script can tell it from success (0), a mistake (1) and usage (2)."""
