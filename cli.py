@@ -56,7 +56,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "status": ("lifecycle.acts.advancing:status",
                "Applications of CALL per state, money, and its deadlines."),
     "show": ("lifecycle.acts.advancing:show",
-             "One application: fields, scores, money, messages and its full history."),
+             "One application: fields, scores, money, messages, its decisions with their "
+             "reasons (whole) and its full history."),
     "workflow": ("lifecycle.acts.advancing:workflow_group", "Inspect workflows."),
     "assessment": ("lifecycle.acts.assessing:assessment_group",
                    "Performance assessment (绩效考核): reports, grades, proposed outcomes."),

@@ -55,7 +55,7 @@ def in_tx(e, fn, *args):
 
 
 def project(e, n: int, work: Path, rng: random.Random) -> None:
-    cfg = kinds.load(ROOT / "examples" / "call.toml").model_dump()
+    cfg = kinds.load(ROOT / "examples" / "call.toml").model_dump(exclude_unset=True)
     cfg.update(id="bench-p", budget_total=10 ** 10)
     for c in cfg["categories"]:
         c["budget"] = None
@@ -132,7 +132,7 @@ def project(e, n: int, work: Path, rng: random.Random) -> None:
 def star(e, n: int, work: Path, rng: random.Random) -> None:
     quality = {f"S{i:06d}": rng.uniform(0.45, 0.97) for i in range(n)}
     for year in (2025, 2026):
-        cfg = kinds.load(ROOT / "examples" / "star-call.toml").model_dump()
+        cfg = kinds.load(ROOT / "examples" / "star-call.toml").model_dump(exclude_unset=True)
         cfg["id"] = f"bench-star-{year}"
         for k in ("declaration_opens", "declaration_closes", "review_due"):
             cfg["calendar"][k] = cfg["calendar"][k].replace(year=year)

@@ -106,5 +106,5 @@ def test_complete_waits_for_the_last_checkpoint(cli, tmp_path: Path):
                                      call_file(tmp_path, checkpoints=True))
     assess_checkpoint(cli, tmp_path, call_id, {f"{call_id}-S00{i}": 90 for i in (1, 2, 3)},
                       decided="2025-09-21")
-    r = cli("advance", call_id, "complete", now="2025-09-22")
-    assert "skipped 3" in r.output and "checkpoint final not yet assessed (at midterm)" in r.output
+    r = cli("advance", call_id, "complete", now="2025-09-22", ok=False)
+    assert r.exit_code == 3 and "skipped 3" in r.output and "checkpoint final not yet assessed (at midterm)" in r.output

@@ -134,7 +134,8 @@ def test_a_project_call_ranks_and_cuts_within_each_class(cli, tmp_path):
         "A0005": ("理科", 1, True), "A0004": ("理科", 2, True), "A0003": ("理科", 3, True)}
     assert rows["A0001"]["reason"] == ("rank 1 in 医科/academic, score 95.00: proposed, 20,000 "
                                        "within the 医科/academic budget (0 left)")
-    assert rows["A0002"]["reason"].startswith("rank 2 in 医科/academic, score 92.00: 医科/academic "
-                                              "budget exhausted at rank 2")
+    assert rows["A0002"]["reason"].startswith("rank 2 in 医科/academic, score 92.00: not proposed: "
+                                              "the 医科/academic budget had 0 left when its "
+                                              "turn came")
     assert rows["A0003"]["reason"].endswith("within the 理科 budget (0 left)")
     assert "医科/academic" in cli("rank", CALL).output

@@ -59,6 +59,28 @@ def test_status_and_show_print_tables(small_call):
     assert "A0001" in out and "[draft]" in out and "create" in out
 
 
+def test_show_prints_each_decision_with_its_reasons_whole(cli, tmp_path):
+    """Issue 31: why a formal check failed was only in the history's cut-short details."""
+    from worlds import CALL, EXAMPLE_CALL, applications, json_of, societies, write_csv
+
+    cli("call", "create", EXAMPLE_CALL, now="2025-02-01")
+    cli("society", "import", write_csv(tmp_path / "soc.csv", societies(
+        2, S001={"annual_inspection_passed": "no"})), now="2025-02-01")
+    cli("application", "import", CALL, write_csv(tmp_path / "apps.csv",
+                                                 applications(2, per_society=1)), now="2025-03-10")
+    cli("advance", CALL, "submit", now="2025-03-20")
+    cli("advance", CALL, "close_declaration", now="2025-04-08")
+    why = ["society did not pass the annual inspection (年检)"]
+    shown = json_of(cli("show", "A0001", "--json"))
+    assert shown["application"]["state"] == "ineligible"
+    assert [(d["action"], d["from_state"], d["to_state"], d["reasons"])
+            for d in shown["decisions"]] == [("close_declaration", "declared", "ineligible", why)]
+    out = cli("show", "A0001").output
+    assert ("\n  2025-04-08 00:00  close_declaration: declared -> ineligible  (by admin-test)\n"
+            + "".join(f"    {w}\n" for w in why)) in out, out
+    assert json_of(cli("show", "A0002", "--json"))["decisions"] == []  # eligible: nothing to say
+
+
 def test_init_twice_upgrades_in_place(cli):
     r = cli("init")
     assert "database upgraded" in r.output

@@ -142,7 +142,7 @@ class ToyStage:
 def _toy_kind() -> kinds.Kind:
     workflow = Workflow("toy", "玩具 toy kind", names.DRAFT, (declaration, review, ToyStage))
     return kinds.Kind(name="toy", title=workflow.title, workflow=workflow,
-                      sections=frozenset({"criteria"}),
+                      sections=frozenset({"criteria", "assessment"}),
                       funnel=(names.DECLARED, names.ELIGIBLE, names.REVIEWED, "kept"))
 
 

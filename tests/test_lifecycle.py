@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy import select
 from worlds import (
     ADMIN,
+    CALL,
     advance,
     applications,
     fingerprint,
@@ -108,6 +109,23 @@ def test_window_closed_submit_is_skipped_with_reason(small_call):
     r = advance(small_call, "submit", "2025-05-01")
     assert r["moved"] == 0
     assert r["skip_reasons"] == [{"reason": "declaration window closed", "count": 20}]
+
+
+def test_an_advance_that_refuses_every_candidate_exits_3_and_says_why(small_call):
+    """Issue 31: `advance CALL submit` after the window closed moved nothing and exited 0."""
+    before = fingerprint(small_call.db)
+    for extra in ((), ("--dry-run",)):
+        text = small_call("advance", CALL, "submit", *extra, now="2025-05-01", ok=False)
+        assert text.exit_code == 3, text.output
+        assert "0, skipped 20" in text.output
+        assert "20 skipped: declaration window closed" in text.output
+    as_json = small_call("advance", CALL, "submit", "--json", now="2025-05-01", ok=False)
+    assert as_json.exit_code == 3 and json.loads(as_json.output)["skipped"] == 20
+    assert fingerprint(small_call.db) == before  # refused: nothing written
+    some = small_call("advance", CALL, "submit", "--only", "A0001", now="2025-03-20")
+    assert some.exit_code == 0 and "moved 1" in some.output
+    none_left = small_call("advance", CALL, "fund", now="2025-03-20", ok=False)
+    assert none_left.exit_code == 1  # no candidate at all is a mistake, as before
 
 
 def test_formal_check_gives_written_reasons(small_call, tmp_path):

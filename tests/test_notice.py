@@ -5,6 +5,7 @@ from datetime import datetime
 
 from worlds import (
     CALL,
+    advance,
     applications,
     call_data,
     call_file,
@@ -75,7 +76,7 @@ def test_working_days_skip_weekends_and_holidays(cli, tmp_path):
     assert state_of(cli, "A0001") == "objection_raised"
     late = file_objection(cli, "A0002", "2025-05-20T00:00", ok=False)
     assert late.exit_code == 1 and "ended at 2025-05-20 00:00" in late.output
-    early = json_of(cli("advance", CALL, "close_notice", "--json", now="2025-05-19T12:00"))
+    early = advance(cli, "close_notice", "2025-05-19T12:00")  # refused: exit 3
     assert early["moved"] == 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from worlds import (
     CALL,
+    advance,
     applications,
     call_file,
     eligible_call,
@@ -123,7 +124,7 @@ def test_upheld_goes_back_to_review_when_the_call_says_so(cli, tmp_path):
     cli("advance", CALL, "propose", now="2025-05-19")
     r = cli("notice", "publish", CALL, "--html", tmp_path / "again.html", now="2025-05-20T09:00")
     assert "1 project(s), 20,000 yuan; notice opened for 1, runs until 2025-05-26" in r.output
-    early = json_of(cli("advance", CALL, "close_notice", "--json", now="2025-05-22"))
+    early = advance(cli, "close_notice", "2025-05-22")  # refused: exit 3
     assert early["moved"] == 0 and early["skip_reasons"][0]["reason"] == \
         "public notice still running"
     file_objection(cli, "A0003", "2025-05-26T18:00")

@@ -6,6 +6,7 @@ from test_call_validation import field_lines
 from worlds import call_config, call_file
 
 from lifecycle import kinds
+from lifecycle.core import callconfig
 
 
 def test_defaults_keep_one_sheet_one_budget_no_support_and_no_model_societies():
@@ -85,3 +86,41 @@ def test_a_valid_file_with_every_new_section_loads(tmp_path):
         (120, 100, 50, 400_000)
     assert med.total({"IN1": 60, "SG5": 15}) == 75.0  # half marks: half the weights
     assert med.level_of(790) == 4 and star.star.sheet_for("农科") is None  # pooled: not rated
+
+
+def test_a_section_the_kind_of_call_does_not_read_is_refused_naming_it(cli, tmp_path):
+    """Issue 31: a project call took a [star] table (with model rules) and ignored it."""
+    lines = field_lines(cli, call_file(tmp_path, {"star": {
+        "validity_years": 3, "model": {"rules": [{"min_level": 5}]}}}, name="project-star.toml"))
+    assert lines == ['field star: a project call does not read [star] (only star calls do): '
+                     'remove it, or set workflow = "star"'], lines
+    lines = field_lines(cli, call_file(tmp_path, {
+        "criteria": [{"id": "c", "name": "c", "max": 10, "weight": 10}],
+        "assessment": {"scale": 100}, "support": [],
+        "classes": [{"id": "医科", "budget": 4_000_000}]}, example="star", name="star-x.toml"))
+    assert lines == [
+        "field assessment: a star call does not read [assessment] (only project and grant "
+        "calls do): remove it",
+        "field classes: a star call does not read [classes] (only project calls do; a star call "
+        'rates by class under star.classes): remove it, or set workflow = "project"',
+        "field criteria: a star call does not read [criteria] (only project and grant calls "
+        "do): remove it",
+        "field support: a star call does not read [support] (only project calls do): remove "
+        'it, or set workflow = "project"'], lines
+
+
+def test_a_model_societies_table_without_a_rule_is_refused(cli, tmp_path):
+    lines = field_lines(cli, call_file(tmp_path, {"star": {"model": {"validity_years": 3}}},
+                                       example="star", name="no-rules.toml"))
+    assert lines == ["field star.model.rules: [star.model] is written but has no rule: no "
+                     "society could be named a model society; add [[star.model.rules]] or "
+                     "remove [star.model]"], lines
+
+
+def test_a_stored_call_holds_every_section_and_still_loads():
+    """What `call create` stores is the full dump (every section, read or not): it is not a
+    written file, and reading it back refuses nothing."""
+    for example in ("project", "star"):
+        dump = call_config(example=example).model_dump(mode="json")
+        assert "star" in dump and "criteria" in dump and dump["star"]["model"]["rules"] == []
+        assert callconfig.CallConfig.model_validate(dump).model_dump(mode="json") == dump

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from openpyxl import load_workbook
 from worlds import (
     CALL,
+    advance,
     call_config,
     call_file,
     fingerprint,
@@ -96,9 +97,10 @@ def test_pass_mark_budget_and_reasons():
     rows.append(entry("P9", "popsci", 70, amount=1000))
     out = cut(rows, call)
     assert [out[f"P{i}"]["recommended"] for i in range(5)] == [True, True, True, False, False]
-    assert out["P3"]["decision_reason"] == ("rank 4 in popsci, score 92.00: category budget "
-                                            "exhausted at rank 4 in popsci (50,000 left, "
-                                            "150,000 needed)")
+    assert out["P3"]["decision_reason"] == (
+        "rank 4 in popsci, score 92.00: not proposed: the category budget had 50,000 left when "
+        "its turn came, less than the 150,000 its grant needs; the cut is strict and stops "
+        "here, so no application ranked below it in the category budget is proposed either")
     assert out["P9"]["decision_reason"].endswith("below the pass mark 80")
     assert "proposed, 150,000 within the category budget (350,000 left)" in \
         out["P0"]["decision_reason"]
@@ -117,11 +119,33 @@ def test_the_cut_is_strict_no_skipping_to_smaller_requests():
     assert not out["Bsmall"]["recommended"]  # it would fit, but a better one did not
 
 
+def test_below_a_strict_cut_the_reason_says_where_the_budget_ran_out_and_why():
+    """Issue 31: "exhausted at rank 1 (40,000 left, 20,000 needed)" read as if it would fit."""
+    call = config()  # capacity budget 500,000
+    rows = [entry("C1", "capacity", 95, amount=460_000), entry("C2", "capacity", 94,
+                                                                 amount=50_000),
+            entry("C3", "capacity", 93, amount=20_000)]
+    out = cut(rows, call)
+    assert [out[c]["recommended"] for c in ("C1", "C2", "C3")] == [True, False, False]
+    below = out["C3"]["decision_reason"]
+    assert below == (
+        "rank 3 in capacity, score 93.00: not proposed: the category budget ran out at rank 2 "
+        "in capacity: that application's grant of 50,000 did not fit the 40,000 left; the cut "
+        "is strict and stops at the first application that does not fit, so none ranked below "
+        "it is proposed (40,000 left when this one's turn came, 20,000 needed)")
+    assert below.text("zh") == (
+        "capacity 排名第 3，得分 93.00：未获推荐：类别预算在 capacity 第 2 名处用完（该名次项目所需 "
+        "50,000 元超出余额 40,000 元）；截线从严，止于第一个无法足额资助的项目，排名其后的均不予推荐"
+        "（轮到本项目时余 40,000 元，需 20,000 元）")
+    assert "40,000 left when its turn came, less than the 50,000" in out["C2"]["decision_reason"]
+
+
 def test_grant_percent_and_committed_budget():
     call = config(grant_percent=50)
     out = cut([entry("G1", "talent", 90, amount=50000)], call, committed={("", "talent"): 480000})
     assert not out["G1"]["recommended"] and out["G1"]["granted_amount"] == 0
-    assert "(20,000 left, 25,000 needed)" in out["G1"]["decision_reason"]
+    assert "had 20,000 left when its turn came, less than the 25,000 its grant needs" in \
+        out["G1"]["decision_reason"]
     out = cut([entry("G1", "talent", 90, amount=50000)], call, committed={("", "talent"): 475000})
     assert out["G1"]["recommended"] and out["G1"]["granted_amount"] == 25000
 
@@ -168,7 +192,7 @@ def test_flagged_application_blocks_ranking_until_a_panel_decision(cli, tmp_path
 
     reviewed(cli, tmp_path, totals)
     before = fingerprint(cli.db)
-    r = json_of(cli("advance", CALL, "rank", "--json", now="2025-05-08"))
+    r = advance(cli, "rank", "2025-05-08")  # refused: exit 3
     assert r["moved"] == 0
     reasons = {s["reason"]: s["count"] for s in r["skip_reasons"]}
     assert reasons["reviewers disagree (spread 40.00 > 30): record a panel decision with "

@@ -5,6 +5,7 @@ import pytest
 from worlds import (
     ROOT,
     STAR_CALL,
+    advance,
     app_state,
     audit_events,
     call_file,
@@ -65,7 +66,7 @@ def test_review_needs_enough_experts_and_checked_scores(cli, tmp_path):
     call = rated_star_call(cli, tmp_path, call_file(tmp_path, example="star"),
                            {"S001": 0.9, "S002": 0.8},
                            experts=("E001", "E002"), finish=False)
-    r = json_of(cli("advance", call.id, "close_review", "--json", now="2025-08-16"))
+    r = advance(cli, "close_review", "2025-08-16", call=call.id)  # refused: exit 3
     assert r["moved"] == 0 and r["skip_reasons"] == [{"reason": "2 of 3 expert reviews",
                                                       "count": 2}]
 
@@ -79,8 +80,8 @@ def test_checked_scores_and_expert_weight_make_the_total(cli, tmp_path):
                                               star_rows(call, {"S001": 0.9})), now="2025-06-05")
     cli("advance", call.id, "submit", now="2025-06-05")
     cli("advance", call.id, "close_declaration", now="2025-06-30T17:01")
-    r = cli("advance", call.id, "start_review", now="2025-07-01")
-    assert "checked scores for 0 of 18 indicators" in r.output
+    r = cli("advance", call.id, "start_review", now="2025-07-01", ok=False)
+    assert r.exit_code == 3 and "checked scores for 0 of 18 indicators" in r.output
     cli("star", "check", call.id, write_csv(tmp_path / "checked.csv",
                                             star_rows(call, {"S001": 0.8}, "checked_score")),
         now="2025-07-02")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 import pytest
-from worlds import CALL, call_data, call_file, json_of, proposed, reviewed, state_of
+from worlds import CALL, advance, call_data, call_file, json_of, proposed, reviewed, state_of
 
 from lifecycle import kinds
 from lifecycle.core import callconfig
@@ -64,7 +64,7 @@ def test_notice_over_national_day_ends_after_the_make_up_saturday(cli, tmp_path)
     call = call_file(tmp_path, {"calendar": {"notice_working_days": True, "notice_days": 5}})
     r = proposed(cli, tmp_path, call=call, n_apps=2, publish_at="2025-09-30T15:00")
     assert "runs until 2025-10-14 (ends 2025-10-15 00:00:00)" in r.output
-    early = json_of(cli("advance", CALL, "close_notice", "--json", now="2025-10-14T23:00"))
+    early = advance(cli, "close_notice", "2025-10-14T23:00")  # refused: exit 3
     assert early["moved"] == 0
     done = json_of(cli("advance", CALL, "close_notice", "--json", now="2025-10-15T00:00"))
     assert done["moved"] == 2

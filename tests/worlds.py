@@ -32,6 +32,7 @@ from databases import World, backend, need_postgres, new_pg_database
 from sqlalchemy import select, text
 
 from lifecycle import kinds
+from lifecycle.acts.advancing import NOTHING_MOVED
 from lifecycle.core import callconfig, clock
 from lifecycle.core.db import make_engine, resolve_url, transaction
 from lifecycle.core.models import Assignment, AuditEvent
@@ -587,8 +588,15 @@ def json_of(result: Any) -> Any:
 
 def advance(cli: Cli, trigger: str, now: str, *extra: str, call: str = CALL,
             actor: str | None = None) -> dict[str, Any]:
-    """`advance CALL TRIGGER --json` at `now`: its report."""
-    return json_of(cli("advance", call, trigger, "--json", *extra, now=now, actor=actor))
+    """`advance CALL TRIGGER --json` at `now`: its report. Its exit status is checked against
+    it: 3 when nothing moved because every candidate was refused, else 0."""
+    r = cli("advance", call, trigger, "--json", *extra, now=now, actor=actor, ok=False)
+    if r.exit_code not in (0, NOTHING_MOVED):
+        raise AssertionError(f"starfund advance {call} {trigger} exited {r.exit_code}:\n{r.output}")
+    report = json_of(r)
+    refused_all = report["moved"] == 0 and report["skipped"] > 0
+    assert r.exit_code == (NOTHING_MOVED if refused_all else 0), (r.exit_code, r.output)
+    return report
 
 
 def states(cli: Cli, call: str = CALL) -> dict[str, int]:

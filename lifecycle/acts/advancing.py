@@ -17,6 +17,10 @@ from lifecycle.engine import engine
 from lifecycle.engine.machine import UnknownWorkflow, for_workflow
 from lifecycle.progress_bar import shown
 
+NOTHING_MOVED = 3
+"""`advance`'s exit status when it moved nothing because every candidate was refused (the report
+is printed, --json too): a script can tell it from success (0), a mistake (1) and usage (2)."""
+
 
 @click.command()
 @click.argument("call_id", metavar="CALL")
@@ -31,7 +35,9 @@ def advance(env: Env, call_id: str, trigger: str, only: tuple[str, ...], dry_run
     """Fire TRIGGER on every application of CALL that can take it, as one transaction.
 
     Prints how many moved and why the others were skipped. See the triggers
-    with `starfund workflow show`.
+    with `starfund workflow show`. Exit status 3 when nothing moved because every
+    application that could take TRIGGER was refused (e.g. submit after the window
+    closed); the report (--json too) is printed all the same.
 
     \b
     Example:  starfund advance 2025-project close_declaration --dry-run
@@ -46,6 +52,8 @@ def advance(env: Env, call_id: str, trigger: str, only: tuple[str, ...], dry_run
                                 dry_run=dry_run, options={"reason": reason} if reason else None,
                                 progress=progress)
     show_report(env, report)
+    if not report.moved_total and report.skipped_total:
+        click.get_current_context().exit(NOTHING_MOVED)
 
 
 @click.command()
@@ -87,7 +95,8 @@ def status(env: Env, call_id: str) -> None:
 @json_option
 @common
 def show(env: Env, app_id: str) -> None:
-    """One application: fields, scores, money, messages and its full history.
+    """One application: fields, scores, money, messages, its decisions with their reasons
+    (whole) and its full history.
 
     \b
     Example:  starfund show 2025-project-00001
@@ -105,6 +114,13 @@ def show(env: Env, app_id: str) -> None:
          f"score {a['score'] if a['score'] is not None else '-'}  rank {a['rank'] or '-'}")
     if a["decision_reason"]:
         echo(f"  decision: {a['decision_reason']}")
+    if d["decisions"]:
+        echo("decisions (each move that says why, its reasons whole)")
+        for m in d["decisions"]:
+            echo(f"  {m['at'][:16]}  {m['action']}: {m['from_state']} -> {m['to_state']}  "
+                 f"(by {m['actor']})")
+            for reason in m["reasons"]:
+                echo(f"    {reason}")
     if d.get("money") and d.get("payments"):
         m = d["money"]
         echo(f"  money: paid {m['paid']:,}  due {m['due']:,}  planned {m['planned']:,}  "

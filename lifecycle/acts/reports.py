@@ -73,7 +73,31 @@ def show(conn: Connection, app_id: str) -> dict[str, Any]:
                                       .order_by(Notification.id))]
     history = audit.query(conn, audit.Query(application_id=app_id, limit=None))
     return {"application": data, "reviews": reviews, "objections": objections,
-            "notifications": messages, "history": history, **_assessment_view(conn, app_id)}
+            "notifications": messages, "history": history, "decisions": decisions(history),
+            **_assessment_view(conn, app_id)}
+
+
+def decisions(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every move of the application that says why, with its reasons whole: the decision it
+    wrote (a ranking, an outcome, an upheld objection), the conditions that kept it from the
+    other way (a failed formal check: `because`) and a reason given with the act. The
+    history's details column cuts them short; `show` prints these in full."""
+    out = []
+    for h in history:
+        payload = h.get("payload") or {}
+        if not h.get("to_state"):
+            continue
+        decided = (payload.get("set") or {}).get("decision_reason") or ""
+        reasons = [decided] if decided else []
+        reasons += [str(r) for r in payload.get("because") or [] if str(r) not in decided]
+        given = (payload.get("options") or {}).get("reason")
+        if given and given not in decided:
+            reasons.append(f"reason given: {given}")
+        if reasons:
+            out.append({"seq": h["seq"], "at": h["at"], "actor": h["actor"],
+                        "action": h["action"], "from_state": h["from_state"],
+                        "to_state": h["to_state"], "reasons": reasons})
+    return out
 
 
 def _money(conn: Connection, **where: str) -> dict[str, int]:

@@ -433,7 +433,8 @@ class ModelSocieties(Strict):
     """Model societies (示范学会, 示范带动): named by the first rule a starred society meets."""
 
     rules: list[ModelRule] = []
-    """Any one of them names the society; none (the default): no model societies."""
+    """Any one of them names the society; none (no [star.model] table): no model societies.
+    A [star.model] table written without a rule is refused (it would name nobody)."""
     validity_years: int | None = Field(None, ge=1, le=10)
     """How long the title lasts (default: star.validity_years)."""
 
@@ -524,6 +525,11 @@ class Star(Strict):
                                               "charged", amount)
         if say.usable("classes", "capacities", "scale", "thresholds", "rewards"):
             self._class_rules(say)
+        if "kind_of" in say.context and "model" in self.model_fields_set and \
+                say.usable("model") and not self.model.rules:  # a written file, not a dump
+            say(("model", "rules"), "[star.model] is written but has no rule: no society could "
+                                    "be named a model society; add [[star.model.rules]] or "
+                                    "remove [star.model]", [])
 
     def _class_rules(self, say: Say) -> None:
         known = self.indicators()
@@ -741,6 +747,8 @@ class KindRules(Protocol):
 
     name: str
     sections: frozenset[str]
+    hints: dict[str, str]
+    """Per section it does not read, what it has instead (said when the section is refused)."""
 
     def prepare(self, data: dict[str, Any]) -> dict[str, Any]: ...
 
@@ -824,23 +832,23 @@ class CallConfig(Strict):
             kind.check(self, say)
 
     def given(self) -> set[str]:
-        """The top-level settings the call file gave other than at their defaults (a dumped
-        call gives every field; those at their default say nothing)."""
-        fields = type(self).model_fields
-        return {n for n in self.model_fields_set if n in fields
-                and (fields[n].is_required()
-                     or getattr(self, n) != fields[n].get_default(call_default_factory=True))} \
+        """The top-level settings the call's data gave (a file's tables; for a stored call's
+        full dump, every one: check only what people write)."""
+        return (set(self.model_fields_set) & set(type(self).model_fields)) \
             | set(self.model_extra or {})
 
     def _unread_sections(self, kind: KindRules, say: Say) -> None:
         """A section the call's kind does not read is refused, never silently ignored."""
         reads = COMMON_SECTIONS | kind.sections
         for name in sorted(self.given() - reads - {"definition", "definition_outline"}):
-            known = name in type(self).model_fields
-            say(name, f"a {kind.name} call does not read [{name}]"
-                      + ("" if known else " (no kind of call has such a section)")
-                      + f"; it reads {', '.join(sorted(reads - COMMON_SECTIONS)) or 'only the common sections'}"
-                      " besides the common ones", None)
+            readers = say.context.get("readers", lambda _: [])(name)
+            hint = kind.hints.get(name)
+            fix = f'remove it, or set workflow = "{readers[0]}"' if len(readers) == 1 else \
+                "remove it"
+            say(name, f"a {kind.name} call does not read [{name}] ("
+                      + (f"only {' and '.join(readers)} calls do" if readers
+                         else "no kind of call reads it")
+                      + (f"; {hint}" if hint else "") + f"): {fix}", None)
 
     def _category_rules(self, say: Say) -> None:
         if not say.usable("categories"):
@@ -925,18 +933,19 @@ def _kind(context: dict[str, Any] | None, name: Any) -> KindRules | None:
     return None if found is None or isinstance(found, str) else found
 
 
-def from_dict(data: dict[str, Any], source: str = "<call>",
-              kind_of: KindOf | None = None) -> CallConfig:
+def from_dict(data: dict[str, Any], source: str = "<call>", kind_of: KindOf | None = None,
+              readers: Callable[[str], list[str]] | None = None) -> CallConfig:
     """Validate a call's settings; with `kind_of` (`lifecycle.kinds.parse`), the call's kind
     adds its rules, and an unknown kind is named with every other bad field."""
-    context = {"kind_of": kind_of} if kind_of else None
+    context = {"kind_of": kind_of, "readers": readers or (lambda _: [])} if kind_of else None
     try:
         return CallConfig.model_validate(data, context=context)
     except ValidationError as e:
         raise ConfigError(_describe(e, source)) from None
 
 
-def load(path: str | Path, kind_of: KindOf | None = None) -> CallConfig:
+def load(path: str | Path, kind_of: KindOf | None = None,
+         readers: Callable[[str], list[str]] | None = None) -> CallConfig:
     """Read and validate a call TOML file."""
     path = Path(path)
     try:
@@ -950,4 +959,4 @@ def load(path: str | Path, kind_of: KindOf | None = None) -> CallConfig:
         raise ConfigError(f"{path}: cannot be read: {e.strerror or e}") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: not valid TOML: {e}") from None
-    return from_dict(data, str(path), kind_of)
+    return from_dict(data, str(path), kind_of, readers)

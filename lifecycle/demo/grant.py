@@ -29,7 +29,7 @@ TITLES = {"exchange": ("{y}年{d}学术交流活动", "{y} {e} academic exchange
 def grant_year(d: Any, year: int, n_apps: int) -> str:
     """One grant call of `year` with `n_apps` declarations, run to its final outcomes (`d`:
     the running `lifecycle.demo.run.Demo`)."""
-    config = kinds.load(GRANT_FILE).model_dump()
+    config = kinds.load(GRANT_FILE).model_dump(exclude_unset=True)
     shift = year - 2025
     call_id = f"{year}-grant"
     config["id"], config["title"] = call_id, f"{year}年度学术交流一次性资助"

@@ -298,7 +298,7 @@ class Demo:
     # --- one project-funding year --------------------------------------------
     def project_year(self, year: int, n_apps: int = 150) -> str:
         rng = self.rng
-        config = kinds.load(EXAMPLE).model_dump()
+        config = kinds.load(EXAMPLE).model_dump(exclude_unset=True)
         shift = year - 2025
         call_id = f"{year}-project"
         config["id"], config["title"] = call_id, f"{year}年度学会重点活动项目资助"
@@ -543,7 +543,7 @@ def seed_portal(env: Env) -> tuple[str, list[tuple[str, str, str]]]:
     e = db.make_engine(url)
     try:
         now = clock.now()
-        config = kinds.load(EXAMPLE).model_dump()
+        config = kinds.load(EXAMPLE).model_dump(exclude_unset=True)
         config["id"], config["title"] = "2026-project", "2026年度学会重点活动项目资助"
         config["title_en"] = "2026 key-activity project funding for societies"
         closes = now + timedelta(days=30)

@@ -208,7 +208,7 @@ def assessment(d: "Demo", call_id: str, year: int, between=None) -> None:
 
 
 def _star_config(year: int) -> callconfig.CallConfig:
-    cfg = kinds.load(STAR_EXAMPLE).model_dump()
+    cfg = kinds.load(STAR_EXAMPLE).model_dump(exclude_unset=True)
     cfg["star"]["classes"], cfg["star"]["model"] = STAR_CLASSES, MODEL_RULES
     cfg["id"], cfg["title"] = f"{year}-star", f"{year}年度星级学会评定"
     cfg["title_en"] = f"{year} star rating of societies"

@@ -34,11 +34,16 @@ for _kind in BUILT_IN:
     register(_kind)
 
 
+def readers(section: str) -> list[str]:
+    """The kinds that read a settings section (named when another kind's call gives it)."""
+    return [k.name for k in all_kinds() if section in k.sections]
+
+
 def parse(data: dict[str, Any], source: str = "<call>") -> CallConfig:
     """A call's settings validated with its kind's rules (every bad field named at once)."""
-    return callconfig.from_dict(data, source, rules_of)
+    return callconfig.from_dict(data, source, rules_of, readers)
 
 
 def load(path: str | Path) -> CallConfig:
     """A call file read and validated with its kind's rules."""
-    return callconfig.load(path, rules_of)
+    return callconfig.load(path, rules_of, readers)

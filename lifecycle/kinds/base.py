@@ -35,6 +35,8 @@ class Kind:
     workflow: Workflow
     sections: frozenset[str] = frozenset()
     """The call-settings sections it reads besides the common ones; others are refused."""
+    hints: dict[str, str] = field(default_factory=dict)
+    """Per section it does not read, what it has instead (said when a call gives it)."""
     prepare: Callable[[dict[str, Any]], dict[str, Any]] = _same
     """What the raw settings imply before validation (a star call: its one category)."""
     rules: tuple[Callable[[CallConfig, Say], None], ...] = ()

@@ -40,6 +40,7 @@ KIND = Kind(
     title=WORKFLOW.title,
     workflow=WORKFLOW,
     sections=frozenset({"star"}),
+    hints={"classes": "a star call rates by class under star.classes"},
     prepare=one_category,
     rates_stars=True,
     funnel=(S.DECLARED, S.ELIGIBLE, S.RATED, S.IN_NOTICE, S.STARRED),

@@ -23,7 +23,9 @@ reason; the pass mark applies to the experts' score alone.
 Cut: an application is proposed when its score reaches `pass_mark` and its grant
 (`grant_percent` of the request) fits what is left of its budget; the cut is
 strict, so once one does not fit no lower-ranked one of that budget is
-proposed. Budgets (`pool_budgets`): each category with a budget has its own,
+proposed: the reasons say which budget, what was left when the application's turn came
+and what its grant needed (`budget_short`), and, below it, where the budget ran out and
+that the strict cut stopped there (`budget_stopped`). Budgets (`pool_budgets`): each category with a budget has its own,
 and the categories without one share what the call's total leaves; with
 classes, each class's budget is split the same way by its own category budgets.
 With `move_leftover`, money left in any budget then goes to the best-scored
@@ -233,25 +235,28 @@ def cut(entries: list[Entry], call: CallConfig,
         return Reason("rank_head", rank=rank[e.id], group=_group(e), score=e.score)
 
     def walk(rows: list[Entry], left: int, what: Reason) -> int:
-        stopped: tuple[int, int, str] | None = None
-        for e in rows:
+        stopped: tuple[int, str, int] | None = None  # the first that did not fit: rank, group,
+        for e in rows:                                # grant (the cut is strict)
             r, grant = rank[e.id], grant_of(call, e.requested_amount)
             if e.agg.score < rc.pass_mark:
                 out[e.id] = _row(e, r, False, 0, Reason(
                     "experts_below_pass" if e.bonus else "below_pass", head=head(e),
                     mark=rc.pass_mark))
-            elif stopped is not None or grant > left:
-                if stopped is None:
-                    stopped = (r, left, _group(e))
-                k, at_left, grp = stopped
-                out[e.id] = _row(e, r, False, 0, Reason(
-                    "budget_exhausted", head=head(e), budget=what, at=k, group=grp,
-                    left=at_left, grant=grant))
-                missed.append(e)
-            else:
+                continue
+            if stopped is None and grant <= left:
                 left -= grant
                 out[e.id] = _row(e, r, True, grant, Reason(
                     "proposed_within", head=head(e), grant=grant, budget=what, left=left))
+                continue
+            if stopped is None:
+                stopped = (r, _group(e), grant)
+                why = Reason("budget_short", head=head(e), budget=what, left=left, grant=grant)
+            else:
+                at, group, stop = stopped
+                why = Reason("budget_stopped", head=head(e), budget=what, at=at, group=group,
+                             stop=stop, left=left, grant=grant)
+            out[e.id] = _row(e, r, False, 0, why)
+            missed.append(e)
         return left
 
     spent = 0
