@@ -13,6 +13,7 @@ from typing import Any
 from jinja2 import TemplateError
 from sqlalchemy import Connection, func, select
 
+from lifecycle import kinds
 from lifecycle.acts import objections
 from lifecycle.core import audit, clock
 from lifecycle.core.accounts import Actor
@@ -65,7 +66,8 @@ def calls(conn: Connection) -> list[dict[str, Any]]:
         call = engine.load_call(conn, row.id)
         cal = call.calendar
         out.append({"id": call.id, "title": call.title, "title_en": call.title_en,
-                    "workflow": call.workflow, "opens": cal.declaration_opens,
+                    "workflow": call.workflow, "portal": kinds.of(call.workflow).portal,
+                    "opens": cal.declaration_opens,
                     "closes": cal.declaration_closes, "review_due": cal.review_due,
                     "open": cal.declaration_opens <= now <= cal.declaration_closes,
                     "config": call})

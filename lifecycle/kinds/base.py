@@ -52,7 +52,8 @@ class Kind:
     funnel: tuple[str, ...] = ()
     """The states the report's funnel counts (applications that ever entered each)."""
     portal: tuple[str, ...] = ()
-    """Portal sections the kind adds (e.g. "star_sheet": the society fills its sheet online)."""
+    """Portal sections the kind offers: "declare_online" (a society declares a draft in the
+    portal), "star_sheet" (it fills its self-evaluation sheet online)."""
     example: str = ""
     """Its example call settings (a path under the repository's examples/)."""
     extra: dict[str, Any] = field(default_factory=dict)

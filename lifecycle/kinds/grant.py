@@ -79,5 +79,6 @@ KIND = Kind(
     bars=True,
     funnel=(S.DECLARED, S.ELIGIBLE, S.REVIEWED, S.PROPOSED, S.AWARDED, S.FUNDED, S.ASSESSED,
             S.COMPLETED),
+    portal=("declare_online",),
     example="examples/grant-call.toml",
 )

@@ -137,5 +137,6 @@ KIND = Kind(
     bars=True, earns_support=True, counts_for_models=True,
     funnel=(S.DECLARED, S.ELIGIBLE, S.REVIEWED, S.PROPOSED, S.AWARDED, S.FUNDED, S.ASSESSED,
             S.COMPLETED),
+    portal=("declare_online",),
     example="examples/call.toml",
 )

@@ -148,7 +148,7 @@ def report_html(calls: list[dict[str, Any]], years: list[dict[str, Any]] | None 
     for c in calls:
         svgs.append({
             "funnel": charts.svg_funnel(c, lang),
-            "budget": charts.svg_budget(c, lang) if c["call"]["workflow"] != "star" else "",
+            "budget": charts.svg_budget(c, lang) if not c["call"]["stars"] else "",
             "scores": charts.svg_scores(c, lang) if any(s["scores"] for s in c["scores"]) else "",
             "experts": charts.svg_experts(c, lang) if c["experts"] else "",
             "assessment": charts.svg_assessment(c, lang)

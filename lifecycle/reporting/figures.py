@@ -89,7 +89,7 @@ def report_data(conn: Connection, call_id: str) -> dict[str, Any]:
                        "cut": round(min(funded), 2) if funded else None,
                        "funded": len(funded), "ranked": len(ranked)})
     return {"call": {"id": call.id, "title": call.title, "title_en": call.title_en,
-                     "workflow": call.workflow, "year": call.calendar.declaration_opens.year,
+                     "workflow": call.workflow, "stars": kind.rates_stars, "year": call.calendar.declaration_opens.year,
                      "budget": call.budget_total, "pass_mark": call.review.pass_mark},
             "applications": len(apps),
             "states": dict(Counter(a.state for a in apps)),
