@@ -255,3 +255,30 @@ def test_init_gives_calls_made_before_versioning_the_definition_they_run_on(cli,
     e.dispose()
     assert config["definition"] == kinds.of("grant").workflow.digest
     assert advance(cli, "submit", "2025-03-20", call=GRANT)["moved"] == 10
+
+
+def test_the_portal_offers_each_kind_its_own_sections(cli, tmp_path):
+    """A society sees "declare online" for a grant call and the self-evaluation sheet for a
+    star call: what the kind lists in `portal`, never a comparison of workflow names."""
+    from click.testing import CliRunner
+    from portal import PASSWORD, client, login
+
+    from cli import main
+
+    _grant_year(cli, tmp_path)
+    create_call(cli.db, call_data(example="star"), now="2025-02-01")
+    CliRunner().invoke(main, ["--db", cli.db, "--as", cli.actor, "--now", "2025-03-05", "user",
+                              "add", "s1", "--role", "society", "--society", "S001",
+                              "--password-stdin"], input=PASSWORD + "\n", catch_exceptions=False)
+    from lifecycle.core import clock
+
+    with clock.frozen("2025-03-05T10:00"), client(cli.db) as c:
+        login(c, "s1")
+        home = c.get("/society").text
+        assert f'href="/society/declare/{GRANT}"' in home
+        assert c.get(f"/society/star/{GRANT}").status_code == 404
+    with clock.frozen("2025-06-05T10:00"), client(cli.db) as c:
+        login(c, "s1")
+        home = c.get("/society").text
+        assert 'href="/society/star/2025-star"' in home
+        assert 'href="/society/declare/2025-star"' not in home
