@@ -149,7 +149,9 @@ def _toy_kind() -> kinds.Kind:
 def test_a_toy_kind_from_tests_runs_through_the_cli_and_the_dashboard(cli, tmp_path,
                                                                          monkeypatch):
 
-    monkeypatch.setitem(kinds.KINDS, "toy", kinds.register(_toy_kind()))
+    toy = _toy_kind()
+    assert problems(toy.workflow) == []
+    monkeypatch.setitem(kinds.KINDS, "toy", toy)   # registered for this test only
     for_workflow.cache_clear()
     create_call(cli.db, call_data({"workflow": "toy", "id": "2025-toy"}), now="2025-02-01")
     cli("society", "import", write_csv(tmp_path / "soc.csv", societies(4)), now="2025-02-01")

@@ -81,8 +81,9 @@ def test_advance_on_a_terminal_draws_its_progress_and_a_pipe_sees_none(founded_d
     piped = subprocess.run(command(founded_db_url, "advance", CALL, "start_review",
                                    "--dry-run"), capture_output=True, text=True,
                            env={**os.environ, "TERM": "xterm"})
-    assert piped.returncode == 0 and piped.stderr == "", piped.stderr   # a pipe: no bar
-    assert "would move" in piped.stdout
+    # every candidate refused (no experts assigned): exit 3, the report as ever, no bar
+    assert piped.returncode == 3 and piped.stderr == "", piped.stderr
+    assert "would move 0" in piped.stdout
 
 
 def test_no_progress_with_json_or_quiet_even_on_a_terminal(founded_db_url, tmp_path):
