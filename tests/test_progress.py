@@ -189,3 +189,16 @@ def test_notify_send_reports_each_message_of_those_due(founded_db_url, tmp_path)
     assert seen.calls[0] == ("step", "sending", due)
     assert seen.done("sending") == due == report.sent
     e.dispose()
+
+
+def test_a_years_report_draws_its_progress_in_chinese_and_a_pipe_sees_none(founded_db_url,
+                                                                            tmp_path):
+    cli = Cli(founded_db_url)
+    declared_batch(cli, tmp_path, 50)
+    code, out, shown = run_in_pty(founded_db_url, "report", "--year", "2025", "--lang", "zh",
+                                  "--html", str(tmp_path / "r.html"))
+    assert code == 0 and "生成报告" in shown, shown      # the report speaks Chinese: so does its bar
+    piped = subprocess.run(command(founded_db_url, "report", "--year", "2025", "--html",
+                                   str(tmp_path / "r2.html")), capture_output=True, text=True,
+                           env={**os.environ, "TERM": "xterm"})
+    assert piped.returncode == 0 and piped.stderr == "", piped.stderr

@@ -19,8 +19,10 @@ from lifecycle.core.models import (
     Objection,
     Society,
 )
+from lifecycle.core.progress import watching
 from lifecycle.engine import engine
 from lifecycle.engine.machine import for_workflow
+from lifecycle.progress_bar import shown
 
 
 def status(conn: Connection, call_id: str) -> dict[str, Any]:
@@ -175,7 +177,8 @@ def report(env: Env, call_id: str | None, year: int | None, society_id: str | No
 
     if sum(x is not None for x in (call_id, year, society_id)) != 1:
         raise click.UsageError("name one of CALL, --year YEAR or --society ID")
-    with env.engine.connect() as conn:
+    with shown(env, "report", lang=lang, interrupted="it only reads; nothing was written") \
+            as progress, watching(progress), env.engine.connect() as conn:
         years = society = None
         if call_id:
             calls = [figures.report_data(conn, call_id)]

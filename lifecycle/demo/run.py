@@ -35,6 +35,7 @@ from lifecycle.core import accounts, audit, clock, db, meta, tabular
 from lifecycle.core.accounts import Actor
 from lifecycle.core.errors import UserError
 from lifecycle.core.models import Application, Base, Call, Meta
+from lifecycle.core.progress import SILENT, Progress
 from lifecycle.demo import years as demo_years
 from lifecycle.demo.data.names import (
     CLASS_OF,
@@ -49,6 +50,7 @@ from lifecycle.demo.data.names import (
 from lifecycle.demo.grant import grant_year
 from lifecycle.engine import engine
 from lifecycle.engine.machine import for_workflow
+from lifecycle.progress_bar import shown
 from lifecycle.rules import ranking
 from lifecycle.scheduling import firing
 from notifications.channels import DEFAULT_SENDER, FileChannel
@@ -476,7 +478,8 @@ class Demo:
 
 def run(url: str, years: int, seed: int, outbox: str, fresh: bool,
         out: Console, societies: int = 60, templates: str | None = None,
-        sender: str = DEFAULT_SENDER, kind: str = "programme") -> None:
+        sender: str = DEFAULT_SENDER, kind: str = "programme",
+        progress: Progress = SILENT) -> None:
     """Run the demo: a database it makes (see `prepare`), people, and `years` programme years."""
     started = walltime.perf_counter()
     clock.set_now(datetime(2025, 2, 20, 9, 0))
@@ -486,7 +489,10 @@ def run(url: str, years: int, seed: int, outbox: str, fresh: bool,
     d.people(societies, max(16, societies * 2 // 3))
     d.contact_accounts()
     last = star = None
+    progress.step("simulating", total=years)
     for i in range(years):
+        if i:
+            progress.advance()
         year = 2025 + i
         out.print(f"\n[bold reverse] programme year {year} [/bold reverse]")
         if kind == "grant":
@@ -496,6 +502,7 @@ def run(url: str, years: int, seed: int, outbox: str, fresh: bool,
         star = demo_years.star_year(d, year, n=min(24, societies * 2 // 5))
         demo_years.assessment(d, last, year, between=lambda star=star, year=year: demo_years.dynamic_management(
             d, star, year))
+    progress.advance()
     if kind != "grant":
         demo_years.summary(d, [2025 + i for i in range(years)])
     demo_years.who_did_what(d)
@@ -592,7 +599,9 @@ def demo(env: Env, years: int, seed: int, outbox: str, fresh: bool, societies: i
               starfund demo --years 3 --db demo.db
               starfund demo --kind grant --db grant-demo.db
     """
-    run(env.db_arg or DEFAULT_DB, years=years, seed=seed, outbox=outbox, fresh=fresh,
-        out=rich_console(), societies=societies,
-        templates=env.settings.get("templates"), sender=env.settings.get("mail_from"),
-        kind=kind)
+    with shown(env, "starfund demo", interrupted="the demo's database is left as it "
+                                                 "was at the last act; run it again") as progress:
+        run(env.db_arg or DEFAULT_DB, years=years, seed=seed, outbox=outbox, fresh=fresh,
+            out=rich_console(), societies=societies,
+            templates=env.settings.get("templates"), sender=env.settings.get("mail_from"),
+            kind=kind, progress=progress)

@@ -26,6 +26,7 @@ from lifecycle.core.models import (
     StarRecord,
     StarStatus,
 )
+from lifecycle.core.progress import current
 from lifecycle.rules.payments import money
 from states import names as S
 from states.outcome import OUTCOMES
@@ -199,9 +200,16 @@ def year_data(conn: Connection, year: int) -> dict[str, Any]:
     if not mine:
         raise NotFound(f"no call of the programme year {year} (a call's year is the year its "
                        "declarations open)")
-    return {"year": year, "calls": [report_data(conn, c.id) for c in mine],
-            "years": years_table(conn, [y for y in sorted(
-                {c.calendar.declaration_opens.year for c in calls(conn)}) if y <= year])}
+    progress = current()  # the command line's bar, when it draws one
+    progress.step("reporting", total=len(mine) + 1)
+    figures = []
+    for c in mine:
+        figures.append(report_data(conn, c.id))
+        progress.advance()
+    years = years_table(conn, [y for y in sorted(
+        {c.calendar.declaration_opens.year for c in calls(conn)}) if y <= year])
+    progress.advance()
+    return {"year": year, "calls": figures, "years": years}
 
 
 def society_data(conn: Connection, society_id: str) -> dict[str, Any]:
