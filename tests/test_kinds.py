@@ -41,6 +41,18 @@ def _grant_year(cli, tmp_path, patch: dict | None = None) -> None:
         10, categories=("exchange", "popsci"), per_society=1)), now="2025-03-10")
 
 
+def _approved(cli, tmp_path, patch: dict | None = None) -> None:
+    """The grant year up to its approval, every application scored 90 of 100."""
+    _grant_year(cli, tmp_path, patch)
+    for trigger, at in (("submit", "2025-03-20"), ("close_declaration", "2025-03-31T17:00:01")):
+        advance(cli, trigger, at, call=GRANT)
+    cli("review", "assign", GRANT, "--per-application", "3", now="2025-04-01")
+    advance(cli, "start_review", "2025-04-01", call=GRANT)
+    score_assigned(cli.db, 0.9, call_id=GRANT)
+    advance(cli, "close_review", "2025-04-21T17:00", call=GRANT)
+    advance(cli, "approve", "2025-04-22", call=GRANT)
+
+
 def test_every_kind_validates_and_reuses_the_notice_stage():
     for kind in kinds.all_kinds():
         assert problems(kind.workflow) == [], kind.name
@@ -83,27 +95,13 @@ def test_a_grant_call_runs_a_year_with_its_report(cli, tmp_path):
 
 
 def test_a_grant_without_a_notice_is_awarded_at_once(cli, tmp_path):
-    _grant_year(cli, tmp_path, {"grant": {"notice": False}})
-    for trigger, at in (("submit", "2025-03-20"), ("close_declaration", "2025-03-31T17:00:01")):
-        advance(cli, trigger, at, call=GRANT)
-    cli("review", "assign", GRANT, "--per-application", "3", now="2025-04-01")
-    advance(cli, "start_review", "2025-04-01", call=GRANT)
-    score_assigned(cli.db, 0.9, call_id=GRANT)
-    advance(cli, "close_review", "2025-04-21T17:00", call=GRANT)
-    advance(cli, "approve", "2025-04-22", call=GRANT)
+    _approved(cli, tmp_path, {"grant": {"notice": False}})
     assert advance(cli, "award", "2025-04-22", call=GRANT)["moved"] == 10
     assert states(cli, GRANT) == {"awarded": 10}
 
 
 def test_a_grant_call_with_a_notice_refuses_the_direct_award(cli, tmp_path):
-    _grant_year(cli, tmp_path)
-    for trigger, at in (("submit", "2025-03-20"), ("close_declaration", "2025-03-31T17:00:01")):
-        advance(cli, trigger, at, call=GRANT)
-    cli("review", "assign", GRANT, "--per-application", "3", now="2025-04-01")
-    advance(cli, "start_review", "2025-04-01", call=GRANT)
-    score_assigned(cli.db, 0.9, call_id=GRANT)
-    advance(cli, "close_review", "2025-04-21T17:00", call=GRANT)
-    advance(cli, "approve", "2025-04-22", call=GRANT)
+    _approved(cli, tmp_path)
     r = advance(cli, "award", "2025-04-22", call=GRANT)
     assert r["moved"] == 0 and "public notice" in r["skip_reasons"][0]["reason"]
 
