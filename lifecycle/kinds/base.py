@@ -56,7 +56,6 @@ class Kind:
     portal), "star_sheet" (it fills its self-evaluation sheet online)."""
     example: str = ""
     """Its example call settings (a path under the repository's examples/)."""
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def check(self, call: CallConfig, say: Say) -> None:
         for rule in self.rules:

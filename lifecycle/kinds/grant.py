@@ -47,8 +47,13 @@ def grant_section_sound(call: CallConfig, say: Say) -> None:
             say(("grant", *x["loc"]), x["msg"], x.get("input"))
 
 
+def load_settings(_conn: Any, ctx: Context, _apps: Any) -> None:
+    """The call's `[grant]` section, read once for the batch (not once per application)."""
+    ctx.data["grant"] = settings(ctx.call)
+
+
 def no_notice_in_call(_app: Any, ctx: Context) -> str | None:
-    return None if not settings(ctx.call).notice else Reason("notice_not_held")
+    return None if not ctx.data["grant"].notice else Reason("notice_not_held")
 
 
 class WithoutNotice:
@@ -57,8 +62,10 @@ class WithoutNotice:
     STATES = ()
     MOVES = (
         Move("award", (S.PROPOSED,), S.AWARDED, (no_notice_in_call,), who=(APPROVER,),
+             prepare=(load_settings,),
              help="award the approved grants at once (calls without a public notice)"),
-        Move("award", (S.NOT_PROPOSED,), S.REJECTED, (no_notice_in_call,), who=(APPROVER,)),
+        Move("award", (S.NOT_PROPOSED,), S.REJECTED, (no_notice_in_call,), who=(APPROVER,),
+             prepare=(load_settings,)),
     )
 
 
