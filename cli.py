@@ -96,6 +96,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
                "A call's or a year's report with charts, as one self-contained HTML file."),
     "objection": ("lifecycle.acts.objections:objection_group",
                   "Objections (异议) filed during the public notice."),
+    "retention": ("lifecycle.scheduling.retention:retention_group",
+                  "Retention of personal data: the periods, and the daily purge."),
+    "person": ("lifecycle.acts.persons:person_group",
+               "A person's data under PIPL (个人信息): export it, or erase it everywhere."),
 }
 
 

@@ -113,7 +113,8 @@ class Channel(Protocol):
     def deliver(self, msg: Message, dedupe_key: str) -> None: ...
 
 
-def _file_name(dedupe_key: str) -> str:
+def file_name(dedupe_key: str) -> str:
+    """The file channel's file of a message (erasure removes it)."""
     return "".join(ch if ch.isalnum() or ch in "-._" else "_" for ch in dedupe_key) + ".eml"
 
 
@@ -127,7 +128,7 @@ class FileChannel:
     def deliver(self, msg: Message, dedupe_key: str) -> None:
         """Write the message whole or not at all: a failed write leaves no temporary file and
         is our side's failure (`LocalError`), never the message's."""
-        target = self.folder / _file_name(dedupe_key)
+        target = self.folder / file_name(dedupe_key)
         tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
         try:
             tmp.write_bytes(bytes(msg))
@@ -142,7 +143,7 @@ class FileChannel:
 
     def delivered(self, dedupe_key: str) -> bool:
         """Whether a message with this key is in the folder (settles a crashed send)."""
-        return (self.folder / _file_name(dedupe_key)).exists()
+        return (self.folder / file_name(dedupe_key)).exists()
 
     def __repr__(self) -> str:
         return f"folder {self.folder}"

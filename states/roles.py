@@ -90,6 +90,13 @@ ACTS = (
     Act("audit.read", (AUDITOR, APPROVER, OFFICER), "query and verify the audit trail"),
     Act("audit.anchor", (AUDITOR, OFFICER), "sign the trail's head"),
     Act("user.manage", (APPROVER,), "add, disable and change accounts"),
+    Act("person.export", (APPROVER, OFFICER),
+        "export everything held about a person (a PIPL request for a copy)"),
+    Act("person.export_own", (SOCIETY, EXPERT), "download one's own data in the portal"),
+    Act("person.erase", (APPROVER,),
+        "erase a person's data (a PIPL request for deletion; never one's own)"),
+    Act("retention.purge", (OFFICER, APPROVER, SCHEDULER),
+        "purge personal data past its retention (the scheduler does it daily)"),
 )
 ACT_NAMES = tuple(a.name for a in ACTS)
 

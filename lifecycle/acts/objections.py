@@ -33,6 +33,7 @@ from lifecycle.core.errors import BadValue
 from lifecycle.core.models import Application, Deadline, Objection
 from lifecycle.engine import engine, permissions
 from states import award
+from states.roles import STAFF
 
 MAX_EVIDENCE = 20 * 1024 * 1024
 ANONYMOUS = {"anonymous", "anon", "匿名", "无名", "none", "n/a", "-"}
@@ -101,13 +102,14 @@ def file(conn: Connection, app_id: str, by: str, contact: str, reason: str, acto
         raise ObjectionError(f"the public notice of {app.call_id} ended at "
                              f"{ends:%Y-%m-%d %H:%M}; objections are no longer accepted"
                              if ends else f"the public notice of {app.call_id} has not opened")
-    options: dict[str, Any] = {"by": by}
+    options: dict[str, Any] = {}  # the objection id only: the name stays sealed in its event
 
     def write(conn: Connection) -> None:
         oid = conn.execute(insert(Objection).values(
             call_id=app.call_id, application_id=app_id, filed_by=by, contact=contact,
             reason=reason, evidence=described, evidence_data=data, status="open", filed_at=now,
-            resolution="").returning(Objection.id)).scalar_one()
+            resolution="", filed_account=None if actor.holds(STAFF) else actor.name,
+        ).returning(Objection.id)).scalar_one()
         options["objection"] = oid
         audit.record(conn, actor, [audit.Event("objection_file", app.call_id, app_id, payload={
             "objection": oid, "by": by, "contact": contact, "reason": reason,

@@ -10,6 +10,7 @@ themselves are data in `states.roles`; `lifecycle.engine.permissions` applies th
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
@@ -111,6 +112,10 @@ def add(conn: Connection, name: str, roles: list[str] | tuple[str, ...], *,
     name = clean_name(name, "the account name", 100)
     if name == SYSTEM:
         raise BadValue(f"{SYSTEM!r} is the system's own identity; no account may bear it")
+    if "@" in name or re.search(r"\d{7,}", name):
+        raise BadValue(f"the account name {name!r} looks like an e-mail address or a phone "
+                       "number: account names stay in the audit trail for good, so they are "
+                       "pseudonyms (e.g. s01-contact); give the address with --email")
     if conn.execute(select(Account.name).where(Account.name == name)).first():
         raise BadValue(f"an account named {name!r} exists already")
     if society_id is not None and conn.execute(

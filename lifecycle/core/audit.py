@@ -46,7 +46,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import distinct_on
 
-from lifecycle.core import bulk, clock, keys, meta
+from lifecycle.core import bulk, clock, keys, meta, personal, sealing
 from lifecycle.core.models import Application, AuditEvent, AuditHead
 from lifecycle.core.progress import SILENT, Progress
 
@@ -164,8 +164,9 @@ def record(conn: Connection, actor: Any, events: Sequence[Event] | Iterable[Even
     """Append events to the chain in this transaction; returns their sequence numbers.
 
     `actor` is an account (`accounts.Actor`: its name, and `by` when another account issued
-    the act) or, for the system's own acts, a name. Events are keyed-hashed and written in
-    chunks straight through the driver (lifecycle.core.bulk), so a batch of 100,000
+    the act) or, for the system's own acts, a name. The payload fields the personal-data
+    register names (`personal.SEALED`) are sealed under their person's key (`sealing`)
+    before hashing. Events are keyed-hashed and written in chunks straight through the driver (lifecycle.core.bulk), so a batch of 100,000
     neither waits on per-row ORM work nor holds every row in memory at once.
     """
     name, by = _who(actor)
@@ -181,13 +182,20 @@ def record(conn: Connection, actor: Any, events: Sequence[Event] | Iterable[Even
     fixed = sep.join((at_text, written_text, name, by or ""))
     rows: list[tuple] = []
     chunk = bulk.chunk_rows(_CHUNK)
+    sealed, sealer = personal.SEALED, None
     for ev in events:
         if head is None:
             head = _lock_head(conn, key)
             seq, prev = head
             first = seq + 1
         seq += 1
-        payload = canonical(ev.payload)
+        rule = sealed.get(ev.action)
+        if rule is not None and ev.payload:    # personal values go in sealed (invariant 11)
+            sealer = sealer or sealing.Sealer(conn, key)
+            payload = canonical(sealer.seal_fields(rule.subject_of(ev.payload, name),
+                                                   ev.payload, rule.fields))
+        else:
+            payload = canonical(ev.payload)
         digest = mac(secret, sep.join((prev, str(seq), fixed, ev.action, ev.call_id or "",
                                        ev.application_id or "", ev.from_state or "",
                                        ev.to_state or "", payload)).encode("utf-8"),
@@ -204,6 +212,66 @@ def record(conn: Connection, actor: Any, events: Sequence[Event] | Iterable[Even
     conn.execute(update(AuditHead).where(AuditHead.id == 1)
                  .values(seq=seq, hash=prev, mac=head_mac(secret, seq, prev)))
     return list(range(first, seq + 1))
+
+
+REDACTING = ("person_erase", "trail_seal")
+"""The actions whose payload's "redacted" list attests earlier events they rewrote: each
+[seq, MAC of the new payload], so `check` accepts the rewritten payload of that event, and
+only that one (a person's clear values erased, or sealed after an upgrade)."""
+
+
+def redaction_mac(secret: bytes, seq: int, payload: str) -> str:
+    return hmac.digest(secret, f"redacted\x1f{seq}\x1f{payload}".encode(),
+                       "sha256").hex()
+
+
+def redact(conn: Connection, key: keys.ChainKey,
+           changes: dict[int, dict[str, Any]]) -> list[list[Any]]:
+    """Rewrite the payloads of earlier events, each after checking that it still verifies as
+    it stands (an erasure must not launder an edit); returns the [seq, MAC] attestations
+    the caller records in its own event (REDACTING), in this transaction.
+
+    The events' hashes and links stay as they are, so the chain and every anchor still hold.
+    """
+    if not changes:
+        return []
+    attested = _attested(conn, key.secret)
+    iso = _at_text(conn.dialect)
+    out: list[list[Any]] = []
+    for row in conn.execute(select(*(_table.c[c] for c in _WALKED))
+                            .where(_table.c.seq.in_(sorted(changes))).order_by(_table.c.seq)):
+        if row.seq >= key.first_seq:
+            digest = _keyed_digest(key.secret, row.prev_hash, row.seq, iso(row.at),
+                                   iso(row.written_at), row.actor, row.by, row.action,
+                                   row.call_id, row.application_id, row.from_state,
+                                   row.to_state, row.payload)
+        else:
+            digest = _plain_digest(row.prev_hash, row.seq, iso(row.at), row.actor, row.action,
+                                   row.call_id, row.application_id, row.from_state,
+                                   row.to_state, row.payload)
+        if digest != row.hash and attested.get(row.seq) != redaction_mac(
+                key.secret, row.seq, row.payload):
+            raise keys.BadValue(f"audit event {row.seq} does not verify as it stands (it was "
+                                "edited); nothing was erased: run `starfund audit verify`")
+        text = canonical(changes[row.seq])
+        conn.execute(update(_table).where(_table.c.seq == row.seq).values(payload=text))
+        out.append([row.seq, redaction_mac(key.secret, row.seq, text)])
+    return out
+
+
+def _attested(conn: Connection, secret: bytes | None) -> dict[int, str]:
+    """seq -> the MAC its rewritten payload must have, from the REDACTING events (the latest
+    attestation of an event wins; one can only attest an event before itself)."""
+    if secret is None:
+        return {}
+    out: dict[int, str] = {}
+    for seq, payload in conn.execute(select(_table.c.seq, _table.c.payload)
+                                     .where(_table.c.action.in_(REDACTING))
+                                     .order_by(_table.c.seq)):
+        for done, mac in json.loads(payload).get("redacted", []):
+            if isinstance(done, int) and done < seq:
+                out[done] = mac
+    return out
 
 
 @dataclass
@@ -328,9 +396,14 @@ def _walk(conn: Connection, batch: int, key: keys.ChainKey | None,
     mark = "%s" if bulk.is_postgres(conn) else "?"
     sql = (f"SELECT {', '.join(f'{chr(34)}{c}{chr(34)}' for c in _WALKED)} "
            f"FROM audit_events WHERE seq > {mark} ORDER BY seq LIMIT {int(batch)}")
-    cur = bulk.raw_cursor(conn)
     secret = key.secret if key is not None else None
+    attested = _attested(conn, secret)
+    cur = bulk.raw_cursor(conn)
     mac, sep = hmac.digest, "\x1f"
+
+    def rewritten(seq: int, payload: str) -> bool:
+        """An erasure (or sealing) attested this event's payload as it now stands."""
+        return seq in attested and attested[seq] == redaction_mac(secret, seq, payload)
     while True:
         cur.execute(sql, (last,))
         rows = cur.fetchall()
@@ -347,7 +420,8 @@ def _walk(conn: Connection, batch: int, key: keys.ChainKey | None,
                 broken(seq, "prev_hash does not match the previous event's hash")
             if seq < keyed_from:
                 if _plain_digest(prev_hash, seq, iso(at), actor, action, call_id, app_id,
-                                 from_state, to_state, payload) != digest:
+                                 from_state, to_state, payload) != digest and \
+                        not rewritten(seq, payload):
                     broken(seq, "contents do not match the event's hash (the row was edited)")
             elif written_at is None:
                 broken(seq, "a keyed event without the time it was written (the row was "
@@ -355,7 +429,8 @@ def _walk(conn: Connection, batch: int, key: keys.ChainKey | None,
             elif secret is not None and mac(secret, sep.join((
                     prev_hash, str(seq), iso(at), iso(written_at), actor, by or "", action,
                     call_id or "", app_id or "", from_state or "", to_state or "",
-                    payload)).encode("utf-8"), "sha256").hex() != digest:
+                    payload)).encode("utf-8"), "sha256").hex() != digest and \
+                    not rewritten(seq, payload):
                 broken(seq, edited)
             if action == INIT:
                 live = json.loads(payload).get(meta.MODE) == meta.LIVE
@@ -682,7 +757,8 @@ def _write_sql(dialect: str, given: tuple, bound: tuple | None, q: Query) -> str
 
 
 def query(conn: Connection, q: Query) -> list[dict[str, Any]]:
-    """Audit events matching `q`, as plain dicts with the payload decoded.
+    """Audit events matching `q`, as plain dicts with the payload decoded (a person's sealed
+    values opened, or "erased" once their key is gone).
 
     Read through the raw driver with the SQL of `page_sql`: an auditor's small page (one
     application, one call, one trigger) costs about what the SELECT itself costs, not the
@@ -694,6 +770,7 @@ def query(conn: Connection, q: Query) -> list[dict[str, Any]]:
     rows = cur.fetchall()
     cur.close()
     names, scan, out = _QUERIED, _scan, []
+    sealed, opener = f'"{sealing.MARK}"', None
     at = written = None
     if conn.dialect.name != "sqlite":    # SQLite gives the times as text already (`_shown`)
         at, written = _Times(), _Times()
@@ -708,8 +785,20 @@ def query(conn: Connection, q: Query) -> list[dict[str, Any]]:
         if at is not None:
             row["at"] = at.text(r[_AT])
             row["written_at"] = written.text(r[_WRITTEN])
+        if sealed in text:
+            opener = opener or sealing.Opener(conn, reading_key(conn))
+            row["payload"] = opener.open(row["payload"])
         out.append(row)
     return out
+
+
+def reading_key(conn: Connection) -> keys.ChainKey | None:
+    """The chain key, to open sealed values for a reader; None when this user has none (they
+    then read "(sealed ...)" where a person's value is)."""
+    try:
+        return keys.load_chain_key(meta.read(conn)[meta.DATABASE_ID])
+    except (KeyError, keys.NotFound, keys.BadValue):
+        return None
 
 
 def _shown(column: str, dialect: str) -> str:

@@ -138,6 +138,9 @@ class Objection(Base):
     resolution: Mapped[str] = mapped_column(Text, default="")
     evidence_data: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     """The evidence file itself, kept with the objection (migration 0002)."""
+    filed_account: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    """The account that filed it itself in the portal; None when an officer entered it for a
+    member of the public (migration 0013)."""
 
     __table_args__ = (Index("ix_objections_application", "application_id", "status"),)
 
@@ -542,3 +545,39 @@ class LoginAttempt(Base):
 
     __table_args__ = (Index("ix_login_attempts_account", "account", "at"),
                       Index("ix_login_attempts_address", "address", "at"))
+
+
+class SubjectKey(Base):
+    """One person's key for the personal values the audit trail carries sealed
+    (lifecycle.core.sealing), wrapped under a key derived from the chain key: deleting the row
+    erases them all without changing a hashed byte (migration 0013)."""
+
+    __tablename__ = "subject_keys"
+    subject: Mapped[str] = mapped_column(String(120), primary_key=True)
+    wrapped: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime]
+
+
+class Erasure(Base):
+    """A person erased (`starfund person erase`): who, when, by whom, why, and the event."""
+
+    __tablename__ = "erasures"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    person: Mapped[str] = mapped_column(String(120))
+    subjects: Mapped[list[Any]] = mapped_column(JSON)
+    erased_at: Mapped[datetime]
+    erased_by: Mapped[str] = mapped_column(String(100))
+    reason: Mapped[str] = mapped_column(Text)
+    seq: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (UniqueConstraint("person", name="uq_erasures_person"),)
+
+
+class Purge(Base):
+    """One day's retention purge (lifecycle.scheduling.retention): its row is written in the
+    purge's own transaction, so a second scheduler finds it and purges nothing twice."""
+
+    __tablename__ = "purges"
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)
+    ran_at: Mapped[datetime]
+    counts: Mapped[dict[str, Any]] = mapped_column(JSON)

@@ -80,6 +80,23 @@ class Settings(BaseSettings):
         "The sign-off of English messages (default: Society Affairs Department, ...)"))
     portal_url: str = Field("", pattern=r"^(https?://\S+)?$", **_about(
         "The portal's address; review assignments then link to it (default: none)"))
+    retention_login_attempts_days: int | None = Field(None, ge=0, **_about(
+        "Days failed sign-ins (with their client addresses) are kept (default: 90)"))
+    retention_tokens_days: int | None = Field(None, ge=0, **_about(
+        "Days an expired sign-in session is kept (default: 7)"))
+    retention_drafts_days: int | None = Field(None, ge=0, **_about(
+        "Days unsubmitted score drafts are kept after their call closes (default: 180)"))
+    retention_outbox_days: int | None = Field(None, ge=0, **_about(
+        "Days a delivered message's address and text are kept (default: 365)"))
+    retention_attachments_days: int | None = Field(None, ge=0, **_about(
+        "Days the uploads of applications not funded are kept after the call closes "
+        "(default: 1095)"))
+    retention_objections_days: int | None = Field(None, ge=0, **_about(
+        "Days an objector's contact details are kept after the objection is resolved "
+        "(default: 365)"))
+    retention_finance_days: int | None = Field(None, ge=0, **_about(
+        "Days a funded project's records are held after the end of its last year; an erasure "
+        "before then is refused (default: 3650)"))
 
 
 class KeyPaths(BaseSettings):
