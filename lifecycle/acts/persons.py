@@ -358,7 +358,7 @@ def erase(conn: Connection, actor: Any, spec: str, reason: str, outbox: str | Pa
     key = audit.chain_key(conn)
     if conn.dialect.name == "sqlite":      # freed pages zeroed too (overflow pages of files)
         conn.exec_driver_sql("PRAGMA secure_delete=ON")
-    redacted = _seal_clear(conn, key, f)
+    redacted = audit.seal_clear(conn, key, set(f.subjects))
     counts["trail_keys"] = sealing.destroy(conn, f.subjects)
     counts["files"] = _clear_rows(conn, f, outbox)
     seq = audit.record(conn, actor, [audit.Event("person_erase", payload={
@@ -391,23 +391,6 @@ def _counts(conn: Connection, f: Footprint) -> dict[str, int]:
             "mailboxes": len(f.societies), "messages": len(f.notifications),
             "sessions": n(AccountToken, AccountToken.account.in_(f.accounts)),
             "failed_sign_ins": n(LoginAttempt, LoginAttempt.account.in_(f.accounts))}
-
-
-def _seal_clear(conn: Connection, key: Any, f: Footprint) -> list[list[Any]]:
-    """Seal the person's values that earlier releases wrote in clear (the register's fields
-    of the actions it names), attested; their keys are destroyed next."""
-    subjects = set(f.subjects)
-    t = AuditEvent.__table__
-    sealer = sealing.Sealer(conn, key)
-    changes: dict[int, dict[str, Any]] = {}
-    rows = conn.execute(select(t.c.seq, t.c.actor, t.c.action, t.c.payload).where(
-        t.c.action.in_(personal.SEALED), t.c.payload.not_like(f'%"{sealing.MARK}"%')))
-    for seq, actor, action, text in rows:
-        rule, payload = personal.SEALED[action], json.loads(text)
-        subject = rule.subject_of(payload, actor)
-        if subject in subjects and any(payload.get(k) for k in rule.fields):
-            changes[seq] = sealer.seal_fields(subject, payload, rule.fields)
-    return audit.redact(conn, key, changes)
 
 
 def _clear_rows(conn: Connection, f: Footprint, outbox: str | Path | None) -> int:

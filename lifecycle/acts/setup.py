@@ -46,6 +46,8 @@ class Founded:
     accounts: list[str] = field(default_factory=list)
     pinned: list[str] = field(default_factory=list)
     """Calls made before definitions were versioned, given the version they run on."""
+    sealed: int = 0
+    """Events of an older release whose personal values were sealed now (trail_seal)."""
 
 
 def initialise(e: Engine, mode: str, account: str | None = None,
@@ -97,7 +99,12 @@ def _found(conn, done: str, mode: str, account: str | None, roles: tuple[str, ..
         meta.put(conn, meta.CHAIN_KEY, str(key.path.resolve()))
         result.chain_key = key.path
     else:
-        keys.load_chain_key(database_id, chain_key)
+        key_now = keys.load_chain_key(database_id, chain_key)
+        sealed = audit.seal_clear(conn, key_now)   # an older release's clear values
+        if sealed:
+            audit.record(conn, "starfund-init", [audit.Event("trail_seal", payload={
+                "redacted": sealed, "events": len(sealed)})])
+        result.sealed = len(sealed)
     if meta.ANCHOR_KEY not in facts:
         path = keys.create_anchor_key(database_id, anchor_key)
         written.append(path)
@@ -160,12 +167,15 @@ def init(env: Env, simulation: bool, account: str | None, key_file: str | None,
         return emit_json({"schema": f.schema, "database_id": f.database_id, "mode": f.mode,
                           "chain_key": str(f.chain_key) if f.chain_key else None,
                           "anchor_key": str(f.anchor_key) if f.anchor_key else None,
-                          "accounts": f.accounts})
+                          "accounts": f.accounts, "sealed": f.sealed})
     echo(f"database {f.schema}: {e.url.render_as_string()} ({f.mode}, id {f.database_id})")
     if f.chain_key:
         echo(f"audit chain key written to {f.chain_key} (owner-only; keep a copy safe)")
     if f.anchor_key:
         echo(f"anchor signing key written to {f.anchor_key}")
+    if f.sealed:
+        echo(f"sealed the personal values of {f.sealed} audit event(s) an earlier release "
+             "wrote in clear (attested: `audit verify` still passes)")
     for name in f.accounts:
         echo(f"first account: {name} ({' + '.join(FIRST_ROLES)}); add others with "
              "`starfund user add`")

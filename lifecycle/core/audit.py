@@ -190,7 +190,7 @@ def record(conn: Connection, actor: Any, events: Sequence[Event] | Iterable[Even
             first = seq + 1
         seq += 1
         rule = sealed.get(ev.action)
-        if rule is not None and ev.payload:    # personal values go in sealed (invariant 11)
+        if rule is not None and ev.payload and rule.holds_values(ev.payload):  # invariant 11
             sealer = sealer or sealing.Sealer(conn, key)
             payload = canonical(sealer.seal_fields(rule.subject_of(ev.payload, name),
                                                    ev.payload, rule.fields))
@@ -257,6 +257,24 @@ def redact(conn: Connection, key: keys.ChainKey,
         conn.execute(update(_table).where(_table.c.seq == row.seq).values(payload=text))
         out.append([row.seq, redaction_mac(key.secret, row.seq, text)])
     return out
+
+
+def seal_clear(conn: Connection, key: keys.ChainKey,
+               subjects: set[str] | None = None) -> list[list[Any]]:
+    """Seal the personal values an earlier release wrote into the trail in clear (the
+    register's fields of the actions it names; only `subjects`' when given), the rewrite
+    attested (`redact`); returns the attestations for the caller's REDACTING event."""
+    t = _table
+    sealer = sealing.Sealer(conn, key)
+    changes: dict[int, dict[str, Any]] = {}
+    rows = conn.execute(select(t.c.seq, t.c.actor, t.c.action, t.c.payload).where(
+        t.c.action.in_(personal.SEALED), t.c.payload.not_like(f'%"{sealing.MARK}"%')))
+    for seq, actor, action, text in rows:
+        rule, payload = personal.SEALED[action], json.loads(text)
+        subject = rule.subject_of(payload, actor)
+        if (subjects is None or subject in subjects) and rule.holds_values(payload):
+            changes[seq] = sealer.seal_fields(subject, payload, rule.fields)
+    return redact(conn, key, changes)
 
 
 def _attested(conn: Connection, secret: bytes | None) -> dict[int, str]:

@@ -135,6 +135,8 @@ PERSONAL: tuple[Held, ...] = (
     Held("audit:objection_file.contact", OBJECTOR, "phone or e-mail", "the objection", "trail"),
     Held("audit:objection_file.evidence", OBJECTOR, "evidence file name", "the objection",
          "trail"),
+    Held("audit:object.options.by", OBJECTOR, "real name (written by releases before "
+         "2026-12 only; sealed by `starfund init`)", "the objection's move", "trail"),
     Held("audit:attachment.file", ACCOUNT, "uploaded file name", "the upload", "trail"),
     Held("audit:assessment_report.file", ACCOUNT, "report file name", "the upload", "trail"),
     Held("file:outbox", ACCOUNT, "each message the file channel delivered (address, text)",
@@ -199,14 +201,29 @@ class Sealed:
     def subject_of(self, payload: dict[str, Any], actor: str) -> str:
         return self.subject.format(actor=actor, **payload)
 
+    def holds_values(self, payload: dict[str, Any]) -> bool:
+        """Whether any of the fields (a dotted name reaches into a dict) has a value."""
+        return any(field_value(payload, f) for f in self.fields)
+
+
+def field_value(payload: dict[str, Any], dotted: str) -> Any:
+    """`payload["a"]["b"]` for "a.b"; None where the path does not lead."""
+    value: Any = payload
+    for part in dotted.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
+
 
 def _sealed() -> dict[str, Sealed]:
     subjects = {"account_add": "account:{account}", "objection_file": "objector:{objection}",
+                "object": "objector:{options[objection]}",
                 "attachment": "account:{actor}", "assessment_report": "account:{actor}"}
     fields: dict[str, list[str]] = {}
     for h in PERSONAL:
         if h.where.startswith("audit:"):
-            action, field = h.where[len("audit:"):].split(".")
+            action, field = h.where[len("audit:"):].split(".", 1)
             fields.setdefault(action, []).append(field)
     return {action: Sealed(tuple(f), subjects[action]) for action, f in fields.items()}
 

@@ -98,10 +98,14 @@ class Sealer:
 
     def seal_fields(self, subject: str, payload: dict[str, Any],
                     fields: Iterable[str]) -> dict[str, Any]:
-        """A copy of `payload` with `fields` sealed as `subject`'s."""
+        """A copy of `payload` with `fields` sealed as `subject`'s ("a.b": a field of the
+        dict in "a")."""
         out = dict(payload)
         for f in fields:
-            if f in out:
+            head, _, rest = f.partition(".")
+            if rest and isinstance(out.get(head), dict):
+                out[head] = self.seal_fields(subject, out[head], [rest])
+            elif not rest and f in out:
                 out[f] = self.seal(subject, out[f])
         return out
 

@@ -22,7 +22,7 @@ from lifecycle.console import (
 from lifecycle.core import accounts, clock, deadlines
 from lifecycle.engine import engine, permissions
 from lifecycle.progress_bar import shown
-from lifecycle.scheduling import firing
+from lifecycle.scheduling import firing, retention
 from lifecycle.scheduling.runner import Runner, serve
 from notifications import channels
 
@@ -149,5 +149,7 @@ def scheduler_run(env: Env, sync_every: float, drain_every: float, anchor_dir: s
                     sync_every=sync_every, drain_every=drain_every,
                     actor=accounts.system(by=env.actor.name), max_attempts=kw["max_attempts"],
                     templates=kw["templates_dir"], backoff=kw["backoff_seconds"],
-                    anchor_dir=anchor_dir)
+                    anchor_dir=anchor_dir,
+                    retention_days=retention.periods(retention.settings_days(env)),
+                    outbox=kw["outbox"] if kw["channel"] == "file" else None)
     serve(runner)

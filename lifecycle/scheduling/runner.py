@@ -35,6 +35,7 @@ from lifecycle.core.accounts import Actor
 from lifecycle.core.models import Deadline
 from lifecycle.core.settings import FaultHooks
 from lifecycle.engine import anchoring
+from lifecycle.scheduling import retention
 from lifecycle.scheduling.firing import SCHEDULER_ACTOR, Firing, run_due
 from notifications.delivery import drain
 
@@ -140,6 +141,11 @@ class Runner:
     anchor_dir: str | None = None
     """Where to write a signed anchor of the audit trail at start and every `anchor_every`."""
     anchor_every: float = 86400.0
+    retention_days: dict[str, int] | None = None
+    """The retention periods (`retention.periods`): the day's purge runs at a sync, once a day;
+    None: no purge (a runner a test builds for deadlines alone)."""
+    outbox: str | None = None
+    """The file channel's folder: the purge removes its copies of old messages too."""
     fired: list[Firing] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _jobs_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -175,6 +181,7 @@ class Runner:
     def _catch_up(self) -> None:
         try:
             self.tick(drain=False)
+            self.purge()
             self.drain()
             try:
                 n = self.sync_jobs()
@@ -239,6 +246,18 @@ class Runner:
                         pass
         return firings
 
+    def purge(self) -> None:
+        """Today's retention purge, unless it ran already (`retention.run_daily`)."""
+        if self.retention_days is None or self._stopping.is_set():
+            return
+        try:
+            done = retention.run_daily(self.db, self.actor, self.retention_days, self.outbox)
+            if done is not None:
+                log.info("retention purge of %s: %s", done["day"],
+                         ", ".join(f"{k} {v}" for k, v in done.items() if k != "day"))
+        except Exception:  # noqa: BLE001 - the next sync tries again
+            log.exception("retention purge failed; will try again at the next sync")
+
     def anchor(self) -> None:
         """Sign the audit trail's head into `anchor_dir` and queue it to the auditors."""
         try:
@@ -249,8 +268,10 @@ class Runner:
             log.exception("could not anchor the audit trail")
 
     def sync(self) -> None:
-        """Periodic: fire what is due, and add jobs for deadlines written since (e.g. by advances)."""
+        """Periodic: fire what is due, add jobs for deadlines written since (e.g. by advances),
+        and purge what outlived its retention, once a day."""
         self.tick()
+        self.purge()
         try:
             self.sync_jobs()
         except Exception:  # noqa: BLE001
