@@ -202,3 +202,34 @@ def test_account_names_stay_pseudonyms(cli):
     for name in ("zhang@example.org", "13912345678"):
         r = cli("user", "add", name, "--role", "officer", ok=False)
         assert r.exit_code == 1 and "pseudonyms" in r.output
+
+
+def test_a_funded_projects_uploader_is_held_until_the_finance_period_ends(new_db, tmp_path):
+    """S005's contact uploaded the 申报书 of a project that was then funded: the upload is the
+    project's record, so erasing them is refused with the date it becomes possible."""
+    import portal
+    from worlds import Cli
+
+    db = new_db("starfund", world=portal.IN_REVIEW)
+    cli = Cli(db)
+    app = f"{portal.CALL}-00001"
+    sheet = tmp_path / "scores.csv"
+    sheet.write_text("expert_id,application_id,content,method,team,outputs,budget\n"
+                     f"E001,{app},30,25,15,20,10\nE002,{app},29,24,15,19,10\n", encoding="utf-8")
+    cli("review", "import", portal.CALL, sheet, now="2025-04-21", actor="coord-zhou")
+    cli("advance", portal.CALL, "close_review", now="2025-05-07", actor="coord-zhou")
+    for trigger, at in (("rank", "2025-05-08"), ("propose", "2025-05-09"),
+                        ("open_notice", "2025-05-09"), ("close_notice", "2025-05-20"),
+                        ("fund", "2025-05-21")):
+        cli("advance", portal.CALL, trigger, now=at, actor="approver-wang")
+    before = fingerprint(db)
+    r = cli("person", "erase", "account:s005", "--reason", "request 9", now="2026-03-01",
+            actor="approver-wang", ok=False)
+    assert r.exit_code == 1, r.output
+    assert (f"the uploads to {app} are records of a funded project, kept until 2035-12-30"
+            in r.output), r.output
+    assert fingerprint(db) == before
+    ok = json_of(cli("person", "erase", "account:s005", "--reason", "request 9", "--dry-run",
+                     "--json", now="2036-01-02", actor="approver-wang"))
+    assert ok["dry_run"] is True and ok["attachments"] == 1
+    assert fingerprint(db) == before
