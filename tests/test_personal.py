@@ -233,3 +233,28 @@ def test_a_funded_projects_uploader_is_held_until_the_finance_period_ends(new_db
                      "--json", now="2036-01-02", actor="approver-wang"))
     assert ok["dry_run"] is True and ok["attachments"] == 1
     assert fingerprint(db) == before
+
+
+def test_a_signed_in_contact_downloads_their_own_data_and_nobody_elses(new_db):
+    import io
+
+    import portal
+    from portal import client, csrf_of, login
+
+    db = new_db("starfund", world=portal.IN_REVIEW)
+    c = client(db)
+    login(c, "s005")
+    home = c.get("/society").text
+    assert 'action="/me/data.zip"' in home
+    r = c.post("/me/data.zip", data={"csrf": csrf_of(c, "/society")})
+    assert r.status_code == 200 and r.headers["content-type"] == "application/zip"
+    with zipfile.ZipFile(io.BytesIO(r.content)) as z:
+        data = json.loads(z.read("person.json"))
+        names = z.namelist()
+    assert data["person"] == "account:s005" and [a["name"] for a in data["accounts"]] == ["s005"]
+    assert any(n.startswith("files/attachment-") for n in names)   # S005's 申报书
+    assert all(a["uploaded_by"] == "s005" for a in data["attachments"])
+    forged = c.post("/me/data.zip", data={"csrf": "0" * 64})
+    assert forged.status_code == 403
+    anonymous = client(db).post("/me/data.zip", data={"csrf": "x"})
+    assert anonymous.status_code == 403

@@ -1,10 +1,13 @@
-"""Logging in and out, and the language switch."""
+"""Logging in and out, the language switch, and a copy of one's own data."""
 from __future__ import annotations
 
+import io
 import urllib.parse
 
+from starlette.responses import Response
 from starlette.routing import Route
 
+from lifecycle.acts import persons
 from lifecycle.core import accounts
 from lifecycle.core.accounts import Refused
 from states.roles import EXPERT, SOCIETY
@@ -68,6 +71,18 @@ def logout(ctx: Ctx):
     return Redirect("/", ctx.tr("已退出", "Logged out"))
 
 
+@page
+def my_data(ctx: Ctx):
+    """A copy of everything held about the signed-in person (PIPL), as `person export` writes
+    it; audited. A POST (with its CSRF token): a download that writes an audit event."""
+    buffer = io.BytesIO()
+    persons.export(ctx.conn, ctx.actor, f"account:{ctx.actor.name}", buffer, ctx.lang)
+    return Response(buffer.getvalue(), media_type="application/zip", headers={
+        "content-disposition": "attachment; filename*=UTF-8''"
+                               + urllib.parse.quote(f"starfund-{ctx.actor.name}.zip"),
+        "x-content-type-options": "nosniff", "cache-control": "no-store"})
+
+
 @page(login=False, csrf=False)
 def language(ctx: Ctx):
     """Switch the language (a preference cookie; nothing in the database changes)."""
@@ -83,4 +98,5 @@ routes = [
     Route("/login", login, methods=["POST"]),
     Route("/logout", logout, methods=["POST"]),
     Route("/lang/{lang}", language, methods=["GET"]),
+    Route("/me/data.zip", my_data, methods=["POST"]),
 ]
