@@ -85,3 +85,12 @@ def test_a_database_of_the_previous_release_upgrades_and_then_erases(db_url, tmp
     cli("audit", "anchor", "--dir", anchors, "--no-mail", actor=AUDITOR)
     verified = cli("audit", "verify", "--anchors", anchors, ok=False)
     assert verified.exit_code == 0 and "anchors: 2 of 2 held" in verified.output, verified.output
+
+    # a rewritten payload is accepted only as attested: editing it again is found
+    from worlds import execute
+
+    seq = filed[0]["seq"]
+    execute(db_url, """UPDATE audit_events SET payload = replace(payload, '"box":"', '"box":"A')
+                       WHERE seq = :seq""", seq=seq)
+    broken = cli("audit", "verify", ok=False)
+    assert broken.exit_code == 1 and f"BROKEN at event {seq}" in broken.output, broken.output

@@ -166,8 +166,9 @@ def record(conn: Connection, actor: Any, events: Sequence[Event] | Iterable[Even
     `actor` is an account (`accounts.Actor`: its name, and `by` when another account issued
     the act) or, for the system's own acts, a name. The payload fields the personal-data
     register names (`personal.SEALED`) are sealed under their person's key (`sealing`)
-    before hashing. Events are keyed-hashed and written in chunks straight through the driver (lifecycle.core.bulk), so a batch of 100,000
-    neither waits on per-row ORM work nor holds every row in memory at once.
+    before hashing. Events are keyed-hashed and written in chunks straight through the
+    driver (lifecycle.core.bulk), so a batch of 100,000 neither waits on per-row ORM work
+    nor holds every row in memory at once.
     """
     name, by = _who(actor)
     key = chain_key(conn)
