@@ -225,9 +225,12 @@ def test_an_unknown_account_is_refused(live, new_db):
     refused_here(live.db, "whoami", as_="nobody-here", says="no account 'nobody-here'")
     refused_here(live.db, "user", "add", "x", "--role", "finance", as_="nobody-here",
                  says="no account 'nobody-here'")
-    # a live database where the OS user has no account: refused with or without --as
+    # whoever ran `init` acts as its first account at once (logged in as it); once logged
+    # out, the OS user has no account there: refused with or without --as
     other = new_db("other")
     assert run(other, "init", "--account", "someone-else").exit_code == 0
+    assert run(other, "whoami").output.startswith("someone-else: approver, officer")
+    assert run(other, "logout").exit_code == 0
     out = refused_here(other, "whoami", says=f"the OS user {ME!r} has no account")
     assert "starfund login" in out
     refused_here(other, "user", "list", as_="someone-else",

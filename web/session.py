@@ -89,8 +89,9 @@ def verify(database, request, form: dict[str, str]) -> str | None:
             return None
         row = conn.execute(select(Account.password_hash, Account.disabled_at)
                            .where(Account.name == name)).first()
-    if row is None or row.disabled_at is not None or \
-            not accounts.password_matches(row.password_hash, form.get("password", "")):
+    matches = accounts.password_matches(row.password_hash if row is not None else None,
+                                        form.get("password", ""))  # as slow for no account
+    if row is None or row.disabled_at is not None or not matches:
         return None
     return row.password_hash
 

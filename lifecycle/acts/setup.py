@@ -10,6 +10,7 @@ that the label is covered by the chain from the first event on.
 from __future__ import annotations
 
 import getpass
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from lifecycle.console import (
     json_option,
     open_database,
 )
-from lifecycle.core import accounts, audit, clock, db, keys, meta
+from lifecycle.core import accounts, audit, clock, db, keys, logins, meta
 from lifecycle.core.errors import BadValue
 from lifecycle.core.models import Account, AuditHead
 from lifecycle.engine import engine, permissions
@@ -125,6 +126,25 @@ def _found(conn, done: str, mode: str, account: str | None, roles: tuple[str, ..
     return result
 
 
+def _first_login(e: Engine, f: Founded, password: str | None) -> str | None:
+    """A new live database's first account can act at once, whoever the OS user is: whoever
+    ran `init` (and holds its keys) is logged in as it (as `starfund login` would), and its
+    password is set when given. None when nothing was founded now, or on a simulation."""
+    if not f.accounts or f.mode != meta.LIVE:
+        return None
+    name = f.accounts[0]
+    with e.begin() as conn:
+        if password is not None:
+            accounts.set_password(conn, name, password)
+            audit.record(conn, name, [audit.Event("account_password", payload={
+                "account": name, "sessions_ended": 0})])
+        token = accounts.issue_token(conn, name)
+        audit.record(conn, name, [audit.Event("login", payload={"account": name,
+                                                                "door": "starfund init"})])
+    logins.keep(f.database_id, name, token)
+    return name
+
+
 def _os_user() -> str:
     try:
         return getpass.getuser()
@@ -145,10 +165,12 @@ def _os_user() -> str:
 @click.option("--anchor-key", type=OutputPath(), metavar="PATH",
               help="Where to write the Ed25519 anchor signing key [default: beside the chain "
                    "key; env STARFUND_ANCHOR_KEY].")
+@click.option("--password-stdin", is_flag=True,
+              help="Read the first account's password (for the portal) from standard input.")
 @json_option
 @common
 def init(env: Env, simulation: bool, account: str | None, key_file: str | None,
-         anchor_key: str | None) -> None:
+         anchor_key: str | None, password_stdin: bool) -> None:
     """Create the database (or upgrade it), its audit keys and its first account.
 
     The keys are written outside the database, readable by you only; keep a copy
@@ -160,9 +182,13 @@ def init(env: Env, simulation: bool, account: str | None, key_file: str | None,
               starfund init --db postgresql://postgres@127.0.0.1/starfund --account li-wei
               starfund init --db trial.db --simulation
     """
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else None
+    if password is not None:
+        accounts.hash_password(password)          # a weak one refused before anything is made
     e = open_database(env.db_arg)
     f = initialise(e, meta.SIMULATION if simulation else meta.LIVE, account,
                    chain_key=key_file, anchor_key=anchor_key)
+    logged_in = _first_login(e, f, password)
     if env.as_json:
         return emit_json({"schema": f.schema, "database_id": f.database_id, "mode": f.mode,
                           "chain_key": str(f.chain_key) if f.chain_key else None,
@@ -179,3 +205,8 @@ def init(env: Env, simulation: bool, account: str | None, key_file: str | None,
     for name in f.accounts:
         echo(f"first account: {name} ({' + '.join(FIRST_ROLES)}); add others with "
              "`starfund user add`")
+    if logged_in:
+        echo(f"you are logged in as {logged_in} on this database (`starfund whoami`; "
+             "`starfund logout` ends it)" + ("" if password else
+                                             f"; give it a password for the portal with "
+                                             f"`starfund user password {logged_in}`"))

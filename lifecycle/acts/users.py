@@ -58,13 +58,18 @@ def disable(conn: Connection, actor: Actor | str, name: str) -> bool:
     return done
 
 
-def set_password(conn: Connection, actor: Actor | str, name: str, password: str) -> None:
-    """Anyone may set their own password; an approver may set anyone's."""
+def set_password(conn: Connection, actor: Actor | str, name: str, password: str,
+                 keep_token: str | None = None) -> int:
+    """Anyone may set their own password; an approver may set anyone's. Every session of
+    the account ends but `keep_token` (the one that changed it: its owner stays signed in);
+    returns how many ended."""
     actor = accounts.resolve(conn, actor)
     if actor.name != name:
         actor = permissions.require(conn, actor, "user.manage")
-    accounts.set_password(conn, name, password)
-    audit.record(conn, actor, [audit.Event("account_password", payload={"account": name})])
+    ended = accounts.set_password(conn, name, password, keep_token)
+    audit.record(conn, actor, [audit.Event("account_password", payload={
+        "account": name, "sessions_ended": ended})])
+    return ended
 
 
 def _password(from_stdin: bool, confirm: bool = True) -> str:
@@ -187,8 +192,11 @@ def user_password(env: Env, name: str, password_stdin: bool) -> None:
     """
     password = _password(password_stdin)
     with env.engine.begin() as conn:
-        set_password(conn, env.actor, name, password)
-    echo(f"password of {name} set")
+        mine = logins.token_for(meta.database_id(conn))
+        keep = mine[1] if mine and mine[0] == name else None
+        ended = set_password(conn, env.actor, name, password, keep)
+    echo(f"password of {name} set" + (f"; {ended} other session(s) of it ended" if ended
+                                      else ""))
 
 
 @click.command("login")

@@ -9,6 +9,7 @@ themselves are data in `states.roles`; `lifecycle.engine.permissions` applies th
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import secrets
@@ -166,18 +167,25 @@ def hash_password(password: str) -> str:
     return PasswordHasher().hash(password)
 
 
-def set_password(conn: Connection, name: str, password: str) -> None:
+def set_password(conn: Connection, name: str, password: str,
+                 keep_token: str | None = None) -> int:
+    """Set the password and end the account's sessions (all but `keep_token`, the one that
+    changed it); returns how many ended."""
     get(conn, name)
     conn.execute(update(Account).where(Account.name == name)
                  .values(password_hash=hash_password(password)))
+    ended = delete(AccountToken).where(AccountToken.account == name)
+    if keep_token is not None:
+        ended = ended.where(AccountToken.token_hash != _token_hash(keep_token))
+    return conn.execute(ended).rowcount or 0
 
 
 def check_password(conn: Connection, name: str, password: str) -> Actor:
     """The account, if `password` is its password; the same refusal for every failure, so
     a guesser learns nothing about which accounts exist."""
     row = conn.execute(select(Account.__table__).where(Account.name == name)).first()
-    if row is None or row.disabled_at is not None or not password_matches(row.password_hash,
-                                                                          password):
+    matches = password_matches(row.password_hash if row is not None else None, password)
+    if row is None or row.disabled_at is not None or not matches:
         raise Refused("wrong account name or password")
     return _actor(row)
 
@@ -189,12 +197,22 @@ def password_matches(password_hash: str | None, password: str) -> bool:
     from argon2 import PasswordHasher
     from argon2.exceptions import InvalidHashError, VerificationError
 
-    if not password_hash:
-        return False
     try:
+        if not password_hash:      # the same Argon2 work: a missing account takes as long
+            PasswordHasher().verify(_decoy(), password)
+            return False
         return PasswordHasher().verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
+
+
+@functools.lru_cache(maxsize=1)
+def _decoy() -> str:
+    """A hash no password matches, checked for names that have no account (or no password),
+    so that a sign-in takes as long whether the name exists or not."""
+    from argon2 import PasswordHasher
+
+    return PasswordHasher().hash(secrets.token_urlsafe(32))
 
 
 def _token_hash(token: str) -> str:
