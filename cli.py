@@ -106,7 +106,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 DELIVERING = ("notify", "scheduler", "demo")
 """Commands that deliver mail: before one runs, the modules that register what messages carry
 attached (notifications.delivery.ATTACHERS) are imported (ATTACHING)."""
-ATTACHING = ("lifecycle.acts.scoresheets",)
+ATTACHING = ("lifecycle.acts.scoresheets", "lifecycle.acts.invitations")
 
 
 class LazyGroup(click.Group):

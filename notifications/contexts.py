@@ -36,6 +36,20 @@ ANCHOR_KIND = "audit_anchor"
 """The message that carries a signed anchor of the audit trail to the auditors."""
 
 
+INVITE_KIND, RESET_KIND = "account_invitation", "password_reset"
+"""The messages that carry an invitation and a password-reset link. The link itself is made
+when the message is delivered (`notifications.delivery.LINKERS`): the context holds the
+link's row id, never its token."""
+
+
+def account_link(account: str, roles: list[str], link_id: int, expires: datetime,
+                 now: datetime) -> dict[str, Any]:
+    """An invitation or reset as queued; delivery adds `link` ("" once it is no good)."""
+    return {"account": account, "roles": roles, "link_id": link_id,
+            "expires": expires.strftime("%Y-%m-%d %H:%M"), "at": now.isoformat(sep=" "),
+            "link": ""}
+
+
 def anchor(body: dict[str, Any], file_name: str, now: datetime) -> dict[str, Any]:
     """An anchor as mailed: the signed head and the file it was written to."""
     return {"anchor": body, "text": json.dumps(body, indent=1, ensure_ascii=False),
@@ -173,6 +187,9 @@ def samples(senders: Mapping[str, tuple[Any, str]]) -> dict[str, dict[str, Any]]
     recipient), from the workflows) and every reminder kind."""
     out = {kind: sample(kind, sender) for kind, sender in senders.items()}
     out.update({kind: sample(kind) for kind in REMINDER_KINDS})
+    for kind in (INVITE_KIND, RESET_KIND):
+        out[kind] = {**account_link("s001-contact", ["society"], 1, SAMPLE_NOW, SAMPLE_NOW),
+                     "link": "https://portal.example.org/invite/TOKEN"}
     out[ANCHOR_KIND] = anchor({"format": "starfund-anchor/1", "database": "0000", "seq": 1,
                                "hash": "0" * 64, "written_at": SAMPLE_NOW.isoformat(sep=" "),
                                "chain_key": "0" * 16, "mode": "live", "public_key": "",

@@ -66,14 +66,23 @@ registered by the act that makes it (lifecycle.acts.scoresheets). Called at deli
 the database, the outbox row and a dict it may cache in for the round."""
 
 
+Linker = Callable[[Engine, Any, Letterhead], dict[str, Any]]
+LINKERS: dict[str, Linker] = {}
+"""Message kind -> what its context gains at delivery, made then and never stored (an
+invitation's single-use link: `lifecycle.acts.users`)."""
+
+
 def letter(db: Engine, row: Any, templates: str | None, letterhead: Letterhead,
            cache: dict | None = None) -> Rendered:
     """The message an outbox row sends: the administrator's edit, else its template; with
-    its attachments."""
+    its attachments, and what its kind adds at delivery (LINKERS)."""
+    linker = LINKERS.get(row.kind)
+    late = linker(db, row, letterhead) if linker is not None else {}
     if row.edited:
-        out = Rendered(row.edited["subject"], row.edited["body"].rstrip() + "\n")
+        out = Rendered(row.edited["subject"], row.edited["body"].rstrip() + "\n"
+                       + (f"\n{late['link']}\n" if late.get("link") else ""))
     else:
-        out = render(row.kind, row.language, row.context, templates, letterhead)
+        out = render(row.kind, row.language, {**row.context, **late}, templates, letterhead)
     attacher = ATTACHERS.get(row.kind)
     if attacher is not None:
         out.attachments = attacher(db, row, {} if cache is None else cache)

@@ -90,6 +90,8 @@ ACTS = (
     Act("audit.read", (AUDITOR, APPROVER, OFFICER), "query and verify the audit trail"),
     Act("audit.anchor", (AUDITOR, OFFICER), "sign the trail's head"),
     Act("user.manage", (APPROVER,), "add, disable and change accounts"),
+    Act("user.invite", (APPROVER, OFFICER),
+        "invite people to set their own password (officers: society contacts and experts)"),
     Act("person.export", (APPROVER, OFFICER),
         "export everything held about a person (a PIPL request for a copy)"),
     Act("person.export_own", (*STAFF, SOCIETY, EXPERT),

@@ -64,3 +64,110 @@ def test_a_new_password_ends_the_accounts_portal_sessions(new_db):
     assert page.status_code == 303 and page.headers["location"].startswith("/login")
     assert login(client(db), "s005").status_code == 401
     assert login(client(db), "s005", PASSWORD + " changed").status_code == 303
+
+
+def _eml_link(outbox, kind: str) -> str:
+    """The link in the newest .eml of `kind` the file channel delivered."""
+    import email
+    import re
+
+    files = sorted(outbox.glob(f"{kind}_*.eml"), key=lambda p: p.stat().st_mtime)
+    assert files, f"no {kind} message in {outbox}"
+    msg = email.message_from_bytes(files[-1].read_bytes())
+    body = next(p for p in msg.walk() if p.get_content_type() == "text/plain")
+    text = body.get_payload(decode=True).decode(body.get_content_charset() or "utf-8")
+    m = re.search(r"/(?:invite|reset)/([A-Za-z0-9_-]{20,})", text)
+    assert m, text
+    return m.group(1)
+
+
+def test_an_invitation_sets_a_password_once_and_its_link_is_never_stored(cli, tmp_path):
+    from worlds import fingerprint, json_of, societies, write_csv
+
+    from lifecycle.acts import invitations
+    from lifecycle.core.db import make_engine
+
+    cli("society", "import", write_csv(tmp_path / "s.csv", societies(3)), now="2025-02-01")
+    r = cli("user", "invite", "s001-contact", "--role", "society", "--society", "S001",
+            "--email", "s1@example.org", now="2025-02-01")
+    assert "invitation to s001-contact queued" in r.output
+    outbox = tmp_path / "outbox"
+    cli("notify", "send", "--outbox", outbox, now="2025-02-01T10:00")
+    token = _eml_link(outbox, "account_invitation")
+    dump = str(fingerprint(cli.db))
+    assert token not in dump                      # only its hash is kept
+    e = make_engine(cli.db)
+    try:
+        with e.begin() as conn:
+            try:
+                invitations.accept(conn, token, "password")
+                raise AssertionError("a weak password was accepted")
+            except Exception as refused:
+                assert "至少需要 10 个字符" in str(refused)
+        with e.begin() as conn:
+            assert invitations.accept(conn, token, "my own long secret 7") == "s001-contact"
+        with e.begin() as conn:
+            try:
+                invitations.accept(conn, token, "another long secret 8")
+                raise AssertionError("a used link was accepted twice")
+            except Exception as refused:
+                assert "not valid any more" in str(refused)
+    finally:
+        e.dispose()
+    events = json_of(cli("audit", "query", "--trigger", "account_invite_accept", "--json"))
+    assert [ev["payload"]["account"] for ev in events] == ["s001-contact"]
+    assert token not in str(json_of(cli("audit", "query", "--limit", "0", "--json")))
+    again = cli("user", "invite", "s001-contact", ok=False)
+    assert again.exit_code == 1 and "has a password already" in again.output
+
+
+def test_import_with_accounts_invites_each_contact_once_held_for_review(cli, tmp_path):
+    from worlds import json_of, societies, write_csv
+
+    path = write_csv(tmp_path / "s.csv", societies(3))
+    r = cli("society", "import", path, "--accounts", now="2025-02-01")
+    assert "3 invited (held for review" in r.output
+    again = cli("society", "import", path, "--accounts", now="2025-02-02")
+    assert "0 invited" in again.output
+    names = [a["name"] for a in json_of(cli("user", "list", "--json"))]
+    assert [n for n in names if n.endswith("-contact")] == [
+        "s001-contact", "s002-contact", "s003-contact"]
+    held = json_of(cli("notify", "list", "--status", "held", "--json"))
+    assert len([m for m in held if m["kind"] == "account_invitation"]) == 3
+
+
+def test_a_forgotten_password_is_answered_alike_and_rate_limited(cli, tmp_path):
+    from sqlalchemy import func, select
+
+    from lifecycle.acts import invitations
+    from lifecycle.core.db import make_engine
+    from lifecycle.core.models import AccountLink, AuditEvent
+
+    cli("user", "add", "wang-fang", "--role", "finance", "--email", "wf@example.org")
+    e = make_engine(cli.db)
+
+    def counts():
+        with e.connect() as conn:
+            return (conn.execute(select(func.count()).select_from(AccountLink)).scalar(),
+                    conn.execute(select(func.count()).select_from(AuditEvent)).scalar())
+    try:
+        before = counts()
+        with e.begin() as conn:
+            invitations.request_reset(conn, "nobody-at-all")
+        assert counts() == before                 # an unknown name: nothing at all
+        for _ in range(5):
+            with e.begin() as conn:
+                invitations.request_reset(conn, "wf@example.org")
+        assert counts()[0] == before[0] + 3       # three an hour, then nothing more
+    finally:
+        e.dispose()
+    outbox = tmp_path / "outbox"
+    cli("notify", "send", "--outbox", outbox)
+    token = _eml_link(outbox, "password_reset")
+    e = make_engine(cli.db)
+    try:
+        with e.begin() as conn:
+            assert invitations.accept(conn, token, "wang fang's new secret",
+                                      purpose="reset") == "wang-fang"
+    finally:
+        e.dispose()

@@ -40,6 +40,7 @@ from lifecycle.core import accounts, audit, clock, personal, sealing
 from lifecycle.core.errors import BadValue, NotFound
 from lifecycle.core.models import (
     Account,
+    AccountLink,
     AccountToken,
     Application,
     Attachment,
@@ -401,6 +402,7 @@ def _clear_rows(conn: Connection, f: Footprint, outbox: str | Path | None) -> in
             email=None, password_hash=None,
             disabled_at=func.coalesce(Account.disabled_at, now)))
         conn.execute(delete(AccountToken).where(AccountToken.account.in_(f.accounts)))
+        conn.execute(delete(AccountLink).where(AccountLink.account.in_(f.accounts)))
         conn.execute(delete(LoginAttempt).where(LoginAttempt.account.in_(f.accounts)))
     if f.experts:
         conn.execute(update(Expert).where(Expert.id.in_(f.experts)).values(

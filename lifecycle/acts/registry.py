@@ -9,6 +9,7 @@ names the file and what changed.
 """
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 import click
 from sqlalchemy import Connection, bindparam, insert, select, update
 
-from lifecycle.acts import stars
+from lifecycle.acts import invitations, stars
 from lifecycle.console import (
     Env,
     Listed,
@@ -46,6 +47,7 @@ from lifecycle.core.tabular import (
     iter_table,
 )
 from lifecycle.engine import permissions
+from states import roles as R
 
 EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 
@@ -133,18 +135,20 @@ def _import(conn: Connection, path: str | Path, model: Any, columns: type[Row],
 
 
 def import_societies(conn: Connection, path: str | Path, actor: str, *,
-                     encoding: str | None = None) -> dict[str, int]:
-    """Insert or update societies from a CSV/XLSX file."""
+                     encoding: str | None = None, accounts: bool = False) -> dict[str, int]:
+    """Insert or update societies from a CSV/XLSX file; with `accounts`, an account and a
+    held invitation for each society's contact that has none (`invitations.invite_contacts`)."""
     actor = permissions.require(conn, actor, "registry.import")
     created, updated, ids = _import(conn, path, Society, SocietyRow,
                                     lambda source, chunk: [], encoding)
     audit.record(conn, actor, [audit.Event("society_import", payload={
         "file": Path(path).name, "created": created, "updated": updated, "ids": ids})])
-    return {"created": created, "updated": updated}
+    invited = invitations.invite_contacts(conn, actor, ids, R.SOCIETY) if accounts else 0
+    return {"created": created, "updated": updated, "invited": invited}
 
 
 def import_experts(conn: Connection, path: str | Path, actor: str, *,
-                   encoding: str | None = None) -> dict[str, int]:
+                   encoding: str | None = None, accounts: bool = False) -> dict[str, int]:
     """Insert or update experts from a CSV/XLSX file; societies they name must exist."""
     actor = permissions.require(conn, actor, "registry.import")
     known: set[str] = set()
@@ -162,7 +166,8 @@ def import_experts(conn: Connection, path: str | Path, actor: str, *,
                                     encoding)
     audit.record(conn, actor, [audit.Event("expert_import", payload={
         "file": Path(path).name, "created": created, "updated": updated, "ids": ids})])
-    return {"created": created, "updated": updated}
+    invited = invitations.invite_contacts(conn, actor, ids, R.EXPERT) if accounts else 0
+    return {"created": created, "updated": updated, "invited": invited}
 
 
 # --- commands: starfund society ..., starfund expert ... ------------------------------------
@@ -174,9 +179,12 @@ def society_group() -> None:
 
 @society_group.command("import")
 @click.argument("file", type=SafePath(dir_okay=False))
+@click.option("--accounts", is_flag=True,
+              help="Also an account for each society contact that has none, with an "
+                   "invitation held for review (`notify outbox`).")
 @encoding_option
 @common
-def society_import(env: Env, file: str, encoding: str | None) -> None:
+def society_import(env: Env, file: str, encoding: str | None, accounts: bool) -> None:
     """Import societies from CSV or XLSX (all or nothing).
 
     Columns: id, name, email; optional name_en, institution, language,
@@ -187,8 +195,11 @@ def society_import(env: Env, file: str, encoding: str | None) -> None:
     \b
     Example:  starfund society import societies.xlsx
     """
-    r = run_import(env, import_societies, file, encoding=encoding)
-    echo(f"societies: {r['created']} created, {r['updated']} updated")
+    r = run_import(env, functools.partial(import_societies, accounts=accounts), file,
+                   encoding=encoding)
+    echo(f"societies: {r['created']} created, {r['updated']} updated"
+         + (f"; {r['invited']} invited (held for review: `starfund notify outbox`)"
+            if accounts else ""))
 
 
 @society_group.command("show")
@@ -247,9 +258,12 @@ def expert_group() -> None:
 
 @expert_group.command("import")
 @click.argument("file", type=SafePath(dir_okay=False))
+@click.option("--accounts", is_flag=True,
+              help="Also an account for each expert that has none, with an "
+                   "invitation held for review (`notify outbox`).")
 @encoding_option
 @common
-def expert_import(env: Env, file: str, encoding: str | None) -> None:
+def expert_import(env: Env, file: str, encoding: str | None, accounts: bool) -> None:
     """Import experts from CSV or XLSX (all or nothing).
 
     Columns: id, name, email; optional name_en, institution, language,
@@ -259,8 +273,11 @@ def expert_import(env: Env, file: str, encoding: str | None) -> None:
     \b
     Example:  starfund expert import experts.csv
     """
-    r = run_import(env, import_experts, file, encoding=encoding)
-    echo(f"experts: {r['created']} created, {r['updated']} updated")
+    r = run_import(env, functools.partial(import_experts, accounts=accounts), file,
+                   encoding=encoding)
+    echo(f"experts: {r['created']} created, {r['updated']} updated"
+         + (f"; {r['invited']} invited (held for review: `starfund notify outbox`)"
+            if accounts else ""))
 
 
 @society_group.command("list")

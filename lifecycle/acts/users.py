@@ -266,3 +266,14 @@ def _open(env: Env):
     with e.connect() as conn:
         meta.refuse_simulated_time(meta.mode(conn), clock.simulated())
     return e
+
+
+def _invitations() -> None:
+    """`user invite` and `user revoke-invite` live beside their acts."""
+    from lifecycle.acts.invitations import user_invite, user_revoke_invite
+
+    user_group.add_command(user_invite)
+    user_group.add_command(user_revoke_invite)
+
+
+_invitations()

@@ -128,7 +128,7 @@ def add(conn: Connection, name: str, roles: list[str] | tuple[str, ...], *,
     conn.execute(insert(Account).values(
         name=name, roles=" ".join(sorted(set(roles))), society_id=society_id,
         expert_id=expert_id, email=email, created_at=clock.now(),
-        password_hash=hash_password(password) if password else None))
+        password_hash=hash_password(password, name) if password else None))
     return load(conn, name)
 
 
@@ -159,12 +159,32 @@ def listing(conn: Connection) -> list[dict[str, Any]]:
 
 # --- passwords and tokens ---------------------------------------------------------------
 
-def hash_password(password: str) -> str:
+def hash_password(password: str, name: str | None = None) -> str:
     from argon2 import PasswordHasher  # inside: only logins need it
 
-    if len(password) < 10:
-        raise BadValue("a password needs at least 10 characters")
+    check_strength(password, name)
     return PasswordHasher().hash(password)
+
+
+def check_strength(password: str, name: str | None = None) -> None:
+    """At least 10 characters, not a common password, not the account's name: BadValue in
+    Chinese and English otherwise."""
+    if len(password) < 10:
+        raise BadValue("密码至少需要 10 个字符 / a password needs at least 10 characters")
+    if password.lower() in _common():
+        raise BadValue("这个密码太常见 / this password is too common (it is on the lists "
+                       "guessers try first)")
+    if name and len(name) >= 3 and name.lower() in password.lower():
+        raise BadValue("密码不能包含账号名 / a password must not contain the account's name")
+
+
+@functools.lru_cache(maxsize=1)
+def _common() -> frozenset[str]:
+    from pathlib import Path
+
+    text = (Path(__file__).with_name("common_passwords.txt")).read_text(encoding="utf-8")
+    return frozenset(line.strip().lower() for line in text.splitlines()
+                     if line.strip() and not line.startswith("#"))
 
 
 def set_password(conn: Connection, name: str, password: str,
@@ -173,7 +193,7 @@ def set_password(conn: Connection, name: str, password: str,
     changed it); returns how many ended."""
     get(conn, name)
     conn.execute(update(Account).where(Account.name == name)
-                 .values(password_hash=hash_password(password)))
+                 .values(password_hash=hash_password(password, name)))
     ended = delete(AccountToken).where(AccountToken.account == name)
     if keep_token is not None:
         ended = ended.where(AccountToken.token_hash != _token_hash(keep_token))

@@ -581,3 +581,23 @@ class Purge(Base):
     day: Mapped[str] = mapped_column(String(10), primary_key=True)
     ran_at: Mapped[datetime]
     counts: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class AccountLink(Base):
+    """An invitation or a password reset (migration 0016): single-use and expiring; its token
+    is made when the message carrying it is delivered, and only the token's hash is kept."""
+
+    __tablename__ = "account_links"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    account: Mapped[str] = mapped_column(ForeignKey("accounts.name"))
+    purpose: Mapped[str] = mapped_column(String(16))
+    token_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    used_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    created_by: Mapped[str] = mapped_column(String(100))
+
+    __table_args__ = (UniqueConstraint("token_hash", name="uq_account_links_token"),
+                      Index("ix_account_links_account", "account", "purpose"))

@@ -80,6 +80,11 @@ PERSONAL: tuple[Held, ...] = (
     Held("account_tokens.account", ACCOUNT, "account name", "a signed-in session", "tokens"),
     Held("account_tokens.token_hash", ACCOUNT, "session token (SHA-256)", "a signed-in session",
          "tokens"),
+    Held("account_links.account", ACCOUNT, "account name", "an invitation or a password "
+         "reset", "tokens"),
+    Held("account_links.token_hash", ACCOUNT, "link token (SHA-256)", "an invitation or a "
+         "password reset", "tokens"),
+    Held("account_links.created_by", ACCOUNT, "account name", "who invited", "tokens"),
     Held("login_attempts.account", ACCOUNT, "account name", "slowing password guessing",
          "login_attempts"),
     Held("login_attempts.address", ACCOUNT, "client network address",
@@ -165,6 +170,7 @@ NOT_PERSONAL: dict[str, str] = {
     "deadlines": "id key call_id application_id kind action fires due_at fired_at attempts "
                  "last_error created_at next_attempt_at note outcome",
     "account_tokens": "created_at expires_at",
+    "account_links": "id purpose created_at expires_at sent_at used_at revoked_at",
     "assessment_records": "id call_id application_id checkpoint report_sha256 report_size "
                           "report_at report_late score grade graders graded_at",
     "assignments": "id call_id application_id expert_id status scores total assigned_at "

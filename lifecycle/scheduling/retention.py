@@ -24,6 +24,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from lifecycle.console import Env, common, echo, emit_json, json_option, setting_option
 from lifecycle.core import audit, clock, db, personal, sealing
 from lifecycle.core.models import (
+    AccountLink,
     AccountToken,
     Application,
     Assignment,
@@ -86,7 +87,9 @@ def purge(conn: Connection, actor: Any, days: dict[str, int], outbox: str | Path
         "login_attempts": conn.execute(delete(LoginAttempt).where(
             LoginAttempt.at < cut["login_attempts"])).rowcount,
         "tokens": conn.execute(delete(AccountToken).where(
-            AccountToken.expires_at < cut["tokens"])).rowcount,
+            AccountToken.expires_at < cut["tokens"])).rowcount
+        + conn.execute(delete(AccountLink).where(
+            AccountLink.expires_at < cut["tokens"])).rowcount,
         "outbox": _outbox(conn, cut["outbox"], outbox),
         "objections": conn.execute(update(Objection).where(
             Objection.status != "open", Objection.resolved_at < cut["objections"],
