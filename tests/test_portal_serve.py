@@ -21,9 +21,11 @@ def test_serve_demo_prints_logins_that_work(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {k: v for k, v in os.environ.items() if k not in ("STARFUND_ACTOR", "STARFUND_NOW")}
-    proc = subprocess.Popen([*starfund(), "--db", str(tmp_path / "demo.db"), "serve", "--demo",
-                             "--port", str(port)], cwd=tmp_path, env=env,
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("STARFUND_ACTOR", "STARFUND_NOW", "STARFUND_DB")}
+    # exactly as the README writes it: no --db (the demo's own database is served)
+    proc = subprocess.Popen([*starfund(), "serve", "--demo", "--port", str(port)],
+                            cwd=tmp_path, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: list[str] = []
     try:

@@ -51,13 +51,13 @@ def serve(env: Env, host: str, port: int, workers: int, demo_: bool) -> None:
     if demo_:
         from lifecycle.demo.run import seed_portal
 
-        url, logins = seed_portal(env)
+        url, logins = seed_portal(env)   # the demo's own database: served, not --db's default
         echo(f"demo database: {url}")
         for name, role, password in logins:
             echo(f"  login {name:<14} {role:<12} password {password}")
     else:
         _ = env.engine  # the database exists and the caller is staff
-    url = env.db_arg or os.environ.get(ENV_DB) or ""
+        url = env.db_arg or os.environ.get(ENV_DB) or ""
     if url:
         os.environ[ENV_DB] = url
     if clock.simulated():
