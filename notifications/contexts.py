@@ -50,6 +50,14 @@ def account_link(account: str, roles: list[str], link_id: int, expires: datetime
             "link": ""}
 
 
+ATTEMPTS_KIND = "sign_in_attempts"
+"""The message that tells an account's owner that its password is being guessed."""
+
+
+def sign_in_attempts(account: str, failures: int, now: datetime) -> dict[str, Any]:
+    return {"account": account, "failures": failures, "at": now.isoformat(sep=" ")}
+
+
 def anchor(body: dict[str, Any], file_name: str, now: datetime) -> dict[str, Any]:
     """An anchor as mailed: the signed head and the file it was written to."""
     return {"anchor": body, "text": json.dumps(body, indent=1, ensure_ascii=False),
@@ -187,6 +195,7 @@ def samples(senders: Mapping[str, tuple[Any, str]]) -> dict[str, dict[str, Any]]
     recipient), from the workflows) and every reminder kind."""
     out = {kind: sample(kind, sender) for kind, sender in senders.items()}
     out.update({kind: sample(kind) for kind in REMINDER_KINDS})
+    out[ATTEMPTS_KIND] = sign_in_attempts("s001-contact", 10, SAMPLE_NOW)
     for kind in (INVITE_KIND, RESET_KIND):
         out[kind] = {**account_link("s001-contact", ["society"], 1, SAMPLE_NOW, SAMPLE_NOW),
                      "link": "https://portal.example.org/invite/TOKEN"}

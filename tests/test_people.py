@@ -171,3 +171,62 @@ def test_a_forgotten_password_is_answered_alike_and_rate_limited(cli, tmp_path):
                                       purpose="reset") == "wang-fang"
     finally:
         e.dispose()
+
+
+def test_a_strangers_failed_logins_do_not_lock_the_owner_out_behind_a_proxy(new_db):
+    """Behind a trusted proxy (uvicorn believes X-Forwarded-For from loopback, as `serve
+    --forwarded-allow-ips` sets): 50 wrong passwords for a contact's account from a stranger's address slow
+    the stranger only; the owner signs in from theirs, over https with a Secure cookie, and
+    is told their account is being tried."""
+    import re
+
+    import httpx2 as httpx
+    import portal
+    from worlds import Cli, json_of
+
+    from cli import main
+
+    db = new_db("starfund", world=portal.PORTAL)
+    added = CliRunner().invoke(main, ["--db", db, "--as", "approver-wang", "user", "add",
+                                      "s007-contact", "--role", "society", "--society", "S007",
+                                      "--email", "s7@example.org", "--password-stdin"],
+                               input=PASSWORD + "\n", catch_exceptions=False)
+    assert added.exit_code == 0, added.output
+    stranger, owner = {"X-Forwarded-For": "203.0.113.7"}, {"X-Forwarded-For": "198.51.100.9",
+                                                           "X-Forwarded-Proto": "https"}
+    with portal.served(db) as base, httpx.Client(base_url=base, follow_redirects=False,
+                                                 timeout=60) as c:
+        def attempt(headers, password):
+            # the form over plain http (httpx keeps no Secure cookie for http), the POST as
+            # the proxy forwards https
+            page = c.get("/login", headers={"X-Forwarded-For": headers["X-Forwarded-For"]})
+            token = re.search(r'name="csrf" value="([0-9a-f]+)"', page.text).group(1)
+            return c.post("/login", headers=headers, data={
+                "name": "s007-contact", "password": password, "csrf": token})
+        answers = [attempt(stranger, f"guess number {i}") for i in range(50)]
+        assert [r.status_code for r in answers] == [401] * 50
+        assert "too many failed logins" in answers[-1].text, re.sub(r"<[^>]+>", " ", answers[-1].text)[-600:]
+        c.cookies.clear()
+        r = attempt(owner, PASSWORD)
+        assert r.status_code == 303, r.text[:300]
+        cookie = next(v for k, v in r.headers.multi_items() if k == "set-cookie"
+                      and v.startswith("starfund_session="))
+        assert "Secure" in cookie
+    warned = [m for m in json_of(Cli(db)("notify", "list", "--json"))
+              if m["kind"] == "sign_in_attempts"]
+    assert [m["to"] for m in warned] == ["s7@example.org"], warned
+
+
+def test_an_approver_clears_the_slowed_sign_ins_of_an_account(new_db):
+    import portal
+    from worlds import Cli
+
+    db = new_db("starfund", world=portal.PORTAL)
+    for _ in range(5):
+        assert login(client(db), "s005", "wrong password!").status_code == 401
+    assert "too many failed logins" in login(client(db), "s005").text
+    refused = Cli(db)("user", "unlock", "s005", actor="officer-li", ok=False)
+    assert refused.exit_code == 1 and "user.manage" in refused.output
+    r = Cli(db)("user", "unlock", "s005", actor="approver-wang")
+    assert "6 failed sign-in(s) of s005 forgotten" in r.output
+    assert login(client(db), "s005").status_code == 303

@@ -5,7 +5,7 @@ import os
 
 import click
 
-from lifecycle.console import Env, common, echo
+from lifecycle.console import Env, common, echo, setting_option
 
 ENV_DB = "STARFUND_DB"
 
@@ -32,11 +32,17 @@ def app_factory():
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
               help="Worker processes (PostgreSQL: several; SQLite: one is plenty).")
+@setting_option("--forwarded-allow-ips", setting="forwarded_allow_ips", metavar="IPS",
+                help="The reverse proxies (comma-separated addresses or *) whose "
+                     "X-Forwarded-For and X-Forwarded-Proto are believed: the client's address "
+                     "(login throttling) and https (Secure cookies) come from them "
+                     "[env STARFUND_FORWARDED_ALLOW_IPS; default 127.0.0.1].")
 @click.option("--demo", "demo_", is_flag=True,
               help="First run the demo on a new simulation database (--db or demo.db), "
                    "with a password for each of its accounts, then serve it.")
 @common
-def serve(env: Env, host: str, port: int, workers: int, demo_: bool) -> None:
+def serve(env: Env, host: str, port: int, workers: int, forwarded_allow_ips: str | None,
+          demo_: bool) -> None:
     """Serve the portal (societies, experts, staff, the public 公示) on uvicorn.
 
     \b
@@ -64,4 +70,5 @@ def serve(env: Env, host: str, port: int, workers: int, demo_: bool) -> None:
         os.environ["STARFUND_NOW"] = clock.now().isoformat()
     echo(f"starfund portal: http://{host}:{port}/  (Ctrl-C stops it)")
     uvicorn.run("web.serve:app_factory", factory=True, host=host, port=port, workers=workers,
-                log_level="warning", proxy_headers=True)
+                log_level="warning", proxy_headers=True,
+                forwarded_allow_ips=forwarded_allow_ips or "127.0.0.1")

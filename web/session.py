@@ -12,9 +12,9 @@ import hashlib
 import hmac
 import secrets
 import urllib.parse
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, delete, func, insert, or_, select
+from sqlalchemy import Connection, delete, func, insert, select
 
 from lifecycle.core import accounts, clock, db
 from lifecycle.core.accounts import Actor, Refused
@@ -26,9 +26,14 @@ FLASH = "starfund_flash"
 """A one-shot message for the next page (set by `http.page`, read by `render`)."""
 SESSION_DAYS = 1
 WINDOW = timedelta(minutes=15)
-MAX_PER_ACCOUNT = 5
+MAX_PER_PAIR = 5
+"""Failed logins for one account from one address in WINDOW before each further try from
+there waits, 1, 2, 4 ... minutes, up to WINDOW: a stranger slows only their own guesses,
+and the owner, from their own address, signs in as ever."""
 MAX_PER_ADDRESS = 30
-"""Failed logins allowed in WINDOW per account name and per client address."""
+"""Failed logins from one address in WINDOW, for any names, before it waits out WINDOW."""
+WARN_AT = 10
+"""Failed logins for one account in WINDOW (from anywhere) at which its owner is told."""
 
 
 def actor_of(conn: Connection, request) -> Actor | None:
@@ -65,17 +70,44 @@ def address_of(request) -> str:
 
 
 def throttled(conn: Connection, name: str, address: str) -> str | None:
-    """Why logins are refused for now (too many recent failures), or None."""
-    since = clock.wall() - WINDOW
-    rows = conn.execute(select(LoginAttempt.account, LoginAttempt.address, func.count())
-                        .where(LoginAttempt.at > since,
-                               or_(LoginAttempt.account == name, LoginAttempt.address == address))
-                        .group_by(LoginAttempt.account, LoginAttempt.address)).all()
-    per_account = sum(n for a, _, n in rows if a == name)
-    per_address = sum(n for _, ad, n in rows if ad == address)
-    if per_account >= MAX_PER_ACCOUNT or per_address >= MAX_PER_ADDRESS:
-        return "too many failed logins: wait 15 minutes and try again"
+    """Why a login from `address` for `name` is refused for now, or None (see MAX_PER_PAIR
+    and MAX_PER_ADDRESS: failures are counted per account and address, never per account
+    alone, so nobody can lock another person's account)."""
+    now = clock.wall()
+    rows = conn.execute(select(LoginAttempt.account, func.count(), func.max(LoginAttempt.at))
+                        .where(LoginAttempt.at > now - WINDOW, LoginAttempt.address == address)
+                        .group_by(LoginAttempt.account)).all()
+    if sum(n for _, n, _ in rows) >= MAX_PER_ADDRESS:
+        return "too many failed logins from your address: wait 15 minutes and try again"
+    pair = next(((n, last) for a, n, last in rows if a == name), (0, None))
+    if pair[0] >= MAX_PER_PAIR:
+        last = datetime.fromisoformat(pair[1]) if isinstance(pair[1], str) else pair[1]
+        wait = timedelta(seconds=min(60 * 2 ** (pair[0] - MAX_PER_PAIR),
+                                     WINDOW.total_seconds()))
+        if now < last + wait:
+            left = int((last + wait - now).total_seconds()) + 1
+            return (f"too many failed logins for this account from your address: try again "
+                    f"in {left} s")
     return None
+
+
+def _warn_owner(conn: Connection, name: str) -> None:
+    """Tell an account's owner, once per WINDOW, that its password is being guessed."""
+    now = clock.wall()
+    n = conn.execute(select(func.count()).select_from(LoginAttempt).where(
+        LoginAttempt.account == name, LoginAttempt.at > now - WINDOW)).scalar()
+    if n != WARN_AT:
+        return
+    row = conn.execute(select(Account.name, Account.email, Account.roles)
+                       .where(Account.name == name, Account.email.is_not(None))).first()
+    if row is None:
+        return
+    from notifications import contexts
+    from notifications.queue import Message, enqueue
+
+    enqueue(conn, [Message(contexts.ATTEMPTS_KIND, "account", row.name, row.email, "zh",
+                           f"{contexts.ATTEMPTS_KIND}:{row.name}:{now:%Y%m%d%H%M}",
+                           contexts.sign_in_attempts(row.name, n, now))])
 
 
 def verify(database, request, form: dict[str, str]) -> str | None:
@@ -101,17 +133,17 @@ def log_in(conn: Connection, name: str, verified: str | None, address: str
     """(the account, a new session token) or Refused; failures are counted for throttling.
     `verified` is what `verify` found: the account's password hash the password matched."""
     why = throttled(conn, name, address)
-    if why:
-        raise Refused(why)
     current = conn.execute(select(Account.password_hash, Account.disabled_at)
                            .where(Account.name == name)).first()
-    if verified is None or current is None or current.disabled_at is not None \
+    if why or verified is None or current is None or current.disabled_at is not None \
             or current.password_hash != verified:  # (changed since: checked again next time)
         conn.execute(insert(LoginAttempt).values(account=name[:100], address=address,
-                                                 at=clock.wall()))
-        raise Refused("wrong account name or password")
+                                                 at=clock.wall()))   # a throttled try too
+        _warn_owner(conn, name[:100])
+        raise Refused(why or "wrong account name or password")
     actor = accounts.load(conn, name)
-    conn.execute(delete(LoginAttempt).where(LoginAttempt.account == name))
+    conn.execute(delete(LoginAttempt).where(LoginAttempt.account == name,
+                                            LoginAttempt.address == address))
     return actor, accounts.issue_token(conn, name, days=SESSION_DAYS)
 
 

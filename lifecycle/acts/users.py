@@ -145,6 +145,35 @@ def user_disable(env: Env, name: str) -> None:
     echo(f"account {name} disabled" if done else f"account {name} was disabled already")
 
 
+def unlock(conn: Connection, actor: Actor | str, name: str) -> int:
+    """Forget an account's failed sign-ins (an approver): whoever was slowed signs in again."""
+    from sqlalchemy import delete
+
+    from lifecycle.core.models import LoginAttempt
+
+    actor = permissions.require(conn, actor, "user.manage")
+    accounts.get(conn, name)
+    n = conn.execute(delete(LoginAttempt).where(LoginAttempt.account == name)).rowcount or 0
+    audit.record(conn, actor, [audit.Event("account_unlock", payload={
+        "account": name, "failures_cleared": n})])
+    return n
+
+
+@user_group.command("unlock")
+@click.argument("name")
+@common
+def user_unlock(env: Env, name: str) -> None:
+    """Forget NAME's failed sign-ins, from every address (approvers): its slowed sign-ins work
+    again at once.
+
+    \b
+    Example:  starfund user unlock s01-contact
+    """
+    with env.engine.begin() as conn:
+        n = unlock(conn, env.actor, name)
+    echo(f"{n} failed sign-in(s) of {name} forgotten")
+
+
 @user_group.command("roles")
 @click.argument("name", required=False)
 @click.option("--grant", multiple=True, metavar="ROLE", help="Give NAME this role (repeatable).")

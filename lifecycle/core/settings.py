@@ -80,6 +80,9 @@ class Settings(BaseSettings):
         "The sign-off of English messages (default: Society Affairs Department, ...)"))
     portal_url: str = Field("", pattern=r"^(https?://\S+)?$", **_about(
         "The portal's address; review assignments then link to it (default: none)"))
+    forwarded_allow_ips: str | None = Field(None, **_about(
+        "The reverse proxies whose X-Forwarded-For/-Proto the portal believes (default: "
+        "127.0.0.1)", "--forwarded-allow-ips"))
     retention_login_attempts_days: int | None = Field(None, ge=0, **_about(
         "Days failed sign-ins (with their client addresses) are kept (default: 90)"))
     retention_tokens_days: int | None = Field(None, ge=0, **_about(
