@@ -230,3 +230,40 @@ def test_an_approver_clears_the_slowed_sign_ins_of_an_account(new_db):
     r = Cli(db)("user", "unlock", "s005", actor="approver-wang")
     assert "6 failed sign-in(s) of s005 forgotten" in r.output
     assert login(client(db), "s005").status_code == 303
+
+
+def test_a_second_factor_takes_each_code_once_and_each_recovery_code_once(cli):
+    import pyotp
+    from worlds import fingerprint
+
+    from lifecycle.core import audit, totp
+    from lifecycle.core.db import make_engine
+
+    cli("user", "add", "wang-fang", "--role", "finance")
+    secret = totp.new_secret()
+    assert totp.uri("wang-fang", secret).startswith("otpauth://totp/starfund:wang-fang?")
+    assert totp.qr_svg(totp.uri("wang-fang", secret)).startswith("<svg")
+    e = make_engine(cli.db)
+    try:
+        with e.begin() as conn:
+            key = audit.chain_key(conn)
+            try:
+                totp.enrol(conn, key, "wang-fang", secret, "000000")
+                raise AssertionError("a wrong first code enrolled")
+            except Exception as refused:
+                assert "the code does not match" in str(refused)
+        with e.begin() as conn:
+            codes = totp.enrol(conn, key, "wang-fang", secret, pyotp.TOTP(secret).now())
+        assert len(codes) == 10 and len(set(codes)) == 10
+        assert secret not in str(fingerprint(cli.db))          # sealed, not in clear
+        with e.begin() as conn:        # the enrolling code was used: not again
+            assert not totp.check(conn, key, "wang-fang", pyotp.TOTP(secret).now())
+            assert totp.check(conn, key, "wang-fang", codes[0])
+            assert not totp.check(conn, key, "wang-fang", codes[0])
+    finally:
+        e.dispose()
+    own = cli("user", "reset-2fa", "admin-test", ok=False)
+    assert own.exit_code == 1
+    cli("user", "reset-2fa", "wang-fang")
+    again = cli("user", "reset-2fa", "wang-fang", ok=False)
+    assert again.exit_code == 1 and "no second factor" in again.output

@@ -399,7 +399,7 @@ def _clear_rows(conn: Connection, f: Footprint, outbox: str | Path | None) -> in
     now = clock.now()
     if f.accounts:
         conn.execute(update(Account).where(Account.name.in_(f.accounts)).values(
-            email=None, password_hash=None,
+            email=None, password_hash=None, totp=None, totp_step=None, recovery_codes=None,
             disabled_at=func.coalesce(Account.disabled_at, now)))
         conn.execute(delete(AccountToken).where(AccountToken.account.in_(f.accounts)))
         conn.execute(delete(AccountLink).where(AccountLink.account.in_(f.accounts)))

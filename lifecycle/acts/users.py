@@ -159,6 +159,46 @@ def unlock(conn: Connection, actor: Actor | str, name: str) -> int:
     return n
 
 
+def reset_second_factor(conn: Connection, actor: Actor | str, name: str) -> None:
+    """Turn off NAME's second factor (they lost their phone): an approver's act, never on
+    their own account; NAME enrols again at their next sign-in."""
+    from lifecycle.core import totp
+
+    actor = permissions.require(conn, actor, "user.manage")
+    if name in (actor.name, actor.by):
+        raise permissions.Refused("nobody resets their own second factor; another approver "
+                                  "must")
+    accounts.get(conn, name)
+    if not totp.enrolled(conn, name):
+        raise BadValue(f"{name} has no second factor to reset")
+    totp.reset(conn, name)
+    conn.execute(delete_tokens(name))
+    audit.record(conn, actor, [audit.Event("account_2fa_reset", payload={"account": name})])
+
+
+def delete_tokens(name: str):
+    from sqlalchemy import delete
+
+    from lifecycle.core.models import AccountToken
+
+    return delete(AccountToken).where(AccountToken.account == name)
+
+
+@user_group.command("reset-2fa")
+@click.argument("name")
+@common
+def user_reset_2fa(env: Env, name: str) -> None:
+    """Turn off NAME's second factor, e.g. after a lost phone (approvers; never your own);
+    their sessions end and they enrol again at their next sign-in.
+
+    \b
+    Example:  starfund user reset-2fa wang-fang
+    """
+    with env.engine.begin() as conn:
+        reset_second_factor(conn, env.actor, name)
+    echo(f"the second factor of {name} was reset; they enrol again at their next sign-in")
+
+
 @user_group.command("unlock")
 @click.argument("name")
 @common

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from lifecycle.core.errors import BadValue
@@ -58,6 +58,11 @@ def wall() -> datetime:
     """The real time, never frozen nor set: when an audit event is written (beside the programme
     time it speaks for, which a simulation moves)."""
     return datetime.now(_zone()).replace(tzinfo=None, microsecond=0)
+
+
+def epoch() -> float:
+    """The real time in seconds since 1970 UTC, never frozen: what one-time codes count in."""
+    return datetime.now(UTC).timestamp()
 
 
 def simulated() -> bool:

@@ -497,6 +497,10 @@ class Account(Base):
     password_hash: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime]
     disabled_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    totp: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    """The TOTP secret, sealed under a key derived from the chain key (migration 0016)."""
+    totp_step: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    recovery_codes: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
 
 
 class AccountToken(Base):

@@ -77,6 +77,10 @@ PERSONAL: tuple[Held, ...] = (
     Held("accounts.email", ACCOUNT, "e-mail", "reaching the account holder", "registry"),
     Held("accounts.password_hash", ACCOUNT, "password (argon2 hash)", "signing in",
          "registry"),
+    Held("accounts.totp", ACCOUNT, "second-factor secret (sealed)", "two-factor sign-in",
+         "registry"),
+    Held("accounts.recovery_codes", ACCOUNT, "recovery codes (SHA-256)", "two-factor sign-in",
+         "registry"),
     Held("account_tokens.account", ACCOUNT, "account name", "a signed-in session", "tokens"),
     Held("account_tokens.token_hash", ACCOUNT, "session token (SHA-256)", "a signed-in session",
          "tokens"),
@@ -161,7 +165,7 @@ NOT_PERSONAL: dict[str, str] = {
                      "language status attempts last_error created_at next_attempt_at sent_at",
     "societies": "id name name_en institution language annual_inspection_passed penalty "
                  "society_class payee_name payee_bank payee_account",
-    "accounts": "roles society_id expert_id created_at disabled_at",
+    "accounts": "roles society_id expert_id created_at disabled_at totp_step",
     "applications": "id call_id society_id category title title_en discipline "
                     "requested_amount excluded_experts state version declared_at updated_at "
                     "score rank recommended granted_amount decision_reason reason_code "

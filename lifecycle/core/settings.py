@@ -80,6 +80,9 @@ class Settings(BaseSettings):
         "The sign-off of English messages (default: Society Affairs Department, ...)"))
     portal_url: str = Field("", pattern=r"^(https?://\S+)?$", **_about(
         "The portal's address; review assignments then link to it (default: none)"))
+    two_factor_roles: str | None = Field(None, **_about(
+        "Roles that must sign in to the portal with a second factor, space-separated "
+        "(default: approver finance auditor officer on a live database, none on a simulation)"))
     forwarded_allow_ips: str | None = Field(None, **_about(
         "The reverse proxies whose X-Forwarded-For/-Proto the portal believes (default: "
         "127.0.0.1)", "--forwarded-allow-ips"))

@@ -1,4 +1,4 @@
-"""account links: invitations and password resets, single-use and expiring
+"""account links and second factors: invitations, password resets, TOTP
 
 Revision ID: 0016_account_links
 Revises: 0013_personal
@@ -7,6 +7,9 @@ Create Date: 2026-12-04
 `account_links` holds one row per invitation or password reset (`lifecycle.core.links`).
 Its token is made when the message that carries it is delivered, and only the token's
 SHA-256 is kept (`token_hash`, NULL until then): the outbox never holds the link.
+`accounts.totp` holds an account's TOTP secret sealed under a key derived from the chain
+key (`lifecycle.core.totp`), `totp_step` the last time step used (no code twice), and
+`recovery_codes` the SHA-256 of its unused recovery codes.
 """
 import sqlalchemy as sa
 from alembic import op
@@ -34,8 +37,16 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint('id'),
         sa.UniqueConstraint('token_hash', name='uq_account_links_token'))
     op.create_index('ix_account_links_account', 'account_links', ['account', 'purpose'])
+    with op.batch_alter_table('accounts', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('totp', sa.LargeBinary(), nullable=True))
+        batch_op.add_column(sa.Column('totp_step', sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column('recovery_codes', sa.JSON(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('accounts', schema=None) as batch_op:
+        batch_op.drop_column('recovery_codes')
+        batch_op.drop_column('totp_step')
+        batch_op.drop_column('totp')
     op.drop_index('ix_account_links_account', table_name='account_links')
     op.drop_table('account_links')
