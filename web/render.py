@@ -24,6 +24,9 @@ def _when(value: Any) -> str:
     return "" if value is None else f"{value:%Y-%m-%d %H:%M}"
 
 
+_env.policies["json.dumps_kwargs"] = {"sort_keys": True, "ensure_ascii": False}
+"""`tojson` (the trail's details) shows Chinese as written, not as \\u escapes; it still
+escapes <, >, & and ' for HTML."""
 _env.filters["money"] = _money
 _env.filters["when"] = _when
 
