@@ -39,5 +39,6 @@ def render(request, template: str, data: dict[str, Any], *, actor: Any,
     html = _env.get_template(template).render(
         **data, csrf=csrf, request=request, actor=actor, lang=lang, tr=i18n.tr_for(lang),
         label=i18n.label_for(lang), now=clock.now(),
-        flash=message, flash_error=error, path=request.url.path)
+        flash=message, flash_error=error, path=request.url.path,
+        here=request.url.path + (f"?{request.url.query}" if request.url.query else ""))
     return HTMLResponse(html, status_code=status)
