@@ -53,7 +53,7 @@ import _seed  # noqa: E402
 from sqlalchemy import func, insert, select, update  # noqa: E402
 
 from lifecycle import kinds
-from lifecycle.acts import assignment, calls, scoresheets  # noqa: E402
+from lifecycle.acts import assignment, calls, consents, scoresheets  # noqa: E402
 from lifecycle.core import accounts, audit, clock, db  # noqa: E402
 from lifecycle.core.models import (  # noqa: E402
     Account,
@@ -64,6 +64,7 @@ from lifecycle.core.models import (  # noqa: E402
     Society,
 )
 from lifecycle.engine import engine
+from web import processing_rules  # noqa: E402
 
 ROOT = _seed.ROOT
 STARFUND = Path(sys.executable).parent / "starfund"
@@ -127,6 +128,9 @@ def seed(url: str, n_experts: int, n_societies: int, apps_per_society: int, per:
             accounts.add(conn, f"e{i:04d}", ["expert"], expert_id=f"E{i:04d}")
         conn.execute(update(Account).where(Account.roles.in_(("society", "expert")))
                      .values(password_hash=accounts.hash_password(PASSWORD)))
+        for name in [f"s{i:04d}" for i in range(n_societies)] + \
+                [f"e{i:04d}" for i in range(n_experts)]:  # the rules agreed, as on first use
+            consents.agree(conn, name, processing_rules.VERSION)
 
     def apps(call, per_society: int, at: str) -> None:
         _at(at)

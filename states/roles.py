@@ -77,6 +77,9 @@ ACTS = (
     Act("notice.publish", (APPROVER,), "publish the notice (公示)"),
     Act("objection.file", (OFFICER, SOCIETY), "record an objection during the notice"),
     Act("objection.resolve", (APPROVER,), "uphold or dismiss an objection"),
+    Act("objection.contact", (APPROVER,),
+        "see how to reach an objector (the phone or e-mail an objection gives): the approvers "
+        "who resolve objections; the objector's name is not hidden"),
     Act("assessment.report", (OFFICER, SOCIETY), "record a progress report"),
     Act("assessment.grade", (COORDINATOR,), "import assessment grades"),
     Act("star.import", (OFFICER,), "import self-evaluations and checked scores"),
@@ -100,6 +103,9 @@ ACTS = (
         "erase a person's data (a PIPL request for deletion; never one's own)"),
     Act("retention.purge", (OFFICER, APPROVER, SCHEDULER),
         "purge personal data past its retention (the scheduler does it daily)"),
+    Act("consent.give", (SOCIETY, EXPERT),
+        "agree, for oneself, to the portal's processing rules (个人信息处理规则); staff are "
+        "employees, whose data are not processed on consent"),
 )
 ACT_NAMES = tuple(a.name for a in ACTS)
 

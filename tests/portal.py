@@ -55,21 +55,42 @@ def build(db: str, tmp_path: Path) -> None:
     cli("call", "create", call_file(tmp_path, ATTACHMENTS), now="2025-02-01")
     cli("society", "import", write_csv(tmp_path / "soc.csv", societies(10)), now="2025-02-01")
     cli("expert", "import", write_csv(tmp_path / "exp.csv", experts(2)), now="2025-02-01")
+    for name, (roles, society, expert) in ACCOUNTS.items():
+        add_account(db, name, roles, society, expert)
+    agreed(db, *(n for n, (roles, _, _) in ACCOUNTS.items() if {"society", "expert"} & set(roles)))
+    clock.set_now(None)
+
+
+def add_account(db: str, name: str, roles: tuple[str, ...], society: str | None = None,
+                expert: str | None = None) -> None:
+    """An account with the tests' password, added by an approver (`user add`)."""
     from cli import main
 
-    runner = CliRunner()
-    for name, (roles, society, expert) in ACCOUNTS.items():
-        args = ["--db", db, "--as", ADMIN, "--now", "2025-02-01", "user", "add", name,
-                "--password-stdin"]
-        for r in roles:
-            args += ["--role", r]
-        if society:
-            args += ["--society", society]
-        if expert:
-            args += ["--expert", expert]
-        result = runner.invoke(main, args, input=PASSWORD + "\n", catch_exceptions=False)
-        assert result.exit_code == 0, result.output
-    clock.set_now(None)
+    args = ["--db", db, "--as", ADMIN, "--now", "2025-02-01", "user", "add", name,
+            "--password-stdin"]
+    for r in roles:
+        args += ["--role", r]
+    if society:
+        args += ["--society", society]
+    if expert:
+        args += ["--expert", expert]
+    result = CliRunner().invoke(main, args, input=PASSWORD + "\n", catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+
+
+def agreed(db: str, *names: str) -> None:
+    """The accounts agree to the processing rules in force (the act the rules page calls), so
+    tests about other pages meet those pages, not the rules first."""
+    from lifecycle.acts import consents
+    from web import processing_rules
+
+    e = make_engine(db)
+    try:
+        with clock.frozen("2025-02-01"), e.begin() as conn:
+            for name in names:
+                consents.agree(conn, name, processing_rules.VERSION)
+    finally:
+        e.dispose()
 
 
 PORTAL = World("portal", build, base=FOUNDED)
@@ -172,3 +193,23 @@ def _in_review(db: str, tmp_path: Path) -> None:
 IN_REVIEW = World("portal-in-review", _in_review, base=PORTAL)
 """S005's and S006's declarations (2025-project-00001 and -00002) under review by E001, E002."""
 REVIEWING = "2025-04-20T10:00"
+
+
+NEW_RULES = "2027-01-01"
+
+
+def new_rules(monkeypatch, folder: Path, version: str = NEW_RULES) -> str:
+    """A new version of the processing rules comes into force (its two documents written to
+    `folder`, a changed line in each), as a deployment changes them: the same process's
+    portal (TestClient or the thread's uvicorn) reads the new version at once."""
+    from web import processing_rules
+
+    for lang in ("zh", "en"):
+        text = processing_rules.path(lang).read_text(encoding="utf-8")
+        (folder / f"{version}.{lang}.md").write_text(
+            text + ("\n新增：评审专家的银行账户仅财务人员可见。\n" if lang == "zh" else
+                    "\nNew: an expert's bank account is seen by finance staff only.\n"),
+            encoding="utf-8")
+    monkeypatch.setattr(processing_rules, "FOLDER", folder)
+    monkeypatch.setattr(processing_rules, "VERSION", version)
+    return version

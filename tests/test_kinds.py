@@ -261,7 +261,7 @@ def test_the_portal_offers_each_kind_its_own_sections(cli, tmp_path):
     """A society sees "declare online" for a grant call and the self-evaluation sheet for a
     star call: what the kind lists in `portal`, never a comparison of workflow names."""
     from click.testing import CliRunner
-    from portal import PASSWORD, client, login
+    from portal import PASSWORD, agreed, client, login
 
     from cli import main
 
@@ -270,6 +270,7 @@ def test_the_portal_offers_each_kind_its_own_sections(cli, tmp_path):
     CliRunner().invoke(main, ["--db", cli.db, "--as", cli.actor, "--now", "2025-03-05", "user",
                               "add", "s1", "--role", "society", "--society", "S001",
                               "--password-stdin"], input=PASSWORD + "\n", catch_exceptions=False)
+    agreed(cli.db, "s1")  # the processing rules agreed, as on its first visit
     from lifecycle.core import clock
 
     with clock.frozen("2025-03-05T10:00"), client(cli.db) as c:

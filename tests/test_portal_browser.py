@@ -17,12 +17,18 @@ from portal import CALL, PASSWORD, served
 from worlds import STAR_CALL, Cli
 
 from lifecycle.core import clock
+from web import processing_rules
 
 CHROMIUM = system.CHROMIUM
 OUT = Path(__file__).resolve().parent.parent / "test-output" / "portal"
 
 pytestmark = pytest.mark.skipif(bool(system.missing("chromium")),
                                 reason=system.missing("chromium") or "")
+
+
+def RULES(url: str) -> bool:  # noqa: N802 (a URL matcher, passed as wait_for_url's pattern)
+    """The rules page, with where to go after agreeing."""
+    return "/privacy?next=" in url
 
 
 def _at(when: str) -> None:
@@ -271,3 +277,80 @@ def test_experts_staff_and_the_star_programme_in_the_browser(new_db, tmp_path):
             browser.close()
     messages = json.loads(cli("notify", "list", "--json").output)
     assert [m["kind"] for m in messages].count("remind_review") == 1
+
+
+def test_the_processing_rules_before_first_use_and_again_when_they_change(
+        new_db, tmp_path, monkeypatch):
+    """A society's contact who never used the portal signs in and meets the processing rules
+    (个人信息处理规则) first, even when it goes straight for the declaration form; it reads
+    them in English too, agrees, and declares (the form shows the rules again); when a new
+    version comes into force, its next page is the new rules, and it agrees again to go on."""
+    from playwright.sync_api import sync_playwright
+
+    db = new_db("starfund", world=portal.PORTAL)
+    portal.add_account(db, "s007", ("society",), society="S007")
+    shots = OUT / backend()
+    shots.mkdir(parents=True, exist_ok=True)
+    pdf = tmp_path / "申报书.pdf"
+    pdf.write_bytes(portal.pdf_bytes("学会科普周"))
+    version = processing_rules.VERSION
+    _at(portal.OPEN)
+    with served(db) as base, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM)
+        try:
+            s = _login(browser.new_context(locale="zh-CN"), base, "s007")
+            s.wait_for_url(RULES)
+            assert "使用平台前，请阅读并同意" in s.inner_text("main")
+            assert s.inner_text("article.rules .version") == version
+            assert "异议人的联系方式仅负责审定和处理异议" in s.inner_text("article.rules")
+            s.screenshot(path=shots / "rules.png", full_page=True)
+            s.goto(f"{base}/society/declare/{CALL}")  # not before the rules
+            s.wait_for_url(RULES)
+            s.click("text=English")  # the language switch works before agreeing
+            assert "Personal information processing rules" in s.inner_text("h1")
+            s.click("text=中文")
+            s.get_by_role("button", name="同意并继续", exact=True).click()
+            s.wait_for_url(f"**/society/declare/{CALL}")
+            assert f"已同意个人信息处理规则（{version} 版）" in _flash(s)
+            s.click("details.rules-before summary")  # the rules again, before declaring
+            assert "个人信息处理者" in s.inner_text("details.rules-before")
+            s.select_option("select[name=category]", "popsci")
+            s.fill("input[name=title]", "学会科普周")
+            s.fill("input[name=requested_amount]", "30000")
+            s.fill("textarea[name=summary]", "三场讲座")
+            s.get_by_role("button", name="保存草稿", exact=True).click()
+            s.wait_for_url("**/app/*")
+            app = s.url.rsplit("/", 1)[1]
+            s.select_option("select[name=kind]", "application_form")
+            s.set_input_files("input[name=file]", str(pdf))
+            s.get_by_role("button", name="上传", exact=True).click()
+            s.wait_for_load_state()
+
+            # the rules change while the draft's page is open: its submission waits for them
+            new = portal.new_rules(monkeypatch, tmp_path)
+            s.get_by_role("button", name="提交申报", exact=True).click()
+            s.wait_for_url(RULES)
+            assert "请先阅读并同意" in _flash(s)
+            text = s.inner_text("main")
+            assert "个人信息处理规则已更新" in text and version in text and new in text
+            assert "评审专家的银行账户仅财务人员可见" in text
+            s.screenshot(path=shots / "rules-changed.png", full_page=True)
+            s.get_by_role("button", name="同意并继续", exact=True).click()
+            s.wait_for_url(f"**/app/{app}")
+            s.get_by_role("button", name="提交申报", exact=True).click()
+            s.wait_for_load_state()
+            assert s.get_attribute("[data-state]", "data-state") == "declared"
+
+            # staff are not asked; the public notice's footer links the rules for everyone
+            o = _login(browser.new_context(locale="zh-CN"), base, "officer-li")
+            assert o.url.endswith("/staff")
+            o.click("footer a[href='/privacy']")
+            assert new in o.inner_text("article.rules .version")
+            assert o.locator("form[action='/privacy/agree']").count() == 0
+        finally:
+            browser.close()
+    events = json.loads(Cli(db)("audit", "query", "--trigger", "consent", "--actor", "s007",
+                                "--json").output)
+    assert [e["payload"] for e in events] == [{"account": "s007", "rules_version": version},
+                                              {"account": "s007", "rules_version": new}]
+    assert all(e["call_id"] is None and e["application_id"] is None for e in events)

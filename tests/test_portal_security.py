@@ -16,7 +16,7 @@ from lifecycle.core.models import Assignment, AuditEvent
 
 APP5, APP6 = f"{CALL}-00001", f"{CALL}-00002"  # S005's and S006's
 STAFF = ("officer-li", "coord-zhou", "approver-wang", "finance-chen", "auditor-sun")
-PUBLIC = {"/", "/login", "/lang/{lang}", "/notice/{call}"}
+PUBLIC = {"/", "/login", "/lang/{lang}", "/notice/{call}", "/privacy"}
 
 
 @pytest.fixture
@@ -134,6 +134,8 @@ def test_every_route_refuses_strangers_and_other_roles(reviewing):
 
 
 def _own_area(account: str, path: str) -> bool:
+    if path.startswith("/privacy"):  # agreeing to the rules: societies' and experts' only
+        return account[:2] in ("s0", "e0")
     if account.startswith("s0"):
         return path.startswith("/society") or path.startswith("/app") or \
             path.startswith("/object") or path.startswith("/files")

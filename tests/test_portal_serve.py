@@ -46,6 +46,14 @@ def test_serve_demo_prints_logins_that_work(tmp_path):
             token = re.search(r'name="csrf" value="([0-9a-f]+)"', page.text).group(1)
             r = c.post("/login", data={"name": "s001-contact", "password": password,
                                        "csrf": token})
+            # a society's contact meets the processing rules first, agrees, then goes home
+            assert r.status_code == 303 and r.headers["location"] == "/privacy?next=/society"
+            rules = c.get(r.headers["location"]).text
+            assert "个人信息处理规则" in rules and "同意并继续" in rules
+            version = re.search(r'name="version" value="([^"]+)"', rules).group(1)
+            token = re.search(r'name="csrf" value="([0-9a-f]+)"', rules).group(1)
+            r = c.post("/privacy/agree", data={"csrf": token, "version": version,
+                                               "next": "/society"})
             assert r.status_code == 303 and r.headers["location"] == "/society"
             home = c.get("/society").text
             assert "2026年度学会重点活动项目资助" in home and "在线申报" in home

@@ -2,7 +2,8 @@
 
 `page` does, in order: read the form (bounded in size), check the CSRF token of a
 POST, find the account from the session cookie (or send a stranger to the login
-page), run the handler in a worker thread inside one database transaction, and
+page), send a society contact or expert who has not agreed to the processing rules in
+force to read them first (`consent_missing`), run the handler in a worker thread inside one database transaction, and
 turn what it returns into a response. A user's mistake becomes a message on the
 page it came from (the transaction rolled back, so nothing was written); a
 refusal is 403 and an unknown or foreign object 404, with the same page for
@@ -20,12 +21,13 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from lifecycle.acts import consents
 from lifecycle.core import db as database
 from lifecycle.core import uploads
 from lifecycle.core.accounts import Actor, Refused
 from lifecycle.core.errors import NotFound, UserError
 
-from . import i18n, session
+from . import i18n, processing_rules, session
 from .render import render
 from .session import FLASH
 
@@ -100,9 +102,11 @@ def _back(request: Request, ctx_form: dict[str, str]) -> str:
 
 
 def page(handler: Callable[[Ctx], Any] | None = None, *, login: bool = True,
-         csrf: bool = True, reads_only: bool | None = None,
+         csrf: bool = True, reads_only: bool | None = None, consent: bool = True,
          before: Callable[[Any, Request, dict[str, str]], Any] | None = None) -> Callable:
-    """Wrap a handler (see the module docstring); `login=False` for public pages.
+    """Wrap a handler (see the module docstring); `login=False` for public pages;
+    `consent=False` for the few a signed-in person may reach before agreeing to the rules
+    (the rules themselves, logging in and out, the language switch).
 
     A GET runs in a transaction that only reads (`db.reading`: on SQLite it never waits for
     the write lock); `reads_only=False` for a GET that writes (a dry run). `before(database,
@@ -119,7 +123,7 @@ def page(handler: Callable[[Ctx], Any] | None = None, *, login: bool = True,
                                   "this site (CSRF check failed); go back, reload and try again")
             read = request.method in ("GET", "HEAD") if reads_only is None else reads_only
             return await run_in_threadpool(_run, fn, request, fields, files, login, read,
-                                           before)
+                                           before, consent)
         endpoint.__name__ = fn.__name__
         endpoint.__doc__ = fn.__doc__
         return endpoint
@@ -128,7 +132,7 @@ def page(handler: Callable[[Ctx], Any] | None = None, *, login: bool = True,
 
 def _run(fn: Callable[[Ctx], Any], request: Request, fields: dict[str, str],
          files: dict[str, tuple[str, bytes]], login: bool, read: bool,
-         before: Callable | None) -> Response:
+         before: Callable | None, consent: bool) -> Response:
     db = request.app.state.db
     lang = i18n.of(request)
     try:
@@ -140,6 +144,8 @@ def _run(fn: Callable[[Ctx], Any], request: Request, fields: dict[str, str],
                     return _error(request, 403, "log in first")
                 nxt = urllib.parse.quote(request.url.path)
                 return RedirectResponse(f"/login?next={nxt}", status_code=303)
+            if consent and consent_missing(conn, actor):
+                return _to_rules(request, fields, lang)
             ctx = Ctx(request, conn, actor, lang, fields, files, before=found)
             result = fn(ctx)
             response = _respond(request, ctx, result)
@@ -153,6 +159,32 @@ def _run(fn: Callable[[Ctx], Any], request: Request, fields: dict[str, str],
             _flash_cookie(response, str(e), error=True)
             return response
         return _error(request, 400, str(e))
+    return response
+
+
+def consent_missing(conn: Any, actor: Actor | None) -> bool:
+    """Whether `actor` must agree to the processing rules in force before going on: a society
+    contact or expert (`processing_rules.needs_consent`) with no consent to this version."""
+    return processing_rules.needs_consent(actor) and \
+        consents.given(conn, actor.name, processing_rules.VERSION) is None
+
+
+def rules_first(target: str) -> str:
+    """The rules page, with where to go once they are agreed to."""
+    return "/privacy?next=" + urllib.parse.quote(target, safe="/")
+
+
+def _to_rules(request: Request, fields: dict[str, str], lang: str) -> Response:
+    """The rules before anything else: a page is asked for again once they are agreed to; a
+    form is not carried out (nothing is written) and its page is asked for again."""
+    if request.method in ("GET", "HEAD"):
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(rules_first(target), status_code=303)
+    response = RedirectResponse(rules_first(_back(request, fields)), status_code=303)
+    _flash_cookie(response, i18n.tr_for(lang)(
+        "个人信息处理规则已更新或尚未同意：请先阅读并同意，再重新提交（本次未提交）",
+        "The processing rules are new to you: read and agree to them, then send the form "
+        "again (nothing was sent)"), error=True)
     return response
 
 

@@ -24,6 +24,9 @@ def _when(value: Any) -> str:
     return "" if value is None else f"{value:%Y-%m-%d %H:%M}"
 
 
+_env.policies["json.dumps_kwargs"] = {"sort_keys": True, "ensure_ascii": False}
+"""`tojson` (the trail's details) shows Chinese as written, not as \\u escapes; it still
+escapes <, >, & and ' for HTML."""
 _env.filters["money"] = _money
 _env.filters["when"] = _when
 
@@ -36,5 +39,6 @@ def render(request, template: str, data: dict[str, Any], *, actor: Any,
     html = _env.get_template(template).render(
         **data, csrf=csrf, request=request, actor=actor, lang=lang, tr=i18n.tr_for(lang),
         label=i18n.label_for(lang), now=clock.now(),
-        flash=message, flash_error=error, path=request.url.path)
+        flash=message, flash_error=error, path=request.url.path,
+        here=request.url.path + (f"?{request.url.query}" if request.url.query else ""))
     return HTMLResponse(html, status_code=status)

@@ -29,6 +29,7 @@ from lifecycle.console import (
     table,
 )
 from lifecycle.core import audit, clock, uploads
+from lifecycle.core.accounts import Actor, Refused
 from lifecycle.core.errors import BadValue
 from lifecycle.core.models import Application, Deadline, Objection
 from lifecycle.engine import engine, permissions
@@ -176,9 +177,24 @@ def resolve(conn: Connection, objection_id: int, uphold: bool, reason: str,
             "moved": moved, "still_open": []}
 
 
-def listing(conn: Connection, call_id: str | None = None,
-            status: str | None = None) -> list[dict[str, Any]]:
-    """Objections, newest last, optionally of one call or status."""
+HIDDEN = "仅审定人员可见 approvers only"
+"""What stands in for an objection's contact where the reader may not see it."""
+
+
+def may_see_contact(conn: Connection, actor: Actor | str) -> bool:
+    """Whether `actor` may see how to reach an objector (`objection.contact`: the approvers who
+    resolve objections). The objector's name is never hidden: objections are named."""
+    try:
+        permissions.require(conn, actor, "objection.contact")
+    except Refused:
+        return False
+    return True
+
+
+def listing(conn: Connection, call_id: str | None = None, status: str | None = None,
+            reader: Actor | str | None = None) -> list[dict[str, Any]]:
+    """Objections, newest last, optionally of one call or status; the contact replaced by
+    HIDDEN unless `reader` may see it (`may_see_contact`)."""
     stmt = select(Objection.id, Objection.call_id, Objection.application_id, Objection.filed_by,
                   Objection.contact, Objection.reason, Objection.evidence, Objection.status,
                   Objection.filed_at, Objection.resolved_at, Objection.resolution
@@ -187,8 +203,10 @@ def listing(conn: Connection, call_id: str | None = None,
         stmt = stmt.where(Objection.call_id == call_id)
     if status:
         stmt = stmt.where(Objection.status == status)
+    shown = reader is not None and may_see_contact(conn, reader)
     return [{**r._mapping, "filed_at": r.filed_at.isoformat(sep=" "),
-             "resolved_at": r.resolved_at.isoformat(sep=" ") if r.resolved_at else None}
+             "resolved_at": r.resolved_at.isoformat(sep=" ") if r.resolved_at else None,
+             "contact": r.contact if shown else HIDDEN}
             for r in conn.execute(stmt)]
 
 
@@ -258,12 +276,15 @@ def objection_resolve(env: Env, objection_id: int, decision: str | None, reason:
 def objection_list(env: Env, call_id: str | None, status: str | None) -> None:
     """List objections, of one call or all.
 
+    The objector is named; the contact (in --json) is shown to approvers only, who resolve
+    objections (objection.contact), and hidden from every other role.
+
     \b
     Example:  starfund objection list 2025-project --status open
     """
     with env.engine.connect() as conn:
         known(conn, call_id)
-        rows = listing(conn, call_id, status)
+        rows = listing(conn, call_id, status, env.actor)
     if env.as_json:
         return emit_json(rows)
     table("objections", ["id", "application", "by", "filed", "status", "reason", "resolution"],

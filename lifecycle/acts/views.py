@@ -25,6 +25,7 @@ from lifecycle.core.models import (
     Deadline,
     Expert,
     Notification,
+    Objection,
     Society,
 )
 from lifecycle.engine import engine
@@ -180,3 +181,28 @@ def society_name(conn: Connection, society_id: str) -> tuple[str, str]:
     row = conn.execute(select(Society.name, Society.name_en)
                        .where(Society.id == society_id)).first()
     return (row.name, row.name_en) if row else (society_id, society_id)
+
+
+def objection_contacts(conn: Connection, actor: Actor, app_id: str) -> dict[int, str]:
+    """How to reach each objector of an application, by objection id: for the approvers who
+    resolve objections (`objection.contact`) only; empty for everyone else, whose pages show
+    `objections.HIDDEN` instead (the objector's name is shown to all staff)."""
+    if not objections.may_see_contact(conn, actor):
+        return {}
+    return dict(conn.execute(select(Objection.id, Objection.contact)
+                             .where(Objection.application_id == app_id)).all())
+
+
+def trail_as_read(conn: Connection, actor: Actor,
+                  events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The trail's events as `actor` may read them: an objection's contact in an
+    `objection_file` payload replaced by `objections.HIDDEN` unless `actor` may see it (the
+    trail itself is unchanged; only what this reader is shown)."""
+    if objections.may_see_contact(conn, actor):
+        return events
+    for e in events:
+        payload = e.get("payload")
+        if e.get("action") == "objection_file" and isinstance(payload, dict) \
+                and "contact" in payload:
+            e["payload"] = {**payload, "contact": objections.HIDDEN}
+    return events

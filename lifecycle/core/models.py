@@ -605,3 +605,16 @@ class AccountLink(Base):
 
     __table_args__ = (UniqueConstraint("token_hash", name="uq_account_links_token"),
                       Index("ix_account_links_account", "account", "purpose"))
+class Consent(Base):
+    """An account's agreement to one version of the portal's processing rules (个人信息处理规则;
+    migration 0014): one row per version agreed, kept when a newer version is agreed, so when
+    each was agreed stays on record. `door`: where it was given (`portal`)."""
+
+    __tablename__ = "consents"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    account: Mapped[str] = mapped_column(ForeignKey("accounts.name"))
+    version: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime]
+    door: Mapped[str] = mapped_column(String(16))
+
+    __table_args__ = (UniqueConstraint("account", "version", name="uq_consent"),)

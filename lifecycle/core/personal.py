@@ -89,6 +89,8 @@ PERSONAL: tuple[Held, ...] = (
     Held("account_links.token_hash", ACCOUNT, "link token (SHA-256)", "an invitation or a "
          "password reset", "tokens"),
     Held("account_links.created_by", ACCOUNT, "account name", "who invited", "tokens"),
+    Held("consents.account", ACCOUNT, "account name", "proof of consent to the processing "
+         "rules (kept while the account is: consent must be provable)", "registry", "kept"),
     Held("login_attempts.account", ACCOUNT, "account name", "slowing password guessing",
          "login_attempts"),
     Held("login_attempts.address", ACCOUNT, "client network address",
@@ -195,6 +197,7 @@ NOT_PERSONAL: dict[str, str] = {
     "subject_keys": "subject wrapped created_at",
     "erasures": "id person subjects erased_at reason seq",
     "purges": "day ran_at counts",
+    "consents": "id version at door",
 }
 """Every other column, per table: it holds no personal information (ids, states, amounts,
 times, scores). A new column must be added here or to PERSONAL (tests/test_personal.py)."""

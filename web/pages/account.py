@@ -13,7 +13,7 @@ from lifecycle.core.accounts import Refused
 from states.roles import EXPERT, SOCIETY
 
 from .. import i18n, session
-from ..http import Ctx, Page, Redirect, cookie_options, page
+from ..http import Ctx, Page, Redirect, consent_missing, cookie_options, page, rules_first
 
 
 def home_of(actor) -> str:
@@ -26,7 +26,7 @@ def home_of(actor) -> str:
     return "/staff"
 
 
-def _next(value: str | None) -> str:
+def next_path(value: str | None) -> str:
     """Only a path on this site (never another host)."""
     value = value or ""
     parsed = urllib.parse.urlsplit(value)
@@ -44,25 +44,27 @@ def login_form(ctx: Ctx):
     if not pre:
         pre = session.new_pre_token()
         ctx.cookies.append((session.PRE_COOKIE, pre, cookie_options(ctx.request, 3600)))
-    return Page("login.html", {"next": _next(ctx.request.query_params.get("next")),
+    return Page("login.html", {"next": next_path(ctx.request.query_params.get("next")),
                                "csrf": session.csrf_for(pre), "error": ""})
 
 
-@page(login=False, before=session.verify)
+@page(login=False, consent=False, before=session.verify)
 def login(ctx: Ctx):
     name = ctx.form.get("name", "").strip()[:100]
     try:
         actor, token = session.log_in(ctx.conn, name, ctx.before, session.address_of(ctx.request))
     except Refused as e:
-        return Page("login.html", {"next": _next(ctx.form.get("next")), "error": str(e),
+        return Page("login.html", {"next": next_path(ctx.form.get("next")), "error": str(e),
                                    "name": name}, status=401)
     ctx.cookies.append((session.COOKIE, token,
                         cookie_options(ctx.request, session.SESSION_DAYS * 86400)))
-    return Redirect(_next(ctx.form.get("next")) or home_of(actor),
-                    ctx.tr(f"欢迎，{actor.name}", f"Welcome, {actor.name}"))
+    target = next_path(ctx.form.get("next")) or home_of(actor)
+    if consent_missing(ctx.conn, actor):  # the rules first (the session is the new account's)
+        target = rules_first(target)
+    return Redirect(target, ctx.tr(f"欢迎，{actor.name}", f"Welcome, {actor.name}"))
 
 
-@page
+@page(consent=False)
 def logout(ctx: Ctx):
     token = ctx.request.cookies.get(session.COOKIE)
     if token:
@@ -71,7 +73,7 @@ def logout(ctx: Ctx):
     return Redirect("/", ctx.tr("已退出", "Logged out"))
 
 
-@page
+@page(consent=False)   # a copy of one's data is a right, consent or not
 def my_data(ctx: Ctx):
     """A copy of everything held about the signed-in person (PIPL), as `person export` writes
     it; audited. A POST (with its CSRF token): a download that writes an audit event."""
@@ -83,14 +85,14 @@ def my_data(ctx: Ctx):
         "x-content-type-options": "nosniff", "cache-control": "no-store"})
 
 
-@page(login=False, csrf=False)
+@page(login=False, csrf=False, consent=False)
 def language(ctx: Ctx):
     """Switch the language (a preference cookie; nothing in the database changes)."""
     lang = ctx.params["lang"]
     if lang not in i18n.LANGS:
         return Redirect("/")
     ctx.cookies.append((i18n.COOKIE, lang, cookie_options(ctx.request, 365 * 86400)))
-    return Redirect(_next(ctx.request.query_params.get("next")) or "/")
+    return Redirect(next_path(ctx.request.query_params.get("next")) or "/")
 
 
 routes = [

@@ -6,7 +6,7 @@ from urllib.parse import quote
 from starlette.responses import Response
 from starlette.routing import Route
 
-from lifecycle.acts import drafts, reports, views
+from lifecycle.acts import drafts, objections, reports, views
 from lifecycle.core.errors import NotFound
 from lifecycle.engine import engine
 from states.assessment import ASSESSMENT_DUE
@@ -31,6 +31,8 @@ def show(ctx: Ctx):
             "report_due": own and app.state == ASSESSMENT_DUE}
     if staff:
         data["full"] = reports.show(ctx.conn, app.id)
+        data["contacts"] = views.objection_contacts(ctx.conn, ctx.actor, app.id)
+        data["hidden"] = objections.HIDDEN
     elif own:
         data["moves"] = views.moves_of(ctx.conn, app.id)
         data["messages"] = views.messages_to_society(ctx.conn, app)

@@ -5,13 +5,14 @@ from sqlalchemy import select
 from starlette.routing import Route
 
 from lifecycle import kinds
-from lifecycle.acts import assessing, drafts, objections, stars, views
+from lifecycle.acts import assessing, consents, drafts, objections, stars, views
 from lifecycle.core.errors import BadValue, NotFound
 from lifecycle.core.models import Application, Society
 from lifecycle.engine import engine
 from states.award import LISTED
 from states.roles import SOCIETY
 
+from .. import processing_rules
 from ..http import Ctx, Page, Redirect, page
 
 
@@ -33,6 +34,14 @@ def home(ctx: Ctx):
         "society": views.society_name(ctx.conn, society)})
 
 
+def _rules(ctx: Ctx) -> dict[str, object]:
+    """The processing rules in force, shown again on a declaration's form, and when the caller
+    agreed to them (it has: `web.http` sends it to the rules first otherwise)."""
+    version = processing_rules.VERSION
+    return {"version": version, "text": processing_rules.html(ctx.lang, version),
+            "agreed_at": consents.given(ctx.conn, ctx.actor.name, version)}
+
+
 def _values(ctx: Ctx) -> dict[str, str]:
     return {k: v for k, v in ctx.form.items() if k not in ("csrf", "back")}
 
@@ -41,7 +50,8 @@ def _values(ctx: Ctx) -> dict[str, str]:
 def declare_form(ctx: Ctx):
     _society(ctx)
     call = engine.load_call(ctx.conn, ctx.params["call"])
-    return Page("society/declare.html", {"call": call, "values": {}, "app": None})
+    return Page("society/declare.html", {"call": call, "values": {}, "app": None,
+                                         "rules": _rules(ctx)})
 
 
 @page
@@ -136,7 +146,8 @@ def star_form(ctx: Ctx):
     if "star_sheet" not in kinds.of(call.workflow).portal:
         raise NotFound("not a star call")
     cls = ctx.conn.execute(select(Society.society_class).where(Society.id == society)).scalar()
-    return Page("society/star.html", {"call": call, "rows": stars.sheet(call, cls or "")})
+    return Page("society/star.html", {"call": call, "rows": stars.sheet(call, cls or ""),
+                                      "rules": _rules(ctx)})
 
 
 @page

@@ -125,7 +125,7 @@ def trail(ctx: Ctx):
     """The audit trail, filtered and paged (newest first)."""
     permissions.require(ctx.conn, ctx.actor, "audit.read")
     q, given = _audit_query(ctx, PAGE)
-    events = audit.query(ctx.conn, q)
+    events = views.trail_as_read(ctx.conn, ctx.actor, audit.query(ctx.conn, q))
     return Page("staff/audit.html", {"events": events, "given": given, "offset": q.offset,
                                      "page": PAGE})
 
@@ -163,7 +163,8 @@ def export_apps(ctx: Ctx):
 def export_trail(ctx: Ctx):
     permissions.require(ctx.conn, ctx.actor, "audit.read")
     q, _ = _audit_query(ctx, None)
-    rows = [{**e, "payload": str(e["payload"])} for e in audit.query(ctx.conn, q)]
+    rows = [{**e, "payload": str(e["payload"])}
+            for e in views.trail_as_read(ctx.conn, ctx.actor, audit.query(ctx.conn, q))]
     return _export("audit", ctx.params["fmt"],
                    ["seq", "at", "written_at", "actor", "by", "action", "call_id",
                     "application_id", "from_state", "to_state", "payload"], rows)
