@@ -46,6 +46,12 @@ def actor_of(conn: Connection, request) -> Actor | None:
         return None
 
 
+def token_hash_of(request) -> str:
+    """The stored hash of this request's session token ("" without one)."""
+    token = request.cookies.get(COOKIE)
+    return hashlib.sha256(token.encode()).hexdigest() if token else ""
+
+
 def csrf_for(token: str) -> str:
     """The CSRF token of a session (or pre-login) token: nothing secret is kept for it."""
     return hashlib.sha256(b"csrf:" + token.encode()).hexdigest() if token else ""

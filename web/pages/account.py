@@ -14,6 +14,7 @@ from states.roles import EXPERT, SOCIETY
 
 from .. import i18n, session
 from ..http import Ctx, Page, Redirect, consent_missing, cookie_options, page, rules_first
+from . import people
 
 
 def home_of(actor) -> str:
@@ -56,6 +57,10 @@ def login(ctx: Ctx):
     except Refused as e:
         return Page("login.html", {"next": next_path(ctx.form.get("next")), "error": str(e),
                                    "name": name}, status=401)
+    second = people.second_factor_due(ctx, actor)
+    if second is not None:                  # no session until the second factor is given
+        accounts.end_token(ctx.conn, token)
+        return Redirect(second)
     ctx.cookies.append((session.COOKIE, token,
                         cookie_options(ctx.request, session.SESSION_DAYS * 86400)))
     target = next_path(ctx.form.get("next")) or home_of(actor)
