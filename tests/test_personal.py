@@ -119,6 +119,10 @@ def test_a_person_is_exported_then_erased_everywhere_and_the_trail_still_verifie
     # the trail holds none of it in clear, even before the erasure: sealed under their key
     events = json_of(cli("audit", "query", "--trigger", "objection_file", "--json"))
     assert events[0]["payload"]["by"] == NAME   # opened for a reader holding the key
+    assert events[0]["payload"]["contact"] == PHONE     # an approver decides objections
+    seen = json_of(cli("audit", "query", "--trigger", "objection_file", "--json",
+                       actor=AUDITOR))
+    assert seen[0]["payload"]["by"] == NAME and seen[0]["payload"]["contact"] != PHONE
     raw = [r for t, rows in fingerprint(cli.db).items() if t == "audit_events" for r in rows]
     assert [r for r in raw if NAME in str(r) or PHONE in str(r) or EMAIL in str(r)] == []
 

@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from lifecycle import kinds
+from lifecycle.acts import objections, views
 from lifecycle.acts.reports import known
 from lifecycle.console import (
     ISO_TIME,
@@ -154,13 +155,14 @@ def audit_query(env: Env, call_id: str | None, application_id: str | None, actor
                     "application_id", "from_state", "to_state", "summary", "payload", "hash"]
             w.writerow(cols)
             rows = audit.iter_rows(conn, q) if not limit else audit.query(conn, q)
-            for r in rows:
+            may = objections.may_see_contact(conn, env.actor)    # contacts: approvers only
+            for r in (views.trail_as_read(conn, env.actor, [e], may)[0] for e in rows):
                 r = {**r, "at": _zoned(r["at"]), "written_at": _zoned(r["written_at"]),
                      "summary": summary(r, lang, labels)}
                 w.writerow([csv_cell(json.dumps(r[c], ensure_ascii=False) if c == "payload"
                                      else r[c]) for c in cols])
             return
-        rows = audit.query(conn, q)
+        rows = views.trail_as_read(conn, env.actor, audit.query(conn, q))  # contacts: approvers
         total = audit.count(conn, q)
     if env.as_json:
         return emit_json([{**r, "at": _zoned(r["at"]), "written_at": _zoned(r["written_at"]),

@@ -193,12 +193,12 @@ def objection_contacts(conn: Connection, actor: Actor, app_id: str) -> dict[int,
                              .where(Objection.application_id == app_id)).all())
 
 
-def trail_as_read(conn: Connection, actor: Actor,
-                  events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def trail_as_read(conn: Connection, actor: Actor, events: list[dict[str, Any]],
+                  may_see: bool | None = None) -> list[dict[str, Any]]:
     """The trail's events as `actor` may read them: an objection's contact in an
     `objection_file` payload replaced by `objections.HIDDEN` unless `actor` may see it (the
-    trail itself is unchanged; only what this reader is shown)."""
-    if objections.may_see_contact(conn, actor):
+    trail itself is unchanged; only what this reader is shown). `may_see`: already asked."""
+    if may_see if may_see is not None else objections.may_see_contact(conn, actor):
         return events
     for e in events:
         payload = e.get("payload")
