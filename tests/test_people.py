@@ -267,3 +267,40 @@ def test_a_second_factor_takes_each_code_once_and_each_recovery_code_once(cli):
     cli("user", "reset-2fa", "wang-fang")
     again = cli("user", "reset-2fa", "wang-fang", ok=False)
     assert again.exit_code == 1 and "no second factor" in again.output
+
+
+def test_accounts_are_run_from_the_portal_through_the_same_acts(new_db):
+    import portal
+    from portal import csrf_of, flash_after
+    from worlds import Cli, json_of
+
+    db = new_db("starfund", world=portal.PORTAL)
+    approver, officer, society = client(db), client(db), client(db)
+    login(approver, "approver-wang")
+    login(officer, "officer-li")
+    login(society, "s005")
+    assert society.get("/staff/accounts").status_code == 404
+    page = approver.get("/staff/accounts").text
+    assert 'data-account="s005"' in page and 'id="invite"' in page
+    token = csrf_of(approver, "/staff/accounts")
+    r = approver.post("/staff/accounts/invite", data={
+        "csrf": token, "name": "s007-contact", "role": "society", "for": "S007",
+        "email": "s7@example.org"})
+    assert "已向 s007-contact 发出邀请" in flash_after(approver, r)
+    r = officer.post("/staff/accounts/invite", data={
+        "csrf": csrf_of(officer, "/staff/accounts"), "name": "boss-two", "role": "approver",
+        "email": "b2@example.org"})
+    assert r.status_code == 403 and "society contacts and experts only" in r.text
+    r = approver.post("/staff/accounts/auditor-sun", data={
+        "csrf": token, "act": "grant", "role": "approver"})
+    assert "approver" in flash_after(approver, r).lower()     # the pair is refused, named
+    r = approver.post("/staff/accounts/s007-contact", data={"csrf": token, "act": "resend"})
+    assert "已重新发送邀请" in flash_after(approver, r)
+    r = approver.post("/staff/accounts/s006", data={"csrf": token, "act": "disable"})
+    assert "已停用" in flash_after(approver, r)
+    listed = {a["name"]: a for a in json_of(Cli(db)("user", "list", "--json"))}
+    assert listed["s006"]["disabled_at"] and not listed["s007-contact"]["has_password"]
+    assert "boss-two" not in listed and "approver" not in listed["auditor-sun"]["roles"]
+    sent = [m for m in json_of(Cli(db)("notify", "list", "--json"))
+            if m["kind"] == "account_invitation"]
+    assert len(sent) == 2                       # the invitation, and the one sent again

@@ -12,7 +12,18 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from lifecycle.core import uploads
 
-from .pages import account, application, charts, expert, people, privacy, public, society, staff
+from .pages import (
+    account,
+    accounts,
+    application,
+    charts,
+    expert,
+    people,
+    privacy,
+    public,
+    society,
+    staff,
+)
 
 STATIC = Path(__file__).parent / "static"
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -58,7 +69,7 @@ class Guard:
 def create_app(database) -> Starlette:
     """The portal on an open database (a SQLAlchemy Engine)."""
     routes = [*account.routes, *people.routes, *privacy.routes, *public.routes, *application.routes, *society.routes,
-              *expert.routes, *staff.routes, *charts.routes,  # charts last: its {kind}.{fmt}
+              *expert.routes, *accounts.routes, *staff.routes, *charts.routes,  # charts last: its {kind}.{fmt}
               Mount("/static", StaticFiles(directory=STATIC), name="static")]
     app = Starlette(routes=routes, middleware=[Middleware(Guard)])
     app.state.db = database
