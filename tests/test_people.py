@@ -304,3 +304,22 @@ def test_accounts_are_run_from_the_portal_through_the_same_acts(new_db):
     sent = [m for m in json_of(Cli(db)("notify", "list", "--json"))
             if m["kind"] == "account_invitation"]
     assert len(sent) == 2                       # the invitation, and the one sent again
+
+
+def test_an_idle_portal_session_ends_and_a_used_one_goes_on(new_db):
+    from datetime import timedelta
+
+    import portal
+    from worlds import execute
+
+    db = new_db("starfund", world=portal.PORTAL)
+    society, staff = client(db), client(db)
+    assert login(society, "s005").status_code == 303
+    assert login(staff, "officer-li").status_code == 303
+    assert society.get("/society").status_code == 200
+    # an hour without a request (written behind the engine's back: the wall clock is real)
+    execute(db, "UPDATE account_tokens SET last_seen_at = :t, created_at = :t",
+            t=clock.wall() - timedelta(hours=1))
+    assert society.get("/society").status_code == 200            # 2 hours for a contact
+    page = staff.get("/staff")                                    # 30 minutes for staff
+    assert page.status_code == 303 and page.headers["location"].startswith("/login")

@@ -14,17 +14,16 @@ import secrets
 import urllib.parse
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, delete, func, insert, select
+from sqlalchemy import Connection, delete, func, insert, select, update
 
-from lifecycle.core import accounts, clock, db
+from lifecycle.core import accounts, clock, db, settings
 from lifecycle.core.accounts import Actor, Refused
-from lifecycle.core.models import Account, LoginAttempt
+from lifecycle.core.models import Account, AccountToken, LoginAttempt
 
 COOKIE = "starfund_session"
 PRE_COOKIE = "starfund_pre"
 FLASH = "starfund_flash"
 """A one-shot message for the next page (set by `http.page`, read by `render`)."""
-SESSION_DAYS = 1
 WINDOW = timedelta(minutes=15)
 MAX_PER_PAIR = 5
 """Failed logins for one account from one address in WINDOW before each further try from
@@ -36,14 +35,62 @@ WARN_AT = 10
 """Failed logins for one account in WINDOW (from anywhere) at which its owner is told."""
 
 
+IDLE = {True: timedelta(minutes=30), False: timedelta(hours=2)}
+LIFETIME = {True: timedelta(hours=12), False: timedelta(hours=24)}
+"""A session's idle timeout and absolute lifetime, for staff (True) and for society contacts
+and experts (False), unless the settings say (session_idle_minutes, session_hours)."""
+SEEN_EVERY = timedelta(minutes=1)
+"""How often a session's last use is written (not on every page)."""
+
+
+def _staff(actor: Actor) -> bool:
+    from states.roles import STAFF
+
+    return actor.holds(STAFF)
+
+
+def lifetime(actor: Actor) -> timedelta:
+    hours = settings.load().get("session_hours")
+    return timedelta(hours=hours) if hours else LIFETIME[_staff(actor)]
+
+
+def _idle(actor: Actor) -> timedelta:
+    minutes = settings.load().get("session_idle_minutes")
+    return timedelta(minutes=minutes) if minutes else IDLE[_staff(actor)]
+
+
 def actor_of(conn: Connection, request) -> Actor | None:
+    """The signed-in account: its session token known, not expired, not idle too long (then
+    it ends); its last use noted at most once a minute."""
     token = request.cookies.get(COOKIE)
     if not token:
         return None
     try:
-        return accounts.from_token(conn, token)
+        actor = accounts.from_token(conn, token)
     except (Refused, LookupError):
         return None
+    digest = hashlib.sha256(token.encode()).hexdigest()
+    row = conn.execute(select(AccountToken.created_at, AccountToken.last_seen_at)
+                       .where(AccountToken.token_hash == digest)).first()
+    now = clock.wall()
+    seen = (row.last_seen_at or row.created_at) if row is not None else now
+    if now - seen > _idle(actor):
+        _write(conn, delete(AccountToken).where(AccountToken.token_hash == digest))
+        return None
+    if now - seen >= SEEN_EVERY:
+        _write(conn, update(AccountToken).where(AccountToken.token_hash == digest)
+               .values(last_seen_at=now))
+    return actor
+
+
+def _write(conn: Connection, statement) -> None:
+    """A page's own transaction when it writes; a short one of its own beside a page that
+    only reads (a read-only snapshot cannot write)."""
+    if not conn.get_execution_options().get(db.READ_ONLY):
+        conn.execute(statement)
+        return
+    with conn.engine.begin() as other:
+        other.execute(statement)
 
 
 def token_hash_of(request) -> str:
@@ -150,7 +197,7 @@ def log_in(conn: Connection, name: str, verified: str | None, address: str
     actor = accounts.load(conn, name)
     conn.execute(delete(LoginAttempt).where(LoginAttempt.account == name,
                                             LoginAttempt.address == address))
-    return actor, accounts.issue_token(conn, name, days=SESSION_DAYS)
+    return actor, accounts.issue_token(conn, name, days=lifetime(actor).total_seconds() / 86400)
 
 
 def flash_of(request) -> tuple[str, bool]:

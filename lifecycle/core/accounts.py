@@ -239,7 +239,7 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def issue_token(conn: Connection, name: str, days: int = TOKEN_DAYS) -> str:
+def issue_token(conn: Connection, name: str, days: float = TOKEN_DAYS) -> str:
     """A new login token for the account (returned once; only its hash is kept)."""
     token = secrets.token_urlsafe(32)
     now = clock.wall()

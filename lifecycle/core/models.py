@@ -511,6 +511,8 @@ class AccountToken(Base):
     account: Mapped[str] = mapped_column(ForeignKey("accounts.name"))
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    """When a portal session was last used (its idle timeout; migration 0016)."""
 
     __table_args__ = (Index("ix_account_tokens_account", "account"),)
 

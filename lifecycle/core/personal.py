@@ -175,7 +175,7 @@ NOT_PERSONAL: dict[str, str] = {
                     "amount_to_recover society_class",
     "deadlines": "id key call_id application_id kind action fires due_at fired_at attempts "
                  "last_error created_at next_attempt_at note outcome",
-    "account_tokens": "created_at expires_at",
+    "account_tokens": "created_at expires_at last_seen_at",
     "account_links": "id purpose created_at expires_at sent_at used_at revoked_at",
     "assessment_records": "id call_id application_id checkpoint report_sha256 report_size "
                           "report_at report_late score grade graders graded_at",

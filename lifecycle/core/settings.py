@@ -83,6 +83,12 @@ class Settings(BaseSettings):
     two_factor_roles: str | None = Field(None, **_about(
         "Roles that must sign in to the portal with a second factor, space-separated "
         "(default: approver finance auditor officer on a live database, none on a simulation)"))
+    session_idle_minutes: int | None = Field(None, ge=1, **_about(
+        "Minutes a portal session may sit unused before it ends (default: 30 for staff, "
+        "120 for society contacts and experts)"))
+    session_hours: int | None = Field(None, ge=1, **_about(
+        "Hours a portal session lasts at most, used or not (default: 12 for staff, 24 for "
+        "others)"))
     forwarded_allow_ips: str | None = Field(None, **_about(
         "The reverse proxies whose X-Forwarded-For/-Proto the portal believes (default: "
         "127.0.0.1)", "--forwarded-allow-ips"))

@@ -61,8 +61,8 @@ def login(ctx: Ctx):
     if second is not None:                  # no session until the second factor is given
         accounts.end_token(ctx.conn, token)
         return Redirect(second)
-    ctx.cookies.append((session.COOKIE, token,
-                        cookie_options(ctx.request, session.SESSION_DAYS * 86400)))
+    ctx.cookies.append((session.COOKIE, token, cookie_options(
+        ctx.request, int(session.lifetime(actor).total_seconds()))))
     target = next_path(ctx.form.get("next")) or home_of(actor)
     if consent_missing(ctx.conn, actor):  # the rules first (the session is the new account's)
         target = rules_first(target)

@@ -70,9 +70,10 @@ def _pending(ctx: Ctx) -> str:
 def _signed_in(ctx: Ctx, name: str) -> None:
     """End the second step and open the session."""
     links.redeem(ctx.conn, ctx.request.cookies.get(SECOND, ""), SECOND_STEP)
-    token = accounts.issue_token(ctx.conn, name, days=session.SESSION_DAYS)
+    life = session.lifetime(accounts.load(ctx.conn, name))
+    token = accounts.issue_token(ctx.conn, name, days=life.total_seconds() / 86400)
     ctx.cookies.append((session.COOKIE, token,
-                        cookie_options(ctx.request, session.SESSION_DAYS * 86400)))
+                        cookie_options(ctx.request, int(life.total_seconds()))))
     ctx.cookies.append((SECOND, "", cookie_options(ctx.request, 0)))
 
 

@@ -9,7 +9,8 @@ Its token is made when the message that carries it is delivered, and only the to
 SHA-256 is kept (`token_hash`, NULL until then): the outbox never holds the link.
 `accounts.totp` holds an account's TOTP secret sealed under a key derived from the chain
 key (`lifecycle.core.totp`), `totp_step` the last time step used (no code twice), and
-`recovery_codes` the SHA-256 of its unused recovery codes.
+`recovery_codes` the SHA-256 of its unused recovery codes; `account_tokens.last_seen_at`
+when a portal session was last used (its idle timeout).
 """
 import sqlalchemy as sa
 from alembic import op
@@ -37,6 +38,8 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint('id'),
         sa.UniqueConstraint('token_hash', name='uq_account_links_token'))
     op.create_index('ix_account_links_account', 'account_links', ['account', 'purpose'])
+    with op.batch_alter_table('account_tokens', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('last_seen_at', sa.DateTime(), nullable=True))
     with op.batch_alter_table('accounts', schema=None) as batch_op:
         batch_op.add_column(sa.Column('totp', sa.LargeBinary(), nullable=True))
         batch_op.add_column(sa.Column('totp_step', sa.Integer(), nullable=True))
@@ -48,5 +51,7 @@ def downgrade() -> None:
         batch_op.drop_column('recovery_codes')
         batch_op.drop_column('totp_step')
         batch_op.drop_column('totp')
+    with op.batch_alter_table('account_tokens', schema=None) as batch_op:
+        batch_op.drop_column('last_seen_at')
     op.drop_index('ix_account_links_account', table_name='account_links')
     op.drop_table('account_links')
