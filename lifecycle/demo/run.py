@@ -53,6 +53,7 @@ from lifecycle.engine.machine import for_workflow
 from lifecycle.progress_bar import shown
 from lifecycle.rules import ranking
 from lifecycle.scheduling import firing
+from notifications import contexts
 from notifications.channels import DEFAULT_SENDER, FileChannel
 from notifications.delivery import drain
 from states.award import IN_NOTICE
@@ -249,11 +250,23 @@ class Demo:
                               email=f"{name}@kexie.example.org" if role == AUDITOR else None)
 
     def contact_accounts(self) -> None:
-        """A contact for one society and one expert; then every account, as `user list` shows."""
+        """An account for every society contact and expert: S001's and E001's made at once
+        (the demo acts as them), every other one invited as `society import --accounts`
+        does, its invitation held for review; one invitation released (it goes out with the
+        first delivery). Then the staff and those two, as `user list` shows them."""
+        from lifecycle.acts import invitations
+        from notifications import delivery
+
         with self.db.begin() as conn:
             users.add(conn, STAFF[APPROVER], "s001-contact", [SOCIETY], society_id="S001")
             users.add(conn, STAFF[APPROVER], "e001-expert", [EXPERT], expert_id="E001")
-            rows = accounts.listing(conn)
+            invited = invitations.invite_contacts(
+                conn, STAFF[OFFICER], [s["id"] for s in self.societies], SOCIETY) + \
+                invitations.invite_contacts(conn, STAFF[OFFICER], self.expert_ids, EXPERT)
+            delivery.release(conn, STAFF[OFFICER], kind=contexts.INVITE_KIND,
+                             ids=[self.first_invitation(conn)])
+            rows = [r for r in accounts.listing(conn) if r["name"] in STAFF.values()
+                    or r["name"] in ("s001-contact", "e001-expert")]
         t = Table(title="accounts (starfund user list)", title_justify="left")
         for c in ("account", "roles", "for"):
             t.add_column(c)
@@ -261,6 +274,17 @@ class Demo:
             t.add_row(r["name"], " ".join(r["roles"]), r["society"] or r["expert"] or "")
         t.add_row("scheduler", "scheduler", "(the system: fires deadlines)")
         self.out.print(t)
+        self.out.print(f"  and {invited} more: every other society contact and expert, "
+                       "invited (held for review: `starfund notify outbox`; one released, "
+                       "delivered with the first mail)")
+        self.out.print("  sign in to the portal as a society with s001-contact, as an expert "
+                       "with e001-expert (`starfund serve --demo` gives each a password)")
+
+    def first_invitation(self, conn: Any) -> int:
+        from lifecycle.core.models import Notification
+
+        return conn.execute(select(func.min(Notification.id)).where(
+            Notification.kind == contexts.INVITE_KIND)).scalar_one()
 
     def people(self, n_societies: int = 60, n_experts: int = 40) -> None:
         rng = self.rng
@@ -288,6 +312,7 @@ class Demo:
                 "disciplines": ";".join(rng.sample([d for d, _ in DISCIPLINES], 2)),
                 "societies": ";".join(m["id"] for m in member)})
         self.societies = societies
+        self.expert_ids = [e["id"] for e in experts]
         from lifecycle.acts import registry
 
         with db.transaction(self.db) as s:
@@ -560,7 +585,8 @@ def seed_portal(env: Env) -> tuple[str, list[tuple[str, str, str]]]:
         call = kinds.parse(config, "examples/call.toml")
         with e.begin() as conn:
             calls.create(conn, call, STAFF[OFFICER], "examples/call.toml")
-            rows = accounts.listing(conn)
+            rows = [r for r in accounts.listing(conn) if r["name"] in STAFF.values()
+                    or r["name"] in ("s001-contact", "e001-expert")]  # the others: invited
             for r in rows:
                 users.set_password(conn, STAFF[APPROVER], r["name"], DEMO_PASSWORD)
     finally:
