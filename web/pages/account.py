@@ -10,21 +10,11 @@ from starlette.routing import Route
 from lifecycle.acts import persons
 from lifecycle.core import accounts
 from lifecycle.core.accounts import Refused
-from states.roles import EXPERT, SOCIETY
 
 from .. import i18n, session
 from ..http import Ctx, Page, Redirect, consent_missing, cookie_options, page, rules_first
 from . import people
-
-
-def home_of(actor) -> str:
-    """Where an account lands: its own work first."""
-    if actor.holds((SOCIETY,)) and not actor.holds(("officer", "coordinator", "approver",
-                                                    "finance", "auditor")):
-        return "/society"
-    if actor.holds((EXPERT,)) and actor.roles == {EXPERT}:
-        return "/expert"
-    return "/staff"
+from .landing import home_of
 
 
 def next_path(value: str | None) -> str:

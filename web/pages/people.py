@@ -23,6 +23,7 @@ from lifecycle.core.models import AccountToken, LoginAttempt
 
 from .. import session
 from ..http import Ctx, Page, Redirect, cookie_options, page
+from .landing import home_of
 
 SECOND = "starfund_2fa"
 """The cookie of a sign-in whose password was right and whose second factor is still due."""
@@ -84,8 +85,6 @@ def code_form(ctx: Ctx):
 
 @page(login=False, consent=False)
 def code(ctx: Ctx):
-    from .account import home_of
-
     name = _pending(ctx)
     key = audit.chain_key(ctx.conn)
     why = session.throttled(ctx.conn, name, session.address_of(ctx.request))
@@ -118,8 +117,6 @@ def enrol_form(ctx: Ctx):
 
 @page(login=False, consent=False)
 def enrol(ctx: Ctx):
-    from .account import home_of
-
     name = _pending(ctx)
     secret, mac = ctx.form.get("secret", ""), ctx.form.get("mac", "")
     if not hmac.compare_digest(mac, _enrol_mac(ctx, name, secret)):

@@ -10,7 +10,8 @@ from lifecycle.engine import permissions
 
 from .. import processing_rules
 from ..http import Ctx, Page, Redirect, page
-from .account import home_of, next_path
+from .account import next_path
+from .landing import home_of
 
 
 @page(login=False, consent=False)
