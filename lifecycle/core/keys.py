@@ -152,9 +152,13 @@ CRYPTOS = {STANDARD: Crypto(STANDARD, "sha256", "ed25519", "HMAC-SHA256 + Ed2551
 def crypto(name: str | None) -> Crypto:
     """The crypto called `name` (None: STANDARD, as every database made before the choice)."""
     try:
-        return CRYPTOS[name or STANDARD]
+        found = CRYPTOS[name or STANDARD]
     except (KeyError, TypeError):
         raise BadValue(f"unknown crypto {name!r}: one of {', '.join(CRYPTOS)}") from None
+    if found.hash not in hashlib.algorithms_available:
+        raise BadValue(f"crypto {found.name} needs {found.hash.upper()}, which this Python's "
+                       "OpenSSL does not offer (hashlib.algorithms_available)")
+    return found
 
 
 @dataclass(frozen=True)
