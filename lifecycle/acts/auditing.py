@@ -204,11 +204,12 @@ def audit_verify(env: Env, key_file: str | None, unkeyed: bool, anchors_dir: str
     and its trail say: a mismatch is a problem), the chain's head, every live
     event's time against when it was written, every application's state against
     its last event, every application's creation event, and the database's mode,
-    id and crypto against the event that recorded them. The keys come from your files, options and environment only, never from
-    the database under check; a key that is named but missing is an error. Only
-    --unkeyed checks without the chain key (links and data only): it says so and
-    exits 3 when nothing is wrong. Anchors (--anchors) prove that no anchored head
-    was truncated, deleted or rewritten. Every problem is one line (exit 1).
+    id and crypto against the event that recorded them. The keys come from your
+    files, options and environment only, never from the database under check; a
+    key that is named but missing is an error. Only --unkeyed checks without the
+    chain key (links and data only): it says so and exits 3 when nothing is wrong.
+    Anchors (--anchors) prove that no anchored head was truncated, deleted or
+    rewritten. Every problem is one line (exit 1).
 
     \b
     Example:  starfund audit verify

@@ -62,10 +62,11 @@ def initialise(e: Engine, mode: str, account: str | None = None,
 
     `mode` is that of a new database; an existing one keeps its own (asking to make a
     live one a simulation is refused). So is `crypto` (`keys.CRYPTOS`; None: standard for a
-    new database, its own for an existing one; asking to change it is refused). Idempotent: on a founded database only the schema
-    is upgraded. Key files written for a database whose founding then fails are removed.
-    A database whose chain key has gone missing is not given a new one (that is what replacing the key
-    would look like): the command says where the key was expected.
+    new database, its own for an existing one; asking to change it is refused).
+    Idempotent: on a founded database only the schema is upgraded. Key files written for a
+    database whose founding then fails are removed. A database whose chain key has gone
+    missing is not given a new one (that is what replacing the key would look like): the
+    command says where the key was expected.
     """
     if crypto is not None:
         keys.crypto(crypto)
