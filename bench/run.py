@@ -41,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _seed  # noqa: E402
 import advance as advance_bench  # noqa: E402
+from advance import load  # noqa: E402
 from sqlalchemy import select, text  # noqa: E402
 
 from lifecycle.acts import reports  # noqa: E402
@@ -298,22 +299,30 @@ def audit_queries(url: str, e, rows: list, n: int, out) -> list[tuple[str, str]]
     return plans
 
 
-def audit_verify(url: str, e, rows: list, out) -> None:
+def audit_verify(url: str, e, rows: list, out, repeat: int = 1) -> None:
     """`audit verify` (lifecycle.core.audit.check: the keyed chain, its head and the
     set-based checks against the applications) and its chain walk alone, against the raw
     driver reading every event in order and recomputing the keyed chain with the database's
-    HMAC (HMAC-SHA256, or HMAC-SM3 for crypto sm)."""
-    with e.connect() as conn:
-        key = audit.chain_key(conn)
-        t = time.perf_counter()
-        v = audit.check(conn, key)
-        whole = time.perf_counter() - t
-        t = time.perf_counter()
-        audit._walk(conn, 20000, key, key.first_seq)
-        walk = time.perf_counter() - t
-    if not v.ok:
-        raise SystemExit(f"audit verify found problems: {[p.message for p in v.problems]}")
-    floor = _verify_floor(url, key.secret, v.checked, key.hash)
+    HMAC (HMAC-SHA256, or HMAC-SM3 for crypto sm); `repeat` rounds of the three in turn
+    (each sharing its moment's load), the medians."""
+    wholes, walks, floors = [], [], []
+    for i in range(repeat):
+        with e.connect() as conn:
+            key = audit.chain_key(conn)
+            t = time.perf_counter()
+            v = audit.check(conn, key)
+            wholes.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            audit._walk(conn, 20000, key, key.first_seq)
+            walks.append(time.perf_counter() - t)
+        if not v.ok:
+            raise SystemExit(f"audit verify found problems: {[p.message for p in v.problems]}")
+        floors.append(_verify_floor(url, key.secret, v.checked, key.hash))
+        if repeat > 1:
+            out(f"  verify round {i + 1} (crypto {key.crypto}): {wholes[-1]:.2f} s, walk "
+                f"{walks[-1]:.2f} s, floor {floors[-1]:.2f} s ({load()})")
+    med = statistics.median
+    whole, walk, floor = med(wholes), med(walks), med(floors)
     crypto = f", crypto {key.crypto}" if key.crypto != "standard" else ""
     rows.append((f"audit verify, {v.checked:,} events (chain, head, state checks){crypto}",
                  whole, floor, f"floor: raw driver + HMAC-{key.hash.upper()} chain"))
@@ -368,8 +377,8 @@ def growth_sizes(n: int) -> list[int]:
 
 
 def run_backend(backend: str, n: int, audit_events: int, repeats: int, out=print,
-                audit_only: bool = False, cryptos: tuple[str, ...] = ("standard",)
-                ) -> tuple[list, list, list]:
+                audit_only: bool = False, cryptos: tuple[str, ...] = ("standard",),
+                verify_repeat: int = 1) -> tuple[list, list, list]:
     """The growth of the advance (each size: `repeats` paired runs on copies of one seeded
     database, medians), the other figures at min(N, 100,000), the audit trail at
     `audit_events` on the largest database; with `audit_only`, only the audit trail on a
@@ -405,7 +414,7 @@ def run_backend(backend: str, n: int, audit_events: int, repeats: int, out=print
             if size == sizes[-1]:
                 e = db.make_engine(url)
                 fill_audit(e, audit_events, size, out)
-                audit_verify(url, e, rows, out)
+                audit_verify(url, e, rows, out, verify_repeat)
                 if crypto == cryptos[0]:
                     plans = audit_queries(url, e, rows, size, out)
                 e.dispose()
@@ -446,6 +455,8 @@ def main() -> None:
     ap.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
     ap.add_argument("--audit-only", action="store_true",
                     help="only the audit trail (verify, queries) on one database of N")
+    ap.add_argument("--verify-repeat", type=int, default=1,
+                    help="rounds of audit verify and its floor, in turn (default 1; medians)")
     ap.add_argument("--crypto", choices=["standard", "sm", "both"], default="standard",
                     help="the databases' `init --crypto` (both: with --audit-only, the same "
                          "trail once with each)")
@@ -460,7 +471,7 @@ def main() -> None:
     t0 = time.perf_counter()
     cryptos = ("standard", "sm") if args.crypto == "both" else (args.crypto,)
     results = {b: run_backend(b, args.n, audit_events, args.repeat, audit_only=args.audit_only,
-                              cryptos=cryptos)
+                              cryptos=cryptos, verify_repeat=args.verify_repeat)
                for b in backends}
     lines = ["", f"starfund benchmark: N = {args.n:,} applications, {audit_events:,} audit events, "
              f"{platform.node()}, {os.cpu_count()} CPUs, "
