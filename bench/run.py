@@ -36,6 +36,7 @@ import sys
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -299,35 +300,42 @@ def audit_queries(url: str, e, rows: list, n: int, out) -> list[tuple[str, str]]
     return plans
 
 
-def audit_verify(url: str, e, rows: list, out, repeat: int = 1) -> None:
+def audit_verify(targets: list[tuple[str, Any]], rows: list, out, repeat: int = 1) -> None:
     """`audit verify` (lifecycle.core.audit.check: the keyed chain, its head and the
     set-based checks against the applications) and its chain walk alone, against the raw
     driver reading every event in order and recomputing the keyed chain with the database's
-    HMAC (HMAC-SHA256, or HMAC-SM3 for crypto sm); `repeat` rounds of the three in turn
-    (each sharing its moment's load), the medians."""
-    wholes, walks, floors = [], [], []
+    HMAC (HMAC-SHA256, or HMAC-SM3 for crypto sm), on each (url, engine) of `targets` (the
+    same trail, one per crypto); `repeat` rounds, each of the three on every target in turn
+    (so that each crypto shares each moment's load), the medians."""
+    times: list[list[tuple[float, float, float]]] = [[] for _ in targets]
+    found: list[Any] = [None] * len(targets)
     for i in range(repeat):
-        with e.connect() as conn:
-            key = audit.chain_key(conn)
-            t = time.perf_counter()
-            v = audit.check(conn, key)
-            wholes.append(time.perf_counter() - t)
-            t = time.perf_counter()
-            audit._walk(conn, 20000, key, key.first_seq)
-            walks.append(time.perf_counter() - t)
-        if not v.ok:
-            raise SystemExit(f"audit verify found problems: {[p.message for p in v.problems]}")
-        floors.append(_verify_floor(url, key.secret, v.checked, key.hash))
-        if repeat > 1:
-            out(f"  verify round {i + 1} (crypto {key.crypto}): {wholes[-1]:.2f} s, walk "
-                f"{walks[-1]:.2f} s, floor {floors[-1]:.2f} s ({load()})")
+        for k, (url, e) in enumerate(targets):
+            with e.connect() as conn:
+                key = audit.chain_key(conn)
+                t = time.perf_counter()
+                v = audit.check(conn, key)
+                whole = time.perf_counter() - t
+                t = time.perf_counter()
+                audit._walk(conn, 20000, key, key.first_seq)
+                walk = time.perf_counter() - t
+            if not v.ok:
+                raise SystemExit(f"audit verify found problems: {[p.message for p in v.problems]}")
+            times[k].append((whole, walk, _verify_floor(url, key.secret, v.checked, key.hash)))
+            found[k] = (key, v.checked)
+            if repeat > 1:
+                out(f"  verify round {i + 1}, crypto {key.crypto}: " + ", ".join(
+                    f"{what} {x:.2f} s" for what, x in zip(("verify", "walk", "floor"),
+                                                            times[k][-1])) + f" ({load()})")
     med = statistics.median
-    whole, walk, floor = med(wholes), med(walks), med(floors)
-    crypto = f", crypto {key.crypto}" if key.crypto != "standard" else ""
-    rows.append((f"audit verify, {v.checked:,} events (chain, head, state checks){crypto}",
-                 whole, floor, f"floor: raw driver + HMAC-{key.hash.upper()} chain"))
-    rows.append((f"audit verify's chain walk alone, {v.checked:,} events{crypto}", walk, floor,
-                 ""))
+    for (key, checked), runs in zip(found, times):
+        whole, walk, floor = (med(r[j] for r in runs) for j in range(3))
+        crypto = f", crypto {key.crypto}" if key.crypto != "standard" else ""
+        rows.append((f"audit verify, {checked:,} events (chain, head, state checks){crypto}",
+                     whole, floor, f"floor: raw driver + HMAC-{key.hash.upper()} chain"
+                     + (f"; median of {repeat}" if repeat > 1 else "")))
+        rows.append((f"audit verify's chain walk alone, {checked:,} events{crypto}", walk,
+                     floor, ""))
 
 
 def _verify_floor(url: str, secret: bytes, expect: int, hash_name: str = "sha256") -> float:
@@ -392,9 +400,12 @@ def run_backend(backend: str, n: int, audit_events: int, repeats: int, out=print
         min(n, 100_000) if min(n, 100_000) in sizes else sizes[0]
     if not audit_only and len(cryptos) > 1:
         raise SystemExit("--crypto both needs --audit-only (one trail per crypto)")
-    for size, crypto in ((s, c) for s in sizes for c in cryptos):
-        url, drop = _seed.new_database(backend)
-        try:
+    filled: list[tuple[str, Any]] = []     # the largest size's databases, one per crypto
+    drops: list[Any] = []
+    try:
+        for size, crypto in ((s, c) for s in sizes for c in cryptos):
+            url, drop = _seed.new_database(backend)
+            drops.append(drop)
             out(f"\n{backend}: seeding {size:,} applications (crypto {crypto}) ...")
             at_drafts = (lambda e, size=size: reminder_scan(e, rows, size, out)) \
                 if size == extras_at else None
@@ -413,12 +424,18 @@ def run_backend(backend: str, n: int, audit_events: int, repeats: int, out=print
                 growth.append(summarise(size, runs))
             if size == sizes[-1]:
                 e = db.make_engine(url)
+                filled.append((url, e))
                 fill_audit(e, audit_events, size, out)
-                audit_verify(url, e, rows, out, verify_repeat)
                 if crypto == cryptos[0]:
                     plans = audit_queries(url, e, rows, size, out)
-                e.dispose()
-        finally:
+            else:
+                drops.remove(drop)
+                drop()
+        audit_verify(filled, rows, out, verify_repeat)
+    finally:
+        for _, e in filled:
+            e.dispose()
+        for drop in drops:
             drop()
     return rows, plans, growth
 
