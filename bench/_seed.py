@@ -104,10 +104,11 @@ def raw_connect(url: str):
     return psycopg.connect("postgresql://" + url.split("://", 1)[1])
 
 
-def found(e) -> None:
-    """Schema, keys (in a temporary STARFUND_CONFIG_DIR the child processes inherit) and the
-    bench's accounts `bench-admin` and `bench` (officer, approver, coordinator) and
-    `bench-finance`, on a simulation database."""
+def found(e, crypto: str | None = None) -> None:
+    """Schema, keys (in a temporary STARFUND_CONFIG_DIR the child processes inherit; of
+    `crypto`, `init --crypto`'s, default standard) and the bench's accounts `bench-admin`
+    and `bench` (officer, approver, coordinator) and `bench-finance`, on a simulation
+    database."""
     import os
     import tempfile
 
@@ -116,15 +117,17 @@ def found(e) -> None:
 
     os.environ.setdefault("STARFUND_CONFIG_DIR", tempfile.mkdtemp(prefix="starfund-bench-"))
     staff = ("officer", "approver", "coordinator")
-    setup.initialise(e, meta.SIMULATION, "bench-admin", staff)
+    setup.initialise(e, meta.SIMULATION, "bench-admin", staff, crypto=crypto)
     with e.begin() as conn:  # `bench` for the other benches, and a payer who proposed nothing
         accounts.add(conn, "bench", staff)
         accounts.add(conn, "bench-finance", ("finance",))
 
 
 def seed_declared(url: str, n: int, out=print,
-                  at_drafts: Callable[[object], None] | None = None) -> dict[str, float]:
-    """A call with `n` applications in state 'declared'; returns seeding times.
+                  at_drafts: Callable[[object], None] | None = None,
+                  crypto: str | None = None) -> dict[str, float]:
+    """A call with `n` applications in state 'declared', on a database of `crypto`
+    (`init --crypto`); returns seeding times.
 
     `at_drafts(engine)` runs while all `n` are still drafts (the reminder scan).
     """
@@ -132,7 +135,7 @@ def seed_declared(url: str, n: int, out=print,
     e = db.make_engine(url)
     t = time.perf_counter()
     clock.set_now("2025-02-01 09:00")
-    found(e)
+    found(e, crypto)
     config = kinds.load(ROOT / "examples" / "call.toml").model_copy(update={"id": CALL_ID})
     societies = (n + len(CATEGORIES) - 1) // len(CATEGORIES)
     with db.transaction(e) as s:

@@ -130,23 +130,24 @@ def load() -> str:
 # --- the floor: the same writes with the raw driver -------------------------------
 
 def _digest(secret: bytes, prev: str, seq: int, at: str, written: str, actor: str, action: str,
-            call_id: str, app_id: str, from_state: str, to_state: str, payload: str) -> str:
-    """The keyed chain's HMAC-SHA256 (lifecycle.core.audit), written out again by hand."""
+            call_id: str, app_id: str, from_state: str, to_state: str, payload: str,
+            hash_name: str = "sha256") -> str:
+    """The keyed chain's HMAC (lifecycle.core.audit), written out again by hand."""
     text = "\x1f".join([prev, str(seq), at, written, actor, "", action, call_id, app_id,
                         from_state, to_state, payload])
-    return hmac.digest(secret, text.encode("utf-8"), "sha256").hex()
+    return hmac.digest(secret, text.encode("utf-8"), hash_name).hex()
 
 
-def _chain_secret(url: str) -> bytes:
-    """The database's chain key, read before the floor's clock starts (the engine reads it too,
-    inside its timing)."""
+def _chain_secret(url: str) -> tuple[bytes, str]:
+    """The database's chain key and its HMAC's hash (sha256, or sm3 for `init --crypto sm`),
+    read before the floor's clock starts (the engine reads it too, inside its timing)."""
     from lifecycle.core import audit, db
 
     e = db.make_engine(url)
     with e.connect() as conn:
-        secret = audit.chain_key(conn).secret
+        key = audit.chain_key(conn)
     e.dispose()
-    return secret
+    return key.secret, key.hash
 
 
 def floor(url: str, dest: str = "eligible", kind: str = "formal_check_passed",
@@ -158,7 +159,7 @@ def floor(url: str, dest: str = "eligible", kind: str = "formal_check_passed",
     """
     now = datetime.fromisoformat(_seed.CLOSE_AT)
     at = now.isoformat(sep=" ")
-    secret = _chain_secret(url)
+    secret, hash_name = _chain_secret(url)
     sqlite = "://" not in url
     p = "?" if sqlite else "%s"
     conn = _seed.raw_connect(url)
@@ -188,7 +189,7 @@ def floor(url: str, dest: str = "eligible", kind: str = "formal_check_passed",
         seq += 1
         payload = '{"version":%d}' % (version + 1)
         h = _digest(secret, prev, seq, at, written_text, "bench-admin", TRIGGER, _seed.CALL_ID,
-                    app_id, "declared", dest, payload)
+                    app_id, "declared", dest, payload, hash_name)
         audit_rows.append((seq, now, written, "bench-admin", None, TRIGGER, _seed.CALL_ID, app_id,
                            "declared", dest, payload, prev, h))
         prev = h
@@ -219,7 +220,7 @@ def floor(url: str, dest: str = "eligible", kind: str = "formal_check_passed",
                         f"({', '.join([p] * 13)})", audit_rows)
         cur.executemany(f"INSERT INTO notifications ({outbox_cols}) VALUES "
                         f"({', '.join([p] * 14)})", outbox_rows)
-    mac = hmac.digest(secret, f"head\x1f{seq}\x1f{prev}".encode(), "sha256").hex()
+    mac = hmac.digest(secret, f"head\x1f{seq}\x1f{prev}".encode(), hash_name).hex()
     cur.execute(f"UPDATE audit_head SET seq = {p}, hash = {p}, mac = {p} WHERE id = 1",
                 (seq, prev, mac))
     if sqlite:

@@ -23,6 +23,8 @@ applications:
     .venv/bin/python bench/run.py --n 10000 --repeat 1   # a quick run
     .venv/bin/python bench/run.py --backend sqlite
     .venv/bin/python bench/run.py --n 1000000 --audit-only   # 10,000,000 events, no growth
+    .venv/bin/python bench/run.py --n 100000 --audit-events 1000000 --audit-only --crypto both
+                                                    # verify with HMAC-SHA256 and HMAC-SM3
 """
 from __future__ import annotations
 
@@ -34,11 +36,13 @@ import sys
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _seed  # noqa: E402
 import advance as advance_bench  # noqa: E402
+from advance import load  # noqa: E402
 from sqlalchemy import select, text  # noqa: E402
 
 from lifecycle.acts import reports  # noqa: E402
@@ -296,27 +300,45 @@ def audit_queries(url: str, e, rows: list, n: int, out) -> list[tuple[str, str]]
     return plans
 
 
-def audit_verify(url: str, e, rows: list, out) -> None:
+def audit_verify(targets: list[tuple[str, Any]], rows: list, out, repeat: int = 1) -> None:
     """`audit verify` (lifecycle.core.audit.check: the keyed chain, its head and the
     set-based checks against the applications) and its chain walk alone, against the raw
-    driver reading every event in order and recomputing the keyed HMAC-SHA256 chain."""
-    with e.connect() as conn:
-        key = audit.chain_key(conn)
-        t = time.perf_counter()
-        v = audit.check(conn, key)
-        whole = time.perf_counter() - t
-        t = time.perf_counter()
-        audit._walk(conn, 20000, key, key.first_seq)
-        walk = time.perf_counter() - t
-    if not v.ok:
-        raise SystemExit(f"audit verify found problems: {[p.message for p in v.problems]}")
-    floor = _verify_floor(url, key.secret, v.checked)
-    rows.append((f"audit verify, {v.checked:,} events (chain, head, state checks)", whole, floor,
-                 "floor: raw driver + HMAC-SHA256 chain"))
-    rows.append((f"audit verify's chain walk alone, {v.checked:,} events", walk, floor, ""))
+    driver reading every event in order and recomputing the keyed chain with the database's
+    HMAC (HMAC-SHA256, or HMAC-SM3 for crypto sm), on each (url, engine) of `targets` (the
+    same trail, one per crypto); `repeat` rounds, each of the three on every target in turn
+    (so that each crypto shares each moment's load), the medians."""
+    times: list[list[tuple[float, float, float]]] = [[] for _ in targets]
+    found: list[Any] = [None] * len(targets)
+    for i in range(repeat):
+        for k, (url, e) in enumerate(targets):
+            with e.connect() as conn:
+                key = audit.chain_key(conn)
+                t = time.perf_counter()
+                v = audit.check(conn, key)
+                whole = time.perf_counter() - t
+                t = time.perf_counter()
+                audit._walk(conn, 20000, key, key.first_seq)
+                walk = time.perf_counter() - t
+            if not v.ok:
+                raise SystemExit(f"audit verify found problems: {[p.message for p in v.problems]}")
+            times[k].append((whole, walk, _verify_floor(url, key.secret, v.checked, key.hash)))
+            found[k] = (key, v.checked)
+            if repeat > 1:
+                out(f"  verify round {i + 1}, crypto {key.crypto}: " + ", ".join(
+                    f"{what} {x:.2f} s" for what, x in zip(("verify", "walk", "floor"),
+                                                            times[k][-1])) + f" ({load()})")
+    med = statistics.median
+    for (key, checked), runs in zip(found, times):
+        whole, walk, floor = (med(r[j] for r in runs) for j in range(3))
+        crypto = f", crypto {key.crypto}" if key.crypto != "standard" else ""
+        rows.append((f"audit verify, {checked:,} events (chain, head, state checks){crypto}",
+                     whole, floor, f"floor: raw driver + HMAC-{key.hash.upper()} chain"
+                     + (f"; median of {repeat}" if repeat > 1 else "")))
+        rows.append((f"audit verify's chain walk alone, {checked:,} events{crypto}", walk,
+                     floor, ""))
 
 
-def _verify_floor(url: str, secret: bytes, expect: int) -> float:
+def _verify_floor(url: str, secret: bytes, expect: int, hash_name: str = "sha256") -> float:
     import hmac
 
     conn = _seed.raw_connect(url)
@@ -339,7 +361,7 @@ def _verify_floor(url: str, secret: bytes, expect: int) -> float:
                 at, written = at.isoformat(sep=" "), written.isoformat(sep=" ")
             text_ = "\x1f".join((prev, str(seq), at, written, actor, by or "", action,
                                  call_id or "", app_id or "", src or "", dst or "", payload))
-            if prev_hash != prev or mac(secret, text_.encode(), "sha256").hex() != digest:
+            if prev_hash != prev or mac(secret, text_.encode(), hash_name).hex() != digest:
                 raise SystemExit(f"the verify floor found a break at event {seq}")
             prev = digest
             n += 1
@@ -363,24 +385,31 @@ def growth_sizes(n: int) -> list[int]:
 
 
 def run_backend(backend: str, n: int, audit_events: int, repeats: int, out=print,
-                audit_only: bool = False) -> tuple[list, list, list]:
+                audit_only: bool = False, cryptos: tuple[str, ...] = ("standard",),
+                verify_repeat: int = 1) -> tuple[list, list, list]:
     """The growth of the advance (each size: `repeats` paired runs on copies of one seeded
     database, medians), the other figures at min(N, 100,000), the audit trail at
     `audit_events` on the largest database; with `audit_only`, only the audit trail on a
-    database of N declared applications."""
+    database of N declared applications, once per crypto of `cryptos` (`init --crypto`: the
+    same trail keyed with each; the audit queries on the first only)."""
     rows: list = []
     growth: list = []
     plans: list = []
     sizes = [n] if audit_only else growth_sizes(n)
     extras_at = None if audit_only else \
         min(n, 100_000) if min(n, 100_000) in sizes else sizes[0]
-    for size in sizes:
-        url, drop = _seed.new_database(backend)
-        try:
-            out(f"\n{backend}: seeding {size:,} applications ...")
+    if not audit_only and len(cryptos) > 1:
+        raise SystemExit("--crypto both needs --audit-only (one trail per crypto)")
+    filled: list[tuple[str, Any]] = []     # the largest size's databases, one per crypto
+    drops: list[Any] = []
+    try:
+        for size, crypto in ((s, c) for s in sizes for c in cryptos):
+            url, drop = _seed.new_database(backend)
+            drops.append(drop)
+            out(f"\n{backend}: seeding {size:,} applications (crypto {crypto}) ...")
             at_drafts = (lambda e, size=size: reminder_scan(e, rows, size, out)) \
                 if size == extras_at else None
-            _seed.seed_declared(url, size, out=out, at_drafts=at_drafts)
+            _seed.seed_declared(url, size, out=out, at_drafts=at_drafts, crypto=crypto)
             if size == extras_at:
                 e = db.make_engine(url)
                 status(url, e, rows, size)
@@ -395,11 +424,18 @@ def run_backend(backend: str, n: int, audit_events: int, repeats: int, out=print
                 growth.append(summarise(size, runs))
             if size == sizes[-1]:
                 e = db.make_engine(url)
+                filled.append((url, e))
                 fill_audit(e, audit_events, size, out)
-                audit_verify(url, e, rows, out)
-                plans = audit_queries(url, e, rows, size, out)
-                e.dispose()
-        finally:
+                if crypto == cryptos[0]:
+                    plans = audit_queries(url, e, rows, size, out)
+            else:
+                drops.remove(drop)
+                drop()
+        audit_verify(filled, rows, out, verify_repeat)
+    finally:
+        for _, e in filled:
+            e.dispose()
+        for drop in drops:
             drop()
     return rows, plans, growth
 
@@ -436,6 +472,11 @@ def main() -> None:
     ap.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
     ap.add_argument("--audit-only", action="store_true",
                     help="only the audit trail (verify, queries) on one database of N")
+    ap.add_argument("--verify-repeat", type=int, default=1,
+                    help="rounds of audit verify and its floor, in turn (default 1; medians)")
+    ap.add_argument("--crypto", choices=["standard", "sm", "both"], default="standard",
+                    help="the databases' `init --crypto` (both: with --audit-only, the same "
+                         "trail once with each)")
     args = ap.parse_args()
     audit_events = args.audit_events or 10 * args.n
     backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
@@ -445,7 +486,9 @@ def main() -> None:
         print(f"PostgreSQL skipped: no server at {_seed.PG_ADMIN}: {why}")
         backends.remove("postgres")
     t0 = time.perf_counter()
-    results = {b: run_backend(b, args.n, audit_events, args.repeat, audit_only=args.audit_only)
+    cryptos = ("standard", "sm") if args.crypto == "both" else (args.crypto,)
+    results = {b: run_backend(b, args.n, audit_events, args.repeat, audit_only=args.audit_only,
+                              cryptos=cryptos, verify_repeat=args.verify_repeat)
                for b in backends}
     lines = ["", f"starfund benchmark: N = {args.n:,} applications, {audit_events:,} audit events, "
              f"{platform.node()}, {os.cpu_count()} CPUs, "
@@ -475,7 +518,8 @@ def main() -> None:
             ratio = f"{mine / floor:.2f}x" if floor else "-"
             lines.append(f"| {b} | {name} | {fmt(mine)} | {fmt(floor)} | {ratio} | {note} |")
             if floor and name.startswith("audit verify,"):
-                verdicts.append(f"{b}: audit verify {mine / floor:.2f}x the floor (goal <= "
+                sm = " (crypto sm)" if name.endswith("crypto sm") else ""
+                verdicts.append(f"{b}: audit verify{sm} {mine / floor:.2f}x the floor (goal <= "
                                 f"{GOALS['verify']}x): "
                                 f"{'ok' if mine / floor <= GOALS['verify'] else 'MISSED'}")
             if floor and name.startswith("audit query") and "actor" not in name:

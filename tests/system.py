@@ -1,6 +1,7 @@
 """The system packages some tests need beyond pip (Debian's chromium, fonts-noto-cjk, pango for
-WeasyPrint, poppler-utils): on a machine without one those tests skip with the reason; in CI
-(`CI` set: `.ci/run` installs them) a missing one fails instead of hiding a test."""
+WeasyPrint, poppler-utils, openssl): on a machine without one those tests skip with the
+reason; in CI (`CI` set: `.ci/run` installs them) a missing one fails instead of hiding a
+test."""
 from __future__ import annotations
 
 import ctypes.util
@@ -15,6 +16,8 @@ NEEDS = {
     "pango": (lambda: bool(ctypes.util.find_library("pango-1.0")),
               "apt-get install libpango-1.0-0 libpangoft2-1.0-0 (WeasyPrint's PDFs)"),
     "poppler": (lambda: bool(shutil.which("pdftoppm")), "apt-get install poppler-utils"),
+    "openssl": (lambda: bool(shutil.which("openssl")),
+                "apt-get install openssl (checks starfund's SM2 signatures independently)"),
 }
 
 

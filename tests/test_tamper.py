@@ -150,10 +150,11 @@ def keyed_text(r: Any, prev: str) -> str:
                         r.to_state or "", r.payload])
 
 
-def hmac_with(secret: bytes) -> Digest:
+def hmac_with(secret: bytes, hash_name: str = "sha256") -> Digest:
     return lambda r, prev: audit._keyed_digest(
         secret, prev, r.seq, r.at.isoformat(sep=" "), r.written_at.isoformat(sep=" "), r.actor,
-        r.by, r.action, r.call_id, r.application_id, r.from_state, r.to_state, r.payload)
+        r.by, r.action, r.call_id, r.application_id, r.from_state, r.to_state, r.payload,
+        hash_name)
 
 
 def plain_sha256(r: Any, prev: str) -> str:
@@ -166,10 +167,11 @@ def as_unkeyed(r: Any, prev: str) -> str:
                                r.call_id, r.application_id, r.from_state, r.to_state, r.payload)
 
 
-def rechain(conn: Any, digest: Digest, head_secret: bytes | None, start: int = 1) -> None:
+def rechain(conn: Any, digest: Digest, head_secret: bytes | None, start: int = 1,
+            hash_name: str = "sha256") -> None:
     """Recompute the prev_hash and hash of every event from `start` on with `digest` (the
     earlier ones keep theirs), and point the head at the last event (its MAC under
-    `head_secret`, or the old MAC kept when None)."""
+    `head_secret` with `hash_name`, or the old MAC kept when None)."""
     prev = conn.execute(select(EVENTS.c.hash).where(EVENTS.c.seq == start - 1)).scalar() \
         or audit.GENESIS
     rows = conn.execute(select(EVENTS).where(EVENTS.c.seq >= start)
@@ -179,13 +181,14 @@ def rechain(conn: Any, digest: Digest, head_secret: bytes | None, start: int = 1
         conn.execute(update(EVENTS).where(EVENTS.c.seq == r.seq)
                      .values(prev_hash=prev, hash=digest_))
         prev = digest_
-    rewind(conn, rows[-1].seq, prev, head_secret)
+    rewind(conn, rows[-1].seq, prev, head_secret, hash_name)
 
 
-def rewind(conn: Any, seq: int, digest: str, head_secret: bytes | None) -> None:
+def rewind(conn: Any, seq: int, digest: str, head_secret: bytes | None,
+           hash_name: str = "sha256") -> None:
     values: dict[str, Any] = {"seq": seq, "hash": digest}
     if head_secret is not None:
-        values["mac"] = audit.head_mac(head_secret, seq, digest)
+        values["mac"] = audit.head_mac(head_secret, seq, digest, hash_name)
     conn.execute(update(HEAD).where(HEAD.c.id == 1).values(**values))
 
 

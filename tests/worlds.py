@@ -82,10 +82,11 @@ FINANCE = "finance-test"
 AUDITOR = "auditor-test"
 
 
-def founded(cli: Cli) -> Cli:
-    """`starfund init --simulation` with the tests' accounts: ADMIN (officer, approver,
-    coordinator), FINANCE, AUDITOR, and the OS user's (as ADMIN). The keys go to STARFUND_CONFIG_DIR (conftest: per test)."""
-    cli("init", "--simulation", "--account", ADMIN)
+def founded(cli: Cli, *init: str) -> Cli:
+    """`starfund init --simulation` (with `init`'s further options, e.g. --crypto sm) and the
+    tests' accounts: ADMIN (officer, approver, coordinator), FINANCE, AUDITOR, and the OS
+    user's (as ADMIN). The keys go to STARFUND_CONFIG_DIR (conftest: per test)."""
+    cli("init", "--simulation", "--account", ADMIN, *init)
     cli("user", "roles", ADMIN, "--grant", "coordinator", actor=ADMIN)
     cli("user", "add", FINANCE, "--role", "finance", actor=ADMIN)
     cli("user", "add", AUDITOR, "--role", "auditor", actor=ADMIN)
@@ -731,8 +732,9 @@ def fingerprint(db: str) -> dict[str, list[tuple]]:
 # --- a world a whole module shares ----------------------------------------------------------
 
 @contextmanager
-def shared_world(folder: Path) -> Iterator[Cli]:
-    """A new database of the backend under test, founded (see `founded`) with its keys under
+def shared_world(folder: Path, *init: str) -> Iterator[Cli]:
+    """A new database of the backend under test, founded (see `founded`, with `init`'s
+    further options) with its keys under
     folder/config, for a module-scoped fixture: built once, it saves a second or more per test
     on PostgreSQL. Its commands keep using folder/config (`Cli.config`), so each test's own
     config folder (conftest) does not hide its keys. The tests that share it must leave it as
@@ -746,7 +748,7 @@ def shared_world(folder: Path) -> Iterator[Cli]:
         else:
             url = str(folder / "shared.db")
         try:
-            yield founded(Cli(url, config=folder / "config"))
+            yield founded(Cli(url, config=folder / "config"), *init)
         finally:
             if drop:
                 drop()

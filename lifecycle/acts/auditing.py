@@ -28,7 +28,7 @@ from lifecycle.console import (
     json_option,
     table,
 )
-from lifecycle.core import audit, clock, db
+from lifecycle.core import audit, clock, db, keys
 from lifecycle.core.tabular import csv_writer
 from lifecycle.engine import anchoring, permissions
 from lifecycle.progress_bar import shown
@@ -202,14 +202,16 @@ def audit_verify(env: Env, key_file: str | None, unkeyed: bool, anchors_dir: str
     """Check the audit trail: its keyed hash chain, its anchors, and that it explains the data.
 
     Every event's keyed hash (HMAC-SHA256 under the chain key, a file outside the
-    database), the chain's head, every live event's time against when it was
-    written, every application's state against its last event, every application's
-    creation event, and the database's mode and id against the event that recorded
-    them. The keys come from your files, options and environment only, never from
-    the database under check; a key that is named but missing is an error. Only
-    --unkeyed checks without the chain key (links and data only): it says so and
-    exits 3 when nothing is wrong. Anchors (--anchors) prove that no anchored head
-    was truncated, deleted or rewritten. Every problem is one line (exit 1).
+    database; HMAC-SM3 for a database made with `init --crypto sm`, as its key file
+    and its trail say: a mismatch is a problem), the chain's head, every live
+    event's time against when it was written, every application's state against
+    its last event, every application's creation event, and the database's mode,
+    id and crypto against the event that recorded them. The keys come from your
+    files, options and environment only, never from the database under check; a
+    key that is named but missing is an error. Only --unkeyed checks without the
+    chain key (links and data only): it says so and exits 3 when nothing is wrong.
+    Anchors (--anchors) prove that no anchored head was truncated, deleted or
+    rewritten. Every problem is one line (exit 1).
 
     \b
     Example:  starfund audit verify
@@ -225,14 +227,16 @@ def audit_verify(env: Env, key_file: str | None, unkeyed: bool, anchors_dir: str
         if anchors_dir and public_key is None:
             public_key = _own_public_key(conn)
         result = audit.check(conn, key, progress=progress)
-        found = anchoring.verify(conn, Path(anchors_dir), public_key) if anchors_dir else []
+        settled = None if any(p.check == "crypto" for p in result.problems) else result.crypto
+        found = anchoring.verify(conn, Path(anchors_dir), public_key, settled) \
+            if anchors_dir else []
     bad = [f for f in found if f.problem]
     ok = result.ok and not bad
     why = "--unkeyed was asked for" if unkeyed else None
     if env.as_json:
         broken = result.first_break
         emit_json({"checked": result.checked, "ok": ok, "keyed": result.keyed,
-                   "unkeyed_because": why, "mode": result.mode,
+                   "unkeyed_because": why, "mode": result.mode, "crypto": result.crypto,
                    "applications": result.applications,
                    "broken_at": broken.seq if broken else None,
                    "problem": broken.problem if broken else None,
@@ -252,7 +256,8 @@ def audit_verify(env: Env, key_file: str | None, unkeyed: bool, anchors_dir: str
         if result.ok:
             echo(f"audit chain intact{'' if result.keyed else ' as far as an UNKEYED check sees'}"
                  f": {result.checked} events verified; {result.applications} applications "
-                 f"agree with their trail; database {result.mode}")
+                 f"agree with their trail; database {result.mode}, crypto {result.crypto} "
+                 f"({keys.crypto(result.crypto).label})")
         else:
             echo(f"audit trail BROKEN: {len(result.problems)} problem(s) "
                  f"({result.checked} events read)", err=True)
@@ -281,7 +286,7 @@ def _own_public_key(conn) -> str:
 def _key(conn, key_file: str | None):
     """The chain key, from --key-file, STARFUND_AUDIT_KEY or the config folder; missing is an
     error naming where it was looked for (an unkeyed check is only ever asked for)."""
-    from lifecycle.core import keys, meta
+    from lifecycle.core import meta
 
     facts = meta.read(conn)
     if meta.DATABASE_ID not in facts:
@@ -310,7 +315,8 @@ def audit_anchor(env: Env, folder: str, mail_to: tuple[str, ...], no_mail: bool)
     """Sign the audit trail's current head with the anchor key and write it to a file.
 
     An anchor is a few lines of JSON: the head's sequence number and hash, the
-    time, the database's id and the chain key's fingerprint, signed with Ed25519.
+    time, the database's id and the chain key's fingerprint, signed with Ed25519
+    (SM2 on a database made with `init --crypto sm`).
     Keep anchors where the database's administrators cannot write (mail them to
     the auditor: they are queued to every auditor account with an email).
 

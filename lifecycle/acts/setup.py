@@ -1,6 +1,8 @@
 """Setting up: create or upgrade the database, its keys and its first account (`starfund init`).
 
 A new database is given, in one transaction: its id and mode (live, or a simulation),
+its crypto (standard: HMAC-SHA256 and Ed25519; or sm, 国密: HMAC-SM3 and SM2; written in
+the meta table, the chain key file and the `database_init` event, and never changed),
 a note of where its two keys were written (the keys themselves are files outside it,
 written here; a key written outside the config folder is linked from it, since later
 commands look for it there, never where the database says),
@@ -42,6 +44,7 @@ class Founded:
     schema: str
     database_id: str
     mode: str
+    crypto: str = keys.STANDARD
     chain_key: Path | None = None
     anchor_key: Path | None = None
     accounts: list[str] = field(default_factory=list)
@@ -53,15 +56,20 @@ class Founded:
 
 def initialise(e: Engine, mode: str, account: str | None = None,
                roles: tuple[str, ...] = FIRST_ROLES, chain_key: str | Path | None = None,
-               anchor_key: str | Path | None = None, migrate: bool = True) -> Founded:
+               anchor_key: str | Path | None = None, migrate: bool = True,
+               crypto: str | None = None) -> Founded:
     """Bring a database to the newest schema and found it: id, mode, keys, first account.
 
     `mode` is that of a new database; an existing one keeps its own (asking to make a
-    live one a simulation is refused). Idempotent: on a founded database only the schema
-    is upgraded. Key files written for a database whose founding then fails are removed.
-    A database whose chain key has gone missing is not given a new one (that is what replacing the key
-    would look like): the command says where the key was expected.
+    live one a simulation is refused). So is `crypto` (`keys.CRYPTOS`; None: standard for a
+    new database, its own for an existing one; asking to change it is refused).
+    Idempotent: on a founded database only the schema is upgraded. Key files written for a
+    database whose founding then fails are removed. A database whose chain key has gone
+    missing is not given a new one (that is what replacing the key would look like): the
+    command says where the key was expected.
     """
+    if crypto is not None:
+        keys.crypto(crypto)
     if clock.simulated():  # a live database's first act is at the real time too
         existing = None
         if "meta" in inspect(e).get_table_names():
@@ -72,7 +80,8 @@ def initialise(e: Engine, mode: str, account: str | None = None,
     written: list[Path] = []
     try:
         with e.begin() as conn:
-            return _found(conn, done, mode, account, roles, chain_key, anchor_key, written)
+            return _found(conn, done, mode, account, roles, chain_key, anchor_key, written,
+                          crypto)
     except BaseException:
         for path in written:  # keys of a database that was not founded are no one's keys
             path.unlink(missing_ok=True)
@@ -81,22 +90,30 @@ def initialise(e: Engine, mode: str, account: str | None = None,
 
 def _found(conn, done: str, mode: str, account: str | None, roles: tuple[str, ...],
            chain_key: str | Path | None, anchor_key: str | Path | None,
-           written: list[Path]) -> Founded:
+           written: list[Path], crypto: str | None = None) -> Founded:
     """`initialise`'s transaction; the key files it writes are listed in `written`."""
     facts = meta.read(conn)
     if mode == meta.SIMULATION and facts.get(meta.MODE) == meta.LIVE:
         raise BadValue("this database is live; its mode is set once, when it is made, and "
                        "never changed (a live database cannot become a simulation)")
+    keyed = meta.KEYED_FROM in facts
+    had = facts.get(meta.CRYPTO) or keys.STANDARD
+    if keyed and crypto not in (None, had):
+        raise BadValue(f"this database's trail is crypto {had} ({keys.crypto(had).label}); "
+                       "the crypto is chosen once, when the database is made, and never "
+                       f"changed (--crypto {crypto} would need a new database)")
+    crypto = had if keyed else crypto or keys.STANDARD
     mode = facts.get(meta.MODE) or mode
     database_id = meta.claim(conn, mode)
-    result = Founded(done, database_id, mode)
+    result = Founded(done, database_id, mode, crypto)
     key = None
-    if meta.KEYED_FROM not in facts:
+    if not keyed:
         head = conn.execute(select(AuditHead.seq)).scalar() or 0
-        key = keys.create_chain_key(database_id, head + 1, chain_key)
+        key = keys.create_chain_key(database_id, head + 1, chain_key, crypto)
         written.append(key.path)
         written += filter(None, [keys.link_default(database_id, keys.CHAIN, key.path)])
         meta.put(conn, meta.KEYED_FROM, str(head + 1))
+        meta.put(conn, meta.CRYPTO, crypto)
         meta.put(conn, meta.CHAIN_KEY, str(key.path.resolve()))
         result.chain_key = key.path
     else:
@@ -107,7 +124,7 @@ def _found(conn, done: str, mode: str, account: str | None, roles: tuple[str, ..
                 "redacted": sealed, "events": len(sealed)})])
         result.sealed = len(sealed)
     if meta.ANCHOR_KEY not in facts:
-        path = keys.create_anchor_key(database_id, anchor_key)
+        path = keys.create_anchor_key(database_id, anchor_key, crypto)
         written.append(path)
         written += filter(None, [keys.link_default(database_id, keys.ANCHOR, path)])
         meta.put(conn, meta.ANCHOR_KEY, str(path.resolve()))
@@ -120,6 +137,7 @@ def _found(conn, done: str, mode: str, account: str | None, roles: tuple[str, ..
         audit.record(conn, result.accounts[0] if result.accounts else "starfund-init",
                      [audit.Event(audit.INIT, payload={
                          meta.MODE: result.mode, meta.DATABASE_ID: database_id,
+                         meta.CRYPTO: crypto,
                          "chain_key": key.id, "first_keyed_event": key.first_seq,
                          "first_accounts": result.accounts})])
     result.pinned = engine.pin_unpinned(conn, "starfund-init")
@@ -163,14 +181,18 @@ def _os_user() -> str:
               help="Where to write the audit chain key [default: "
                    "~/.config/starfund/keys/<database id>.key; env STARFUND_AUDIT_KEY].")
 @click.option("--anchor-key", type=OutputPath(), metavar="PATH",
-              help="Where to write the Ed25519 anchor signing key [default: beside the chain "
-                   "key; env STARFUND_ANCHOR_KEY].")
+              help="Where to write the anchor signing key (Ed25519, or SM2 with --crypto sm) "
+                   "[default: beside the chain key; env STARFUND_ANCHOR_KEY].")
+@click.option("--crypto", type=click.Choice(list(keys.CRYPTOS)), default=None,
+              help="The trail's algorithms, chosen once: standard (HMAC-SHA256 chain, Ed25519 "
+                   "anchors) or sm (国密: HMAC-SM3 chain, SM2 anchors) [default: standard; an "
+                   "existing database keeps its own].")
 @click.option("--password-stdin", is_flag=True,
               help="Read the first account's password (for the portal) from standard input.")
 @json_option
 @common
 def init(env: Env, simulation: bool, account: str | None, key_file: str | None,
-         anchor_key: str | None, password_stdin: bool) -> None:
+         anchor_key: str | None, crypto: str | None, password_stdin: bool) -> None:
     """Create the database (or upgrade it), its audit keys and its first account.
 
     The keys are written outside the database, readable by you only; keep a copy
@@ -181,22 +203,25 @@ def init(env: Env, simulation: bool, account: str | None, key_file: str | None,
     Example:  starfund init --db programme.db
               starfund init --db postgresql://postgres@127.0.0.1/starfund --account li-wei
               starfund init --db trial.db --simulation
+              starfund init --db programme.db --crypto sm
     """
     password = sys.stdin.readline().rstrip("\n") if password_stdin else None
     if password is not None:
         accounts.hash_password(password)          # a weak one refused before anything is made
     e = open_database(env.db_arg)
     f = initialise(e, meta.SIMULATION if simulation else meta.LIVE, account,
-                   chain_key=key_file, anchor_key=anchor_key)
+                   chain_key=key_file, anchor_key=anchor_key, crypto=crypto)
     logged_in = _first_login(e, f, password)
     if env.as_json:
         return emit_json({"schema": f.schema, "database_id": f.database_id, "mode": f.mode,
+                          "crypto": f.crypto,
                           "chain_key": str(f.chain_key) if f.chain_key else None,
                           "anchor_key": str(f.anchor_key) if f.anchor_key else None,
                           "accounts": f.accounts, "sealed": f.sealed})
     echo(f"database {f.schema}: {e.url.render_as_string()} ({f.mode}, id {f.database_id})")
     if f.chain_key:
-        echo(f"audit chain key written to {f.chain_key} (owner-only; keep a copy safe)")
+        echo(f"audit chain key written to {f.chain_key} (owner-only; keep a copy safe); "
+             f"crypto {f.crypto}: {keys.crypto(f.crypto).label}")
     if f.anchor_key:
         echo(f"anchor signing key written to {f.anchor_key}")
     if f.sealed:

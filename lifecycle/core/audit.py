@@ -1,7 +1,8 @@
 """Append-only, keyed hash-chained audit events and their queries.
 
-Each event's hash is an HMAC-SHA256, under the database's chain key
-(`lifecycle.core.keys`, a file outside the database), of its own fields and the
+Each event's hash is an HMAC-SHA256 (HMAC-SM3 on a database made with `init --crypto sm`:
+the key file, the meta row and the `database_init` event say which), under the database's
+chain key (`lifecycle.core.keys`, a file outside the database), of its own fields and the
 previous event's hash, so an edited, deleted, inserted or reordered row breaks the
 chain at that row, and whoever can write to the database but lacks the key cannot
 rewrite the events and recompute the chain. Each event records the programme time it
@@ -92,15 +93,16 @@ def _plain_digest(prev: str, seq: int, at: str, actor: str, action: str, call_id
 
 def _keyed_digest(secret: bytes, prev: str, seq: int, at: str, written: str, actor: str,
                   by: str | None, action: str, call_id: str | None, application_id: str | None,
-                  from_state: str | None, to_state: str | None, payload: str) -> str:
+                  from_state: str | None, to_state: str | None, payload: str,
+                  hash_name: str = "sha256") -> str:
     text = "\x1f".join([prev, str(seq), at, written, actor, by or "", action, call_id or "",
                         application_id or "", from_state or "", to_state or "", payload])
-    return hmac.digest(secret, text.encode("utf-8"), "sha256").hex()
+    return hmac.digest(secret, text.encode("utf-8"), hash_name).hex()
 
 
-def head_mac(secret: bytes, seq: int, digest: str) -> str:
+def head_mac(secret: bytes, seq: int, digest: str, hash_name: str = "sha256") -> str:
     """The head row's own MAC: moving the head back to an earlier event needs the key too."""
-    return hmac.digest(secret, f"head\x1f{seq}\x1f{digest}".encode(), "sha256").hex()
+    return hmac.digest(secret, f"head\x1f{seq}\x1f{digest}".encode(), hash_name).hex()
 
 
 def chain_key(conn: Connection) -> keys.ChainKey:
@@ -114,7 +116,21 @@ def chain_key(conn: Connection) -> keys.ChainKey:
         meta.refuse_simulated_time(trail_mode(conn), True)
     if meta.DATABASE_ID not in facts:
         raise keys.NotFound("this database has no id and no audit key yet: run `starfund init`")
-    return keys.load_chain_key(facts[meta.DATABASE_ID])
+    key = keys.load_chain_key(facts[meta.DATABASE_ID])
+    said = facts.get(meta.CRYPTO) or keys.STANDARD
+    if key.crypto != said:
+        raise WrongCrypto(f"the audit chain key {key.path} is a crypto {key.crypto} key "
+                          f"({keys.crypto(key.crypto).label}) but this database is crypto "
+                          f"{said}: it is not this database's key; nothing was written")
+    return key
+
+
+def trail_crypto(conn: Connection) -> str:
+    """The crypto the trail's `database_init` event recorded (standard when it names none, as
+    before the choice, or when there is no such event yet)."""
+    row = conn.execute(select(_table.c.payload).where(_table.c.action == INIT)
+                       .order_by(_table.c.seq.desc()).limit(1)).first()
+    return (json.loads(row.payload).get(meta.CRYPTO) if row else None) or keys.STANDARD
 
 
 def trail_mode(conn: Connection) -> str | None:
@@ -126,6 +142,10 @@ def trail_mode(conn: Connection) -> str | None:
 
 class WrongKey(keys.BadValue):
     """The chain key at hand does not verify the chain's head: nothing is written with it."""
+
+
+class WrongCrypto(keys.BadValue):
+    """The chain key file names another crypto than the database's: it is not its key."""
 
 
 def _who(actor: Any) -> tuple[str, str | None]:
@@ -146,7 +166,8 @@ def _lock_head(conn: Connection, key: keys.ChainKey) -> tuple[int, str]:
     if row is None:
         conn.execute(insert(AuditHead).values(id=1, seq=0, hash=GENESIS))
         return 0, GENESIS
-    if row.seq >= key.first_seq and row.mac != head_mac(key.secret, row.seq, row.hash):
+    if row.seq >= key.first_seq and row.mac != head_mac(key.secret, row.seq, row.hash,
+                                                        key.hash):
         raise WrongKey(f"the audit chain key {key.path} does not verify the chain's head "
                        f"(event {row.seq}): it is not this trail's key, or the head was changed "
                        "behind the engine's back; nothing was written (`starfund audit verify` "
@@ -179,7 +200,7 @@ def record(conn: Connection, actor: Any, events: Sequence[Event] | Iterable[Even
     head: tuple[int, str] | None = None
     first = seq = 0
     prev = GENESIS
-    secret, mac, sep = key.secret, hmac.digest, "\x1f"
+    secret, mac, sep, hash_name = key.secret, hmac.digest, "\x1f", key.hash
     fixed = sep.join((at_text, written_text, name, by or ""))
     rows: list[tuple] = []
     chunk = bulk.chunk_rows(_CHUNK)
@@ -200,7 +221,7 @@ def record(conn: Connection, actor: Any, events: Sequence[Event] | Iterable[Even
         digest = mac(secret, sep.join((prev, str(seq), fixed, ev.action, ev.call_id or "",
                                        ev.application_id or "", ev.from_state or "",
                                        ev.to_state or "", payload)).encode("utf-8"),
-                     "sha256").hex()
+                     hash_name).hex()
         rows.append((seq, at, written, name, by, ev.action, ev.call_id, ev.application_id,
                      ev.from_state, ev.to_state, payload, prev, digest))
         prev = digest
@@ -211,7 +232,7 @@ def record(conn: Connection, actor: Any, events: Sequence[Event] | Iterable[Even
         return []
     bulk.insert_rows(conn, _table, _COLUMNS, rows)
     conn.execute(update(AuditHead).where(AuditHead.id == 1)
-                 .values(seq=seq, hash=prev, mac=head_mac(secret, seq, prev)))
+                 .values(seq=seq, hash=prev, mac=head_mac(secret, seq, prev, hash_name)))
     return list(range(first, seq + 1))
 
 
@@ -221,9 +242,9 @@ REDACTING = ("person_erase", "trail_seal")
 only that one (a person's clear values erased, or sealed after an upgrade)."""
 
 
-def redaction_mac(secret: bytes, seq: int, payload: str) -> str:
+def redaction_mac(secret: bytes, seq: int, payload: str, hash_name: str = "sha256") -> str:
     return hmac.digest(secret, f"redacted\x1f{seq}\x1f{payload}".encode(),
-                       "sha256").hex()
+                       hash_name).hex()
 
 
 def redact(conn: Connection, key: keys.ChainKey,
@@ -245,18 +266,18 @@ def redact(conn: Connection, key: keys.ChainKey,
             digest = _keyed_digest(key.secret, row.prev_hash, row.seq, iso(row.at),
                                    iso(row.written_at), row.actor, row.by, row.action,
                                    row.call_id, row.application_id, row.from_state,
-                                   row.to_state, row.payload)
+                                   row.to_state, row.payload, key.hash)
         else:
             digest = _plain_digest(row.prev_hash, row.seq, iso(row.at), row.actor, row.action,
                                    row.call_id, row.application_id, row.from_state,
                                    row.to_state, row.payload)
         if digest != row.hash and attested.get(row.seq) != redaction_mac(
-                key.secret, row.seq, row.payload):
+                key.secret, row.seq, row.payload, key.hash):
             raise keys.BadValue(f"audit event {row.seq} does not verify as it stands (it was "
                                 "edited); nothing was erased: run `starfund audit verify`")
         text = canonical(changes[row.seq])
         conn.execute(update(_table).where(_table.c.seq == row.seq).values(payload=text))
-        out.append([row.seq, redaction_mac(key.secret, row.seq, text)])
+        out.append([row.seq, redaction_mac(key.secret, row.seq, text, key.hash)])
     return out
 
 
@@ -310,7 +331,7 @@ class Problem:
     """One kind of inconsistency found by `check`: how many, the first few, and a one-line account."""
 
     check: str
-    """chain, head, time, empty, state, creation, orphan or mode."""
+    """crypto, chain, head, time, empty, state, creation, orphan or mode."""
     count: int
     first: list[str]
     message: str
@@ -327,6 +348,8 @@ class Verification:
     keyed: bool = True
     """False when the chain key was not at hand: the events' contents were not checked."""
     mode: str | None = None
+    crypto: str = keys.STANDARD
+    """The crypto the trail was checked as (`keys.CRYPTOS`)."""
 
     @property
     def ok(self) -> bool:
@@ -418,11 +441,12 @@ def _walk(conn: Connection, batch: int, key: keys.ChainKey | None,
     secret = key.secret if key is not None else None
     attested = _attested(conn, secret)
     cur = bulk.raw_cursor(conn)
-    mac, sep = hmac.digest, "\x1f"
+    mac, sep, hash_name = hmac.digest, "\x1f", key.hash if key is not None else "sha256"
 
     def rewritten(seq: int, payload: str) -> bool:
         """An erasure (or sealing) attested this event's payload as it now stands."""
-        return seq in attested and attested[seq] == redaction_mac(secret, seq, payload)
+        return seq in attested and attested[seq] == redaction_mac(secret, seq, payload,
+                                                                  hash_name)
     while True:
         cur.execute(sql, (last,))
         rows = cur.fetchall()
@@ -448,7 +472,7 @@ def _walk(conn: Connection, batch: int, key: keys.ChainKey | None,
             elif secret is not None and mac(secret, sep.join((
                     prev_hash, str(seq), iso(at), iso(written_at), actor, by or "", action,
                     call_id or "", app_id or "", from_state or "", to_state or "",
-                    payload)).encode("utf-8"), "sha256").hex() != digest and \
+                    payload)).encode("utf-8"), hash_name).hex() != digest and \
                     not rewritten(seq, payload):
                 broken(seq, edited)
             if action == INIT:
@@ -491,7 +515,8 @@ def _head_break(conn: Connection, last: int, prev: str,
                                    f"{head.seq} (events were added behind the writer's back)")
     if head.hash != prev:
         return Break(last, "the last event's hash does not match the chain's head")
-    if key is not None and last >= key.first_seq and head.mac != head_mac(key.secret, last, prev):
+    if key is not None and last >= key.first_seq and \
+            head.mac != head_mac(key.secret, last, prev, key.hash):
         return Break(last, "the chain's head does not carry its keyed MAC (the head was moved, "
                            "e.g. back over deleted events, without the key)")
     return None
@@ -512,6 +537,14 @@ def check(conn: Connection, key: keys.ChainKey | None, batch: int = 20000,
     """
     a = Application.__table__
     problems: list[Problem] = []
+    crypto = trail_crypto(conn)
+    if key is not None and key.crypto != crypto:   # a problem, never a reason to check less
+        problems.append(Problem("crypto", 1, [], (
+            f"the chain key {key.path} says crypto {key.crypto} "
+            f"({keys.crypto(key.crypto).label}) but the trail's database_init event records "
+            f"crypto {crypto} ({keys.crypto(crypto).label}): the key file is not this trail's "
+            f"key, or one of them was edited; every event was checked with the key file's "
+            f"HMAC-{key.hash.upper()}")))
     progress.step("verifying", total=lambda: _head_seq(conn))
     walked = _walk(conn, batch, key, _keyed_from(conn, key), progress)
     checked, last, prev, breaks, n_breaks = walked[:5]
@@ -543,7 +576,7 @@ def check(conn: Connection, key: keys.ChainKey | None, batch: int = 20000,
     problems += _data_problems(conn)
     problems += _mode_problems(conn)
     return Verification(checked, apps, problems, breaks[0] if breaks else head, key is not None,
-                        meta.mode(conn))
+                        meta.mode(conn), key.crypto if key is not None else crypto)
 
 
 def _last_moves(conn: Connection) -> Any:
@@ -656,8 +689,10 @@ def _mode_problems(conn: Connection) -> list[Problem]:
                                        "no database_init event records its mode (the label "
                                        "is not covered by the trail)")]
     said = json.loads(row.payload)
+    said.setdefault(meta.CRYPTO, keys.STANDARD)     # the choice came later: none is standard
+    facts.setdefault(meta.CRYPTO, keys.STANDARD)
     wrong = [f"{k} is {facts.get(k)!r} but event {row.seq} recorded {said.get(k)!r}"
-             for k in (meta.MODE, meta.DATABASE_ID) if facts.get(k) != said.get(k)]
+             for k in (meta.MODE, meta.DATABASE_ID, meta.CRYPTO) if facts.get(k) != said.get(k)]
     if not wrong:
         return []
     return [Problem("mode", len(wrong), [str(row.seq)],

@@ -3,12 +3,15 @@
 Two keys per database, both made by `starfund init`, each a file readable by its owner
 only, in the user's config directory unless a path is given:
 
-- the chain key (`<database id>.key`): the HMAC-SHA256 secret every event's hash is keyed
+- the chain key (`<database id>.key`): the HMAC secret every event's hash is keyed
   with, so whoever can write to the database but does not hold this file cannot rewrite an
-  event and recompute the chain. The file also names its database and the first event it
-  keys (a database upgraded from an unkeyed chain keeps its older events as they were);
-- the anchor key (`<database id>.anchor.pem`): an Ed25519 private key that signs anchors
-  (`lifecycle.core.anchors`), which anyone holding only the public key can check.
+  event and recompute the chain. The file also names its database, the first event it
+  keys (a database upgraded from an unkeyed chain keeps its older events as they were) and
+  the database's crypto (`CRYPTOS`: HMAC-SHA256, or HMAC-SM3 for `init --crypto sm`; a
+  file without it is a standard one, as every file before the choice was);
+- the anchor key (`<database id>.anchor.pem`): an Ed25519 (or, crypto sm, SM2) private key
+  that signs anchors (`lifecycle.core.anchors`), which anyone holding only the public key
+  can check.
 
 Where a key is comes only from whoever runs the command: the path given (--key-file,
 --anchor-key), else the environment (STARFUND_AUDIT_KEY, STARFUND_ANCHOR_KEY), else the
@@ -129,6 +132,36 @@ def read_private(path: Path, what: str, named_by: str = "") -> bytes:
 
 
 @dataclass(frozen=True)
+class Crypto:
+    """A database's algorithms, chosen once by `starfund init --crypto`."""
+
+    name: str
+    hash: str
+    """The hashlib name of the hash the chain's HMACs use."""
+    signature: str
+    """The anchors' signature algorithm."""
+    label: str
+
+
+STANDARD, SM = "standard", "sm"
+CRYPTOS = {STANDARD: Crypto(STANDARD, "sha256", "ed25519", "HMAC-SHA256 + Ed25519"),
+           SM: Crypto(SM, "sm3", "sm2", "国密 HMAC-SM3 + SM2")}
+"""The cryptos a database can be made with; one that does not say is STANDARD."""
+
+
+def crypto(name: str | None) -> Crypto:
+    """The crypto called `name` (None: STANDARD, as every database made before the choice)."""
+    try:
+        found = CRYPTOS[name or STANDARD]
+    except (KeyError, TypeError):
+        raise BadValue(f"unknown crypto {name!r}: one of {', '.join(CRYPTOS)}") from None
+    if found.hash not in hashlib.algorithms_available:
+        raise BadValue(f"crypto {found.name} needs {found.hash.upper()}, which this Python's "
+                       "OpenSSL does not offer (hashlib.algorithms_available)")
+    return found
+
+
+@dataclass(frozen=True)
 class ChainKey:
     """The HMAC secret of one database's audit chain."""
 
@@ -137,26 +170,35 @@ class ChainKey:
     first_seq: int
     """Events from this one on are keyed; earlier ones (an upgraded database) are plain SHA-256."""
     path: Path
+    crypto: str = STANDARD
+    """Which of CRYPTOS the file says its database uses (its HMAC's hash)."""
+
+    @property
+    def hash(self) -> str:
+        """The hashlib name of this key's HMAC: sha256, or sm3 for crypto sm."""
+        return CRYPTOS[self.crypto].hash
 
     @property
     def id(self) -> str:
         """A fingerprint that names the key without revealing it (anchors carry it)."""
-        return hashlib.sha256(b"starfund chain key\x00" + self.secret).hexdigest()[:16]
+        return hashlib.new(self.hash, b"starfund chain key\x00" + self.secret).hexdigest()[:16]
 
 
 def create_chain_key(database_id: str, first_seq: int,
-                     path: str | os.PathLike | None = None) -> ChainKey:
-    """A new random chain key for the database, written to its (new) file."""
+                     path: str | os.PathLike | None = None,
+                     crypto_: str = STANDARD) -> ChainKey:
+    """A new random chain key for the database, written to its (new) file with its crypto."""
+    crypto(crypto_)
     target = Path(path) if path else chain_key_path(database_id)
     secret = secrets.token_bytes(32)
-    body = {"database": database_id, "first_seq": first_seq,
+    body = {"database": database_id, "first_seq": first_seq, "crypto": crypto_,
             "key": base64.b64encode(secret).decode()}
     try:
         write_private(target, json.dumps(body, indent=1).encode())
     except FileExistsError:
         raise BadValue(f"a chain key already exists at {target}; starfund never overwrites a "
                        "key (move it away if you really mean to start a new trail)") from None
-    return ChainKey(database_id, secret, first_seq, target)
+    return ChainKey(database_id, secret, first_seq, target, crypto_)
 
 
 def load_chain_key(database_id: str, path: str | os.PathLike | None = None) -> ChainKey:
@@ -167,9 +209,12 @@ def load_chain_key(database_id: str, path: str | os.PathLike | None = None) -> C
     try:
         body = json.loads(raw)
         key = ChainKey(str(body["database"]), base64.b64decode(body["key"], validate=True),
-                       int(body["first_seq"]), target)
-    except (ValueError, KeyError, TypeError):
+                       int(body["first_seq"]), target, body.get("crypto") or STANDARD)
+    except (ValueError, KeyError, TypeError, AttributeError):
         raise BadValue(f"{target} is not a starfund chain key file") from None
+    if key.crypto not in CRYPTOS:
+        raise BadValue(f"{target}: unknown crypto {key.crypto!r} (starfund knows "
+                       f"{', '.join(CRYPTOS)})")
     if key.database != database_id:
         raise BadValue(f"{target} is the chain key of database {key.database}, not of this "
                        f"database ({database_id})")
@@ -178,15 +223,22 @@ def load_chain_key(database_id: str, path: str | os.PathLike | None = None) -> C
     return key
 
 
-def create_anchor_key(database_id: str, path: str | os.PathLike | None = None) -> Path:
-    """A new Ed25519 private key for signing this database's anchors (PEM, owner-only)."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
+def create_anchor_key(database_id: str, path: str | os.PathLike | None = None,
+                      crypto_: str = STANDARD) -> Path:
+    """A new private key for signing this database's anchors (PEM, owner-only): Ed25519, or
+    SM2 for crypto sm."""
     target = Path(path) if path else anchor_key_path(database_id)
-    pem = Ed25519PrivateKey.generate().private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption())
+    if crypto(crypto_).signature == "sm2":
+        from lifecycle.core import sm2
+
+        pem = sm2.generate().pem()
+    else:
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+        pem = Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption())
     try:
         write_private(target, pem)
     except FileExistsError:
@@ -196,16 +248,25 @@ def create_anchor_key(database_id: str, path: str | os.PathLike | None = None) -
 
 
 def load_anchor_key(database_id: str, path: str | os.PathLike | None = None):
-    """The Ed25519 private key that signs this database's anchors."""
+    """The private key that signs this database's anchors: an Ed25519 key
+    (`cryptography`'s), or an SM2 one (`lifecycle.core.sm2.PrivateKey`)."""
+    from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+    from lifecycle.core import sm2
+
     target, named_by = _located(database_id, path, ANCHOR)
     raw = read_private(target, "anchor signing key", named_by)
+    if sm2.is_pem(raw):
+        try:
+            return sm2.load_pem(raw)
+        except BadValue as e:
+            raise BadValue(f"{target}: {e}") from None
     try:
         key = serialization.load_pem_private_key(raw, password=None)
-    except ValueError:
+    except (ValueError, UnsupportedAlgorithm):
         raise BadValue(f"{target} is not a PEM private key") from None
     if not isinstance(key, Ed25519PrivateKey):
-        raise BadValue(f"{target} is not an Ed25519 key")
+        raise BadValue(f"{target} is not an Ed25519 or SM2 key")
     return key

@@ -18,6 +18,10 @@ from lifecycle.core.models import Meta
 LIVE, SIMULATION = "live", "simulation"
 MODES = (LIVE, SIMULATION)
 DATABASE_ID, MODE = "database_id", "mode"
+CRYPTO = "crypto"
+"""The algorithms the trail is keyed and anchored with (`keys.CRYPTOS`), written once by
+`init` beside the same choice in the key file and the `database_init` event; none (a
+database made before the choice) is standard."""
 CHAIN_KEY, ANCHOR_KEY, KEYED_FROM = "chain_key_path", "anchor_key_path", "keyed_from"
 """A note of where `init` wrote the keys (paths only: the keys never live in the database;
 nothing reads these to find a key: whoever can write here could point them anywhere), and
