@@ -15,7 +15,15 @@ NEEDS = {
     "pango": (lambda: bool(ctypes.util.find_library("pango-1.0")),
               "apt-get install libpango-1.0-0 libpangoft2-1.0-0 (WeasyPrint's PDFs)"),
     "poppler": (lambda: bool(shutil.which("pdftoppm")), "apt-get install poppler-utils"),
+    "fonts": (lambda: _cjk_fonts(), "apt-get install fonts-noto-cjk (the charts' Chinese text)"),
 }
+
+
+def _cjk_fonts() -> bool:
+    """Whether a Noto CJK font file is installed (as matplotlib finds the system's fonts)."""
+    from matplotlib import font_manager
+
+    return any("NotoSansCJK" in os.path.basename(p) for p in font_manager.findSystemFonts())
 
 
 def missing(*what: str) -> str | None:
