@@ -469,7 +469,7 @@ def common(fn: Callable) -> Callable:
             return fn(env, *args, **kwargs)
         except EXPECTED_ERRORS as e:
             echo(f"error: {e}", err=True)
-            sys.exit(1)
+            sys.exit(getattr(e, "exit_code", 1))
         except KeyboardInterrupt:  # a long command says more (lifecycle.progress_bar)
             from lifecycle.progress_bar import INTERRUPTED_EXIT
 
