@@ -185,6 +185,9 @@ NOT_PERSONAL: dict[str, str] = {
     "subject_keys": "subject wrapped created_at",
     "erasures": "id person subjects erased_at reason seq",
     "purges": "day ran_at counts",
+    "heartbeats": "name host pid started_at beat_at last_pass_at stopped_at",
+    "past_results": "id society_id year kind project title grade terminated stars model source "
+                    "source_sha256 imported_at",
 }
 """Every other column, per table: it holds no personal information (ids, states, amounts,
 times, scores). A new column must be added here or to PERSONAL (tests/test_personal.py)."""
