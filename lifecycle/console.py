@@ -148,8 +148,10 @@ class Env:
     @property
     def engine(self):
         if self._engine is None:
+            from lifecycle.core import db  # inside: keeps `starfund --help` fast (Alembic)
+
             e = self.database()
-            with e.connect() as conn:
+            with db.reading(e) as conn:  # only reads: never waits for a writer's lock
                 self._actor = self._identify(conn)
             self._engine = e
         return self._engine

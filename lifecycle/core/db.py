@@ -188,7 +188,7 @@ def schema_state(conn: Connection) -> tuple[str, str, bool]:
 def require_schema(engine: Engine) -> None:
     """Refuse clearly to work on a database that `starfund init` has not prepared, or whose
     schema is not this release's (older: `init` upgrades it; newer: a later release made it)."""
-    with engine.connect() as conn:
+    with reading(engine) as conn:  # only reads: never waits for a writer's lock
         if not has_table(conn, "calls"):
             raise NotFound(f"no starfund database at {engine.url.render_as_string()}: run "
                            "`starfund init` first")
