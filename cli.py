@@ -98,6 +98,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
                   "Objections (异议) filed during the public notice."),
     "retention": ("lifecycle.scheduling.retention:retention_group",
                   "Retention of personal data: the periods, and the daily purge."),
+    "history": ("lifecycle.acts.history:history_group",
+                "Earlier years' results (before starfund), for the rules that read history."),
     "backup": ("lifecycle.acts.backups:backup",
                "Write a consistent snapshot of the database, with its manifest, while others "
                "write."),
