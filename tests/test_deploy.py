@@ -32,6 +32,7 @@ from prometheus_client.parser import text_string_to_metric_families
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
 UNITS = ("starfund-portal.service", "starfund-scheduler.service")
+VERIFIED = (*UNITS, "starfund-backup.service", "starfund-backup.timer")
 INSTALLED = "/opt/starfund/.venv/bin/starfund"
 STARFUND = str(Path(sys.executable).with_name("starfund"))
 STATE = "/var/lib/starfund"
@@ -53,10 +54,10 @@ def free_port() -> int:
 def test_the_units_pass_systemd_analyze_verify(tmp_path):
     if not shutil.which("systemd-analyze"):
         pytest.skip("systemd-analyze is not installed here (apt-get install systemd)")
-    for name in UNITS:  # as installed: the venv's starfund where the unit names /opt/starfund
+    for name in VERIFIED:  # as installed: this venv's starfund where they name /opt/starfund
         text = (DEPLOY / name).read_text(encoding="utf-8").replace(INSTALLED, STARFUND)
         (tmp_path / name).write_text(text, encoding="utf-8")
-    r = subprocess.run(["systemd-analyze", "verify", *(str(tmp_path / n) for n in UNITS)],
+    r = subprocess.run(["systemd-analyze", "verify", *(str(tmp_path / n) for n in VERIFIED)],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "starfund-" not in r.stderr, r.stderr          # no warning about our units either

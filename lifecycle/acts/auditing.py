@@ -318,6 +318,7 @@ def audit_anchor(env: Env, folder: str, mail_to: tuple[str, ...], no_mail: bool)
     \b
     Example:  starfund audit anchor --dir /srv/audit-anchors
     """
+    env.service = True  # the service user may anchor (cron), as the scheduler does daily
     actor = permissions.check(env.engine, env.actor, "audit.anchor")
     path, body, queued = anchoring.anchor_now(env.engine, actor, Path(folder),
                                     None if no_mail else list(mail_to))

@@ -92,6 +92,7 @@ def deadlines_run_due(env: Env) -> None:
     Example:  starfund deadlines run-due
               starfund deadlines run-due --now 2025-04-07T17:00
     """
+    env.service = True  # the service user may run it (cron)
     permissions.check(env.engine, env.actor, "deadlines.run")
     actor = accounts.system(by=env.actor.name)
     with shown(env, "deadlines run-due",
