@@ -234,7 +234,7 @@ def society_show(env: Env, society_id: str) -> None:
         table("earlier years (history import)", ["year", "kind", "project", "result", "file"],
               [[h["year"], h["kind"], h["project"],
                 ("★" * h["stars"] if h["stars"] else "no star" if h["stars"] == 0 else
-                 "terminated" if h["terminated"] else h["grade"])
+                 "was terminated" if h["terminated"] else h["grade"])
                 + (" 示范学会" if h["model"] else ""), h["source"]] for h in d["earlier_years"]])
     if d["support"]:
         table("steady support received", ["call", "application", "support", "rule"],

@@ -53,7 +53,7 @@ def failed_projects(conn: Connection, terminated: Iterable[str], since: datetime
     for r in past.results(conn, imported):       # earlier years brought in
         if r.society_id in societies and past.failed(r):
             out.setdefault(r.society_id, f"project {r.project} of {past.label(r.year, r.kind)} "
-                           + ("terminated" if r.terminated else f"graded {r.grade}"))
+                           + ("was terminated" if r.terminated else f"graded {r.grade}"))
     if not calls:
         return out
     for r in conn.execute(select(Application.society_id, Application.id)
