@@ -98,6 +98,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
                   "Objections (异议) filed during the public notice."),
     "retention": ("lifecycle.scheduling.retention:retention_group",
                   "Retention of personal data: the periods, and the daily purge."),
+    "history": ("lifecycle.acts.history:history_group",
+                "Earlier years' results (before starfund), for the rules that read history."),
+    "backup": ("lifecycle.acts.backups:backup",
+               "Write a consistent snapshot of the database, with its manifest, while others "
+               "write."),
+    "restore": ("lifecycle.acts.backups:restore",
+                "Restore a backup into an empty database: verify it, record the restore, "
+                "re-anchor."),
     "person": ("lifecycle.acts.persons:person_group",
                "A person's data under PIPL (个人信息): export it, or erase it everywhere."),
 }

@@ -141,12 +141,17 @@ class Env:
         self.mode: str | None = None
         self.how = ""
         """How the identity was found (for `starfund whoami`)."""
+        self.service = False
+        """The command may run as the service identity (`serve`, `scheduler run`, `backup`,
+        ...): an OS user without an account that owns the database's chain key file is it."""
 
     @property
     def engine(self):
         if self._engine is None:
+            from lifecycle.core import db  # inside: keeps `starfund --help` fast (Alembic)
+
             e = self.database()
-            with e.connect() as conn:
+            with db.reading(e) as conn:  # only reads: never waits for a writer's lock
                 self._actor = self._identify(conn)
             self._engine = e
         return self._engine
@@ -201,10 +206,11 @@ class Env:
     @staticmethod
     def _door(actor):
         """The command line is the staff's door (the `read` act of states.roles): a society's
-        or expert's own account is refused here, on any database."""
-        from states.roles import STAFF
+        or expert's own account is refused here, on any database. (The service identity is
+        only ever found for the commands it may run.)"""
+        from states.roles import SERVICE, STAFF
 
-        if not (actor.by_roles if actor.by else actor.roles) & set(STAFF):
+        if not (actor.by_roles if actor.by else actor.roles) & {*STAFF, SERVICE}:
             from lifecycle.core import accounts
 
             raise accounts.Refused(f"{actor.label} ({'/'.join(sorted(actor.roles))}) may not use "
@@ -227,9 +233,29 @@ class Env:
         try:
             return accounts.load(conn, name), f"the OS user {name}"
         except NotFound:
+            if self.service:
+                owner = self._service_user(conn, name)
+                if owner:
+                    return accounts.service(), owner
             return None, (f"who you are is unknown: the OS user {name!r} has no account in this "
                           f"database; run `starfund login NAME`, or ask an approver for "
                           f"`starfund user add {name} --role ROLE`")
+
+
+    @staticmethod
+    def _service_user(conn, name: str) -> str | None:
+        """How the OS user `name` is the service identity (it owns this database's chain key
+        file and can read it: whoever writes needs it), or None."""
+        from lifecycle.core import keys, meta  # inside: keeps --help fast
+
+        try:
+            key = keys.load_chain_key(meta.database_id(conn))
+            owner = key.path.stat().st_uid
+        except (UserError, OSError):
+            return None
+        if owner != os.geteuid():
+            return None
+        return f"the service user {name} (owner of the chain key {key.path})"
 
 
 def sqlite_file(db_arg: str | None) -> str | None:
@@ -469,7 +495,7 @@ def common(fn: Callable) -> Callable:
             return fn(env, *args, **kwargs)
         except EXPECTED_ERRORS as e:
             echo(f"error: {e}", err=True)
-            sys.exit(1)
+            sys.exit(getattr(e, "exit_code", 1))
         except KeyboardInterrupt:  # a long command says more (lifecycle.progress_bar)
             from lifecycle.progress_bar import INTERRUPTED_EXIT
 

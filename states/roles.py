@@ -19,6 +19,7 @@ AUDITOR = "auditor"
 SOCIETY = "society"
 EXPERT = "expert"
 SCHEDULER = "scheduler"
+SERVICE = "service"
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,10 @@ ROLES = (
     Role(SOCIETY, "学会联系人 society contact", "one society's declarations and objections"),
     Role(EXPERT, "评审专家 expert", "one expert's assignments, recusals and scores"),
     Role(SCHEDULER, "系统调度 scheduler", "fires deadlines; the system's own identity",
+         person=False),
+    Role(SERVICE, "系统服务 service",
+         "the service OS user that owns the data and the key files and runs the portal and the "
+         "scheduler (deploy/); no account: an OS user is it by owning the chain key file",
          person=False),
 )
 ROLE_NAMES = tuple(r.name for r in ROLES)
@@ -89,9 +94,16 @@ ACTS = (
     Act("payment.export", (FINANCE,), "export payments with full account numbers"),
     Act("notify.send", (OFFICER, COORDINATOR), "deliver the outbox, requeue, send reminders"),
     Act("notify.review", (OFFICER,), "review held messages: edit, release or discard them"),
-    Act("deadlines.run", (OFFICER, COORDINATOR), "run due deadlines, start the scheduler"),
+    Act("deadlines.run", (OFFICER, COORDINATOR, SERVICE),
+        "run due deadlines, start the scheduler"),
+    Act("portal.serve", (*STAFF, SERVICE), "serve the portal (`starfund serve`)"),
+    Act("backup.make", (APPROVER, AUDITOR, SERVICE),
+        "write a backup of the database (`starfund backup`)"),
+    Act("backup.restore", (APPROVER, SERVICE),
+        "restore a backup into an empty database (`starfund restore`)"),
+    Act("history.import", (OFFICER,), "bring in earlier years' results (`history import`)"),
     Act("audit.read", (AUDITOR, APPROVER, OFFICER), "query and verify the audit trail"),
-    Act("audit.anchor", (AUDITOR, OFFICER), "sign the trail's head"),
+    Act("audit.anchor", (AUDITOR, OFFICER, SERVICE), "sign the trail's head"),
     Act("user.manage", (APPROVER,), "add, disable and change accounts"),
     Act("user.invite", (APPROVER, OFFICER),
         "invite people to set their own password (officers: society contacts and experts)"),
@@ -101,7 +113,7 @@ ACTS = (
         "download a copy of one's own data (the portal's button; any account)"),
     Act("person.erase", (APPROVER,),
         "erase a person's data (a PIPL request for deletion; never one's own)"),
-    Act("retention.purge", (OFFICER, APPROVER, SCHEDULER),
+    Act("retention.purge", (OFFICER, APPROVER, SCHEDULER, SERVICE),
         "purge personal data past its retention (the scheduler does it daily)"),
     Act("consent.give", (SOCIETY, EXPERT),
         "agree, for oneself, to the portal's processing rules (个人信息处理规则); staff are "

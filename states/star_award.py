@@ -16,12 +16,13 @@ on when that star is revoked or lost by a rating, and a later title supersedes i
 from __future__ import annotations
 
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy import bindparam, insert, select, update
 
 from lifecycle.core import audit
 from lifecycle.core.models import ModelSociety, ModelStatus, StarRecord, StarStatus
-from lifecycle.rules import model_societies, payments
+from lifecycle.rules import model_societies, past, payments
 from notifications.reasons import Reason
 from states.award import (
     has_open_objection,
@@ -213,13 +214,23 @@ def _end(conn, records: list[tuple[object, str, str, str]], ctx: Context) -> Non
 
 # --- effects ------------------------------------------------------------------
 
+class _Earlier(NamedTuple):
+    """A star level an imported earlier year gave (`history import`): compared with, never
+    ended (it is no record of ours)."""
+
+    level: int
+
+
 def award_stars(conn, ctx: Context, apps) -> None:
     """Star records for the batch (kept, raised, lowered or new), their rewards and payments."""
     until = _years_later(ctx.now, ctx.call.star.validity_years)
     before = _active_elsewhere(conn, ctx, {a.society_id for a in apps})
+    brought = past.held_stars(conn, ctx.now, {a.society_id for a in apps} - set(before),
+                              (ctx.call.workflow,))      # a star an earlier year gave
     rows, ended, events = [], [], []
     for a in apps:
-        prev = before.get(a.society_id)
+        prev = before.get(a.society_id) or (
+            _Earlier(brought[a.society_id][0]) if a.society_id in brought else None)
         level = a.star_level or 0
         change = "new" if prev is None else ("kept" if prev.level == level else
                                              "raised" if level > prev.level else "lowered")
@@ -228,7 +239,7 @@ def award_stars(conn, ctx: Context, apps) -> None:
                      "change": change, "previous_level": prev.level if prev else None,
                      "awarded_at": ctx.now, "valid_until": until, "status": StarStatus.ACTIVE,
                      "ended_at": None, "end_kind": "", "end_reason": ""})
-        if prev is not None:
+        if prev is not None and not isinstance(prev, _Earlier):
             ended.append((prev, StarStatus.SUPERSEDED, "rating",
                           f"superseded by {ctx.call.id}: {stars(prev.level)} -> {stars(level)} "
                           f"({change})"))

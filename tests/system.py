@@ -18,7 +18,15 @@ NEEDS = {
     "poppler": (lambda: bool(shutil.which("pdftoppm")), "apt-get install poppler-utils"),
     "openssl": (lambda: bool(shutil.which("openssl")),
                 "apt-get install openssl (checks starfund's SM2 signatures independently)"),
+    "fonts": (lambda: _cjk_fonts(), "apt-get install fonts-noto-cjk (the charts' Chinese text)"),
 }
+
+
+def _cjk_fonts() -> bool:
+    """Whether a Noto CJK font file is installed (as matplotlib finds the system's fonts)."""
+    from matplotlib import font_manager
+
+    return any("NotoSansCJK" in os.path.basename(p) for p in font_manager.findSystemFonts())
 
 
 def missing(*what: str) -> str | None:

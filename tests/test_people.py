@@ -175,7 +175,7 @@ def test_a_forgotten_password_is_answered_alike_and_rate_limited(cli, tmp_path):
 
 def test_a_strangers_failed_logins_do_not_lock_the_owner_out_behind_a_proxy(new_db):
     """Behind a trusted proxy (uvicorn believes X-Forwarded-For from loopback, as `serve
-    --forwarded-allow-ips` sets): 50 wrong passwords for a contact's account from a stranger's address slow
+    --trusted-proxies` sets): 50 wrong passwords for a contact's account from a stranger's address slow
     the stranger only; the owner signs in from theirs, over https with a Secure cookie, and
     is told their account is being tried."""
     import re

@@ -68,6 +68,8 @@ def actor_of(conn, names: dict[str, str], role: str) -> accounts.Actor:
     """The identity holding only `role`: its account, or the scheduler's own."""
     if role == R.SCHEDULER:
         return accounts.system()
+    if role == R.SERVICE:
+        return accounts.service()
     actor = accounts.load(conn, names[role])
     assert actor.roles == {role}
     return actor

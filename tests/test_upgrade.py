@@ -68,6 +68,8 @@ def test_a_database_of_the_previous_release_upgrades_and_then_erases(db_url, tmp
     assert _clear_in_trail(db_url) == [NAME, PHONE, EMAIL]   # the old release wrote them in clear
 
     cli = Cli(db_url)
+    stopped = cli("user", "list", ok=False)  # before `init`: one line, its own exit code
+    assert stopped.exit_code == 4 and "run `starfund init` to upgrade" in stopped.output
     r = cli("init")
     assert "sealed the personal values of 3 audit event(s)" in r.output, r.output
     assert _clear_in_trail(db_url) == []

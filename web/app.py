@@ -6,12 +6,13 @@ from pathlib import Path
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.responses import PlainTextResponse
-from starlette.routing import Mount
+from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from lifecycle.core import uploads
 
+from . import access_log, health, metrics
 from .pages import (
     account,
     accounts,
@@ -66,11 +67,29 @@ class Guard:
         await self.app(scope, receive, send_with_headers)
 
 
-def create_app(database) -> Starlette:
-    """The portal on an open database (a SQLAlchemy Engine)."""
-    routes = [*account.routes, *people.routes, *privacy.routes, *public.routes, *application.routes, *society.routes,
+def create_app(database, operations: dict | None = None) -> Starlette:
+    """The portal on an open database (a SQLAlchemy Engine); `operations`: the health limits
+    and who may read /metrics (`operations_from`; default: from the environment)."""
+    routes = [Route("/healthz", health.healthz), Route("/metrics", metrics.metrics_endpoint),
+              *account.routes, *people.routes, *privacy.routes, *public.routes, *application.routes, *society.routes,
               *expert.routes, *accounts.routes, *staff.routes, *charts.routes,  # charts last: its {kind}.{fmt}
               Mount("/static", StaticFiles(directory=STATIC), name="static")]
-    app = Starlette(routes=routes, middleware=[Middleware(Guard)])
+    observed = metrics.Metrics(database)
+    app = Starlette(routes=routes, middleware=[
+        Middleware(access_log.Observed, observe=observed.observe), Middleware(Guard)])
     app.state.db = database
+    app.state.metrics = observed
+    app.state.operations = operations if operations is not None else operations_from()
     return app
+
+
+def operations_from(loaded=None) -> dict:
+    """The health limits and the /metrics settings, from the run's settings (else the
+    environment's)."""
+    from lifecycle.core import health as checks
+    from lifecycle.core import settings
+
+    get = (loaded or settings.load()).get
+    return {"limits": checks.Limits(get("health_scheduler_age"), get("health_failed"),
+                                    get("health_held_hours")),
+            "metrics_token": get("metrics_token"), "metrics_listen": get("metrics_listen")}

@@ -139,6 +139,7 @@ def _run(fn: Callable[[Ctx], Any], request: Request, fields: dict[str, str],
         found = before(db, request, fields) if before is not None else None
         with (database.reading(db) if read else db.begin()) as conn:
             actor = session.actor_of(conn, request)
+            request.state.account = actor.name if actor else None  # the access log's
             if login and actor is None:
                 if request.method == "POST":
                     return _error(request, 403, "log in first")

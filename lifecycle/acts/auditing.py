@@ -241,8 +241,8 @@ def audit_verify(env: Env, key_file: str | None, unkeyed: bool, anchors_dir: str
                    "broken_at": broken.seq if broken else None,
                    "problem": broken.problem if broken else None,
                    "problems": [p.__dict__ for p in result.problems],
-                   "anchors": [{"file": str(f.path), "seq": f.seq, "problem": f.problem}
-                               for f in found]})
+                   "anchors": [{"file": str(f.path), "seq": f.seq, "problem": f.problem,
+                                "note": f.note} for f in found]})
     else:
         if not result.keyed:
             echo("UNKEYED check (--unkeyed): the events' contents were not checked, only their "
@@ -253,6 +253,9 @@ def audit_verify(env: Env, key_file: str | None, unkeyed: bool, anchors_dir: str
             echo(f"anchors: {len(found) - len(bad)} of {len(found)} held", err=bool(bad))
             for f in bad:
                 echo(f"  {f.path.name}: {f.problem}", err=True)
+            for f in found:
+                if f.note:
+                    echo(f"  {f.path.name}: held as lost: {f.note}")
         if result.ok:
             echo(f"audit chain intact{'' if result.keyed else ' as far as an UNKEYED check sees'}"
                  f": {result.checked} events verified; {result.applications} applications "
@@ -323,6 +326,7 @@ def audit_anchor(env: Env, folder: str, mail_to: tuple[str, ...], no_mail: bool)
     \b
     Example:  starfund audit anchor --dir /srv/audit-anchors
     """
+    env.service = True  # the service user may anchor (cron), as the scheduler does daily
     actor = permissions.check(env.engine, env.actor, "audit.anchor")
     path, body, queued = anchoring.anchor_now(env.engine, actor, Path(folder),
                                     None if no_mail else list(mail_to))

@@ -241,6 +241,12 @@ def society_show(env: Env, society_id: str) -> None:
                                        "why it ended"],
               [[m["call"], m["named_at"][:10], m["valid_until"][:10], m["status"], m["rule"],
                 m["end_reason"]] for m in d["model_history"]])
+    if d["earlier_years"]:
+        table("earlier years (history import)", ["year", "kind", "project", "result", "file"],
+              [[h["year"], h["kind"], h["project"],
+                ("★" * h["stars"] if h["stars"] else "no star" if h["stars"] == 0 else
+                 "was terminated" if h["terminated"] else h["grade"])
+                + (" 示范学会" if h["model"] else ""), h["source"]] for h in d["earlier_years"]])
     if d["support"]:
         table("steady support received", ["call", "application", "support", "rule"],
               [[x["call"], x["application"], x["text"], x["rule"]] for x in d["support"]])

@@ -49,6 +49,7 @@ from lifecycle.core.models import (
 )
 from lifecycle.core.tabular import ID_LIMIT, Float, InputError, Row, cell, csv_writer, read_table
 from lifecycle.engine import engine, permissions
+from lifecycle.rules import past
 from lifecycle.rules.eligibility import barred_societies
 from states.outcome import BARS_NEXT_CALLS
 from states.star_declaration import ELIGIBLE
@@ -419,7 +420,7 @@ def star_table(conn: Connection, call_id: str | None = None) -> list[dict[str, A
 
 def society_profile(conn: Connection, society_id: str) -> dict[str, Any]:
     """A society: class, standing, current star, model society title, star history, support
-    received, every application it ever made, bars."""
+    received, every application it ever made, its earlier years brought in, bars."""
     s = conn.execute(select(Society.__table__).where(Society.id == society_id)).first()
     if s is None:
         raise StarError(f"no society {society_id!r}")
@@ -456,6 +457,7 @@ def society_profile(conn: Connection, society_id: str) -> dict[str, Any]:
                         "penalty": s.penalty},
             "current_star": current, "model_society": model, "model_history": models,
             "star_history": history, "support": support, "applications": apps,
+            "earlier_years": past.of_society(conn, society_id),
             "barred_from_next_project_call": bar}
 
 

@@ -26,6 +26,10 @@ from lifecycle.core.names import clean_name
 
 SYSTEM = "scheduler"
 """The system identity: the scheduler's deadlines fire under it; no account bears the name."""
+SERVICE = "service"
+"""The service identity (states.roles SERVICE): the OS user that owns the chain key file,
+running the portal and the scheduler without a person's account; no account bears the name."""
+IDENTITIES = (SYSTEM, SERVICE)
 TOKEN_DAYS = 30
 
 
@@ -58,6 +62,11 @@ def system(by: str | None = None) -> Actor:
     return Actor(SYSTEM, frozenset({SYSTEM}), by=by)
 
 
+def service() -> Actor:
+    """The service identity (found by `lifecycle.console.Env` for the commands it may run)."""
+    return Actor(SERVICE, frozenset({SERVICE}))
+
+
 def _roles(text: str) -> frozenset[str]:
     return frozenset(text.split())
 
@@ -77,8 +86,8 @@ def get(conn: Connection, name: str) -> Any:
 
 def load(conn: Connection, name: str) -> Actor:
     """The enabled account `name` as an Actor; unknown and disabled accounts are refused."""
-    if name == SYSTEM:
-        raise Refused(f"{SYSTEM!r} is the system's own identity; no one can act as it")
+    if name in IDENTITIES:
+        raise Refused(f"{name!r} is the system's own identity; no one can act as it")
     row = get(conn, name)
     if row.disabled_at is not None:
         raise Refused(f"the account {name!r} was disabled on {row.disabled_at:%Y-%m-%d}; "
@@ -91,7 +100,7 @@ def resolve(conn: Connection, actor: Actor | str) -> Actor:
     an Actor made earlier may not outlive a disable)."""
     if isinstance(actor, str):
         return load(conn, actor)
-    if actor.name == SYSTEM:
+    if actor.name in IDENTITIES:
         return actor
     fresh = load(conn, actor.name)
     if actor.by:
@@ -111,8 +120,8 @@ def add(conn: Connection, name: str, roles: list[str] | tuple[str, ...], *,
         password: str | None = None) -> Actor:
     """A new account (the role rules are checked by `permissions.grantable` first)."""
     name = clean_name(name, "the account name", 100)
-    if name == SYSTEM:
-        raise BadValue(f"{SYSTEM!r} is the system's own identity; no account may bear it")
+    if name in IDENTITIES:
+        raise BadValue(f"{name!r} is the system's own identity; no account may bear it")
     if "@" in name or re.search(r"\d{7,}", name):
         raise BadValue(f"the account name {name!r} looks like an e-mail address or a phone "
                        "number: account names stay in the audit trail for good, so they are "

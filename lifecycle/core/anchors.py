@@ -32,6 +32,9 @@ from lifecycle.core.errors import BadValue
 from lifecycle.core.models import AuditEvent, AuditHead
 
 FORMAT = "starfund-anchor/1"
+RESTORE = "restore"
+"""The action of the event `starfund restore` records: the anchors of events the restored
+snapshot did not hold, which the restore acknowledged as lost, are superseded by it."""
 SIGNED = ("format", "database", "seq", "hash", "written_at", "chain_key", "mode")
 """The fields an Ed25519 anchor's signature covers (FORMAT)."""
 FORMAT_2 = "starfund-anchor/2"
@@ -101,6 +104,8 @@ class Finding:
     path: Path
     seq: int | None
     problem: str | None
+    note: str | None = None
+    """Held in another sense: an anchor of events a restore acknowledged as lost."""
 
 
 def _public(text: str) -> tuple[str, Any]:
@@ -143,6 +148,7 @@ def verify(conn: Connection, folder: Path, public_key: str,
                        "its own public key (`starfund audit public-key`)")
     found: list[Finding] = []
     t = AuditEvent.__table__
+    superseded = _superseded(conn)
     for path in files:
         try:
             body = json.loads(path.read_text(encoding="utf-8"))
@@ -168,7 +174,12 @@ def verify(conn: Connection, folder: Path, public_key: str,
                                             "id was changed"))
             continue
         row = conn.execute(select(t.c.hash).where(t.c.seq == seq)).first()
-        if row is None:
+        lost = superseded.get((seq, body["hash"]))
+        if lost is not None and (row is None or row.hash != body["hash"]):
+            found.append(Finding(path, seq, None, note=(
+                f"event {seq} was lost in the restore recorded as event {lost[0]} (from a "
+                f"snapshot ending at event {lost[1]}), which acknowledged it")))
+        elif row is None:
             found.append(Finding(path, seq, f"event {seq} is no longer in the trail (it was "
                                             "truncated or deleted)"))
         elif row.hash != body["hash"]:
@@ -177,6 +188,23 @@ def verify(conn: Connection, folder: Path, public_key: str,
         else:
             found.append(Finding(path, seq, None))
     return found
+
+
+def _superseded(conn: Connection) -> dict[tuple[int, str], tuple[int, int]]:
+    """(seq, hash) of each anchor a restore acknowledged as lost -> (the restore event, the
+    snapshot's last event). Restores are few: one indexed read. The restore event is in the
+    keyed chain, so only whoever holds the chain key could have written one."""
+    t = AuditEvent.__table__
+    out: dict[tuple[int, str], tuple[int, int]] = {}
+    for seq, payload in conn.execute(select(t.c.seq, t.c.payload).where(t.c.action == RESTORE)
+                                     .order_by(t.c.seq)):
+        try:
+            body = json.loads(payload)
+            for lost_seq, lost_hash in body.get("superseded_anchors") or []:
+                out[(int(lost_seq), str(lost_hash))] = (seq, int(body["snapshot"]["seq"]))
+        except (ValueError, KeyError, TypeError):
+            continue
+    return out
 
 
 def public_key_of(conn: Connection, anchor_key: str | None = None) -> str:

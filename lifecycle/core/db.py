@@ -7,15 +7,18 @@ serialise on row locks (see `lifecycle.engine.engine` and `lifecycle.core.audit`
 """
 from __future__ import annotations
 
+import ast
+import functools
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, Engine, create_engine, event, inspect
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.orm import Session
 
-from lifecycle.core.errors import NotFound
+from lifecycle.core.errors import NotFound, SchemaMismatch
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -129,9 +132,73 @@ def upgrade(engine: Engine) -> str:
     return "upgraded" if existed else "created"
 
 
+_REVISION = re.compile(r"^(down_)?revision\s*=\s*(.+?)\s*$", re.M)
+
+
+@functools.cache
+def revisions() -> dict[str, tuple[str, ...]]:
+    """Every migration of this release: revision -> the revisions it follows, read from the
+    files' `revision` and `down_revision` lines (cheap: every command asks, and Alembic is
+    not imported for it; tests/test_migrations.py checks it agrees with Alembic)."""
+    out: dict[str, tuple[str, ...]] = {}
+    for path in sorted((MIGRATIONS / "versions").glob("*.py")):
+        found = {bool(m.group(1)): ast.literal_eval(m.group(2))
+                 for m in _REVISION.finditer(path.read_text(encoding="utf-8"))}
+        if False in found:
+            down = found.get(True)
+            out[found[False]] = tuple(down) if isinstance(down, (tuple, list)) else \
+                ((down,) if down else ())
+    return out
+
+
+def heads() -> tuple[str, ...]:
+    """This release's newest revision(s): the schema every command needs."""
+    known = revisions()
+    followed = {d for downs in known.values() for d in downs}
+    return tuple(sorted(r for r in known if r not in followed))
+
+
+def has_table(conn: Connection, name: str) -> bool:
+    """Whether the table exists: one catalog lookup (cheaper than SQLAlchemy's inspector,
+    which /healthz would pay at every call)."""
+    if conn.dialect.name == "sqlite":
+        return conn.execute(text("SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
+                                 "name = :n"), {"n": name}).first() is not None
+    if conn.dialect.name == "postgresql":
+        return conn.execute(text("SELECT to_regclass(:n)"), {"n": name}).scalar() is not None
+    return name in inspect(conn).get_table_names()
+
+
+def current(conn: Connection) -> tuple[str, ...] | None:
+    """The revision(s) the database is at (None: no Alembic table, made by no migration)."""
+    if not has_table(conn, "alembic_version"):
+        return None
+    return tuple(sorted(r for (r,) in conn.execute(text("SELECT version_num FROM "
+                                                        "alembic_version"))))
+
+
+def schema_state(conn: Connection) -> tuple[str, str, bool]:
+    """(the database's revision, the one this release needs, whether they are the same)."""
+    at = current(conn)
+    need = heads()
+    shown = ", ".join(at) if at else "none"
+    return shown, ", ".join(need), at == need
+
+
 def require_schema(engine: Engine) -> None:
-    """Refuse clearly to work on a database that `starfund init` has not prepared."""
-    if "calls" not in inspect(engine).get_table_names():
-        raise NotFound(
-            f"no starfund database at {engine.url.render_as_string()}: run `starfund init` first"
-        )
+    """Refuse clearly to work on a database that `starfund init` has not prepared, or whose
+    schema is not this release's (older: `init` upgrades it; newer: a later release made it)."""
+    with reading(engine) as conn:  # only reads: never waits for a writer's lock
+        if not has_table(conn, "calls"):
+            raise NotFound(f"no starfund database at {engine.url.render_as_string()}: run "
+                           "`starfund init` first")
+        at, need, same = schema_state(conn)
+    if same:
+        return
+    if all(r in revisions() for r in at.split(", ")):
+        raise SchemaMismatch(f"database at revision {at}, this starfund needs {need}: run "
+                             "`starfund init` to upgrade (back it up first: `starfund backup`)")
+    raise SchemaMismatch(f"database at revision {at}, this starfund needs {need}: revision "
+                         f"{at} is newer than this release knows (a later starfund upgraded "
+                         "it); run that release: going back is not supported (restore a "
+                         "backup taken before the upgrade)")

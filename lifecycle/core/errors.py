@@ -20,3 +20,11 @@ class NotFound(UserError, LookupError):
 
 class BadValue(UserError, ValueError):
     """A value the user gave has the wrong form; the message names the field and the accepted form."""
+
+
+class SchemaMismatch(UserError):
+    """The database's schema is not the one this release needs (older: `starfund init`
+    upgrades it; newer: made by a later release). Its own exit code, so that a script or a
+    service manager can tell it from other mistakes."""
+
+    exit_code = 4

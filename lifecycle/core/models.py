@@ -620,3 +620,46 @@ class Consent(Base):
     door: Mapped[str] = mapped_column(String(16))
 
     __table_args__ = (UniqueConstraint("account", "version", name="uq_consent"),)
+class Heartbeat(Base):
+    """One running scheduler (`scheduler run`), written at each of its passes (migration 0015):
+    `/healthz` and `/metrics` read how long ago a scheduler last ran. Wall-clock times."""
+
+    __tablename__ = "heartbeats"
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    """`scheduler:<host>:<pid>`."""
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime]
+    beat_at: Mapped[datetime]
+    last_pass_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    """When its last pass over the due deadlines ended."""
+    stopped_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class PastResult(Base):
+    """A result of a year before starfund, brought in by `starfund history import` (migration
+    0015): a project's grade or termination, or a star rating's level and model society title.
+    The rules that read history read these beside the calls run inside starfund."""
+
+    __tablename__ = "past_results"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    society_id: Mapped[str] = mapped_column(ForeignKey("societies.id"))
+    year: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(64))
+    """The kind of call it was (project, star, grant): its history policy decides what counts."""
+    project: Mapped[str] = mapped_column(String(64), default="")
+    """The project's reference in the earlier records ("" for a star rating)."""
+    title: Mapped[str] = mapped_column(String(500), default="")
+    grade: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    terminated: Mapped[bool] = mapped_column(Boolean, default=False)
+    stars: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    model: Mapped[bool] = mapped_column(Boolean, default=False)
+    """Named a model society (示范学会) by that year's rating."""
+    source: Mapped[str] = mapped_column(String(255))
+    source_sha256: Mapped[str] = mapped_column(String(64))
+    imported_at: Mapped[datetime]
+
+    __table_args__ = (
+        UniqueConstraint("society_id", "year", "kind", "project", name="uq_past_result"),
+        Index("ix_past_results_year", "kind", "year"),
+    )

@@ -53,6 +53,9 @@ RETENTION: dict[str, Retention] = {r.name: r for r in (
               "", "kept while the person takes part; erased on request (`person erase`)"),
     Retention("trail", "values the audit trail carries", None, "",
               "sealed under the person's key; erasure destroys the key"),
+    Retention("logs", "the portal's access log", None, "",
+              "kept by the system's log, not by starfund (journald's MaxRetentionSec, "
+              "logrotate, the container runtime): docs/operations.md sets 90 days"),
 )}
 
 
@@ -150,6 +153,10 @@ PERSONAL: tuple[Held, ...] = (
          "2026-12 only; sealed by `starfund init`)", "the objection's move", "trail"),
     Held("audit:attachment.file", ACCOUNT, "uploaded file name", "the upload", "trail"),
     Held("audit:assessment_report.file", ACCOUNT, "report file name", "the upload", "trail"),
+    Held("file:access_log", ACCOUNT, "the account name of each portal request (the "
+         "access log on standard error: never query strings, forms or addresses)",
+         "operating the portal: who asked for which page, when, and how it went", "logs",
+         "kept"),
     Held("file:outbox", ACCOUNT, "each message the file channel delivered (address, text)",
          "the file channel's delivery", "outbox"),
 )
@@ -198,6 +205,9 @@ NOT_PERSONAL: dict[str, str] = {
     "erasures": "id person subjects erased_at reason seq",
     "purges": "day ran_at counts",
     "consents": "id version at door",
+    "heartbeats": "name host pid started_at beat_at last_pass_at stopped_at",
+    "past_results": "id society_id year kind project title grade terminated stars model source "
+                    "source_sha256 imported_at",
 }
 """Every other column, per table: it holds no personal information (ids, states, amounts,
 times, scores). A new column must be added here or to PERSONAL (tests/test_personal.py)."""

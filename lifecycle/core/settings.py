@@ -89,9 +89,27 @@ class Settings(BaseSettings):
     session_hours: int | None = Field(None, ge=1, **_about(
         "Hours a portal session lasts at most, used or not (default: 12 for staff, 24 for "
         "others)"))
-    forwarded_allow_ips: str | None = Field(None, **_about(
-        "The reverse proxies whose X-Forwarded-For/-Proto the portal believes (default: "
-        "127.0.0.1)", "--forwarded-allow-ips"))
+    log_format: Literal["text", "json"] = Field("text", **_about(
+        "How `serve` and `scheduler run` write their logs: lines of text, or one JSON object "
+        "per line (for a log collector)", "--log-format"))
+    trusted_proxies: str = Field("127.0.0.1", **_about(
+        "The addresses (comma-separated, or *) of the reverse proxies whose X-Forwarded-For "
+        "and X-Forwarded-Proto the portal believes (the client's address, HTTPS)",
+        "--trusted-proxies"))
+    metrics_listen: str | None = Field(None, pattern=r"^\[?[0-9A-Za-z.:-]*\]?:\d{1,5}$",
+                                       **_about(
+        "Serve /metrics on this separate HOST:PORT only (e.g. 127.0.0.1:9108); default: on "
+        "the portal, to a request bearing STARFUND_METRICS_TOKEN", "--metrics-listen"))
+    metrics_token: SecretStr | None = Field(None, **_about(
+        "The bearer token /metrics asks of a scraper on the portal's own address (none: the "
+        "portal does not serve /metrics there)", secret=True))
+    health_scheduler_age: float = Field(180.0, ge=0, **_about(
+        "Seconds without a scheduler heartbeat before /healthz says wrong (0: the scheduler "
+        "is not watched)"))
+    health_failed: int = Field(0, ge=0, **_about(
+        "Failed messages /healthz tolerates before it says wrong"))
+    health_held_hours: float = Field(72.0, ge=0, **_about(
+        "Hours a message may wait held for review before /healthz says wrong"))
     retention_login_attempts_days: int | None = Field(None, ge=0, **_about(
         "Days failed sign-ins (with their client addresses) are kept (default: 90)"))
     retention_tokens_days: int | None = Field(None, ge=0, **_about(

@@ -30,7 +30,7 @@ from sqlalchemy.exc import ArgumentError, DatabaseError, NoSuchModuleError
 
 from lifecycle import kinds
 from lifecycle.acts import calls, reports, reviewing, setup, users
-from lifecycle.console import Env, OutputPath, common, rich_console
+from lifecycle.console import Env, OutputPath, SafePath, common, rich_console
 from lifecycle.core import accounts, audit, clock, db, meta, tabular
 from lifecycle.core.accounts import Actor
 from lifecycle.core.errors import UserError
@@ -504,7 +504,7 @@ class Demo:
 def run(url: str, years: int, seed: int, outbox: str, fresh: bool,
         out: Console, societies: int = 60, templates: str | None = None,
         sender: str = DEFAULT_SENDER, kind: str = "programme",
-        progress: Progress = SILENT) -> None:
+        progress: Progress = SILENT, history: str | None = None) -> None:
     """Run the demo: a database it makes (see `prepare`), people, and `years` programme years."""
     started = walltime.perf_counter()
     clock.set_now(datetime(2025, 2, 20, 9, 0))
@@ -512,6 +512,13 @@ def run(url: str, years: int, seed: int, outbox: str, fresh: bool,
     out.print(f"[bold]starfund demo[/bold]: {years} programme year(s) on {url}")
     d.staff_accounts()
     d.people(societies, max(16, societies * 2 // 3))
+    if history:  # earlier years' results, as an office starting with starfund brings them in
+        from lifecycle.acts.history import import_history
+
+        with db.transaction(d.db) as s:
+            r = import_history(s.connection(), history, d.staff[OFFICER])
+        out.print(f"  history: {r['rows']} earlier result(s) of "
+                  f"{', '.join(map(str, r['years']))} imported from {history}")
     d.contact_accounts()
     last = star = None
     progress.step("simulating", total=years)
@@ -611,9 +618,12 @@ def seed_portal(env: Env) -> tuple[str, list[tuple[str, str, str]]]:
               show_default=True,
               help="programme: the 星级学会 year (project and star calls); grant: a one-off "
                    "grant call (examples/grant-call.toml) run whole.")
+@click.option("--history", type=SafePath(dir_okay=False, exists=True), metavar="FILE",
+              help="Start from earlier years' results (`history import`; e.g. "
+                   "examples/history.csv): the bar, support and model rules count them.")
 @common
 def demo(env: Env, years: int, seed: int, outbox: str, fresh: bool, societies: int,
-         kind: str) -> None:
+         kind: str, history: str | None) -> None:
     """Simulate a whole programme year (or several) on a new database, printing each step.
 
     The demo writes only to a database it made: a new SQLite file (default
@@ -630,4 +640,4 @@ def demo(env: Env, years: int, seed: int, outbox: str, fresh: bool, societies: i
         run(env.db_arg or DEFAULT_DB, years=years, seed=seed, outbox=outbox, fresh=fresh,
             out=rich_console(), societies=societies,
             templates=env.settings.get("templates"), sender=env.settings.get("mail_from"),
-            kind=kind, progress=progress)
+            kind=kind, progress=progress, history=history)

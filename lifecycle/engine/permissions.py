@@ -15,6 +15,7 @@ from sqlalchemy import Connection, Engine, or_, select
 from lifecycle.core import accounts
 from lifecycle.core.accounts import Actor, Refused
 from lifecycle.core.callconfig import CallConfig
+from lifecycle.core.db import reading
 from lifecycle.core.errors import BadValue
 from lifecycle.core.models import Assignment, AuditEvent, Call, StarReview
 from states import roles as R
@@ -52,7 +53,7 @@ def require(conn: Connection, actor: Actor | str, act: str,
 def check(db: Engine, actor: Actor | str, act: str, call_id: str | None = None) -> Actor:
     """`require` in a connection of its own: for a command that checks before it starts
     (delivering the outbox, running the scheduler, querying the trail)."""
-    with db.connect() as conn:
+    with reading(db) as conn:  # only reads: never waits for a writer's lock
         call = None
         if call_id is not None:
             config = conn.execute(select(Call.config).where(Call.id == call_id)).scalar()

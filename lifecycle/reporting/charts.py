@@ -9,6 +9,7 @@ draw the same charts from the same figures.
 from __future__ import annotations
 
 import io
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +19,8 @@ from lifecycle.reporting.figures import MOVES
 
 COLOURS = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1")
 FONTS = ["Noto Sans CJK SC", "Noto Sans CJK JP", "DejaVu Sans", "sans-serif"]
+CJK = FONTS[0]
+_fonts_checked = False
 
 
 _DRAWING = threading.Lock()
@@ -32,11 +35,45 @@ def _figure(width: float = 7.0, height: float = 3.2, lang: str = "zh") -> Iterat
     import matplotlib
     from matplotlib.figure import Figure
 
+    with _DRAWING:
+        _find_cjk_font()
     with _DRAWING, matplotlib.rc_context({"svg.fonttype": "none", "font.family": FONTS,
                                 "font.size": 9, "axes.spines.top": False,
                                 "axes.spines.right": False, "svg.hashsalt": "starfund"}):
         fig = Figure(figsize=(width, height), layout="constrained")
         yield fig
+
+
+def _find_cjk_font() -> bool:
+    """Whether matplotlib knows the CJK font. matplotlib lists fonts once, in a cache file: a
+    font installed after that (`apt-get install fonts-noto-cjk`) stays unknown until the cache
+    is rebuilt. So, once per process, when the font is not listed, the system's font files are
+    looked at again, the CJK ones added, and the cache rewritten: no one clears it by hand."""
+    global _fonts_checked
+    from matplotlib import font_manager
+
+    manager = font_manager.fontManager
+    if _fonts_checked or CJK in {f.name for f in manager.ttflist}:
+        return True
+    _fonts_checked = True
+    added = False
+    for path in font_manager.findSystemFonts():
+        if "CJK" in os.path.basename(path):
+            try:
+                manager.addfont(path)
+                added = True
+            except (OSError, RuntimeError, ValueError):  # a file it cannot read: left out
+                continue
+    if added:
+        import matplotlib
+
+        cache = os.path.join(matplotlib.get_cachedir(),
+                             f"fontlist-v{font_manager.FontManager.__version__}.json")
+        try:
+            font_manager.json_dump(manager, cache)
+        except OSError:  # a read-only cache folder: the next process looks again
+            pass
+    return CJK in {f.name for f in manager.ttflist}
 
 
 def _svg(fig: Any) -> str:

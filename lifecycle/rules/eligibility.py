@@ -13,6 +13,7 @@ from sqlalchemy import Connection, select
 
 from lifecycle.core.callconfig import CallConfig
 from lifecycle.core.models import Application, AssessmentRecord, Call
+from lifecycle.rules import past
 from notifications.reasons import Reason
 
 
@@ -26,10 +27,11 @@ def barred_societies(conn: Connection, terminated: Iterable[str], call: CallConf
     call) is barred as the next such call would be. Failed: any checkpoint
     graded with the call's fail grade, even if an override kept the funding.
     Terminated: in one of the `terminated` states (the outcome stage names them).
+    Earlier years brought in by `history import` count as earlier calls (`past`).
     """
-    calls = conn.execute(select(Call.id, Call.config, Call.created_at)
-                         .where(Call.workflow.in_(tuple(kinds)))
-                         .order_by(Call.created_at, Call.id)).all()
+    kinds = tuple(kinds)
+    calls = past.merged(conn, conn.execute(select(Call.id, Call.config, Call.created_at)
+                                           .where(Call.workflow.in_(kinds))).all(), kinds)
     if call is None:  # the next project call, not yet created
         prior = list(calls)
     else:
@@ -48,6 +50,14 @@ def barred_societies(conn: Connection, terminated: Iterable[str], call: CallConf
     if not barring:
         return {}
     out: dict[str, Reason] = {}
+    for r in past.results(conn, [c for c in prior if c.id in barring]):
+        if past.failed(r):     # an earlier year's result, brought in (`history import`)
+            call_id = past.label(r.year, r.kind)
+            out.setdefault(r.society_id, Reason(
+                "barred_terminated", app=r.project, call=call_id, calls=reach[call_id])
+                if r.terminated else Reason(
+                "barred_failed", app=r.project, call=call_id, checkpoint=Reason.literal(
+                    "final acceptance", "结题验收"), grade=r.grade, calls=reach[call_id]))
     for r in conn.execute(select(Application.society_id, Application.id, Application.call_id)
                           .where(Application.call_id.in_(barring),
                                  Application.state.in_(tuple(terminated)))

@@ -18,6 +18,7 @@ from sqlalchemy import Connection, select
 
 from lifecycle.core.callconfig import CallConfig, ModelRule
 from lifecycle.core.models import Application, AssessmentRecord, Call, StarRecord, StarStatus
+from lifecycle.rules import past
 
 
 def years_before(t: datetime, years: int) -> datetime:
@@ -28,9 +29,10 @@ def years_before(t: datetime, years: int) -> datetime:
 
 
 def earlier_star_calls(conn: Connection, call_id: str, kind: str) -> list[str]:
-    """The calls of the star call's own kind created before `call_id`, latest first."""
-    calls = conn.execute(select(Call.id, Call.created_at).where(Call.workflow == kind)
-                         .order_by(Call.created_at, Call.id)).all()
+    """The calls of the star call's own kind created before `call_id`, latest first (earlier
+    years brought in by `history import` among them, named as `past.label` names them)."""
+    calls = past.merged(conn, conn.execute(select(Call.id, Call.created_at)
+                                           .where(Call.workflow == kind)).all(), (kind,))
     me = next((c for c in calls if c.id == call_id), None)
     if me is None:
         return [c.id for c in reversed(calls)]
@@ -41,13 +43,19 @@ def failed_projects(conn: Connection, terminated: Iterable[str], since: datetime
                     societies: set[str], kinds: Iterable[str]) -> dict[str, str]:
     """Per society: a project of a call of `kinds` created since `since` that was terminated
     (in one of the `terminated` states) or had a checkpoint graded its call's fail grade."""
+    kinds = tuple(kinds)
     calls = {c.id: (c.config.get("assessment") or {}).get("fail_grade", "不合格")
              for c in conn.execute(select(Call.id, Call.config)
-                                   .where(Call.workflow.in_(tuple(kinds)),
+                                   .where(Call.workflow.in_(kinds),
                                           Call.created_at >= since))}
-    if not calls:
-        return {}
     out: dict[str, str] = {}
+    imported = [c for c in past.imported_calls(conn, kinds) if c.created_at >= since]
+    for r in past.results(conn, imported):       # earlier years brought in
+        if r.society_id in societies and past.failed(r):
+            out.setdefault(r.society_id, f"project {r.project} of {past.label(r.year, r.kind)} "
+                           + ("was terminated" if r.terminated else f"graded {r.grade}"))
+    if not calls:
+        return out
     for r in conn.execute(select(Application.society_id, Application.id)
                           .where(Application.call_id.in_(list(calls)),
                                  Application.state.in_(tuple(terminated)))
@@ -91,6 +99,10 @@ def named(conn: Connection, call: CallConfig, levels: dict[str, int], now: datet
                               .where(StarRecord.call_id.in_(looked))):
             if r.society_id in societies and r.status != StarStatus.REVOKED:
                 awarded[(r.society_id, r.call_id)] = r.level
+        years = {int(c.split()[0]): c for c in looked if c.endswith(past.SUFFIX)}
+        for (society, year), level in past.star_levels(conn, call.workflow, years,
+                                                       societies).items():
+            awarded[(society, years[year])] = level      # a rating brought in
     clean = max(r.clean_years for r in rules)
     failed = failed_projects(conn, terminated, years_before(now, clean), societies, projects) \
         if clean else {}
@@ -104,7 +116,8 @@ def named(conn: Connection, call: CallConfig, levels: dict[str, int], now: datet
             if rule.clean_years:
                 if rule.clean_years not in failed_in:
                     failed_in[rule.clean_years] = failed_projects(
-                        conn, terminated, years_before(now, rule.clean_years), societies)
+                        conn, terminated, years_before(now, rule.clean_years), societies,
+                        projects)
                 if society in failed_in[rule.clean_years]:
                     continue
             got = list(reversed([call.id] + looked[:rule.in_a_row - 1]))

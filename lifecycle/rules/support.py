@@ -20,12 +20,13 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, select
 
 from lifecycle.core.callconfig import CallConfig
 from lifecycle.core.models import Application, AssessmentRecord, Call, StarRecord, StarStatus
+from lifecycle.rules import past
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,21 @@ class Earned:
                 "because": self.because, "source": self.source, "text": self.text()}
 
 
+class _Graded(NamedTuple):
+    """A graded project as the grade rules read it (one brought in from an earlier year)."""
+
+    society_id: str
+    application_id: str
+    call_id: str
+    grade: str
+
+
+class _Star(NamedTuple):
+    society_id: str
+    call_id: str
+    level: int
+
+
 def _last_checkpoint(config: dict[str, Any]) -> str:
     """The id of a stored call's last checkpoint (its final acceptance)."""
     cps = (config.get("assessment") or {}).get("checkpoints") or []
@@ -64,9 +80,9 @@ def _last_checkpoint(config: dict[str, Any]) -> str:
 
 def _prior_calls(conn: Connection, call: CallConfig, kinds: Iterable[str]) -> list[Any]:
     """The calls of `kinds` created before `call`, oldest first (all if it is not stored)."""
-    calls = conn.execute(select(Call.id, Call.config, Call.created_at)
-                         .where(Call.workflow.in_(tuple(kinds)))
-                         .order_by(Call.created_at, Call.id)).all()
+    kinds = tuple(kinds)
+    calls = past.merged(conn, conn.execute(select(Call.id, Call.config, Call.created_at)
+                                           .where(Call.workflow.in_(kinds))).all(), kinds)
     me = conn.execute(select(Call.created_at).where(Call.id == call.id)).scalar()
     if me is None:
         return list(calls)
@@ -104,6 +120,9 @@ def earned(conn: Connection, call: CallConfig, societies: Iterable[str] | None, 
                 .order_by(AssessmentRecord.call_id, AssessmentRecord.application_id))
                 if r.checkpoint == final[r.call_id]
                 and (wanted is None or r.society_id in wanted)]
+            graded += [_Graded(r.society_id, r.project, past.label(r.year, r.kind), r.grade)
+                       for r in past.results(conn, looked)     # earlier years brought in
+                       if r.grade and (wanted is None or r.society_id in wanted)]
         for rule in grade_rules:
             hits = [r for r in graded if r.grade in rule.grades
                     and position[r.call_id] <= rule.within_calls]
@@ -123,7 +142,9 @@ def earned(conn: Connection, call: CallConfig, societies: Iterable[str] | None, 
                                                     f"{r.grade} in {r.call_id}",
                                                     r.application_id))
     if star_rules:
-        held: dict[str, Any] = {}
+        held: dict[str, Any] = {
+            society: _Star(society, past.label(year, kind), level)     # brought in, still held
+            for society, (level, year, kind) in past.held_stars(conn, now, wanted).items()}
         for r in conn.execute(select(StarRecord.society_id, StarRecord.call_id, StarRecord.level)
                               .where(StarRecord.status == StarStatus.ACTIVE,
                                      StarRecord.valid_until > now)

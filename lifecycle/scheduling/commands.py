@@ -17,9 +17,10 @@ from lifecycle.console import (
     echo,
     emit_json,
     json_option,
+    setting_option,
     table,
 )
-from lifecycle.core import accounts, clock, deadlines
+from lifecycle.core import accounts, clock, deadlines, logs
 from lifecycle.engine import engine, permissions
 from lifecycle.progress_bar import shown
 from lifecycle.scheduling import firing, retention
@@ -91,6 +92,7 @@ def deadlines_run_due(env: Env) -> None:
     Example:  starfund deadlines run-due
               starfund deadlines run-due --now 2025-04-07T17:00
     """
+    env.service = True  # the service user may run it (cron)
     permissions.check(env.engine, env.actor, "deadlines.run")
     actor = accounts.system(by=env.actor.name)
     with shown(env, "deadlines run-due",
@@ -122,16 +124,22 @@ def scheduler_group() -> None:
 @click.option("--anchor-dir", type=OutputPath(folder=True), envvar="STARFUND_ANCHORS",
               help="Sign the audit trail's head into this folder at start and every day, and "
                    "queue it to the auditors [env STARFUND_ANCHORS].")
+@setting_option("--log-format", setting="log_format", type=click.Choice(["text", "json"]),
+                default=None, help="Logs as text lines or JSON lines, on standard error [env "
+                                   "STARFUND_LOG_FORMAT; default text].")
 @channel_options
 @common
 def scheduler_run(env: Env, sync_every: float, drain_every: float, anchor_dir: str | None,
-                  **kw: Any) -> None:
+                  log_format: str, **kw: Any) -> None:
     """Run APScheduler until SIGINT/SIGTERM: catch up, fire each deadline on time, deliver mail.
 
     At start it fires every deadline missed while it was down (in due order) and
     rebuilds its jobs from the deadline rows (job store: the `apscheduler_jobs`
     table of the same database). Several workers may run against one database:
-    each deadline and each message is still handled exactly once. Logs go to stderr.
+    each deadline and each message is still handled exactly once. Logs go to stderr
+    (--log-format json: one JSON object per line). It writes a heartbeat every 30 s
+    that the portal's /healthz and /metrics read. Run it as a member of staff, or as
+    the service user that owns the chain key (deploy/, docs/operations.md).
     --backoff is the first retry delay of a failed delivery and of a failed
     deadline firing (doubling each time). SIGINT/SIGTERM stop it within seconds
     and it exits 0: the firing or mail batch in hand finishes (committed, or
@@ -141,9 +149,9 @@ def scheduler_run(env: Env, sync_every: float, drain_every: float, anchor_dir: s
     Example:  starfund scheduler run --db postgresql://starfund@db/starfund
               starfund scheduler run --channel smtp --smtp-host mail.example.org
     """
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logs.configure(log_format)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    env.service = True  # the service user (deploy/starfund-scheduler.service) may run it
     permissions.check(env.engine, env.actor, "deadlines.run")
     runner = Runner(env.engine, channel_factory(channels.make, kw, env),
                     sync_every=sync_every, drain_every=drain_every,

@@ -160,6 +160,7 @@ def retention_purge(env: Env, again: bool, outbox: str) -> None:
     \b
     Example:  starfund retention purge
     """
+    env.service = True  # the service user may purge (cron), as the scheduler does daily
     with env.engine.begin() as conn:
         r = purge(conn, env.actor, periods(settings_days(env)), outbox, force=again)
     if r is not None:

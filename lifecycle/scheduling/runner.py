@@ -30,7 +30,7 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Engine, create_engine, select
 
-from lifecycle.core import clock
+from lifecycle.core import clock, health
 from lifecycle.core.accounts import Actor
 from lifecycle.core.models import Deadline
 from lifecycle.core.settings import FaultHooks
@@ -146,6 +146,8 @@ class Runner:
     None: no purge (a runner a test builds for deadlines alone)."""
     outbox: str | None = None
     """The file channel's folder: the purge removes its copies of old messages too."""
+    beat_every: float = 30.0
+    """Seconds between heartbeats (`lifecycle.core.health`: `/healthz` reads their age)."""
     fired: list[Firing] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _jobs_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -170,8 +172,10 @@ class Runner:
         self.scheduler = BackgroundScheduler(
             timezone=self.zone,
             jobstores={"default": MemoryJobStore(), "deadlines": store},
-            executors={"default": ThreadPoolExecutor(1), "outbox": ThreadPoolExecutor(1)},
+            executors={"default": ThreadPoolExecutor(1), "outbox": ThreadPoolExecutor(1),
+                       "beat": ThreadPoolExecutor(1)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None})
+        self.heartbeat = health.heartbeat_name()
         log.info("scheduler starting: catching up on missed deadlines")
         self.scheduler.start()
         self.scheduler.add_job(self._catch_up, id="catch-up", jobstore="default")
@@ -181,6 +185,7 @@ class Runner:
     def _catch_up(self) -> None:
         try:
             self.tick(drain=False)
+            self.beat(passed=True)
             self.purge()
             self.drain()
             try:
@@ -195,6 +200,8 @@ class Runner:
                                        jobstore="default")
                 self.scheduler.add_job(self.drain, "interval", seconds=self.drain_every,
                                        id="drain", jobstore="default", executor="outbox")
+                self.scheduler.add_job(self.beat, "interval", seconds=self.beat_every,
+                                       id="beat", jobstore="default", executor="beat")
                 if self.anchor_dir:
                     self.scheduler.add_job(self.anchor, "interval", seconds=self.anchor_every,
                                            id="anchor", jobstore="default",
@@ -213,6 +220,7 @@ class Runner:
         with self._jobs_lock:  # a job using the job store is done with it; none will start again
             pass
         self.scheduler.shutdown(wait=True)
+        self.beat(stopped=True)
         self._store_engine.dispose()
         self._ready.set()
         _runner = None
@@ -267,10 +275,18 @@ class Runner:
         except Exception:  # noqa: BLE001 - the next interval tries again
             log.exception("could not anchor the audit trail")
 
+    def beat(self, passed: bool = False, stopped: bool = False) -> None:
+        """Write the heartbeat (`passed`: after a pass over the due deadlines)."""
+        try:
+            health.beat(self.db, self.heartbeat, passed=passed, stopped=stopped)
+        except Exception:  # noqa: BLE001 - the database may be away: /healthz then says so
+            log.warning("could not write the heartbeat; will try again", exc_info=True)
+
     def sync(self) -> None:
         """Periodic: fire what is due, add jobs for deadlines written since (e.g. by advances),
         and purge what outlived its retention, once a day."""
         self.tick()
+        self.beat(passed=True)
         self.purge()
         try:
             self.sync_jobs()

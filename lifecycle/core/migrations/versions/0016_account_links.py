@@ -1,7 +1,7 @@
 """account links and second factors: invitations, password resets, TOTP
 
 Revision ID: 0016_account_links
-Revises: 0014_consents
+Revises: 0015_operations
 Create Date: 2026-12-04
 
 `account_links` holds one row per invitation or password reset (`lifecycle.core.links`).
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0016_account_links'
-down_revision = '0014_consents'
+down_revision = '0015_operations'
 branch_labels = None
 depends_on = None
 
