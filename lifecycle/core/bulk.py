@@ -39,6 +39,7 @@ STARFUND_FAULT_COPY_FROM_ROWS=K, PostgreSQL writes go through COPY from K rows o
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -194,16 +195,19 @@ def _quoted(columns: Sequence[str]) -> str:
 
 
 def insert_rows(conn: Connection, table: Table, columns: Sequence[str],
-                rows: Iterable[Sequence[Any]]) -> int:
+                rows: Iterable[Sequence[Any]], *, binary: bool = False) -> int:
     """Append rows (tuples in `columns` order, a list or a generator); returns how many.
 
-    On PostgreSQL a generator is consumed inside the COPY (see the module docstring)."""
+    On PostgreSQL a generator is consumed inside the COPY (see the module docstring).
+    `binary`: the values are already of the driver's types for the columns (int, str,
+    datetime, None; a JSON column's value as its text), so the COPY goes in PostgreSQL's
+    binary format: no text for psycopg to build nor for the server to parse."""
     if is_postgres(conn):
         procs = [_pg_copy_processor(table.c[c].type) for c in columns]
-        if any(procs):
+        if any(procs) and not binary:
             rows = ([v if p is None or v is None else p(v) for p, v in zip(procs, r)]
                     for r in rows)
-        written = _pg_write(conn, table.name, columns, rows)
+        written = _pg_write(conn, table, columns, rows, binary=binary)
     else:
         rows = as_tuples(conn, table, columns, rows)
         marks = ", ".join("?" * len(columns))
@@ -229,19 +233,23 @@ def _ahead(rows: Iterable[Sequence[Any]], n: int) -> tuple[list[Sequence[Any]],
     return head, (), False
 
 
-def _pg_write(conn: Connection, table: str, columns: Sequence[str],
-              rows: Iterable[Sequence[Any]], conflict: Sequence[str] | None = None) -> int:
+def _pg_write(conn: Connection, table: Table, columns: Sequence[str],
+              rows: Iterable[Sequence[Any]], conflict: Sequence[str] | None = None,
+              binary: bool = False) -> int:
     """Rows already in the driver's values into `table`: COPY from COPY_FROM_ROWS rows on,
     else executemany; with `conflict`, rows whose key is already there are skipped."""
     cur = _cursor(conn)
     head, rest, more = _ahead(rows, COPY_FROM_ROWS)
     if not more:
         if head:
-            cur.executemany(_pg_insert(table, columns, conflict), head)
+            cur.executemany(_pg_insert(table.name, columns, conflict), head)
         return len(head)
-    copy_sql = f'COPY "{table}" ({_quoted(columns)}) FROM STDIN'
+    copy_sql = f'COPY "{table.name}" ({_quoted(columns)}) FROM STDIN'
+    types = _binary_types(conn, table, tuple(columns)) if binary else None
+    if types:
+        copy_sql += " (FORMAT BINARY)"
     if conflict is None:
-        return _copy(cur, copy_sql, chain(head, rest))
+        return _copy(cur, copy_sql, chain(head, rest), types)
     from psycopg.errors import UniqueViolation
 
     kept = head                     # grows with the rows read: what a second try inserts
@@ -254,28 +262,51 @@ def _pg_write(conn: Connection, table: str, columns: Sequence[str],
 
     cur.execute("SAVEPOINT sf_copy")
     try:
-        written = _copy(cur, copy_sql, streamed())
+        written = _copy(cur, copy_sql, streamed(), types)
     except UniqueViolation:
         # A key of this chunk is already there (or twice in it): undo this COPY alone and
         # insert the same rows skipping those keys, as ON CONFLICT DO NOTHING does.
         cur.execute("ROLLBACK TO SAVEPOINT sf_copy")
         kept.extend(rest)                               # what the COPY had not read yet
-        cur.executemany(_pg_insert(table, columns, conflict), kept)
+        cur.executemany(_pg_insert(table.name, columns, conflict), kept)
         written = len(kept)
     cur.execute("RELEASE SAVEPOINT sf_copy")
     return written
 
 
-def _copy(cur: Any, sql: str, rows: Iterable[Sequence[Any]]) -> int:
+def _copy(cur: Any, sql: str, rows: Iterable[Sequence[Any]],
+          types: list[str] | None = None) -> int:
     """One COPY of the rows, each written as it is made: the server inserts the first while
-    the caller makes the next."""
+    the caller makes the next. With `types`, in the binary format."""
     n = 0
     with cur.copy(sql) as copy:
+        if types:
+            copy.set_types(types)
         write = copy.write_row
         for r in rows:
             write(r)
             n += 1
     return n
+
+
+_BINARY = {"VARCHAR": "text", "TEXT": "text", "JSON": "text", "INTEGER": "int4",
+           "BIGINT": "int8", "SMALLINT": "int2", "BOOLEAN": "bool", "FLOAT": "float8",
+           "TIMESTAMP WITHOUT TIME ZONE": "timestamp", "TIMESTAMP": "timestamp",
+           "TIMESTAMP WITH TIME ZONE": "timestamptz", "DATE": "date"}
+"""Column types as COPY's binary format takes them from psycopg. A JSON column's value is
+its text, and json's binary form is that text; a VARCHAR's is a TEXT's."""
+
+
+@functools.lru_cache(maxsize=64)
+def _binary_types_of(dialect: Any, table: Table, columns: tuple[str, ...]) -> tuple[str, ...]:
+    names = [table.c[c].type.compile(dialect=dialect).split("(")[0].strip() for c in columns]
+    return tuple(_BINARY.get(n, "") for n in names)
+
+
+def _binary_types(conn: Connection, table: Table, columns: tuple[str, ...]) -> list[str] | None:
+    """The columns' types for a binary COPY; None (a text COPY) if one has no entry here."""
+    types = _binary_types_of(conn.dialect, table, columns)
+    return list(types) if all(types) else None
 
 
 def _pg_insert(table: str, columns: Sequence[str], conflict: Sequence[str] | None) -> str:
@@ -340,7 +371,7 @@ def insert_ready_ignore(conn: Connection, table: Table, columns: Sequence[str],
     JSON columns as their text; a list or a generator): no per-row processing at all.
     Returns the rows given (those skipped as duplicates included)."""
     if is_postgres(conn):
-        written = _pg_write(conn, table.name, columns, rows, conflict)
+        written = _pg_write(conn, table, columns, rows, conflict, binary=True)
     else:
         rows = rows if isinstance(rows, list) else list(rows)
         marks = ", ".join("?" * len(columns))
