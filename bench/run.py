@@ -23,6 +23,8 @@ applications:
     .venv/bin/python bench/run.py --n 10000 --repeat 1   # a quick run
     .venv/bin/python bench/run.py --backend sqlite
     .venv/bin/python bench/run.py --n 1000000 --audit-only   # 10,000,000 events, no growth
+    .venv/bin/python bench/run.py --n 1000000 --audit-only --backend postgres --progress
+        # and `starfund audit verify` itself, piped and drawing its bar on a pseudo-terminal
 """
 from __future__ import annotations
 
@@ -296,10 +298,12 @@ def audit_queries(url: str, e, rows: list, n: int, out) -> list[tuple[str, str]]
     return plans
 
 
-def audit_verify(url: str, e, rows: list, out) -> None:
+def audit_verify(url: str, e, rows: list, out, progress: bool = False) -> None:
     """`audit verify` (lifecycle.core.audit.check: the keyed chain, its head and the
     set-based checks against the applications) and its chain walk alone, against the raw
-    driver reading every event in order and recomputing the keyed HMAC-SHA256 chain."""
+    driver reading every event in order and recomputing the keyed HMAC-SHA256 chain. With
+    `progress`, also the command itself in a process of its own, twice: its standard error
+    a pipe (no bar: what a script sees), then a pseudo-terminal (the bar drawn)."""
     with e.connect() as conn:
         key = audit.chain_key(conn)
         t = time.perf_counter()
@@ -314,6 +318,55 @@ def audit_verify(url: str, e, rows: list, out) -> None:
     rows.append((f"audit verify, {v.checked:,} events (chain, head, state checks)", whole, floor,
                  "floor: raw driver + HMAC-SHA256 chain"))
     rows.append((f"audit verify's chain walk alone, {v.checked:,} events", walk, floor, ""))
+    if progress:
+        out(f"  `starfund audit verify`, piped ... ({advance_bench.load()})")
+        piped = _verify_command(url, pty_=False)
+        out(f"  `starfund audit verify` on a pseudo-terminal ... ({advance_bench.load()})")
+        drawn = _verify_command(url, pty_=True)
+        rows.append((f"`starfund audit verify`, {v.checked:,} events, piped (no bar)", piped,
+                     floor, "the whole command, start-up included"))
+        rows.append((f"`starfund audit verify`, {v.checked:,} events, on a pseudo-terminal "
+                     "(bar drawn)", drawn, floor, f"{drawn / piped:.3f}x piped"))
+
+
+def _verify_command(url: str, pty_: bool) -> float:
+    """Seconds of `starfund audit verify` as a process of its own; with `pty_`, its standard
+    error a pseudo-terminal (read and thrown away as it is drawn), so the bar is drawn."""
+    import pty
+    import subprocess
+    import threading
+
+    script = Path(sys.executable).parent / "starfund"
+    argv = ([str(script)] if script.exists() else
+            [sys.executable, "-c", "from cli import main; main()"])
+    argv += ["--db", url, "--as", "bench-admin", "audit", "verify"]
+    env = {**os.environ, "TERM": "xterm"}
+    t = time.perf_counter()
+    if not pty_:
+        done = subprocess.run(argv, capture_output=True, text=True, env=env, check=False,
+                              cwd=Path(__file__).resolve().parent.parent)
+        stdout, stderr, code = done.stdout, done.stderr, done.returncode
+    else:
+        master, slave = pty.openpty()
+        drawn: list[bytes] = []
+        reader = threading.Thread(target=advance_bench._drain, args=(master, drawn), daemon=True)
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=slave, text=True, env=env,
+                                cwd=Path(__file__).resolve().parent.parent)
+        os.close(slave)
+        reader.start()
+        stdout, _ = proc.communicate()
+        code = proc.returncode
+        reader.join(timeout=10)
+        os.close(master)
+        stderr = b"".join(drawn).decode("utf-8", "replace")
+    seconds = time.perf_counter() - t
+    if code != 0 or "audit chain intact" not in stdout:
+        raise SystemExit(f"audit verify failed ({code}):\n{stdout}\n{stderr}")
+    if pty_ and "verifying" not in stderr:
+        raise SystemExit(f"audit verify drew no bar on a pseudo-terminal:\n{stderr[-500:]}")
+    if not pty_ and stderr.strip():
+        raise SystemExit(f"audit verify, piped, printed on standard error:\n{stderr}")
+    return seconds
 
 
 def _verify_floor(url: str, secret: bytes, expect: int) -> float:
@@ -363,7 +416,7 @@ def growth_sizes(n: int) -> list[int]:
 
 
 def run_backend(backend: str, n: int, audit_events: int, repeats: int, out=print,
-                audit_only: bool = False) -> tuple[list, list, list]:
+                audit_only: bool = False, progress: bool = False) -> tuple[list, list, list]:
     """The growth of the advance (each size: `repeats` paired runs on copies of one seeded
     database, medians), the other figures at min(N, 100,000), the audit trail at
     `audit_events` on the largest database; with `audit_only`, only the audit trail on a
@@ -396,7 +449,7 @@ def run_backend(backend: str, n: int, audit_events: int, repeats: int, out=print
             if size == sizes[-1]:
                 e = db.make_engine(url)
                 fill_audit(e, audit_events, size, out)
-                audit_verify(url, e, rows, out)
+                audit_verify(url, e, rows, out, progress)
                 plans = audit_queries(url, e, rows, size, out)
                 e.dispose()
         finally:
@@ -436,6 +489,9 @@ def main() -> None:
     ap.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
     ap.add_argument("--audit-only", action="store_true",
                     help="only the audit trail (verify, queries) on one database of N")
+    ap.add_argument("--progress", action="store_true",
+                    help="also time `starfund audit verify` as a command, piped and on a "
+                         "pseudo-terminal (its progress bar drawn)")
     args = ap.parse_args()
     audit_events = args.audit_events or 10 * args.n
     backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
@@ -445,7 +501,8 @@ def main() -> None:
         print(f"PostgreSQL skipped: no server at {_seed.PG_ADMIN}: {why}")
         backends.remove("postgres")
     t0 = time.perf_counter()
-    results = {b: run_backend(b, args.n, audit_events, args.repeat, audit_only=args.audit_only)
+    results = {b: run_backend(b, args.n, audit_events, args.repeat, audit_only=args.audit_only,
+                              progress=args.progress)
                for b in backends}
     lines = ["", f"starfund benchmark: N = {args.n:,} applications, {audit_events:,} audit events, "
              f"{platform.node()}, {os.cpu_count()} CPUs, "
