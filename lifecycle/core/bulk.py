@@ -88,13 +88,12 @@ _PAUSE_AFTER = _rows_setting("STARFUND_FAULT_PAUSE_AFTER_ROWS", _HOOKS.fault_pau
 _CHUNK_ROWS = _rows_setting("STARFUND_FAULT_CHUNK_ROWS", _HOOKS.fault_chunk_rows)
 _written = 0
 
-COPY_FROM_ROWS = _rows_setting("STARFUND_FAULT_COPY_FROM_ROWS", _HOOKS.fault_copy_from_rows) or 32
+COPY_FROM_ROWS = _rows_setting("STARFUND_FAULT_COPY_FROM_ROWS", _HOOKS.fault_copy_from_rows) or 16
 """PostgreSQL: a write of at least this many rows goes through COPY, a smaller one through
-executemany. Measured (bench/copy_switch.py, docs/performance.md): an insert that skips
-duplicates pays a SAVEPOINT and its RELEASE around the COPY, and executemany's single
-pipelined round trip is as fast or faster up to 24-30 rows; an append's COPY is as fast
-from 2-4 rows on, and the difference below 32 rows is under 0.3 ms. Tests set it (1 or a
-large number) to run each path."""
+executemany (one pipelined round trip). Measured with bench/copy_switch.py (docs/performance.md):
+a binary COPY append is as fast from 2 rows on, twice as fast from 8; an insert that skips
+duplicates pays a SAVEPOINT and its RELEASE around its COPY and draws level at 8 to 16 rows.
+Tests set it (1, or a large number) to run each path."""
 
 
 def chunk_rows(default: int) -> int:
