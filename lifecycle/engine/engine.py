@@ -197,8 +197,15 @@ class Batch:
         return self._conn.execute(self._where(select(func.count()).select_from(_apps))).scalar_one()
 
     def ids(self) -> Iterator[str]:
-        """The candidates' ids (one narrow query, read as it is consumed)."""
-        return iter(self._conn.execute(self._where(select(_apps.c.id))).scalars())
+        """The candidates' ids: one narrow query, run only if they are read, and then read a
+        chunk at a time (on PostgreSQL a server-side cursor: a client-side result would
+        hold every id of a batch of 10,000,000 at once, some 400 MB)."""
+        result = self._conn.execute(self._where(select(_apps.c.id)).execution_options(
+            stream_results=True, yield_per=ADVANCE_CHUNK))
+        try:
+            yield from result.scalars()
+        finally:
+            result.close()
 
 
 @contextmanager
