@@ -25,6 +25,8 @@ applications:
     .venv/bin/python bench/run.py --n 1000000 --audit-only   # 10,000,000 events, no growth
     .venv/bin/python bench/run.py --n 100000 --audit-events 1000000 --audit-only --crypto both
                                                     # verify with HMAC-SHA256 and HMAC-SM3
+    .venv/bin/python bench/run.py --n 1000000 --audit-only --backend postgres --progress
+        # and `starfund audit verify` itself, piped and drawing its bar on a pseudo-terminal
 """
 from __future__ import annotations
 
@@ -300,7 +302,8 @@ def audit_queries(url: str, e, rows: list, n: int, out) -> list[tuple[str, str]]
     return plans
 
 
-def audit_verify(targets: list[tuple[str, Any]], rows: list, out, repeat: int = 1) -> None:
+def audit_verify(targets: list[tuple[str, Any]], rows: list, out, repeat: int = 1,
+                 progress: bool = False) -> None:
     """`audit verify` (lifecycle.core.audit.check: the keyed chain, its head and the
     set-based checks against the applications) and its chain walk alone, against the raw
     driver reading every event in order and recomputing the keyed chain with the database's
@@ -336,6 +339,58 @@ def audit_verify(targets: list[tuple[str, Any]], rows: list, out, repeat: int = 
                      + (f"; median of {repeat}" if repeat > 1 else "")))
         rows.append((f"audit verify's chain walk alone, {checked:,} events{crypto}", walk,
                      floor, ""))
+    if progress:      # the command itself, piped and on a pseudo-terminal (issue 32)
+        url, _ = targets[0]
+        key, checked = found[0]
+        floor = _verify_floor(url, key.secret, checked, key.hash)
+        out(f"  `starfund audit verify`, piped ... ({advance_bench.load()})")
+        piped = _verify_command(url, pty_=False)
+        out(f"  `starfund audit verify` on a pseudo-terminal ... ({advance_bench.load()})")
+        drawn = _verify_command(url, pty_=True)
+        rows.append((f"`starfund audit verify`, {checked:,} events, piped (no bar)", piped,
+                     floor, "the whole command, start-up included"))
+        rows.append((f"`starfund audit verify`, {checked:,} events, on a pseudo-terminal "
+                     "(bar drawn)", drawn, floor, f"{drawn / piped:.3f}x piped"))
+
+
+def _verify_command(url: str, pty_: bool) -> float:
+    """Seconds of `starfund audit verify` as a process of its own; with `pty_`, its standard
+    error a pseudo-terminal (read and thrown away as it is drawn), so the bar is drawn."""
+    import pty
+    import subprocess
+    import threading
+
+    script = Path(sys.executable).parent / "starfund"
+    argv = ([str(script)] if script.exists() else
+            [sys.executable, "-c", "from cli import main; main()"])
+    argv += ["--db", url, "--as", "bench-admin", "audit", "verify"]
+    env = {**os.environ, "TERM": "xterm"}
+    t = time.perf_counter()
+    if not pty_:
+        done = subprocess.run(argv, capture_output=True, text=True, env=env, check=False,
+                              cwd=Path(__file__).resolve().parent.parent)
+        stdout, stderr, code = done.stdout, done.stderr, done.returncode
+    else:
+        master, slave = pty.openpty()
+        drawn: list[bytes] = []
+        reader = threading.Thread(target=advance_bench._drain, args=(master, drawn), daemon=True)
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=slave, text=True, env=env,
+                                cwd=Path(__file__).resolve().parent.parent)
+        os.close(slave)
+        reader.start()
+        stdout, _ = proc.communicate()
+        code = proc.returncode
+        reader.join(timeout=10)
+        os.close(master)
+        stderr = b"".join(drawn).decode("utf-8", "replace")
+    seconds = time.perf_counter() - t
+    if code != 0 or "audit chain intact" not in stdout:
+        raise SystemExit(f"audit verify failed ({code}):\n{stdout}\n{stderr}")
+    if pty_ and "verifying" not in stderr:
+        raise SystemExit(f"audit verify drew no bar on a pseudo-terminal:\n{stderr[-500:]}")
+    if not pty_ and stderr.strip():
+        raise SystemExit(f"audit verify, piped, printed on standard error:\n{stderr}")
+    return seconds
 
 
 def _verify_floor(url: str, secret: bytes, expect: int, hash_name: str = "sha256") -> float:
@@ -386,7 +441,7 @@ def growth_sizes(n: int) -> list[int]:
 
 def run_backend(backend: str, n: int, audit_events: int, repeats: int, out=print,
                 audit_only: bool = False, cryptos: tuple[str, ...] = ("standard",),
-                verify_repeat: int = 1) -> tuple[list, list, list]:
+                verify_repeat: int = 1, progress: bool = False) -> tuple[list, list, list]:
     """The growth of the advance (each size: `repeats` paired runs on copies of one seeded
     database, medians), the other figures at min(N, 100,000), the audit trail at
     `audit_events` on the largest database; with `audit_only`, only the audit trail on a
@@ -431,7 +486,7 @@ def run_backend(backend: str, n: int, audit_events: int, repeats: int, out=print
             else:
                 drops.remove(drop)
                 drop()
-        audit_verify(filled, rows, out, verify_repeat)
+        audit_verify(filled, rows, out, verify_repeat, progress)
     finally:
         for _, e in filled:
             e.dispose()
@@ -474,6 +529,9 @@ def main() -> None:
                     help="only the audit trail (verify, queries) on one database of N")
     ap.add_argument("--verify-repeat", type=int, default=1,
                     help="rounds of audit verify and its floor, in turn (default 1; medians)")
+    ap.add_argument("--progress", action="store_true",
+                    help="also time `starfund audit verify` itself, piped and on a "
+                         "pseudo-terminal (its progress bar drawn)")
     ap.add_argument("--crypto", choices=["standard", "sm", "both"], default="standard",
                     help="the databases' `init --crypto` (both: with --audit-only, the same "
                          "trail once with each)")
@@ -488,6 +546,7 @@ def main() -> None:
     t0 = time.perf_counter()
     cryptos = ("standard", "sm") if args.crypto == "both" else (args.crypto,)
     results = {b: run_backend(b, args.n, audit_events, args.repeat, audit_only=args.audit_only,
+                              progress=args.progress,
                               cryptos=cryptos, verify_repeat=args.verify_repeat)
                for b in backends}
     lines = ["", f"starfund benchmark: N = {args.n:,} applications, {audit_events:,} audit events, "

@@ -7,7 +7,7 @@ scheduler catching up) stores one message. Delivering them after commit is
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -73,8 +73,8 @@ def row_tail(conn: Connection, now: datetime, status: str = "pending") -> tuple:
     return tuple(bulk.as_tuples(conn, _table, _TAIL, [(status, 0, "", now, now)])[0])
 
 
-def enqueue_rows(conn: Connection, rows: list[tuple]) -> int:
+def enqueue_rows(conn: Connection, rows: Iterable[tuple]) -> int:
     """The batch path of `enqueue`: rows already in COLUMNS order and the driver's values
-    (each context `encode`d, each row ending in `row_tail`); duplicates are ignored."""
-    bulk.insert_ready_ignore(conn, _table, COLUMNS, rows, ["dedupe_key"])
-    return len(rows)
+    (each context `encode`d, each row ending in `row_tail`), a list or a generator (read
+    as it is written: lifecycle.core.bulk); duplicates are ignored. Returns the rows given."""
+    return bulk.insert_ready_ignore(conn, _table, COLUMNS, rows, ["dedupe_key"])

@@ -89,6 +89,34 @@ def _own_config_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return folder
 
 
+WRITE_PATHS = {"copy": 1, "executemany": 10**9}
+"""lifecycle.core.bulk's COPY_FROM_ROWS for each PostgreSQL write path: COPY for every
+write, or executemany for every write (the switch between them, forced both ways)."""
+
+
+def _write_path(monkeypatch: pytest.MonkeyPatch, path: str) -> str:
+    from lifecycle.core import bulk
+
+    monkeypatch.setattr(bulk, "COPY_FROM_ROWS", WRITE_PATHS[path])           # this process
+    monkeypatch.setenv("STARFUND_FAULT_COPY_FROM_ROWS", str(WRITE_PATHS[path]))  # its children
+    return path
+
+
+@pytest.fixture(params=sorted(WRITE_PATHS))
+def write_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each PostgreSQL write path in turn, in this process and the commands it starts; on
+    SQLite (one path: executemany) the test runs once."""
+    if backend() == "sqlite" and request.param == "copy":
+        pytest.skip("SQLite has one write path (executemany)")
+    return _write_path(monkeypatch, request.param)
+
+
+@pytest.fixture(params=sorted(WRITE_PATHS))
+def pg_write_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each PostgreSQL write path in turn, for a test on PostgreSQL whatever the backend."""
+    return _write_path(monkeypatch, request.param)
+
+
 @pytest.fixture(autouse=True)
 def _reset_clock():
     clock.set_now(None)

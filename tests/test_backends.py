@@ -1,15 +1,18 @@
 """What the fast write path stores is exactly what the ORM would have stored, on both backends.
 
-lifecycle.core.bulk hands rows to the driver (executemany on SQLite; COPY and
-set-based statements on PostgreSQL). These tests read the results back through
-SQLAlchemy and the CLI on the backend under test, and exercise the version
-check that guards the set-based state update. Test-only moves are stage data
-registered in lifecycle.kinds.KINDS (not mocks of the engine).
+lifecycle.core.bulk hands rows to the driver (executemany on SQLite; on PostgreSQL COPY
+from COPY_FROM_ROWS rows on, executemany below, and set-based statements). These tests
+read the results back through SQLAlchemy and the CLI on the backend under test, on
+PostgreSQL on each write path (conftest.write_path forces COPY or executemany for every
+write), and exercise the version check that guards the set-based state update, the
+outbox's dedupe keys and an error raised while rows are streamed into a COPY. Test-only
+moves are stage data registered in lifecycle.kinds.KINDS (not mocks of the engine).
 """
 from __future__ import annotations
 
 import json
 from datetime import datetime
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import select, text, update
@@ -23,6 +26,7 @@ from states.roles import OFFICER
 from states.spec import Move
 
 CLOSE = datetime(2025, 4, 8, 9, 30, 15, 123456)
+pytestmark = pytest.mark.usefixtures("write_path")
 
 
 @pytest.fixture
@@ -126,6 +130,52 @@ def test_values_computed_by_a_move_are_stored_with_their_types(founded_db_url, t
     assert a5.fields == {"summary": "改过", "n": 4} and a5.score is None and a5.version == 3
     assert json.loads(payloads["A0001"])["set"]["rank"] == 1
     assert "audit chain intact" in cli("audit", "verify").output
+
+
+def test_an_advance_skips_an_outbox_message_whose_key_is_already_there(declared):
+    """A chunk's COPY meets a dedupe key already stored: that chunk is inserted again
+    skipping the key (the stored message stays as it was), the others' messages go in."""
+    e = db.make_engine(declared.db)
+    kept = Message("formal_check_passed", "society", "S001", "kept@example.org", "zh",
+                   "formal_check_passed:A0007:v3:society", {"kept": True})
+    with db.transaction(e) as s:
+        enqueue(s.connection(), [kept], CLOSE)
+    declared("advance", CALL, "close_declaration", now=CLOSE.isoformat())
+    with e.connect() as conn:
+        notes = conn.execute(select(Notification.dedupe_key, Notification.recipient,
+                                    Notification.context)
+                             .where(Notification.kind == "formal_check_passed")).all()
+    e.dispose()
+    assert len(notes) == 20 and len({n.dedupe_key for n in notes}) == 20
+    mine = next(n for n in notes if n.dedupe_key == kept.dedupe_key)
+    assert (mine.recipient, mine.context) == ("kept@example.org", {"kept": True})
+    assert "audit chain intact" in declared("audit", "verify").output
+
+
+def decimal_score(app, ctx) -> dict:
+    """A move's value the outbox's JSON cannot encode: it fails while the outbox rows are
+    being made, on PostgreSQL inside their COPY."""
+    return {"score": Decimal("81.5")}
+
+
+def test_an_error_while_outbox_rows_are_made_rolls_the_whole_batch_back(founded_db_url,
+                                                                          tmp_path, monkeypatch):
+    register_workflow(monkeypatch, "project-decimal",
+                      Move("score_all", ("declared",), "eligible", decide=(decimal_score,),
+                           who=(OFFICER,)))
+    workflow_call(founded_db_url, tmp_path, "project-decimal")
+    before = fingerprint(founded_db_url)
+    e = db.make_engine(founded_db_url)
+    with clock.frozen("2025-04-08"), pytest.raises(TypeError, match="Decimal"):
+        engine.advance_in_tx(e, CALL, "score_all", "admin-test")
+    assert fingerprint(founded_db_url) == before
+    with e.begin() as conn:   # the pooled connection is whole again: it writes and reads
+        enqueue(conn, [Message("withdrawn", "society", "S001", "s@example.org", "zh",
+                               "withdrawn:A0001:v9:society", {})], CLOSE)
+        assert conn.execute(select(Notification.dedupe_key)
+                            .where(Notification.kind == "withdrawn")).scalars().all() == \
+            ["withdrawn:A0001:v9:society"]
+    e.dispose()
 
 
 def test_imported_applications_get_the_column_defaults(small_call):

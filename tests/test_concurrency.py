@@ -3,7 +3,8 @@
 SQLite serialises writers on its write lock (BEGIN IMMEDIATE), so the second
 advance sees the first one's result. PostgreSQL locks the call row with
 SELECT ... FOR UPDATE NOWAIT, so a second advance of the same call fails at
-once with a clear conflict and writes nothing.
+once with a clear conflict and writes nothing; on each of its write paths (COPY and
+executemany: conftest.pg_write_path).
 """
 from __future__ import annotations
 
@@ -56,7 +57,8 @@ def test_two_concurrent_advances_on_sqlite_move_each_application_once(databases,
     assert loser[0] == 1 and "can take close_declaration now" in loser[2]
 
 
-def test_two_concurrent_advances_on_postgres_move_each_application_once(founded_pg_url, tmp_path):
+def test_two_concurrent_advances_on_postgres_move_each_application_once(founded_pg_url, tmp_path,
+                                                                        pg_write_path):
     results = _two_at_once(founded_pg_url, tmp_path)
     loser = next(r for r in results if r[0] != 0)
     assert loser[0] == 1
@@ -64,7 +66,7 @@ def test_two_concurrent_advances_on_postgres_move_each_application_once(founded_
 
 
 def test_four_processes_on_postgres_one_moves_the_batch_the_others_report_a_conflict(
-        founded_pg_url, tmp_path):
+        founded_pg_url, tmp_path, pg_write_path):
     pg_url = founded_pg_url
     cli = _seeded(pg_url, tmp_path)
     for i in range(4):

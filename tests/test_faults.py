@@ -10,7 +10,8 @@
   writes, their order and the transaction are those of a full-size batch).
   Each time the call is exactly as before, the audit chain verifies, and the
   next advance completes. Runs on the backend under test
-  (CI runs the suite on SQLite and on PostgreSQL).
+  (CI runs the suite on SQLite and on PostgreSQL), on PostgreSQL on each write path
+  (COPY and executemany: conftest.write_path).
 - A condition that raises on one application rolls the whole batch back. The
   failing condition comes from a test-only workflow registered in
   lifecycle.kinds.KINDS: stage data like any other, not a mock of the engine.
@@ -87,7 +88,8 @@ def wait_paused(proc: subprocess.Popen, marker: Path, timeout: float = 120) -> s
     return marker.read_text(encoding="utf-8")
 
 
-def test_sigkill_inside_the_writes_of_a_batch_leaves_the_call_as_before(founded_db_url, tmp_path):
+def test_sigkill_inside_the_writes_of_a_batch_leaves_the_call_as_before(founded_db_url, tmp_path,
+                                                                        write_path):
     db_url = founded_db_url
     cli = Cli(db_url)
     declared_batch(cli, tmp_path, N)

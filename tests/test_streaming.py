@@ -79,7 +79,7 @@ def _outcome(db: str) -> dict:
     }
 
 
-def test_a_batch_streamed_in_many_chunks_ends_as_one_chunk(new_db):
+def test_a_batch_streamed_in_many_chunks_ends_as_one_chunk(new_db, write_path):
     chunked, whole = new_db("chunked", world=DRAFTS), new_db("whole", world=DRAFTS)
     steps = (("submit", "2025-03-20T10:00"), ("close_declaration", "2025-04-08T09:00"))
     reports = {}

@@ -226,11 +226,11 @@ def record(conn: Connection, actor: Any, events: Sequence[Event] | Iterable[Even
                      ev.from_state, ev.to_state, payload, prev, digest))
         prev = digest
         if len(rows) >= chunk:
-            bulk.insert_rows(conn, _table, _COLUMNS, rows)
+            bulk.insert_rows(conn, _table, _COLUMNS, rows, binary=True)
             rows = []
     if head is None:
         return []
-    bulk.insert_rows(conn, _table, _COLUMNS, rows)
+    bulk.insert_rows(conn, _table, _COLUMNS, rows, binary=True)
     conn.execute(update(AuditHead).where(AuditHead.id == 1)
                  .values(seq=seq, hash=prev, mac=head_mac(secret, seq, prev, hash_name)))
     return list(range(first, seq + 1))

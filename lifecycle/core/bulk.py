@@ -6,10 +6,14 @@ parameter lists). These helpers keep SQLAlchemy for the schema and the
 transaction, and hand the rows to the driver as tuples:
 
 - SQLite: the raw sqlite3 cursor's `executemany` (a C loop);
-- PostgreSQL: `COPY ... FROM STDIN` for appends (through a scratch table and
-  one INSERT ... ON CONFLICT for inserts that skip duplicates), and one
-  statement over `jsonb_to_recordset` for version-checked updates, instead of
-  one round trip per row.
+- PostgreSQL: from COPY_FROM_ROWS rows on, `COPY ... FROM STDIN`, streamed: the
+  rows are written into the COPY as the caller makes them (a generator), so the
+  server inserts while Python builds the next rows. Inserts that skip duplicates
+  COPY straight into the table inside a SAVEPOINT; the rare chunk that meets a key
+  already there is rolled back to it and inserted again with ON CONFLICT DO NOTHING
+  (the rows are kept for that). Below COPY_FROM_ROWS, psycopg's pipelined
+  `executemany` (one round trip, where a COPY and its savepoint take three).
+  Version-checked updates are one statement over `jsonb_to_recordset` at any size.
 
 Values go through the column types' own bind processors on SQLite (so
 datetimes and JSON are stored exactly as SQLAlchemy would store them).
@@ -29,16 +33,20 @@ a module constant per statement or chunk, nothing per row. With
 STARFUND_FAULT_CHUNK_ROWS=M, everything that goes in chunks (an advance, which
 reads, decides and writes M applications at a time; audit events, `insert_dicts`
 and `insert_ignore`) takes M rows a chunk instead of its own thousands, so a test
-spans many chunks with a few hundred rows (`chunk_rows`).
+spans many chunks with a few hundred rows (`chunk_rows`). With
+STARFUND_FAULT_COPY_FROM_ROWS=K, PostgreSQL writes go through COPY from K rows on
+(1: always; a large K: never), so a test runs either path (COPY_FROM_ROWS).
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date, datetime
+from itertools import chain
 from operator import itemgetter
 from typing import Any
 
@@ -79,6 +87,13 @@ def _rows_setting(name: str, value: str | None) -> int:
 _PAUSE_AFTER = _rows_setting("STARFUND_FAULT_PAUSE_AFTER_ROWS", _HOOKS.fault_pause_after_rows)
 _CHUNK_ROWS = _rows_setting("STARFUND_FAULT_CHUNK_ROWS", _HOOKS.fault_chunk_rows)
 _written = 0
+
+COPY_FROM_ROWS = _rows_setting("STARFUND_FAULT_COPY_FROM_ROWS", _HOOKS.fault_copy_from_rows) or 16
+"""PostgreSQL: a write of at least this many rows goes through COPY, a smaller one through
+executemany (one pipelined round trip). Measured with bench/copy_switch.py (docs/performance.md):
+a binary COPY append is as fast from 2 rows on, twice as fast from 8; an insert that skips
+duplicates pays a SAVEPOINT and its RELEASE around its COPY and draws level at 8 to 16 rows.
+Tests set it (1, or a large number) to run each path."""
 
 
 def chunk_rows(default: int) -> int:
@@ -179,32 +194,124 @@ def _quoted(columns: Sequence[str]) -> str:
 
 
 def insert_rows(conn: Connection, table: Table, columns: Sequence[str],
-                rows: Sequence[Sequence[Any]]) -> None:
-    """Append rows (tuples in `columns` order); COPY on PostgreSQL, executemany on SQLite."""
-    if not rows:
-        return
-    _append(conn, table, columns, rows)
-    if _PAUSE_AFTER:
-        _wrote(len(rows), table.name)
+                rows: Iterable[Sequence[Any]], *, binary: bool = False) -> int:
+    """Append rows (tuples in `columns` order, a list or a generator); returns how many.
 
-
-def _append(conn: Connection, table: Table, columns: Sequence[str],
-            rows: Sequence[Sequence[Any]]) -> None:
+    On PostgreSQL a generator is consumed inside the COPY (see the module docstring).
+    `binary`: the values are already of the driver's types for the columns (int, str,
+    datetime, None; a JSON column's value as its text), so the COPY goes in PostgreSQL's
+    binary format: no text for psycopg to build nor for the server to parse."""
     if is_postgres(conn):
-        cur = _cursor(conn)
         procs = [_pg_copy_processor(table.c[c].type) for c in columns]
-        with cur.copy(f'COPY "{table.name}" ({_quoted(columns)}) FROM STDIN') as copy:
-            if any(procs):
-                for r in rows:
-                    copy.write_row([v if p is None or v is None else p(v)
-                                    for p, v in zip(procs, r)])
-            else:
-                for r in rows:
-                    copy.write_row(r)
-        return
-    marks = ", ".join("?" * len(columns))
-    _cursor(conn).executemany(f'INSERT INTO "{table.name}" ({_quoted(columns)}) VALUES ({marks})',
-                              as_tuples(conn, table, columns, rows))
+        if any(procs) and not binary:
+            rows = ([v if p is None or v is None else p(v) for p, v in zip(procs, r)]
+                    for r in rows)
+        written = _pg_write(conn, table, columns, rows, binary=binary)
+    else:
+        rows = as_tuples(conn, table, columns, rows)
+        marks = ", ".join("?" * len(columns))
+        _cursor(conn).executemany(
+            f'INSERT INTO "{table.name}" ({_quoted(columns)}) VALUES ({marks})', rows)
+        written = len(rows)
+    if _PAUSE_AFTER and written:
+        _wrote(written, table.name)
+    return written
+
+
+def _ahead(rows: Iterable[Sequence[Any]], n: int) -> tuple[list[Sequence[Any]],
+                                                          Iterable[Sequence[Any]], bool]:
+    """The first `n` rows as a list, the rest, and whether there may be more (the switch)."""
+    if isinstance(rows, list):
+        return rows, (), len(rows) >= n
+    rows = iter(rows)
+    head: list[Sequence[Any]] = []
+    for r in rows:
+        head.append(r)
+        if len(head) >= n:
+            return head, rows, True
+    return head, (), False
+
+
+def _pg_write(conn: Connection, table: Table, columns: Sequence[str],
+              rows: Iterable[Sequence[Any]], conflict: Sequence[str] | None = None,
+              binary: bool = False) -> int:
+    """Rows already in the driver's values into `table`: COPY from COPY_FROM_ROWS rows on,
+    else executemany; with `conflict`, rows whose key is already there are skipped."""
+    cur = _cursor(conn)
+    head, rest, more = _ahead(rows, COPY_FROM_ROWS)
+    if not more:
+        if head:
+            cur.executemany(_pg_insert(table.name, columns, conflict), head)
+        return len(head)
+    copy_sql = f'COPY "{table.name}" ({_quoted(columns)}) FROM STDIN'
+    types = _binary_types(conn, table, tuple(columns)) if binary else None
+    if types:
+        copy_sql += " (FORMAT BINARY)"
+    if conflict is None:
+        return _copy(cur, copy_sql, chain(head, rest), types)
+    from psycopg.errors import UniqueViolation
+
+    kept = head                     # grows with the rows read: what a second try inserts
+
+    def streamed() -> Iterator[Sequence[Any]]:
+        yield from head
+        for r in rest:
+            kept.append(r)
+            yield r
+
+    cur.execute("SAVEPOINT sf_copy")
+    try:
+        written = _copy(cur, copy_sql, streamed(), types)
+    except UniqueViolation:
+        # A key of this chunk is already there (or twice in it): undo this COPY alone and
+        # insert the same rows skipping those keys, as ON CONFLICT DO NOTHING does.
+        cur.execute("ROLLBACK TO SAVEPOINT sf_copy")
+        kept.extend(rest)                               # what the COPY had not read yet
+        cur.executemany(_pg_insert(table.name, columns, conflict), kept)
+        written = len(kept)
+    cur.execute("RELEASE SAVEPOINT sf_copy")
+    return written
+
+
+def _copy(cur: Any, sql: str, rows: Iterable[Sequence[Any]],
+          types: list[str] | None = None) -> int:
+    """One COPY of the rows, each written as it is made: the server inserts the first while
+    the caller makes the next. With `types`, in the binary format."""
+    n = 0
+    with cur.copy(sql) as copy:
+        if types:
+            copy.set_types(types)
+        write = copy.write_row
+        for r in rows:
+            write(r)
+            n += 1
+    return n
+
+
+_BINARY = {"VARCHAR": "text", "TEXT": "text", "JSON": "text", "INTEGER": "int4",
+           "BIGINT": "int8", "SMALLINT": "int2", "BOOLEAN": "bool", "FLOAT": "float8",
+           "TIMESTAMP WITHOUT TIME ZONE": "timestamp", "TIMESTAMP": "timestamp",
+           "TIMESTAMP WITH TIME ZONE": "timestamptz", "DATE": "date"}
+"""Column types as COPY's binary format takes them from psycopg. A JSON column's value is
+its text, and json's binary form is that text; a VARCHAR's is a TEXT's."""
+
+
+@functools.lru_cache(maxsize=64)
+def _binary_types_of(dialect: Any, table: Table, columns: tuple[str, ...]) -> tuple[str, ...]:
+    names = [table.c[c].type.compile(dialect=dialect).split("(")[0].strip() for c in columns]
+    return tuple(_BINARY.get(n, "") for n in names)
+
+
+def _binary_types(conn: Connection, table: Table, columns: tuple[str, ...]) -> list[str] | None:
+    """The columns' types for a binary COPY; None (a text COPY) if one has no entry here."""
+    types = _binary_types_of(conn.dialect, table, columns)
+    return list(types) if all(types) else None
+
+
+def _pg_insert(table: str, columns: Sequence[str], conflict: Sequence[str] | None) -> str:
+    tail = f" ON CONFLICT ({_quoted(conflict)}) DO NOTHING" if conflict else ""
+    return (f'INSERT INTO "{table}" ({_quoted(columns)}) VALUES '
+            f'({", ".join(["%s"] * len(columns))}){tail}')
 
 
 def insert_dicts(conn: Connection, table: Table, rows: Sequence[dict[str, Any]],
@@ -244,65 +351,35 @@ def insert_ignore(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]
         return
     chunk = chunk_rows(chunk)
     columns = list(rows[0])
-    on_conflict = f"ON CONFLICT ({_quoted(conflict)}) DO NOTHING"
     if is_postgres(conn):
-        # COPY into a scratch table shaped like the target, then one INSERT ... ON CONFLICT.
-        cur = _cursor(conn)
-        scratch = f"_bulk_{table.name}"
-        cur.execute(f'CREATE TEMP TABLE IF NOT EXISTS "{scratch}" ON COMMIT DROP AS '
-                    f'SELECT {_quoted(columns)} FROM "{table.name}" WITH NO DATA')
-        cur.execute(f'TRUNCATE "{scratch}"')
-        shape = _scratch_table(table, scratch, columns)
+        procs = [_pg_copy_processor(table.c[c].type) for c in columns]
         for start in range(0, len(rows), chunk):
-            _append(conn, shape, columns, [[r[c] for c in columns]
-                                           for r in rows[start:start + chunk]])
-        cur.execute(f'INSERT INTO "{table.name}" ({_quoted(columns)}) SELECT {_quoted(columns)} '
-                    f'FROM "{scratch}" {on_conflict}')
-        cur.execute(f'DROP TABLE "{scratch}"')
-        if _PAUSE_AFTER:
-            _wrote(len(rows), table.name)
+            insert_ready_ignore(conn, table, columns, [
+                [v if p is None or v is None else p(v) for p, v in zip(procs, (r[c] for c in columns))]
+                for r in rows[start:start + chunk]], conflict)
         return
-    marks = ", ".join("?" * len(columns))
-    sql = f'INSERT INTO "{table.name}" ({_quoted(columns)}) VALUES ({marks}) {on_conflict}'
-    cur = _cursor(conn)
     for start in range(0, len(rows), chunk):
         part = rows[start:start + chunk]
-        cur.executemany(sql, as_tuples(conn, table, columns, ([r[c] for c in columns] for r in part)))
-        if _PAUSE_AFTER:
-            _wrote(len(part), table.name)
+        insert_ready_ignore(conn, table, columns, as_tuples(
+            conn, table, columns, ([r[c] for c in columns] for r in part)), conflict)
 
 
 def insert_ready_ignore(conn: Connection, table: Table, columns: Sequence[str],
-                        rows: Sequence[Sequence[Any]], conflict: Sequence[str]) -> None:
+                        rows: Iterable[Sequence[Any]], conflict: Sequence[str]) -> int:
     """`insert_ignore` for rows already in the driver's values (tuples in `columns` order;
-    JSON columns as their text): no per-row processing at all."""
-    if not rows:
-        return
-    on_conflict = f"ON CONFLICT ({_quoted(conflict)}) DO NOTHING"
-    cur = _cursor(conn)
+    JSON columns as their text; a list or a generator): no per-row processing at all.
+    Returns the rows given (those skipped as duplicates included)."""
     if is_postgres(conn):
-        scratch = f"_bulk_{table.name}"
-        cur.execute(f'CREATE TEMP TABLE IF NOT EXISTS "{scratch}" ON COMMIT DROP AS '
-                    f'SELECT {_quoted(columns)} FROM "{table.name}" WITH NO DATA')
-        cur.execute(f'TRUNCATE "{scratch}"')
-        with cur.copy(f'COPY "{scratch}" ({_quoted(columns)}) FROM STDIN') as copy:
-            for r in rows:
-                copy.write_row(r)
-        cur.execute(f'INSERT INTO "{table.name}" ({_quoted(columns)}) SELECT {_quoted(columns)} '
-                    f'FROM "{scratch}" {on_conflict}')
-        cur.execute(f'DROP TABLE "{scratch}"')
+        written = _pg_write(conn, table, columns, rows, conflict, binary=True)
     else:
+        rows = rows if isinstance(rows, list) else list(rows)
         marks = ", ".join("?" * len(columns))
-        cur.executemany(f'INSERT INTO "{table.name}" ({_quoted(columns)}) VALUES ({marks}) '
-                        f'{on_conflict}', rows)
-    if _PAUSE_AFTER:
-        _wrote(len(rows), table.name)
-
-
-def _scratch_table(table: Table, name: str, columns: Sequence[str]) -> Table:
-    from sqlalchemy import Column, MetaData
-
-    return Table(name, MetaData(), *(Column(c, table.c[c].type) for c in columns))
+        _cursor(conn).executemany(f'INSERT INTO "{table.name}" ({_quoted(columns)}) VALUES '
+                                  f'({marks}) ON CONFLICT ({_quoted(conflict)}) DO NOTHING', rows)
+        written = len(rows)
+    if _PAUSE_AFTER and written:
+        _wrote(written, table.name)
+    return written
 
 
 def update_versioned(conn: Connection, table: Table, set_values: dict[str, Any],

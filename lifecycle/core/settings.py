@@ -155,6 +155,8 @@ class FaultHooks(BaseSettings):
         "Test hook: pause a batch write after this many rows"))
     fault_chunk_rows: str | None = Field(None, **_about(
         "Test hook: rows per chunk of every batch write"))
+    fault_copy_from_rows: str | None = Field(None, **_about(
+        "Test hook: PostgreSQL writes of this many rows or more go through COPY"))
     fault_pause_in: str | None = Field(None, **_about(
         "Test hook: pause the scheduler in this phase (sync, fire, deliver)"))
     fault_marker: str | None = Field(None, **_about(

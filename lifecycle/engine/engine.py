@@ -197,8 +197,15 @@ class Batch:
         return self._conn.execute(self._where(select(func.count()).select_from(_apps))).scalar_one()
 
     def ids(self) -> Iterator[str]:
-        """The candidates' ids (one narrow query, read as it is consumed)."""
-        return iter(self._conn.execute(self._where(select(_apps.c.id))).scalars())
+        """The candidates' ids: one narrow query, run only if they are read, and then read a
+        chunk at a time (on PostgreSQL a server-side cursor: a client-side result would
+        hold every id of a batch of 10,000,000 at once, some 400 MB)."""
+        result = self._conn.execute(self._where(select(_apps.c.id)).execution_options(
+            stream_results=True, yield_per=ADVANCE_CHUNK))
+        try:
+            yield from result.scalars()
+        finally:
+            result.close()
 
 
 @contextmanager
@@ -497,14 +504,20 @@ class _Entering:
         self.holds = call.mail.holds
 
     def enter(self, entered: list[tuple[Any, State, dict, list[str]]]) -> int:
-        conn, call, shared, scheduled = self.conn, self.call, self.shared, self.scheduled
         expert_apps = [app.id for app, state, _, _ in entered
                        if any(n.to == "experts" for n in state.notify)]
-        experts = _assigned_experts(conn, call.id, expert_apps) if expert_apps else {}
+        experts = _assigned_experts(self.conn, self.call.id, expert_apps) if expert_apps else {}
+        return queue.enqueue_rows(self.conn, self._rows(entered, experts))
+
+    def _rows(self, entered: list[tuple[Any, State, dict, list[str]]],
+              experts: dict[str, list[Any]]) -> Iterator[tuple]:
+        """The outbox rows, made as the writer reads them (on PostgreSQL inside its COPY, so
+        the server inserts the first while the next contexts are built); the deadlines
+        they need are kept for `finish` on the way."""
+        call, shared, scheduled = self.call, self.shared, self.scheduled
         encode, call_id, holds = queue.encode, call.id, self.holds
         tails = {True: self.held_tail, False: self.tail}
         state_change, entry_rows, now = contexts.state_change, deadlines.entry_rows, self.now
-        rows: list[tuple] = []
         for app, state, extra, because in entered:
             version = app.version + 1
             if state.schedule:
@@ -517,19 +530,18 @@ class _Entering:
                 if note.to == "society":
                     context = state_change(shared, app, state, due, because=because,
                                            extra=extra)
-                    rows.append((f"{note.kind}:{app.id}:v{version}:society", call_id, app.id,
-                                 "society", app.society_id, app.society_email, note.kind,
-                                 app.society_language or call.language, encode(context))
-                                + tails[holds(note.kind)])
+                    yield ((f"{note.kind}:{app.id}:v{version}:society", call_id, app.id,
+                            "society", app.society_id, app.society_email, note.kind,
+                            app.society_language or call.language, encode(context))
+                           + tails[holds(note.kind)])
                 else:
                     for ex in experts.get(app.id, ()):
                         context = state_change(shared, app, state, due, because=because,
                                                extra=extra, expert=ex)
-                        rows.append((f"{note.kind}:{app.id}:v{version}:expert:{ex.id}", call_id,
-                                     app.id, "expert", ex.id, ex.email, note.kind,
-                                     ex.language or call.language, encode(context))
-                                    + tails[holds(note.kind)])
-        return queue.enqueue_rows(conn, rows)
+                        yield ((f"{note.kind}:{app.id}:v{version}:expert:{ex.id}", call_id,
+                                app.id, "expert", ex.id, ex.email, note.kind,
+                                ex.language or call.language, encode(context))
+                               + tails[holds(note.kind)])
 
     def finish(self) -> int:
         wanted = list(self.scheduled.values())

@@ -128,21 +128,21 @@ def movable(actor: Actor, moves: Iterable[Any]) -> list[Any]:
 
 
 def check_moves(conn: Connection, actor: Actor, call: CallConfig, moves: Iterable[Any],
-                app_ids: list[str]) -> None:
+                app_ids: Iterable[str]) -> None:
     """The separation rules a trigger's batch must pass before anything is decided: the pair
     rule for this call, and no approver's move on an application the actor scored."""
     _check_pairs(actor, call)
     approving = any(R.APPROVER in m.who and R.APPROVER in actor.roles for m in moves)
     if not (approving and actor.expert_id and applies(call, R.SCORER_NOT_APPROVER)):
         return
-    batch = set(app_ids)
-    scored: list[str] = []
+    mine: set[str] = set()          # what the actor scored: few; the batch may be millions
     for table in (Assignment.__table__, StarReview.__table__):
         stmt = select(table.c.application_id).where(table.c.call_id == call.id,
                                                     table.c.expert_id == actor.expert_id)
         if table is Assignment.__table__:
             stmt = stmt.where(table.c.total.is_not(None))
-        scored += [a for a in conn.execute(stmt).scalars() if a in batch]
+        mine.update(conn.execute(stmt).scalars())
+    scored = [a for a in app_ids if a in mine] if mine else []
     if scored:
         shown = ", ".join(sorted(scored)[:5]) + (f" and {len(scored) - 5} more"
                                                  if len(scored) > 5 else "")
