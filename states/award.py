@@ -127,6 +127,17 @@ def opened_at(conn, call_id: str, app_ids: list[str] | None = None) -> dict[str,
     return dict(conn.execute(stmt).all())
 
 
+def notices_opened(conn) -> dict[str, tuple[datetime, datetime]]:
+    """Every call whose public notice ever opened: its first and its last opening (one query),
+    for the public archive of notices and award lists."""
+    from lifecycle.core.models import AuditEvent
+
+    return {call_id: (first, last) for call_id, first, last in conn.execute(
+        select(AuditEvent.call_id, func.min(AuditEvent.at), func.max(AuditEvent.at))
+        .where(AuditEvent.action == "open_notice", AuditEvent.call_id.is_not(None))
+        .group_by(AuditEvent.call_id))}
+
+
 # --- the table --------------------------------------------------------------
 
 STATES = (

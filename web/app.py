@@ -5,14 +5,13 @@ from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from lifecycle.core import uploads
-
-from . import access_log, health, metrics
+from . import access_log, health, http, i18n, metrics
 from .pages import (
     account,
     accounts,
@@ -34,11 +33,13 @@ HEADERS = [(b"content-security-policy", CSP.encode()),
            (b"x-frame-options", b"DENY"),
            (b"referrer-policy", b"same-origin"),
            (b"cross-origin-opener-policy", b"same-origin")]
-MAX_BODY = uploads.MAX_BYTES + 2**20
+MAX_BODY = http.MAX_BODY
 
 
 class Guard:
-    """Security headers on every response (no-store on pages), and a body size cap."""
+    """Security headers on every response, error pages included (no-store on pages); a body
+    cap counted as the body arrives, whatever its transfer encoding; a failure answered by
+    the error page (and raised on, to be logged)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -47,15 +48,13 @@ class Guard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        length = dict(scope["headers"]).get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > MAX_BODY:
-            response = PlainTextResponse(f"request larger than {MAX_BODY // 2**20} MB", 413)
-            await response(scope, receive, send)
-            return
         static = scope["path"].startswith("/static/")
+        started = False
 
         async def send_with_headers(message):
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 headers = list(message.get("headers", []))
                 given = {k.lower() for k, _ in headers}
                 headers += [(k, v) for k, v in HEADERS if k not in given]
@@ -64,7 +63,34 @@ class Guard:
                 message = {**message, "headers": headers}
             await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > MAX_BODY:
+            await http.too_large(Request(scope), MAX_BODY)(scope, receive, send_with_headers)
+            return
+        try:
+            await self.app(scope, http.bounded(receive, MAX_BODY), send_with_headers)
+        except ClientDisconnect:
+            return   # the client went away mid-request: nobody to answer
+        except http.BodyTooLarge:
+            if started:
+                raise
+            await http.too_large(Request(scope), MAX_BODY)(scope, receive, send_with_headers)
+        except Exception:
+            if not started:
+                await _failed(scope, receive, send_with_headers)
+            raise
+
+
+async def _failed(scope: Scope, receive: Receive, send: Send) -> None:
+    """The 500 page, in the reader's language, with the headers."""
+    request = Request(scope)
+    try:
+        response = http.error_page(request, 500, i18n.tr_for(i18n.of(request))(
+            "服务器内部出错，操作未完成；请稍后重试，或联系管理员",
+            "the server failed; nothing was done: try again later, or tell the administrator"))
+    except Exception:  # the page itself failed: plain text, still with the headers
+        response = PlainTextResponse("500", 500)
+    await response(scope, receive, send)
 
 
 def create_app(database, operations: dict | None = None) -> Starlette:
@@ -76,7 +102,8 @@ def create_app(database, operations: dict | None = None) -> Starlette:
               Mount("/static", StaticFiles(directory=STATIC), name="static")]
     observed = metrics.Metrics(database)
     app = Starlette(routes=routes, middleware=[
-        Middleware(access_log.Observed, observe=observed.observe), Middleware(Guard)])
+        Middleware(access_log.Observed, observe=observed.observe), Middleware(Guard)],
+        exception_handlers=http.HANDLERS)
     app.state.db = database
     app.state.metrics = observed
     app.state.operations = operations if operations is not None else operations_from()

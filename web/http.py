@@ -18,14 +18,16 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.types import Message, Receive
 
 from lifecycle.acts import consents
 from lifecycle.core import db as database
 from lifecycle.core import uploads
 from lifecycle.core.accounts import Actor, Refused
-from lifecycle.core.errors import NotFound, UserError
+from lifecycle.core.errors import BadValue, NotFound, UserError
 
 from . import i18n, processing_rules, session
 from .render import render
@@ -53,6 +55,17 @@ class Ctx:
     def params(self) -> dict[str, str]:
         return self.request.path_params
 
+    def number(self, name: str, default: int = 0, lowest: int = 0) -> int:
+        """A whole-number query parameter (an offset, a page): BadValue (a 400 page naming
+        it) when it is not one, never Python's own error."""
+        text = self.request.query_params.get(name, "").strip()
+        if not text:
+            return default
+        if not text.isascii() or not text.isdigit() or len(text) > 9:
+            raise BadValue(self.tr(f"参数 {name} 应为非负整数，收到 {text[:20]!r}",
+                                   f"{name} must be a whole number, not {text[:20]!r}"))
+        return max(lowest, int(text))
+
 
 @dataclass
 class Page:
@@ -77,7 +90,38 @@ def _flash_cookie(response: Response, message: str, error: bool = False) -> None
         response.set_cookie(FLASH, value, max_age=60, httponly=True, samesite="lax", path="/")
 
 
-async def _read_form(request: Request) -> tuple[dict[str, str], dict[str, tuple[str, bytes]]]:
+MAX_BODY = uploads.MAX_BYTES + 2**20
+"""The largest request body any page reads (a file and its form), whatever its transfer
+encoding: counted as it arrives (`bounded`), never trusted from Content-Length."""
+MAX_PUBLIC_BODY = 64 * 2**10
+"""The largest body of a form sent without a session (login, forgotten password, a link's
+password): none carries a file."""
+
+
+class BodyTooLarge(Exception):
+    """The request's body went past its limit while it was being read (answered 413)."""
+
+
+def bounded(receive: Receive, limit: int) -> Receive:
+    """`receive` that raises BodyTooLarge once more than `limit` bytes of body arrived: a
+    chunked request has no Content-Length to refuse it by, and Starlette spools a form's
+    files to disk as they come, so the count is kept on every piece."""
+    seen = 0
+
+    async def counted() -> Message:
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise BodyTooLarge(limit)
+        return message
+    return counted
+
+
+async def _read_form(request: Request, limit: int = MAX_BODY
+                     ) -> tuple[dict[str, str], dict[str, tuple[str, bytes]]]:
+    request = Request(request.scope, bounded(request.receive, limit))
     form = await request.form(max_files=10, max_fields=200, max_part_size=uploads.MAX_BYTES)
     fields: dict[str, str] = {}
     files: dict[str, tuple[str, bytes]] = {}
@@ -117,10 +161,19 @@ def page(handler: Callable[[Ctx], Any] | None = None, *, login: bool = True,
             fields: dict[str, str] = {}
             files: dict[str, tuple[str, bytes]] = {}
             if request.method == "POST":
-                fields, files = await _read_form(request)
+                try:
+                    fields, files = await _read_form(
+                        request, MAX_BODY if login else MAX_PUBLIC_BODY)
+                except BodyTooLarge as e:
+                    return too_large(request, e.args[0])
+                except HTTPException as e:  # the form's own limits (files, fields, parts)
+                    return _error(request, 400, _tr(request)(
+                        f"表单无法读取：{e.detail}", f"the form could not be read: {e.detail}"))
                 if csrf and not session.csrf_ok(request, fields.get("csrf")):
-                    return _error(request, 403, "the form was out of date or not sent from "
-                                  "this site (CSRF check failed); go back, reload and try again")
+                    return _error(request, 403, _tr(request)(
+                        "表单已过期或并非从本站提交（CSRF 校验未通过）：请返回、刷新页面后重试",
+                        "the form was out of date or not sent from this site (CSRF check "
+                        "failed); go back, reload and try again"))
             read = request.method in ("GET", "HEAD") if reads_only is None else reads_only
             return await run_in_threadpool(_run, fn, request, fields, files, login, read,
                                            before, consent)
@@ -135,31 +188,42 @@ def _run(fn: Callable[[Ctx], Any], request: Request, fields: dict[str, str],
          before: Callable | None, consent: bool) -> Response:
     db = request.app.state.db
     lang = i18n.of(request)
+    tr = i18n.tr_for(lang)
     try:
         found = before(db, request, fields) if before is not None else None
         with (database.reading(db) if read else db.begin()) as conn:
             actor = session.actor_of(conn, request)
             request.state.account = actor.name if actor else None  # the access log's
+            if actor is None and request.cookies.get(session.COOKIE):
+                request.state.stale_session = True   # forms now carry the pre-login token
             if login and actor is None:
                 if request.method == "POST":
-                    return _error(request, 403, "log in first")
+                    return _error(request, 403, tr("请先登录", "log in first"))
                 nxt = urllib.parse.quote(request.url.path)
-                return RedirectResponse(f"/login?next={nxt}", status_code=303)
+                return _drop_stale(request, RedirectResponse(f"/login?next={nxt}", status_code=303))
             if consent and consent_missing(conn, actor):
                 return _to_rules(request, fields, lang)
             ctx = Ctx(request, conn, actor, lang, fields, files, before=found)
             result = fn(ctx)
             response = _respond(request, ctx, result)
     except NotFound:  # not there, or not the caller's: the same 404 either way
-        return _error(request, 404, "not found (or not yours to see)")
+        return _error(request, 404, tr("未找到（或无权查看）", "not found (or not yours to see)"))
     except Refused as e:
         return _error(request, 403, str(e))
     except UserError as e:
         if request.method == "POST":
             response = RedirectResponse(_back(request, fields), status_code=303)
             _flash_cookie(response, str(e), error=True)
-            return response
+            return _drop_stale(request, response)
         return _error(request, 400, str(e))
+    return _drop_stale(request, response)
+
+
+def _drop_stale(request: Request, response: Response) -> Response:
+    """A session cookie the server does not know (ended, expired, another database's) is
+    deleted, so it no longer stands in for the pre-login cookie of the login form."""
+    if getattr(request.state, "stale_session", False):
+        response.delete_cookie(session.COOKIE, path="/")
     return response
 
 
@@ -205,9 +269,28 @@ def _respond(request: Request, ctx: Ctx, result: Any) -> Response:
     return response
 
 
+def _tr(request: Request) -> Callable[[str, str], str]:
+    return i18n.tr_for(i18n.of(request))
+
+
 def _error(request: Request, status: int, message: str) -> HTMLResponse:
+    return _drop_stale(request, render(request, "error.html",
+                                       {"status": status, "message": message},
+                                       actor=None, status=status))
+
+
+def error_page(request: Request, status: int, message: str = "") -> HTMLResponse:
+    """The error page of `status` in the reader's language (for the doors outside `page`:
+    an unknown address, a method not allowed, a body too large, a failure)."""
     return render(request, "error.html", {"status": status, "message": message},
                   actor=None, status=status)
+
+
+def too_large(request: Request, limit: int) -> HTMLResponse:
+    size = f"{limit // 2**20} MB" if limit >= 2**20 else f"{limit // 2**10} KB"
+    return error_page(request, 413, _tr(request)(
+        f"提交的内容超过 {size} 的上限，未被接收", f"the request is larger than {size}: "
+        "it was not taken"))
 
 
 def cookie_options(request: Request, max_age: int | None = None) -> dict[str, Any]:
@@ -215,3 +298,20 @@ def cookie_options(request: Request, max_age: int | None = None) -> dict[str, An
     return {"httponly": True, "samesite": "lax", "secure": request.url.scheme == "https",
             "path": "/", "max_age": max_age}
 
+
+
+async def _http_exception(request: Request, exc: Exception) -> Response:
+    """Starlette's own refusals (no such address, a method not allowed) as the error page."""
+    status = getattr(exc, "status_code", 500)
+    tr = _tr(request)
+    message = {404: tr("未找到该页面", "no such page"),
+               405: tr("该页面不接受这种请求", "this page does not take that kind of request")
+               }.get(status, tr("请求无法处理", "the request could not be handled"))
+    response = error_page(request, status, message)
+    if status == 405 and getattr(exc, "headers", None):
+        response.headers.update(exc.headers)
+    return response
+
+
+HANDLERS = {HTTPException: _http_exception}
+"""The app's exception handlers (`web.app.create_app`)."""

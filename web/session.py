@@ -105,13 +105,24 @@ def csrf_for(token: str) -> str:
 
 
 def csrf_of(request) -> str:
-    """The token forms must echo: derived from the session, else the pre-login cookie."""
-    return csrf_for(request.cookies.get(COOKIE) or request.cookies.get(PRE_COOKIE) or "")
+    """The token forms must echo: derived from the session, else (none, or one the server no
+    longer knows: `web.http` marks it stale and drops it) from the pre-login cookie."""
+    token = request.cookies.get(COOKIE)
+    if token and not getattr(request.state, "stale_session", False):
+        return csrf_for(token)
+    return csrf_for(request.cookies.get(PRE_COOKIE) or "")
 
 
 def csrf_ok(request, given: str | None) -> bool:
-    expected = csrf_of(request)
-    return bool(expected) and bool(given) and hmac.compare_digest(expected, given)
+    """Whether a form's token is this browser's: derived from its session cookie or its
+    pre-login cookie (both HttpOnly, neither readable by another site). Either is taken, so
+    a session cookie the server forgot does not block the login form, which carries the
+    pre-login cookie's token."""
+    if not given:
+        return False
+    return any(hmac.compare_digest(csrf_for(token), given)
+               for token in (request.cookies.get(COOKIE), request.cookies.get(PRE_COOKIE))
+               if token)
 
 
 def new_pre_token() -> str:

@@ -44,8 +44,10 @@ def context(conn: Connection, call: CallConfig, language: str) -> dict[str, Any]
     """What the published page shows: the applications that entered the notice per category,
     amounts, the period their entries gave them and the channel (`published.notice_data`, so a
     page published again after the notice shows the list and period that were published);
-    for a star call, also the model societies (示范学会) its rule would name."""
-    if award.opened_at(conn, call.id) == {}:
+    for a star call, also the model societies (示范学会) its rule would name when the notice
+    opened (so the page reads the same after the notice, in the public archive)."""
+    opened = award.opened_at(conn, call.id)
+    if opened == {}:
         raise engine.EngineError(f"the public notice of {call.id} has not opened: propose first "
                                  f"(`starfund advance {call.id} propose`)")
     d = published.notice_data(conn, call, language)
@@ -55,7 +57,7 @@ def context(conn: Connection, call: CallConfig, language: str) -> dict[str, Any]
     items = [it for g in groups for it in g["projects"]]
     levels = {p["society_id"]: p["stars"] for p in items}
     names = {p["society_id"]: p["society"] for p in items}
-    named = model_societies.named(conn, call, levels, clock.now(), BARS_NEXT_CALLS,
+    named = model_societies.named(conn, call, levels, max(opened.values()), BARS_NEXT_CALLS,
                                   kinds.history().counts_for_models) \
         if kinds.of(call.workflow).rates_stars else {}
     models = [{"society": names[s], "society_en": names[s], "stars": "★" * levels[s],
@@ -64,6 +66,7 @@ def context(conn: Connection, call: CallConfig, language: str) -> dict[str, Any]
             "groups": groups, "items": items, "total": d["total"], "models": models,
             "starts": d["starts"], "last_day": d["last_day"], "ends": d["ends"],
             "period": period_text(call, language), "channel": d["call"]["channel"],
+            "running": d["running"],
             "published": clock.now().date().isoformat()}
 
 

@@ -3,7 +3,8 @@
 A declaration's files (申报书, budget sheet), progress reports and objection
 evidence come from outside; before one is stored its first bytes (and, for the
 Office formats, the parts inside the zip) must say it is one of the types the
-call accepts. A renamed executable or an HTML page called `.pdf` is refused.
+call accepts. A renamed executable or an HTML page called `.pdf` is refused, and so is a zip
+that would expand too far (entries counted and their expansion measured first).
 """
 from __future__ import annotations
 
@@ -35,11 +36,26 @@ TYPES = {t.name: t for t in (
 )}
 
 
+MAX_ENTRIES = 5000
+"""The most parts an Office file may hold (a long report with its images has a few hundred)."""
+MAX_EXPANDED = 200 * 2**20
+"""The most an Office file's parts may expand to together (200 MB; real ones expand 2 to 20
+times their size): beyond, it is a decompression bomb, refused before it is stored."""
+
+
+class ArchiveRefused(BadValue):
+    """A zip whose entries are too many or expand too far (or that is broken)."""
+
+
 def _office(data: bytes) -> str | None:
-    """docx or xlsx by the parts inside the zip (an Office file is a zip of XML parts)."""
+    """docx or xlsx by the parts inside the zip (an Office file is a zip of XML parts), once
+    the zip is shown to be safe to open (`archive_check`)."""
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as z:
+            archive_check(z)
             names = set(z.namelist())
+    except ArchiveRefused:
+        raise
     except (zipfile.BadZipFile, ValueError):
         return None
     if "[Content_Types].xml" not in names:
@@ -51,8 +67,35 @@ def _office(data: bytes) -> str | None:
     return None
 
 
+def archive_check(z: zipfile.ZipFile) -> None:
+    """ArchiveRefused unless the zip has at most MAX_ENTRIES entries expanding to at most
+    MAX_EXPANDED bytes, and each entry, read in pieces against that budget, is what its
+    header says (a header may lie about its size; reading stops at the budget, never after)."""
+    entries = z.infolist()
+    if len(entries) > MAX_ENTRIES:
+        raise ArchiveRefused(f"it holds {len(entries):,} parts, more than the {MAX_ENTRIES:,} "
+                             "an Office file may have")
+    declared = sum(e.file_size for e in entries)
+    if declared > MAX_EXPANDED:
+        raise ArchiveRefused(f"it would expand to {declared:,} bytes, more than the "
+                             f"{MAX_EXPANDED // 2**20} MB an Office file may have "
+                             "(a decompression bomb?)")
+    budget = MAX_EXPANDED
+    try:
+        for entry in entries:
+            with z.open(entry) as part:
+                while chunk := part.read(2**20):
+                    budget -= len(chunk)
+                    if budget < 0:
+                        raise ArchiveRefused(f"it expands to more than {MAX_EXPANDED // 2**20} "
+                                             "MB (a decompression bomb?)")
+    except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError) as e:
+        raise ArchiveRefused(f"the archive inside it is damaged or encrypted ({e})") from None
+
+
 def sniff(data: bytes) -> str | None:
-    """The type name the content shows, or None when it is none of TYPES."""
+    """The type name the content shows, or None when it is none of TYPES (ArchiveRefused for
+    a zip unsafe to open)."""
     if data.startswith(b"%PDF-"):
         return "pdf"
     if data.startswith(b"\x89PNG\r\n\x1a\n"):
@@ -72,7 +115,10 @@ def check(filename: str, data: bytes, accepted: list[str] | tuple[str, ...],
     if len(data) > limit:
         raise BadValue(f"{filename}: {len(data):,} bytes, more than the {limit // 2**20} MB "
                        "a file may have")
-    found = sniff(data)
+    try:
+        found = sniff(data)
+    except ArchiveRefused as e:
+        raise BadValue(f"{filename}: {e}; it was not stored") from None
     if found not in accepted:
         shown = f"its content is {found.upper()}" if found else \
             "its content is not a PDF, Word, Excel or image file"

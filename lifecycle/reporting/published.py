@@ -149,3 +149,28 @@ def _period(call: CallConfig, lang: str) -> str:
     if call.calendar.notice_working_days:
         return f"{n} 个工作日" if lang == "zh" else f"{n} working days"
     return f"{n} 天" if lang == "zh" else f"{n} calendar days"
+
+
+def archive(conn: Connection, lang: str = "zh") -> list[dict[str, Any]]:
+    """Every call whose public notice opened, newest notice first: its notice with the dates it
+    ran (running or closed) and, once the notice closed and something was awarded, its award
+    list with the date of the award: what the portal keeps published at `/notice/CALL` and
+    `/awards/CALL` after the notice ends."""
+    from lifecycle.engine import engine
+
+    out = []
+    opened = award.notices_opened(conn)
+    for call_id in sorted(opened, key=lambda c: (opened[c][1], c), reverse=True):
+        call = engine.load_call(conn, call_id)
+        notice = notice_data(conn, call, lang)
+        try:
+            awards: dict[str, Any] | None = awards_data(conn, call, lang)
+        except NothingPublished:
+            awards = None
+        out.append({"id": call_id, "title": notice["call"]["title"],
+                    "stars": notice["call"]["stars"],
+                    "notice": {k: notice[k] for k in ("starts", "last_day", "ends", "running",
+                                                      "count", "total", "period")},
+                    "awards": None if awards is None else {
+                        k: awards[k] for k in ("awarded", "count", "total")}})
+    return out

@@ -51,7 +51,7 @@ def second_factor_due(ctx: Ctx, actor: Actor) -> str | None:
 def _csrf(ctx: Ctx) -> str:
     """The token this page's form must echo: the session's, else the pre-login cookie's (set
     now when a link from a message is the first page of this browser)."""
-    if ctx.request.cookies.get(session.COOKIE):
+    if ctx.actor is not None:
         return session.csrf_of(ctx.request)
     pre = ctx.request.cookies.get(session.PRE_COOKIE)
     if not pre:

@@ -62,7 +62,7 @@ def dashboard(ctx: Ctx):
     call = engine.load_call(ctx.conn, call_id)
     status = reports.status(ctx.conn, call_id)
     state = ctx.request.query_params.get("state") or None
-    offset = max(0, int(ctx.request.query_params.get("offset", "0") or 0))
+    offset = ctx.number("offset")
     return Page("staff/call.html", {
         "call": call, "status": status, "figures": figures.report_data(ctx.conn, call_id),
         "outstanding": views.outstanding(ctx.conn, call_id),
@@ -111,9 +111,9 @@ def _audit_query(ctx: Ctx, limit: int | None) -> tuple[audit.Query, dict[str, st
     try:
         since = clock.parse(given["since"]) if given["since"] else None
         until = clock.parse(given["until"]) if given["until"] else None
-        offset = max(0, int(p.get("offset", "0") or 0))
     except ValueError as e:
         raise BadValue(str(e)) from None
+    offset = ctx.number("offset")
     return audit.Query(call_id=given["call"] or None, application_id=given["application"] or None,
                        actor=given["actor"] or None, action=given["action"] or None,
                        since=since, until=until, newest_first=True, limit=limit,
