@@ -77,6 +77,11 @@ def approval_terms(app, ctx: Context) -> dict:
     return ctx.data["approval"][app.id]
 
 
+TRIGGERS = {
+    "approve": "审定通过 approve",
+}
+"""The label of each trigger this stage defines, "中文 English" as a state's (pages, lists)."""
+
 STATES = ()
 """Its destinations are the award stage's (proposed, not proposed)."""
 

@@ -72,6 +72,17 @@ def open_records(conn, ctx: Context, apps) -> None:
 
 # --- the table --------------------------------------------------------------
 
+TRIGGERS = {
+    "fund": "确认资助 fund",
+    "open_assessment": "启动绩效考核 open the assessment",
+    "assess": "录入考核结果 assess",
+}
+"""The label of each trigger this stage defines, "中文 English" as a state's (pages, lists)."""
+DEADLINES = {
+    "report_due": "报告提交截止 the report is due",
+}
+"""The label of each deadline this stage schedules (its reminders are labelled from it)."""
+
 STATES = (
     State(FUNDED, "已资助 funded", notify=(Notify("funded"),)),
     State(ASSESSMENT_DUE, "待考核 assessment due", notify=(Notify("report_requested"),),

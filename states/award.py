@@ -140,6 +140,20 @@ def notices_opened(conn) -> dict[str, tuple[datetime, datetime]]:
 
 # --- the table --------------------------------------------------------------
 
+TRIGGERS = {
+    "propose": "审定拟资助名单 propose the awards",
+    "open_notice": "发布公示 open the public notice",
+    "object": "提出异议 object",
+    "dismiss_objection": "驳回异议 dismiss an objection",
+    "uphold_objection": "支持异议 uphold an objection",
+    "close_notice": "公示结束并立项 close the notice and award",
+}
+"""The label of each trigger this stage defines, "中文 English" as a state's (pages, lists)."""
+DEADLINES = {
+    "notice_ends": "公示结束 the notice ends",
+}
+"""The label of each deadline this stage schedules (its reminders are labelled from it)."""
+
 STATES = (
     State(PROPOSED, "拟资助 proposed"),
     State(NOT_PROPOSED, "未入选 not proposed"),

@@ -114,6 +114,12 @@ def continuation_terms(app, ctx: Context) -> dict:
                                f"({ctx.data['budget_left'][pool]:,} left)"}
 
 
+TRIGGERS = {
+    "rank": "汇总排序 rank",
+    "fund_continuation": "延续资助 fund continuations",
+}
+"""The label of each trigger this stage defines, "中文 English" as a state's (pages, lists)."""
+
 STATES = (
     State(RANKED, "已排序 ranked"),
     State(CONTINUING, "延续资助（免于竞争） continued without competing",

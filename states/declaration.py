@@ -39,10 +39,20 @@ def declaration_closes(call, _entered: datetime) -> datetime:
 
 # --- conditions -------------------------------------------------------------
 
+FIELDS = {
+    "title": "项目名称 title", "title_en": "英文名称 English title", "category": "类别 category",
+    "requested_amount": "申请金额 requested amount", "summary": "摘要 summary",
+    "discipline": "学科 discipline", "society_id": "学会 society",
+}
+"""The label of each field of a declaration ("中文 English"); a call's further required fields
+are named by their ids."""
+
+
 def has_required_fields(app, ctx: Context) -> str | None:
     missing = [f for f in ctx.call.eligibility.required_fields
                if not str(getattr(app, f, None) or (app.fields or {}).get(f) or "").strip()]
-    return Reason("missing_fields", fields=", ".join(missing)) if missing else None
+    said = [Reason.literal(f, FIELDS.get(f, f).partition(" ")[0]) for f in missing]
+    return Reason("missing_fields", fields=said) if missing else None
 
 
 def _cap_raise(app, ctx: Context) -> tuple[float, list[support.Earned]]:
@@ -71,7 +81,7 @@ def has_required_attachments(app, ctx: Context) -> str | None:
     held = ctx.data["attachments"].get(app.id, set())
     missing = [a.name for a in ctx.call.eligibility.attachments
                if a.required and a.id not in held]
-    return f"missing required attachments: {', '.join(missing)}" if missing else None
+    return Reason("missing_attachments", names=missing) if missing else None
 
 
 def declaration_window_open(_app, ctx: Context) -> str | None:
@@ -233,6 +243,17 @@ def declaration_states(draft: str = "草稿 draft",
               final=True),
     )
 
+
+TRIGGERS = {
+    "submit": "提交申报 submit the declaration",
+    "withdraw": "撤回申报 withdraw",
+    "close_declaration": "截止申报并形式审查 close declarations (formal check)",
+}
+"""The label of each trigger this stage defines, "中文 English" as a state's (pages, lists)."""
+DEADLINES = {
+    "declaration_closes": "申报截止 declarations close",
+}
+"""The label of each deadline this stage schedules (its reminders are labelled from it)."""
 
 STATES = declaration_states()
 

@@ -167,6 +167,13 @@ def release_completion(conn, ctx: Context, apps) -> None:
 
 # --- the table --------------------------------------------------------------
 
+TRIGGERS = {
+    "decide_outcome": "确认考核结论 decide the outcomes",
+    "override_outcome": "另行决定考核结论 override an outcome",
+    "complete": "结题 complete",
+}
+"""The label of each trigger this stage defines, "中文 English" as a state's (pages, lists)."""
+
 STATES = (
     State(CONTINUED, "继续资助 continued", notify=(Notify("outcome_continued"),)),
     State(ADJUSTED, "调整资助 adjusted", notify=(Notify("outcome_adjusted"),)),

@@ -63,6 +63,16 @@ def load_review_counts(conn, ctx: Context, apps) -> None:
 
 # --- the table --------------------------------------------------------------
 
+TRIGGERS = {
+    "start_review": "开始评审 start the review",
+    "close_review": "结束评审 close the review",
+}
+"""The label of each trigger this stage defines, "中文 English" as a state's (pages, lists)."""
+DEADLINES = {
+    "reviews_due": "评审截止 reviews due",
+}
+"""The label of each deadline this stage schedules (its reminders are labelled from it)."""
+
 STATES = (
     State(UNDER_REVIEW, "评审中 under review",
           notify=(Notify("review_assigned", to="experts"),),

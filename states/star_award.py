@@ -322,6 +322,23 @@ def revoke_star_for_standing(conn, ctx: Context, apps) -> None:
 
 # --- the table --------------------------------------------------------------
 
+TRIGGERS = {
+    "open_notice": "发布星级公示 open the star notice",
+    "object": "提出异议 object",
+    "dismiss_objection": "驳回异议 dismiss an objection",
+    "uphold_objection": "支持异议 uphold an objection",
+    "close_notice": "公示结束并授星 close the notice and award the stars",
+    "name_models": "命名示范学会 name the model societies",
+    "revoke_model": "撤销示范学会称号 revoke a model society title",
+    "revoke": "撤销星级 revoke a star",
+    "review_standing": "年检复核 review standing",
+}
+"""The label of each trigger this stage defines, "中文 English" as a state's (pages, lists)."""
+DEADLINES = {
+    "notice_ends": "公示结束 the notice ends",
+}
+"""The label of each deadline this stage schedules (its reminders are labelled from it)."""
+
 STATES = (
     State(IN_NOTICE, "公示中 in public notice", notify=(Notify("star_notice_opened"),),
           schedule=(Schedule("notice_ends", notice_ends, fires="close_notice"),)),

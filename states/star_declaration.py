@@ -80,6 +80,17 @@ def load_star_barred(conn, ctx: Context, apps) -> None:
 
 # --- the table --------------------------------------------------------------
 
+TRIGGERS = {
+    "submit": "提交自评 submit the self-evaluation",
+    "withdraw": "撤回自评 withdraw",
+    "close_declaration": "截止申报并形式审查 close declarations (formal check)",
+}
+"""The label of each trigger this stage defines, "中文 English" as a state's (pages, lists)."""
+DEADLINES = {
+    "declaration_closes": "申报截止 declarations close",
+}
+"""The label of each deadline this stage schedules (its reminders are labelled from it)."""
+
 STATES = declaration_states("草稿 self-evaluation filed", "star_declared")
 
 MOVES = (

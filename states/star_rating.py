@@ -178,6 +178,16 @@ def save_final_scores(conn, ctx: Context, apps) -> None:
 
 # --- the table --------------------------------------------------------------
 
+TRIGGERS = {
+    "start_review": "开始评审 start the review",
+    "close_review": "结束评审并评定星级 close the review and rate",
+}
+"""The label of each trigger this stage defines, "中文 English" as a state's (pages, lists)."""
+DEADLINES = {
+    "reviews_due": "评审截止 reviews due",
+}
+"""The label of each deadline this stage schedules (its reminders are labelled from it)."""
+
 STATES = (
     State(UNDER_REVIEW, "专家评审中 under expert review",
           schedule=(Schedule("reviews_due", review_due, fires="close_review"),)),

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 from types import ModuleType
 
+from notifications.reasons import term
 from states import names
 from states.roles import ROLE_NAMES, SCHEDULER
 from states.spec import Move, State
@@ -69,6 +70,35 @@ class Workflow:
 
     def state(self, name: str) -> State:
         return next(s for s in self.states if s.name == name)
+
+    def trigger_label(self, trigger: str) -> str:
+        """A trigger's label, "中文 English", as the first of its stages that defines it
+        declares it (`TRIGGERS` beside its moves); the trigger itself when none does."""
+        return next((stage.TRIGGERS[trigger] for stage in self.stages
+                     if trigger in getattr(stage, "TRIGGERS", {})), trigger)
+
+    def deadline_label(self, kind: str) -> str:
+        """A deadline's label, "中文 English", from its stage's `DEADLINES`: a reminder
+        (`kind:remind:7d`) and a deadline per value (`report_due:中期`) are labelled from the
+        deadline they belong to; the kind itself when no stage labels it."""
+        base, _, rest = kind.partition(":")
+        label = next((stage.DEADLINES[base] for stage in self.stages
+                      if base in getattr(stage, "DEADLINES", {})), None)
+        if label is None:
+            return kind
+        zh, _, en = label.partition(" ")
+        if rest.startswith("remind:"):
+            offset = rest.removeprefix("remind:")
+            n, unit = offset[:-1], offset[-1:]
+            zh_unit, en_unit = _UNITS.get(unit, (unit, unit))
+            return (f"{zh}提醒（提前{n}{zh_unit}） {en}: a reminder {n} {en_unit}"
+                    f"{'' if n == '1' else 's'} before")
+        if rest:
+            return f"{zh}（{rest}） {en} ({term(rest, 'en')})"
+        return label
+
+
+_UNITS = {"d": ("天", "day"), "h": ("小时", "hour"), "m": ("分钟", "minute"), "s": ("秒", "second")}
 
 
 class InvalidWorkflow(ValueError):

@@ -37,7 +37,7 @@ def test_a_model_society_is_named_noticed_and_later_revoked(cli, tmp_path):
             now="2026-08-16")
     assert json_of(r)["models"] == ["市测试1学会", "市测试2学会"]
     page = (tmp_path / "notice.html").read_text(encoding="utf-8")
-    assert "拟命名示范学会" in page and "★★★★★ or more in 2025-star and 2026-star (rule 1)" in page
+    assert "拟命名示范学会" in page and "2025-star、2026-star 均获评 ★★★★★ 及以上（规则 1）" in page
     assert "市测试3学会" not in page.split("拟命名示范学会")[1]  # S003: a failed project
     cli("advance", second.id, "close_notice", now="2026-08-25")
 

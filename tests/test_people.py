@@ -205,7 +205,7 @@ def test_a_strangers_failed_logins_do_not_lock_the_owner_out_behind_a_proxy(new_
                 "name": "s007-contact", "password": password, "csrf": token})
         answers = [attempt(stranger, f"guess number {i}") for i in range(50)]
         assert [r.status_code for r in answers] == [401] * 50
-        assert "too many failed logins" in answers[-1].text, re.sub(r"<[^>]+>", " ", answers[-1].text)[-600:]
+        assert "登录失败次数过多" in answers[-1].text, re.sub(r"<[^>]+>", " ", answers[-1].text)[-600:]
         c.cookies.clear()
         r = attempt(owner, PASSWORD)
         assert r.status_code == 303, r.text[:300]
@@ -224,7 +224,7 @@ def test_an_approver_clears_the_slowed_sign_ins_of_an_account(new_db):
     db = new_db("starfund", world=portal.PORTAL)
     for _ in range(5):
         assert login(client(db), "s005", "wrong password!").status_code == 401
-    assert "too many failed logins" in login(client(db), "s005").text
+    assert "登录失败次数过多" in login(client(db), "s005").text
     refused = Cli(db)("user", "unlock", "s005", actor="officer-li", ok=False)
     assert refused.exit_code == 1 and "user.manage" in refused.output
     r = Cli(db)("user", "unlock", "s005", actor="approver-wang")
@@ -290,7 +290,7 @@ def test_accounts_are_run_from_the_portal_through_the_same_acts(new_db):
     r = officer.post("/staff/accounts/invite", data={
         "csrf": csrf_of(officer, "/staff/accounts"), "name": "boss-two", "role": "approver",
         "email": "b2@example.org"})
-    assert r.status_code == 403 and "society contacts and experts only" in r.text
+    assert r.status_code == 403 and "只能邀请学会联系人和评审专家" in r.text
     r = approver.post("/staff/accounts/auditor-sun", data={
         "csrf": token, "act": "grant", "role": "approver"})
     assert "approver" in flash_after(approver, r).lower()     # the pair is refused, named

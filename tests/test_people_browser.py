@@ -62,7 +62,7 @@ def test_invitation_password_second_factor_and_reset_in_the_browser(new_db, tmp_
             secret = page.inner_text("#secret")
             page.fill("#code", "000000")
             page.click("form.card button[type=submit]")
-            assert "the code does not match" in page.inner_text("p.flash")
+            assert "验证码不对" in page.inner_text("p.flash")
             page.fill("#code", pyotp.TOTP(secret).now())
             page.click("form.card button[type=submit]")
             codes = [c.strip() for c in page.inner_text("#recovery-codes").split()]
@@ -102,7 +102,7 @@ def test_invitation_password_second_factor_and_reset_in_the_browser(new_db, tmp_
             page.click("form.card button[type=submit]")
             page.wait_for_url("**/login")
             sign_in("wang's own long secret")
-            assert "wrong account name or password" in page.inner_text("main")
+            assert "账号或密码错误" in page.inner_text("main")
             sign_in("a brand new long secret")
             page.wait_for_url("**/login/code")
             page.fill("#code", codes[1])

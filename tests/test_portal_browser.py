@@ -92,9 +92,9 @@ def test_a_whole_round_in_the_browser(new_db, tmp_path):
             assert app == f"{CALL}-00001" and "草稿" in _flash(s)
             s.fill("form[action$='/edit'] input[name=requested_amount]", "48000")
             s.get_by_role("button", name="保存", exact=True).click()
-            assert "requested_amount" in _flash(s) and "48,000" in s.inner_text("dl.fields")
+            assert "申请金额" in _flash(s) and "48,000" in s.inner_text("dl.fields")
             s.get_by_role("button", name="提交申报", exact=True).click()
-            assert "missing required attachments: 申报书" in _flash(s)
+            assert "缺少必需的附件：申报书" in _flash(s)
             s.select_option("select[name=kind]", "application_form")
             s.set_input_files("input[name=file]", str(pdf))
             s.get_by_role("button", name="上传", exact=True).click()
@@ -117,7 +117,7 @@ def test_a_whole_round_in_the_browser(new_db, tmp_path):
             _at("2025-04-08T09:00")
             o = _login(browser.new_context(locale="zh-CN"), base, "officer-li")
             o.click(f"a[href='/staff/call/{CALL}']")
-            assert "close_declaration：移动 1" in _advance(o, base, "close_declaration")
+            assert "截止申报并形式审查：移动 1 项" in _advance(o, base, "close_declaration")
             o.wait_for_function("() => [...document.querySelectorAll('.charts img')]"
                                 ".every(i => i.complete && i.naturalWidth > 0)")  # the charts drew
             o.screenshot(path=shots / "staff-dashboard.png", full_page=True)
@@ -153,14 +153,14 @@ def test_a_whole_round_in_the_browser(new_db, tmp_path):
             # 5. review closes; the leadership ranks, proposes and opens the notice, all online
             _at("2025-05-07T09:00")
             co = _login(browser.new_context(locale="zh-CN"), base, "coord-zhou")
-            assert "close_review：移动 1" in _advance(co, base, "close_review")
+            assert "结束评审：移动 1 项" in _advance(co, base, "close_review")
             ap = _login(browser.new_context(locale="zh-CN"), base, "approver-wang")
             _at("2025-05-08T09:00")
-            assert "rank：移动 1" in _advance(ap, base, "rank")
+            assert "汇总排序：移动 1 项" in _advance(ap, base, "rank")
             _at("2025-05-09T09:00")
-            assert "propose：移动 1" in _advance(ap, base, "propose")
+            assert "审定拟资助名单：移动 1 项" in _advance(ap, base, "propose")
             _at("2025-05-10T10:00")
-            assert "open_notice：移动 1" in _advance(ap, base, "open_notice")
+            assert "发布公示：移动 1 项" in _advance(ap, base, "open_notice")
 
             # 6. the public page shows the proposed award, with no login
             _at("2025-05-11T10:00")
@@ -194,10 +194,10 @@ def test_a_whole_round_in_the_browser(new_db, tmp_path):
             cli("objection", "resolve", "1", "--dismiss", "--reason", "预算不重复",
                 now="2025-05-12T10:00", actor="approver-wang")
             _at("2025-05-19T09:00")
-            assert "close_notice：移动 1" in _advance(ap, base, "close_notice")
-            assert "fund：移动 1" in _advance(ap, base, "fund")
+            assert "公示结束并立项：移动 1 项" in _advance(ap, base, "close_notice")
+            assert "确认资助：移动 1 项" in _advance(ap, base, "fund")
             _at("2025-12-01T09:00")
-            assert "open_assessment：移动 1" in _advance(o, base, "open_assessment")
+            assert "启动绩效考核：移动 1 项" in _advance(o, base, "open_assessment")
             s.goto(f"{base}/app/{app}")
             s.set_input_files("form[action$='/report'] input[name=file]", str(pdf))
             s.get_by_role("button", name="提交报告", exact=True).click()
@@ -251,10 +251,10 @@ def test_experts_staff_and_the_star_programme_in_the_browser(new_db, tmp_path):
             a = _login(browser.new_context(locale="zh-CN", accept_downloads=True), base,
                        "auditor-sun")
             a.click("text=审计日志")
-            a.fill("input[name=action]", "recuse")
+            a.select_option("select[name=action]", "recuse")
             a.get_by_role("button", name="筛选", exact=True).click()
             rows = a.inner_text("table.trail tbody")
-            assert "e002" in rows and "recuse" in rows and "remind" not in rows
+            assert "e002" in rows and "声明回避" in rows and "发送提醒" not in rows
             a.screenshot(path=shots / "staff-audit.png", full_page=True)
             with a.expect_download() as got:
                 a.click("text=CSV")

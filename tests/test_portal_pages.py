@@ -38,12 +38,12 @@ def test_a_society_edits_and_withdraws_its_draft_until_the_window_closes(new_db)
     r = c.post(f"/app/{app}/edit", data={"csrf": token, "category": "popsci", "title": "科普进校园",
                                          "requested_amount": "40000", "summary": "三场讲座"})
     said = _flash(c, r)
-    assert "title" in said and "requested_amount" in said
+    assert "项目名称" in said and "申请金额" in said
     page = c.get(f"/app/{app}").text
     assert "科普进校园" in page and "40,000" in page and "三场讲座" in page
     r = c.post(f"/app/{app}/edit", data={"csrf": token, "category": "popsci", "title": "x",
                                          "requested_amount": "-5"})
-    assert "requested_amount" in _flash(c, r)
+    assert "申请金额：应为正整数" in _flash(c, r)
     assert "科普进校园" in c.get(f"/app/{app}").text  # nothing changed
     r = c.post(f"/app/{app}/withdraw", data={"csrf": token})
     assert "已撤回" in _flash(c, r)
@@ -51,7 +51,7 @@ def test_a_society_edits_and_withdraws_its_draft_until_the_window_closes(new_db)
     clock.set_now("2025-04-08T09:00")
     r = c.post(f"/society/declare/{CALL}", data={"csrf": token, "category": "popsci",
                                                  "title": "迟到", "requested_amount": "1000"})
-    assert "closed at 2025-04-07 17:00" in _flash(c, r)
+    assert "已于 2025-04-07 17:00 截止" in _flash(c, r)
     history = json.loads(Cli(db)("show", app, "--json").output)["history"]
     assert [h["action"] for h in history][:3] == ["create", "declaration_online", "declaration_edit"]
     assert all(h["actor"] == "s005" for h in history[:4])
@@ -70,7 +70,7 @@ def test_a_society_fills_its_star_self_evaluation_online(new_db, tmp_path):
     token = csrf_of(c, "/society")
     bad = {n: m for n, m in names} | {names[0][0]: str(float(names[0][1]) + 1)}
     r = c.post("/society/star/2025-star", data={"csrf": token, **bad})
-    assert f"is outside 0..{float(names[0][1]):g}" in _flash(c, r)
+    assert f"超出 0 至 {float(names[0][1]):g} 的范围" in _flash(c, r)
     r = c.post("/society/star/2025-star", data={"csrf": token, **dict(names)})
     assert r.headers["location"] == "/app/2025-star-S006"
     page = c.get("/app/2025-star-S006")
@@ -90,7 +90,7 @@ def test_an_expert_keeps_a_draft_and_the_server_checks_every_range(reviewing):
     token = csrf_of(c, "/expert")
     over = {fields[0][0]: str(float(fields[0][1]) + 5)}
     r = c.post(f"/review/{link}", data={"csrf": token, "action": "save", **over})
-    assert "outside 0.." in _flash(c, r)
+    assert "超出 0 至" in _flash(c, r)
     r = c.post(f"/review/{link}", data={"csrf": token, "action": "submit",
                                         **dict(fields[:-1])})
     assert "请给出" in _flash(c, r)  # one criterion missing
@@ -128,9 +128,9 @@ def test_staff_remind_an_expert_browse_the_trail_and_export_inert(reviewing, tmp
     assert [m["kind"] for m in messages].count("remind_review") == 1
     a = client(reviewing)
     login(a, "auditor-sun")
-    trail = a.get("/staff/audit?action=remind").text
-    assert "coord-zhou" in trail and "remind" in trail
-    assert "declaration_online" not in trail
+    trail = a.get("/staff/audit?action=remind").text.split('<table class="trail', 1)[1]
+    assert "coord-zhou" in trail and "发送提醒" in trail
+    assert "在线申报" not in trail
     rows = list(csv.DictReader(io.StringIO(a.get("/staff/audit.csv?action=remind")
                                             .content.decode("utf-8-sig"))))
     assert len(rows) == 1 and rows[0]["actor"] == "coord-zhou"
@@ -153,9 +153,9 @@ def test_staff_remind_an_expert_browse_the_trail_and_export_inert(reviewing, tmp
     assert report.headers["content-disposition"].startswith("attachment;")
     assert "<svg" in report.text and "2025年度学会重点活动项目资助" in report.text
     notice = c.get(f"/staff/call/{CALL}/notice.xlsx")
-    assert notice.status_code == 400 and "has no public notice" in notice.text
+    assert notice.status_code == 400 and "尚无公示" in notice.text
     awards = c.get(f"/staff/call/{CALL}/awards.pdf")
-    assert awards.status_code == 400 and "awarded nothing yet" in awards.text
+    assert awards.status_code == 400 and "尚无立项" in awards.text
     en = client(reviewing)
     login(en, "coord-zhou")
     en.get("/lang/en")

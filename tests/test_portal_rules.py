@@ -115,7 +115,7 @@ def test_the_rules_come_first_then_again_when_their_version_changes(new_db, tmp_
     assert version in page and "/privacy/agree" not in page
     assert 'href="/privacy"' in o.get("/staff").text  # every page's footer links them
     r = o.post("/privacy/agree", data={"csrf": csrf_of(o, "/staff"), "version": version})
-    assert r.status_code == 403 and "consent.give" in r.text
+    assert r.status_code == 403 and "无权进行此项操作" in r.text
 
     # a new version: everyone asked is asked again, told what they agreed to before
     new = portal.new_rules(monkeypatch, tmp_path)

@@ -184,9 +184,9 @@ def test_logins_are_throttled_and_cookies_guarded(reviewing):
     c = client(reviewing)
     for _ in range(5):
         r = login(c, "s005", "wrong password!")
-        assert r.status_code == 401 and "wrong account name or password" in r.text
+        assert r.status_code == 401 and "账号或密码错误" in r.text
     r = login(c, "s005")  # the right password, too late
-    assert r.status_code == 401 and "too many failed logins" in r.text
+    assert r.status_code == 401 and "登录失败次数过多" in r.text
     d = client(reviewing)
     r = login(d, "s006")
     assert r.status_code == 303
@@ -238,7 +238,7 @@ def test_uploads_are_checked_by_content_and_downloaded_as_attachments(new_db):
                    files={"file": (name, data, "application/pdf")})
         assert r.status_code == 303
         shown = c.get(r.headers["location"]).text
-        assert "told by content, not by name" in shown and name in shown
+        assert "按文件内容判断" in shown and name in shown
     assert _events(db) == before
     r = c.post(f"/app/{app}/attach", data={"csrf": token, "kind": "application_form"},
                files={"file": ("report.bin", portal.pdf_bytes(), "application/octet-stream")})

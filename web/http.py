@@ -32,6 +32,7 @@ from lifecycle.core.errors import BadValue, NotFound, UserError
 from . import i18n, processing_rules, session
 from .render import render
 from .session import FLASH
+from .words import Words
 
 
 @dataclass
@@ -50,6 +51,11 @@ class Ctx:
 
     def tr(self, zh: str, en: str) -> str:
         return en if self.lang == "en" else zh
+
+    @property
+    def w(self) -> Words:
+        """Labels and the engine's messages in the reader's language (`web.words`)."""
+        return Words(self.lang)
 
     @property
     def params(self) -> dict[str, str]:
@@ -209,13 +215,13 @@ def _run(fn: Callable[[Ctx], Any], request: Request, fields: dict[str, str],
     except NotFound:  # not there, or not the caller's: the same 404 either way
         return _error(request, 404, tr("未找到（或无权查看）", "not found (or not yours to see)"))
     except Refused as e:
-        return _error(request, 403, str(e))
+        return _error(request, 403, Words(lang).say(e))
     except UserError as e:
         if request.method == "POST":
             response = RedirectResponse(_back(request, fields), status_code=303)
-            _flash_cookie(response, str(e), error=True)
+            _flash_cookie(response, Words(lang).say(e), error=True)
             return _drop_stale(request, response)
-        return _error(request, 400, str(e))
+        return _error(request, 400, Words(lang).say(e))
     return _drop_stale(request, response)
 
 

@@ -62,6 +62,8 @@ def _checked(call: CallConfig, values: dict[str, Any]) -> dict[str, Any]:
     except ValidationError as e:
         first = e.errors()[0]
         field = ".".join(str(x) for x in first["loc"]) or "form"
+        if field == "requested_amount":  # not Python's "invalid literal for int()"
+            raise BadValue("requested_amount: must be a positive whole number of yuan") from None
         raise BadValue(f"{field}: {first['msg']}") from None
     if call.category(row["category"]) is None:
         raise BadValue(f"category: {row['category']!r} is not a category of {call.id}")

@@ -24,6 +24,7 @@ from lifecycle.core.workdays import NotCovered
 from lifecycle.engine import engine, permissions
 from lifecycle.reporting import documents, published
 from lifecycle.rules import model_societies
+from notifications.reasons import localise
 from notifications.render import environment
 from states import award
 from states.outcome import BARS_NEXT_CALLS
@@ -61,7 +62,7 @@ def context(conn: Connection, call: CallConfig, language: str) -> dict[str, Any]
                                   kinds.history().counts_for_models) \
         if kinds.of(call.workflow).rates_stars else {}
     models = [{"society": names[s], "society_en": names[s], "stars": "★" * levels[s],
-               "why": why} for s, why in sorted(named.items())]
+               "why": localise(why, language)} for s, why in sorted(named.items())]
     return {"call": {"id": call.id, "title": call.title, "title_en": call.title_en},
             "groups": groups, "items": items, "total": d["total"], "models": models,
             "starts": d["starts"], "last_day": d["last_day"], "ends": d["ends"],

@@ -59,6 +59,7 @@ def no_notice_in_call(_app: Any, ctx: Context) -> str | None:
 class WithoutNotice:
     """The grant's own moves: straight to the award when the call holds no notice."""
 
+    TRIGGERS = {"award": "立项 award"}
     STATES = ()
     MOVES = (
         Move("award", (S.PROPOSED,), S.AWARDED, (no_notice_in_call,), who=(APPROVER,),

@@ -19,6 +19,7 @@ from sqlalchemy import Connection, select
 from lifecycle.core.callconfig import CallConfig, ModelRule
 from lifecycle.core.models import Application, AssessmentRecord, Call, StarRecord, StarStatus
 from lifecycle.rules import past
+from notifications.reasons import Reason
 
 
 def years_before(t: datetime, years: int) -> datetime:
@@ -121,11 +122,10 @@ def named(conn: Connection, call: CallConfig, levels: dict[str, int], now: datet
                 if society in failed_in[rule.clean_years]:
                     continue
             got = list(reversed([call.id] + looked[:rule.in_a_row - 1]))
-            out[society] = (f"{'★' * rule.min_level} or more in "
-                            + (f"{', '.join(got[:-1])} and {got[-1]}" if len(got) > 1
-                               else got[0])
-                            + (f", no failed project in {rule.clean_years} year(s)"
-                               if rule.clean_years else "")
-                            + f" (rule {n})")
+            calls = Reason.literal(f"{', '.join(got[:-1])} and {got[-1]}" if len(got) > 1
+                                   else got[0], "、".join(got))
+            clean = Reason("model_clean", years=rule.clean_years) if rule.clean_years else ""
+            out[society] = Reason("model_rule", stars="★" * rule.min_level, calls=calls,
+                                  clean=clean, n=n)
             break
     return out

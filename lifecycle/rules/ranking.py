@@ -203,6 +203,13 @@ def _group(e: Entry) -> str:
     return f"{e.cls}/{e.category}" if e.cls else e.category
 
 
+def _group_said(e: Entry, call: CallConfig) -> Reason:
+    """The group in a reason: its ids in English (as ever), its category's name in Chinese."""
+    category = call.category(e.category)
+    name = category.name if category is not None else e.category
+    return Reason.literal(_group(e), f"{e.cls}/{name}" if e.cls else name)
+
+
 def _key(e: Entry) -> tuple:
     return (-e.score, -e.agg.minimum, e.declared_at, e.id)
 
@@ -230,9 +237,10 @@ def cut(entries: list[Entry], call: CallConfig,
 
     def head(e: Entry) -> Reason:
         if e.bonus:
-            return Reason("rank_head_bonus", rank=rank[e.id], group=_group(e), score=e.score,
+            return Reason("rank_head_bonus", rank=rank[e.id], group=_group_said(e, call),
+                          score=e.score,
                           experts=e.agg.score, bonus=e.bonus_text)
-        return Reason("rank_head", rank=rank[e.id], group=_group(e), score=e.score)
+        return Reason("rank_head", rank=rank[e.id], group=_group_said(e, call), score=e.score)
 
     def walk(rows: list[Entry], left: int, what: Reason) -> int:
         stopped: tuple[int, str, int] | None = None  # the first that did not fit: rank, group,
@@ -249,7 +257,7 @@ def cut(entries: list[Entry], call: CallConfig,
                     "proposed_within", head=head(e), grant=grant, budget=what, left=left))
                 continue
             if stopped is None:
-                stopped = (r, _group(e), grant)
+                stopped = (r, _group_said(e, call), grant)
                 why = Reason("budget_short", head=head(e), budget=what, left=left, grant=grant)
             else:
                 at, group, stop = stopped

@@ -45,7 +45,7 @@ def login(ctx: Ctx):
     try:
         actor, token = session.log_in(ctx.conn, name, ctx.before, session.address_of(ctx.request))
     except Refused as e:
-        return Page("login.html", {"next": next_path(ctx.form.get("next")), "error": str(e),
+        return Page("login.html", {"next": next_path(ctx.form.get("next")), "error": ctx.w.say(e),
                                    "name": name}, status=401)
     second = people.second_factor_due(ctx, actor)
     if second is not None:                  # no session until the second factor is given

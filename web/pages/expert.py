@@ -56,7 +56,11 @@ def _scores(ctx: Ctx, criteria, partial: bool) -> dict[str, float | None]:
         try:
             out[c.id] = float(text)
         except ValueError:
-            raise BadValue(f"{c.name_en or c.id}: {text!r} is not a number") from None
+            raise BadValue(ctx.tr(f"{c.name}：「{text}」不是数字",
+                                  f"{c.name_en or c.id}: {text!r} is not a number")) from None
+        if not 0 <= out[c.id] <= c.max:   # the act checks again; here, said with its name
+            raise BadValue(ctx.tr(f"{c.name}：{text} 超出 0 至 {c.max:g} 的范围",
+                                  f"{c.name_en or c.id}: {text} is outside 0 to {c.max:g}"))
     return out
 
 

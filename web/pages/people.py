@@ -91,7 +91,7 @@ def code(ctx: Ctx):
     if why or not totp.check(ctx.conn, key, name, ctx.form.get("code", "")):
         ctx.conn.execute(LoginAttempt.__table__.insert().values(
             account=name, address=session.address_of(ctx.request), at=clock.wall()))
-        return Page("people/code.html", {"account": name, "csrf": _csrf(ctx), "error": why or ctx.tr(
+        return Page("people/code.html", {"account": name, "csrf": _csrf(ctx), "error": ctx.w.say(why) if why else ctx.tr(
             "验证码不对，请输入手机上当前的 6 位数字或一个恢复码",
             "Wrong code: give the 6 digits your app shows now, or a recovery code")},
                     status=401)
@@ -127,7 +127,7 @@ def enrol(ctx: Ctx):
     except BadValue as e:
         return Page("people/enrol.html", {
             "account": name, "secret": secret, "mac": mac,
-            "qr": totp.qr_svg(totp.uri(name, secret)), "error": str(e),
+            "qr": totp.qr_svg(totp.uri(name, secret)), "error": ctx.w.say(e),
             "csrf": _csrf(ctx)}, status=400)
     audit.record(ctx.conn, name, [audit.Event("account_2fa_enrol", payload={"account": name})])
     _signed_in(ctx, name)
@@ -151,7 +151,7 @@ def _accept(ctx: Ctx, purpose: str):
     try:
         name = invitations.accept(ctx.conn, ctx.params["token"], new, purpose)
     except BadValue as e:
-        return _set_password_page(ctx, purpose, str(e), 400)
+        return _set_password_page(ctx, purpose, ctx.w.say(e), 400)
     return Redirect("/login", ctx.tr(f"账号 {name} 的密码已设置，请登录",
                                      f"The password of {name} is set: log in"))
 

@@ -30,6 +30,7 @@ def home(ctx: Ctx):
     calls = views.calls(ctx.conn)
     return Page("society/home.html", {
         "calls": sorted(calls, key=lambda c: not c["open"]),
+        "workflows": {c["id"]: c["workflow"] for c in calls},
         "apps": views.society_applications(ctx.conn, society),
         "society": views.society_name(ctx.conn, society)})
 
@@ -67,8 +68,10 @@ def declare(ctx: Ctx):
 def edit(ctx: Ctx):
     app = views.application(ctx.conn, ctx.actor, ctx.params["app"])
     changed = drafts.edit(ctx.conn, app.id, _values(ctx), ctx.actor)
+    call = engine.load_call(ctx.conn, app.call_id)
+    fields = ctx.tr("、", ", ").join(ctx.w.field(f, call) for f in changed)
     return Redirect(f"/app/{app.id}", ctx.tr("已保存", "Saved") + (
-        f": {', '.join(changed)}" if changed else ctx.tr("（无变化）", " (nothing changed)")))
+        ctx.tr(f"：{fields}", f": {fields}") if changed else ctx.tr("（无变化）", " (nothing changed)")))
 
 
 @page
@@ -77,6 +80,10 @@ def attach(ctx: Ctx):
     if "file" not in ctx.files:
         raise BadValue(ctx.tr("请选择要上传的文件", "choose a file to upload"))
     name, data = ctx.files["file"]
+    kinds_asked = engine.load_call(ctx.conn, app.call_id).eligibility.attachments
+    if ctx.form.get("kind", "") not in {k.id for k in kinds_asked}:
+        names = ctx.tr("、", ", ").join(ctx.tr(k.name, k.name_en or k.name) for k in kinds_asked)
+        raise BadValue(ctx.tr(f"请选择附件类型：{names}", f"choose the kind of file: {names}"))
     r = drafts.attach(ctx.conn, app.id, ctx.form.get("kind", ""), name, data, ctx.actor)
     return Redirect(f"/app/{app.id}", ctx.tr(f"已上传 {r['file']}", f"Uploaded {r['file']}"))
 
@@ -86,7 +93,7 @@ def _move(ctx: Ctx, trigger: str, zh: str, en: str):
     app = views.application(ctx.conn, ctx.actor, ctx.params["app"])
     report = engine.advance(ctx.conn, app.call_id, trigger, ctx.actor, only=[app.id])
     if not report.moved_total:
-        reason = report.skipped_ids.get(app.id, "not allowed now")
+        reason = ctx.w.say(report.skipped_ids.get(app.id) or ctx.tr("现在不能办理", "not allowed now"))
         raise BadValue(ctx.tr(f"未能{zh}：{reason}", f"{en} refused: {reason}"))
     return Redirect(f"/app/{app.id}", ctx.tr(f"已{zh}", f"{en}: done"))
 
@@ -152,14 +159,26 @@ def star_form(ctx: Ctx):
 
 @page
 def star_declare(ctx: Ctx):
-    _society(ctx)
+    society = _society(ctx)
+    call = engine.load_call(ctx.conn, ctx.params["call"])
+    if "star_sheet" not in kinds.of(call.workflow).portal:
+        raise NotFound("not a star call")
+    cls = ctx.conn.execute(select(Society.society_class).where(Society.id == society)).scalar()
+    rows = {r["indicator"]: r for r in stars.sheet(call, cls or "")}
     scores: dict[str, float | None] = {}
     for key, value in ctx.form.items():
         if key.startswith("self_"):
+            row = rows.get(key[5:], {})
+            name = ctx.tr(row.get("name", key[5:]), row.get("name_en") or row.get("name", key[5:]))
             try:
                 scores[key[5:]] = float(value) if value.strip() else None
             except ValueError:
-                raise BadValue(f"{key[5:]}: {value!r} is not a number") from None
+                raise BadValue(ctx.tr(f"{name}：「{value}」不是数字",
+                                      f"{name}: {value!r} is not a number")) from None
+            top = row.get("max")
+            if scores[key[5:]] is not None and top is not None and not 0 <= scores[key[5:]] <= top:
+                raise BadValue(ctx.tr(f"{name}：{value} 超出 0 至 {top:g} 的范围",
+                                      f"{name}: {value} is outside 0..{top:g}"))
     app_id = stars.self_evaluate(ctx.conn, ctx.params["call"], scores, ctx.actor)
     return Redirect(f"/app/{app_id}", ctx.tr("自评已保存为草稿，请核对后提交",
                                              "Self-evaluation saved as a draft: check it, "

@@ -18,6 +18,7 @@ from lifecycle.engine.machine import for_workflow
 from lifecycle.reporting import documents, figures
 from lifecycle.scheduling import reminders
 
+from .. import words
 from ..http import Ctx, Page, Redirect, page
 
 PAGE = 50
@@ -88,7 +89,8 @@ def advance_preview(ctx: Ctx):
     call_id, trigger = ctx.params["call"], ctx.request.query_params.get("trigger", "")
     call = engine.load_call(ctx.conn, call_id)
     if trigger not in for_workflow(call.workflow).triggers:
-        raise BadValue(f"workflow {call.workflow} has no trigger {trigger!r}")
+        raise BadValue(ctx.tr("该流程没有这一步", f"workflow {call.workflow} has no trigger "
+                              f"{trigger[:40]!r}"))
     report = engine.advance(ctx.conn, call_id, trigger, ctx.actor, dry_run=True)
     return Page("staff/advance.html", {"call": call, "trigger": trigger, "report": report})
 
@@ -98,9 +100,10 @@ def advance(ctx: Ctx):
     staff_only(ctx)
     call_id, trigger = ctx.params["call"], ctx.form.get("trigger", "")
     report = engine.advance(ctx.conn, call_id, trigger, ctx.actor)
+    name = ctx.w.trigger(trigger, engine.load_call(ctx.conn, call_id).workflow)
     return Redirect(f"/staff/call/{call_id}",
-                    ctx.tr(f"{trigger}：移动 {report.moved_total}，跳过 {report.skipped_total}",
-                           f"{trigger}: {report.moved_total} moved, "
+                    ctx.tr(f"{name}：移动 {report.moved_total} 项，跳过 {report.skipped_total} 项",
+                           f"{name}: {report.moved_total} moved, "
                            f"{report.skipped_total} skipped"))
 
 
@@ -127,7 +130,7 @@ def trail(ctx: Ctx):
     q, given = _audit_query(ctx, PAGE)
     events = views.trail_as_read(ctx.conn, ctx.actor, audit.query(ctx.conn, q))
     return Page("staff/audit.html", {"events": events, "given": given, "offset": q.offset,
-                                     "page": PAGE})
+                                     "page": PAGE, "actions": words.actions()})
 
 
 def _export(name: str, fmt: str, columns: list[str], rows: list[dict[str, Any]]) -> Response:
