@@ -18,7 +18,9 @@ APP5, APP6 = f"{CALL}-00001", f"{CALL}-00002"  # S005's and S006's
 STAFF = ("officer-li", "coord-zhou", "approver-wang", "finance-chen", "auditor-sun")
 PUBLIC = {"/", "/login", "/lang/{lang}", "/notice/{call}", "/privacy",
           # the doors of people without a session (tests/test_people.py: single-use links)
-          "/login/code", "/login/enrol", "/invite/{token}", "/reset/{token}", "/forgot"}
+          "/login/code", "/login/enrol", "/invite/{token}", "/reset/{token}", "/forgot",
+          # anyone's, saying nothing secret; /metrics only with its token (tests/test_health.py)
+          "/healthz", "/metrics"}
 
 
 @pytest.fixture
