@@ -175,18 +175,22 @@ def test_portal_and_scheduler_run_as_the_service_user_the_units_name(db_url):
         python = _service_python(prefix, env, bridge)
         run = [python, STARFUND]                # the installed command, by this interpreter
 
-        def as_service(*args: str, **kw):
-            return subprocess.run([*prefix, *run, *args], env=env, cwd=state,
-                                  capture_output=True, text=True, timeout=120, **kw)
+        def as_service(*args: str, login_dir: Path | None = None):
+            given = {**env, "STARFUND_CONFIG_DIR": str(login_dir)} if login_dir else env
+            return subprocess.run([*prefix, *run, *args], env=given, cwd=state,
+                                  capture_output=True, text=True, timeout=120)
 
-        made = as_service("init", "--account", "ops-admin")
+        # as deploy/starfund-cli runs it: `init` logs whoever ran it in, in their own login
+        # file, never the service's (the service then acts as no account)
+        made = as_service("init", "--account", "ops-admin", login_dir=state / "staff" / "ops")
         assert made.returncode == 0, made.stdout + made.stderr
         # init logged its runner in as ops-admin; the service acts as itself, so it logs out
         assert as_service("logout").returncode == 0
         key = Path(settings["STARFUND_AUDIT_KEY"])
         assert key.stat().st_uid == entry.pw_uid and stat.S_IMODE(key.stat().st_mode) == 0o600
         # root is neither the key's owner nor an account: not the service, refused in one line
-        root = subprocess.run([STARFUND, "serve"], env={**os.environ, **settings},
+        plain = {k: v for k, v in os.environ.items() if k not in ("STARFUND_ACTOR", "STARFUND_NOW")}
+        root = subprocess.run([STARFUND, "serve"], env={**plain, **settings},
                               capture_output=True, text=True, timeout=60)
         assert root.returncode == 1 and ("who you are is unknown" in root.stderr
                                          or "no account" in root.stderr), root.stderr

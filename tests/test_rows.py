@@ -19,7 +19,7 @@ def test_every_import_kind_reads_through_a_row_model():
     make_reference = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(make_reference)
     kinds = make_reference.import_kinds()
-    assert len(kinds) == 9 and all(issubclass(m, tabular.Row) for _, _, m in kinds)
+    assert len(kinds) == 10 and all(issubclass(m, tabular.Row) for _, _, m in kinds)
     declared = {c.name: c for c in tabular.columns_of(kinds[2][2])}
     assert declared["requested_amount"].required and declared["summary"].multiline
     assert declared["excluded_experts"].default() == []

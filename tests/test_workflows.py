@@ -66,7 +66,7 @@ def test_a_sound_small_workflow_validates():
     ((A, B, C), (GO, Move("end", ("b",), "c", who=())),
      "move end (b -> c): says nobody may fire it (empty who)"),
     ((A, B, C), (GO, Move("end", ("b",), "c", who=("clerk",))),
-     "move end (b -> c): unknown role 'clerk' in who (officer, coordinator, approver, finance, auditor, society, expert, scheduler)"),
+     "move end (b -> c): unknown role 'clerk' in who (officer, coordinator, approver, finance, auditor, society, expert, scheduler, service)"),
     ((State("a", "A", schedule=(Schedule("a_due", _due, fires="gone"),)), B, C), (GO, END),
      "state a schedules a_due firing gone, which is no trigger of the workflow"),
     ((State("a", "A", schedule=(Schedule("a_due", _due, fires="end"),)), B, C), (GO, END),
