@@ -134,7 +134,7 @@ def test_below_a_strict_cut_the_reason_says_where_the_budget_ran_out_and_why():
         "is strict and stops at the first application that does not fit, so none ranked below "
         "it is proposed (40,000 left when this one's turn came, 20,000 needed)")
     assert below.text("zh") == (
-        "capacity 排名第 3，得分 93.00：未获推荐：类别预算在 capacity 第 2 名处用完（该名次项目所需 "
+        "学会能力建设 排名第 3，得分 93.00：未获推荐：类别预算在 学会能力建设 第 2 名处用完（该名次项目所需 "
         "50,000 元超出余额 40,000 元）；截线从严，止于第一个无法足额资助的项目，排名其后的均不予推荐"
         "（轮到本项目时余 40,000 元，需 20,000 元）")
     assert "40,000 left when its turn came, less than the 50,000" in out["C2"]["decision_reason"]
