@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy.exc import DataError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
@@ -212,6 +213,8 @@ def _run(fn: Callable[[Ctx], Any], request: Request, fields: dict[str, str],
             ctx = Ctx(request, conn, actor, lang, fields, files, before=found)
             result = fn(ctx)
             response = _respond(request, ctx, result)
+    except DataError:  # a value the database cannot hold (a NUL byte in a query parameter)
+        return _error(request, 400, "bad request: a value the database cannot hold")
     except NotFound:  # not there, or not the caller's: the same 404 either way
         return _error(request, 404, tr("未找到（或无权查看）", "not found (or not yours to see)"))
     except Refused as e:
